@@ -1,0 +1,328 @@
+//! Tether's transport shell: QUIC endpoints with TLS 1.3, certificate pinning, and framed reads
+//! and writes on QUIC streams. The frame format itself lives in `tether_protocol::frame`.
+//!
+//! Clients never fall back to an unpinned or unauthenticated connection: the only certificate
+//! verifier here accepts exactly one certificate, named by its SHA-256 fingerprint.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use tether_protocol::frame::{self, FrameError, HEADER_LEN};
+
+/// The TLS server name clients ask for. Identity comes from the pinned fingerprint, not the name.
+pub const SERVER_NAME: &str = "tether-relay";
+/// How long a silent peer is kept.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keep-alive interval; well inside [`IDLE_TIMEOUT`].
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// QUIC application close codes.
+pub mod close {
+    /// Normal end.
+    pub const NORMAL: u32 = 0;
+    /// The peer broke the protocol (malformed or oversized frame).
+    pub const PROTOCOL: u32 = 1;
+    /// A request was refused (version, credentials, key).
+    pub const REFUSED: u32 = 2;
+    /// The relay is shutting down.
+    pub const SHUTDOWN: u32 = 3;
+}
+
+/// SHA-256 fingerprint of a DER certificate, lowercase hex (64 characters).
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    hex::encode(Sha256::digest(cert_der))
+}
+
+/// Why a fingerprint could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("relay fingerprint must be 64 hex digits (SHA-256), colons allowed")]
+pub struct BadFingerprint;
+
+/// Parses a fingerprint given as 64 hex digits, optionally with colons.
+pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], BadFingerprint> {
+    let clean: String = s.trim().chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(clean).map_err(|_| BadFingerprint)?;
+    bytes.try_into().map_err(|_| BadFingerprint)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn transport() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(IDLE_TIMEOUT.try_into().ok());
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.max_concurrent_bidi_streams(256u32.into());
+    t.max_concurrent_uni_streams(256u32.into());
+    t.stream_receive_window((16u32 << 20).into());
+    t.receive_window((64u32 << 20).into());
+    t.send_window(64 << 20);
+    t
+}
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// rustls refused the configuration.
+    #[error("tls configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// quinn refused the configuration.
+    #[error("quic configuration: {0}")]
+    Quic(String),
+}
+
+/// Server configuration for the relay: TLS 1.3 only, our ALPN only.
+pub fn server_config(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)?;
+    tls.alpn_protocols = vec![tether_protocol::ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    cfg.transport_config(Arc::new(transport()));
+    Ok(cfg)
+}
+
+/// Accepts exactly the certificate whose SHA-256 is pinned, and checks the handshake signature
+/// with that certificate's key.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pinned: [u8; 32],
+    provider: Arc<CryptoProvider>,
+    mismatch: Arc<Mutex<Option<String>>>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if got == self.pinned {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            let msg = format!(
+                "relay certificate fingerprint {} does not match the pinned {}",
+                hex::encode(got),
+                hex::encode(self.pinned)
+            );
+            if let Ok(mut m) = self.mismatch.lock() {
+                *m = Some(msg.clone());
+            }
+            Err(rustls::Error::General(msg))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Why a client could not connect to the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The relay address did not resolve.
+    #[error("cannot resolve relay address {addr}: {reason}")]
+    Resolve {
+        /// What was given.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The relay presented another certificate than the pinned one.
+    #[error("{0}; refusing to connect")]
+    FingerprintMismatch(String),
+    /// TLS or QUIC setup failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The local UDP socket could not be opened.
+    #[error("cannot open a UDP socket: {0}")]
+    Socket(std::io::Error),
+    /// The connection attempt failed.
+    #[error("cannot connect to the relay at {addr}: {reason}")]
+    Connect {
+        /// The relay.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Resolves `HOST:PORT`.
+pub async fn resolve(addr: &str) -> Result<SocketAddr, ConnectError> {
+    let mut it = tokio::net::lookup_host(addr).await.map_err(|e| ConnectError::Resolve {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    it.next().ok_or_else(|| ConnectError::Resolve {
+        addr: addr.to_string(),
+        reason: "no address".into(),
+    })
+}
+
+/// Connects to the relay at `addr`, accepting only the certificate with SHA-256 `pinned`.
+///
+/// Returns the endpoint too: it must outlive the connection.
+pub async fn connect(
+    addr: &str,
+    pinned: [u8; 32],
+) -> Result<(quinn::Endpoint, quinn::Connection), ConnectError> {
+    let remote = resolve(addr).await?;
+    let mismatch = Arc::new(Mutex::new(None));
+    let verifier = PinnedVerifier { pinned, provider: provider(), mismatch: mismatch.clone() };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::from)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![tether_protocol::ALPN.to_vec()];
+    tls.enable_early_data = false;
+    let quic = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
+    cfg.transport_config(Arc::new(transport()));
+    let bind: SocketAddr = if remote.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(bind).map_err(ConnectError::Socket)?;
+    endpoint.set_default_client_config(cfg);
+    let fail = |reason: String| ConnectError::Connect { addr: addr.to_string(), reason };
+    let connecting = endpoint.connect(remote, SERVER_NAME).map_err(|e| fail(e.to_string()))?;
+    match connecting.await {
+        Ok(conn) => Ok((endpoint, conn)),
+        Err(e) => {
+            if let Some(msg) = mismatch.lock().ok().and_then(|m| m.clone()) {
+                return Err(ConnectError::FingerprintMismatch(msg));
+            }
+            Err(fail(e.to_string()))
+        }
+    }
+}
+
+/// Why a framed read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The bytes were not a valid frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The stream or connection failed.
+    #[error("stream: {0}")]
+    Stream(#[from] quinn::ReadError),
+}
+
+impl ReadError {
+    /// Whether the peer sent bad bytes (as opposed to going away).
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(self, ReadError::Frame(_))
+    }
+}
+
+/// Reads the next frame body from `recv`. `Ok(None)` is a clean end of stream between frames.
+pub async fn read_body(
+    recv: &mut quinn::RecvStream,
+    max: usize,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match recv.read(&mut header[got..]).await? {
+            Some(n) => got += n,
+            None if got == 0 => return Ok(None),
+            None => return Err(FrameError::Truncated.into()),
+        }
+    }
+    let len = frame::body_len(header, max)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(_) => ReadError::Frame(FrameError::Truncated),
+        quinn::ReadExactError::ReadError(e) => ReadError::Stream(e),
+    })?;
+    Ok(Some(body))
+}
+
+/// Reads and decodes the next message. `Ok(None)` is a clean end of stream.
+pub async fn read_msg<T: DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+    max: usize,
+) -> Result<Option<T>, ReadError> {
+    match read_body(recv, max).await? {
+        Some(body) => Ok(Some(frame::decode_body(&body)?)),
+        None => Ok(None),
+    }
+}
+
+/// Why a framed write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The message could not be encoded within the limit.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The stream or connection failed.
+    #[error("stream: {0}")]
+    Stream(#[from] quinn::WriteError),
+}
+
+/// Encodes and writes one message.
+pub async fn write_msg<T: Serialize>(
+    send: &mut quinn::SendStream,
+    msg: &T,
+    max: usize,
+) -> Result<(), WriteError> {
+    let bytes = frame::encode(msg, max)?;
+    send.write_all(&bytes).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let fp = fingerprint(b"cert");
+        assert_eq!(fp.len(), 64);
+        let bytes = parse_fingerprint(&fp).expect("plain");
+        let colons = bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+        assert_eq!(parse_fingerprint(&colons).expect("colons"), bytes);
+        assert!(parse_fingerprint("abcd").is_err());
+        assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+    }
+}

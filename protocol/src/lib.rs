@@ -1,0 +1,25 @@
+//! Tether's wire protocol.
+//!
+//! Everything here is sans-IO: plain data types, encoders and decoders, and state machines that
+//! take events (and the current time) in and hand results back. Nothing here touches a socket,
+//! a clock, a thread or the OS, which is what lets the same code be driven by the relay, the
+//! customer host, the agent console, property tests and the fuzzer.
+//!
+//! - [`frame`]: length-prefixed postcard frames with a hard size limit and typed errors.
+//! - [`msg`]: the messages of the control plane and the routing preambles of media streams.
+//! - [`pairing`]: session PINs, key checks and the per-source attempt limiter.
+//! - [`screen`]: the lossless changed-tile screen codec and the viewer's framebuffer.
+//! - [`flow`]: the latest-frame-wins in-flight window for screen updates.
+
+pub mod flow;
+pub mod frame;
+pub mod msg;
+pub mod pairing;
+pub mod screen;
+
+/// The ALPN protocol name. It carries the protocol version, so a peer of another version fails
+/// the TLS handshake with "no application protocol" instead of misreading our frames.
+pub const ALPN: &[u8] = b"tether/1";
+
+/// The protocol version carried in [`msg::Hello`].
+pub const PROTOCOL_VERSION: u16 = 1;

@@ -1,0 +1,292 @@
+//! Messages.
+//!
+//! The control stream is the first bidirectional stream a client opens. Its first frame is a
+//! [`Hello`], whose layout is frozen across versions so that any relay can read it and answer a
+//! peer of another version with a clear [`Refusal::UnsupportedVersion`]. After the hello the client
+//! sends [`ClientMsg`] and the relay sends [`ServerMsg`].
+//!
+//! Media streams start with a routing preamble the relay reads ([`OpenStream`] from an agent,
+//! [`HostStream`] towards the host); everything after the preamble is opaque to the relay.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::screen::FrameUpdate;
+
+/// Four bytes that open every hello, so that a stray client is told apart from a peer of another
+/// version.
+pub const HELLO_MAGIC: [u8; 4] = *b"TTHR";
+
+/// The first frame on a control stream. Its layout never changes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// Always [`HELLO_MAGIC`].
+    pub magic: [u8; 4],
+    /// The sender's protocol version.
+    pub version: u16,
+    /// What the client is.
+    pub role: Role,
+    /// Free text such as `tether-host 0.1.0`, for logs.
+    pub software: String,
+}
+
+/// Which program is on the other end of a control stream.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A support agent's console.
+    Agent,
+    /// A customer's host.
+    Host,
+}
+
+/// Identifies a support session on a relay.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// One monitor of the customer's computer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct MonitorInfo {
+    /// Output or monitor name as the OS reports it.
+    pub name: String,
+    /// Left edge in the virtual desktop.
+    pub x: i32,
+    /// Top edge in the virtual desktop.
+    pub y: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Whether this is the primary monitor.
+    pub primary: bool,
+}
+
+/// What the host reports about the customer's computer when it joins.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerInfo {
+    /// Operating system, e.g. "Debian GNU/Linux 12 (bookworm)".
+    pub os: String,
+    /// Host name of the computer.
+    pub hostname: String,
+    /// Login name of the customer.
+    pub user: String,
+    /// Every monitor, primary first.
+    pub monitors: Vec<MonitorInfo>,
+}
+
+/// A freshly created session key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// The 9-digit PIN.
+    pub pin: String,
+    /// The session URL, `https://RELAY/s/PIN`.
+    pub url: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// What an agent sees of a session.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session.
+    pub id: SessionId,
+    /// The customer's computer.
+    pub customer: CustomerInfo,
+    /// Agents in the session, by name.
+    pub agents: Vec<String>,
+    /// Start, seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// Client to relay, on the control stream after the hello.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ClientMsg {
+    /// Agent login.
+    Login {
+        /// Account name.
+        user: String,
+        /// Password; only ever sent inside TLS to a pinned relay.
+        password: String,
+    },
+    /// Host joins with a session key (PIN or session URL).
+    Join {
+        /// What the customer typed or passed on the command line.
+        key: String,
+        /// The customer's computer.
+        customer: CustomerInfo,
+    },
+    /// Agent asks for a new session key.
+    CreateKey {
+        /// Validity in seconds; the relay's default (30 min) when absent.
+        ttl_secs: Option<u32>,
+    },
+    /// Agent leaves a session.
+    LeaveSession {
+        /// The session to leave.
+        session: SessionId,
+    },
+    /// Host ends its session.
+    EndSession,
+}
+
+/// Relay to client, on the control stream.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ServerMsg {
+    /// The hello was accepted.
+    Welcome {
+        /// Version the relay speaks.
+        version: u16,
+    },
+    /// A request was refused; for hello, login and join the connection closes after it.
+    Refused(Refusal),
+    /// Login succeeded.
+    LoggedIn {
+        /// Account name.
+        agent: String,
+    },
+    /// A key was created for this agent.
+    KeyCreated(SessionKey),
+    /// The host joined a session.
+    Joined {
+        /// The session.
+        session: SessionId,
+        /// The agent whose key it was.
+        agent: String,
+    },
+    /// A session this agent belongs to has started (or was waiting while the agent was away).
+    SessionStarted(SessionInfo),
+    /// A session ended, or this agent left it.
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// The agents in a session changed.
+    AgentsChanged {
+        /// The session.
+        session: SessionId,
+        /// Agents now in it.
+        agents: Vec<String>,
+    },
+}
+
+/// Why a session ended for the receiver.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The customer ended the session.
+    CustomerEnded,
+    /// The customer's host lost its connection.
+    CustomerDisconnected,
+    /// The (last) agent left the session.
+    AgentLeft,
+    /// The relay is shutting down.
+    RelayShutdown,
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndReason::CustomerEnded => "the customer ended the session",
+            EndReason::CustomerDisconnected => "the customer's connection was lost",
+            EndReason::AgentLeft => "the agent left the session",
+            EndReason::RelayShutdown => "the relay shut down",
+        })
+    }
+}
+
+/// Why the relay refused a request. Each has a message a person can act on.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The client speaks another protocol version.
+    #[error("unsupported protocol version {theirs}: this relay speaks version {ours}")]
+    UnsupportedVersion {
+        /// The relay's version.
+        ours: u16,
+        /// The client's version.
+        theirs: u16,
+    },
+    /// The first frame was not a Tether hello.
+    #[error("not a tether client")]
+    NotTether,
+    /// Wrong user name or password.
+    #[error("wrong user name or password")]
+    BadCredentials,
+    /// Too many failed attempts from this address.
+    #[error("too many failed attempts from this address; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the next attempt is accepted.
+        retry_after_secs: u32,
+    },
+    /// The key is not 9 digits or a session URL.
+    #[error("that is not a session key: expected 9 digits or a session URL")]
+    KeyMalformed,
+    /// No such key.
+    #[error("wrong session key")]
+    KeyWrong,
+    /// The key expired.
+    #[error("this session key has expired; ask your support agent for a new one")]
+    KeyExpired,
+    /// The key was already used.
+    #[error("this session key has already been used; ask your support agent for a new one")]
+    KeyUsed,
+    /// Too many wrong guesses were made while the key was live.
+    #[error(
+        "this session key was disabled after too many wrong attempts; ask your support agent for a new one"
+    )]
+    KeyBurnt,
+    /// The request is not allowed for this peer.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+}
+
+/// First frame of a media stream an agent opens towards the relay.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum OpenStream {
+    /// Subscribe to the screen of a session.
+    Screen {
+        /// The session.
+        session: SessionId,
+        /// Index into [`CustomerInfo::monitors`].
+        monitor: u8,
+    },
+}
+
+/// First frame of a media stream the relay opens towards a host.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum HostStream {
+    /// An agent subscribes to a screen.
+    Screen {
+        /// The agent viewing.
+        agent: String,
+        /// Index into [`CustomerInfo::monitors`].
+        monitor: u8,
+    },
+}
+
+/// Host to viewer, on a screen stream. Opaque to the relay.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ScreenMsg {
+    /// A part of a frame update.
+    Update(FrameUpdate),
+}
+
+/// Viewer to host, on a screen stream. Opaque to the relay.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ViewerMsg {
+    /// The viewer has presented the update with this sequence number.
+    Ack {
+        /// Sequence number of the last part.
+        seq: u64,
+    },
+    /// Switch this viewer to another monitor.
+    SelectMonitor {
+        /// Index into [`CustomerInfo::monitors`].
+        monitor: u8,
+    },
+}
