@@ -1,1 +1,10 @@
+//! `tether-console`: the support agent's desktop app.
+//!
+//! - [`net`]: the agent's client (login, keys, session events, screen views), UI-free.
+//! - [`backend`]: runs [`net`] on a tokio runtime and talks to the UI over channels.
+//! - [`state`]: the console's state, apart from drawing.
+//! - [`ui`]: panels, each a function of the state.
+//! - [`app`]: the eframe application gluing them.
+//! - [`embedded`]: the in-process relay (and demo host) for a local try.
 
+pub mod net;

@@ -1,1 +1,14 @@
+//! `tether-host`: what the customer runs. It joins a session with a key, reports the computer's
+//! details, and serves each agent's screen stream.
+//!
+//! - [`capture`]: screen capture backends behind the `Capturer` trait.
+//! - [`session`]: the connection to the relay.
+//! - [`screen`]: one viewer's capture, diff, encode and send loop.
+//! - [`info`]: OS, host name, user name.
 
+pub mod capture;
+pub mod info;
+pub mod screen;
+pub mod session;
+
+pub use session::{HostError, HostEvent, HostOptions, Outcome, run};

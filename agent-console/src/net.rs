@@ -1,0 +1,248 @@
+//! The agent's client: log in, create keys, receive session events, view screens.
+//!
+//! This is plain async code with no UI in it; the console's backend drives it, and so do the
+//! end-to-end tests and the benchmark's headless agent.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tether_net::{ConnectError, close, read_msg, write_msg};
+use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
+use tether_protocol::msg::{
+    ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId, ViewerMsg,
+};
+use tether_protocol::screen::{CodecError, Framebuffer, Rect, Timing};
+use tokio::sync::mpsc;
+
+/// Why the client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not connect.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The relay refused.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The connection broke.
+    #[error("lost the connection to the relay: {0}")]
+    Lost(String),
+    /// The relay or host broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A screen update could not be decoded.
+    #[error("screen update: {0}")]
+    Codec(#[from] CodecError),
+}
+
+fn lost(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Lost(e.to_string())
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, ClientError> {
+    match read_msg::<ServerMsg>(recv, CONTROL_MAX_FRAME).await {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(lost("the relay closed the connection")),
+        Err(e) if e.is_protocol_violation() => Err(ClientError::Protocol(e.to_string())),
+        Err(e) => Err(lost(e)),
+    }
+}
+
+/// A logged-in agent.
+#[derive(Debug)]
+pub struct AgentClient {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
+    agent: String,
+}
+
+impl AgentClient {
+    /// Connects to the relay (pinned) and logs in.
+    pub async fn login(relay: &str, fingerprint: [u8; 32], user: &str, password: &str) -> Result<Self, ClientError> {
+        let (endpoint, conn) = tether_net::connect(relay, fingerprint).await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(lost)?;
+        let hello = Hello {
+            magic: HELLO_MAGIC,
+            version: tether_protocol::PROTOCOL_VERSION,
+            role: Role::Agent,
+            software: format!("tether-console {}", env!("CARGO_PKG_VERSION")),
+        };
+        write_msg(&mut send, &hello, CONTROL_MAX_FRAME).await.map_err(lost)?;
+        match read_server(&mut recv).await? {
+            ServerMsg::Welcome { .. } => {}
+            ServerMsg::Refused(r) => {
+                conn.close(close::NORMAL.into(), b"refused");
+                return Err(ClientError::Refused(r));
+            }
+            other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
+        }
+        let login = ClientMsg::Login { user: user.to_string(), password: password.to_string() };
+        write_msg(&mut send, &login, CONTROL_MAX_FRAME).await.map_err(lost)?;
+        let agent = match read_server(&mut recv).await? {
+            ServerMsg::LoggedIn { agent } => agent,
+            ServerMsg::Refused(r) => {
+                conn.close(close::NORMAL.into(), b"refused");
+                return Err(ClientError::Refused(r));
+            }
+            other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let m = read_server(&mut recv).await;
+                let stop = m.is_err();
+                if tx.send(m).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Self { endpoint, conn, send, events: rx, agent })
+    }
+
+    /// The agent's account name.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The next message from the relay; an error when the connection is gone.
+    pub async fn next_event(&mut self) -> Result<ServerMsg, ClientError> {
+        match self.events.recv().await {
+            Some(r) => r,
+            None => Err(lost("connection closed")),
+        }
+    }
+
+    async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        write_msg(&mut self.send, msg, CONTROL_MAX_FRAME).await.map_err(lost)
+    }
+
+    /// Asks for a new session key; it arrives as [`ServerMsg::KeyCreated`].
+    pub async fn create_key(&mut self, ttl_secs: Option<u32>) -> Result<(), ClientError> {
+        self.send(&ClientMsg::CreateKey { ttl_secs }).await
+    }
+
+    /// Leaves a session.
+    pub async fn leave(&mut self, session: SessionId) -> Result<(), ClientError> {
+        self.send(&ClientMsg::LeaveSession { session }).await
+    }
+
+    /// Opens a screen stream of `session`, starting on `monitor`.
+    pub async fn view(&self, session: SessionId, monitor: u8) -> Result<ScreenView, ClientError> {
+        let (mut send, recv) = self.conn.open_bi().await.map_err(lost)?;
+        write_msg(&mut send, &OpenStream::Screen { session, monitor }, CONTROL_MAX_FRAME).await.map_err(lost)?;
+        Ok(ScreenView { send, recv, fb: Framebuffer::new(), monitor })
+    }
+
+    /// The QUIC connection (for tests that misbehave on purpose).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(self) {
+        self.conn.close(close::NORMAL.into(), b"bye");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// What one presented frame brought.
+#[derive(Debug, Clone)]
+pub struct FrameInfo {
+    /// Sequence number.
+    pub seq: u64,
+    /// Changed rectangles.
+    pub rects: Vec<Rect>,
+    /// Whether the screen size changed (everything is new).
+    pub resized: bool,
+    /// Bytes received for it (encoded pixel data plus headers).
+    pub bytes: usize,
+    /// Host timestamps.
+    pub timing: Timing,
+    /// When its first part arrived here (µs since the epoch).
+    pub received_us: u64,
+    /// When it was fully decoded.
+    pub decoded_us: u64,
+}
+
+impl FrameInfo {
+    /// Bounding box of the change.
+    pub fn dirty(&self) -> Option<Rect> {
+        self.rects.iter().copied().reduce(|a, b| a.union(&b))
+    }
+}
+
+/// One screen subscription: decodes updates into a framebuffer and acknowledges them.
+#[derive(Debug)]
+pub struct ScreenView {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    fb: Framebuffer,
+    monitor: u8,
+}
+
+impl ScreenView {
+    /// Waits for the next whole frame, applies it, and acknowledges it.
+    pub async fn next_frame(&mut self) -> Result<FrameInfo, ClientError> {
+        let mut info: Option<FrameInfo> = None;
+        loop {
+            let body = match tether_net::read_body(&mut self.recv, MEDIA_MAX_FRAME).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return Err(lost("the screen stream ended")),
+                Err(e) if e.is_protocol_violation() => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => return Err(lost(e)),
+            };
+            let received = now_us();
+            let bytes = body.len() + tether_protocol::frame::HEADER_LEN;
+            let ScreenMsg::Update(upd) =
+                tether_protocol::frame::decode_body(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let resized = self.fb.apply(&upd)?;
+            let i = info.get_or_insert_with(|| FrameInfo {
+                seq: upd.seq,
+                rects: Vec::new(),
+                resized: false,
+                bytes: 0,
+                timing: upd.timing,
+                received_us: received,
+                decoded_us: 0,
+            });
+            i.rects.extend_from_slice(&upd.rects);
+            i.resized |= resized;
+            i.bytes += bytes;
+            if upd.last {
+                let mut done = info.take().ok_or_else(|| ClientError::Protocol("empty frame".into()))?;
+                done.decoded_us = now_us();
+                write_msg(&mut self.send, &ViewerMsg::Ack { seq: done.seq }, CONTROL_MAX_FRAME)
+                    .await
+                    .map_err(lost)?;
+                return Ok(done);
+            }
+        }
+    }
+
+    /// The decoded screen.
+    pub fn framebuffer(&self) -> &Framebuffer {
+        &self.fb
+    }
+
+    /// The monitor being viewed.
+    pub fn monitor(&self) -> u8 {
+        self.monitor
+    }
+
+    /// Switches to another monitor; the next frame is that monitor's whole picture.
+    pub async fn select_monitor(&mut self, monitor: u8) -> Result<(), ClientError> {
+        self.monitor = monitor;
+        write_msg(&mut self.send, &ViewerMsg::SelectMonitor { monitor }, CONTROL_MAX_FRAME).await.map_err(lost)
+    }
+
+    /// Stops viewing.
+    pub fn stop(mut self) {
+        let _ = self.send.finish();
+        let _ = self.recv.stop(close::NORMAL.into());
+    }
+}
