@@ -1,1 +1,335 @@
+//! Test harness for Tether's end-to-end tests and benchmarks: Xvfb displays, the project's
+//! binaries as child processes, and pictures drawn on and read from an X server.
+//!
+//! Everything started here is stopped on drop (children by PID, Xvfb displays) and listens only
+//! on loopback.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
+
+/// Polls `f` until it returns `Some`, or fails after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() >= end {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A child process killed (by PID) and reaped on drop.
+#[derive(Debug)]
+pub struct ChildGuard {
+    /// The child.
+    pub child: Child,
+    name: String,
+}
+
+impl ChildGuard {
+    /// Wraps a spawned child.
+    pub fn new(name: &str, child: Child) -> Self {
+        Self { child, name: name.to_string() }
+    }
+
+    /// The PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child to exit by itself, up to `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let name = self.name.clone();
+        wait_for(&format!("{name} to exit"), deadline, || self.child.try_wait().ok().flatten())
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `deadline`.
+    pub fn terminate(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        // SAFETY: plain kill(2) on our own child's PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit(deadline)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The folder holding the workspace's binaries (`target/debug` or `target/release`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of one of the workspace's binaries. `cargo test --workspace` builds them (each binary's
+/// package has an integration test).
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "{} is missing: run the tests with `cargo test --workspace`", p.display());
+    p
+}
+
+static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
+
+/// An Xvfb display, stopped on drop.
+#[derive(Debug)]
+pub struct Xvfb {
+    /// Display number.
+    pub number: u32,
+    /// Screen width.
+    pub width: u32,
+    /// Screen height.
+    pub height: u32,
+    _child: ChildGuard,
+}
+
+impl Xvfb {
+    /// Starts Xvfb with one `width`x`height` screen at depth 24, `-noreset`, no TCP.
+    pub fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+        let base = 200 + (std::process::id() % 500) * 10;
+        for _ in 0..50 {
+            let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst) % 1000;
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", &format!("{width}x{height}x24"), "-noreset", "-nolisten", "tcp", "+extension", "DAMAGE"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start Xvfb (apt-get install xvfb)")?;
+            let mut guard = ChildGuard::new("Xvfb", child);
+            let display = format!(":{n}");
+            let ready = wait_for("Xvfb to accept connections", Duration::from_secs(10), || {
+                if let Ok(Some(_)) = guard.child.try_wait() {
+                    return Some(false);
+                }
+                x11rb::connect(Some(&display)).ok().map(|_| true)
+            })?;
+            if ready {
+                return Ok(Self { number: n, width, height, _child: guard });
+            }
+        }
+        bail!("no free X display number")
+    }
+
+    /// `:N`.
+    pub fn display(&self) -> String {
+        format!(":{}", self.number)
+    }
+
+    /// Connects to the display.
+    pub fn connect(&self) -> anyhow::Result<x11rb::rust_connection::RustConnection> {
+        Ok(x11rb::connect(Some(&self.display()))?.0)
+    }
+
+    /// Draws BGRX `pixels` (`w`x`h`) at (`x`, `y`) on the root window.
+    pub fn put(&self, x: i16, y: i16, w: u16, h: u16, pixels: &[u8]) -> anyhow::Result<()> {
+        let conn = self.connect()?;
+        let screen = &conn.setup().roots[0];
+        let root = screen.root;
+        let gc = conn.generate_id()?;
+        conn.create_gc(gc, root, &CreateGCAux::new())?;
+        let rows_per_req = ((64 * 1024) / (usize::from(w) * 4)).max(1);
+        let mut row = 0usize;
+        while row < usize::from(h) {
+            let n = rows_per_req.min(usize::from(h) - row);
+            let chunk = &pixels[row * usize::from(w) * 4..(row + n) * usize::from(w) * 4];
+            conn.put_image(ImageFormat::Z_PIXMAP, root, gc, w, n as u16, x, y + row as i16, 0, 24, chunk)?;
+            row += n;
+        }
+        conn.free_gc(gc)?;
+        conn.get_input_focus()?.reply()?;
+        Ok(())
+    }
+
+    /// Fills a rectangle with one colour (0xRRGGBB).
+    pub fn fill(&self, x: i16, y: i16, w: u16, h: u16, rgb: u32) -> anyhow::Result<()> {
+        let mut px = Vec::with_capacity(usize::from(w) * usize::from(h) * 4);
+        for _ in 0..usize::from(w) * usize::from(h) {
+            px.extend_from_slice(&[rgb as u8, (rgb >> 8) as u8, (rgb >> 16) as u8, 0]);
+        }
+        self.put(x, y, w, h, &px)
+    }
+
+    /// Reads BGRX pixels of a rectangle of the root window.
+    pub fn read(&self, x: i16, y: i16, w: u16, h: u16) -> anyhow::Result<Vec<u8>> {
+        let conn = self.connect()?;
+        let root = conn.setup().roots[0].root;
+        let mut out = Vec::with_capacity(usize::from(w) * usize::from(h) * 4);
+        let rows_per_req = ((1024 * 1024) / (usize::from(w) * 4)).max(1);
+        let mut row = 0usize;
+        while row < usize::from(h) {
+            let n = rows_per_req.min(usize::from(h) - row);
+            let r = conn.get_image(ImageFormat::Z_PIXMAP, root, x, y + row as i16, w, n as u16, !0)?.reply()?;
+            out.extend_from_slice(&r.data);
+            row += n;
+        }
+        Ok(out)
+    }
+}
+
+/// A test picture: gradients, stripes and a checkerboard, so any misplaced pixel shows.
+pub fn test_picture(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let checker = ((x / 16 + y / 16 + seed) % 2) as u8 * 60;
+            let b = (x * 255 / w.max(1)) as u8 ^ checker;
+            let g = (y * 255 / h.max(1)) as u8;
+            let r = ((x + y + seed * 37) % 256) as u8;
+            v.extend_from_slice(&[b, g, r, 0]);
+        }
+    }
+    v
+}
+
+/// Whether two BGRX buffers hold the same colours (the fourth byte is ignored).
+pub fn same_colours(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.chunks_exact(4).zip(b.chunks_exact(4)).all(|(p, q)| p[..3] == q[..3])
+}
+
+/// A `tether-relay serve` child with its own data dir.
+#[derive(Debug)]
+pub struct RelayProc {
+    /// The data dir (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// The child.
+    pub child: ChildGuard,
+}
+
+impl RelayProc {
+    /// Starts a relay on a free loopback port.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_udp_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(bin("tether-relay"))
+            .args(["serve", "--listen", &addr, "--data-dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let child = ChildGuard::new("tether-relay", child);
+        let mut fingerprint = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+                fingerprint = Some(fp.trim().to_string());
+            }
+            if line.starts_with("data dir:") {
+                break;
+            }
+        }
+        let fingerprint = fingerprint.context("relay printed no fingerprint")?;
+        Ok(Self { dir, addr, fingerprint, child })
+    }
+
+    /// Runs a `tether-relay` subcommand against this relay's data dir; returns stdout.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
+        let mut child = Command::new(bin("tether-relay"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(input) = stdin {
+            child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("tether-relay {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Adds an agent.
+    pub fn add_agent(&self, name: &str, password: &str) -> anyhow::Result<()> {
+        self.cli(&["user", "add", name], Some(&format!("{password}\n")))?;
+        Ok(())
+    }
+
+    /// Creates a key; returns (PIN, URL).
+    pub fn create_key(&self, agent: &str) -> anyhow::Result<(String, String)> {
+        let out = self.cli(&["key", "create", "--agent", agent], None)?;
+        let mut lines = out.lines();
+        let pin = lines.next().context("no PIN")?.to_string();
+        let url = lines.next().context("no URL")?.to_string();
+        Ok((pin, url))
+    }
+
+    /// The pinned fingerprint as bytes.
+    pub fn fingerprint_bytes(&self) -> [u8; 32] {
+        tether_net::parse_fingerprint(&self.fingerprint).unwrap_or([0; 32])
+    }
+}
+
+/// A free UDP port on loopback.
+pub fn free_udp_port() -> anyhow::Result<u16> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok(s.local_addr()?.port())
+}
+
+/// Starts `tether-host` on `display`.
+pub fn spawn_host(display: &str, key: &str, relay: &str, fingerprint: &str) -> anyhow::Result<ChildGuard> {
+    let child = Command::new(bin("tether-host"))
+        .arg(key)
+        .args(["--relay", relay, "--relay-fingerprint", fingerprint])
+        .env("DISPLAY", display)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Ok(ChildGuard::new("tether-host", child))
+}
+
+/// SysV shared-memory segments created by `pid`, as (permissions, size).
+pub fn sysv_segments_of(pid: u32) -> Vec<(u32, u64)> {
+    let Ok(text) = std::fs::read_to_string("/proc/sysvipc/shm") else { return Vec::new() };
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // key shmid perms size cpid lpid ...
+        if f.len() > 4 && f[4].parse::<u32>().ok() == Some(pid) {
+            let perms = u32::from_str_radix(f[2], 8).unwrap_or(0o777);
+            out.push((perms, f[3].parse().unwrap_or(0)));
+        }
+    }
+    out
+}

@@ -168,8 +168,20 @@ impl std::fmt::Debug for X11Capturer {
 }
 
 impl X11Capturer {
-    /// Opens `display` (or `$DISPLAY`).
+    /// Opens `display` (or `$DISPLAY`) with the best shared memory available, unless
+    /// `TETHER_CAPTURE_SHM` (`memfd`, `sysv` or `none`) asks for a particular path (a diagnostic
+    /// knob; every path keeps the screen private).
     pub fn open(display: Option<&str>) -> Result<Self, CaptureError> {
+        let pref = match std::env::var("TETHER_CAPTURE_SHM").as_deref() {
+            Ok("sysv") => ShmMode::SysV,
+            Ok("none") => ShmMode::None,
+            _ => ShmMode::Memfd,
+        };
+        Self::open_with(display, pref)
+    }
+
+    /// Opens `display`, trying shared memory kinds from `best` down.
+    pub fn open_with(display: Option<&str>, best: ShmMode) -> Result<Self, CaptureError> {
         let (conn, screen_num) = x11rb::connect(display).map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
         let screen = conn.setup().roots.get(screen_num).ok_or_else(|| CaptureError::NoDisplay("no screen".into()))?;
         let root = screen.root;
@@ -198,12 +210,15 @@ impl X11Capturer {
             monitors: Vec::new(),
             plain: Vec::new(),
         };
-        me.setup_shm();
+        me.setup_shm(best);
         me.monitors = me.read_monitors();
         Ok(me)
     }
 
-    fn setup_shm(&mut self) {
+    fn setup_shm(&mut self, best: ShmMode) {
+        if best == ShmMode::None {
+            return;
+        }
         let has_shm = self
             .conn
             .shm_query_version()
@@ -214,7 +229,7 @@ impl X11Capturer {
         let Some((major, minor)) = has_shm else {
             return;
         };
-        if (major, minor) >= (1, 2) {
+        if best == ShmMode::Memfd && (major, minor) >= (1, 2) {
             if let Ok(buf) = ShmBuffer::memfd(&self.conn, len) {
                 self.shm = Some(buf);
                 self.shm_mode = ShmMode::Memfd;

@@ -1,0 +1,187 @@
+//! End to end: relay, customer host and agent client as real processes and real QUIC on
+//! loopback, the host capturing a real X server (Xvfb).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tether_console::net::{AgentClient, ScreenView};
+use tether_protocol::msg::{ServerMsg, SessionInfo};
+use tether_tests::{RelayProc, Xvfb, same_colours, spawn_host, sysv_segments_of, test_picture, wait_for};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn wait_session(agent: &mut AgentClient) -> anyhow::Result<SessionInfo> {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let ServerMsg::SessionStarted(info) = agent.next_event().await? {
+                return Ok(info);
+            }
+        }
+    })
+    .await
+    .context("no session started within 15 s")?
+}
+
+/// Reads frames until the view equals `expected`; returns the frames' total changed area and bytes.
+async fn frames_until(view: &mut ScreenView, expected: &[u8]) -> anyhow::Result<(u64, usize)> {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        let (mut area, mut bytes) = (0u64, 0usize);
+        loop {
+            let f = view.next_frame().await?;
+            area += f.rects.iter().map(|r| r.area()).sum::<u64>();
+            bytes += f.bytes;
+            if same_colours(view.framebuffer().pixels(), expected) {
+                return Ok((area, bytes));
+            }
+        }
+    })
+    .await
+    .context("the view did not match the X server within 15 s")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updates() -> anyhow::Result<()> {
+    let (w, h) = (1280u32, 800u32);
+    let x = Xvfb::start(w, h)?;
+    x.put(0, 0, w as u16, h as u16, &test_picture(w, h, 1))?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", PASSWORD)?;
+    let (pin, url) = relay.create_key("alice")?;
+    assert_eq!(pin.len(), 9);
+    assert!(pin.bytes().all(|b| b.is_ascii_digit()));
+    assert!(url.ends_with(&format!("/s/{pin}")), "{url}");
+
+    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    // The customer joins with the session URL (the PIN works the same way).
+    let mut host = spawn_host(&x.display(), &url, &relay.addr, &relay.fingerprint)?;
+    let info = wait_session(&mut agent).await?;
+    assert_eq!(info.agents, vec!["alice".to_string()]);
+    let m = &info.customer.monitors[0];
+    assert_eq!((m.width, m.height), (w, h));
+    assert!(!info.customer.os.is_empty() && !info.customer.hostname.is_empty());
+
+    let mut view = agent.view(info.id, 0).await?;
+    let expected = x.read(0, 0, w as u16, h as u16)?;
+    frames_until(&mut view, &expected).await?;
+
+    // A small change travels as a small rectangle, not the whole screen.
+    x.fill(100, 200, 40, 20, 0xff2000)?;
+    let expected = x.read(0, 0, w as u16, h as u16)?;
+    let (area, bytes) = frames_until(&mut view, &expected).await?;
+    assert!(area <= 40 * 20 * 2, "changed area {area} px for an 800 px change");
+    assert!(bytes < 4096, "{bytes} bytes for a small change");
+
+    // The screen memory is never in a SysV segment other users could attach.
+    assert!(sysv_segments_of(host.pid()).is_empty());
+
+    // Leaving ends the session; the host says so and exits cleanly.
+    agent.leave(info.id).await?;
+    let status = host.wait_exit(Duration::from_secs(10))?;
+    assert!(status.success(), "host exit status {status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(host.child.stdout.as_mut().context("stdout")?, &mut out)?;
+    assert!(out.contains("session ended: the agent left the session"), "{out}");
+    agent.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_who_joins_while_the_agent_is_away_waits_for_the_agent() -> anyhow::Result<()> {
+    let x = Xvfb::start(640, 480)?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", PASSWORD)?;
+    let (pin, _) = relay.create_key("alice")?;
+    let mut host = spawn_host(&x.display(), &pin, &relay.addr, &relay.fingerprint)?;
+    // The host reports that it waits; read its stdout on a thread.
+    let stdout = host.child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for("the host to wait for its agent", Duration::from_secs(15), || {
+        rx.try_recv().ok().filter(|l| l.contains("waiting for your support agent"))
+    })?;
+    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let info = wait_session(&mut agent).await?;
+    assert_eq!(info.customer.monitors.len(), 1);
+    wait_for("the host to see its agent", Duration::from_secs(15), || {
+        rx.try_recv().ok().filter(|l| l.contains("connected: alice"))
+    })?;
+    // The relay going away is reported and the host exits.
+    drop(agent);
+    let mut relay = relay;
+    relay.child.kill();
+    let status = host.wait_exit(Duration::from_secs(30))?;
+    assert_eq!(status.code(), Some(3), "lost relay exits with 3");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_host_leaves_no_shared_memory_behind() -> anyhow::Result<()> {
+    let x = Xvfb::start(640, 480)?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", PASSWORD)?;
+    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    // Force the SysV fallback, the path that could leak: it must be 0600 and vanish with the process.
+    let (pin, _) = relay.create_key("alice")?;
+    let child = std::process::Command::new(tether_tests::bin("tether-host"))
+        .arg(&pin)
+        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint])
+        .env("DISPLAY", x.display())
+        .env("TETHER_CAPTURE_SHM", "sysv")
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let mut host = tether_tests::ChildGuard::new("tether-host", child);
+    let info = wait_session(&mut agent).await?;
+    let mut view = agent.view(info.id, 0).await?;
+    view.next_frame().await?;
+    let segs = sysv_segments_of(host.pid());
+    assert!(!segs.is_empty(), "the sysv path was taken");
+    for (perms, _) in &segs {
+        assert_eq!(perms & 0o077, 0, "segment mode {perms:o} is private");
+    }
+    let pid = host.pid();
+    host.kill();
+    wait_for("the segment to disappear", Duration::from_secs(10), || sysv_segments_of(pid).is_empty().then_some(()))?;
+    Ok(())
+}
+
+#[test]
+fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
+    use tether_host::capture::Capturer as _;
+    use tether_host::capture::x11::{ShmMode, X11Capturer};
+    let x = Xvfb::start(320, 240)?;
+    x.put(0, 0, 320, 240, &test_picture(320, 240, 3))?;
+    let mut cap = X11Capturer::open(Some(&x.display()))?;
+    assert_eq!(cap.shm_mode(), ShmMode::Memfd);
+    let frame = cap.capture(0)?;
+    let mut packed = Vec::new();
+    for y in 0..240usize {
+        packed.extend_from_slice(&frame.data[y * frame.stride..y * frame.stride + 320 * 4]);
+    }
+    assert!(same_colours(&packed, &x.read(0, 0, 320, 240)?), "capture is pixel-exact");
+    // Find our memfd and check its mode.
+    let mut found = false;
+    for e in std::fs::read_dir("/proc/self/fd")? {
+        let e = e?;
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            if target.to_string_lossy().contains("memfd:tether-capture") {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(e.path())?.permissions().mode();
+                assert_eq!(mode & 0o077, 0, "memfd mode {mode:o}");
+                found = true;
+            }
+        }
+    }
+    assert!(found, "no tether-capture memfd");
+    assert!(sysv_segments_of(std::process::id()).is_empty());
+    drop(cap);
+    if sysv_segments_of(std::process::id()).is_empty() {
+        Ok(())
+    } else {
+        bail!("segments left")
+    }
+}
