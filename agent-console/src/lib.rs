@@ -8,3 +8,8 @@
 //! - [`embedded`]: the in-process relay (and demo host) for a local try.
 
 pub mod net;
+pub mod backend;
+pub mod embedded;
+pub mod state;
+pub mod ui;
+pub mod app;

@@ -1,1 +1,85 @@
-fn main() {}
+//! `tether-console`: the support agent's desktop app.
+//!
+//! With no `--relay` it starts a relay inside itself on 127.0.0.1 and logs in as the local agent;
+//! `--demo` also shares this display as a customer would, so one command shows a whole session.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tether_console::app::ConsoleApp;
+use tether_console::backend::Startup;
+use tether_console::state::{ConsoleState, LoginRequest};
+
+#[derive(Parser)]
+#[command(name = "tether-console", version, about = "Tether agent console")]
+struct Cli {
+    /// Relay to log in to, HOST:PORT. Without it, a relay runs inside the console on 127.0.0.1.
+    #[arg(long, env = "TETHER_RELAY")]
+    relay: Option<String>,
+    /// SHA-256 fingerprint of the relay's certificate (64 hex digits).
+    #[arg(long, env = "TETHER_RELAY_FINGERPRINT")]
+    relay_fingerprint: Option<String>,
+    /// Agent account name.
+    #[arg(long)]
+    user: Option<String>,
+    /// File holding the agent's password (first line).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Also share this display as a customer and join it: a whole session in one command.
+    #[arg(long)]
+    demo: bool,
+    /// Data dir of the embedded relay.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tether_console=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (state, startup) = match &cli.relay {
+        None => (ConsoleState::connecting(LoginRequest { relay: "embedded relay".into(), ..Default::default() }), Startup::Embedded { data_dir: cli.data_dir.clone() }),
+        Some(relay) => {
+            let password = match &cli.password_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading the password file {}", p.display()))?
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let req = LoginRequest {
+                relay: relay.clone(),
+                fingerprint: cli.relay_fingerprint.clone().unwrap_or_default(),
+                user: cli.user.clone().unwrap_or_default(),
+                password: password.clone().unwrap_or_default(),
+            };
+            if password.is_some() && !req.user.is_empty() && !req.fingerprint.is_empty() {
+                (ConsoleState::connecting(req.clone()), Startup::Login(req))
+            } else {
+                (ConsoleState::login(req), Startup::LoginScreen)
+            }
+        }
+    };
+    let demo = cli.demo;
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default().with_title("Tether Console").with_inner_size([1280.0, 800.0]),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Tether Console",
+        options,
+        Box::new(move |cc| Ok(Box::new(ConsoleApp::new(&cc.egui_ctx, state, startup, demo)?))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the console window: {e}"))
+}

@@ -11,7 +11,8 @@ use tether_protocol::msg::{
     ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId, ViewerMsg,
 };
 use tether_protocol::screen::{CodecError, Framebuffer, Rect, Timing};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc};
 
 /// Why the client failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,8 @@ pub struct AgentClient {
     send: quinn::SendStream,
     events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
     agent: String,
+    relay: String,
+    fingerprint: [u8; 32],
 }
 
 impl AgentClient {
@@ -101,12 +104,22 @@ impl AgentClient {
                 }
             }
         });
-        Ok(Self { endpoint, conn, send, events: rx, agent })
+        Ok(Self { endpoint, conn, send, events: rx, agent, relay: relay.to_string(), fingerprint })
     }
 
     /// The agent's account name.
     pub fn agent(&self) -> &str {
         &self.agent
+    }
+
+    /// The relay address this client connected to.
+    pub fn relay(&self) -> &str {
+        &self.relay
+    }
+
+    /// The relay's pinned fingerprint.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// The next message from the relay; an error when the connection is gone.
@@ -119,6 +132,13 @@ impl AgentClient {
 
     async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
         write_msg(&mut self.send, msg, CONTROL_MAX_FRAME).await.map_err(lost)
+    }
+
+    /// Takes the stream of relay messages, for a caller that waits on it apart from sending.
+    /// [`AgentClient::next_event`] reports a lost connection afterwards.
+    pub fn take_events(&mut self) -> mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>> {
+        let (_tx, rx) = mpsc::unbounded_channel();
+        std::mem::replace(&mut self.events, rx)
     }
 
     /// Asks for a new session key; it arrives as [`ServerMsg::KeyCreated`].
@@ -135,7 +155,7 @@ impl AgentClient {
     pub async fn view(&self, session: SessionId, monitor: u8) -> Result<ScreenView, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(lost)?;
         write_msg(&mut send, &OpenStream::Screen { session, monitor }, CONTROL_MAX_FRAME).await.map_err(lost)?;
-        Ok(ScreenView { send, recv, fb: Framebuffer::new(), monitor })
+        Ok(ScreenView { send: Arc::new(Mutex::new(send)), recv, fb: Framebuffer::new(), monitor })
     }
 
     /// The QUIC connection (for tests that misbehave on purpose).
@@ -179,7 +199,7 @@ impl FrameInfo {
 /// One screen subscription: decodes updates into a framebuffer and acknowledges them.
 #[derive(Debug)]
 pub struct ScreenView {
-    send: quinn::SendStream,
+    send: Arc<Mutex<quinn::SendStream>>,
     recv: quinn::RecvStream,
     fb: Framebuffer,
     monitor: u8,
@@ -216,9 +236,8 @@ impl ScreenView {
             if upd.last {
                 let mut done = info.take().ok_or_else(|| ClientError::Protocol("empty frame".into()))?;
                 done.decoded_us = now_us();
-                write_msg(&mut self.send, &ViewerMsg::Ack { seq: done.seq }, CONTROL_MAX_FRAME)
-                    .await
-                    .map_err(lost)?;
+                let mut send = self.send.lock().await;
+                write_msg(&mut *send, &ViewerMsg::Ack { seq: done.seq }, CONTROL_MAX_FRAME).await.map_err(lost)?;
                 return Ok(done);
             }
         }
@@ -237,12 +256,31 @@ impl ScreenView {
     /// Switches to another monitor; the next frame is that monitor's whole picture.
     pub async fn select_monitor(&mut self, monitor: u8) -> Result<(), ClientError> {
         self.monitor = monitor;
-        write_msg(&mut self.send, &ViewerMsg::SelectMonitor { monitor }, CONTROL_MAX_FRAME).await.map_err(lost)
+        self.control().select_monitor(monitor).await
+    }
+
+    /// A handle that switches monitors while another task waits for frames.
+    pub fn control(&self) -> ScreenControl {
+        ScreenControl { send: self.send.clone() }
     }
 
     /// Stops viewing.
-    pub fn stop(mut self) {
-        let _ = self.send.finish();
+    pub async fn stop(mut self) {
+        let _ = self.send.lock().await.finish();
         let _ = self.recv.stop(close::NORMAL.into());
+    }
+}
+
+/// Switches a [`ScreenView`]'s monitor from another task.
+#[derive(Debug, Clone)]
+pub struct ScreenControl {
+    send: Arc<Mutex<quinn::SendStream>>,
+}
+
+impl ScreenControl {
+    /// Switches to another monitor.
+    pub async fn select_monitor(&self, monitor: u8) -> Result<(), ClientError> {
+        let mut send = self.send.lock().await;
+        write_msg(&mut *send, &ViewerMsg::SelectMonitor { monitor }, CONTROL_MAX_FRAME).await.map_err(lost)
     }
 }

@@ -39,8 +39,17 @@ pub fn user_name() -> String {
     }
     #[cfg(unix)]
     {
-        // SAFETY: getuid cannot fail.
-        return format!("uid {}", unsafe { libc::getuid() });
+        // SAFETY: getpwuid_r writes into our buffers only; the name pointer points into `buf`.
+        unsafe {
+            let uid = libc::getuid();
+            let mut pw: libc::passwd = std::mem::zeroed();
+            let mut buf = vec![0 as libc::c_char; 4096];
+            let mut out: *mut libc::passwd = std::ptr::null_mut();
+            if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0 && !out.is_null() && !pw.pw_name.is_null() {
+                return std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
+            }
+            return format!("uid-{uid}");
+        }
     }
     #[allow(unreachable_code)]
     "unknown".into()

@@ -158,6 +158,26 @@ impl Store {
         }
     }
 
+    /// Replaces an agent's password.
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<(), StoreError> {
+        if !(8..=1024).contains(&password.chars().count()) {
+            return Err(StoreError::BadPassword);
+        }
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))??;
+        let res = sqlx::query("UPDATE agents SET password_hash = ? WHERE name = ?")
+            .bind(hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NoSuchAgent(name.to_string()));
+        }
+        Ok(())
+    }
+
     /// Checks an agent's password. `Ok(false)` for an unknown name or a wrong password; both take
     /// the time of a hash, so neither is told apart by timing.
     pub async fn verify_agent(&self, name: &str, password: &str) -> Result<bool, StoreError> {

@@ -1,0 +1,88 @@
+//! The eframe application: applies backend events to the state, uploads new screen pixels to
+//! textures, draws the panels and hands queued commands to the backend.
+
+use std::sync::Arc;
+
+use crate::backend::{self, Backend, Startup};
+use crate::state::{ConsoleState, Screen};
+use crate::ui::{self, Textures};
+
+/// The console application.
+pub struct ConsoleApp {
+    state: ConsoleState,
+    backend: Backend,
+    textures: Textures,
+}
+
+impl std::fmt::Debug for ConsoleApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleApp").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+impl ConsoleApp {
+    /// Starts the backend and shows `state` first.
+    pub fn new(ctx: &egui::Context, state: ConsoleState, startup: Startup, demo: bool) -> std::io::Result<Self> {
+        let repaint_ctx = ctx.clone();
+        let backend = Backend::start(startup, demo, Arc::new(move || repaint_ctx.request_repaint()))?;
+        Ok(Self { state, backend, textures: Textures::new() })
+    }
+
+    /// The state (for tests).
+    pub fn state(&self) -> &ConsoleState {
+        &self.state
+    }
+
+    fn sync_textures(&mut self, ctx: &egui::Context) {
+        let opts = egui::TextureOptions::LINEAR;
+        let mut map = backend::lock(self.backend.views());
+        self.textures.retain(|id, _| map.contains_key(id));
+        for (id, vb) in map.iter_mut() {
+            if vb.width == 0 || vb.height == 0 {
+                continue;
+            }
+            let (w, h) = (vb.width as usize, vb.height as usize);
+            let tex = self.textures.get_mut(id);
+            let stale = tex.as_ref().is_none_or(|t| t.size() != [w, h]);
+            if vb.resized || stale {
+                let img = egui::ColorImage::from_rgba_unmultiplied([w, h], &vb.rgba);
+                match tex {
+                    Some(t) => t.set(img, opts),
+                    None => {
+                        let t = ctx.load_texture(format!("screen-{id}"), img, opts);
+                        self.textures.insert(*id, t);
+                    }
+                }
+                vb.resized = false;
+                vb.dirty = None;
+            } else if let (Some(d), Some(t)) = (vb.dirty.take(), tex) {
+                let mut sub = Vec::with_capacity(d.area() as usize * 4);
+                for y in d.y..d.y + d.h {
+                    let off = (y as usize * w + d.x as usize) * 4;
+                    sub.extend_from_slice(&vb.rgba[off..off + d.w as usize * 4]);
+                }
+                let img = egui::ColorImage::from_rgba_unmultiplied([d.w as usize, d.h as usize], &sub);
+                t.set_partial([d.x as usize, d.y as usize], img, opts);
+            }
+            if let Some(tab) = self.state.desk_mut().and_then(|desk| desk.tab_mut(*id)) {
+                tab.screen = Screen::Live { width: vb.width, height: vb.height };
+            }
+        }
+    }
+}
+
+impl eframe::App for ConsoleApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        for ev in self.backend.events() {
+            self.state.apply(ev);
+        }
+        let ctx = ui.ctx().clone();
+        self.sync_textures(&ctx);
+        ui::show(ui, &mut self.state, &self.textures);
+        for cmd in self.state.take_commands() {
+            self.backend.send(cmd);
+        }
+        // Key expiry counts down on the home tab.
+        ctx.request_repaint_after(std::time::Duration::from_secs(1));
+    }
+}

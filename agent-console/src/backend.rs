@@ -1,0 +1,304 @@
+//! The console's network side: a tokio runtime on its own thread that runs the agent client,
+//! the screen views and (for a local try) the embedded relay and demo host. It talks to the UI
+//! over channels and asks for a repaint whenever something changed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tether_protocol::msg::{ServerMsg, SessionId};
+use tether_protocol::screen::Rect;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::net::{AgentClient, ClientError, ScreenView};
+use crate::state::{Command, Event, LoginRequest};
+
+/// The latest picture of one session's screen, shared with the UI.
+#[derive(Debug, Default)]
+pub struct ViewBuffer {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// RGBA pixels.
+    pub rgba: Vec<u8>,
+    /// Area changed since the UI last took it.
+    pub dirty: Option<Rect>,
+    /// The size changed since the UI last looked (upload everything).
+    pub resized: bool,
+    /// Frames received.
+    pub frames: u64,
+}
+
+/// Pictures by session.
+pub type Views = Arc<Mutex<HashMap<SessionId, ViewBuffer>>>;
+
+/// Locks the views, recovering from a poisoned lock (a panicked writer leaves valid pixels).
+pub fn lock(views: &Views) -> MutexGuard<'_, HashMap<SessionId, ViewBuffer>> {
+    views.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How the console starts.
+#[derive(Debug, Clone)]
+pub enum Startup {
+    /// Show the login screen.
+    LoginScreen,
+    /// Log in to a relay at once.
+    Login(LoginRequest),
+    /// Start an in-process relay on loopback with a local agent and log in to it.
+    Embedded {
+        /// Data dir of the embedded relay (default: the user's data dir).
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// The UI's handle on the backend.
+pub struct Backend {
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    ev_rx: std::sync::mpsc::Receiver<Event>,
+    views: Views,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// Starts the backend thread. `repaint` is called whenever the UI should look again.
+    pub fn start(startup: Startup, demo: bool, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = std::sync::mpsc::channel();
+        let views: Views = Arc::default();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let v = views.clone();
+        let thread = std::thread::Builder::new().name("tether-net".into()).spawn(move || {
+            rt.block_on(run(startup, demo, cmd_rx, Sink { tx: ev_tx, repaint }, v));
+        })?;
+        Ok(Self { cmd_tx, ev_rx, views, _thread: thread })
+    }
+
+    /// Sends a command.
+    pub fn send(&self, cmd: Command) {
+        let _ = self.cmd_tx.send(cmd);
+    }
+
+    /// Events that arrived since the last call.
+    pub fn events(&self) -> Vec<Event> {
+        self.ev_rx.try_iter().collect()
+    }
+
+    /// The screens.
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+}
+
+#[derive(Clone)]
+struct Sink {
+    tx: std::sync::mpsc::Sender<Event>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Sink {
+    fn send(&self, ev: Event) {
+        let _ = self.tx.send(ev);
+        (self.repaint)();
+    }
+}
+
+struct ViewTask {
+    control: crate::net::ScreenControl,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn run(
+    startup: Startup,
+    demo: bool,
+    mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+    sink: Sink,
+    views: Views,
+) {
+    let mut embedded = None;
+    let mut client: Option<AgentClient> = None;
+    let mut events: Option<mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>> = None;
+    let mut viewers: HashMap<SessionId, ViewTask> = HashMap::new();
+    let mut demo_host: Option<tokio::task::JoinHandle<()>> = None;
+    let mut demo_pending = demo;
+
+    let first_login = match startup {
+        Startup::LoginScreen => None,
+        Startup::Login(req) => Some(req),
+        Startup::Embedded { data_dir } => match crate::embedded::start(data_dir).await {
+            Ok(e) => {
+                let req = e.login_request();
+                embedded = Some(e);
+                Some(req)
+            }
+            Err(e) => {
+                sink.send(Event::LoginFailed(format!("cannot start the embedded relay: {e:#}")));
+                None
+            }
+        },
+    };
+    let mut pending = first_login.map(Command::Login);
+
+    loop {
+        let cmd = match pending.take() {
+            Some(c) => Some(c),
+            None => tokio::select! {
+                c = cmd_rx.recv() => match c {
+                    Some(c) => Some(c),
+                    None => break,
+                },
+                ev = async {
+                    match events.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match ev.unwrap_or_else(|| Err(ClientError::Lost("connection closed".into()))) {
+                        Ok(msg) => {
+                            if let (true, ServerMsg::KeyCreated(key)) = (demo_pending, &msg) {
+                                demo_pending = false;
+                                if let Some(c) = &client {
+                                    demo_host = Some(crate::embedded::start_demo_host(key.pin.clone(), c.relay().to_string(), c.fingerprint()));
+                                }
+                            }
+                            if let ServerMsg::SessionEnded { session, .. } = &msg {
+                                if let Some(v) = viewers.remove(session) {
+                                    v.task.abort();
+                                }
+                                lock(&views).remove(session);
+                            }
+                            sink.send(Event::Server(msg));
+                        }
+                        Err(e) => {
+                            let reason = e.to_string();
+                            warn!(%reason, "lost the relay");
+                            events = None;
+                            client = None;
+                            for (_, v) in viewers.drain() {
+                                v.task.abort();
+                            }
+                            lock(&views).clear();
+                            sink.send(Event::Lost(reason));
+                        }
+                    }
+                    None
+                }
+            },
+        };
+        let Some(cmd) = cmd else { continue };
+        match cmd {
+            Command::Login(req) => {
+                let Ok(fp) = tether_net::parse_fingerprint(&req.fingerprint) else {
+                    sink.send(Event::LoginFailed("the relay fingerprint must be 64 hex digits".into()));
+                    continue;
+                };
+                match AgentClient::login(&req.relay, fp, &req.user, &req.password).await {
+                    Ok(mut c) => {
+                        events = Some(c.take_events());
+                        sink.send(Event::LoggedIn { agent: c.agent().to_string(), relay: req.relay.clone(), fingerprint: req.fingerprint.clone() });
+                        info!(agent = c.agent(), relay = %req.relay, "logged in");
+                        if demo_pending {
+                            let _ = c.create_key(None).await;
+                        }
+                        client = Some(c);
+                    }
+                    Err(e) => sink.send(Event::LoginFailed(e.to_string())),
+                }
+            }
+            Command::CreateKey => {
+                if let Some(c) = client.as_mut() {
+                    if let Err(e) = c.create_key(None).await {
+                        sink.send(Event::Notice(e.to_string()));
+                    }
+                }
+            }
+            Command::Leave(session) => {
+                if let Some(v) = viewers.remove(&session) {
+                    v.task.abort();
+                }
+                lock(&views).remove(&session);
+                if let Some(c) = client.as_mut() {
+                    if let Err(e) = c.leave(session).await {
+                        sink.send(Event::Notice(e.to_string()));
+                    }
+                }
+            }
+            Command::View { session, monitor } => {
+                let Some(c) = client.as_ref() else { continue };
+                match c.view(session, monitor).await {
+                    Ok(view) => {
+                        let control = view.control();
+                        let task = tokio::spawn(run_view(view, session, views.clone(), sink.clone()));
+                        if let Some(old) = viewers.insert(session, ViewTask { control, task }) {
+                            old.task.abort();
+                        }
+                    }
+                    Err(e) => sink.send(Event::ViewFailed { session, message: e.to_string() }),
+                }
+            }
+            Command::SelectMonitor { session, monitor } => {
+                if let Some(v) = viewers.get(&session) {
+                    if let Err(e) = v.control.select_monitor(monitor).await {
+                        sink.send(Event::ViewFailed { session, message: e.to_string() });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(h) = demo_host {
+        h.abort();
+    }
+    if let Some(c) = client {
+        c.close().await;
+    }
+    if let Some(e) = embedded {
+        e.shutdown().await;
+    }
+}
+
+/// Receives one session's frames into its [`ViewBuffer`].
+async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: Sink) {
+    loop {
+        let frame = match view.next_frame().await {
+            Ok(f) => f,
+            Err(e) => {
+                sink.send(Event::ViewFailed { session, message: e.to_string() });
+                return;
+            }
+        };
+        {
+            let fb = view.framebuffer();
+            let mut map = lock(&views);
+            let vb = map.entry(session).or_default();
+            if frame.resized || vb.width != fb.width() || vb.height != fb.height() {
+                vb.width = fb.width();
+                vb.height = fb.height();
+                vb.rgba = fb.region_rgba(&Rect { x: 0, y: 0, w: fb.width(), h: fb.height() });
+                vb.resized = true;
+                vb.dirty = None;
+            } else {
+                let pitch = vb.width as usize * 4;
+                for r in &frame.rects {
+                    let rgba = fb.region_rgba(r);
+                    let row = r.w as usize * 4;
+                    for (i, line) in rgba.chunks_exact(row).enumerate() {
+                        let off = (r.y as usize + i) * pitch + r.x as usize * 4;
+                        vb.rgba[off..off + row].copy_from_slice(line);
+                    }
+                }
+                if let Some(d) = frame.dirty() {
+                    vb.dirty = Some(vb.dirty.map_or(d, |old| old.union(&d)));
+                }
+            }
+            vb.frames += 1;
+        }
+        (sink.repaint)();
+    }
+}

@@ -1,0 +1,370 @@
+//! The console's state, apart from drawing. Panels read and edit it and queue [`Command`]s; the
+//! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
+
+use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
+
+/// Login details.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginRequest {
+    /// Relay address, `HOST:PORT`.
+    pub relay: String,
+    /// Pinned certificate fingerprint.
+    pub fingerprint: String,
+    /// Account name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// What the UI asks the backend to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Log in.
+    Login(LoginRequest),
+    /// Generate a session key.
+    CreateKey,
+    /// Leave a session.
+    Leave(SessionId),
+    /// Start viewing a session's screen.
+    View {
+        /// The session.
+        session: SessionId,
+        /// Monitor index.
+        monitor: u8,
+    },
+    /// Switch the viewed monitor.
+    SelectMonitor {
+        /// The session.
+        session: SessionId,
+        /// Monitor index.
+        monitor: u8,
+    },
+}
+
+/// What the backend tells the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Logged in.
+    LoggedIn {
+        /// Account name.
+        agent: String,
+        /// Relay address.
+        relay: String,
+        /// Relay fingerprint.
+        fingerprint: String,
+    },
+    /// Login failed.
+    LoginFailed(String),
+    /// The connection to the relay was lost.
+    Lost(String),
+    /// A message from the relay.
+    Server(ServerMsg),
+    /// A screen view failed.
+    ViewFailed {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        message: String,
+    },
+    /// Something to tell the agent.
+    Notice(String),
+}
+
+/// The login form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginForm {
+    /// Entered details.
+    pub request: LoginRequest,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// How the remote screen is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scale {
+    /// Fit the window.
+    #[default]
+    Fit,
+    /// One remote pixel per screen pixel.
+    Actual,
+}
+
+/// The screen of a session tab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Waiting for the first picture.
+    Connecting,
+    /// Pictures arrive.
+    Live {
+        /// Width of the viewed monitor.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+    /// The view failed.
+    Failed(String),
+}
+
+/// One session in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTab {
+    /// What the relay said of it.
+    pub info: SessionInfo,
+    /// Agents present.
+    pub agents: Vec<String>,
+    /// Viewed monitor.
+    pub monitor: u8,
+    /// Scaling.
+    pub scale: Scale,
+    /// Screen state.
+    pub screen: Screen,
+}
+
+impl SessionTab {
+    /// A tab title: the customer's user and host.
+    pub fn title(&self) -> String {
+        let c = &self.info.customer;
+        format!("{}@{}", c.user, c.hostname)
+    }
+
+    /// The Screen line: "none" before a picture, else "N — WxH".
+    pub fn screen_line(&self) -> String {
+        match &self.screen {
+            Screen::Live { width, height } => format!("{} — {width}x{height}", u32::from(self.monitor) + 1),
+            _ => "none".into(),
+        }
+    }
+
+    /// Number of monitors the customer has.
+    pub fn monitor_count(&self) -> usize {
+        self.info.customer.monitors.len()
+    }
+}
+
+/// The connection to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Connected.
+    Online,
+    /// Lost, with the reason.
+    Lost(String),
+}
+
+/// The logged-in desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desk {
+    /// Account name.
+    pub agent: String,
+    /// Relay address.
+    pub relay: String,
+    /// Relay fingerprint.
+    pub fingerprint: String,
+    /// The last generated key.
+    pub key: Option<SessionKey>,
+    /// Sessions, in arrival order.
+    pub sessions: Vec<SessionTab>,
+    /// The tab shown; `None` is the home tab.
+    pub selected: Option<SessionId>,
+    /// A line of news for the agent.
+    pub notice: Option<String>,
+    /// The relay link.
+    pub link: Link,
+}
+
+impl Desk {
+    /// The tab of a session.
+    pub fn tab_mut(&mut self, id: SessionId) -> Option<&mut SessionTab> {
+        self.sessions.iter_mut().find(|t| t.info.id == id)
+    }
+}
+
+/// Where the console is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Asking for login details.
+    Login(LoginForm),
+    /// Logging in.
+    Connecting(LoginForm),
+    /// Logged in.
+    Desk(Desk),
+}
+
+/// The whole console state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleState {
+    /// Where we are.
+    pub phase: Phase,
+    /// Commands queued by panels for the backend.
+    pub outbox: Vec<Command>,
+}
+
+impl ConsoleState {
+    /// The login screen, prefilled.
+    pub fn login(request: LoginRequest) -> Self {
+        Self { phase: Phase::Login(LoginForm { request, error: None }), outbox: Vec::new() }
+    }
+
+    /// Logging in already (the backend was told to).
+    pub fn connecting(request: LoginRequest) -> Self {
+        Self { phase: Phase::Connecting(LoginForm { request, error: None }), outbox: Vec::new() }
+    }
+
+    /// Takes the queued commands.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The desk, if logged in.
+    pub fn desk_mut(&mut self) -> Option<&mut Desk> {
+        match &mut self.phase {
+            Phase::Desk(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Applies a backend event.
+    pub fn apply(&mut self, ev: Event) {
+        match ev {
+            Event::LoggedIn { agent, relay, fingerprint } => {
+                self.phase = Phase::Desk(Desk {
+                    agent,
+                    relay,
+                    fingerprint,
+                    key: None,
+                    sessions: Vec::new(),
+                    selected: None,
+                    notice: None,
+                    link: Link::Online,
+                });
+            }
+            Event::LoginFailed(message) => {
+                let request = match &self.phase {
+                    Phase::Login(f) | Phase::Connecting(f) => f.request.clone(),
+                    Phase::Desk(d) => LoginRequest { relay: d.relay.clone(), fingerprint: d.fingerprint.clone(), user: d.agent.clone(), password: String::new() },
+                };
+                self.phase = Phase::Login(LoginForm { request: LoginRequest { password: String::new(), ..request }, error: Some(message) });
+            }
+            Event::Lost(reason) => {
+                if let Some(d) = self.desk_mut() {
+                    d.link = Link::Lost(reason);
+                    d.sessions.clear();
+                    d.selected = None;
+                }
+            }
+            Event::Notice(n) => {
+                if let Some(d) = self.desk_mut() {
+                    d.notice = Some(n);
+                }
+            }
+            Event::ViewFailed { session, message } => {
+                if let Some(t) = self.desk_mut().and_then(|d| d.tab_mut(session)) {
+                    t.screen = Screen::Failed(message);
+                }
+            }
+            Event::Server(msg) => self.apply_server(msg),
+        }
+    }
+
+    fn apply_server(&mut self, msg: ServerMsg) {
+        let mut commands = Vec::new();
+        let Some(d) = self.desk_mut() else { return };
+        match msg {
+            ServerMsg::KeyCreated(key) => {
+                d.key = Some(key);
+                d.selected = None;
+            }
+            ServerMsg::SessionStarted(info) => {
+                let id = info.id;
+                if d.tab_mut(id).is_none() {
+                    // The primary monitor comes first in the customer's list.
+                    d.sessions.push(SessionTab {
+                        agents: info.agents.clone(),
+                        info,
+                        monitor: 0,
+                        scale: Scale::Fit,
+                        screen: Screen::Connecting,
+                    });
+                    commands.push(Command::View { session: id, monitor: 0 });
+                }
+                d.selected = Some(id);
+            }
+            ServerMsg::SessionEnded { session, reason } => {
+                if let Some(pos) = d.sessions.iter().position(|t| t.info.id == session) {
+                    let tab = d.sessions.remove(pos);
+                    d.notice = Some(format!("Session with {} ended: {reason}", tab.title()));
+                }
+                if d.selected == Some(session) {
+                    d.selected = d.sessions.last().map(|t| t.info.id);
+                }
+            }
+            ServerMsg::AgentsChanged { session, agents } => {
+                if let Some(t) = d.tab_mut(session) {
+                    t.agents = agents;
+                }
+            }
+            ServerMsg::Refused(r) => d.notice = Some(format!("Refused: {r}")),
+            ServerMsg::Welcome { .. } | ServerMsg::LoggedIn { .. } | ServerMsg::Joined { .. } => {}
+        }
+        self.outbox.extend(commands);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_protocol::msg::{CustomerInfo, EndReason, MonitorInfo};
+
+    fn desk() -> ConsoleState {
+        let mut s = ConsoleState::connecting(LoginRequest::default());
+        s.apply(Event::LoggedIn { agent: "alice".into(), relay: "r:1".into(), fingerprint: "f".into() });
+        s
+    }
+
+    fn info(id: u64) -> SessionInfo {
+        SessionInfo {
+            id: SessionId(id),
+            customer: CustomerInfo {
+                os: "Linux".into(),
+                hostname: "pc".into(),
+                user: "carol".into(),
+                monitors: vec![MonitorInfo { name: "a".into(), x: 0, y: 0, width: 1920, height: 1080, primary: true }],
+            },
+            agents: vec!["alice".into()],
+            started_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_session_opens_its_own_tab_and_starts_viewing() {
+        let mut s = desk();
+        s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
+        assert_eq!(s.take_commands(), vec![Command::View { session: SessionId(1), monitor: 0 }]);
+        let d = s.desk_mut().expect("desk");
+        assert_eq!(d.selected, Some(SessionId(1)));
+        assert_eq!(d.sessions[0].screen_line(), "none");
+        d.sessions[0].screen = Screen::Live { width: 1920, height: 1080 };
+        assert_eq!(d.sessions[0].screen_line(), "1 — 1920x1080");
+        // A repeated announcement (agent came back) opens no second tab.
+        s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
+        assert!(s.take_commands().is_empty());
+        s.apply(Event::Server(ServerMsg::SessionEnded { session: SessionId(1), reason: EndReason::CustomerEnded }));
+        let d = s.desk_mut().expect("desk");
+        assert!(d.sessions.is_empty());
+        assert_eq!(d.selected, None);
+        assert!(d.notice.as_deref().unwrap_or("").contains("the customer ended the session"));
+    }
+
+    #[test]
+    fn a_failed_login_returns_to_the_form_without_the_password() {
+        let mut s = ConsoleState::connecting(LoginRequest { relay: "r:1".into(), fingerprint: "f".into(), user: "bob".into(), password: "secret".into() });
+        s.apply(Event::LoginFailed("wrong user name or password".into()));
+        match s.phase {
+            Phase::Login(f) => {
+                assert_eq!(f.request.user, "bob");
+                assert!(f.request.password.is_empty());
+                assert_eq!(f.error.as_deref(), Some("wrong user name or password"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Panels. Each is a function of the state: it draws, edits the state and queues commands, and
+//! never touches the network.
+
+use std::collections::HashMap;
+
+use egui::{Color32, RichText, Ui};
+use tether_protocol::msg::{SessionId, SessionKey};
+use tether_protocol::pairing::display_pin;
+
+use crate::state::{Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab};
+
+/// Textures of remote screens, by session.
+pub type Textures = HashMap<SessionId, egui::TextureHandle>;
+
+/// Draws the whole console.
+pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
+    let ConsoleState { phase, outbox } = state;
+    let mut next = None;
+    match phase {
+        Phase::Login(form) => {
+            egui::CentralPanel::default().show(ui, |ui| {
+                if login(ui, form) {
+                    outbox.push(Command::Login(form.request.clone()));
+                    next = Some(Phase::Connecting(form.clone()));
+                }
+            });
+        }
+        Phase::Connecting(form) => {
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Logging in to {} as {}…", form.request.relay, form.request.user));
+                });
+            });
+        }
+        Phase::Desk(desk) => {
+            if desk_ui(ui, desk, outbox, textures) {
+                let request = crate::state::LoginRequest {
+                    relay: desk.relay.clone(),
+                    fingerprint: desk.fingerprint.clone(),
+                    user: desk.agent.clone(),
+                    password: String::new(),
+                };
+                next = Some(Phase::Login(LoginForm { request, error: None }));
+            }
+        }
+    }
+    if let Some(p) = next {
+        *phase = p;
+    }
+}
+
+/// The login form. Returns true when the agent submits it.
+pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
+    ui.heading("Tether Console");
+    ui.label("Log in to your relay");
+    ui.add_space(8.0);
+    let mut submit = false;
+    egui::Grid::new("login").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+        let r = &mut form.request;
+        let l = ui.label("Relay (host:port)");
+        ui.text_edit_singleline(&mut r.relay).labelled_by(l.id);
+        ui.end_row();
+        let l = ui.label("Relay fingerprint");
+        ui.add(egui::TextEdit::singleline(&mut r.fingerprint).desired_width(480.0)).labelled_by(l.id);
+        ui.end_row();
+        let l = ui.label("User");
+        ui.text_edit_singleline(&mut r.user).labelled_by(l.id);
+        ui.end_row();
+        let l = ui.label("Password");
+        let pw = ui.add(egui::TextEdit::singleline(&mut r.password).password(true)).labelled_by(l.id);
+        if pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            submit = true;
+        }
+        ui.end_row();
+    });
+    if let Some(e) = &form.error {
+        ui.colored_label(Color32::from_rgb(200, 60, 60), e);
+    }
+    if ui.button("Log in").clicked() {
+        submit = true;
+    }
+    submit
+}
+
+/// The logged-in console. Returns true when the agent asks to log in again.
+fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &Textures) -> bool {
+    let mut relogin = false;
+    egui::Panel::top("top").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.strong("Tether");
+            ui.separator();
+            ui.label(format!("Agent: {}", desk.agent));
+            ui.separator();
+            match &desk.link {
+                Link::Online => {
+                    dot(ui, Color32::from_rgb(40, 160, 60));
+                    ui.label(format!("Relay {}", desk.relay));
+                }
+                Link::Lost(why) => {
+                    ui.colored_label(Color32::from_rgb(200, 60, 60), format!("Connection lost: {why}"));
+                    if ui.button("Log in again").clicked() {
+                        relogin = true;
+                    }
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let enabled = desk.link == Link::Online;
+                if ui.add_enabled(enabled, egui::Button::new("Generate session key")).clicked() {
+                    outbox.push(Command::CreateKey);
+                }
+            });
+        });
+    });
+    egui::Panel::bottom("status").show(ui, |ui| {
+        ui.label(desk.notice.as_deref().unwrap_or("Ready"));
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        tabs(ui, desk);
+        ui.separator();
+        let selected = desk.selected;
+        match selected.and_then(|id| desk.sessions.iter().position(|t| t.info.id == id)) {
+            Some(i) => {
+                let agent = desk.agent.clone();
+                let tab = &mut desk.sessions[i];
+                if let Some(n) = session(ui, tab, outbox, textures.get(&tab.info.id)) {
+                    desk.notice = Some(n);
+                }
+                let _ = agent;
+            }
+            None => {
+                if let Some(n) = home(ui, desk) {
+                    desk.notice = Some(n);
+                }
+            }
+        }
+    });
+    relogin
+}
+
+/// A small filled circle, e.g. a status light.
+pub fn dot(ui: &mut Ui, color: Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    ui.painter().circle_filled(rect.center(), 4.0, color);
+}
+
+/// The tab strip: Home, then one tab per session.
+fn tabs(ui: &mut Ui, desk: &mut Desk) {
+    ui.horizontal_wrapped(|ui| {
+        if ui.selectable_label(desk.selected.is_none(), "Home").clicked() {
+            desk.selected = None;
+        }
+        for t in &desk.sessions {
+            let on = desk.selected == Some(t.info.id);
+            if ui.selectable_label(on, t.title()).clicked() {
+                desk.selected = Some(t.info.id);
+            }
+        }
+    });
+}
+
+/// The customer's command line for a key.
+pub fn customer_command(key: &SessionKey, relay: &str, fingerprint: &str) -> String {
+    format!("tether-host {} --relay {relay} --relay-fingerprint {fingerprint}", key.pin)
+}
+
+/// Home: the session key card. Returns a notice to show.
+fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
+    let mut notice = None;
+    ui.heading("Remote support");
+    let Some(key) = &desk.key else {
+        ui.label("Click \"Generate session key\" and give the Session PIN or the Session URL to your customer.");
+        ui.label("Their session opens here by itself when they join.");
+        info_lines(ui, &desk.agent, "none");
+        return None;
+    };
+    egui::Grid::new("key").num_columns(3).spacing([12.0, 8.0]).show(ui, |ui| {
+        ui.label("Session PIN");
+        ui.label(RichText::new(display_pin(&key.pin)).monospace().size(22.0));
+        if ui.button("Copy PIN").on_hover_text("Copy the PIN to the clipboard").clicked() {
+            ui.ctx().copy_text(key.pin.clone());
+            notice = Some("Session PIN copied to the clipboard".into());
+        }
+        ui.end_row();
+        ui.label("Session URL");
+        ui.label(RichText::new(&key.url).monospace());
+        if ui.button("Copy URL").on_hover_text("Copy the URL to the clipboard").clicked() {
+            ui.ctx().copy_text(key.url.clone());
+            notice = Some("Session URL copied to the clipboard".into());
+        }
+        ui.end_row();
+        ui.label("Expires");
+        let left = key.expires_at.saturating_sub(tether_relay::server::now_unix());
+        ui.label(if left == 0 { "expired".to_string() } else { format!("in {} min", left.div_ceil(60)) });
+        ui.end_row();
+        ui.label("Customer runs");
+        let cmd = customer_command(key, &desk.relay, &desk.fingerprint);
+        ui.label(RichText::new(&cmd).monospace().small());
+        if ui.button("Copy command").clicked() {
+            ui.ctx().copy_text(cmd.clone());
+            notice = Some("Customer command copied to the clipboard".into());
+        }
+        ui.end_row();
+    });
+    info_lines(ui, &desk.agent, "none");
+    notice
+}
+
+fn info_lines(ui: &mut Ui, users: &str, screen: &str) {
+    ui.add_space(6.0);
+    ui.label(format!("Users: {users}"));
+    ui.label(format!("Screen: {screen}"));
+}
+
+/// One session: toolbar, Users and Screen lines, and the remote screen.
+fn session(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, texture: Option<&egui::TextureHandle>) -> Option<String> {
+    let id = tab.info.id;
+    let mut notice = None;
+    ui.horizontal(|ui| {
+        let n = tab.monitor_count().max(1);
+        if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
+            tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
+            tab.screen = Screen::Connecting;
+            outbox.push(Command::SelectMonitor { session: id, monitor: tab.monitor });
+        }
+        ui.separator();
+        ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
+        ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
+        ui.separator();
+        if ui.button("Leave Session").clicked() {
+            outbox.push(Command::Leave(id));
+            notice = Some(format!("Left the session with {}", tab.title()));
+        }
+    });
+    let c = &tab.info.customer;
+    ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
+    info_lines(ui, &tab.agents.join(", "), &tab.screen_line());
+    ui.separator();
+    match (&tab.screen, texture) {
+        (Screen::Live { width, height }, Some(tex)) => {
+            let size = egui::vec2(*width as f32, *height as f32);
+            match tab.scale {
+                Scale::Fit => {
+                    let avail = ui.available_size();
+                    let k = (avail.x / size.x).min(avail.y / size.y).max(0.01);
+                    ui.add(egui::Image::from_texture((tex.id(), size * k)));
+                }
+                Scale::Actual => {
+                    let ppp = ui.ctx().pixels_per_point();
+                    egui::ScrollArea::both().show(ui, |ui| {
+                        ui.add(egui::Image::from_texture((tex.id(), size / ppp)));
+                    });
+                }
+            }
+        }
+        (Screen::Failed(why), _) => {
+            ui.colored_label(Color32::from_rgb(200, 60, 60), format!("Screen unavailable: {why}"));
+        }
+        _ => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Waiting for the customer's screen…");
+            });
+        }
+    }
+    notice
+}
