@@ -16,16 +16,31 @@ pub struct ConsoleApp {
 
 impl std::fmt::Debug for ConsoleApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleApp").field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("ConsoleApp")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
 impl ConsoleApp {
     /// Starts the backend and shows `state` first.
-    pub fn new(ctx: &egui::Context, state: ConsoleState, startup: Startup, demo: bool) -> std::io::Result<Self> {
+    pub fn new(
+        ctx: &egui::Context,
+        state: ConsoleState,
+        startup: Startup,
+        demo: bool,
+    ) -> std::io::Result<Self> {
         let repaint_ctx = ctx.clone();
-        let backend = Backend::start(startup, demo, Arc::new(move || repaint_ctx.request_repaint()))?;
-        Ok(Self { state, backend, textures: Textures::new() })
+        let backend = Backend::start(
+            startup,
+            demo,
+            Arc::new(move || repaint_ctx.request_repaint()),
+        )?;
+        Ok(Self {
+            state,
+            backend,
+            textures: Textures::new(),
+        })
     }
 
     /// The state (for tests).
@@ -61,11 +76,15 @@ impl ConsoleApp {
                     let off = (y as usize * w + d.x as usize) * 4;
                     sub.extend_from_slice(&vb.rgba[off..off + d.w as usize * 4]);
                 }
-                let img = egui::ColorImage::from_rgba_unmultiplied([d.w as usize, d.h as usize], &sub);
+                let img =
+                    egui::ColorImage::from_rgba_unmultiplied([d.w as usize, d.h as usize], &sub);
                 t.set_partial([d.x as usize, d.y as usize], img, opts);
             }
             if let Some(tab) = self.state.desk_mut().and_then(|desk| desk.tab_mut(*id)) {
-                tab.screen = Screen::Live { width: vb.width, height: vb.height };
+                tab.screen = Screen::Live {
+                    width: vb.width,
+                    height: vb.height,
+                };
             }
         }
     }

@@ -69,16 +69,30 @@ impl std::fmt::Debug for Backend {
 
 impl Backend {
     /// Starts the backend thread. `repaint` is called whenever the UI should look again.
-    pub fn start(startup: Startup, demo: bool, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+    pub fn start(
+        startup: Startup,
+        demo: bool,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = std::sync::mpsc::channel();
         let views: Views = Arc::default();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         let v = views.clone();
-        let thread = std::thread::Builder::new().name("tether-net".into()).spawn(move || {
-            rt.block_on(run(startup, demo, cmd_rx, Sink { tx: ev_tx, repaint }, v));
-        })?;
-        Ok(Self { cmd_tx, ev_rx, views, _thread: thread })
+        let thread = std::thread::Builder::new()
+            .name("tether-net".into())
+            .spawn(move || {
+                rt.block_on(run(startup, demo, cmd_rx, Sink { tx: ev_tx, repaint }, v));
+            })?;
+        Ok(Self {
+            cmd_tx,
+            ev_rx,
+            views,
+            _thread: thread,
+        })
     }
 
     /// Sends a command.
@@ -139,7 +153,9 @@ async fn run(
                 Some(req)
             }
             Err(e) => {
-                sink.send(Event::LoginFailed(format!("cannot start the embedded relay: {e:#}")));
+                sink.send(Event::LoginFailed(format!(
+                    "cannot start the embedded relay: {e:#}"
+                )));
                 None
             }
         },
@@ -196,13 +212,19 @@ async fn run(
         match cmd {
             Command::Login(req) => {
                 let Ok(fp) = tether_net::parse_fingerprint(&req.fingerprint) else {
-                    sink.send(Event::LoginFailed("the relay fingerprint must be 64 hex digits".into()));
+                    sink.send(Event::LoginFailed(
+                        "the relay fingerprint must be 64 hex digits".into(),
+                    ));
                     continue;
                 };
                 match AgentClient::login(&req.relay, fp, &req.user, &req.password).await {
                     Ok(mut c) => {
                         events = Some(c.take_events());
-                        sink.send(Event::LoggedIn { agent: c.agent().to_string(), relay: req.relay.clone(), fingerprint: req.fingerprint.clone() });
+                        sink.send(Event::LoggedIn {
+                            agent: c.agent().to_string(),
+                            relay: req.relay.clone(),
+                            fingerprint: req.fingerprint.clone(),
+                        });
                         info!(agent = c.agent(), relay = %req.relay, "logged in");
                         if demo_pending {
                             let _ = c.create_key(None).await;
@@ -235,18 +257,25 @@ async fn run(
                 match c.view(session, monitor).await {
                     Ok(view) => {
                         let control = view.control();
-                        let task = tokio::spawn(run_view(view, session, views.clone(), sink.clone()));
+                        let task =
+                            tokio::spawn(run_view(view, session, views.clone(), sink.clone()));
                         if let Some(old) = viewers.insert(session, ViewTask { control, task }) {
                             old.task.abort();
                         }
                     }
-                    Err(e) => sink.send(Event::ViewFailed { session, message: e.to_string() }),
+                    Err(e) => sink.send(Event::ViewFailed {
+                        session,
+                        message: e.to_string(),
+                    }),
                 }
             }
             Command::SelectMonitor { session, monitor } => {
                 if let Some(v) = viewers.get(&session) {
                     if let Err(e) = v.control.select_monitor(monitor).await {
-                        sink.send(Event::ViewFailed { session, message: e.to_string() });
+                        sink.send(Event::ViewFailed {
+                            session,
+                            message: e.to_string(),
+                        });
                     }
                 }
             }
@@ -269,7 +298,10 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
         let frame = match view.next_frame().await {
             Ok(f) => f,
             Err(e) => {
-                sink.send(Event::ViewFailed { session, message: e.to_string() });
+                sink.send(Event::ViewFailed {
+                    session,
+                    message: e.to_string(),
+                });
                 return;
             }
         };
@@ -280,7 +312,12 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
             if frame.resized || vb.width != fb.width() || vb.height != fb.height() {
                 vb.width = fb.width();
                 vb.height = fb.height();
-                vb.rgba = fb.region_rgba(&Rect { x: 0, y: 0, w: fb.width(), h: fb.height() });
+                vb.rgba = fb.region_rgba(&Rect {
+                    x: 0,
+                    y: 0,
+                    w: fb.width(),
+                    h: fb.height(),
+                });
                 vb.resized = true;
                 vb.dirty = None;
             } else {

@@ -51,8 +51,16 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
 
 fn local_agent_name() -> String {
     let user = tether_host::info::user_name();
-    let clean: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(64).collect();
-    if clean.is_empty() { "agent".into() } else { clean }
+    let clean: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "agent".into()
+    } else {
+        clean
+    }
 }
 
 fn read_or_make_secret(path: &Path) -> anyhow::Result<String> {
@@ -80,7 +88,11 @@ pub async fn start(data_dir: Option<PathBuf>) -> anyhow::Result<Embedded> {
         Some(d) => d,
         None => default_data_dir()?,
     };
-    let cfg = |port| RelayConfig { listen: SocketAddr::from(([127, 0, 0, 1], port)), data_dir: data_dir.clone(), public_url: None };
+    let cfg = |port| RelayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        data_dir: data_dir.clone(),
+        public_url: None,
+    };
     let relay = match Relay::start(cfg(DEFAULT_PORT)).await {
         Ok(r) => r,
         Err(e) => {
@@ -99,13 +111,25 @@ pub async fn start(data_dir: Option<PathBuf>) -> anyhow::Result<Embedded> {
         }
     }
     info!(addr = %relay.local_addr(), fingerprint = relay.fingerprint(), %agent, "embedded relay ready");
-    Ok(Embedded { relay, agent, password })
+    Ok(Embedded {
+        relay,
+        agent,
+        password,
+    })
 }
 
 /// Runs a customer host for this display, joining with `pin`.
-pub fn start_demo_host(pin: String, relay: String, fingerprint: [u8; 32]) -> tokio::task::JoinHandle<()> {
+pub fn start_demo_host(
+    pin: String,
+    relay: String,
+    fingerprint: [u8; 32],
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let opts = tether_host::HostOptions { key: pin, relay, fingerprint };
+        let opts = tether_host::HostOptions {
+            key: pin,
+            relay,
+            fingerprint,
+        };
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let (_end_tx, end_rx) = watch::channel(false);
         tokio::spawn(async move {

@@ -7,9 +7,9 @@
 //! - [`app`]: the eframe application gluing them.
 //! - [`embedded`]: the in-process relay (and demo host) for a local try.
 
-pub mod net;
+pub mod app;
 pub mod backend;
 pub mod embedded;
+pub mod net;
 pub mod state;
 pub mod ui;
-pub mod app;

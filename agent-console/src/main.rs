@@ -44,7 +44,15 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let (state, startup) = match &cli.relay {
-        None => (ConsoleState::connecting(LoginRequest { relay: "embedded relay".into(), ..Default::default() }), Startup::Embedded { data_dir: cli.data_dir.clone() }),
+        None => (
+            ConsoleState::connecting(LoginRequest {
+                relay: "embedded relay".into(),
+                ..Default::default()
+            }),
+            Startup::Embedded {
+                data_dir: cli.data_dir.clone(),
+            },
+        ),
         Some(relay) => {
             let password = match &cli.password_file {
                 Some(p) => Some(
@@ -72,14 +80,23 @@ fn main() -> anyhow::Result<()> {
     };
     let demo = cli.demo;
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("Tether Console").with_inner_size([1280.0, 800.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tether Console")
+            .with_inner_size([1280.0, 800.0]),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
     eframe::run_native(
         "Tether Console",
         options,
-        Box::new(move |cc| Ok(Box::new(ConsoleApp::new(&cc.egui_ctx, state, startup, demo)?))),
+        Box::new(move |cc| {
+            Ok(Box::new(ConsoleApp::new(
+                &cc.egui_ctx,
+                state,
+                startup,
+                demo,
+            )?))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the console window: {e}"))
 }

@@ -5,13 +5,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
 use tether_net::{ConnectError, close, read_msg, write_msg};
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{
-    ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId, ViewerMsg,
+    ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId,
+    ViewerMsg,
 };
 use tether_protocol::screen::{CodecError, Framebuffer, Rect, Timing};
-use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 
 /// Why the client failed.
@@ -40,7 +41,10 @@ fn lost(e: impl std::fmt::Display) -> ClientError {
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, ClientError> {
@@ -66,7 +70,12 @@ pub struct AgentClient {
 
 impl AgentClient {
     /// Connects to the relay (pinned) and logs in.
-    pub async fn login(relay: &str, fingerprint: [u8; 32], user: &str, password: &str) -> Result<Self, ClientError> {
+    pub async fn login(
+        relay: &str,
+        fingerprint: [u8; 32],
+        user: &str,
+        password: &str,
+    ) -> Result<Self, ClientError> {
         let (endpoint, conn) = tether_net::connect(relay, fingerprint).await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(lost)?;
         let hello = Hello {
@@ -75,7 +84,9 @@ impl AgentClient {
             role: Role::Agent,
             software: format!("tether-console {}", env!("CARGO_PKG_VERSION")),
         };
-        write_msg(&mut send, &hello, CONTROL_MAX_FRAME).await.map_err(lost)?;
+        write_msg(&mut send, &hello, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)?;
         match read_server(&mut recv).await? {
             ServerMsg::Welcome { .. } => {}
             ServerMsg::Refused(r) => {
@@ -84,8 +95,13 @@ impl AgentClient {
             }
             other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         }
-        let login = ClientMsg::Login { user: user.to_string(), password: password.to_string() };
-        write_msg(&mut send, &login, CONTROL_MAX_FRAME).await.map_err(lost)?;
+        let login = ClientMsg::Login {
+            user: user.to_string(),
+            password: password.to_string(),
+        };
+        write_msg(&mut send, &login, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)?;
         let agent = match read_server(&mut recv).await? {
             ServerMsg::LoggedIn { agent } => agent,
             ServerMsg::Refused(r) => {
@@ -104,7 +120,15 @@ impl AgentClient {
                 }
             }
         });
-        Ok(Self { endpoint, conn, send, events: rx, agent, relay: relay.to_string(), fingerprint })
+        Ok(Self {
+            endpoint,
+            conn,
+            send,
+            events: rx,
+            agent,
+            relay: relay.to_string(),
+            fingerprint,
+        })
     }
 
     /// The agent's account name.
@@ -131,7 +155,9 @@ impl AgentClient {
     }
 
     async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        write_msg(&mut self.send, msg, CONTROL_MAX_FRAME).await.map_err(lost)
+        write_msg(&mut self.send, msg, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)
     }
 
     /// Takes the stream of relay messages, for a caller that waits on it apart from sending.
@@ -154,8 +180,19 @@ impl AgentClient {
     /// Opens a screen stream of `session`, starting on `monitor`.
     pub async fn view(&self, session: SessionId, monitor: u8) -> Result<ScreenView, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(lost)?;
-        write_msg(&mut send, &OpenStream::Screen { session, monitor }, CONTROL_MAX_FRAME).await.map_err(lost)?;
-        Ok(ScreenView { send: Arc::new(Mutex::new(send)), recv, fb: Framebuffer::new(), monitor })
+        write_msg(
+            &mut send,
+            &OpenStream::Screen { session, monitor },
+            CONTROL_MAX_FRAME,
+        )
+        .await
+        .map_err(lost)?;
+        Ok(ScreenView {
+            send: Arc::new(Mutex::new(send)),
+            recv,
+            fb: Framebuffer::new(),
+            monitor,
+        })
     }
 
     /// The QUIC connection (for tests that misbehave on purpose).
@@ -166,7 +203,8 @@ impl AgentClient {
     /// Closes the connection politely.
     pub async fn close(self) {
         self.conn.close(close::NORMAL.into(), b"bye");
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle())
+            .await;
     }
 }
 
@@ -213,13 +251,15 @@ impl ScreenView {
             let body = match tether_net::read_body(&mut self.recv, MEDIA_MAX_FRAME).await {
                 Ok(Some(b)) => b,
                 Ok(None) => return Err(lost("the screen stream ended")),
-                Err(e) if e.is_protocol_violation() => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) if e.is_protocol_violation() => {
+                    return Err(ClientError::Protocol(e.to_string()));
+                }
                 Err(e) => return Err(lost(e)),
             };
             let received = now_us();
             let bytes = body.len() + tether_protocol::frame::HEADER_LEN;
-            let ScreenMsg::Update(upd) =
-                tether_protocol::frame::decode_body(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let ScreenMsg::Update(upd) = tether_protocol::frame::decode_body(&body)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
             let resized = self.fb.apply(&upd)?;
             let i = info.get_or_insert_with(|| FrameInfo {
                 seq: upd.seq,
@@ -234,10 +274,18 @@ impl ScreenView {
             i.resized |= resized;
             i.bytes += bytes;
             if upd.last {
-                let mut done = info.take().ok_or_else(|| ClientError::Protocol("empty frame".into()))?;
+                let mut done = info
+                    .take()
+                    .ok_or_else(|| ClientError::Protocol("empty frame".into()))?;
                 done.decoded_us = now_us();
                 let mut send = self.send.lock().await;
-                write_msg(&mut *send, &ViewerMsg::Ack { seq: done.seq }, CONTROL_MAX_FRAME).await.map_err(lost)?;
+                write_msg(
+                    &mut *send,
+                    &ViewerMsg::Ack { seq: done.seq },
+                    CONTROL_MAX_FRAME,
+                )
+                .await
+                .map_err(lost)?;
                 return Ok(done);
             }
         }
@@ -261,7 +309,9 @@ impl ScreenView {
 
     /// A handle that switches monitors while another task waits for frames.
     pub fn control(&self) -> ScreenControl {
-        ScreenControl { send: self.send.clone() }
+        ScreenControl {
+            send: self.send.clone(),
+        }
     }
 
     /// Stops viewing.
@@ -281,6 +331,12 @@ impl ScreenControl {
     /// Switches to another monitor.
     pub async fn select_monitor(&self, monitor: u8) -> Result<(), ClientError> {
         let mut send = self.send.lock().await;
-        write_msg(&mut *send, &ViewerMsg::SelectMonitor { monitor }, CONTROL_MAX_FRAME).await.map_err(lost)
+        write_msg(
+            &mut *send,
+            &ViewerMsg::SelectMonitor { monitor },
+            CONTROL_MAX_FRAME,
+        )
+        .await
+        .map_err(lost)
     }
 }

@@ -130,7 +130,9 @@ impl SessionTab {
     /// The Screen line: "none" before a picture, else "N — WxH".
     pub fn screen_line(&self) -> String {
         match &self.screen {
-            Screen::Live { width, height } => format!("{} — {width}x{height}", u32::from(self.monitor) + 1),
+            Screen::Live { width, height } => {
+                format!("{} — {width}x{height}", u32::from(self.monitor) + 1)
+            }
             _ => "none".into(),
         }
     }
@@ -201,12 +203,24 @@ pub struct ConsoleState {
 impl ConsoleState {
     /// The login screen, prefilled.
     pub fn login(request: LoginRequest) -> Self {
-        Self { phase: Phase::Login(LoginForm { request, error: None }), outbox: Vec::new() }
+        Self {
+            phase: Phase::Login(LoginForm {
+                request,
+                error: None,
+            }),
+            outbox: Vec::new(),
+        }
     }
 
     /// Logging in already (the backend was told to).
     pub fn connecting(request: LoginRequest) -> Self {
-        Self { phase: Phase::Connecting(LoginForm { request, error: None }), outbox: Vec::new() }
+        Self {
+            phase: Phase::Connecting(LoginForm {
+                request,
+                error: None,
+            }),
+            outbox: Vec::new(),
+        }
     }
 
     /// Takes the queued commands.
@@ -225,7 +239,11 @@ impl ConsoleState {
     /// Applies a backend event.
     pub fn apply(&mut self, ev: Event) {
         match ev {
-            Event::LoggedIn { agent, relay, fingerprint } => {
+            Event::LoggedIn {
+                agent,
+                relay,
+                fingerprint,
+            } => {
                 self.phase = Phase::Desk(Desk {
                     agent,
                     relay,
@@ -240,9 +258,20 @@ impl ConsoleState {
             Event::LoginFailed(message) => {
                 let request = match &self.phase {
                     Phase::Login(f) | Phase::Connecting(f) => f.request.clone(),
-                    Phase::Desk(d) => LoginRequest { relay: d.relay.clone(), fingerprint: d.fingerprint.clone(), user: d.agent.clone(), password: String::new() },
+                    Phase::Desk(d) => LoginRequest {
+                        relay: d.relay.clone(),
+                        fingerprint: d.fingerprint.clone(),
+                        user: d.agent.clone(),
+                        password: String::new(),
+                    },
                 };
-                self.phase = Phase::Login(LoginForm { request: LoginRequest { password: String::new(), ..request }, error: Some(message) });
+                self.phase = Phase::Login(LoginForm {
+                    request: LoginRequest {
+                        password: String::new(),
+                        ..request
+                    },
+                    error: Some(message),
+                });
             }
             Event::Lost(reason) => {
                 if let Some(d) = self.desk_mut() {
@@ -284,7 +313,10 @@ impl ConsoleState {
                         scale: Scale::Fit,
                         screen: Screen::Connecting,
                     });
-                    commands.push(Command::View { session: id, monitor: 0 });
+                    commands.push(Command::View {
+                        session: id,
+                        monitor: 0,
+                    });
                 }
                 d.selected = Some(id);
             }
@@ -316,7 +348,11 @@ mod tests {
 
     fn desk() -> ConsoleState {
         let mut s = ConsoleState::connecting(LoginRequest::default());
-        s.apply(Event::LoggedIn { agent: "alice".into(), relay: "r:1".into(), fingerprint: "f".into() });
+        s.apply(Event::LoggedIn {
+            agent: "alice".into(),
+            relay: "r:1".into(),
+            fingerprint: "f".into(),
+        });
         s
     }
 
@@ -327,7 +363,14 @@ mod tests {
                 os: "Linux".into(),
                 hostname: "pc".into(),
                 user: "carol".into(),
-                monitors: vec![MonitorInfo { name: "a".into(), x: 0, y: 0, width: 1920, height: 1080, primary: true }],
+                monitors: vec![MonitorInfo {
+                    name: "a".into(),
+                    x: 0,
+                    y: 0,
+                    width: 1920,
+                    height: 1080,
+                    primary: true,
+                }],
             },
             agents: vec!["alice".into()],
             started_at: 0,
@@ -338,25 +381,47 @@ mod tests {
     fn a_session_opens_its_own_tab_and_starts_viewing() {
         let mut s = desk();
         s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
-        assert_eq!(s.take_commands(), vec![Command::View { session: SessionId(1), monitor: 0 }]);
+        assert_eq!(
+            s.take_commands(),
+            vec![Command::View {
+                session: SessionId(1),
+                monitor: 0
+            }]
+        );
         let d = s.desk_mut().expect("desk");
         assert_eq!(d.selected, Some(SessionId(1)));
         assert_eq!(d.sessions[0].screen_line(), "none");
-        d.sessions[0].screen = Screen::Live { width: 1920, height: 1080 };
+        d.sessions[0].screen = Screen::Live {
+            width: 1920,
+            height: 1080,
+        };
         assert_eq!(d.sessions[0].screen_line(), "1 — 1920x1080");
         // A repeated announcement (agent came back) opens no second tab.
         s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
         assert!(s.take_commands().is_empty());
-        s.apply(Event::Server(ServerMsg::SessionEnded { session: SessionId(1), reason: EndReason::CustomerEnded }));
+        s.apply(Event::Server(ServerMsg::SessionEnded {
+            session: SessionId(1),
+            reason: EndReason::CustomerEnded,
+        }));
         let d = s.desk_mut().expect("desk");
         assert!(d.sessions.is_empty());
         assert_eq!(d.selected, None);
-        assert!(d.notice.as_deref().unwrap_or("").contains("the customer ended the session"));
+        assert!(
+            d.notice
+                .as_deref()
+                .unwrap_or("")
+                .contains("the customer ended the session")
+        );
     }
 
     #[test]
     fn a_failed_login_returns_to_the_form_without_the_password() {
-        let mut s = ConsoleState::connecting(LoginRequest { relay: "r:1".into(), fingerprint: "f".into(), user: "bob".into(), password: "secret".into() });
+        let mut s = ConsoleState::connecting(LoginRequest {
+            relay: "r:1".into(),
+            fingerprint: "f".into(),
+            user: "bob".into(),
+            password: "secret".into(),
+        });
         s.apply(Event::LoginFailed("wrong user name or password".into()));
         match s.phase {
             Phase::Login(f) => {

@@ -7,7 +7,9 @@ use egui::{Color32, RichText, Ui};
 use tether_protocol::msg::{SessionId, SessionKey};
 use tether_protocol::pairing::display_pin;
 
-use crate::state::{Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab};
+use crate::state::{
+    Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab,
+};
 
 /// Textures of remote screens, by session.
 pub type Textures = HashMap<SessionId, egui::TextureHandle>;
@@ -29,7 +31,10 @@ pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
             egui::CentralPanel::default().show(ui, |ui| {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(format!("Logging in to {} as {}…", form.request.relay, form.request.user));
+                    ui.label(format!(
+                        "Logging in to {} as {}…",
+                        form.request.relay, form.request.user
+                    ));
                 });
             });
         }
@@ -41,7 +46,10 @@ pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
                     user: desk.agent.clone(),
                     password: String::new(),
                 };
-                next = Some(Phase::Login(LoginForm { request, error: None }));
+                next = Some(Phase::Login(LoginForm {
+                    request,
+                    error: None,
+                }));
             }
         }
     }
@@ -56,24 +64,30 @@ pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
     ui.label("Log in to your relay");
     ui.add_space(8.0);
     let mut submit = false;
-    egui::Grid::new("login").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-        let r = &mut form.request;
-        let l = ui.label("Relay (host:port)");
-        ui.text_edit_singleline(&mut r.relay).labelled_by(l.id);
-        ui.end_row();
-        let l = ui.label("Relay fingerprint");
-        ui.add(egui::TextEdit::singleline(&mut r.fingerprint).desired_width(480.0)).labelled_by(l.id);
-        ui.end_row();
-        let l = ui.label("User");
-        ui.text_edit_singleline(&mut r.user).labelled_by(l.id);
-        ui.end_row();
-        let l = ui.label("Password");
-        let pw = ui.add(egui::TextEdit::singleline(&mut r.password).password(true)).labelled_by(l.id);
-        if pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-            submit = true;
-        }
-        ui.end_row();
-    });
+    egui::Grid::new("login")
+        .num_columns(2)
+        .spacing([12.0, 8.0])
+        .show(ui, |ui| {
+            let r = &mut form.request;
+            let l = ui.label("Relay (host:port)");
+            ui.text_edit_singleline(&mut r.relay).labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("Relay fingerprint");
+            ui.add(egui::TextEdit::singleline(&mut r.fingerprint).desired_width(480.0))
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("User");
+            ui.text_edit_singleline(&mut r.user).labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("Password");
+            let pw = ui
+                .add(egui::TextEdit::singleline(&mut r.password).password(true))
+                .labelled_by(l.id);
+            if pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                submit = true;
+            }
+            ui.end_row();
+        });
     if let Some(e) = &form.error {
         ui.colored_label(Color32::from_rgb(200, 60, 60), e);
     }
@@ -98,7 +112,10 @@ fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &T
                     ui.label(format!("Relay {}", desk.relay));
                 }
                 Link::Lost(why) => {
-                    ui.colored_label(Color32::from_rgb(200, 60, 60), format!("Connection lost: {why}"));
+                    ui.colored_label(
+                        Color32::from_rgb(200, 60, 60),
+                        format!("Connection lost: {why}"),
+                    );
                     if ui.button("Log in again").clicked() {
                         relogin = true;
                     }
@@ -106,7 +123,10 @@ fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &T
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let enabled = desk.link == Link::Online;
-                if ui.add_enabled(enabled, egui::Button::new("Generate session key")).clicked() {
+                if ui
+                    .add_enabled(enabled, egui::Button::new("Generate session key"))
+                    .clicked()
+                {
                     outbox.push(Command::CreateKey);
                 }
             });
@@ -147,7 +167,10 @@ pub fn dot(ui: &mut Ui, color: Color32) {
 /// The tab strip: Home, then one tab per session.
 fn tabs(ui: &mut Ui, desk: &mut Desk) {
     ui.horizontal_wrapped(|ui| {
-        if ui.selectable_label(desk.selected.is_none(), "Home").clicked() {
+        if ui
+            .selectable_label(desk.selected.is_none(), "Home")
+            .clicked()
+        {
             desk.selected = None;
         }
         for t in &desk.sessions {
@@ -161,7 +184,10 @@ fn tabs(ui: &mut Ui, desk: &mut Desk) {
 
 /// The customer's command line for a key.
 pub fn customer_command(key: &SessionKey, relay: &str, fingerprint: &str) -> String {
-    format!("tether-host {} --relay {relay} --relay-fingerprint {fingerprint}", key.pin)
+    format!(
+        "tether-host {} --relay {relay} --relay-fingerprint {fingerprint}",
+        key.pin
+    )
 }
 
 /// Home: the session key card. Returns a notice to show.
@@ -174,34 +200,51 @@ fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
         info_lines(ui, &desk.agent, "none");
         return None;
     };
-    egui::Grid::new("key").num_columns(3).spacing([12.0, 8.0]).show(ui, |ui| {
-        ui.label("Session PIN");
-        ui.label(RichText::new(display_pin(&key.pin)).monospace().size(22.0));
-        if ui.button("Copy PIN").on_hover_text("Copy the PIN to the clipboard").clicked() {
-            ui.ctx().copy_text(key.pin.clone());
-            notice = Some("Session PIN copied to the clipboard".into());
-        }
-        ui.end_row();
-        ui.label("Session URL");
-        ui.label(RichText::new(&key.url).monospace());
-        if ui.button("Copy URL").on_hover_text("Copy the URL to the clipboard").clicked() {
-            ui.ctx().copy_text(key.url.clone());
-            notice = Some("Session URL copied to the clipboard".into());
-        }
-        ui.end_row();
-        ui.label("Expires");
-        let left = key.expires_at.saturating_sub(tether_relay::server::now_unix());
-        ui.label(if left == 0 { "expired".to_string() } else { format!("in {} min", left.div_ceil(60)) });
-        ui.end_row();
-        ui.label("Customer runs");
-        let cmd = customer_command(key, &desk.relay, &desk.fingerprint);
-        ui.label(RichText::new(&cmd).monospace().small());
-        if ui.button("Copy command").clicked() {
-            ui.ctx().copy_text(cmd.clone());
-            notice = Some("Customer command copied to the clipboard".into());
-        }
-        ui.end_row();
-    });
+    egui::Grid::new("key")
+        .num_columns(3)
+        .spacing([12.0, 8.0])
+        .show(ui, |ui| {
+            ui.label("Session PIN");
+            ui.label(RichText::new(display_pin(&key.pin)).monospace().size(22.0));
+            if ui
+                .button("Copy PIN")
+                .on_hover_text("Copy the PIN to the clipboard")
+                .clicked()
+            {
+                ui.ctx().copy_text(key.pin.clone());
+                notice = Some("Session PIN copied to the clipboard".into());
+            }
+            ui.end_row();
+            ui.label("Session URL");
+            ui.label(RichText::new(&key.url).monospace());
+            if ui
+                .button("Copy URL")
+                .on_hover_text("Copy the URL to the clipboard")
+                .clicked()
+            {
+                ui.ctx().copy_text(key.url.clone());
+                notice = Some("Session URL copied to the clipboard".into());
+            }
+            ui.end_row();
+            ui.label("Expires");
+            let left = key
+                .expires_at
+                .saturating_sub(tether_relay::server::now_unix());
+            ui.label(if left == 0 {
+                "expired".to_string()
+            } else {
+                format!("in {} min", left.div_ceil(60))
+            });
+            ui.end_row();
+            ui.label("Customer runs");
+            let cmd = customer_command(key, &desk.relay, &desk.fingerprint);
+            ui.label(RichText::new(&cmd).monospace().small());
+            if ui.button("Copy command").clicked() {
+                ui.ctx().copy_text(cmd.clone());
+                notice = Some("Customer command copied to the clipboard".into());
+            }
+            ui.end_row();
+        });
     info_lines(ui, &desk.agent, "none");
     notice
 }
@@ -213,7 +256,12 @@ fn info_lines(ui: &mut Ui, users: &str, screen: &str) {
 }
 
 /// One session: toolbar, Users and Screen lines, and the remote screen.
-fn session(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, texture: Option<&egui::TextureHandle>) -> Option<String> {
+fn session(
+    ui: &mut Ui,
+    tab: &mut SessionTab,
+    outbox: &mut Vec<Command>,
+    texture: Option<&egui::TextureHandle>,
+) -> Option<String> {
     let id = tab.info.id;
     let mut notice = None;
     ui.horizontal(|ui| {
@@ -221,7 +269,10 @@ fn session(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, texture
         if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
             tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
             tab.screen = Screen::Connecting;
-            outbox.push(Command::SelectMonitor { session: id, monitor: tab.monitor });
+            outbox.push(Command::SelectMonitor {
+                session: id,
+                monitor: tab.monitor,
+            });
         }
         ui.separator();
         ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
@@ -254,7 +305,10 @@ fn session(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, texture
             }
         }
         (Screen::Failed(why), _) => {
-            ui.colored_label(Color32::from_rgb(200, 60, 60), format!("Screen unavailable: {why}"));
+            ui.colored_label(
+                Color32::from_rgb(200, 60, 60),
+                format!("Screen unavailable: {why}"),
+            );
         }
         _ => {
             ui.horizontal(|ui| {

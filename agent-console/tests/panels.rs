@@ -4,18 +4,29 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use tether_console::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
 use tether_console::ui::{self, Textures};
-use tether_protocol::msg::{CustomerInfo, MonitorInfo, ServerMsg, SessionId, SessionInfo, SessionKey};
+use tether_protocol::msg::{
+    CustomerInfo, MonitorInfo, ServerMsg, SessionId, SessionInfo, SessionKey,
+};
 
 fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
     let textures = Textures::new();
-    let mut h = Harness::builder().with_size(egui::vec2(1200.0, 800.0)).build_ui_state(move |ui, s: &mut ConsoleState| ui::show(ui, s, &textures), state);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_ui_state(
+            move |ui, s: &mut ConsoleState| ui::show(ui, s, &textures),
+            state,
+        );
     h.run_steps(4);
     h
 }
 
 fn logged_in() -> ConsoleState {
     let mut s = ConsoleState::connecting(LoginRequest::default());
-    s.apply(Event::LoggedIn { agent: "alice".into(), relay: "127.0.0.1:4433".into(), fingerprint: "ab".repeat(32) });
+    s.apply(Event::LoggedIn {
+        agent: "alice".into(),
+        relay: "127.0.0.1:4433".into(),
+        fingerprint: "ab".repeat(32),
+    });
     s
 }
 
@@ -27,7 +38,14 @@ fn session(id: u64, monitors: usize) -> SessionInfo {
             hostname: "carol-pc".into(),
             user: "carol".into(),
             monitors: (0..monitors)
-                .map(|i| MonitorInfo { name: format!("m{i}"), x: i as i32 * 1280, y: 0, width: 1280, height: 1024, primary: i == 0 })
+                .map(|i| MonitorInfo {
+                    name: format!("m{i}"),
+                    x: i as i32 * 1280,
+                    y: 0,
+                    width: 1280,
+                    height: 1024,
+                    primary: i == 0,
+                })
                 .collect(),
         },
         agents: vec!["alice".into()],
@@ -37,7 +55,11 @@ fn session(id: u64, monitors: usize) -> SessionInfo {
 
 #[test]
 fn logging_in_sends_the_details_and_shows_progress() {
-    let mut h = harness(ConsoleState::login(LoginRequest { relay: "relay:4433".into(), fingerprint: "ab".repeat(32), ..Default::default() }));
+    let mut h = harness(ConsoleState::login(LoginRequest {
+        relay: "relay:4433".into(),
+        fingerprint: "ab".repeat(32),
+        ..Default::default()
+    }));
     for (field, text) in [("User", "alice"), ("Password", "correct horse")] {
         h.get_by_label(field).focus();
         h.run_steps(2);
@@ -50,10 +72,18 @@ fn logging_in_sends_the_details_and_shows_progress() {
     let cmds = h.state_mut().take_commands();
     assert_eq!(
         cmds,
-        vec![Command::Login(LoginRequest { relay: "relay:4433".into(), fingerprint: "ab".repeat(32), user: "alice".into(), password: "correct horse".into() })]
+        vec![Command::Login(LoginRequest {
+            relay: "relay:4433".into(),
+            fingerprint: "ab".repeat(32),
+            user: "alice".into(),
+            password: "correct horse".into()
+        })]
     );
     assert!(matches!(h.state().phase, Phase::Connecting(_)));
-    assert!(h.query_by_label_contains("Logging in to relay:4433 as alice").is_some());
+    assert!(
+        h.query_by_label_contains("Logging in to relay:4433 as alice")
+            .is_some()
+    );
 }
 
 #[test]
@@ -67,52 +97,94 @@ fn a_failed_login_shows_why() {
 #[test]
 fn generating_a_key_shows_pin_and_url_with_copy_buttons() {
     let mut h = harness(logged_in());
-    assert!(h.query_by_label("Screen: none").is_some(), "Screen line reads none before a customer joins");
+    assert!(
+        h.query_by_label("Screen: none").is_some(),
+        "Screen line reads none before a customer joins"
+    );
     h.get_by_label("Generate session key").click();
     h.run_steps(4);
     assert_eq!(h.state_mut().take_commands(), vec![Command::CreateKey]);
-    let key = SessionKey { pin: "123456789".into(), url: "https://relay.example/s/123456789".into(), expires_at: u64::MAX / 2 };
-    h.state_mut().apply(Event::Server(ServerMsg::KeyCreated(key)));
+    let key = SessionKey {
+        pin: "123456789".into(),
+        url: "https://relay.example/s/123456789".into(),
+        expires_at: u64::MAX / 2,
+    };
+    h.state_mut()
+        .apply(Event::Server(ServerMsg::KeyCreated(key)));
     h.run_steps(4);
     assert!(h.query_by_label("123 456 789").is_some());
-    assert!(h.query_by_label("https://relay.example/s/123456789").is_some());
+    assert!(
+        h.query_by_label("https://relay.example/s/123456789")
+            .is_some()
+    );
     h.get_by_label("Copy PIN").click();
     let mut copied: Vec<String> = Vec::new();
     for _ in 0..4 {
         h.step();
-        copied.extend(h.output().platform_output.commands.iter().filter_map(|c| match c {
-            egui::OutputCommand::CopyText(t) => Some(t.clone()),
-            _ => None,
-        }));
+        copied.extend(
+            h.output()
+                .platform_output
+                .commands
+                .iter()
+                .filter_map(|c| match c {
+                    egui::OutputCommand::CopyText(t) => Some(t.clone()),
+                    _ => None,
+                }),
+        );
     }
     assert_eq!(copied, vec!["123456789".to_string()]);
     h.get_by_label("Copy URL").click();
     h.run_steps(4);
-    assert!(h.query_by_label("Session URL copied to the clipboard").is_some());
+    assert!(
+        h.query_by_label("Session URL copied to the clipboard")
+            .is_some()
+    );
 }
 
 #[test]
 fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
     let mut h = harness(logged_in());
-    h.state_mut().apply(Event::Server(ServerMsg::SessionStarted(session(7, 2))));
+    h.state_mut()
+        .apply(Event::Server(ServerMsg::SessionStarted(session(7, 2))));
     h.run_steps(4);
-    assert_eq!(h.state_mut().take_commands(), vec![Command::View { session: SessionId(7), monitor: 0 }]);
-    assert!(h.query_by_label("carol@carol-pc").is_some(), "tab titled after the customer");
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::View {
+            session: SessionId(7),
+            monitor: 0
+        }]
+    );
+    assert!(
+        h.query_by_label("carol@carol-pc").is_some(),
+        "tab titled after the customer"
+    );
     assert!(h.query_by_label("Users: alice").is_some());
     assert!(h.query_by_label("Screen: none").is_some());
     if let Some(d) = h.state_mut().desk_mut() {
-        d.sessions[0].screen = Screen::Live { width: 1280, height: 1024 };
+        d.sessions[0].screen = Screen::Live {
+            width: 1280,
+            height: 1024,
+        };
     }
     h.run_steps(4);
     assert!(h.query_by_label("Screen: 1 — 1280x1024").is_some());
     h.get_by_label("Next Screen (2)").click();
     h.run_steps(4);
-    assert_eq!(h.state_mut().take_commands(), vec![Command::SelectMonitor { session: SessionId(7), monitor: 1 }]);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::SelectMonitor {
+            session: SessionId(7),
+            monitor: 1
+        }]
+    );
     h.get_by_label("Actual size").click();
     h.run_steps(4);
     h.get_by_label("Leave Session").click();
     h.run_steps(4);
-    assert_eq!(h.state_mut().take_commands(), vec![Command::Leave(SessionId(7))]);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::Leave(SessionId(7))]
+    );
 }
 
 #[test]

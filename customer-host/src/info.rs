@@ -45,8 +45,13 @@ pub fn user_name() -> String {
             let mut pw: libc::passwd = std::mem::zeroed();
             let mut buf = vec![0 as libc::c_char; 4096];
             let mut out: *mut libc::passwd = std::ptr::null_mut();
-            if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0 && !out.is_null() && !pw.pw_name.is_null() {
-                return std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
+            if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0
+                && !out.is_null()
+                && !pw.pw_name.is_null()
+            {
+                return std::ffi::CStr::from_ptr(pw.pw_name)
+                    .to_string_lossy()
+                    .into_owned();
             }
             return format!("uid-{uid}");
         }
@@ -57,5 +62,10 @@ pub fn user_name() -> String {
 
 /// Customer info with the given monitors.
 pub fn customer_info(monitors: Vec<MonitorInfo>) -> CustomerInfo {
-    CustomerInfo { os: os_name(), hostname: hostname(), user: user_name(), monitors }
+    CustomerInfo {
+        os: os_name(),
+        hostname: hostname(),
+        user: user_name(),
+        monitors,
+    }
 }

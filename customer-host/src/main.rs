@@ -7,7 +7,11 @@ use tether_host::{HostError, HostEvent, HostOptions, Outcome, capture};
 use tokio::sync::{mpsc, watch};
 
 #[derive(Parser)]
-#[command(name = "tether-host", version, about = "Share this computer's screen with a Tether support agent")]
+#[command(
+    name = "tether-host",
+    version,
+    about = "Share this computer's screen with a Tether support agent"
+)]
 struct Cli {
     /// The session key your support agent gave you: 9 digits or the session URL.
     key: String,
@@ -36,7 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tether-host: {e}");
@@ -44,7 +51,11 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let opts = HostOptions { key: cli.key, relay: cli.relay.clone(), fingerprint };
+        let opts = HostOptions {
+            key: cli.key,
+            relay: cli.relay.clone(),
+            fingerprint,
+        };
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let (end_tx, end_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -57,12 +68,19 @@ fn main() -> ExitCode {
                     HostEvent::Joined { session, agent } => {
                         println!("joined session {session} of {agent}");
                     }
-                    HostEvent::Agents(a) if a.is_empty() => println!("waiting for your support agent to connect"),
+                    HostEvent::Agents(a) if a.is_empty() => {
+                        println!("waiting for your support agent to connect")
+                    }
                     HostEvent::Agents(a) => println!("connected: {}", a.join(", ")),
                     HostEvent::ViewerStarted { agent, monitor } => {
-                        println!("{agent} is viewing your screen (monitor {})", u32::from(monitor) + 1)
+                        println!(
+                            "{agent} is viewing your screen (monitor {})",
+                            u32::from(monitor) + 1
+                        )
                     }
-                    HostEvent::ViewerStopped { agent } => println!("{agent} stopped viewing your screen"),
+                    HostEvent::ViewerStopped { agent } => {
+                        println!("{agent} stopped viewing your screen")
+                    }
                 }
             }
         });

@@ -20,7 +20,10 @@ const POLL: Duration = Duration::from_millis(15);
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// Why a viewer's stream ended.
@@ -54,7 +57,15 @@ impl Worker {
             return Ok(None);
         }
         self.seq += 1;
-        let mut parts = self.enc.encode(&frame, &rects, self.seq, Timing { captured_us, encoded_us: 0 })?;
+        let mut parts = self.enc.encode(
+            &frame,
+            &rects,
+            self.seq,
+            Timing {
+                captured_us,
+                encoded_us: 0,
+            },
+        )?;
         let encoded_us = now_us();
         for p in &mut parts {
             p.timing.encoded_us = encoded_us;
@@ -73,8 +84,17 @@ pub(crate) async fn serve(
     let worker = tokio::task::spawn_blocking(move || -> Result<Worker, ViewerError> {
         let mut cap = factory()?;
         let count = cap.monitors()?.len();
-        let monitor = if usize::from(monitor) < count { usize::from(monitor) } else { 0 };
-        Ok(Worker { cap, enc: TileEncoder::new(), monitor, seq: 0 })
+        let monitor = if usize::from(monitor) < count {
+            usize::from(monitor)
+        } else {
+            0
+        };
+        Ok(Worker {
+            cap,
+            enc: TileEncoder::new(),
+            monitor,
+            seq: 0,
+        })
     })
     .await
     .map_err(|e| ViewerError::Stream(e.to_string()))??;
@@ -115,7 +135,9 @@ pub(crate) async fn serve(
             break Ok(());
         }
         if window.can_send() {
-            let Some(mut w) = worker.take() else { break Ok(()) };
+            let Some(mut w) = worker.take() else {
+                break Ok(());
+            };
             let (w, res) = tokio::task::spawn_blocking(move || {
                 let r = w.next();
                 (w, r)
@@ -128,7 +150,9 @@ pub(crate) async fn serve(
                 Ok(Some(parts)) => {
                     let mut failed = None;
                     for p in parts {
-                        if let Err(e) = write_msg(&mut send, &ScreenMsg::Update(p), MEDIA_MAX_FRAME).await {
+                        if let Err(e) =
+                            write_msg(&mut send, &ScreenMsg::Update(p), MEDIA_MAX_FRAME).await
+                        {
                             failed = Some(e);
                             break;
                         }

@@ -126,14 +126,21 @@ async fn session(
         role: Role::Host,
         software: format!("tether-host {}", env!("CARGO_PKG_VERSION")),
     };
-    write_msg(&mut send, &hello, CONTROL_MAX_FRAME).await.map_err(|e| lost(&e))?;
+    write_msg(&mut send, &hello, CONTROL_MAX_FRAME)
+        .await
+        .map_err(|e| lost(&e))?;
     match read_server(&mut recv).await? {
         ServerMsg::Welcome { .. } => {}
         ServerMsg::Refused(r) => return Err(HostError::Refused(r)),
         other => return Err(HostError::Protocol(format!("unexpected {other:?}"))),
     }
-    let join = ClientMsg::Join { key: opts.key.clone(), customer };
-    write_msg(&mut send, &join, CONTROL_MAX_FRAME).await.map_err(|e| lost(&e))?;
+    let join = ClientMsg::Join {
+        key: opts.key.clone(),
+        customer,
+    };
+    write_msg(&mut send, &join, CONTROL_MAX_FRAME)
+        .await
+        .map_err(|e| lost(&e))?;
     match read_server(&mut recv).await? {
         ServerMsg::Joined { session, agent } => {
             let _ = events.send(HostEvent::Joined { session, agent });

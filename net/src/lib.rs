@@ -137,7 +137,12 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -146,11 +151,18 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -186,10 +198,12 @@ pub enum ConnectError {
 
 /// Resolves `HOST:PORT`.
 pub async fn resolve(addr: &str) -> Result<SocketAddr, ConnectError> {
-    let mut it = tokio::net::lookup_host(addr).await.map_err(|e| ConnectError::Resolve {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut it = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| ConnectError::Resolve {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
     it.next().ok_or_else(|| ConnectError::Resolve {
         addr: addr.to_string(),
         reason: "no address".into(),
@@ -205,7 +219,11 @@ pub async fn connect(
 ) -> Result<(quinn::Endpoint, quinn::Connection), ConnectError> {
     let remote = resolve(addr).await?;
     let mismatch = Arc::new(Mutex::new(None));
-    let verifier = PinnedVerifier { pinned, provider: provider(), mismatch: mismatch.clone() };
+    let verifier = PinnedVerifier {
+        pinned,
+        provider: provider(),
+        mismatch: mismatch.clone(),
+    };
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::from)?
@@ -224,8 +242,13 @@ pub async fn connect(
     };
     let mut endpoint = quinn::Endpoint::client(bind).map_err(ConnectError::Socket)?;
     endpoint.set_default_client_config(cfg);
-    let fail = |reason: String| ConnectError::Connect { addr: addr.to_string(), reason };
-    let connecting = endpoint.connect(remote, SERVER_NAME).map_err(|e| fail(e.to_string()))?;
+    let fail = |reason: String| ConnectError::Connect {
+        addr: addr.to_string(),
+        reason,
+    };
+    let connecting = endpoint
+        .connect(remote, SERVER_NAME)
+        .map_err(|e| fail(e.to_string()))?;
     match connecting.await {
         Ok(conn) => Ok((endpoint, conn)),
         Err(e) => {
@@ -320,7 +343,11 @@ mod tests {
         let fp = fingerprint(b"cert");
         assert_eq!(fp.len(), 64);
         let bytes = parse_fingerprint(&fp).expect("plain");
-        let colons = bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+        let colons = bytes
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
         assert_eq!(parse_fingerprint(&colons).expect("colons"), bytes);
         assert!(parse_fingerprint("abcd").is_err());
         assert!(parse_fingerprint(&"zz".repeat(32)).is_err());

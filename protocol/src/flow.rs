@@ -19,7 +19,11 @@ pub struct FlowWindow {
 impl FlowWindow {
     /// A window of `limit` frames (at least one).
     pub fn new(limit: usize) -> Self {
-        Self { limit: limit.max(1), in_flight: VecDeque::new(), rtt: None }
+        Self {
+            limit: limit.max(1),
+            in_flight: VecDeque::new(),
+            rtt: None,
+        }
     }
 
     /// Whether another frame may be sent now.

@@ -75,7 +75,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder that refuses frames longer than `max` bytes.
     pub fn new(max: usize) -> Self {
-        Self { buf: Vec::new(), max }
+        Self {
+            buf: Vec::new(),
+            max,
+        }
     }
 
     /// Appends received bytes.
@@ -106,7 +109,11 @@ impl FrameDecoder {
 
     /// Call when the stream has ended: an unfinished frame is an error.
     pub fn finish(&self) -> Result<(), FrameError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(FrameError::Truncated) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(FrameError::Truncated)
+        }
     }
 }
 
@@ -118,7 +125,10 @@ mod tests {
     fn oversized_header_is_refused_before_the_body_arrives() {
         let mut d = FrameDecoder::new(16);
         d.push(&1000u32.to_le_bytes());
-        assert!(matches!(d.next_body(), Err(FrameError::Oversized { len: 1000, max: 16 })));
+        assert!(matches!(
+            d.next_body(),
+            Err(FrameError::Oversized { len: 1000, max: 16 })
+        ));
     }
 
     #[test]
@@ -146,6 +156,9 @@ mod tests {
     fn trailing_bytes_are_malformed() {
         let mut body = postcard::to_stdvec(&5u8).expect("encode");
         body.push(0);
-        assert!(matches!(decode_body::<u8>(&body), Err(FrameError::Trailing(1))));
+        assert!(matches!(
+            decode_body::<u8>(&body),
+            Err(FrameError::Trailing(1))
+        ));
     }
 }

@@ -181,23 +181,41 @@ mod tests {
     fn keys_are_parsed_from_pins_and_urls() {
         assert_eq!(parse_key("123456789"), Ok("123456789".into()));
         assert_eq!(parse_key(" 123 456-789 "), Ok("123456789".into()));
-        assert_eq!(parse_key("https://relay.example:4433/s/123456789"), Ok("123456789".into()));
-        assert_eq!(parse_key("https://relay.example/s/123456789/"), Ok("123456789".into()));
+        assert_eq!(
+            parse_key("https://relay.example:4433/s/123456789"),
+            Ok("123456789".into())
+        );
+        assert_eq!(
+            parse_key("https://relay.example/s/123456789/"),
+            Ok("123456789".into())
+        );
         assert_eq!(parse_key("12345678"), Err(Refusal::KeyMalformed));
         assert_eq!(parse_key("12345678a"), Err(Refusal::KeyMalformed));
-        assert_eq!(parse_key("https://relay.example/x/123456789"), Err(Refusal::KeyMalformed));
+        assert_eq!(
+            parse_key("https://relay.example/x/123456789"),
+            Err(Refusal::KeyMalformed)
+        );
         assert_eq!(parse_key(""), Err(Refusal::KeyMalformed));
     }
 
     #[test]
     fn key_checks_give_each_reason() {
-        let live = KeyRecord { state: KeyState::Live, expires_at: 100 };
+        let live = KeyRecord {
+            state: KeyState::Live,
+            expires_at: 100,
+        };
         assert_eq!(check_key(Some(live), 99), Ok(()));
         assert_eq!(check_key(Some(live), 100), Err(Refusal::KeyExpired));
         assert_eq!(check_key(None, 0), Err(Refusal::KeyWrong));
-        let used = KeyRecord { state: KeyState::Used, ..live };
+        let used = KeyRecord {
+            state: KeyState::Used,
+            ..live
+        };
         assert_eq!(check_key(Some(used), 0), Err(Refusal::KeyUsed));
-        let burnt = KeyRecord { state: KeyState::Burnt, ..live };
+        let burnt = KeyRecord {
+            state: KeyState::Burnt,
+            ..live
+        };
         assert_eq!(check_key(Some(burnt), 0), Err(Refusal::KeyBurnt));
         assert!(!burns(MAX_WRONG_GUESSES - 1));
         assert!(burns(MAX_WRONG_GUESSES));

@@ -45,7 +45,12 @@ impl Rect {
         let y0 = self.y.min(o.y);
         let x1 = (self.x + self.w).max(o.x + o.w);
         let y1 = (self.y + self.h).max(o.y + o.h);
-        Rect { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }
+        Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
     }
 }
 
@@ -183,7 +188,12 @@ impl TileEncoder {
             return Ok((0..h.div_ceil(TILE))
                 .map(|ty| {
                     let y = ty * TILE;
-                    Rect { x: 0, y, w, h: TILE.min(h - y) }
+                    Rect {
+                        x: 0,
+                        y,
+                        w,
+                        h: TILE.min(h - y),
+                    }
                 })
                 .filter(|r| r.area() > 0)
                 .collect());
@@ -215,7 +225,12 @@ impl TileEncoder {
                     });
                 }
                 if let Some((bx0, by0, bx1, by1)) = bbox {
-                    out.push(Rect { x: bx0, y: by0, w: bx1 - bx0 + 1, h: by1 - by0 + 1 });
+                    out.push(Rect {
+                        x: bx0,
+                        y: by0,
+                        w: bx1 - bx0 + 1,
+                        h: by1 - by0 + 1,
+                    });
                 }
             }
             merge_row(&mut out, row_start);
@@ -237,23 +252,24 @@ impl TileEncoder {
         let mut parts = Vec::new();
         let mut raw = Vec::with_capacity(PART_RAW_BYTES.min(frame.data.len()));
         let mut part_rects = Vec::new();
-        let flush = |raw: &mut Vec<u8>, part_rects: &mut Vec<Rect>, parts: &mut Vec<FrameUpdate>| {
-            let data = zstd::bulk::compress(raw, ZSTD_LEVEL)
-                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-            parts.push(FrameUpdate {
-                seq,
-                part: u32::try_from(parts.len()).unwrap_or(u32::MAX),
-                last: false,
-                width: frame.width,
-                height: frame.height,
-                encoding: Encoding::Bgr24Zstd,
-                rects: std::mem::take(part_rects),
-                data,
-                timing,
-            });
-            raw.clear();
-            Ok::<(), CodecError>(())
-        };
+        let flush =
+            |raw: &mut Vec<u8>, part_rects: &mut Vec<Rect>, parts: &mut Vec<FrameUpdate>| {
+                let data = zstd::bulk::compress(raw, ZSTD_LEVEL)
+                    .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+                parts.push(FrameUpdate {
+                    seq,
+                    part: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+                    last: false,
+                    width: frame.width,
+                    height: frame.height,
+                    encoding: Encoding::Bgr24Zstd,
+                    rects: std::mem::take(part_rects),
+                    data,
+                    timing,
+                });
+                raw.clear();
+                Ok::<(), CodecError>(())
+            };
         for r in rects {
             if r.x + r.w > frame.width || r.y + r.h > frame.height {
                 return Err(CodecError::OutOfBounds(*r));
@@ -279,13 +295,21 @@ impl TileEncoder {
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> u32 {
-    let i = a.chunks_exact(4).zip(b.chunks_exact(4)).position(|(p, q)| p != q).unwrap_or(0);
+    let i = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .position(|(p, q)| p != q)
+        .unwrap_or(0);
     i as u32
 }
 
 fn last_diff(a: &[u8], b: &[u8]) -> u32 {
     let n = a.len() / 4;
-    let i = a.chunks_exact(4).rev().zip(b.chunks_exact(4).rev()).position(|(p, q)| p != q);
+    let i = a
+        .chunks_exact(4)
+        .rev()
+        .zip(b.chunks_exact(4).rev())
+        .position(|(p, q)| p != q);
     (n - 1 - i.unwrap_or(0)) as u32
 }
 
@@ -342,7 +366,10 @@ impl Framebuffer {
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
         let (w, h) = (upd.width, upd.height);
         if u64::from(w) * u64::from(h) > MAX_PIXELS {
-            return Err(CodecError::TooLarge { width: w, height: h });
+            return Err(CodecError::TooLarge {
+                width: w,
+                height: h,
+            });
         }
         let mut expected: u64 = 0;
         for r in &upd.rects {
@@ -356,7 +383,10 @@ impl Framebuffer {
         // Parts never carry more than a part's worth plus one tile row band.
         let limit = (PART_RAW_BYTES as u64) * 2 + u64::from(w) * u64::from(TILE) * 3;
         if expected > limit {
-            return Err(CodecError::DataLength { expected: expected as usize, got: 0 });
+            return Err(CodecError::DataLength {
+                expected: expected as usize,
+                got: 0,
+            });
         }
         let expected = expected as usize;
         let raw = match upd.encoding {
@@ -364,7 +394,10 @@ impl Framebuffer {
                 .map_err(|e| CodecError::Corrupt(e.to_string()))?,
         };
         if raw.len() != expected {
-            return Err(CodecError::DataLength { expected, got: raw.len() });
+            return Err(CodecError::DataLength {
+                expected,
+                got: raw.len(),
+            });
         }
         let resized = w != self.width || h != self.height;
         if resized {
@@ -421,12 +454,20 @@ mod tests {
         v
     }
 
-    fn roundtrip(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, seq: u64) -> Vec<Rect> {
+    fn roundtrip(
+        enc: &mut TileEncoder,
+        fb: &mut Framebuffer,
+        f: &FrameRef<'_>,
+        seq: u64,
+    ) -> Vec<Rect> {
         let rects = enc.diff(f).expect("diff");
         if rects.is_empty() {
             return rects;
         }
-        for part in enc.encode(f, &rects, seq, Timing::default()).expect("encode") {
+        for part in enc
+            .encode(f, &rects, seq, Timing::default())
+            .expect("encode")
+        {
             let bytes = postcard::to_stdvec(&part).expect("ser");
             let part: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
             fb.apply(&part).expect("apply");
@@ -440,7 +481,12 @@ mod tests {
         let mut a = frame(w, h, 1);
         let mut enc = TileEncoder::new();
         let mut fb = Framebuffer::new();
-        let f = FrameRef { width: w, height: h, stride: w as usize * 4, data: &a };
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &a,
+        };
         roundtrip(&mut enc, &mut fb, &f, 1);
         assert_eq!(fb.pixels(), &a[..]);
         // Change a 3x2 block at (40, 50).
@@ -449,12 +495,33 @@ mod tests {
                 a[(y * w + x) as usize * 4] ^= 0xff;
             }
         }
-        let f = FrameRef { width: w, height: h, stride: w as usize * 4, data: &a };
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &a,
+        };
         let rects = roundtrip(&mut enc, &mut fb, &f, 2);
-        assert_eq!(rects, vec![Rect { x: 40, y: 50, w: 3, h: 2 }]);
+        assert_eq!(
+            rects,
+            vec![Rect {
+                x: 40,
+                y: 50,
+                w: 3,
+                h: 2
+            }]
+        );
         assert_eq!(fb.pixels(), &a[..]);
-        let f = FrameRef { width: w, height: h, stride: w as usize * 4, data: &a };
-        assert!(roundtrip(&mut enc, &mut fb, &f, 3).is_empty(), "no change, no rectangles");
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &a,
+        };
+        assert!(
+            roundtrip(&mut enc, &mut fb, &f, 3).is_empty(),
+            "no change, no rectangles"
+        );
     }
 
     #[test]
@@ -469,7 +536,12 @@ mod tests {
                 data[y * stride..y * stride + w as usize * 4]
                     .copy_from_slice(&packed[y * w as usize * 4..(y + 1) * w as usize * 4]);
             }
-            let f = FrameRef { width: w, height: h, stride, data: &data };
+            let f = FrameRef {
+                width: w,
+                height: h,
+                stride,
+                data: &data,
+            };
             roundtrip(&mut enc, &mut fb, &f, 1);
             assert_eq!(fb.pixels(), &packed[..]);
         }
@@ -485,16 +557,45 @@ mod tests {
             width: 10,
             height: 10,
             encoding: Encoding::Bgr24Zstd,
-            rects: vec![Rect { x: 8, y: 0, w: 4, h: 1 }],
+            rects: vec![Rect {
+                x: 8,
+                y: 0,
+                w: 4,
+                h: 1,
+            }],
             data: zstd::bulk::compress(&[0u8; 12], 1).expect("zstd"),
             timing: Timing::default(),
         };
         assert!(matches!(fb.apply(&base), Err(CodecError::OutOfBounds(_))));
-        let big = FrameUpdate { width: 100_000, height: 100_000, ..base.clone() };
+        let big = FrameUpdate {
+            width: 100_000,
+            height: 100_000,
+            ..base.clone()
+        };
         assert!(matches!(fb.apply(&big), Err(CodecError::TooLarge { .. })));
-        let short = FrameUpdate { rects: vec![Rect { x: 0, y: 0, w: 5, h: 1 }], ..base.clone() };
-        assert!(matches!(fb.apply(&short), Err(CodecError::DataLength { .. }) | Err(CodecError::Corrupt(_))));
-        let garbage = FrameUpdate { rects: vec![Rect { x: 0, y: 0, w: 4, h: 1 }], data: vec![1, 2, 3], ..base };
+        let short = FrameUpdate {
+            rects: vec![Rect {
+                x: 0,
+                y: 0,
+                w: 5,
+                h: 1,
+            }],
+            ..base.clone()
+        };
+        assert!(matches!(
+            fb.apply(&short),
+            Err(CodecError::DataLength { .. }) | Err(CodecError::Corrupt(_))
+        ));
+        let garbage = FrameUpdate {
+            rects: vec![Rect {
+                x: 0,
+                y: 0,
+                w: 4,
+                h: 1,
+            }],
+            data: vec![1, 2, 3],
+            ..base
+        };
         assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
     }
 

@@ -61,11 +61,18 @@ impl Core {
     }
 
     fn conns_of<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = ConnId> + 'a {
-        self.agents.iter().filter(move |(_, n)| n.as_str() == agent).map(|(c, _)| *c)
+        self.agents
+            .iter()
+            .filter(move |(_, n)| n.as_str() == agent)
+            .map(|(c, _)| *c)
     }
 
     fn present(&self, s: &Session) -> Vec<String> {
-        s.members.iter().filter(|m| self.conns_of(m).next().is_some()).cloned().collect()
+        s.members
+            .iter()
+            .filter(|m| self.conns_of(m).next().is_some())
+            .cloned()
+            .collect()
     }
 
     fn info(&self, id: SessionId, s: &Session) -> SessionInfo {
@@ -79,12 +86,26 @@ impl Core {
 
     /// Tells the host and every online member who is present now.
     fn announce(&self, id: SessionId, out: &mut Vec<Output>) {
-        let Some(s) = self.sessions.get(&id) else { return };
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
         let agents = self.present(s);
-        out.push(Output::Send(s.host, ServerMsg::AgentsChanged { session: id, agents: agents.clone() }));
+        out.push(Output::Send(
+            s.host,
+            ServerMsg::AgentsChanged {
+                session: id,
+                agents: agents.clone(),
+            },
+        ));
         for m in &s.members {
             for c in self.conns_of(m) {
-                out.push(Output::Send(c, ServerMsg::AgentsChanged { session: id, agents: agents.clone() }));
+                out.push(Output::Send(
+                    c,
+                    ServerMsg::AgentsChanged {
+                        session: id,
+                        agents: agents.clone(),
+                    },
+                ));
             }
         }
     }
@@ -102,7 +123,10 @@ impl Core {
             .collect();
         for id in mine {
             if let Some(s) = self.sessions.get(&id) {
-                out.push(Output::Send(conn, ServerMsg::SessionStarted(self.info(id, s))));
+                out.push(Output::Send(
+                    conn,
+                    ServerMsg::SessionStarted(self.info(id, s)),
+                ));
             }
             if first {
                 self.announce(id, &mut out);
@@ -133,9 +157,18 @@ impl Core {
             members: BTreeSet::from([owner.to_string()]),
             started_at: now,
         };
-        let mut out = vec![Output::Send(conn, ServerMsg::Joined { session: id, agent: owner.to_string() })];
+        let mut out = vec![Output::Send(
+            conn,
+            ServerMsg::Joined {
+                session: id,
+                agent: owner.to_string(),
+            },
+        )];
         for c in self.conns_of(owner) {
-            out.push(Output::Send(c, ServerMsg::SessionStarted(self.info(id, &session))));
+            out.push(Output::Send(
+                c,
+                ServerMsg::SessionStarted(self.info(id, &session)),
+            ));
         }
         self.hosts.insert(conn, id);
         self.sessions.insert(id, session);
@@ -144,20 +177,41 @@ impl Core {
     }
 
     fn end(&mut self, id: SessionId, reason: EndReason, out: &mut Vec<Output>) {
-        let Some(s) = self.sessions.remove(&id) else { return };
+        let Some(s) = self.sessions.remove(&id) else {
+            return;
+        };
         self.hosts.remove(&s.host);
-        out.push(Output::Send(s.host, ServerMsg::SessionEnded { session: id, reason }));
+        out.push(Output::Send(
+            s.host,
+            ServerMsg::SessionEnded {
+                session: id,
+                reason,
+            },
+        ));
         for m in &s.members {
             for c in self.conns_of(m) {
-                out.push(Output::Send(c, ServerMsg::SessionEnded { session: id, reason }));
+                out.push(Output::Send(
+                    c,
+                    ServerMsg::SessionEnded {
+                        session: id,
+                        reason,
+                    },
+                ));
             }
         }
-        out.push(Output::Ended { session: id, reason });
+        out.push(Output::Ended {
+            session: id,
+            reason,
+        });
     }
 
     /// An agent leaves a session. When the last member leaves, the session ends.
     pub fn leave_session(&mut self, conn: ConnId, id: SessionId) -> Result<Vec<Output>, Refusal> {
-        let agent = self.agents.get(&conn).cloned().ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
+        let agent = self
+            .agents
+            .get(&conn)
+            .cloned()
+            .ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
         let Some(s) = self.sessions.get_mut(&id) else {
             return Err(Refusal::NotAllowed("no such session".into()));
         };
@@ -172,7 +226,13 @@ impl Core {
         }];
         let empty = s.members.is_empty();
         for c in self.conns_of(&agent) {
-            out.push(Output::Send(c, ServerMsg::SessionEnded { session: id, reason: EndReason::AgentLeft }));
+            out.push(Output::Send(
+                c,
+                ServerMsg::SessionEnded {
+                    session: id,
+                    reason: EndReason::AgentLeft,
+                },
+            ));
         }
         if empty {
             self.end(id, EndReason::AgentLeft, &mut out);
@@ -221,8 +281,14 @@ impl Core {
 
     /// May the agent on `conn` view the screen of session `id`? Returns the host's connection.
     pub fn screen_route(&self, conn: ConnId, id: SessionId) -> Result<(ConnId, String), Refusal> {
-        let agent = self.agents.get(&conn).ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
-        let s = self.sessions.get(&id).ok_or_else(|| Refusal::NotAllowed("no such session".into()))?;
+        let agent = self
+            .agents
+            .get(&conn)
+            .ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
+        let s = self
+            .sessions
+            .get(&id)
+            .ok_or_else(|| Refusal::NotAllowed("no such session".into()))?;
         if !s.members.contains(agent) {
             return Err(Refusal::NotAllowed("you are not in that session".into()));
         }
@@ -264,10 +330,16 @@ mod tests {
     fn a_customer_waits_for_an_offline_agent() {
         let mut core = Core::new();
         let out = core.host_joined(1, S, "alice", CustomerInfo::default(), 100);
-        assert!(matches!(sends_to(&out, 1)[..], [ServerMsg::Joined { .. }, ServerMsg::AgentsChanged { ref agents, .. }] if agents.is_empty()));
+        assert!(
+            matches!(sends_to(&out, 1)[..], [ServerMsg::Joined { .. }, ServerMsg::AgentsChanged { ref agents, .. }] if agents.is_empty())
+        );
         let out = core.agent_online(2, "alice");
-        assert!(matches!(&sends_to(&out, 2)[..], [ServerMsg::SessionStarted(info), ..] if info.id == S && info.agents == ["alice"]));
-        assert!(matches!(&sends_to(&out, 1)[..], [ServerMsg::AgentsChanged { agents, .. }] if agents == &["alice"]));
+        assert!(
+            matches!(&sends_to(&out, 2)[..], [ServerMsg::SessionStarted(info), ..] if info.id == S && info.agents == ["alice"])
+        );
+        assert!(
+            matches!(&sends_to(&out, 1)[..], [ServerMsg::AgentsChanged { agents, .. }] if agents == &["alice"])
+        );
         // Bob is not in the session and cannot view it.
         core.agent_online(3, "bob");
         assert!(core.screen_route(3, S).is_err());
@@ -281,10 +353,15 @@ mod tests {
         core.agent_online(2, "alice");
         core.host_joined(1, S, "alice", CustomerInfo::default(), 100);
         let out = core.closed(2);
-        assert!(matches!(&sends_to(&out, 1)[..], [ServerMsg::AgentsChanged { agents, .. }] if agents.is_empty()));
+        assert!(
+            matches!(&sends_to(&out, 1)[..], [ServerMsg::AgentsChanged { agents, .. }] if agents.is_empty())
+        );
         assert_eq!(core.session_count(), 1);
         let out = core.agent_online(4, "alice");
-        assert!(matches!(&sends_to(&out, 4)[..], [ServerMsg::SessionStarted(_), ..]));
+        assert!(matches!(
+            &sends_to(&out, 4)[..],
+            [ServerMsg::SessionStarted(_), ..]
+        ));
     }
 
     #[test]
@@ -293,8 +370,14 @@ mod tests {
         core.agent_online(2, "alice");
         core.host_joined(1, S, "alice", CustomerInfo::default(), 100);
         let out = core.leave_session(2, S).expect("leave");
-        assert!(sends_to(&out, 1).contains(&ServerMsg::SessionEnded { session: S, reason: EndReason::AgentLeft }));
-        assert!(out.contains(&Output::Ended { session: S, reason: EndReason::AgentLeft }));
+        assert!(sends_to(&out, 1).contains(&ServerMsg::SessionEnded {
+            session: S,
+            reason: EndReason::AgentLeft
+        }));
+        assert!(out.contains(&Output::Ended {
+            session: S,
+            reason: EndReason::AgentLeft
+        }));
         assert_eq!(core.session_count(), 0);
         assert!(core.screen_route(2, S).is_err());
     }
@@ -305,12 +388,21 @@ mod tests {
         core.agent_online(2, "alice");
         core.host_joined(1, S, "alice", CustomerInfo::default(), 100);
         let out = core.closed(1);
-        assert!(sends_to(&out, 2).contains(&ServerMsg::SessionEnded { session: S, reason: EndReason::CustomerDisconnected }));
+        assert!(sends_to(&out, 2).contains(&ServerMsg::SessionEnded {
+            session: S,
+            reason: EndReason::CustomerDisconnected
+        }));
         core.host_joined(5, SessionId(8), "alice", CustomerInfo::default(), 100);
         let out = core.end_by_host(5);
-        assert!(sends_to(&out, 2).contains(&ServerMsg::SessionEnded { session: SessionId(8), reason: EndReason::CustomerEnded }));
+        assert!(sends_to(&out, 2).contains(&ServerMsg::SessionEnded {
+            session: SessionId(8),
+            reason: EndReason::CustomerEnded
+        }));
         core.host_joined(6, SessionId(9), "alice", CustomerInfo::default(), 100);
         let out = core.shutdown();
-        assert!(sends_to(&out, 6).contains(&ServerMsg::SessionEnded { session: SessionId(9), reason: EndReason::RelayShutdown }));
+        assert!(sends_to(&out, 6).contains(&ServerMsg::SessionEnded {
+            session: SessionId(9),
+            reason: EndReason::RelayShutdown
+        }));
     }
 }

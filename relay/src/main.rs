@@ -12,7 +12,11 @@ use tether_relay::store::{self, Store};
 use tether_relay::{Relay, tls};
 
 #[derive(Parser)]
-#[command(name = "tether-relay", version, about = "Tether relay: pairs support agents with customers")]
+#[command(
+    name = "tether-relay",
+    version,
+    about = "Tether relay: pairs support agents with customers"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -104,7 +108,9 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m"))?;
     let secs = match unit {
         "s" => n,
         "" | "m" => n * 60,
@@ -124,22 +130,33 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Serve { listen, public_url, data } => serve(listen, public_url, data.path()?).await,
+        Cmd::Serve {
+            listen,
+            public_url,
+            data,
+        } => serve(listen, public_url, data.path()?).await,
         Cmd::Fingerprint { data } => {
             let id = tls::load_or_create(&data.path()?)?;
             println!("{}", id.fingerprint);
             Ok(())
         }
-        Cmd::User { cmd: UserCmd::Add { name, data } } => {
+        Cmd::User {
+            cmd: UserCmd::Add { name, data },
+        } => {
             let store = Store::open(&data.path()?).await?;
             let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\n', '\r']);
             if password.is_empty() {
                 bail!("no password on standard input");
@@ -149,7 +166,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("added agent {name}");
             Ok(())
         }
-        Cmd::Key { cmd: KeyCmd::Create { agent, ttl, data } } => {
+        Cmd::Key {
+            cmd: KeyCmd::Create { agent, ttl, data },
+        } => {
             let store = Store::open(&data.path()?).await?;
             let (pin, _) = store.create_key(&agent, ttl, now_unix()).await?;
             let base = match store.setting("public_url").await? {
@@ -174,22 +193,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Audit { limit, data } => {
             let store = Store::open(&data.path()?).await?;
             for e in store.audit_events(limit).await? {
-                let session = e.session.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                let session = e
+                    .session
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into());
                 let source = e.source.unwrap_or_else(|| "-".into());
-                println!("{}\t{}\t{}\t{}\t{}\t{}", e.at, session, e.actor, e.action, source, e.detail);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    e.at, session, e.actor, e.action, source, e.detail
+                );
             }
             Ok(())
         }
     }
 }
 
-async fn serve(listen: SocketAddr, public_url: Option<String>, data_dir: PathBuf) -> anyhow::Result<()> {
-    let relay = Relay::start(RelayConfig { listen, data_dir: data_dir.clone(), public_url }).await?;
+async fn serve(
+    listen: SocketAddr,
+    public_url: Option<String>,
+    data_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let relay = Relay::start(RelayConfig {
+        listen,
+        data_dir: data_dir.clone(),
+        public_url,
+    })
+    .await?;
     println!("tether-relay listening on {} (UDP)", relay.local_addr());
     println!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
     if relay.store().agent_count().await? == 0 {
         let password = store::random_password()?;
-        relay.store().add_agent("admin", &password, now_unix()).await?;
+        relay
+            .store()
+            .add_agent("admin", &password, now_unix())
+            .await?;
         println!("created agent \"admin\" with password {password} (shown only this once)");
     }
     println!("data dir: {}", data_dir.display());

@@ -41,7 +41,10 @@ pub struct RelayConfig {
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The session URL for a PIN.
@@ -70,7 +73,9 @@ fn hostname() -> Option<String> {
         return None;
     }
     let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8(buf[..end].to_vec()).ok().filter(|s| !s.is_empty())
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 struct Peer {
@@ -103,7 +108,14 @@ impl Shared {
         self.started.elapsed()
     }
 
-    async fn audit(&self, session: Option<SessionId>, actor: &str, action: &str, detail: &str, source: Option<SocketAddr>) {
+    async fn audit(
+        &self,
+        session: Option<SessionId>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        source: Option<SocketAddr>,
+    ) {
         info!(target: "tether_relay::audit", session = ?session, actor, action, detail, "audit");
         let ev = AuditEvent {
             at: now_unix(),
@@ -137,12 +149,28 @@ impl Shared {
         for o in later {
             match o {
                 Output::Ended { session, reason } => {
-                    if let Err(e) = self.store.session_ended(session, &format!("{reason:?}"), now_unix()).await {
+                    if let Err(e) = self
+                        .store
+                        .session_ended(session, &format!("{reason:?}"), now_unix())
+                        .await
+                    {
                         warn!(error = %e, "cannot record session end");
                     }
-                    self.audit(Some(session), "relay", "session.ended", &reason.to_string(), None).await;
+                    self.audit(
+                        Some(session),
+                        "relay",
+                        "session.ended",
+                        &reason.to_string(),
+                        None,
+                    )
+                    .await;
                 }
-                Output::Audit { session, actor, action, detail } => {
+                Output::Audit {
+                    session,
+                    actor,
+                    action,
+                    detail,
+                } => {
                     self.audit(session, &actor, action, &detail, None).await;
                 }
                 Output::Send(..) => {}
@@ -162,20 +190,28 @@ pub struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay").field("addr", &self.addr).field("fingerprint", &self.fingerprint).finish()
+        f.debug_struct("Relay")
+            .field("addr", &self.addr)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
     }
 }
 
 impl Relay {
     /// Opens the store, loads or makes the certificate, and starts listening.
     pub async fn start(cfg: RelayConfig) -> anyhow::Result<Relay> {
-        let store = Store::open(&cfg.data_dir).await.context("opening the relay database")?;
+        let store = Store::open(&cfg.data_dir)
+            .await
+            .context("opening the relay database")?;
         let id = tls::load_or_create(&cfg.data_dir)?;
         let server = tether_net::server_config(id.cert, id.key)?;
         let endpoint = quinn::Endpoint::server(server, cfg.listen)
             .with_context(|| format!("cannot listen on {} (UDP)", cfg.listen))?;
         let addr = endpoint.local_addr()?;
-        let public_url = cfg.public_url.clone().unwrap_or_else(|| default_public_url(addr));
+        let public_url = cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(addr));
         store.set_setting("public_url", &public_url).await?;
         let shared = Arc::new(Shared {
             store,
@@ -197,7 +233,13 @@ impl Relay {
             }
         });
         info!(%addr, fingerprint = %id.fingerprint, "relay listening");
-        Ok(Relay { addr, fingerprint: id.fingerprint, shared, endpoint, accept })
+        Ok(Relay {
+            addr,
+            fingerprint: id.fingerprint,
+            shared,
+            endpoint,
+            accept,
+        })
     }
 
     /// The bound UDP address.
@@ -226,7 +268,8 @@ impl Relay {
         self.shared.apply(out).await;
         // Give the goodbyes a moment to leave before the connections close.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        self.endpoint.close(close::SHUTDOWN.into(), b"relay shutting down");
+        self.endpoint
+            .close(close::SHUTDOWN.into(), b"relay shutting down");
         self.accept.abort();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.shared.store.close().await;
@@ -264,7 +307,14 @@ async fn serve_conn(shared: Arc<Shared>, incoming: quinn::Incoming) {
         }
         let _ = send.finish();
     });
-    let peer = Conn { shared: shared.clone(), conn: conn.clone(), id, remote, tx: Some(tx), writer: Some(writer) };
+    let peer = Conn {
+        shared: shared.clone(),
+        conn: conn.clone(),
+        id,
+        remote,
+        tx: Some(tx),
+        writer: Some(writer),
+    };
     peer.run(&mut recv).await;
 }
 
@@ -295,15 +345,23 @@ impl Conn {
         }
         // The client closes once it has read the refusal; don't wait long for it.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.closed()).await;
-        self.conn.close(close::REFUSED.into(), refusal.to_string().as_bytes());
+        self.conn
+            .close(close::REFUSED.into(), refusal.to_string().as_bytes());
     }
 
     async fn protocol_error(&self, role: &str, err: &ReadError) {
         warn!(remote = %self.remote, error = %err, "closing peer after a protocol error");
         self.shared
-            .audit(None, &format!("{role}:{}", self.remote.ip()), "peer.protocol_error", &err.to_string(), Some(self.remote))
+            .audit(
+                None,
+                &format!("{role}:{}", self.remote.ip()),
+                "peer.protocol_error",
+                &err.to_string(),
+                Some(self.remote),
+            )
             .await;
-        self.conn.close(close::PROTOCOL.into(), err.to_string().as_bytes());
+        self.conn
+            .close(close::PROTOCOL.into(), err.to_string().as_bytes());
     }
 
     async fn run(self, recv: &mut quinn::RecvStream) {
@@ -317,13 +375,24 @@ impl Conn {
             return self.refuse(Refusal::NotTether).await;
         }
         if hello.version != tether_protocol::PROTOCOL_VERSION {
-            let r = Refusal::UnsupportedVersion { ours: tether_protocol::PROTOCOL_VERSION, theirs: hello.version };
+            let r = Refusal::UnsupportedVersion {
+                ours: tether_protocol::PROTOCOL_VERSION,
+                theirs: hello.version,
+            };
             self.shared
-                .audit(None, &format!("peer:{}", self.remote.ip()), "peer.version_refused", &r.to_string(), Some(self.remote))
+                .audit(
+                    None,
+                    &format!("peer:{}", self.remote.ip()),
+                    "peer.version_refused",
+                    &r.to_string(),
+                    Some(self.remote),
+                )
                 .await;
             return self.refuse(r).await;
         }
-        self.send(ServerMsg::Welcome { version: tether_protocol::PROTOCOL_VERSION });
+        self.send(ServerMsg::Welcome {
+            version: tether_protocol::PROTOCOL_VERSION,
+        });
         match hello.role {
             Role::Agent => self.run_agent(recv).await,
             Role::Host => self.run_host(recv).await,
@@ -332,7 +401,13 @@ impl Conn {
 
     fn register(&self) {
         if let Some(tx) = &self.tx {
-            self.shared.state().peers.insert(self.id, Peer { conn: self.conn.clone(), tx: tx.clone() });
+            self.shared.state().peers.insert(
+                self.id,
+                Peer {
+                    conn: self.conn.clone(),
+                    tx: tx.clone(),
+                },
+            );
         }
     }
 
@@ -349,7 +424,11 @@ impl Conn {
         let ip = self.remote.ip();
         let (user, password) = match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
             Ok(Some(ClientMsg::Login { user, password })) => (user, password),
-            Ok(Some(_)) => return self.refuse(Refusal::NotAllowed("log in first".into())).await,
+            Ok(Some(_)) => {
+                return self
+                    .refuse(Refusal::NotAllowed("log in first".into()))
+                    .await;
+            }
             Ok(None) => return,
             Err(e) if e.is_protocol_violation() => return self.protocol_error("agent", &e).await,
             Err(_) => return,
@@ -359,7 +438,15 @@ impl Conn {
             self.shared.state().login_limiter.check(ip, mono)
         };
         if let Err(r) = limited {
-            self.shared.audit(None, &format!("agent:{user}"), "agent.login_refused", &r.to_string(), Some(self.remote)).await;
+            self.shared
+                .audit(
+                    None,
+                    &format!("agent:{user}"),
+                    "agent.login_refused",
+                    &r.to_string(),
+                    Some(self.remote),
+                )
+                .await;
             return self.refuse(r).await;
         }
         let ok = match self.shared.store.verify_agent(&user, &password).await {
@@ -372,16 +459,39 @@ impl Conn {
         if !ok {
             let mono = self.shared.mono();
             self.shared.state().login_limiter.fail(ip, mono);
-            self.shared.audit(None, &format!("agent:{user}"), "agent.login_failed", "wrong user name or password", Some(self.remote)).await;
+            self.shared
+                .audit(
+                    None,
+                    &format!("agent:{user}"),
+                    "agent.login_failed",
+                    "wrong user name or password",
+                    Some(self.remote),
+                )
+                .await;
             return self.refuse(Refusal::BadCredentials).await;
         }
-        self.send(ServerMsg::LoggedIn { agent: user.clone() });
+        self.send(ServerMsg::LoggedIn {
+            agent: user.clone(),
+        });
         self.register();
-        self.shared.audit(None, &format!("agent:{user}"), "agent.login", "logged in", Some(self.remote)).await;
+        self.shared
+            .audit(
+                None,
+                &format!("agent:{user}"),
+                "agent.login",
+                "logged in",
+                Some(self.remote),
+            )
+            .await;
         let out = self.shared.state().core.agent_online(self.id, &user);
         self.shared.apply(out).await;
 
-        let streams = tokio::spawn(accept_agent_streams(self.shared.clone(), self.conn.clone(), self.id, self.remote));
+        let streams = tokio::spawn(accept_agent_streams(
+            self.shared.clone(),
+            self.conn.clone(),
+            self.id,
+            self.remote,
+        ));
         loop {
             let msg = match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
                 Ok(Some(m)) => m,
@@ -402,14 +512,26 @@ impl Conn {
     async fn agent_msg(&self, user: &str, msg: ClientMsg) {
         match msg {
             ClientMsg::CreateKey { ttl_secs } => {
-                let ttl = ttl_secs.map(|s| Duration::from_secs(s.into())).unwrap_or(pairing::DEFAULT_KEY_TTL);
+                let ttl = ttl_secs
+                    .map(|s| Duration::from_secs(s.into()))
+                    .unwrap_or(pairing::DEFAULT_KEY_TTL);
                 match self.shared.store.create_key(user, ttl, now_unix()).await {
                     Ok((pin, expires_at)) => {
                         let url = session_url(&self.shared.public_url, &pin);
                         self.shared
-                            .audit(None, &format!("agent:{user}"), "key.created", &format!("expires at {expires_at}"), Some(self.remote))
+                            .audit(
+                                None,
+                                &format!("agent:{user}"),
+                                "key.created",
+                                &format!("expires at {expires_at}"),
+                                Some(self.remote),
+                            )
                             .await;
-                        self.send(ServerMsg::KeyCreated(SessionKey { pin, url, expires_at }));
+                        self.send(ServerMsg::KeyCreated(SessionKey {
+                            pin,
+                            url,
+                            expires_at,
+                        }));
                     }
                     Err(e) => self.send(ServerMsg::Refused(Refusal::NotAllowed(e.to_string()))),
                 }
@@ -421,10 +543,12 @@ impl Conn {
                     Err(r) => self.send(ServerMsg::Refused(r)),
                 }
             }
-            ClientMsg::Login { .. } => self.send(ServerMsg::Refused(Refusal::NotAllowed("already logged in".into()))),
-            ClientMsg::Join { .. } | ClientMsg::EndSession => {
-                self.send(ServerMsg::Refused(Refusal::NotAllowed("agents cannot do that".into())))
-            }
+            ClientMsg::Login { .. } => self.send(ServerMsg::Refused(Refusal::NotAllowed(
+                "already logged in".into(),
+            ))),
+            ClientMsg::Join { .. } | ClientMsg::EndSession => self.send(ServerMsg::Refused(
+                Refusal::NotAllowed("agents cannot do that".into()),
+            )),
         }
     }
 
@@ -458,7 +582,13 @@ impl Conn {
                     Ok(burnt) => {
                         for agent in burnt {
                             self.shared
-                                .audit(None, &format!("agent:{agent}"), "key.burnt", "a key of this agent was burnt after too many wrong guesses", Some(self.remote))
+                                .audit(
+                                    None,
+                                    &format!("agent:{agent}"),
+                                    "key.burnt",
+                                    "a key of this agent was burnt after too many wrong guesses",
+                                    Some(self.remote),
+                                )
                                 .await;
                         }
                     }
@@ -472,7 +602,11 @@ impl Conn {
     async fn run_host(self, recv: &mut quinn::RecvStream) {
         let (key, customer) = match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
             Ok(Some(ClientMsg::Join { key, customer })) => (key, customer),
-            Ok(Some(_)) => return self.refuse(Refusal::NotAllowed("join with a session key first".into())).await,
+            Ok(Some(_)) => {
+                return self
+                    .refuse(Refusal::NotAllowed("join with a session key first".into()))
+                    .await;
+            }
             Ok(None) => return,
             Err(e) if e.is_protocol_violation() => return self.protocol_error("host", &e).await,
             Err(_) => return,
@@ -484,24 +618,49 @@ impl Conn {
         let (agent, key_id) = match self.check_join(&key).await {
             Ok(x) => x,
             Err(r) => {
-                self.shared.audit(None, &actor, "key.refused", &r.to_string(), Some(self.remote)).await;
+                self.shared
+                    .audit(
+                        None,
+                        &actor,
+                        "key.refused",
+                        &r.to_string(),
+                        Some(self.remote),
+                    )
+                    .await;
                 return self.refuse(r).await;
             }
         };
         let mut sid = [0u8; 8];
         if getrandom::fill(&mut sid).is_err() {
-            return self.refuse(Refusal::NotAllowed("relay cannot make a session id".into())).await;
+            return self
+                .refuse(Refusal::NotAllowed("relay cannot make a session id".into()))
+                .await;
         }
         let session = SessionId(u64::from_le_bytes(sid));
         let summary = customer_summary(&customer);
-        if let Err(e) = self.shared.store.session_started(session, &agent, Some(key_id), &summary, now_unix()).await {
+        if let Err(e) = self
+            .shared
+            .store
+            .session_started(session, &agent, Some(key_id), &summary, now_unix())
+            .await
+        {
             warn!(error = %e, "cannot record session start");
         }
         self.shared
-            .audit(Some(session), &actor, "session.started", &format!("customer {summary} joined with a key of {agent}"), Some(self.remote))
+            .audit(
+                Some(session),
+                &actor,
+                "session.started",
+                &format!("customer {summary} joined with a key of {agent}"),
+                Some(self.remote),
+            )
             .await;
         self.register();
-        let out = self.shared.state().core.host_joined(self.id, session, &agent, customer, now_unix());
+        let out =
+            self.shared
+                .state()
+                .core
+                .host_joined(self.id, session, &agent, customer, now_unix());
         self.shared.apply(out).await;
         loop {
             match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
@@ -509,7 +668,9 @@ impl Conn {
                     let out = self.shared.state().core.end_by_host(self.id);
                     self.shared.apply(out).await;
                 }
-                Ok(Some(_)) => self.send(ServerMsg::Refused(Refusal::NotAllowed("hosts cannot do that".into()))),
+                Ok(Some(_)) => self.send(ServerMsg::Refused(Refusal::NotAllowed(
+                    "hosts cannot do that".into(),
+                ))),
                 Ok(None) => break,
                 Err(e) if e.is_protocol_violation() => {
                     self.protocol_error("host", &e).await;
@@ -535,13 +696,35 @@ fn check_customer(c: &CustomerInfo) -> Result<(), &'static str> {
 }
 
 fn customer_summary(c: &CustomerInfo) -> String {
-    let monitors: Vec<String> = c.monitors.iter().map(|m| format!("{}x{}", m.width, m.height)).collect();
-    format!("{}@{} ({}; monitors {})", c.user, c.hostname, c.os, monitors.join(", "))
+    let monitors: Vec<String> = c
+        .monitors
+        .iter()
+        .map(|m| format!("{}x{}", m.width, m.height))
+        .collect();
+    format!(
+        "{}@{} ({}; monitors {})",
+        c.user,
+        c.hostname,
+        c.os,
+        monitors.join(", ")
+    )
 }
 
-async fn accept_agent_streams(shared: Arc<Shared>, conn: quinn::Connection, id: ConnId, remote: SocketAddr) {
+async fn accept_agent_streams(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    id: ConnId,
+    remote: SocketAddr,
+) {
     while let Ok((send, recv)) = conn.accept_bi().await {
-        tokio::spawn(route_stream(shared.clone(), conn.clone(), id, remote, send, recv));
+        tokio::spawn(route_stream(
+            shared.clone(),
+            conn.clone(),
+            id,
+            remote,
+            send,
+            recv,
+        ));
     }
 }
 
@@ -555,11 +738,24 @@ async fn route_stream(
     mut a_send: quinn::SendStream,
     mut a_recv: quinn::RecvStream,
 ) {
-    let open = match tokio::time::timeout(PREAMBLE_TIMEOUT, read_msg::<OpenStream>(&mut a_recv, CONTROL_MAX_FRAME)).await {
+    let open = match tokio::time::timeout(
+        PREAMBLE_TIMEOUT,
+        read_msg::<OpenStream>(&mut a_recv, CONTROL_MAX_FRAME),
+    )
+    .await
+    {
         Ok(Ok(Some(o))) => o,
         Ok(Err(e)) if e.is_protocol_violation() => {
             warn!(%remote, error = %e, "bad stream preamble; closing peer");
-            shared.audit(None, &format!("agent:{}", remote.ip()), "peer.protocol_error", &e.to_string(), Some(remote)).await;
+            shared
+                .audit(
+                    None,
+                    &format!("agent:{}", remote.ip()),
+                    "peer.protocol_error",
+                    &e.to_string(),
+                    Some(remote),
+                )
+                .await;
             conn.close(close::PROTOCOL.into(), e.to_string().as_bytes());
             return;
         }
@@ -568,16 +764,25 @@ async fn route_stream(
     let OpenStream::Screen { session, monitor } = open;
     let route = {
         let st = shared.state();
-        st.core
-            .screen_route(id, session)
-            .and_then(|(host, agent)| {
-                st.peers.get(&host).map(|p| (p.conn.clone(), agent)).ok_or(Refusal::NotAllowed("customer is gone".into()))
-            })
+        st.core.screen_route(id, session).and_then(|(host, agent)| {
+            st.peers
+                .get(&host)
+                .map(|p| (p.conn.clone(), agent))
+                .ok_or(Refusal::NotAllowed("customer is gone".into()))
+        })
     };
     let (host_conn, agent) = match route {
         Ok(r) => r,
         Err(r) => {
-            shared.audit(Some(session), &format!("agent@{}", remote.ip()), "screen.refused", &r.to_string(), Some(remote)).await;
+            shared
+                .audit(
+                    Some(session),
+                    &format!("agent@{}", remote.ip()),
+                    "screen.refused",
+                    &r.to_string(),
+                    Some(remote),
+                )
+                .await;
             let _ = a_send.reset(close::REFUSED.into());
             return;
         }
@@ -586,7 +791,17 @@ async fn route_stream(
         let _ = a_send.reset(close::REFUSED.into());
         return;
     };
-    if write_msg(&mut h_send, &HostStream::Screen { agent: agent.clone(), monitor }, CONTROL_MAX_FRAME).await.is_err() {
+    if write_msg(
+        &mut h_send,
+        &HostStream::Screen {
+            agent: agent.clone(),
+            monitor,
+        },
+        CONTROL_MAX_FRAME,
+    )
+    .await
+    .is_err()
+    {
         let _ = a_send.reset(close::REFUSED.into());
         return;
     }
@@ -628,7 +843,13 @@ mod tests {
 
     #[test]
     fn urls_are_built_from_the_public_base() {
-        assert_eq!(session_url("https://r.example/", "123456789"), "https://r.example/s/123456789");
-        assert_eq!(default_public_url("127.0.0.1:4433".parse().expect("addr")), "https://127.0.0.1:4433");
+        assert_eq!(
+            session_url("https://r.example/", "123456789"),
+            "https://r.example/s/123456789"
+        );
+        assert_eq!(
+            default_public_url("127.0.0.1:4433".parse().expect("addr")),
+            "https://127.0.0.1:4433"
+        );
     }
 }

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::SqlSafeStr;
 use tether_protocol::msg::SessionId;
 use tether_protocol::pairing::{self, KeyRecord, KeyState};
 
@@ -94,7 +94,13 @@ fn migrator() -> Migrator {
         MIGRATIONS
             .iter()
             .map(|(v, d, sql)| {
-                Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -106,7 +112,9 @@ fn pin_hash(pin: &str) -> Vec<u8> {
 
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
 impl Store {
@@ -121,14 +129,20 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         migrator().run(&pool).await?;
         Ok(Self { pool })
     }
 
     /// Number of agents.
     pub async fn agent_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM agents").fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT COUNT(*) FROM agents")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 
     /// Adds an agent with an argon2id hash of `password`.
@@ -143,12 +157,13 @@ impl Store {
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| StoreError::Hash(e.to_string()))??;
-        let res = sqlx::query("INSERT INTO agents (name, password_hash, created_at) VALUES (?, ?, ?)")
-            .bind(name)
-            .bind(hash)
-            .bind(now as i64)
-            .execute(&self.pool)
-            .await;
+        let res =
+            sqlx::query("INSERT INTO agents (name, password_hash, created_at) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(hash)
+                .bind(now as i64)
+                .execute(&self.pool)
+                .await;
         match res {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -189,7 +204,11 @@ impl Store {
         let password = password.to_string();
         tokio::task::spawn_blocking(move || match stored {
             Some(h) => PasswordHash::new(&h)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false),
             None => {
                 let _ = hash_password(&password);
@@ -335,7 +354,12 @@ impl Store {
     }
 
     /// Records the end of a session.
-    pub async fn session_ended(&self, id: SessionId, reason: &str, now: u64) -> Result<(), StoreError> {
+    pub async fn session_ended(
+        &self,
+        id: SessionId,
+        reason: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE public_id = ? AND ended_at IS NULL")
             .bind(now as i64)
             .bind(reason)
@@ -376,7 +400,9 @@ impl Store {
                 let session: Option<String> = r.try_get(1)?;
                 Ok(AuditEvent {
                     at: at.max(0) as u64,
-                    session: session.and_then(|s| u64::from_str_radix(&s, 16).ok()).map(SessionId),
+                    session: session
+                        .and_then(|s| u64::from_str_radix(&s, 16).ok())
+                        .map(SessionId),
                     actor: r.try_get(2)?,
                     action: r.try_get(3)?,
                     detail: r.try_get(4)?,
@@ -425,7 +451,8 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
 pub fn random_pin() -> Result<String, StoreError> {
     loop {
         let mut b = [0u8; 8];
-        getrandom::fill(&mut b).map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut b)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         if let Some(pin) = pairing::pin_from_random(b) {
             return Ok(pin);
         }
@@ -438,7 +465,8 @@ pub fn random_password() -> Result<String, StoreError> {
     let mut out = String::new();
     while out.len() < 20 {
         let mut b = [0u8; 32];
-        getrandom::fill(&mut b).map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut b)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         for x in b {
             // 57 symbols; reject the biased tail.
             if (x as usize) < ALPHABET.len() * 4 && out.len() < 20 {
@@ -457,23 +485,49 @@ mod tests {
     async fn keys_burn_after_ten_wrong_guesses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).await.expect("open");
-        store.add_agent("alice", "correct horse", 0).await.expect("add");
+        store
+            .add_agent("alice", "correct horse", 0)
+            .await
+            .expect("add");
         assert!(matches!(
             store.add_agent("alice", "correct horse", 0).await,
             Err(StoreError::AgentExists(_))
         ));
-        assert!(store.verify_agent("alice", "correct horse").await.expect("verify"));
+        assert!(
+            store
+                .verify_agent("alice", "correct horse")
+                .await
+                .expect("verify")
+        );
         assert!(!store.verify_agent("alice", "wrong").await.expect("verify"));
-        assert!(!store.verify_agent("bob", "correct horse").await.expect("verify"));
-        let (pin, exp) = store.create_key("alice", Duration::from_secs(600), 1000).await.expect("key");
+        assert!(
+            !store
+                .verify_agent("bob", "correct horse")
+                .await
+                .expect("verify")
+        );
+        let (pin, exp) = store
+            .create_key("alice", Duration::from_secs(600), 1000)
+            .await
+            .expect("key");
         assert_eq!(exp, 1600);
         let found = store.find_key(&pin).await.expect("find").expect("some");
         assert_eq!(found.agent, "alice");
         assert_eq!(found.record.state, KeyState::Live);
         for i in 0..9 {
-            assert!(store.count_wrong_guess(1001).await.expect("guess").is_empty(), "guess {i}");
+            assert!(
+                store
+                    .count_wrong_guess(1001)
+                    .await
+                    .expect("guess")
+                    .is_empty(),
+                "guess {i}"
+            );
         }
-        assert_eq!(store.count_wrong_guess(1001).await.expect("guess"), vec!["alice".to_string()]);
+        assert_eq!(
+            store.count_wrong_guess(1001).await.expect("guess"),
+            vec!["alice".to_string()]
+        );
         let found = store.find_key(&pin).await.expect("find").expect("some");
         assert_eq!(found.record.state, KeyState::Burnt);
         assert!(!store.use_key(found.id, 1002).await.expect("use"));
@@ -483,12 +537,23 @@ mod tests {
     async fn a_key_is_used_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).await.expect("open");
-        store.add_agent("alice", "correct horse", 0).await.expect("add");
-        let (pin, _) = store.create_key("alice", Duration::from_secs(600), 1000).await.expect("key");
+        store
+            .add_agent("alice", "correct horse", 0)
+            .await
+            .expect("add");
+        let (pin, _) = store
+            .create_key("alice", Duration::from_secs(600), 1000)
+            .await
+            .expect("key");
         let found = store.find_key(&pin).await.expect("find").expect("some");
         assert!(store.use_key(found.id, 1001).await.expect("use"));
         assert!(!store.use_key(found.id, 1001).await.expect("use twice"));
-        assert!(store.create_key("nobody", Duration::from_secs(600), 0).await.is_err());
+        assert!(
+            store
+                .create_key("nobody", Duration::from_secs(600), 0)
+                .await
+                .is_err()
+        );
         assert!(matches!(
             store.create_key("alice", Duration::from_secs(1), 0).await,
             Err(StoreError::BadTtl)

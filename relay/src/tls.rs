@@ -73,7 +73,10 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             for f in [CERT_FILE, KEY_FILE] {
-                let mode = std::fs::metadata(dir.path().join(f)).expect("meta").permissions().mode();
+                let mode = std::fs::metadata(dir.path().join(f))
+                    .expect("meta")
+                    .permissions()
+                    .mode();
                 assert_eq!(mode & 0o077, 0, "{f} is private");
             }
         }

@@ -15,7 +15,11 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
 
 /// Polls `f` until it returns `Some`, or fails after `deadline`.
-pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+pub fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
     let end = Instant::now() + deadline;
     loop {
         if let Some(v) = f() {
@@ -39,7 +43,10 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Wraps a spawned child.
     pub fn new(name: &str, child: Child) -> Self {
-        Self { child, name: name.to_string() }
+        Self {
+            child,
+            name: name.to_string(),
+        }
     }
 
     /// The PID.
@@ -50,7 +57,9 @@ impl ChildGuard {
     /// Waits for the child to exit by itself, up to `deadline`.
     pub fn wait_exit(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let name = self.name.clone();
-        wait_for(&format!("{name} to exit"), deadline, || self.child.try_wait().ok().flatten())
+        wait_for(&format!("{name} to exit"), deadline, || {
+            self.child.try_wait().ok().flatten()
+        })
     }
 
     /// Sends SIGKILL.
@@ -90,7 +99,11 @@ pub fn bin_dir() -> PathBuf {
 /// package has an integration test).
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} is missing: run the tests with `cargo test --workspace`", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        p.display()
+    );
     p
 }
 
@@ -114,12 +127,23 @@ impl Xvfb {
         let base = 200 + (std::process::id() % 500) * 10;
         for _ in 0..50 {
             let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst) % 1000;
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            {
                 continue;
             }
             let child = Command::new("Xvfb")
                 .arg(format!(":{n}"))
-                .args(["-screen", "0", &format!("{width}x{height}x24"), "-noreset", "-nolisten", "tcp", "+extension", "DAMAGE"])
+                .args([
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-noreset",
+                    "-nolisten",
+                    "tcp",
+                    "+extension",
+                    "DAMAGE",
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -127,14 +151,23 @@ impl Xvfb {
                 .context("cannot start Xvfb (apt-get install xvfb)")?;
             let mut guard = ChildGuard::new("Xvfb", child);
             let display = format!(":{n}");
-            let ready = wait_for("Xvfb to accept connections", Duration::from_secs(10), || {
-                if let Ok(Some(_)) = guard.child.try_wait() {
-                    return Some(false);
-                }
-                x11rb::connect(Some(&display)).ok().map(|_| true)
-            })?;
+            let ready = wait_for(
+                "Xvfb to accept connections",
+                Duration::from_secs(10),
+                || {
+                    if let Ok(Some(_)) = guard.child.try_wait() {
+                        return Some(false);
+                    }
+                    x11rb::connect(Some(&display)).ok().map(|_| true)
+                },
+            )?;
             if ready {
-                return Ok(Self { number: n, width, height, _child: guard });
+                return Ok(Self {
+                    number: n,
+                    width,
+                    height,
+                    _child: guard,
+                });
             }
         }
         bail!("no free X display number")
@@ -162,7 +195,18 @@ impl Xvfb {
         while row < usize::from(h) {
             let n = rows_per_req.min(usize::from(h) - row);
             let chunk = &pixels[row * usize::from(w) * 4..(row + n) * usize::from(w) * 4];
-            conn.put_image(ImageFormat::Z_PIXMAP, root, gc, w, n as u16, x, y + row as i16, 0, 24, chunk)?;
+            conn.put_image(
+                ImageFormat::Z_PIXMAP,
+                root,
+                gc,
+                w,
+                n as u16,
+                x,
+                y + row as i16,
+                0,
+                24,
+                chunk,
+            )?;
             row += n;
         }
         conn.free_gc(gc)?;
@@ -188,7 +232,17 @@ impl Xvfb {
         let mut row = 0usize;
         while row < usize::from(h) {
             let n = rows_per_req.min(usize::from(h) - row);
-            let r = conn.get_image(ImageFormat::Z_PIXMAP, root, x, y + row as i16, w, n as u16, !0)?.reply()?;
+            let r = conn
+                .get_image(
+                    ImageFormat::Z_PIXMAP,
+                    root,
+                    x,
+                    y + row as i16,
+                    w,
+                    n as u16,
+                    !0,
+                )?
+                .reply()?;
             out.extend_from_slice(&r.data);
             row += n;
         }
@@ -213,7 +267,10 @@ pub fn test_picture(w: u32, h: u32, seed: u32) -> Vec<u8> {
 
 /// Whether two BGRX buffers hold the same colours (the fourth byte is ignored).
 pub fn same_colours(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.chunks_exact(4).zip(b.chunks_exact(4)).all(|(p, q)| p[..3] == q[..3])
+    a.len() == b.len()
+        && a.chunks_exact(4)
+            .zip(b.chunks_exact(4))
+            .all(|(p, q)| p[..3] == q[..3])
 }
 
 /// A `tether-relay serve` child with its own data dir.
@@ -255,7 +312,12 @@ impl RelayProc {
             }
         }
         let fingerprint = fingerprint.context("relay printed no fingerprint")?;
-        Ok(Self { dir, addr, fingerprint, child })
+        Ok(Self {
+            dir,
+            addr,
+            fingerprint,
+            child,
+        })
     }
 
     /// Runs a `tether-relay` subcommand against this relay's data dir; returns stdout.
@@ -269,12 +331,19 @@ impl RelayProc {
             .stderr(Stdio::piped())
             .spawn()?;
         if let Some(input) = stdin {
-            child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
+            child
+                .stdin
+                .take()
+                .context("stdin")?
+                .write_all(input.as_bytes())?;
         }
         drop(child.stdin.take());
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!("tether-relay {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "tether-relay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8(out.stdout)?)
     }
@@ -307,7 +376,12 @@ pub fn free_udp_port() -> anyhow::Result<u16> {
 }
 
 /// Starts `tether-host` on `display`.
-pub fn spawn_host(display: &str, key: &str, relay: &str, fingerprint: &str) -> anyhow::Result<ChildGuard> {
+pub fn spawn_host(
+    display: &str,
+    key: &str,
+    relay: &str,
+    fingerprint: &str,
+) -> anyhow::Result<ChildGuard> {
     let child = Command::new(bin("tether-host"))
         .arg(key)
         .args(["--relay", relay, "--relay-fingerprint", fingerprint])
@@ -321,7 +395,9 @@ pub fn spawn_host(display: &str, key: &str, relay: &str, fingerprint: &str) -> a
 
 /// SysV shared-memory segments created by `pid`, as (permissions, size).
 pub fn sysv_segments_of(pid: u32) -> Vec<(u32, u64)> {
-    let Ok(text) = std::fs::read_to_string("/proc/sysvipc/shm") else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string("/proc/sysvipc/shm") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();

@@ -10,9 +10,7 @@ use tether_host::capture::{CapturerFactory, SyntheticCapturer, SyntheticScreen};
 use tether_host::{HostError, HostOptions};
 use tether_net::{close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
-use tether_protocol::msg::{
-    ClientMsg, HELLO_MAGIC, Hello, MonitorInfo, Refusal, Role, ServerMsg,
-};
+use tether_protocol::msg::{ClientMsg, HELLO_MAGIC, Hello, MonitorInfo, Refusal, Role, ServerMsg};
 use tether_protocol::pairing::{MAX_WRONG_GUESSES, SOURCE_MAX_FAILURES};
 use tether_tests::RelayProc;
 use tokio::sync::{mpsc, watch};
@@ -21,18 +19,39 @@ const PASSWORD: &str = "correct horse battery";
 
 fn synthetic() -> CapturerFactory {
     let screens = Arc::new(Mutex::new(vec![SyntheticScreen {
-        info: MonitorInfo { name: "fake".into(), x: 0, y: 0, width: 64, height: 48, primary: true },
+        info: MonitorInfo {
+            name: "fake".into(),
+            x: 0,
+            y: 0,
+            width: 64,
+            height: 48,
+            primary: true,
+        },
         pixels: vec![0x40; 64 * 48 * 4],
     }]));
     Arc::new(move || Ok(Box::new(SyntheticCapturer::new(screens.clone())) as _))
 }
 
 /// Runs a host with `key` in the background; returns its result when it ends.
-fn host(relay: &RelayProc, key: &str, fingerprint: [u8; 32]) -> (tokio::task::JoinHandle<Result<tether_host::Outcome, HostError>>, watch::Sender<bool>) {
-    let opts = HostOptions { key: key.to_string(), relay: relay.addr.clone(), fingerprint };
+fn host(
+    relay: &RelayProc,
+    key: &str,
+    fingerprint: [u8; 32],
+) -> (
+    tokio::task::JoinHandle<Result<tether_host::Outcome, HostError>>,
+    watch::Sender<bool>,
+) {
+    let opts = HostOptions {
+        key: key.to_string(),
+        relay: relay.addr.clone(),
+        fingerprint,
+    };
     let (tx, _rx) = mpsc::unbounded_channel();
     let (end_tx, end_rx) = watch::channel(false);
-    (tokio::spawn(tether_host::run(opts, synthetic(), tx, end_rx)), end_tx)
+    (
+        tokio::spawn(tether_host::run(opts, synthetic(), tx, end_rx)),
+        end_tx,
+    )
 }
 
 async fn refusal(relay: &RelayProc, key: &str) -> anyhow::Result<Refusal> {
@@ -51,12 +70,17 @@ fn audit(relay: &RelayProc) -> anyhow::Result<String> {
 async fn wrong_expired_reused_and_burnt_keys_are_refused_and_audited() -> anyhow::Result<()> {
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
-    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
 
     // Malformed and wrong.
     assert_eq!(refusal(&relay, "12345").await?, Refusal::KeyMalformed);
     let (pin, _) = relay.create_key("alice")?;
-    let wrong = if pin == "000000000" { "000000001" } else { "000000000" };
+    let wrong = if pin == "000000000" {
+        "000000001"
+    } else {
+        "000000000"
+    };
     assert_eq!(refusal(&relay, wrong).await?, Refusal::KeyWrong);
 
     // Used once, then refused.
@@ -72,7 +96,10 @@ async fn wrong_expired_reused_and_burnt_keys_are_refused_and_audited() -> anyhow
     assert_eq!(refusal(&relay, &pin).await?, Refusal::KeyUsed);
     end.send(true)?;
     let ended = tokio::time::timeout(Duration::from_secs(10), first).await??;
-    assert!(matches!(ended, Ok(tether_host::Outcome::EndedHere)), "{ended:?}");
+    assert!(
+        matches!(ended, Ok(tether_host::Outcome::EndedHere)),
+        "{ended:?}"
+    );
     let ev = tokio::time::timeout(Duration::from_secs(10), agent.next_event()).await??;
     assert!(
         matches!(ev, ServerMsg::SessionEnded { session, .. } | ServerMsg::AgentsChanged { session, .. } if session == info.id),
@@ -82,20 +109,36 @@ async fn wrong_expired_reused_and_burnt_keys_are_refused_and_audited() -> anyhow
     // Expired: a key whose validity has passed (made in the store with an old clock).
     let store = tether_relay::store::Store::open(relay.dir.path()).await?;
     let now = tether_relay::server::now_unix();
-    let (old, _) = store.create_key("alice", Duration::from_secs(60), now - 3600).await?;
+    let (old, _) = store
+        .create_key("alice", Duration::from_secs(60), now - 3600)
+        .await?;
     assert_eq!(refusal(&relay, &old).await?, Refusal::KeyExpired);
 
     // Burnt: a live key that sees ten wrong guesses is disabled.
-    let (live, _) = store.create_key("alice", Duration::from_secs(600), now).await?;
+    let (live, _) = store
+        .create_key("alice", Duration::from_secs(600), now)
+        .await?;
     store.close().await;
     for _ in 0..MAX_WRONG_GUESSES {
-        let bad = if live == "999999999" { "999999998" } else { "999999999" };
+        let bad = if live == "999999999" {
+            "999999998"
+        } else {
+            "999999999"
+        };
         assert_eq!(refusal(&relay, bad).await?, Refusal::KeyWrong);
     }
     assert_eq!(refusal(&relay, &live).await?, Refusal::KeyBurnt);
 
     let log = audit(&relay)?;
-    for needle in ["key.refused", "wrong session key", "expired", "already been used", "key.burnt", "session.started", "session.ended"] {
+    for needle in [
+        "key.refused",
+        "wrong session key",
+        "expired",
+        "already been used",
+        "key.burnt",
+        "session.started",
+        "session.ended",
+    ] {
         assert!(log.contains(needle), "audit lacks {needle:?}:\n{log}");
     }
     agent.close().await;
@@ -117,11 +160,23 @@ async fn a_source_address_with_too_many_failures_is_rate_limited() -> anyhow::Re
     assert!(limited, "never rate limited");
     // Logins are limited separately.
     for _ in 0..SOURCE_MAX_FAILURES {
-        let r = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", "wrong password").await;
-        assert!(matches!(r, Err(ClientError::Refused(Refusal::BadCredentials))), "{r:?}");
+        let r = AgentClient::login(
+            &relay.addr,
+            relay.fingerprint_bytes(),
+            "alice",
+            "wrong password",
+        )
+        .await;
+        assert!(
+            matches!(r, Err(ClientError::Refused(Refusal::BadCredentials))),
+            "{r:?}"
+        );
     }
     let r = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await;
-    assert!(matches!(r, Err(ClientError::Refused(Refusal::RateLimited { .. }))), "{r:?}");
+    assert!(
+        matches!(r, Err(ClientError::Refused(Refusal::RateLimited { .. }))),
+        "{r:?}"
+    );
     assert!(audit(&relay)?.contains("agent.login_failed"));
     Ok(())
 }
@@ -142,10 +197,19 @@ async fn a_wrong_fingerprint_is_a_hard_error() -> anyhow::Result<()> {
         other => anyhow::bail!("expected a fingerprint mismatch, got {other:?}"),
     }
     let r = AgentClient::login(&relay.addr, wrong, "alice", PASSWORD).await;
-    assert!(matches!(r, Err(ClientError::Connect(tether_net::ConnectError::FingerprintMismatch(_)))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ClientError::Connect(
+                tether_net::ConnectError::FingerprintMismatch(_)
+            ))
+        ),
+        "{r:?}"
+    );
     // The key was not touched: the right fingerprint still joins.
     let (task, end) = host(&relay, &pin, relay.fingerprint_bytes());
-    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let ServerMsg::SessionStarted(_) = agent.next_event().await? {
@@ -159,16 +223,27 @@ async fn a_wrong_fingerprint_is_a_hard_error() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn raw_control(relay: &RelayProc) -> anyhow::Result<(quinn::Endpoint, quinn::Connection, quinn::SendStream, quinn::RecvStream)> {
+async fn raw_control(
+    relay: &RelayProc,
+) -> anyhow::Result<(
+    quinn::Endpoint,
+    quinn::Connection,
+    quinn::SendStream,
+    quinn::RecvStream,
+)> {
     let (ep, conn) = tether_net::connect(&relay.addr, relay.fingerprint_bytes()).await?;
     let (send, recv) = conn.open_bi().await?;
     Ok((ep, conn, send, recv))
 }
 
 async fn closed_with(conn: &quinn::Connection) -> anyhow::Result<u32> {
-    let err = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await.context("peer not closed")?;
+    let err = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+        .await
+        .context("peer not closed")?;
     match err {
-        quinn::ConnectionError::ApplicationClosed(c) => Ok(u32::try_from(c.error_code.into_inner())?),
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            Ok(u32::try_from(c.error_code.into_inner())?)
+        }
         other => anyhow::bail!("closed otherwise: {other}"),
     }
 }
@@ -177,7 +252,8 @@ async fn closed_with(conn: &quinn::Connection) -> anyhow::Result<u32> {
 async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<()> {
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
-    let mut good = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut good =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
 
     // An oversized length prefix as the very first bytes.
     let (_ep, conn, mut send, _recv) = raw_control(&relay).await?;
@@ -186,18 +262,46 @@ async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<(
 
     // Garbage after a valid hello and login.
     let (_ep, conn, mut send, mut recv) = raw_control(&relay).await?;
-    let hello = Hello { magic: HELLO_MAGIC, version: tether_protocol::PROTOCOL_VERSION, role: Role::Agent, software: "test".into() };
+    let hello = Hello {
+        magic: HELLO_MAGIC,
+        version: tether_protocol::PROTOCOL_VERSION,
+        role: Role::Agent,
+        software: "test".into(),
+    };
     write_msg(&mut send, &hello, CONTROL_MAX_FRAME).await?;
-    write_msg(&mut send, &ClientMsg::Login { user: "alice".into(), password: PASSWORD.into() }, CONTROL_MAX_FRAME).await?;
-    assert!(matches!(read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?, Some(ServerMsg::Welcome { .. })));
-    assert!(matches!(read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?, Some(ServerMsg::LoggedIn { .. })));
-    send.write_all(&[7, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9]).await?;
+    write_msg(
+        &mut send,
+        &ClientMsg::Login {
+            user: "alice".into(),
+            password: PASSWORD.into(),
+        },
+        CONTROL_MAX_FRAME,
+    )
+    .await?;
+    assert!(matches!(
+        read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?,
+        Some(ServerMsg::Welcome { .. })
+    ));
+    assert!(matches!(
+        read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?,
+        Some(ServerMsg::LoggedIn { .. })
+    ));
+    send.write_all(&[7, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9])
+        .await?;
     assert_eq!(closed_with(&conn).await?, close::PROTOCOL);
 
     // Garbage as a media stream preamble.
     let (_ep, conn, mut send, mut recv) = raw_control(&relay).await?;
     write_msg(&mut send, &hello, CONTROL_MAX_FRAME).await?;
-    write_msg(&mut send, &ClientMsg::Login { user: "alice".into(), password: PASSWORD.into() }, CONTROL_MAX_FRAME).await?;
+    write_msg(
+        &mut send,
+        &ClientMsg::Login {
+            user: "alice".into(),
+            password: PASSWORD.into(),
+        },
+        CONTROL_MAX_FRAME,
+    )
+    .await?;
     let _ = read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?;
     let _ = read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?;
     let (mut media, _media_recv) = conn.open_bi().await?;
@@ -206,16 +310,28 @@ async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<(
 
     // A peer of another version is told so.
     let (_ep, conn, mut send, mut recv) = raw_control(&relay).await?;
-    let v2 = Hello { version: 2, ..hello.clone() };
+    let v2 = Hello {
+        version: 2,
+        ..hello.clone()
+    };
     write_msg(&mut send, &v2, CONTROL_MAX_FRAME).await?;
     let reply = read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?;
-    assert_eq!(reply, Some(ServerMsg::Refused(Refusal::UnsupportedVersion { ours: 1, theirs: 2 })));
+    assert_eq!(
+        reply,
+        Some(ServerMsg::Refused(Refusal::UnsupportedVersion {
+            ours: 1,
+            theirs: 2
+        }))
+    );
     conn.close(0u32.into(), b"");
 
     // The well-behaved agent was never disturbed.
     good.create_key(None).await?;
     let ev = tokio::time::timeout(Duration::from_secs(10), good.next_event()).await??;
-    assert!(matches!(ev, ServerMsg::KeyCreated(ref k) if k.pin.len() == 9), "{ev:?}");
+    assert!(
+        matches!(ev, ServerMsg::KeyCreated(ref k) if k.pin.len() == 9),
+        "{ev:?}"
+    );
     assert!(audit(&relay)?.contains("peer.protocol_error"));
     good.close().await;
     Ok(())

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tether_console::net::{AgentClient, ScreenView};
 use tether_protocol::msg::{ServerMsg, SessionInfo};
-use tether_tests::{RelayProc, Xvfb, same_colours, spawn_host, sysv_segments_of, test_picture, wait_for};
+use tether_tests::{
+    RelayProc, Xvfb, same_colours, spawn_host, sysv_segments_of, test_picture, wait_for,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -40,7 +42,8 @@ async fn frames_until(view: &mut ScreenView, expected: &[u8]) -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updates() -> anyhow::Result<()> {
+async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updates()
+-> anyhow::Result<()> {
     let (w, h) = (1280u32, 800u32);
     let x = Xvfb::start(w, h)?;
     x.put(0, 0, w as u16, h as u16, &test_picture(w, h, 1))?;
@@ -51,7 +54,8 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
     assert!(pin.bytes().all(|b| b.is_ascii_digit()));
     assert!(url.ends_with(&format!("/s/{pin}")), "{url}");
 
-    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
     // The customer joins with the session URL (the PIN works the same way).
     let mut host = spawn_host(&x.display(), &url, &relay.addr, &relay.fingerprint)?;
     let info = wait_session(&mut agent).await?;
@@ -68,7 +72,10 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
     x.fill(100, 200, 40, 20, 0xff2000)?;
     let expected = x.read(0, 0, w as u16, h as u16)?;
     let (area, bytes) = frames_until(&mut view, &expected).await?;
-    assert!(area <= 40 * 20 * 2, "changed area {area} px for an 800 px change");
+    assert!(
+        area <= 40 * 20 * 2,
+        "changed area {area} px for an 800 px change"
+    );
     assert!(bytes < 4096, "{bytes} bytes for a small change");
 
     // The screen memory is never in a SysV segment other users could attach.
@@ -80,7 +87,10 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
     assert!(status.success(), "host exit status {status}");
     let mut out = String::new();
     std::io::Read::read_to_string(host.child.stdout.as_mut().context("stdout")?, &mut out)?;
-    assert!(out.contains("session ended: the agent left the session"), "{out}");
+    assert!(
+        out.contains("session ended: the agent left the session"),
+        "{out}"
+    );
     agent.close().await;
     Ok(())
 }
@@ -97,18 +107,30 @@ async fn a_customer_who_joins_while_the_agent_is_away_waits_for_the_agent() -> a
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
-    wait_for("the host to wait for its agent", Duration::from_secs(15), || {
-        rx.try_recv().ok().filter(|l| l.contains("waiting for your support agent"))
-    })?;
-    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    wait_for(
+        "the host to wait for its agent",
+        Duration::from_secs(15),
+        || {
+            rx.try_recv()
+                .ok()
+                .filter(|l| l.contains("waiting for your support agent"))
+        },
+    )?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
     let info = wait_session(&mut agent).await?;
     assert_eq!(info.customer.monitors.len(), 1);
     wait_for("the host to see its agent", Duration::from_secs(15), || {
-        rx.try_recv().ok().filter(|l| l.contains("connected: alice"))
+        rx.try_recv()
+            .ok()
+            .filter(|l| l.contains("connected: alice"))
     })?;
     // The relay going away is reported and the host exits.
     drop(agent);
@@ -124,12 +146,18 @@ async fn a_killed_host_leaves_no_shared_memory_behind() -> anyhow::Result<()> {
     let x = Xvfb::start(640, 480)?;
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
-    let mut agent = AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
     // Force the SysV fallback, the path that could leak: it must be 0600 and vanish with the process.
     let (pin, _) = relay.create_key("alice")?;
     let child = std::process::Command::new(tether_tests::bin("tether-host"))
         .arg(&pin)
-        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint])
+        .args([
+            "--relay",
+            &relay.addr,
+            "--relay-fingerprint",
+            &relay.fingerprint,
+        ])
         .env("DISPLAY", x.display())
         .env("TETHER_CAPTURE_SHM", "sysv")
         .stdout(std::process::Stdio::null())
@@ -145,7 +173,9 @@ async fn a_killed_host_leaves_no_shared_memory_behind() -> anyhow::Result<()> {
     }
     let pid = host.pid();
     host.kill();
-    wait_for("the segment to disappear", Duration::from_secs(10), || sysv_segments_of(pid).is_empty().then_some(()))?;
+    wait_for("the segment to disappear", Duration::from_secs(10), || {
+        sysv_segments_of(pid).is_empty().then_some(())
+    })?;
     Ok(())
 }
 
@@ -162,7 +192,10 @@ fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
     for y in 0..240usize {
         packed.extend_from_slice(&frame.data[y * frame.stride..y * frame.stride + 320 * 4]);
     }
-    assert!(same_colours(&packed, &x.read(0, 0, 320, 240)?), "capture is pixel-exact");
+    assert!(
+        same_colours(&packed, &x.read(0, 0, 320, 240)?),
+        "capture is pixel-exact"
+    );
     // Find our memfd and check its mode.
     let mut found = false;
     for e in std::fs::read_dir("/proc/self/fd")? {

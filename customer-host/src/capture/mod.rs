@@ -81,24 +81,38 @@ pub struct SyntheticCapturer {
 impl SyntheticCapturer {
     /// A capturer over shared screens; change them through the `Arc` to simulate activity.
     pub fn new(screens: Arc<Mutex<Vec<SyntheticScreen>>>) -> Self {
-        Self { screens, copy: Vec::new() }
+        Self {
+            screens,
+            copy: Vec::new(),
+        }
     }
 }
 
 impl Capturer for SyntheticCapturer {
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
-        let s = self.screens.lock().map_err(|_| CaptureError::Failed("poisoned".into()))?;
+        let s = self
+            .screens
+            .lock()
+            .map_err(|_| CaptureError::Failed("poisoned".into()))?;
         Ok(s.iter().map(|s| s.info.clone()).collect())
     }
 
     fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
         let (width, height) = {
-            let s = self.screens.lock().map_err(|_| CaptureError::Failed("poisoned".into()))?;
+            let s = self
+                .screens
+                .lock()
+                .map_err(|_| CaptureError::Failed("poisoned".into()))?;
             let screen = s.get(index).ok_or(CaptureError::NoMonitor(index))?;
             self.copy.clear();
             self.copy.extend_from_slice(&screen.pixels);
             (screen.info.width, screen.info.height)
         };
-        Ok(FrameRef { width, height, stride: width as usize * 4, data: &self.copy })
+        Ok(FrameRef {
+            width,
+            height,
+            stride: width as usize * 4,
+            data: &self.copy,
+        })
     }
 }

@@ -33,7 +33,11 @@ impl ScrapCapturer {
                 primary: i == 0,
             })
             .collect();
-        Ok(Self { monitors, current: None, copy: Vec::new() })
+        Ok(Self {
+            monitors,
+            current: None,
+            copy: Vec::new(),
+        })
     }
 }
 
@@ -43,9 +47,14 @@ impl Capturer for ScrapCapturer {
     }
 
     fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
-        let info = self.monitors.get(index).ok_or(CaptureError::NoMonitor(index))?.clone();
+        let info = self
+            .monitors
+            .get(index)
+            .ok_or(CaptureError::NoMonitor(index))?
+            .clone();
         if self.current.as_ref().map(|(i, _)| *i) != Some(index) {
-            let mut displays = scrap::Display::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
+            let mut displays =
+                scrap::Display::all().map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
             if index >= displays.len() {
                 return Err(CaptureError::NoMonitor(index));
             }
@@ -68,6 +77,11 @@ impl Capturer for ScrapCapturer {
             }
         }
         let stride = self.copy.len() / info.height.max(1) as usize;
-        Ok(FrameRef { width: info.width, height: info.height, stride, data: &self.copy })
+        Ok(FrameRef {
+            width: info.width,
+            height: info.height,
+            stride,
+            data: &self.copy,
+        })
     }
 }

@@ -42,7 +42,9 @@ impl ShmBuffer {
         // SAFETY: plain syscall with a valid NUL-terminated name.
         let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
-            return Err(CaptureError::Shm(std::io::Error::last_os_error().to_string()));
+            return Err(CaptureError::Shm(
+                std::io::Error::last_os_error().to_string(),
+            ));
         }
         // SAFETY: fd was just created and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -51,12 +53,18 @@ impl ShmBuffer {
             if libc::fchmod(fd.as_raw_fd(), 0o600) != 0
                 || libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) != 0
             {
-                return Err(CaptureError::Shm(std::io::Error::last_os_error().to_string()));
+                return Err(CaptureError::Shm(
+                    std::io::Error::last_os_error().to_string(),
+                ));
             }
         }
         let ptr = map(fd.as_raw_fd(), len)?;
-        let seg = conn.generate_id().map_err(|e| CaptureError::Shm(e.to_string()))?;
-        let dup = fd.try_clone().map_err(|e| CaptureError::Shm(e.to_string()))?;
+        let seg = conn
+            .generate_id()
+            .map_err(|e| CaptureError::Shm(e.to_string()))?;
+        let dup = fd
+            .try_clone()
+            .map_err(|e| CaptureError::Shm(e.to_string()))?;
         let attached = conn
             .shm_attach_fd(seg, dup, false)
             .map_err(|e| e.to_string())
@@ -66,7 +74,12 @@ impl ShmBuffer {
             unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
             return Err(CaptureError::Shm(e));
         }
-        Ok(Self { seg, ptr, len, kind: ShmKind::Memfd(fd) })
+        Ok(Self {
+            seg,
+            ptr,
+            len,
+            kind: ShmKind::Memfd(fd),
+        })
     }
 
     fn sysv(conn: &RustConnection, len: usize) -> Result<Self, CaptureError> {
@@ -74,14 +87,20 @@ impl ShmBuffer {
         unsafe {
             let id = libc::shmget(libc::IPC_PRIVATE, len, libc::IPC_CREAT | 0o600);
             if id < 0 {
-                return Err(CaptureError::Shm(std::io::Error::last_os_error().to_string()));
+                return Err(CaptureError::Shm(
+                    std::io::Error::last_os_error().to_string(),
+                ));
             }
             let addr = libc::shmat(id, std::ptr::null(), 0);
             if addr as isize == -1 {
                 libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
-                return Err(CaptureError::Shm(std::io::Error::last_os_error().to_string()));
+                return Err(CaptureError::Shm(
+                    std::io::Error::last_os_error().to_string(),
+                ));
             }
-            let seg = conn.generate_id().map_err(|e| CaptureError::Shm(e.to_string()));
+            let seg = conn
+                .generate_id()
+                .map_err(|e| CaptureError::Shm(e.to_string()));
             let attached = seg.as_ref().map_err(|e| e.to_string()).and_then(|seg| {
                 conn.shm_attach(*seg, id as u32, false)
                     .map_err(|e| e.to_string())
@@ -94,8 +113,14 @@ impl ShmBuffer {
                 libc::shmdt(addr);
                 return Err(CaptureError::Shm(e));
             }
-            let ptr = NonNull::new(addr.cast::<u8>()).ok_or_else(|| CaptureError::Shm("null mapping".into()))?;
-            Ok(Self { seg: seg?, ptr, len, kind: ShmKind::SysV })
+            let ptr = NonNull::new(addr.cast::<u8>())
+                .ok_or_else(|| CaptureError::Shm("null mapping".into()))?;
+            Ok(Self {
+                seg: seg?,
+                ptr,
+                len,
+                kind: ShmKind::SysV,
+            })
         }
     }
 
@@ -130,10 +155,19 @@ impl Drop for ShmBuffer {
 fn map(fd: i32, len: usize) -> Result<NonNull<u8>, CaptureError> {
     // SAFETY: mapping a file we own with a length it has.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
-        return Err(CaptureError::Shm(std::io::Error::last_os_error().to_string()));
+        return Err(CaptureError::Shm(
+            std::io::Error::last_os_error().to_string(),
+        ));
     }
     NonNull::new(p.cast::<u8>()).ok_or_else(|| CaptureError::Shm("null mapping".into()))
 }
@@ -163,7 +197,11 @@ pub struct X11Capturer {
 
 impl std::fmt::Debug for X11Capturer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("X11Capturer").field("width", &self.width).field("height", &self.height).field("shm", &self.shm_mode).finish()
+        f.debug_struct("X11Capturer")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("shm", &self.shm_mode)
+            .finish()
     }
 }
 
@@ -182,8 +220,13 @@ impl X11Capturer {
 
     /// Opens `display`, trying shared memory kinds from `best` down.
     pub fn open_with(display: Option<&str>, best: ShmMode) -> Result<Self, CaptureError> {
-        let (conn, screen_num) = x11rb::connect(display).map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
-        let screen = conn.setup().roots.get(screen_num).ok_or_else(|| CaptureError::NoDisplay("no screen".into()))?;
+        let (conn, screen_num) =
+            x11rb::connect(display).map_err(|e| CaptureError::NoDisplay(e.to_string()))?;
+        let screen = conn
+            .setup()
+            .roots
+            .get(screen_num)
+            .ok_or_else(|| CaptureError::NoDisplay("no screen".into()))?;
         let root = screen.root;
         let (width, height) = (screen.width_in_pixels, screen.height_in_pixels);
         let depth = screen.root_depth;
@@ -195,7 +238,9 @@ impl X11Capturer {
             .map(|f| f.bits_per_pixel)
             .unwrap_or(0);
         if !(depth == 24 || depth == 32) || bpp != 32 {
-            return Err(CaptureError::Format(format!("depth {depth}, {bpp} bits per pixel")));
+            return Err(CaptureError::Format(format!(
+                "depth {depth}, {bpp} bits per pixel"
+            )));
         }
         if conn.setup().image_byte_order != x11rb::protocol::xproto::ImageOrder::LSB_FIRST {
             return Err(CaptureError::Format("big-endian image byte order".into()));
@@ -256,7 +301,12 @@ impl X11Capturer {
             height: u32::from(self.height),
             primary: true,
         };
-        let Some(reply) = self.conn.randr_get_monitors(self.root, true).ok().and_then(|c| c.reply().ok()) else {
+        let Some(reply) = self
+            .conn
+            .randr_get_monitors(self.root, true)
+            .ok()
+            .and_then(|c| c.reply().ok())
+        else {
             return vec![whole];
         };
         let mut list: Vec<MonitorInfo> = reply
@@ -300,18 +350,37 @@ impl Capturer for X11Capturer {
     }
 
     fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
-        let m = self.monitors.get(index).ok_or(CaptureError::NoMonitor(index))?.clone();
+        let m = self
+            .monitors
+            .get(index)
+            .ok_or(CaptureError::NoMonitor(index))?
+            .clone();
         let (x, y) = (m.x as i16, m.y as i16);
         let (w, h) = (m.width as u16, m.height as u16);
         let fail = |e: &dyn std::fmt::Display| CaptureError::Failed(e.to_string());
         if let Some(shm) = &self.shm {
             self.conn
-                .shm_get_image(self.root, x, y, w, h, !0, ImageFormat::Z_PIXMAP.into(), shm.seg, 0)
+                .shm_get_image(
+                    self.root,
+                    x,
+                    y,
+                    w,
+                    h,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    shm.seg,
+                    0,
+                )
                 .map_err(|e| fail(&e))?
                 .reply()
                 .map_err(|e| fail(&e))?;
             let len = usize::from(w) * usize::from(h) * 4;
-            return Ok(FrameRef { width: m.width, height: m.height, stride: usize::from(w) * 4, data: &shm.bytes()[..len] });
+            return Ok(FrameRef {
+                width: m.width,
+                height: m.height,
+                stride: usize::from(w) * 4,
+                data: &shm.bytes()[..len],
+            });
         }
         let reply = self
             .conn
@@ -320,7 +389,12 @@ impl Capturer for X11Capturer {
             .reply()
             .map_err(|e| fail(&e))?;
         self.plain = reply.data;
-        Ok(FrameRef { width: m.width, height: m.height, stride: usize::from(w) * 4, data: &self.plain })
+        Ok(FrameRef {
+            width: m.width,
+            height: m.height,
+            stride: usize::from(w) * 4,
+            data: &self.plain,
+        })
     }
 }
 
