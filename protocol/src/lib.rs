@@ -13,6 +13,7 @@
 
 pub mod flow;
 pub mod frame;
+pub mod fuzzing;
 pub mod msg;
 pub mod pairing;
 pub mod screen;

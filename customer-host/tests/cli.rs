@@ -1,0 +1,33 @@
+//! The `tether-host` command line, black-box.
+
+use std::process::Command;
+
+#[test]
+fn a_malformed_fingerprint_is_refused_before_connecting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+        .args([
+            "123456789",
+            "--relay",
+            "127.0.0.1:9",
+            "--relay-fingerprint",
+            "not-hex",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("64 hex digits"), "{err}");
+}
+
+#[test]
+fn help_names_the_key_and_the_pinned_relay() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("<KEY>") && text.contains("--relay-fingerprint"),
+        "{text}"
+    );
+}

@@ -1,0 +1,57 @@
+//! The console as a person sees it: `tether-console` logged in on one Xvfb display shows the
+//! picture of a customer whose host runs on another.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tether_tests::{ChildGuard, RelayProc, Xvfb, bin, spawn_host, wait_for};
+
+/// Counts pixels of exactly `rgb` on the display.
+fn count(x: &Xvfb, rgb: u32) -> anyhow::Result<usize> {
+    let px = x.read(0, 0, x.width as u16, x.height as u16)?;
+    let want = [rgb as u8, (rgb >> 8) as u8, (rgb >> 16) as u8];
+    Ok(px.chunks_exact(4).filter(|p| p[..3] == want).count())
+}
+
+#[test]
+fn the_console_window_shows_the_customer_screen() -> anyhow::Result<()> {
+    const MAGENTA: u32 = 0xd0_10_c0;
+    let customer = Xvfb::start(1024, 768)?;
+    customer.fill(0, 0, 1024, 768, MAGENTA)?;
+    let agent_display = Xvfb::start(1280, 800)?;
+    assert_eq!(count(&agent_display, MAGENTA)?, 0);
+
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", "correct horse battery")?;
+    let (pin, _) = relay.create_key("alice")?;
+    let pw = tempfile::NamedTempFile::new()?;
+    std::fs::write(pw.path(), "correct horse battery\n")?;
+    let _console = ChildGuard::new(
+        "tether-console",
+        Command::new(bin("tether-console"))
+            .args([
+                "--relay",
+                &relay.addr,
+                "--relay-fingerprint",
+                &relay.fingerprint,
+                "--user",
+                "alice",
+                "--password-file",
+            ])
+            .arg(pw.path())
+            .env("DISPLAY", agent_display.display())
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let _host = spawn_host(&customer.display(), &pin, &relay.addr, &relay.fingerprint)?;
+    // Fit to window scales 1024x768 down; its inside stays exactly magenta.
+    wait_for(
+        "the customer's picture in the console window",
+        Duration::from_secs(30),
+        || count(&agent_display, MAGENTA).ok().filter(|n| *n > 100_000),
+    )?;
+    Ok(())
+}
