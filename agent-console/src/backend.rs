@@ -235,10 +235,10 @@ async fn run(
                 }
             }
             Command::CreateKey => {
-                if let Some(c) = client.as_mut() {
-                    if let Err(e) = c.create_key(None).await {
-                        sink.send(Event::Notice(e.to_string()));
-                    }
+                if let Some(c) = client.as_mut()
+                    && let Err(e) = c.create_key(None).await
+                {
+                    sink.send(Event::Notice(e.to_string()));
                 }
             }
             Command::Leave(session) => {
@@ -246,10 +246,10 @@ async fn run(
                     v.task.abort();
                 }
                 lock(&views).remove(&session);
-                if let Some(c) = client.as_mut() {
-                    if let Err(e) = c.leave(session).await {
-                        sink.send(Event::Notice(e.to_string()));
-                    }
+                if let Some(c) = client.as_mut()
+                    && let Err(e) = c.leave(session).await
+                {
+                    sink.send(Event::Notice(e.to_string()));
                 }
             }
             Command::View { session, monitor } => {
@@ -270,13 +270,13 @@ async fn run(
                 }
             }
             Command::SelectMonitor { session, monitor } => {
-                if let Some(v) = viewers.get(&session) {
-                    if let Err(e) = v.control.select_monitor(monitor).await {
-                        sink.send(Event::ViewFailed {
-                            session,
-                            message: e.to_string(),
-                        });
-                    }
+                if let Some(v) = viewers.get(&session)
+                    && let Err(e) = v.control.select_monitor(monitor).await
+                {
+                    sink.send(Event::ViewFailed {
+                        session,
+                        message: e.to_string(),
+                    });
                 }
             }
         }

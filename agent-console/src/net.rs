@@ -280,7 +280,7 @@ impl ScreenView {
                 done.decoded_us = now_us();
                 let mut send = self.send.lock().await;
                 write_msg(
-                    &mut *send,
+                    &mut send,
                     &ViewerMsg::Ack { seq: done.seq },
                     CONTROL_MAX_FRAME,
                 )
@@ -332,7 +332,7 @@ impl ScreenControl {
     pub async fn select_monitor(&self, monitor: u8) -> Result<(), ClientError> {
         let mut send = self.send.lock().await;
         write_msg(
-            &mut *send,
+            &mut send,
             &ViewerMsg::SelectMonitor { monitor },
             CONTROL_MAX_FRAME,
         )

@@ -31,10 +31,10 @@ pub fn hostname() -> String {
 /// The logged-in user's name.
 pub fn user_name() -> String {
     for var in ["USER", "LOGNAME", "USERNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                return v;
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
         }
     }
     #[cfg(unix)]

@@ -257,23 +257,23 @@ impl Core {
         if let Some(id) = self.hosts.get(&conn).copied() {
             self.end(id, EndReason::CustomerDisconnected, &mut out);
         }
-        if let Some(agent) = self.agents.remove(&conn) {
-            if self.conns_of(&agent).next().is_none() {
-                let theirs: Vec<SessionId> = self
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.members.contains(&agent))
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in theirs {
-                    out.push(Output::Audit {
-                        session: Some(id),
-                        actor: format!("agent:{agent}"),
-                        action: "session.agent_lost",
-                        detail: "agent connection lost; the customer waits".into(),
-                    });
-                    self.announce(id, &mut out);
-                }
+        if let Some(agent) = self.agents.remove(&conn)
+            && self.conns_of(&agent).next().is_none()
+        {
+            let theirs: Vec<SessionId> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.members.contains(&agent))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in theirs {
+                out.push(Output::Audit {
+                    session: Some(id),
+                    actor: format!("agent:{agent}"),
+                    action: "session.agent_lost",
+                    detail: "agent connection lost; the customer waits".into(),
+                });
+                self.announce(id, &mut out);
             }
         }
         out

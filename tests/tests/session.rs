@@ -200,13 +200,13 @@ fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
     let mut found = false;
     for e in std::fs::read_dir("/proc/self/fd")? {
         let e = e?;
-        if let Ok(target) = std::fs::read_link(e.path()) {
-            if target.to_string_lossy().contains("memfd:tether-capture") {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(e.path())?.permissions().mode();
-                assert_eq!(mode & 0o077, 0, "memfd mode {mode:o}");
-                found = true;
-            }
+        if let Ok(target) = std::fs::read_link(e.path())
+            && target.to_string_lossy().contains("memfd:tether-capture")
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(e.path())?.permissions().mode();
+            assert_eq!(mode & 0o077, 0, "memfd mode {mode:o}");
+            found = true;
         }
     }
     assert!(found, "no tether-capture memfd");

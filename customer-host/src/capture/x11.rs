@@ -274,12 +274,13 @@ impl X11Capturer {
         let Some((major, minor)) = has_shm else {
             return;
         };
-        if best == ShmMode::Memfd && (major, minor) >= (1, 2) {
-            if let Ok(buf) = ShmBuffer::memfd(&self.conn, len) {
-                self.shm = Some(buf);
-                self.shm_mode = ShmMode::Memfd;
-                return;
-            }
+        if best == ShmMode::Memfd
+            && (major, minor) >= (1, 2)
+            && let Ok(buf) = ShmBuffer::memfd(&self.conn, len)
+        {
+            self.shm = Some(buf);
+            self.shm_mode = ShmMode::Memfd;
+            return;
         }
         if let Ok(buf) = ShmBuffer::sysv(&self.conn, len) {
             self.shm = Some(buf);
