@@ -104,6 +104,17 @@ enum KeyCmd {
     },
 }
 
+/// Prints a line to stdout, ignoring a closed pipe: a service must not die because nobody reads
+/// its output any more.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -213,42 +224,51 @@ async fn serve(
     public_url: Option<String>,
     data_dir: PathBuf,
 ) -> anyhow::Result<()> {
+    // Listen for signals before announcing readiness, so an early SIGTERM still shuts down cleanly.
+    let signals = shutdown_signal()?;
     let relay = Relay::start(RelayConfig {
         listen,
         data_dir: data_dir.clone(),
         public_url,
     })
     .await?;
-    println!("tether-relay listening on {} (UDP)", relay.local_addr());
-    println!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
+    say!("tether-relay listening on {} (UDP)", relay.local_addr());
+    say!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
     if relay.store().agent_count().await? == 0 {
         let password = store::random_password()?;
         relay
             .store()
             .add_agent("admin", &password, now_unix())
             .await?;
-        println!("created agent \"admin\" with password {password} (shown only this once)");
+        say!("created agent \"admin\" with password {password} (shown only this once)");
     }
-    println!("data dir: {}", data_dir.display());
-    wait_for_signal().await;
-    println!("shutting down");
+    say!("data dir: {}", data_dir.display());
+    signals.await;
+    say!("shutting down");
     relay.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// A future that completes on SIGINT or SIGTERM; the handlers are installed at once.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            return;
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 #[cfg(test)]
