@@ -63,15 +63,23 @@ fn main() -> ExitCode {
             let _ = end_tx.send(true);
         });
         let printer = tokio::spawn(async move {
+            let mut had_agent = false;
             while let Some(ev) = ev_rx.recv().await {
                 match ev {
+                    HostEvent::Agents(a) if a.is_empty() && had_agent => {
+                        had_agent = false;
+                        println!("your support agent's connection was lost; waiting for them to come back (Ctrl+C ends the session)");
+                    }
                     HostEvent::Joined { session, agent } => {
                         println!("joined session {session} of {agent}");
                     }
                     HostEvent::Agents(a) if a.is_empty() => {
                         println!("waiting for your support agent to connect")
                     }
-                    HostEvent::Agents(a) => println!("connected: {}", a.join(", ")),
+                    HostEvent::Agents(a) => {
+                        had_agent = true;
+                        println!("connected: {}", a.join(", "));
+                    }
                     HostEvent::ViewerStarted { agent, monitor } => {
                         println!(
                             "{agent} is viewing your screen (monitor {})",
