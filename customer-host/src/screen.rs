@@ -11,12 +11,15 @@ use tether_protocol::screen::{FrameUpdate, TileEncoder, Timing};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::capture::{CaptureError, Capturer, CapturerFactory};
+use tether_protocol::msg::MonitorInfo;
+use tether_protocol::screen::Rect;
+
+use crate::capture::{CaptureError, Capturer, CapturerFactory, Damage};
 
 /// Frames in flight per viewer.
 pub const WINDOW: usize = 2;
-/// How often an unchanged screen is looked at again.
-const POLL: Duration = Duration::from_millis(15);
+/// How long one wait for damage lasts before the loop looks at its messages again.
+const WAIT: Duration = Duration::from_millis(50);
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
@@ -44,15 +47,54 @@ pub enum ViewerError {
 struct Worker {
     cap: Box<dyn Capturer>,
     enc: TileEncoder,
+    monitors: Vec<MonitorInfo>,
     monitor: usize,
     seq: u64,
+    /// Whether the viewer has had a whole picture of `monitor`.
+    started: bool,
+}
+
+/// The damaged rectangles that touch monitor `m`, in its own coordinates.
+fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
+    rects
+        .iter()
+        .filter_map(|r| {
+            let x0 = (r.x as i64).max(i64::from(m.x));
+            let y0 = (r.y as i64).max(i64::from(m.y));
+            let x1 = (r.x as i64 + r.w as i64).min(i64::from(m.x) + i64::from(m.width));
+            let y1 = (r.y as i64 + r.h as i64).min(i64::from(m.y) + i64::from(m.height));
+            (x1 > x0 && y1 > y0).then(|| Rect {
+                x: (x0 - i64::from(m.x)) as u32,
+                y: (y0 - i64::from(m.y)) as u32,
+                w: (x1 - x0) as u32,
+                h: (y1 - y0) as u32,
+            })
+        })
+        .collect()
 }
 
 impl Worker {
-    fn next(&mut self) -> Result<Option<Vec<FrameUpdate>>, ViewerError> {
+    /// Waits up to `wait` for the monitor to change, then captures and encodes the change.
+    fn step(&mut self, wait: Duration) -> Result<Option<Vec<FrameUpdate>>, ViewerError> {
+        let hints = if self.started {
+            match self.cap.wait_damage(wait)? {
+                Damage::None => return Ok(None),
+                Damage::Unknown => None,
+                Damage::Rects(r) => {
+                    let local = local_damage(&r, &self.monitors[self.monitor]);
+                    if local.is_empty() {
+                        return Ok(None);
+                    }
+                    Some(local)
+                }
+            }
+        } else {
+            None
+        };
+        self.started = true;
         let captured_us = now_us();
-        let frame = self.cap.capture(self.monitor)?;
-        let rects = self.enc.diff(&frame)?;
+        let frame = self.cap.capture(self.monitor, hints.as_deref())?;
+        let rects = self.enc.diff(&frame, hints.as_deref())?;
         if rects.is_empty() {
             return Ok(None);
         }
@@ -83,8 +125,11 @@ pub(crate) async fn serve(
 ) -> Result<(), ViewerError> {
     let worker = tokio::task::spawn_blocking(move || -> Result<Worker, ViewerError> {
         let mut cap = factory()?;
-        let count = cap.monitors()?.len();
-        let monitor = if usize::from(monitor) < count {
+        let monitors = cap.monitors()?;
+        if monitors.is_empty() {
+            return Err(ViewerError::Capture(CaptureError::NoMonitor(0)));
+        }
+        let monitor = if usize::from(monitor) < monitors.len() {
             usize::from(monitor)
         } else {
             0
@@ -92,8 +137,10 @@ pub(crate) async fn serve(
         Ok(Worker {
             cap,
             enc: TileEncoder::new(),
+            monitors,
             monitor,
             seq: 0,
+            started: false,
         })
     })
     .await
@@ -139,7 +186,7 @@ pub(crate) async fn serve(
                 break Ok(());
             };
             let (w, res) = tokio::task::spawn_blocking(move || {
-                let r = w.next();
+                let r = w.step(WAIT);
                 (w, r)
             })
             .await
@@ -167,13 +214,6 @@ pub(crate) async fn serve(
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
-            tokio::select! {
-                m = rx.recv() => match m {
-                    Some(m) => handle(m, &mut window, &mut worker, start),
-                    None => break Ok(()),
-                },
-                _ = tokio::time::sleep(POLL) => {}
-            }
         } else {
             match rx.recv().await {
                 Some(m) => handle(m, &mut window, &mut worker, start),
@@ -193,9 +233,9 @@ fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, st
         }
         ViewerMsg::SelectMonitor { monitor } => {
             if let Some(w) = worker.as_mut() {
-                let count = w.cap.monitors().map(|m| m.len()).unwrap_or(0);
-                if usize::from(monitor) < count {
+                if usize::from(monitor) < w.monitors.len() {
                     w.monitor = usize::from(monitor);
+                    w.started = false;
                     w.enc.reset();
                 } else {
                     warn!(monitor, "viewer asked for a monitor that does not exist");

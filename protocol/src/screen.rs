@@ -171,7 +171,14 @@ impl TileEncoder {
 
     /// Compares `frame` with the last encoded frame and returns the changed rectangles, which it
     /// then considers sent. A first frame, or one of another size, is returned whole.
-    pub fn diff(&mut self, frame: &FrameRef<'_>) -> Result<Vec<Rect>, CodecError> {
+    ///
+    /// With `hints` (say, the damage the OS reported), only tiles touching them are compared:
+    /// the hints must cover every change since the previous call.
+    pub fn diff(
+        &mut self,
+        frame: &FrameRef<'_>,
+        hints: Option<&[Rect]>,
+    ) -> Result<Vec<Rect>, CodecError> {
         if !frame.is_valid() {
             return Err(CodecError::BadFrame);
         }
@@ -200,11 +207,32 @@ impl TileEncoder {
         }
         let mut out = Vec::new();
         let pitch = w as usize * 4;
-        for ty in 0..h.div_ceil(TILE) {
+        let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
+        let mask = hints.map(|hints| {
+            let mut m = vec![false; (tw * th) as usize];
+            for r in hints {
+                if r.w == 0 || r.h == 0 || r.x >= w || r.y >= h {
+                    continue;
+                }
+                let (x1, y1) = ((r.x + r.w).min(w), (r.y + r.h).min(h));
+                for ty in r.y / TILE..=(y1 - 1) / TILE {
+                    for tx in r.x / TILE..=(x1 - 1) / TILE {
+                        m[(ty * tw + tx) as usize] = true;
+                    }
+                }
+            }
+            m
+        });
+        for ty in 0..th {
             let y0 = ty * TILE;
             let y1 = (y0 + TILE).min(h);
             let row_start = out.len();
-            for tx in 0..w.div_ceil(TILE) {
+            for tx in 0..tw {
+                if let Some(m) = &mask {
+                    if !m[(ty * tw + tx) as usize] {
+                        continue;
+                    }
+                }
                 let x0 = tx * TILE;
                 let x1 = (x0 + TILE).min(w);
                 let mut bbox: Option<(u32, u32, u32, u32)> = None;
@@ -234,6 +262,7 @@ impl TileEncoder {
                 }
             }
             merge_row(&mut out, row_start);
+            merge_down(&mut out, row_start);
         }
         Ok(out)
     }
@@ -329,6 +358,25 @@ fn merge_row(out: &mut Vec<Rect>, start: usize) {
         w += 1;
     }
     out.truncate(w);
+}
+
+/// Extends rectangles above `out[cur..]` (the current tile row) downwards with rectangles of the
+/// current row that continue them exactly (same x and width, touching).
+fn merge_down(out: &mut Vec<Rect>, cur: usize) {
+    let mut i = cur;
+    while i < out.len() {
+        let r = out[i];
+        match (0..cur)
+            .rev()
+            .find(|&k| out[k].x == r.x && out[k].w == r.w && out[k].y + out[k].h == r.y)
+        {
+            Some(k) => {
+                out[k].h += r.h;
+                out.remove(i);
+            }
+            None => i += 1,
+        }
+    }
 }
 
 /// The viewer's copy of a remote monitor, BGRX.
@@ -460,7 +508,7 @@ mod tests {
         f: &FrameRef<'_>,
         seq: u64,
     ) -> Vec<Rect> {
-        let rects = enc.diff(f).expect("diff");
+        let rects = enc.diff(f, None).expect("diff");
         if rects.is_empty() {
             return rects;
         }

@@ -187,7 +187,7 @@ fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
     x.put(0, 0, 320, 240, &test_picture(320, 240, 3))?;
     let mut cap = X11Capturer::open(Some(&x.display()))?;
     assert_eq!(cap.shm_mode(), ShmMode::Memfd);
-    let frame = cap.capture(0)?;
+    let frame = cap.capture(0, None)?;
     let mut packed = Vec::new();
     for y in 0..240usize {
         packed.extend_from_slice(&frame.data[y * frame.stride..y * frame.stride + 320 * 4]);

@@ -8,9 +8,10 @@
 //! - [`SyntheticCapturer`] serves tests and benchmarks with a picture in memory.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tether_protocol::msg::MonitorInfo;
-use tether_protocol::screen::FrameRef;
+use tether_protocol::screen::{FrameRef, Rect};
 
 #[cfg(target_os = "linux")]
 pub mod x11;
@@ -38,13 +39,37 @@ pub enum CaptureError {
     NoMonitor(usize),
 }
 
+/// What changed on the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// Nothing changed.
+    None,
+    /// These rectangles changed (desktop coordinates, clipped to the screen).
+    Rects(Vec<Rect>),
+    /// Anything may have changed: this backend cannot tell.
+    Unknown,
+}
+
 /// A source of screen pictures.
 pub trait Capturer: Send {
     /// Every monitor, primary first, with its origin and size.
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError>;
 
-    /// Captures monitor `index` (into [`Capturer::monitors`]) as BGRX pixels.
-    fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError>;
+    /// Waits up to `timeout` for the screen to change, and says what changed since the last call.
+    /// Backends that cannot tell wait a frame interval and answer [`Damage::Unknown`].
+    fn wait_damage(&mut self, timeout: Duration) -> Result<Damage, CaptureError> {
+        std::thread::sleep(timeout.min(Duration::from_millis(15)));
+        Ok(Damage::Unknown)
+    }
+
+    /// Captures monitor `index` (into [`Capturer::monitors`]) as BGRX pixels. With `only`, just
+    /// those monitor-relative rectangles are read again; the rest of the frame keeps the pixels of
+    /// this monitor's previous capture.
+    fn capture(
+        &mut self,
+        index: usize,
+        only: Option<&[Rect]>,
+    ) -> Result<FrameRef<'_>, CaptureError>;
 }
 
 /// Makes a capturer; each screen viewer gets its own.
@@ -97,7 +122,11 @@ impl Capturer for SyntheticCapturer {
         Ok(s.iter().map(|s| s.info.clone()).collect())
     }
 
-    fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
+    fn capture(
+        &mut self,
+        index: usize,
+        _only: Option<&[Rect]>,
+    ) -> Result<FrameRef<'_>, CaptureError> {
         let (width, height) = {
             let s = self
                 .screens

@@ -3,7 +3,7 @@
 use std::io::ErrorKind;
 
 use tether_protocol::msg::MonitorInfo;
-use tether_protocol::screen::FrameRef;
+use tether_protocol::screen::{FrameRef, Rect};
 
 use super::{CaptureError, Capturer};
 
@@ -46,7 +46,11 @@ impl Capturer for ScrapCapturer {
         Ok(self.monitors.clone())
     }
 
-    fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
+    fn capture(
+        &mut self,
+        index: usize,
+        _only: Option<&[Rect]>,
+    ) -> Result<FrameRef<'_>, CaptureError> {
         let info = self
             .monitors
             .get(index)

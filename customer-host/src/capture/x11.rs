@@ -9,16 +9,23 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use tether_protocol::msg::MonitorInfo;
-use tether_protocol::screen::FrameRef;
+use tether_protocol::screen::{FrameRef, Rect};
 use x11rb::connection::Connection;
+use x11rb::protocol::Event;
+use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::randr::ConnectionExt as _;
 use x11rb::protocol::shm::{self, ConnectionExt as _};
+use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Window};
 use x11rb::rust_connection::RustConnection;
 
-use super::{CaptureError, Capturer};
+use super::{CaptureError, Capturer, Damage};
+
+/// More damaged rectangles than this are read as their bounding box, in one request.
+const MAX_RECTS: usize = 16;
 
 /// A shared-memory buffer mapped into this process and attached to the X server.
 struct ShmBuffer {
@@ -192,7 +199,13 @@ pub struct X11Capturer {
     shm: Option<ShmBuffer>,
     shm_mode: ShmMode,
     monitors: Vec<MonitorInfo>,
-    plain: Vec<u8>,
+    /// The last capture of `frame_monitor`, packed BGRX.
+    frame: Vec<u8>,
+    frame_monitor: Option<usize>,
+    /// XDamage object and the XFixes region its damage is moved into.
+    damage: Option<(damage::Damage, xfixes::Region)>,
+    /// A DamageNotify arrived that has not been collected.
+    damaged: bool,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -253,11 +266,117 @@ impl X11Capturer {
             shm: None,
             shm_mode: ShmMode::None,
             monitors: Vec::new(),
-            plain: Vec::new(),
+            frame: Vec::new(),
+            frame_monitor: None,
+            damage: None,
+            damaged: false,
         };
         me.setup_shm(best);
         me.monitors = me.read_monitors();
+        me.setup_damage();
         Ok(me)
+    }
+
+    /// Asks the server to report damage to the root window; without XDamage and XFixes the
+    /// capturer falls back to polling.
+    fn setup_damage(&mut self) {
+        let ok = self
+            .conn
+            .damage_query_version(1, 1)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some()
+            && self
+                .conn
+                .xfixes_query_version(5, 0)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some();
+        if !ok {
+            return;
+        }
+        let ids = (self.conn.generate_id(), self.conn.generate_id());
+        let (Ok(d), Ok(r)) = ids else { return };
+        let made = self
+            .conn
+            .damage_create(d, self.root, damage::ReportLevel::NON_EMPTY)
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.check().map_err(|e| e.to_string()))
+            .and_then(|()| {
+                self.conn
+                    .xfixes_create_region(r, &[])
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| c.check().map_err(|e| e.to_string()))
+            });
+        if made.is_ok() {
+            self.damage = Some((d, r));
+            // Everything counts as damaged until the first capture.
+            self.damaged = true;
+        }
+    }
+
+    /// Whether damage events drive this capturer (otherwise it polls).
+    pub fn has_damage(&self) -> bool {
+        self.damage.is_some()
+    }
+
+    /// Takes queued events; returns whether any was a DamageNotify.
+    fn drain_events(&mut self) -> Result<bool, CaptureError> {
+        let mut any = false;
+        while let Some(ev) = self
+            .conn
+            .poll_for_event()
+            .map_err(|e| CaptureError::Failed(e.to_string()))?
+        {
+            if let Event::DamageNotify(_) = ev {
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+
+    fn grab(&mut self, m: &MonitorInfo, r: Rect) -> Result<(), CaptureError> {
+        let fail = |e: &dyn std::fmt::Display| CaptureError::Failed(e.to_string());
+        let (x, y) = ((m.x + r.x as i32) as i16, (m.y + r.y as i32) as i16);
+        let (w, h) = (r.w as u16, r.h as u16);
+        let row = r.w as usize * 4;
+        let pitch = m.width as usize * 4;
+        let plain;
+        let src: &[u8] = if let Some(shm) = &self.shm {
+            self.conn
+                .shm_get_image(
+                    self.root,
+                    x,
+                    y,
+                    w,
+                    h,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    shm.seg,
+                    0,
+                )
+                .map_err(|e| fail(&e))?
+                .reply()
+                .map_err(|e| fail(&e))?;
+            &shm.bytes()[..row * r.h as usize]
+        } else {
+            plain = self
+                .conn
+                .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, w, h, !0)
+                .map_err(|e| fail(&e))?
+                .reply()
+                .map_err(|e| fail(&e))?
+                .data;
+            &plain
+        };
+        if src.len() < row * r.h as usize {
+            return Err(CaptureError::Failed("short image".into()));
+        }
+        for (i, line) in src.chunks_exact(row).take(r.h as usize).enumerate() {
+            let off = (r.y as usize + i) * pitch + r.x as usize * 4;
+            self.frame[off..off + row].copy_from_slice(line);
+        }
+        Ok(())
     }
 
     fn setup_shm(&mut self, best: ShmMode) {
@@ -310,7 +429,7 @@ impl X11Capturer {
         else {
             return vec![whole];
         };
-        let mut list: Vec<MonitorInfo> = reply
+        let list: Vec<MonitorInfo> = reply
             .monitors
             .iter()
             .filter(|m| m.width > 0 && m.height > 0)
@@ -336,6 +455,23 @@ impl X11Capturer {
                 primary: m.primary,
             })
             .collect();
+        // A monitor that contains others is an aggregate (say, the whole screen of an output that
+        // was split with `xrandr --setmonitor`): list the parts, not the whole.
+        let parts: Vec<MonitorInfo> = list
+            .iter()
+            .filter(|m| {
+                !list.iter().any(|o| {
+                    !std::ptr::eq(*m, o)
+                        && (o.x, o.y, o.width, o.height) != (m.x, m.y, m.width, m.height)
+                        && o.x >= m.x
+                        && o.y >= m.y
+                        && o.x + o.width as i32 <= m.x + m.width as i32
+                        && o.y + o.height as i32 <= m.y + m.height as i32
+                })
+            })
+            .cloned()
+            .collect();
+        let mut list = parts;
         if list.is_empty() {
             return vec![whole];
         }
@@ -350,57 +486,137 @@ impl Capturer for X11Capturer {
         Ok(self.monitors.clone())
     }
 
-    fn capture(&mut self, index: usize) -> Result<FrameRef<'_>, CaptureError> {
+    fn wait_damage(&mut self, timeout: Duration) -> Result<Damage, CaptureError> {
+        let Some((damage, region)) = self.damage else {
+            std::thread::sleep(timeout.min(Duration::from_millis(15)));
+            return Ok(Damage::Unknown);
+        };
+        let end = Instant::now() + timeout;
+        loop {
+            if self.drain_events()? {
+                self.damaged = true;
+            }
+            if self.damaged {
+                break;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Damage::None);
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.conn.stream().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd for the duration of the call.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
+        }
+        // Move the accumulated damage into our region, clearing it, then read it.
+        let fail = |e: &dyn std::fmt::Display| CaptureError::Failed(e.to_string());
+        self.conn
+            .damage_subtract(damage, x11rb::NONE, region)
+            .map_err(|e| fail(&e))?;
+        let rects = self
+            .conn
+            .xfixes_fetch_region(region)
+            .map_err(|e| fail(&e))?
+            .reply()
+            .map_err(|e| fail(&e))?
+            .rectangles;
+        // A notification queued now may be for damage that came after the subtract: keep it, or
+        // that damage would never be reported again (NonEmpty reports only the first change).
+        // One that was for the damage just collected costs one empty fetch.
+        self.damaged = self.drain_events()?;
+        let (sw, sh) = (i32::from(self.width), i32::from(self.height));
+        let rects: Vec<Rect> = rects
+            .iter()
+            .filter_map(|r| {
+                let x0 = i32::from(r.x).clamp(0, sw);
+                let y0 = i32::from(r.y).clamp(0, sh);
+                let x1 = (i32::from(r.x) + i32::from(r.width)).clamp(0, sw);
+                let y1 = (i32::from(r.y) + i32::from(r.height)).clamp(0, sh);
+                (x1 > x0 && y1 > y0).then(|| Rect {
+                    x: x0 as u32,
+                    y: y0 as u32,
+                    w: (x1 - x0) as u32,
+                    h: (y1 - y0) as u32,
+                })
+            })
+            .collect();
+        Ok(if rects.is_empty() {
+            Damage::None
+        } else {
+            Damage::Rects(rects)
+        })
+    }
+
+    fn capture(
+        &mut self,
+        index: usize,
+        only: Option<&[Rect]>,
+    ) -> Result<FrameRef<'_>, CaptureError> {
         let m = self
             .monitors
             .get(index)
             .ok_or(CaptureError::NoMonitor(index))?
             .clone();
-        let (x, y) = (m.x as i16, m.y as i16);
-        let (w, h) = (m.width as u16, m.height as u16);
-        let fail = |e: &dyn std::fmt::Display| CaptureError::Failed(e.to_string());
-        if let Some(shm) = &self.shm {
-            self.conn
-                .shm_get_image(
-                    self.root,
-                    x,
-                    y,
-                    w,
-                    h,
-                    !0,
-                    ImageFormat::Z_PIXMAP.into(),
-                    shm.seg,
-                    0,
-                )
-                .map_err(|e| fail(&e))?
-                .reply()
-                .map_err(|e| fail(&e))?;
-            let len = usize::from(w) * usize::from(h) * 4;
-            return Ok(FrameRef {
-                width: m.width,
-                height: m.height,
-                stride: usize::from(w) * 4,
-                data: &shm.bytes()[..len],
-            });
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            w: m.width,
+            h: m.height,
+        };
+        let fresh = self.frame_monitor != Some(index)
+            || self.frame.len() != m.width as usize * m.height as usize * 4;
+        if fresh {
+            self.frame = vec![0; m.width as usize * m.height as usize * 4];
+            self.frame_monitor = Some(index);
         }
-        let reply = self
-            .conn
-            .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, w, h, !0)
-            .map_err(|e| fail(&e))?
-            .reply()
-            .map_err(|e| fail(&e))?;
-        self.plain = reply.data;
+        match only {
+            Some(rects) if !fresh => {
+                let clipped: Vec<Rect> = rects.iter().filter_map(|r| clip(r, &whole)).collect();
+                if clipped.len() > MAX_RECTS {
+                    if let Some(bbox) = clipped.iter().copied().reduce(|a, b| a.union(&b)) {
+                        self.grab(&m, bbox)?;
+                    }
+                } else {
+                    for r in clipped {
+                        self.grab(&m, r)?;
+                    }
+                }
+            }
+            _ => self.grab(&m, whole)?,
+        }
         Ok(FrameRef {
             width: m.width,
             height: m.height,
-            stride: usize::from(w) * 4,
-            data: &self.plain,
+            stride: m.width as usize * 4,
+            data: &self.frame,
         })
     }
 }
 
+/// The part of `r` inside `bounds`.
+fn clip(r: &Rect, bounds: &Rect) -> Option<Rect> {
+    let x0 = r.x.max(bounds.x);
+    let y0 = r.y.max(bounds.y);
+    let x1 = (r.x + r.w).min(bounds.x + bounds.w);
+    let y1 = (r.y + r.h).min(bounds.y + bounds.h);
+    (x1 > x0 && y1 > y0).then(|| Rect {
+        x: x0,
+        y: y0,
+        w: x1 - x0,
+        h: y1 - y0,
+    })
+}
+
 impl Drop for X11Capturer {
     fn drop(&mut self) {
+        if let Some((d, r)) = self.damage.take() {
+            let _ = self.conn.damage_destroy(d);
+            let _ = self.conn.xfixes_destroy_region(r);
+        }
         if let Some(shm) = self.shm.take() {
             shm.release(&self.conn);
         }

@@ -1,0 +1,164 @@
+//! The screen pipeline against a real X server: damage-driven capture stays exact, an idle screen
+//! sends nothing, and each viewer watches its own monitor.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tether_console::net::{AgentClient, ScreenView};
+use tether_protocol::msg::{ServerMsg, SessionInfo};
+use tether_tests::{RelayProc, Xvfb, same_colours, spawn_host, test_picture};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 16) as u32
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        self.next() % n.max(1)
+    }
+}
+
+async fn session_with_host(
+    x: &Xvfb,
+) -> anyhow::Result<(
+    RelayProc,
+    tether_tests::ChildGuard,
+    AgentClient,
+    SessionInfo,
+)> {
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", PASSWORD)?;
+    let (pin, _) = relay.create_key("alice")?;
+    let mut agent =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let host = spawn_host(&x.display(), &pin, &relay.addr, &relay.fingerprint)?;
+    let info = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
+                return anyhow::Ok(i);
+            }
+        }
+    })
+    .await
+    .context("no session")??;
+    Ok((relay, host, agent, info))
+}
+
+async fn sync(
+    view: &mut ScreenView,
+    x: &Xvfb,
+    rx: i16,
+    ry: i16,
+    w: u16,
+    h: u16,
+) -> anyhow::Result<()> {
+    let expected = x.read(rx, ry, w, h)?;
+    if same_colours(view.framebuffer().pixels(), &expected) {
+        return Ok(());
+    }
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            view.next_frame().await?;
+            if same_colours(view.framebuffer().pixels(), &expected) {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await
+    .context("view never matched the X server")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_driven_capture_is_exact_after_random_drawing_and_idle_costs_nothing()
+-> anyhow::Result<()> {
+    let (w, h) = (800u16, 600u16);
+    let x = Xvfb::start(w.into(), h.into())?;
+    x.put(0, 0, w, h, &test_picture(w.into(), h.into(), 5))?;
+    let (_relay, _host, agent, info) = session_with_host(&x).await?;
+    let mut view = agent.view(info.id, 0).await?;
+    sync(&mut view, &x, 0, 0, w, h).await?;
+
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    for round in 0..5 {
+        for _ in 0..40 {
+            let rw = 1 + rng.below(120) as u16;
+            let rh = 1 + rng.below(90) as u16;
+            let rx = rng.below(u32::from(w - rw)) as i16;
+            let ry = rng.below(u32::from(h - rh)) as i16;
+            x.fill(rx, ry, rw, rh, rng.next() & 0xffffff)?;
+        }
+        sync(&mut view, &x, 0, 0, w, h)
+            .await
+            .with_context(|| format!("round {round}"))?;
+    }
+
+    // Nothing changes: nothing is sent.
+    match tokio::time::timeout(Duration::from_secs(2), view.next_frame()).await {
+        Err(_) => {}
+        Ok(f) => bail!("an idle screen sent a frame: {f:?}"),
+    }
+    // And a single pixel still arrives.
+    x.fill(10, 10, 1, 1, 0x123456)?;
+    let f = tokio::time::timeout(Duration::from_secs(5), view.next_frame()).await??;
+    assert_eq!(
+        f.rects.iter().map(|r| r.area()).sum::<u64>(),
+        1,
+        "{:?}",
+        f.rects
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_viewers_watch_two_monitors_independently() -> anyhow::Result<()> {
+    let x = Xvfb::start(2560, 1024)?;
+    for (name, geom) in [
+        ("LEFT", "1280/340x1024/270+0+0"),
+        ("RIGHT", "1280/340x1024/270+1280+0"),
+    ] {
+        let st = Command::new("xrandr")
+            .args(["--setmonitor", name, geom, "none"])
+            .env("DISPLAY", x.display())
+            .status()?;
+        assert!(st.success(), "xrandr --setmonitor failed");
+    }
+    x.put(0, 0, 1280, 1024, &test_picture(1280, 1024, 11))?;
+    x.put(1280, 0, 1280, 1024, &test_picture(1280, 1024, 23))?;
+    let (_relay, _host, agent, info) = session_with_host(&x).await?;
+    let monitors = &info.customer.monitors;
+    assert_eq!(monitors.len(), 2, "{monitors:?}");
+    assert_eq!(
+        (monitors[0].x, monitors[0].width, monitors[0].height),
+        (0, 1280, 1024)
+    );
+    assert_eq!(
+        (monitors[1].x, monitors[1].width, monitors[1].height),
+        (1280, 1280, 1024)
+    );
+
+    let mut left = agent.view(info.id, 0).await?;
+    let mut right = agent.view(info.id, 1).await?;
+    sync(&mut left, &x, 0, 0, 1280, 1024).await?;
+    sync(&mut right, &x, 1280, 0, 1280, 1024).await?;
+
+    // A change on the right monitor reaches the right viewer only.
+    x.fill(1280 + 100, 100, 50, 50, 0x00ff00)?;
+    sync(&mut right, &x, 1280, 0, 1280, 1024).await?;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), left.next_frame())
+            .await
+            .is_err(),
+        "left viewer got the right monitor's change"
+    );
+
+    // Next Screen: the left viewer switches to monitor 2 and gets its picture.
+    left.select_monitor(1).await?;
+    sync(&mut left, &x, 1280, 0, 1280, 1024).await?;
+    Ok(())
+}
