@@ -12,7 +12,7 @@ use tether_protocol::msg::{
     ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId,
     ViewerMsg,
 };
-use tether_protocol::screen::{CodecError, Framebuffer, Rect, Timing};
+use tether_protocol::screen::{CodecError, Framebuffer, Quality, Rect, Timing};
 use tokio::sync::{Mutex, mpsc};
 
 /// Why the client failed.
@@ -213,8 +213,10 @@ impl AgentClient {
 pub struct FrameInfo {
     /// Sequence number.
     pub seq: u64,
-    /// Changed rectangles.
+    /// Changed rectangles (lossless and lossy).
     pub rects: Vec<Rect>,
+    /// Whether any of it came lossy.
+    pub lossy: bool,
     /// Whether the screen size changed (everything is new).
     pub resized: bool,
     /// Bytes received for it (encoded pixel data plus headers).
@@ -264,6 +266,7 @@ impl ScreenView {
             let i = info.get_or_insert_with(|| FrameInfo {
                 seq: upd.seq,
                 rects: Vec::new(),
+                lossy: false,
                 resized: false,
                 bytes: 0,
                 timing: upd.timing,
@@ -271,6 +274,8 @@ impl ScreenView {
                 decoded_us: 0,
             });
             i.rects.extend_from_slice(&upd.rects);
+            i.rects.extend(upd.lossy.iter().map(|j| j.rect));
+            i.lossy |= !upd.lossy.is_empty();
             i.resized |= resized;
             i.bytes += bytes;
             if upd.last {
@@ -307,6 +312,11 @@ impl ScreenView {
         self.control().select_monitor(monitor).await
     }
 
+    /// Changes the quality mode.
+    pub async fn set_quality(&self, quality: Quality) -> Result<(), ClientError> {
+        self.control().set_quality(quality).await
+    }
+
     /// A handle that switches monitors while another task waits for frames.
     pub fn control(&self) -> ScreenControl {
         ScreenControl {
@@ -330,13 +340,18 @@ pub struct ScreenControl {
 impl ScreenControl {
     /// Switches to another monitor.
     pub async fn select_monitor(&self, monitor: u8) -> Result<(), ClientError> {
+        self.send(&ViewerMsg::SelectMonitor { monitor }).await
+    }
+
+    /// Changes the quality mode.
+    pub async fn set_quality(&self, quality: Quality) -> Result<(), ClientError> {
+        self.send(&ViewerMsg::SetQuality { quality }).await
+    }
+
+    async fn send(&self, msg: &ViewerMsg) -> Result<(), ClientError> {
         let mut send = self.send.lock().await;
-        write_msg(
-            &mut send,
-            &ViewerMsg::SelectMonitor { monitor },
-            CONTROL_MAX_FRAME,
-        )
-        .await
-        .map_err(lost)
+        write_msg(&mut *send, msg, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)
     }
 }

@@ -7,6 +7,7 @@
 //! - [`info`]: OS, host name, user name.
 
 pub mod capture;
+pub mod cli;
 pub mod info;
 pub mod screen;
 pub mod session;

@@ -52,6 +52,8 @@ struct Worker {
     seq: u64,
     /// Whether the viewer has had a whole picture of `monitor`.
     started: bool,
+    /// Time base for the encoder's motion tracking.
+    epoch: Instant,
 }
 
 /// The damaged rectangles that touch monitor `m`, in its own coordinates.
@@ -76,9 +78,29 @@ fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
 impl Worker {
     /// Waits up to `wait` for the monitor to change, then captures and encodes the change.
     fn step(&mut self, wait: Duration) -> Result<Option<Vec<FrameUpdate>>, ViewerError> {
+        let now_ms = || self.epoch.elapsed().as_millis() as u64;
         let hints = if self.started {
+            // Lossy tiles wait to be refined: look again soon even if nothing changes.
+            let wait = if self.enc.has_lossy() {
+                wait.min(Duration::from_millis(
+                    tether_protocol::screen::SETTLE_MS / 4,
+                ))
+            } else {
+                wait
+            };
             match self.cap.wait_damage(wait)? {
-                Damage::None => return Ok(None),
+                Damage::None => {
+                    let seq = self.seq + 1;
+                    let t = Timing {
+                        captured_us: now_us(),
+                        ..Timing::default()
+                    };
+                    let refined = self.enc.refine(now_ms(), seq, t)?;
+                    if refined.is_some() {
+                        self.seq = seq;
+                    }
+                    return Ok(refined);
+                }
                 Damage::Unknown => None,
                 Damage::Rects(r) => {
                     let local = local_damage(&r, &self.monitors[self.monitor]);
@@ -94,7 +116,11 @@ impl Worker {
         self.started = true;
         let captured_us = now_us();
         let frame = self.cap.capture(self.monitor, hints.as_deref())?;
-        let rects = self.enc.diff(&frame, hints.as_deref())?;
+        let rects = self.enc.diff(
+            &frame,
+            hints.as_deref(),
+            self.epoch.elapsed().as_millis() as u64,
+        )?;
         if rects.is_empty() {
             return Ok(None);
         }
@@ -105,7 +131,7 @@ impl Worker {
             self.seq,
             Timing {
                 captured_us,
-                encoded_us: 0,
+                ..Timing::default()
             },
         )?;
         let encoded_us = now_us();
@@ -141,6 +167,7 @@ pub(crate) async fn serve(
             monitor,
             seq: 0,
             started: false,
+            epoch: Instant::now(),
         })
     })
     .await
@@ -196,7 +223,9 @@ pub(crate) async fn serve(
             match res {
                 Ok(Some(parts)) => {
                     let mut failed = None;
-                    for p in parts {
+                    let sent_us = now_us();
+                    for mut p in parts {
+                        p.timing.sent_us = sent_us;
                         if let Err(e) =
                             write_msg(&mut send, &ScreenMsg::Update(p), MEDIA_MAX_FRAME).await
                         {
@@ -240,6 +269,11 @@ fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, st
                 } else {
                     warn!(monitor, "viewer asked for a monitor that does not exist");
                 }
+            }
+        }
+        ViewerMsg::SetQuality { quality } => {
+            if let Some(w) = worker.as_mut() {
+                w.enc.set_quality(quality);
             }
         }
     }

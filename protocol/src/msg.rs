@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::screen::FrameUpdate;
+use crate::screen::{FrameUpdate, Quality};
 
 /// Four bytes that open every hello, so that a stray client is told apart from a peer of another
 /// version.
@@ -288,5 +288,10 @@ pub enum ViewerMsg {
     SelectMonitor {
         /// Index into [`CustomerInfo::monitors`].
         monitor: u8,
+    },
+    /// Change this viewer's quality mode.
+    SetQuality {
+        /// The mode.
+        quality: Quality,
     },
 }

@@ -19,6 +19,20 @@ pub const PART_RAW_BYTES: usize = 1 << 20;
 pub const MAX_PIXELS: u64 = 7680 * 4320;
 /// zstd level for screen data.
 const ZSTD_LEVEL: i32 = 1;
+/// JPEG quality of lossy rectangles.
+const JPEG_QUALITY: u8 = 70;
+/// A tile that changed this many times, each within [`MOTION_GAP_MS`] of the last, is in motion.
+const MOTION_CHANGES: u8 = 3;
+/// See [`MOTION_CHANGES`].
+const MOTION_GAP_MS: u64 = 150;
+/// A lossy tile unchanged for this long is sent again losslessly.
+pub const SETTLE_MS: u64 = 250;
+/// Smallest change sent lossy in [`Quality::Smooth`] (a keystroke stays lossless).
+const SMOOTH_MIN_AREA: u64 = 64 * 64;
+/// Smallest change sent lossy in [`Quality::Auto`].
+const AUTO_MIN_AREA: u64 = 32 * 32 * 2;
+/// Largest lossy rectangle a viewer decodes.
+const MAX_JPEG_BYTES: usize = 4 << 20;
 
 /// A rectangle in monitor coordinates.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +75,40 @@ pub enum Encoding {
     Bgr24Zstd,
 }
 
+/// How a viewer wants its screen encoded.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Quality {
+    /// Lossless, except regions that keep changing, which go lossy and are made exact again once
+    /// they settle.
+    #[default]
+    Auto,
+    /// Always lossless.
+    Sharp,
+    /// Lossy for every sizeable change (made exact again once it settles): least bandwidth.
+    Smooth,
+}
+
+impl Quality {
+    /// Name for menus and overlays.
+    pub fn label(self) -> &'static str {
+        match self {
+            Quality::Auto => "Auto",
+            Quality::Sharp => "Sharp",
+            Quality::Smooth => "Smooth",
+        }
+    }
+}
+
+/// A rectangle sent as a JPEG image.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct JpegRect {
+    /// Where it goes.
+    pub rect: Rect,
+    /// The JPEG file, exactly `rect.w` x `rect.h`.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
 /// Host clock readings for one frame, microseconds since the Unix epoch.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timing {
@@ -68,6 +116,8 @@ pub struct Timing {
     pub captured_us: u64,
     /// When encoding finished.
     pub encoded_us: u64,
+    /// When the host started writing the frame to the network.
+    pub sent_us: u64,
 }
 
 /// One part of a frame update. A frame is presented when its `last` part has been applied.
@@ -90,6 +140,8 @@ pub struct FrameUpdate {
     /// Encoded pixels.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+    /// Rectangles sent lossy, applied after `rects`.
+    pub lossy: Vec<JpegRect>,
     /// When the frame was captured and encoded.
     pub timing: Timing,
 }
@@ -156,6 +208,12 @@ pub struct TileEncoder {
     height: u32,
     prev: Vec<u8>,
     has_prev: bool,
+    quality: Quality,
+    /// Per tile: consecutive quick changes, time of the last change (ms), and whether the viewer
+    /// holds a lossy version of it.
+    heat: Vec<u8>,
+    changed_at: Vec<u64>,
+    lossy: Vec<bool>,
 }
 
 impl TileEncoder {
@@ -169,6 +227,106 @@ impl TileEncoder {
         self.has_prev = false;
     }
 
+    /// Sets the quality mode; lossy tiles already sent are still refined.
+    pub fn set_quality(&mut self, q: Quality) {
+        self.quality = q;
+    }
+
+    /// The quality mode.
+    pub fn quality(&self) -> Quality {
+        self.quality
+    }
+
+    fn tiles_w(&self) -> u32 {
+        self.width.div_ceil(TILE)
+    }
+
+    fn tiles_of(&self, r: &Rect) -> impl Iterator<Item = usize> + '_ {
+        let tw = self.tiles_w();
+        let (tx0, tx1) = (r.x / TILE, (r.x + r.w.max(1) - 1) / TILE);
+        let (ty0, ty1) = (r.y / TILE, (r.y + r.h.max(1) - 1) / TILE);
+        (ty0..=ty1).flat_map(move |ty| (tx0..=tx1).map(move |tx| (ty * tw + tx) as usize))
+    }
+
+    /// Whether any tile is waiting to be refined.
+    pub fn has_lossy(&self) -> bool {
+        self.lossy.iter().any(|l| *l)
+    }
+
+    /// Splits changed rectangles into lossless and lossy ones, per the quality mode and the
+    /// tiles' motion, and remembers which tiles the viewer gets lossy.
+    fn classify(&mut self, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
+        let (mut sharp, mut soft) = (Vec::new(), Vec::new());
+        for r in rects {
+            let lossy = match self.quality {
+                Quality::Sharp => false,
+                Quality::Smooth => r.area() >= SMOOTH_MIN_AREA,
+                Quality::Auto => {
+                    r.area() >= AUTO_MIN_AREA
+                        && self
+                            .tiles_of(r)
+                            .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES))
+                }
+            };
+            if lossy {
+                let tiles: Vec<usize> = self.tiles_of(r).collect();
+                for t in tiles {
+                    if let Some(l) = self.lossy.get_mut(t) {
+                        *l = true;
+                    }
+                }
+                soft.push(*r);
+            } else {
+                sharp.push(*r);
+            }
+        }
+        (sharp, soft)
+    }
+
+    /// Lossy tiles that have not changed for [`SETTLE_MS`], encoded losslessly from what was
+    /// captured last (which is what the screen still shows). `None` if none is due.
+    pub fn refine(
+        &mut self,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+    ) -> Result<Option<Vec<FrameUpdate>>, CodecError> {
+        if !self.has_prev {
+            return Ok(None);
+        }
+        let tw = self.tiles_w();
+        let th = self.height.div_ceil(TILE);
+        let mut rects = Vec::new();
+        for ty in 0..th {
+            let row_start = rects.len();
+            for tx in 0..tw {
+                let t = (ty * tw + tx) as usize;
+                if self.lossy[t] && now_ms.saturating_sub(self.changed_at[t]) >= SETTLE_MS {
+                    self.lossy[t] = false;
+                    let (x, y) = (tx * TILE, ty * TILE);
+                    rects.push(Rect {
+                        x,
+                        y,
+                        w: TILE.min(self.width - x),
+                        h: TILE.min(self.height - y),
+                    });
+                }
+            }
+            merge_row(&mut rects, row_start);
+            merge_down(&mut rects, row_start);
+        }
+        if rects.is_empty() {
+            return Ok(None);
+        }
+        let frame = FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 4,
+            data: &self.prev,
+        };
+        encode_parts(&frame, &rects, &[], seq, timing).map(Some)
+    }
+
     /// Compares `frame` with the last encoded frame and returns the changed rectangles, which it
     /// then considers sent. A first frame, or one of another size, is returned whole.
     ///
@@ -178,6 +336,7 @@ impl TileEncoder {
         &mut self,
         frame: &FrameRef<'_>,
         hints: Option<&[Rect]>,
+        now_ms: u64,
     ) -> Result<Vec<Rect>, CodecError> {
         if !frame.is_valid() {
             return Err(CodecError::BadFrame);
@@ -192,6 +351,10 @@ impl TileEncoder {
                 self.prev.extend_from_slice(frame.row(y, 0, w));
             }
             self.has_prev = true;
+            let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
+            self.heat = vec![0; tiles];
+            self.changed_at = vec![now_ms; tiles];
+            self.lossy = vec![false; tiles];
             return Ok((0..h.div_ceil(TILE))
                 .map(|ty| {
                     let y = ty * TILE;
@@ -259,6 +422,14 @@ impl TileEncoder {
                         w: bx1 - bx0 + 1,
                         h: by1 - by0 + 1,
                     });
+                    let t = (ty * tw + tx) as usize;
+                    let quick = now_ms.saturating_sub(self.changed_at[t]) <= MOTION_GAP_MS;
+                    self.heat[t] = if quick {
+                        self.heat[t].saturating_add(1)
+                    } else {
+                        1
+                    };
+                    self.changed_at[t] = now_ms;
                 }
             }
             merge_row(&mut out, row_start);
@@ -267,9 +438,10 @@ impl TileEncoder {
         Ok(out)
     }
 
-    /// Encodes the given rectangles of `frame` as update parts with sequence number `seq`.
+    /// Encodes the given rectangles of `frame` as update parts with sequence number `seq`, each
+    /// lossless or lossy as the quality mode and the motion of its tiles decide.
     pub fn encode(
-        &self,
+        &mut self,
         frame: &FrameRef<'_>,
         rects: &[Rect],
         seq: u64,
@@ -278,49 +450,100 @@ impl TileEncoder {
         if !frame.is_valid() {
             return Err(CodecError::BadFrame);
         }
-        let mut parts = Vec::new();
-        let mut raw = Vec::with_capacity(PART_RAW_BYTES.min(frame.data.len()));
-        let mut part_rects = Vec::new();
-        let flush =
-            |raw: &mut Vec<u8>, part_rects: &mut Vec<Rect>, parts: &mut Vec<FrameUpdate>| {
-                let data = zstd::bulk::compress(raw, ZSTD_LEVEL)
-                    .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-                parts.push(FrameUpdate {
-                    seq,
-                    part: u32::try_from(parts.len()).unwrap_or(u32::MAX),
-                    last: false,
-                    width: frame.width,
-                    height: frame.height,
-                    encoding: Encoding::Bgr24Zstd,
-                    rects: std::mem::take(part_rects),
-                    data,
-                    timing,
-                });
-                raw.clear();
-                Ok::<(), CodecError>(())
-            };
-        for r in rects {
-            if r.x + r.w > frame.width || r.y + r.h > frame.height {
-                return Err(CodecError::OutOfBounds(*r));
-            }
-            for y in r.y..r.y + r.h {
-                for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
-                    raw.extend_from_slice(&px[..3]);
-                }
-            }
-            part_rects.push(*r);
-            if raw.len() >= PART_RAW_BYTES {
-                flush(&mut raw, &mut part_rects, &mut parts)?;
-            }
-        }
-        if !part_rects.is_empty() || parts.is_empty() {
-            flush(&mut raw, &mut part_rects, &mut parts)?;
-        }
-        if let Some(p) = parts.last_mut() {
-            p.last = true;
-        }
-        Ok(parts)
+        let (sharp, soft) = self.classify(rects);
+        encode_parts(frame, &sharp, &soft, seq, timing)
     }
+}
+
+/// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG.
+fn encode_parts(
+    frame: &FrameRef<'_>,
+    sharp: &[Rect],
+    soft: &[Rect],
+    seq: u64,
+    timing: Timing,
+) -> Result<Vec<FrameUpdate>, CodecError> {
+    if !frame.is_valid() {
+        return Err(CodecError::BadFrame);
+    }
+    let new_part = |index: usize| FrameUpdate {
+        seq,
+        part: u32::try_from(index).unwrap_or(u32::MAX),
+        last: false,
+        width: frame.width,
+        height: frame.height,
+        encoding: Encoding::Bgr24Zstd,
+        rects: Vec::new(),
+        data: Vec::new(),
+        lossy: Vec::new(),
+        timing,
+    };
+    let mut parts = Vec::new();
+    let mut raw = Vec::with_capacity(PART_RAW_BYTES.min(frame.data.len()));
+    let mut cur = new_part(0);
+    for r in sharp {
+        if r.x + r.w > frame.width || r.y + r.h > frame.height {
+            return Err(CodecError::OutOfBounds(*r));
+        }
+        for y in r.y..r.y + r.h {
+            for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+                raw.extend_from_slice(&px[..3]);
+            }
+        }
+        cur.rects.push(*r);
+        if raw.len() >= PART_RAW_BYTES {
+            cur.data = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+            raw.clear();
+            parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
+        }
+    }
+    if !cur.rects.is_empty() {
+        cur.data = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+            .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+    }
+    let mut pixels = Vec::new();
+    let mut jpeg_bytes = 0;
+    for r in soft {
+        if r.x + r.w > frame.width
+            || r.y + r.h > frame.height
+            || r.w > u32::from(u16::MAX)
+            || r.h > u32::from(u16::MAX)
+        {
+            return Err(CodecError::OutOfBounds(*r));
+        }
+        pixels.clear();
+        for y in r.y..r.y + r.h {
+            pixels.extend_from_slice(frame.row(y, r.x, r.x + r.w));
+        }
+        let mut data = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut data, JPEG_QUALITY);
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        enc.encode(
+            &pixels,
+            r.w as u16,
+            r.h as u16,
+            jpeg_encoder::ColorType::Bgra,
+        )
+        .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+        jpeg_bytes += data.len();
+        cur.lossy.push(JpegRect { rect: *r, data });
+        if jpeg_bytes >= PART_RAW_BYTES {
+            jpeg_bytes = 0;
+            parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
+        }
+    }
+    if !cur.rects.is_empty() || !cur.lossy.is_empty() || parts.is_empty() {
+        if cur.rects.is_empty() && cur.data.is_empty() {
+            cur.data = zstd::bulk::compress(&[], ZSTD_LEVEL)
+                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+        }
+        parts.push(cur);
+    }
+    if let Some(p) = parts.last_mut() {
+        p.last = true;
+    }
+    Ok(parts)
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> u32 {
@@ -377,6 +600,30 @@ fn merge_down(out: &mut Vec<Rect>, cur: usize) {
             None => i += 1,
         }
     }
+}
+
+/// Decodes a JPEG that must be exactly `w` x `h`, to RGB.
+fn decode_jpeg(data: &[u8], w: usize, h: usize) -> Result<Vec<u8>, CodecError> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(w)
+        .set_max_height(h);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(data), opts);
+    let rgb = d
+        .decode()
+        .map_err(|e| CodecError::Corrupt(format!("jpeg: {e:?}")))?;
+    let info = d
+        .info()
+        .ok_or_else(|| CodecError::Corrupt("jpeg without a header".into()))?;
+    if (info.width as usize, info.height as usize) != (w, h) || rgb.len() != w * h * 3 {
+        return Err(CodecError::Corrupt(format!(
+            "jpeg is {}x{}, its rectangle {w}x{h}",
+            info.width, info.height
+        )));
+    }
+    Ok(rgb)
 }
 
 /// The viewer's copy of a remote monitor, BGRX.
@@ -437,9 +684,28 @@ impl Framebuffer {
             });
         }
         let expected = expected as usize;
-        let raw = match upd.encoding {
-            Encoding::Bgr24Zstd => zstd::bulk::decompress(&upd.data, expected)
-                .map_err(|e| CodecError::Corrupt(e.to_string()))?,
+        for j in &upd.lossy {
+            let r = j.rect;
+            if u64::from(r.x) + u64::from(r.w) > u64::from(w)
+                || u64::from(r.y) + u64::from(r.h) > u64::from(h)
+                || r.area() == 0
+            {
+                return Err(CodecError::OutOfBounds(r));
+            }
+            if j.data.len() > MAX_JPEG_BYTES {
+                return Err(CodecError::Corrupt(format!(
+                    "lossy rectangle of {} bytes",
+                    j.data.len()
+                )));
+            }
+        }
+        let raw = if upd.rects.is_empty() {
+            Vec::new()
+        } else {
+            match upd.encoding {
+                Encoding::Bgr24Zstd => zstd::bulk::decompress(&upd.data, expected)
+                    .map_err(|e| CodecError::Corrupt(e.to_string()))?,
+            }
         };
         if raw.len() != expected {
             return Err(CodecError::DataLength {
@@ -462,6 +728,18 @@ impl Framebuffer {
                 for (dst, s) in row.chunks_exact_mut(4).zip(&mut src) {
                     dst[..3].copy_from_slice(s);
                     dst[3] = 0;
+                }
+            }
+        }
+        for j in &upd.lossy {
+            let r = j.rect;
+            let rgb = decode_jpeg(&j.data, r.w as usize, r.h as usize)?;
+            for y in 0..r.h as usize {
+                let off = (r.y as usize + y) * pitch + r.x as usize * 4;
+                let row = &mut self.pixels[off..off + r.w as usize * 4];
+                let line = &rgb[y * r.w as usize * 3..(y + 1) * r.w as usize * 3];
+                for (dst, s) in row.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
+                    dst.copy_from_slice(&[s[2], s[1], s[0], 0]);
                 }
             }
         }
@@ -508,7 +786,7 @@ mod tests {
         f: &FrameRef<'_>,
         seq: u64,
     ) -> Vec<Rect> {
-        let rects = enc.diff(f, None).expect("diff");
+        let rects = enc.diff(f, None, seq * 1000).expect("diff");
         if rects.is_empty() {
             return rects;
         }
@@ -612,6 +890,7 @@ mod tests {
                 h: 1,
             }],
             data: zstd::bulk::compress(&[0u8; 12], 1).expect("zstd"),
+            lossy: Vec::new(),
             timing: Timing::default(),
         };
         assert!(matches!(fb.apply(&base), Err(CodecError::OutOfBounds(_))));
@@ -645,6 +924,83 @@ mod tests {
             ..base
         };
         assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
+    }
+
+    #[test]
+    fn motion_goes_lossy_then_settles_back_to_exact() {
+        let (w, h) = (256u32, 128u32);
+        let mut enc = TileEncoder::new();
+        let mut fb = Framebuffer::new();
+        let mut t = 0u64;
+        let mut lossy_seen = false;
+        for i in 0..8u32 {
+            let cur = frame(w, h, i * 7919);
+            let f = FrameRef {
+                width: w,
+                height: h,
+                stride: w as usize * 4,
+                data: &cur,
+            };
+            let rects = enc.diff(&f, None, t).expect("diff");
+            for part in enc
+                .encode(&f, &rects, u64::from(i), Timing::default())
+                .expect("encode")
+            {
+                lossy_seen |= !part.lossy.is_empty();
+                fb.apply(&part).expect("apply");
+            }
+            t += 33;
+        }
+        assert!(
+            lossy_seen,
+            "a screen that keeps changing goes lossy in Auto"
+        );
+        assert!(enc.has_lossy());
+        let last = frame(w, h, 7 * 7919);
+        assert_ne!(fb.pixels(), &last[..], "lossy pixels are approximate");
+        assert!(
+            enc.refine(t, 99, Timing::default())
+                .expect("refine")
+                .is_none(),
+            "not settled yet"
+        );
+        let parts = enc
+            .refine(t + SETTLE_MS, 100, Timing::default())
+            .expect("refine")
+            .expect("due");
+        for p in &parts {
+            assert!(p.lossy.is_empty());
+            fb.apply(p).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &last[..], "refined back to exact");
+        assert!(!enc.has_lossy());
+    }
+
+    #[test]
+    fn sharp_never_goes_lossy_and_smooth_does_at_once() {
+        let (w, h) = (256u32, 128u32);
+        for (q, want_lossy) in [(Quality::Sharp, false), (Quality::Smooth, true)] {
+            let mut enc = TileEncoder::new();
+            enc.set_quality(q);
+            let mut any = false;
+            for i in 0..6u32 {
+                let cur = frame(w, h, i * 31);
+                let f = FrameRef {
+                    width: w,
+                    height: h,
+                    stride: w as usize * 4,
+                    data: &cur,
+                };
+                let rects = enc.diff(&f, None, u64::from(i) * 20).expect("diff");
+                for part in enc
+                    .encode(&f, &rects, u64::from(i), Timing::default())
+                    .expect("encode")
+                {
+                    any |= !part.lossy.is_empty();
+                }
+            }
+            assert_eq!(any, want_lossy, "{q:?}");
+        }
     }
 
     proptest! {

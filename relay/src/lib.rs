@@ -7,6 +7,7 @@
 //!
 //! The relay is also embedded in `tether-console` for a local try.
 
+pub mod cli;
 pub mod core;
 mod fsutil;
 pub mod server;

@@ -162,3 +162,50 @@ async fn two_viewers_watch_two_monitors_independently() -> anyhow::Result<()> {
     sync(&mut left, &x, 1280, 0, 1280, 1024).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossless()
+-> anyhow::Result<()> {
+    use tether_protocol::screen::Quality;
+    let (w, h) = (640u16, 480u16);
+    let x = Xvfb::start(w.into(), h.into())?;
+    let (_relay, _host, agent, info) = session_with_host(&x).await?;
+    let mut view = agent.view(info.id, 0).await?;
+    sync(&mut view, &x, 0, 0, w, h).await?;
+
+    // Sharp: every frame of a changing picture is lossless, and exact.
+    view.set_quality(Quality::Sharp).await?;
+    for seed in 0..3 {
+        x.put(0, 0, w, h, &test_picture(w.into(), h.into(), 40 + seed))?;
+        let expected = x.read(0, 0, w, h)?;
+        tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let f = view.next_frame().await?;
+                assert!(!f.lossy, "Sharp sent a lossy frame");
+                if same_colours(view.framebuffer().pixels(), &expected) {
+                    return anyhow::Ok(());
+                }
+            }
+        })
+        .await??;
+    }
+
+    // Smooth: a big change arrives lossy first, then is refined to exact once it stops.
+    view.set_quality(Quality::Smooth).await?;
+    x.put(0, 0, w, h, &test_picture(w.into(), h.into(), 77))?;
+    let expected = x.read(0, 0, w, h)?;
+    let mut lossy = false;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let f = view.next_frame().await?;
+            lossy |= f.lossy;
+            if same_colours(view.framebuffer().pixels(), &expected) {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await
+    .context("lossy picture never converged to exact")??;
+    assert!(lossy, "Smooth sent no lossy frame for a full-screen change");
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The `tether-host` command line: `tether-host KEY --relay HOST:PORT --relay-fingerprint HEX`.
+
+use std::process::ExitCode;
+
+use crate::{HostError, HostEvent, HostOptions, Outcome, capture};
+use clap::Parser;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Parser)]
+#[command(
+    name = "tether-host",
+    version,
+    about = "Share this computer's screen with a Tether support agent"
+)]
+struct Cli {
+    /// The session key your support agent gave you: 9 digits or the session URL.
+    key: String,
+    /// The relay, HOST:PORT.
+    #[arg(long, env = "TETHER_RELAY")]
+    relay: String,
+    /// SHA-256 fingerprint of the relay's certificate (64 hex digits). Connections to any other
+    /// certificate are refused.
+    #[arg(long, env = "TETHER_RELAY_FINGERPRINT")]
+    relay_fingerprint: String,
+}
+
+/// Runs the command line with these arguments (the first is the program name).
+pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse_from(args);
+    let fingerprint = match tether_net::parse_fingerprint(&cli.relay_fingerprint) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tether-host: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tether-host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let opts = HostOptions {
+            key: cli.key,
+            relay: cli.relay.clone(),
+            fingerprint,
+        };
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+        let (end_tx, end_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = end_tx.send(true);
+        });
+        let printer = tokio::spawn(async move {
+            let mut had_agent = false;
+            while let Some(ev) = ev_rx.recv().await {
+                match ev {
+                    HostEvent::Agents(a) if a.is_empty() && had_agent => {
+                        had_agent = false;
+                        println!("your support agent's connection was lost; waiting for them to come back (Ctrl+C ends the session)");
+                    }
+                    HostEvent::Joined { session, agent } => {
+                        println!("joined session {session} of {agent}");
+                    }
+                    HostEvent::Agents(a) if a.is_empty() => {
+                        println!("waiting for your support agent to connect")
+                    }
+                    HostEvent::Agents(a) => {
+                        had_agent = true;
+                        println!("connected: {}", a.join(", "));
+                    }
+                    HostEvent::ViewerStarted { agent, monitor } => {
+                        println!(
+                            "{agent} is viewing your screen (monitor {})",
+                            u32::from(monitor) + 1
+                        )
+                    }
+                    HostEvent::ViewerStopped { agent } => {
+                        println!("{agent} stopped viewing your screen")
+                    }
+                }
+            }
+        });
+        println!("connecting to {}", cli.relay);
+        let res = crate::run(opts, capture::system_factory(), ev_tx, end_rx).await;
+        let _ = printer.await;
+        match res {
+            Ok(Outcome::Ended(reason)) => {
+                println!("session ended: {reason}");
+                ExitCode::SUCCESS
+            }
+            Ok(Outcome::EndedHere) => {
+                println!("session ended");
+                ExitCode::SUCCESS
+            }
+            Err(HostError::Refused(r)) => {
+                eprintln!("tether-host: the relay refused: {r}");
+                ExitCode::from(2)
+            }
+            Err(e @ (HostError::Lost(_) | HostError::Connect(_))) => {
+                eprintln!("tether-host: {e}");
+                ExitCode::from(3)
+            }
+            Err(e) => {
+                eprintln!("tether-host: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
