@@ -350,7 +350,7 @@ impl ScreenControl {
 
     async fn send(&self, msg: &ViewerMsg) -> Result<(), ClientError> {
         let mut send = self.send.lock().await;
-        write_msg(&mut *send, msg, CONTROL_MAX_FRAME)
+        write_msg(&mut send, msg, CONTROL_MAX_FRAME)
             .await
             .map_err(lost)
     }

@@ -391,10 +391,10 @@ impl TileEncoder {
             let y1 = (y0 + TILE).min(h);
             let row_start = out.len();
             for tx in 0..tw {
-                if let Some(m) = &mask {
-                    if !m[(ty * tw + tx) as usize] {
-                        continue;
-                    }
+                if let Some(m) = &mask
+                    && !m[(ty * tw + tx) as usize]
+                {
+                    continue;
                 }
                 let x0 = tx * TILE;
                 let x1 = (x0 + TILE).min(w);
