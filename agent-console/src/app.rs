@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::backend::{self, Backend, Startup};
 use crate::state::{ConsoleState, Screen};
-use crate::ui::{self, Textures};
+use crate::ui::{self, RemoteScreen, Textures};
 
 /// The console application.
 pub struct ConsoleApp {
@@ -57,15 +57,24 @@ impl ConsoleApp {
                 continue;
             }
             let (w, h) = (vb.width as usize, vb.height as usize);
-            let tex = self.textures.get_mut(id);
+            let tex = self.textures.get_mut(id).map(|r| {
+                r.stats = vb.stats.clone();
+                &mut r.texture
+            });
             let stale = tex.as_ref().is_none_or(|t| t.size() != [w, h]);
             if vb.resized || stale {
                 let img = egui::ColorImage::from_rgba_unmultiplied([w, h], &vb.rgba);
                 match tex {
                     Some(t) => t.set(img, opts),
                     None => {
-                        let t = ctx.load_texture(format!("screen-{id}"), img, opts);
-                        self.textures.insert(*id, t);
+                        let texture = ctx.load_texture(format!("screen-{id}"), img, opts);
+                        self.textures.insert(
+                            *id,
+                            RemoteScreen {
+                                texture,
+                                stats: vb.stats.clone(),
+                            },
+                        );
                     }
                 }
                 vb.resized = false;

@@ -29,6 +29,45 @@ pub struct ViewBuffer {
     pub resized: bool,
     /// Frames received.
     pub frames: u64,
+    /// Figures for the overlay.
+    pub stats: ViewStats,
+}
+
+/// What the stats overlay shows, over the last second.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ViewStats {
+    /// Frames per second.
+    pub fps: f32,
+    /// Capture on the host to decoded here, milliseconds (host and agent clocks).
+    pub latency_ms: f32,
+    /// Received bits per second.
+    pub bits_per_sec: f32,
+    /// Codec of the last frame.
+    pub codec: &'static str,
+}
+
+/// Rolling one-second window of frames.
+#[derive(Debug, Default)]
+struct Meter {
+    frames: std::collections::VecDeque<(std::time::Instant, usize, f32)>,
+}
+
+impl Meter {
+    fn add(&mut self, bytes: usize, latency_ms: f32) -> (f32, f32, f32) {
+        let now = std::time::Instant::now();
+        self.frames.push_back((now, bytes, latency_ms));
+        while let Some((t, _, _)) = self.frames.front() {
+            if now.duration_since(*t).as_secs_f32() > 1.0 {
+                self.frames.pop_front();
+            } else {
+                break;
+            }
+        }
+        let n = self.frames.len() as f32;
+        let bytes: usize = self.frames.iter().map(|f| f.1).sum();
+        let lat = self.frames.iter().map(|f| f.2).sum::<f32>() / n.max(1.0);
+        (n, lat, bytes as f32 * 8.0)
+    }
 }
 
 /// Pictures by session.
@@ -269,6 +308,16 @@ async fn run(
                     }),
                 }
             }
+            Command::SetQuality { session, quality } => {
+                if let Some(v) = viewers.get(&session) {
+                    if let Err(e) = v.control.set_quality(quality).await {
+                        sink.send(Event::ViewFailed {
+                            session,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
             Command::SelectMonitor { session, monitor } => {
                 if let Some(v) = viewers.get(&session)
                     && let Err(e) = v.control.select_monitor(monitor).await
@@ -294,6 +343,7 @@ async fn run(
 
 /// Receives one session's frames into its [`ViewBuffer`].
 async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: Sink) {
+    let mut meter = Meter::default();
     loop {
         let frame = match view.next_frame().await {
             Ok(f) => f,
@@ -335,6 +385,18 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
                 }
             }
             vb.frames += 1;
+            let latency = frame.decoded_us.saturating_sub(frame.timing.captured_us) as f32 / 1000.0;
+            let (fps, latency_ms, bits_per_sec) = meter.add(frame.bytes, latency);
+            vb.stats = ViewStats {
+                fps,
+                latency_ms,
+                bits_per_sec,
+                codec: if frame.lossy {
+                    "JPEG + lossless"
+                } else {
+                    "lossless"
+                },
+            };
         }
         (sink.repaint)();
     }

@@ -2,6 +2,7 @@
 //! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
 
 use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
+use tether_protocol::screen::Quality;
 
 /// Login details.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,6 +39,13 @@ pub enum Command {
         session: SessionId,
         /// Monitor index.
         monitor: u8,
+    },
+    /// Change the quality mode of a session's screen.
+    SetQuality {
+        /// The session.
+        session: SessionId,
+        /// The mode.
+        quality: Quality,
     },
 }
 
@@ -116,6 +124,10 @@ pub struct SessionTab {
     pub monitor: u8,
     /// Scaling.
     pub scale: Scale,
+    /// Quality mode.
+    pub quality: Quality,
+    /// Whether the stats overlay is shown.
+    pub overlay: bool,
     /// Screen state.
     pub screen: Screen,
 }
@@ -311,6 +323,8 @@ impl ConsoleState {
                         info,
                         monitor: 0,
                         scale: Scale::Fit,
+                        quality: Quality::Auto,
+                        overlay: false,
                         screen: Screen::Connecting,
                     });
                     commands.push(Command::View {

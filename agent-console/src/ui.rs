@@ -6,13 +6,24 @@ use std::collections::HashMap;
 use egui::{Color32, RichText, Ui};
 use tether_protocol::msg::{SessionId, SessionKey};
 use tether_protocol::pairing::display_pin;
+use tether_protocol::screen::Quality;
+
+use crate::backend::ViewStats;
 
 use crate::state::{
     Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab,
 };
 
-/// Textures of remote screens, by session.
-pub type Textures = HashMap<SessionId, egui::TextureHandle>;
+/// A remote screen ready to draw.
+pub struct RemoteScreen {
+    /// Its pixels.
+    pub texture: egui::TextureHandle,
+    /// Figures for the overlay.
+    pub stats: ViewStats,
+}
+
+/// Remote screens, by session.
+pub type Textures = HashMap<SessionId, RemoteScreen>;
 
 /// Draws the whole console.
 pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
@@ -164,6 +175,30 @@ pub fn dot(ui: &mut Ui, color: Color32) {
     ui.painter().circle_filled(rect.center(), 4.0, color);
 }
 
+/// The stats overlay, top left of the remote screen (as Parsec and Moonlight show).
+fn overlay(ui: &Ui, over: egui::Rect, st: &ViewStats) {
+    let text = overlay_text(st);
+    let painter = ui.painter_at(over);
+    let galley = painter.layout_no_wrap(text, egui::FontId::monospace(13.0), Color32::WHITE);
+    let bg = egui::Rect::from_min_size(
+        over.min + egui::vec2(6.0, 6.0),
+        galley.size() + egui::vec2(12.0, 8.0),
+    );
+    painter.rect_filled(bg, 4.0, Color32::from_black_alpha(170));
+    painter.galley(bg.min + egui::vec2(6.0, 4.0), galley, Color32::WHITE);
+}
+
+/// The overlay's text.
+pub fn overlay_text(st: &ViewStats) -> String {
+    format!(
+        "{:.0} fps | {:.1} ms capture→decode | {:.2} Mbit/s | {}",
+        st.fps,
+        st.latency_ms,
+        st.bits_per_sec / 1e6,
+        if st.codec.is_empty() { "-" } else { st.codec }
+    )
+}
+
 /// The tab strip: Home, then one tab per session.
 fn tabs(ui: &mut Ui, desk: &mut Desk) {
     ui.horizontal_wrapped(|ui| {
@@ -260,7 +295,7 @@ fn session(
     ui: &mut Ui,
     tab: &mut SessionTab,
     outbox: &mut Vec<Command>,
-    texture: Option<&egui::TextureHandle>,
+    remote: Option<&RemoteScreen>,
 ) -> Option<String> {
     let id = tab.info.id;
     let mut notice = None;
@@ -278,6 +313,22 @@ fn session(
         ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
         ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
         ui.separator();
+        let before = tab.quality;
+        egui::ComboBox::from_label("Quality")
+            .selected_text(tab.quality.label())
+            .show_ui(ui, |ui| {
+                for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
+                    ui.selectable_value(&mut tab.quality, q, q.label());
+                }
+            });
+        if tab.quality != before {
+            outbox.push(Command::SetQuality {
+                session: id,
+                quality: tab.quality,
+            });
+        }
+        ui.checkbox(&mut tab.overlay, "Stats");
+        ui.separator();
         if ui.button("Leave Session").clicked() {
             outbox.push(Command::Leave(id));
             notice = Some(format!("Left the session with {}", tab.title()));
@@ -287,21 +338,28 @@ fn session(
     ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
     info_lines(ui, &tab.agents.join(", "), &tab.screen_line());
     ui.separator();
-    match (&tab.screen, texture) {
-        (Screen::Live { width, height }, Some(tex)) => {
-            let size = egui::vec2(*width as f32, *height as f32);
-            match tab.scale {
+    match (tab.screen.clone(), remote) {
+        (Screen::Live { width, height }, Some(remote)) => {
+            let tex = &remote.texture;
+            let size = egui::vec2(width as f32, height as f32);
+            let shown = match tab.scale {
                 Scale::Fit => {
                     let avail = ui.available_size();
                     let k = (avail.x / size.x).min(avail.y / size.y).max(0.01);
-                    ui.add(egui::Image::from_texture((tex.id(), size * k)));
+                    ui.add(egui::Image::from_texture((tex.id(), size * k))).rect
                 }
                 Scale::Actual => {
                     let ppp = ui.ctx().pixels_per_point();
-                    egui::ScrollArea::both().show(ui, |ui| {
-                        ui.add(egui::Image::from_texture((tex.id(), size / ppp)));
-                    });
+                    egui::ScrollArea::both()
+                        .show(ui, |ui| {
+                            ui.add(egui::Image::from_texture((tex.id(), size / ppp)))
+                                .rect
+                        })
+                        .inner
                 }
+            };
+            if tab.overlay {
+                overlay(ui, shown, &remote.stats);
             }
         }
         (Screen::Failed(why), _) => {

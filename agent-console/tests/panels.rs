@@ -177,6 +177,24 @@ fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
             monitor: 1
         }]
     );
+    h.get_by_label("Quality").click();
+    h.run_steps(4);
+    h.get_by_label("Smooth").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::SetQuality {
+            session: SessionId(7),
+            quality: tether_protocol::screen::Quality::Smooth
+        }]
+    );
+    h.get_by_label("Stats").click();
+    h.run_steps(4);
+    assert!(
+        h.state_mut()
+            .desk_mut()
+            .is_some_and(|d| d.sessions[0].overlay)
+    );
     h.get_by_label("Actual size").click();
     h.run_steps(4);
     h.get_by_label("Leave Session").click();
