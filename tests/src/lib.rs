@@ -273,9 +273,38 @@ pub fn same_colours(a: &[u8], b: &[u8]) -> bool {
             .all(|(p, q)| p[..3] == q[..3])
 }
 
+/// How to run a program: path and leading arguments (the bench runs the relay and the host as
+/// itself with a role argument, so that it needs no other binary).
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The executable.
+    pub path: PathBuf,
+    /// Arguments before the program's own.
+    pub prefix: Vec<String>,
+}
+
+impl Program {
+    /// A workspace binary.
+    pub fn bin(name: &str) -> Self {
+        Self {
+            path: bin(name),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// A command for it.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.path);
+        c.args(&self.prefix);
+        c
+    }
+}
+
 /// A `tether-relay serve` child with its own data dir.
 #[derive(Debug)]
 pub struct RelayProc {
+    /// How the relay is run.
+    pub program: Program,
     /// The data dir (removed on drop).
     pub dir: tempfile::TempDir,
     /// `127.0.0.1:PORT`.
@@ -289,10 +318,16 @@ pub struct RelayProc {
 impl RelayProc {
     /// Starts a relay on a free loopback port.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(Program::bin("tether-relay"))
+    }
+
+    /// Starts a relay run as `program`.
+    pub fn start_with(program: Program) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_udp_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(bin("tether-relay"))
+        let mut child = program
+            .command()
             .args(["serve", "--listen", &addr, "--data-dir"])
             .arg(dir.path())
             .stdin(Stdio::null())
@@ -313,6 +348,7 @@ impl RelayProc {
         }
         let fingerprint = fingerprint.context("relay printed no fingerprint")?;
         Ok(Self {
+            program,
             dir,
             addr,
             fingerprint,
@@ -322,7 +358,9 @@ impl RelayProc {
 
     /// Runs a `tether-relay` subcommand against this relay's data dir; returns stdout.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
-        let mut child = Command::new(bin("tether-relay"))
+        let mut child = self
+            .program
+            .command()
             .args(args)
             .arg("--data-dir")
             .arg(self.dir.path())
@@ -382,7 +420,25 @@ pub fn spawn_host(
     relay: &str,
     fingerprint: &str,
 ) -> anyhow::Result<ChildGuard> {
-    let child = Command::new(bin("tether-host"))
+    spawn_host_with(
+        &Program::bin("tether-host"),
+        display,
+        key,
+        relay,
+        fingerprint,
+    )
+}
+
+/// Starts a host run as `program` on `display`.
+pub fn spawn_host_with(
+    program: &Program,
+    display: &str,
+    key: &str,
+    relay: &str,
+    fingerprint: &str,
+) -> anyhow::Result<ChildGuard> {
+    let child = program
+        .command()
         .arg(key)
         .args(["--relay", relay, "--relay-fingerprint", fingerprint])
         .env("DISPLAY", display)
@@ -391,6 +447,24 @@ pub fn spawn_host(
         .stderr(Stdio::piped())
         .spawn()?;
     Ok(ChildGuard::new("tether-host", child))
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
 }
 
 /// SysV shared-memory segments created by `pid`, as (permissions, size).
