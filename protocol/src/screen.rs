@@ -455,7 +455,60 @@ impl TileEncoder {
     }
 }
 
-/// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG.
+/// Rows of JPEG bands; a multiple of 16 so 4:2:0 blocks never straddle two bands.
+const JPEG_BAND_ROWS: u32 = 256;
+
+/// Runs `f` on every item, on up to as many threads as the machine has cores.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, it)| (i, f(it)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Ok(done) = h.join() {
+                for (i, r) in done {
+                    out[i] = Some(r);
+                }
+            }
+        }
+    });
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| f(&items[0])))
+        .collect()
+}
+
+/// Splits `r` into bands of at most `rows` rows.
+fn bands(r: Rect, rows: u32) -> impl Iterator<Item = Rect> {
+    let rows = rows.max(1);
+    (r.y..r.y + r.h).step_by(rows as usize).map(move |y| Rect {
+        x: r.x,
+        y,
+        w: r.w,
+        h: rows.min(r.y + r.h - y),
+    })
+}
+
+/// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG. Big rectangles are cut
+/// into bands so that no part exceeds [`PART_RAW_BYTES`] by more than a band, and parts and bands
+/// are compressed on all cores.
 fn encode_parts(
     frame: &FrameRef<'_>,
     sharp: &[Rect],
@@ -466,6 +519,54 @@ fn encode_parts(
     if !frame.is_valid() {
         return Err(CodecError::BadFrame);
     }
+    for r in sharp.iter().chain(soft) {
+        if r.x + r.w > frame.width || r.y + r.h > frame.height || r.w > u32::from(u16::MAX) {
+            return Err(CodecError::OutOfBounds(*r));
+        }
+    }
+    // Lossless: gather parts of raw BGR.
+    let mut chunks: Vec<(Vec<Rect>, Vec<u8>)> = Vec::new();
+    let (mut rects, mut raw) = (Vec::new(), Vec::new());
+    for r in sharp {
+        let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
+        for band in bands(*r, rows) {
+            for y in band.y..band.y + band.h {
+                for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
+                    raw.extend_from_slice(&px[..3]);
+                }
+            }
+            rects.push(band);
+            if raw.len() >= PART_RAW_BYTES {
+                chunks.push((std::mem::take(&mut rects), std::mem::take(&mut raw)));
+            }
+        }
+    }
+    if !rects.is_empty() {
+        chunks.push((rects, raw));
+    }
+    let compressed = parallel_map(&chunks, |(_, raw)| zstd::bulk::compress(raw, ZSTD_LEVEL));
+    // Lossy: JPEG bands.
+    let jpeg_bands: Vec<Rect> = soft
+        .iter()
+        .flat_map(|r| bands(*r, JPEG_BAND_ROWS))
+        .collect();
+    let jpegs = parallel_map(&jpeg_bands, |r| {
+        let mut pixels = Vec::with_capacity(r.area() as usize * 4);
+        for y in r.y..r.y + r.h {
+            pixels.extend_from_slice(frame.row(y, r.x, r.x + r.w));
+        }
+        let mut data = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut data, JPEG_QUALITY);
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        enc.encode(
+            &pixels,
+            r.w as u16,
+            r.h as u16,
+            jpeg_encoder::ColorType::Bgra,
+        )
+        .map(|()| data)
+    });
+
     let new_part = |index: usize| FrameUpdate {
         seq,
         part: u32::try_from(index).unwrap_or(u32::MAX),
@@ -479,65 +580,24 @@ fn encode_parts(
         timing,
     };
     let mut parts = Vec::new();
-    let mut raw = Vec::with_capacity(PART_RAW_BYTES.min(frame.data.len()));
-    let mut cur = new_part(0);
-    for r in sharp {
-        if r.x + r.w > frame.width || r.y + r.h > frame.height {
-            return Err(CodecError::OutOfBounds(*r));
-        }
-        for y in r.y..r.y + r.h {
-            for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
-                raw.extend_from_slice(&px[..3]);
-            }
-        }
-        cur.rects.push(*r);
-        if raw.len() >= PART_RAW_BYTES {
-            cur.data = zstd::bulk::compress(&raw, ZSTD_LEVEL)
-                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-            raw.clear();
-            parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
-        }
+    for ((rects, _), data) in chunks.into_iter().zip(compressed) {
+        let mut p = new_part(parts.len());
+        p.rects = rects;
+        p.data = data.map_err(|e| CodecError::Corrupt(e.to_string()))?;
+        parts.push(p);
     }
-    if !cur.rects.is_empty() {
-        cur.data = zstd::bulk::compress(&raw, ZSTD_LEVEL)
-            .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-    }
-    let mut pixels = Vec::new();
+    let mut cur = new_part(parts.len());
     let mut jpeg_bytes = 0;
-    for r in soft {
-        if r.x + r.w > frame.width
-            || r.y + r.h > frame.height
-            || r.w > u32::from(u16::MAX)
-            || r.h > u32::from(u16::MAX)
-        {
-            return Err(CodecError::OutOfBounds(*r));
-        }
-        pixels.clear();
-        for y in r.y..r.y + r.h {
-            pixels.extend_from_slice(frame.row(y, r.x, r.x + r.w));
-        }
-        let mut data = Vec::new();
-        let mut enc = jpeg_encoder::Encoder::new(&mut data, JPEG_QUALITY);
-        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-        enc.encode(
-            &pixels,
-            r.w as u16,
-            r.h as u16,
-            jpeg_encoder::ColorType::Bgra,
-        )
-        .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+    for (rect, data) in jpeg_bands.into_iter().zip(jpegs) {
+        let data = data.map_err(|e| CodecError::Corrupt(e.to_string()))?;
         jpeg_bytes += data.len();
-        cur.lossy.push(JpegRect { rect: *r, data });
+        cur.lossy.push(JpegRect { rect, data });
         if jpeg_bytes >= PART_RAW_BYTES {
             jpeg_bytes = 0;
             parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
         }
     }
-    if !cur.rects.is_empty() || !cur.lossy.is_empty() || parts.is_empty() {
-        if cur.rects.is_empty() && cur.data.is_empty() {
-            cur.data = zstd::bulk::compress(&[], ZSTD_LEVEL)
-                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-        }
+    if !cur.lossy.is_empty() || parts.is_empty() {
         parts.push(cur);
     }
     if let Some(p) = parts.last_mut() {
@@ -766,6 +826,7 @@ impl Framebuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::ScreenMsg;
     use proptest::prelude::*;
 
     fn frame(w: u32, h: u32, seed: u32) -> Vec<u8> {
@@ -924,6 +985,40 @@ mod tests {
             ..base
         };
         assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_whole_1080p_change_is_cut_into_parts_the_viewer_accepts() {
+        let (w, h) = (1920u32, 1080u32);
+        let mut enc = TileEncoder::new();
+        enc.set_quality(Quality::Sharp);
+        let mut fb = Framebuffer::new();
+        let a = frame(w, h, 1);
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &a,
+        };
+        roundtrip(&mut enc, &mut fb, &f, 1);
+        let b = frame(w, h, 2);
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &b,
+        };
+        let rects = enc.diff(&f, None, 5).expect("diff");
+        let parts = enc
+            .encode(&f, &rects, 2, Timing::default())
+            .expect("encode");
+        assert!(parts.len() > 2, "{} parts", parts.len());
+        for p in &parts {
+            let bytes = postcard::to_stdvec(&ScreenMsg::Update(p.clone())).expect("ser");
+            assert!(bytes.len() < crate::frame::MEDIA_MAX_FRAME);
+            fb.apply(p).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &b[..]);
     }
 
     #[test]
