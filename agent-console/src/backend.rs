@@ -309,13 +309,13 @@ async fn run(
                 }
             }
             Command::SetQuality { session, quality } => {
-                if let Some(v) = viewers.get(&session) {
-                    if let Err(e) = v.control.set_quality(quality).await {
-                        sink.send(Event::ViewFailed {
-                            session,
-                            message: e.to_string(),
-                        });
-                    }
+                if let Some(v) = viewers.get(&session)
+                    && let Err(e) = v.control.set_quality(quality).await
+                {
+                    sink.send(Event::ViewFailed {
+                        session,
+                        message: e.to_string(),
+                    });
                 }
             }
             Command::SelectMonitor { session, monitor } => {
