@@ -19,7 +19,7 @@ use crate::capture::{CaptureError, Capturer, CapturerFactory, Damage};
 /// Frames in flight per viewer.
 pub const WINDOW: usize = 2;
 /// How long one wait for damage lasts before the loop looks at its messages again.
-const WAIT: Duration = Duration::from_millis(50);
+const WAIT: Duration = Duration::from_millis(100);
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {

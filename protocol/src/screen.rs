@@ -137,6 +137,10 @@ pub struct FrameUpdate {
     pub encoding: Encoding,
     /// Rectangles whose pixels `data` holds, in order.
     pub rects: Vec<Rect>,
+    /// Per rectangle of `rects`: empty for BGR pixels, or up to 16 colours (BGR) whose indices
+    /// the data holds instead, packed 0 (one colour), 1, 2 or 4 bits per pixel, rows padded to a
+    /// byte. Text and UI compress far better this way.
+    pub palettes: Vec<Vec<[u8; 3]>>,
     /// Encoded pixels.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
@@ -455,6 +459,75 @@ impl TileEncoder {
     }
 }
 
+/// Most colours a palette rectangle has.
+const MAX_PALETTE: usize = 16;
+
+/// Bits per pixel index for a palette of `n` colours.
+fn index_bits(n: usize) -> usize {
+    match n {
+        0 | 1 => 0,
+        2 => 1,
+        3 | 4 => 2,
+        _ => 4,
+    }
+}
+
+/// Bytes a rectangle takes in the (uncompressed) data: BGR, or packed palette indices.
+fn encoded_len(r: &Rect, colours: usize) -> usize {
+    if colours == 0 {
+        r.area() as usize * 3
+    } else {
+        (r.w as usize * index_bits(colours)).div_ceil(8) * r.h as usize
+    }
+}
+
+/// The colours of a rectangle, if it has at most [`MAX_PALETTE`].
+fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Vec<[u8; 3]>> {
+    let mut pal: Vec<[u8; 3]> = Vec::new();
+    let mut last = None;
+    for y in r.y..r.y + r.h {
+        for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            let c = [px[0], px[1], px[2]];
+            if last == Some(c) {
+                continue;
+            }
+            last = Some(c);
+            if !pal.contains(&c) {
+                if pal.len() == MAX_PALETTE {
+                    return None;
+                }
+                pal.push(c);
+            }
+        }
+    }
+    Some(pal)
+}
+
+/// Appends a rectangle's packed palette indices.
+fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &[[u8; 3]], out: &mut Vec<u8>) {
+    let bits = index_bits(pal.len());
+    if bits == 0 {
+        return;
+    }
+    let row_bytes = (r.w as usize * bits).div_ceil(8);
+    let mut last = ([0u8; 3], 0usize);
+    for y in r.y..r.y + r.h {
+        let start = out.len();
+        out.resize(start + row_bytes, 0);
+        for (x, px) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
+            let c = [px[0], px[1], px[2]];
+            let idx = if c == last.0 {
+                last.1
+            } else {
+                let i = pal.iter().position(|p| *p == c).unwrap_or(0);
+                last = (c, i);
+                i
+            };
+            out[start + x * bits / 8] |= (idx as u8) << (8 - bits - (x * bits) % 8);
+        }
+    }
+}
+
 /// Rows of JPEG bands; a multiple of 16 so 4:2:0 blocks never straddle two bands.
 const JPEG_BAND_ROWS: u32 = 256;
 
@@ -525,26 +598,40 @@ fn encode_parts(
         }
     }
     // Lossless: gather parts of raw BGR.
-    let mut chunks: Vec<(Vec<Rect>, Vec<u8>)> = Vec::new();
-    let (mut rects, mut raw) = (Vec::new(), Vec::new());
+    type Chunk = (Vec<Rect>, Vec<Vec<[u8; 3]>>, Vec<u8>);
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let (mut rects, mut pals, mut raw) = (Vec::new(), Vec::new(), Vec::new());
     for r in sharp {
         let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
         for band in bands(*r, rows) {
-            for y in band.y..band.y + band.h {
-                for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
-                    raw.extend_from_slice(&px[..3]);
+            match palette_of(frame, &band) {
+                Some(pal) => {
+                    pack_indices(frame, &band, &pal, &mut raw);
+                    pals.push(pal);
+                }
+                None => {
+                    for y in band.y..band.y + band.h {
+                        for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
+                            raw.extend_from_slice(&px[..3]);
+                        }
+                    }
+                    pals.push(Vec::new());
                 }
             }
             rects.push(band);
             if raw.len() >= PART_RAW_BYTES {
-                chunks.push((std::mem::take(&mut rects), std::mem::take(&mut raw)));
+                chunks.push((
+                    std::mem::take(&mut rects),
+                    std::mem::take(&mut pals),
+                    std::mem::take(&mut raw),
+                ));
             }
         }
     }
     if !rects.is_empty() {
-        chunks.push((rects, raw));
+        chunks.push((rects, pals, raw));
     }
-    let compressed = parallel_map(&chunks, |(_, raw)| zstd::bulk::compress(raw, ZSTD_LEVEL));
+    let compressed = parallel_map(&chunks, |(_, _, raw)| zstd::bulk::compress(raw, ZSTD_LEVEL));
     // Lossy: JPEG bands.
     let jpeg_bands: Vec<Rect> = soft
         .iter()
@@ -575,14 +662,16 @@ fn encode_parts(
         height: frame.height,
         encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
+        palettes: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
         timing,
     };
     let mut parts = Vec::new();
-    for ((rects, _), data) in chunks.into_iter().zip(compressed) {
+    for ((rects, palettes, _), data) in chunks.into_iter().zip(compressed) {
         let mut p = new_part(parts.len());
         p.rects = rects;
+        p.palettes = palettes;
         p.data = data.map_err(|e| CodecError::Corrupt(e.to_string()))?;
         parts.push(p);
     }
@@ -727,13 +816,22 @@ impl Framebuffer {
             });
         }
         let mut expected: u64 = 0;
-        for r in &upd.rects {
+        if !upd.palettes.is_empty() && upd.palettes.len() != upd.rects.len() {
+            return Err(CodecError::Corrupt(
+                "palette list does not match the rectangles".into(),
+            ));
+        }
+        for (i, r) in upd.rects.iter().enumerate() {
             if u64::from(r.x) + u64::from(r.w) > u64::from(w)
                 || u64::from(r.y) + u64::from(r.h) > u64::from(h)
             {
                 return Err(CodecError::OutOfBounds(*r));
             }
-            expected += r.area() * 3;
+            let colours = upd.palettes.get(i).map_or(0, Vec::len);
+            if colours > MAX_PALETTE {
+                return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
+            }
+            expected += encoded_len(r, colours) as u64;
         }
         // Parts never carry more than a part's worth plus one tile row band.
         let limit = (PART_RAW_BYTES as u64) * 2 + u64::from(w) * u64::from(TILE) * 3;
@@ -780,14 +878,42 @@ impl Framebuffer {
             self.pixels = vec![0; w as usize * h as usize * 4];
         }
         let pitch = w as usize * 4;
-        let mut src = raw.chunks_exact(3);
-        for r in &upd.rects {
-            for y in r.y..r.y + r.h {
-                let off = y as usize * pitch + r.x as usize * 4;
-                let row = &mut self.pixels[off..off + r.w as usize * 4];
-                for (dst, s) in row.chunks_exact_mut(4).zip(&mut src) {
-                    dst[..3].copy_from_slice(s);
-                    dst[3] = 0;
+        let mut at = 0usize;
+        for (i, r) in upd.rects.iter().enumerate() {
+            let palette = upd.palettes.get(i).filter(|p| !p.is_empty());
+            let len = encoded_len(r, palette.map_or(0, Vec::len));
+            let src = &raw[at..at + len];
+            at += len;
+            match palette {
+                None => {
+                    let mut px = src.chunks_exact(3);
+                    for y in r.y..r.y + r.h {
+                        let off = y as usize * pitch + r.x as usize * 4;
+                        let row = &mut self.pixels[off..off + r.w as usize * 4];
+                        for (dst, s) in row.chunks_exact_mut(4).zip(&mut px) {
+                            dst[..3].copy_from_slice(s);
+                            dst[3] = 0;
+                        }
+                    }
+                }
+                Some(pal) => {
+                    let bits = index_bits(pal.len());
+                    let row_bytes = (r.w as usize * bits).div_ceil(8);
+                    for (yy, y) in (r.y..r.y + r.h).enumerate() {
+                        let off = y as usize * pitch + r.x as usize * 4;
+                        let row = &mut self.pixels[off..off + r.w as usize * 4];
+                        let line = &src[yy * row_bytes..(yy + 1) * row_bytes];
+                        for (x, dst) in row.chunks_exact_mut(4).enumerate() {
+                            let idx = if bits == 0 {
+                                0
+                            } else {
+                                (line[x * bits / 8] >> (8 - bits - (x * bits) % 8)) as usize
+                                    & ((1 << bits) - 1)
+                            };
+                            let c = pal.get(idx).copied().unwrap_or([0, 0, 0]);
+                            dst.copy_from_slice(&[c[0], c[1], c[2], 0]);
+                        }
+                    }
                 }
             }
         }
@@ -951,6 +1077,7 @@ mod tests {
                 h: 1,
             }],
             data: zstd::bulk::compress(&[0u8; 12], 1).expect("zstd"),
+            palettes: Vec::new(),
             lossy: Vec::new(),
             timing: Timing::default(),
         };
@@ -985,6 +1112,39 @@ mod tests {
             ..base
         };
         assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
+    }
+
+    #[test]
+    fn few_colour_rectangles_travel_as_palettes_exactly() {
+        let (w, h) = (100u32, 40u32);
+        for colours in [1u32, 2, 3, 4, 5, 16, 17] {
+            let mut a = vec![0u8; (w * h * 4) as usize];
+            for (i, px) in a.chunks_exact_mut(4).enumerate() {
+                let c = (i as u32 * 7 + i as u32 / 13) % colours;
+                px.copy_from_slice(&[(c * 15) as u8, 255 - (c * 9) as u8, (c * 3) as u8, 0]);
+            }
+            let mut enc = TileEncoder::new();
+            enc.set_quality(Quality::Sharp);
+            let f = FrameRef {
+                width: w,
+                height: h,
+                stride: w as usize * 4,
+                data: &a,
+            };
+            let rects = enc.diff(&f, None, 0).expect("diff");
+            let parts = enc
+                .encode(&f, &rects, 1, Timing::default())
+                .expect("encode");
+            let used_palette = parts
+                .iter()
+                .any(|p| p.palettes.iter().any(|q| !q.is_empty()));
+            assert_eq!(used_palette, colours <= 16, "{colours} colours");
+            let mut fb = Framebuffer::new();
+            for p in &parts {
+                fb.apply(p).expect("apply");
+            }
+            assert_eq!(fb.pixels(), &a[..], "{colours} colours");
+        }
     }
 
     #[test]
