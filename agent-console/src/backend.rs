@@ -11,7 +11,10 @@ use tether_protocol::screen::Rect;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::net::{AgentClient, ClientError, ScreenView};
+use tether_host::clipboard::{ClipboardFactory, ClipboardWorker};
+use tether_protocol::input::{AgentMsg, Grant, HostMsg, MAX_CLIPBOARD};
+
+use crate::net::{AgentClient, ClientError, InputChannel, ScreenView};
 use crate::state::{Command, Event, LoginRequest};
 
 /// The latest picture of one session's screen, shared with the UI.
@@ -163,6 +166,11 @@ impl Sink {
     }
 }
 
+struct InputTask {
+    tx: mpsc::UnboundedSender<AgentMsg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 struct ViewTask {
     control: crate::net::ScreenControl,
     task: tokio::task::JoinHandle<()>,
@@ -179,6 +187,8 @@ async fn run(
     let mut client: Option<AgentClient> = None;
     let mut events: Option<mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>> = None;
     let mut viewers: HashMap<SessionId, ViewTask> = HashMap::new();
+    let mut inputs: HashMap<SessionId, InputTask> = HashMap::new();
+    let clipboard = tether_host::clipboard::system_clipboard();
     let mut demo_host: Option<tokio::task::JoinHandle<()>> = None;
     let mut demo_pending = demo;
 
@@ -227,6 +237,9 @@ async fn run(
                                 if let Some(v) = viewers.remove(session) {
                                     v.task.abort();
                                 }
+                                if let Some(i) = inputs.remove(session) {
+                                    i.task.abort();
+                                }
                                 lock(&views).remove(session);
                             }
                             sink.send(Event::Server(msg));
@@ -238,6 +251,9 @@ async fn run(
                             client = None;
                             for (_, v) in viewers.drain() {
                                 v.task.abort();
+                            }
+                            for (_, i) in inputs.drain() {
+                                i.task.abort();
                             }
                             lock(&views).clear();
                             sink.send(Event::Lost(reason));
@@ -280,9 +296,39 @@ async fn run(
                     sink.send(Event::Notice(e.to_string()));
                 }
             }
+            Command::Control { session, on } => {
+                let msg = if on {
+                    AgentMsg::RequestControl
+                } else {
+                    AgentMsg::ReleaseControl
+                };
+                send_input(&client, &mut inputs, session, msg, &sink, &clipboard).await;
+            }
+            Command::Input { session, event } => {
+                send_input(
+                    &client,
+                    &mut inputs,
+                    session,
+                    AgentMsg::Input(event),
+                    &sink,
+                    &clipboard,
+                )
+                .await;
+            }
+            Command::ClipboardSync { session, on } => {
+                let msg = if on {
+                    AgentMsg::RequestClipboard
+                } else {
+                    AgentMsg::StopClipboard
+                };
+                send_input(&client, &mut inputs, session, msg, &sink, &clipboard).await;
+            }
             Command::Leave(session) => {
                 if let Some(v) = viewers.remove(&session) {
                     v.task.abort();
+                }
+                if let Some(i) = inputs.remove(&session) {
+                    i.task.abort();
                 }
                 lock(&views).remove(&session);
                 if let Some(c) = client.as_mut()
@@ -339,6 +385,121 @@ async fn run(
     if let Some(e) = embedded {
         e.shutdown().await;
     }
+}
+
+/// Sends a message on a session's input stream, opening the stream first if needed.
+async fn send_input(
+    client: &Option<AgentClient>,
+    inputs: &mut HashMap<SessionId, InputTask>,
+    session: SessionId,
+    msg: AgentMsg,
+    sink: &Sink,
+    clipboard: &ClipboardFactory,
+) {
+    if inputs.get(&session).is_none_or(|i| i.task.is_finished()) {
+        let Some(c) = client.as_ref() else { return };
+        match c.input(session).await {
+            Ok(chan) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let task = tokio::spawn(run_input(
+                    chan,
+                    session,
+                    rx,
+                    sink.clone(),
+                    clipboard.clone(),
+                ));
+                inputs.insert(session, InputTask { tx, task });
+            }
+            Err(e) => {
+                sink.send(Event::Notice(format!(
+                    "cannot reach the customer's input: {e}"
+                )));
+                return;
+            }
+        }
+    }
+    if let Some(i) = inputs.get(&session) {
+        let _ = i.tx.send(msg);
+    }
+}
+
+/// One session's input stream: sends the agent's messages in order, reports the customer's
+/// answers, and syncs the clipboard while that is allowed.
+async fn run_input(
+    chan: InputChannel,
+    session: SessionId,
+    mut rx: mpsc::UnboundedReceiver<AgentMsg>,
+    sink: Sink,
+    clipboard: ClipboardFactory,
+) {
+    let (mut send, mut recv) = chan.split();
+    let (host_tx, mut host_rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            let m = recv.next().await;
+            let stop = m.is_err();
+            if host_tx.send(m).is_err() || stop {
+                break;
+            }
+        }
+    });
+    let (local_tx, mut local_rx) = mpsc::unbounded_channel::<String>();
+    let notice = sink.clone();
+    let clip = ClipboardWorker::start(
+        clipboard,
+        move |t| local_tx.send(t).is_ok(),
+        move |e| notice.send(Event::Notice(e)),
+    );
+    let mut syncing = false;
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => {
+                    if send.send(&m).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            h = host_rx.recv() => match h {
+                Some(Ok(HostMsg::Control(grant))) => sink.send(Event::Control { session, grant }),
+                Some(Ok(HostMsg::ClipboardSync(grant))) => {
+                    syncing = grant == Grant::On;
+                    clip.watch(syncing);
+                    sink.send(Event::ClipboardSync { session, grant });
+                }
+                Some(Ok(HostMsg::Clipboard { text })) => {
+                    if syncing {
+                        clip.set(text);
+                        sink.send(Event::Notice("Clipboard text received from the customer".into()));
+                    }
+                }
+                Some(Ok(HostMsg::Refused(why))) => sink.send(Event::Notice(why)),
+                Some(Err(_)) | None => break,
+            },
+            t = local_rx.recv() => match t {
+                Some(text) if syncing => {
+                    if text.len() > MAX_CLIPBOARD {
+                        sink.send(Event::Notice(format!("Clipboard text of {} bytes not sent: the limit is {MAX_CLIPBOARD} bytes", text.len())));
+                    } else if send.send(&AgentMsg::Clipboard { text }).await.is_err() {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    clip.watch(false);
+    reader.abort();
+    sink.send(Event::Control {
+        session,
+        grant: Grant::Off,
+    });
+    sink.send(Event::ClipboardSync {
+        session,
+        grant: Grant::Off,
+    });
 }
 
 /// Receives one session's frames into its [`ViewBuffer`].

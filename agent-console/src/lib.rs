@@ -10,6 +10,7 @@
 pub mod app;
 pub mod backend;
 pub mod embedded;
+pub mod keys;
 pub mod net;
 pub mod state;
 pub mod ui;

@@ -1,8 +1,11 @@
 //! The console's state, apart from drawing. Panels read and edit it and queue [`Command`]s; the
 //! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
 
+use tether_protocol::input::{Grant, InputEvent};
 use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
 use tether_protocol::screen::Quality;
+
+use crate::keys::ModSync;
 
 /// Login details.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,6 +43,27 @@ pub enum Command {
         /// Monitor index.
         monitor: u8,
     },
+    /// Ask for control (true) or give it back (false).
+    Control {
+        /// The session.
+        session: SessionId,
+        /// Ask or give back.
+        on: bool,
+    },
+    /// Send input (only applied by the host under a grant).
+    Input {
+        /// The session.
+        session: SessionId,
+        /// The event.
+        event: InputEvent,
+    },
+    /// Start or stop clipboard sync.
+    ClipboardSync {
+        /// The session.
+        session: SessionId,
+        /// Start or stop.
+        on: bool,
+    },
     /// Change the quality mode of a session's screen.
     SetQuality {
         /// The session.
@@ -76,6 +100,20 @@ pub enum Event {
     },
     /// Something to tell the agent.
     Notice(String),
+    /// The customer's answer about control.
+    Control {
+        /// The session.
+        session: SessionId,
+        /// The state.
+        grant: Grant,
+    },
+    /// The customer's answer about clipboard sync.
+    ClipboardSync {
+        /// The session.
+        session: SessionId,
+        /// The state.
+        grant: Grant,
+    },
 }
 
 /// The login form.
@@ -128,6 +166,14 @@ pub struct SessionTab {
     pub quality: Quality,
     /// Whether the stats overlay is shown.
     pub overlay: bool,
+    /// Remote control.
+    pub control: Grant,
+    /// Clipboard sync.
+    pub clipboard: Grant,
+    /// The customer's modifier keys as we set them.
+    pub mods: ModSync,
+    /// The last pointer position sent.
+    pub pointer: Option<(u32, u32)>,
     /// Screen state.
     pub screen: Screen,
 }
@@ -303,6 +349,33 @@ impl ConsoleState {
                 }
             }
             Event::Server(msg) => self.apply_server(msg),
+            Event::Control { session, grant } => {
+                if let Some(d) = self.desk_mut() {
+                    if let Some(t) = d.tab_mut(session) {
+                        t.control = grant;
+                        if grant != Grant::On {
+                            t.mods = ModSync::default();
+                        }
+                        let who = t.title();
+                        d.notice = Some(match grant {
+                            Grant::On => format!("{who} allowed remote control"),
+                            Grant::Denied => format!("{who} denied remote control"),
+                            Grant::Off => "Remote control ended".into(),
+                            Grant::Asked => format!("Asking {who} for control…"),
+                        });
+                    }
+                }
+            }
+            Event::ClipboardSync { session, grant } => {
+                if let Some(d) = self.desk_mut() {
+                    if let Some(t) = d.tab_mut(session) {
+                        t.clipboard = grant;
+                        if grant == Grant::Denied {
+                            d.notice = Some("The customer denied clipboard sync".into());
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -325,6 +398,10 @@ impl ConsoleState {
                         scale: Scale::Fit,
                         quality: Quality::Auto,
                         overlay: false,
+                        control: Grant::Off,
+                        clipboard: Grant::Off,
+                        mods: ModSync::default(),
+                        pointer: None,
                         screen: Screen::Connecting,
                     });
                     commands.push(Command::View {

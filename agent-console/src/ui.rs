@@ -8,7 +8,10 @@ use tether_protocol::msg::{SessionId, SessionKey};
 use tether_protocol::pairing::display_pin;
 use tether_protocol::screen::Quality;
 
+use tether_protocol::input::{Button, Combo, Grant, InputEvent, Key};
+
 use crate::backend::ViewStats;
+use crate::keys::{key_of, modifier_keys, types_text, viewer_to_remote};
 
 use crate::state::{
     Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab,
@@ -175,6 +178,174 @@ pub fn dot(ui: &mut Ui, color: Color32) {
     ui.painter().circle_filled(rect.center(), 4.0, color);
 }
 
+/// The remote control button, with a green dot while control is on.
+fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let id = tab.info.id;
+    match tab.control {
+        Grant::On => {
+            dot(ui, Color32::from_rgb(40, 200, 60));
+            if ui.button("Stop control").clicked() {
+                outbox.extend(
+                    tab.mods
+                        .release()
+                        .into_iter()
+                        .map(|event| Command::Input { session: id, event }),
+                );
+                outbox.push(Command::Control {
+                    session: id,
+                    on: false,
+                });
+            }
+        }
+        Grant::Asked => {
+            ui.add_enabled(false, egui::Button::new("Waiting for the customer…"));
+        }
+        Grant::Off | Grant::Denied => {
+            if ui.button("Request control").clicked() {
+                outbox.push(Command::Control {
+                    session: id,
+                    on: true,
+                });
+                tab.control = Grant::Asked;
+            }
+        }
+    }
+}
+
+/// Turns the agent's mouse and keyboard on the viewer into remote input.
+fn remote_input(
+    ui: &mut Ui,
+    resp: &egui::Response,
+    tab: &mut SessionTab,
+    size: (u32, u32),
+    outbox: &mut Vec<Command>,
+) {
+    let id = tab.info.id;
+    let mut out: Vec<InputEvent> = Vec::new();
+    if resp.clicked() || resp.drag_started() || resp.secondary_clicked() {
+        resp.request_focus();
+    }
+    let focused = resp.has_focus();
+    if focused {
+        ui.memory_mut(|m| {
+            m.set_focus_lock_filter(
+                resp.id,
+                egui::EventFilter {
+                    tab: true,
+                    horizontal_arrows: true,
+                    vertical_arrows: true,
+                    escape: true,
+                },
+            )
+        });
+    }
+    let shown = resp.rect;
+    let move_to = |pos: egui::Pos2, out: &mut Vec<InputEvent>, tab: &mut SessionTab| {
+        if let Some(p) = viewer_to_remote(pos, shown, size) {
+            if tab.pointer != Some(p) {
+                tab.pointer = Some(p);
+                out.push(InputEvent::MouseMove {
+                    monitor: tab.monitor,
+                    x: p.0,
+                    y: p.1,
+                });
+            }
+        }
+    };
+    if let Some(pos) = ui.input(|i| i.pointer.latest_pos()) {
+        if resp.hovered() || resp.dragged() {
+            move_to(pos, &mut out, tab);
+        }
+    }
+    let events = ui.input(|i| i.events.clone());
+    for ev in events {
+        match ev {
+            egui::Event::PointerButton {
+                pos,
+                button,
+                pressed,
+                ..
+            } => {
+                if pressed && !shown.contains(pos) {
+                    continue;
+                }
+                let b = match button {
+                    egui::PointerButton::Primary => Button::Left,
+                    egui::PointerButton::Secondary => Button::Right,
+                    egui::PointerButton::Middle => Button::Middle,
+                    egui::PointerButton::Extra1 => Button::Back,
+                    egui::PointerButton::Extra2 => Button::Forward,
+                };
+                move_to(pos, &mut out, tab);
+                out.push(InputEvent::Button {
+                    button: b,
+                    down: pressed,
+                });
+            }
+            egui::Event::MouseWheel { unit, delta, .. } if resp.hovered() => {
+                let scale = match unit {
+                    egui::MouseWheelUnit::Line => 1.0,
+                    egui::MouseWheelUnit::Page => 3.0,
+                    egui::MouseWheelUnit::Point => 1.0 / 40.0,
+                };
+                let (dx, dy) = (
+                    (-delta.x * scale).round() as i32,
+                    (-delta.y * scale).round() as i32,
+                );
+                if dx != 0 || dy != 0 {
+                    out.push(InputEvent::Wheel { dx, dy });
+                }
+            }
+            egui::Event::Key {
+                key,
+                physical_key,
+                pressed,
+                modifiers,
+                ..
+            } if focused => {
+                let Some(k) = key_of(physical_key.unwrap_or(key)) else {
+                    continue;
+                };
+                let shortcut = modifiers.ctrl || modifiers.alt || modifiers.mac_cmd;
+                if types_text(k) && !shortcut {
+                    continue; // it arrives as text
+                }
+                out.extend(tab.mods.to(&modifier_keys(modifiers)));
+                out.push(InputEvent::Key {
+                    key: k,
+                    down: pressed,
+                });
+            }
+            egui::Event::Text(text) if focused => {
+                out.extend(tab.mods.release());
+                out.push(InputEvent::Text { text });
+            }
+            egui::Event::Copy | egui::Event::Cut | egui::Event::Paste(_) if focused => {
+                let k = match ev {
+                    egui::Event::Copy => Key::C,
+                    egui::Event::Cut => Key::X,
+                    _ => Key::V,
+                };
+                out.extend(tab.mods.to(&[Key::ControlLeft].into_iter().collect()));
+                out.push(InputEvent::Key { key: k, down: true });
+                out.push(InputEvent::Key {
+                    key: k,
+                    down: false,
+                });
+                out.extend(tab.mods.release());
+            }
+            _ => {}
+        }
+    }
+    if !focused {
+        out.extend(tab.mods.release());
+    }
+    outbox.extend(
+        out.into_iter()
+            .map(|event| Command::Input { session: id, event }),
+    );
+}
+
 /// The stats overlay, top left of the remote screen (as Parsec and Moonlight show).
 fn overlay(ui: &Ui, over: egui::Rect, st: &ViewStats) {
     let text = overlay_text(st);
@@ -329,6 +500,29 @@ fn session(
         }
         ui.checkbox(&mut tab.overlay, "Stats");
         ui.separator();
+        control_button(ui, tab, outbox);
+        ui.add_enabled_ui(tab.control == Grant::On, |ui| {
+            ui.menu_button("Send Keys", |ui| {
+                for c in Combo::ALL {
+                    if ui.button(c.label()).clicked() {
+                        outbox.push(Command::Input {
+                            session: id,
+                            event: InputEvent::Combo(c),
+                        });
+                        ui.close();
+                    }
+                }
+            });
+        });
+        let mut sync = matches!(tab.clipboard, Grant::On | Grant::Asked);
+        if ui.checkbox(&mut sync, "Sync clipboard").changed() {
+            outbox.push(Command::ClipboardSync {
+                session: id,
+                on: sync,
+            });
+            tab.clipboard = if sync { Grant::Asked } else { Grant::Off };
+        }
+        ui.separator();
         if ui.button("Leave Session").clicked() {
             outbox.push(Command::Leave(id));
             notice = Some(format!("Left the session with {}", tab.title()));
@@ -342,24 +536,31 @@ fn session(
         (Screen::Live { width, height }, Some(remote)) => {
             let tex = &remote.texture;
             let size = egui::vec2(width as f32, height as f32);
-            let shown = match tab.scale {
+            let sense = if tab.control == Grant::On {
+                egui::Sense::click_and_drag()
+            } else {
+                egui::Sense::hover()
+            };
+            let resp = match tab.scale {
                 Scale::Fit => {
                     let avail = ui.available_size();
                     let k = (avail.x / size.x).min(avail.y / size.y).max(0.01);
-                    ui.add(egui::Image::from_texture((tex.id(), size * k))).rect
+                    ui.add(egui::Image::from_texture((tex.id(), size * k)).sense(sense))
                 }
                 Scale::Actual => {
                     let ppp = ui.ctx().pixels_per_point();
                     egui::ScrollArea::both()
                         .show(ui, |ui| {
-                            ui.add(egui::Image::from_texture((tex.id(), size / ppp)))
-                                .rect
+                            ui.add(egui::Image::from_texture((tex.id(), size / ppp)).sense(sense))
                         })
                         .inner
                 }
             };
+            if tab.control == Grant::On {
+                remote_input(ui, &resp, tab, (width, height), outbox);
+            }
             if tab.overlay {
-                overlay(ui, shown, &remote.stats);
+                overlay(ui, resp.rect, &remote.stats);
             }
         }
         (Screen::Failed(why), _) => {

@@ -2,8 +2,12 @@
 
 use std::process::ExitCode;
 
-use crate::{HostError, HostEvent, HostOptions, Outcome, capture};
+use std::sync::{Arc, OnceLock};
+
+use crate::consent::{Decision, Shared};
+use crate::{HostError, HostEvent, HostOptions, Outcome, Services, capture};
 use clap::Parser;
+use tether_protocol::input::Permission;
 use tokio::sync::{mpsc, watch};
 
 #[derive(Parser)]
@@ -22,6 +26,23 @@ struct Cli {
     /// certificate are refused.
     #[arg(long, env = "TETHER_RELAY_FINGERPRINT")]
     relay_fingerprint: String,
+    /// Serve without a window (unattended and test use). Requests are then denied unless
+    /// granted up front with --allow.
+    #[arg(long)]
+    headless: bool,
+    /// Grant these without asking: control, clipboard (comma-separated). Logged.
+    #[arg(long, value_delimiter = ',', value_parser = parse_permission)]
+    allow: Vec<Permission>,
+}
+
+fn parse_permission(s: &str) -> Result<Permission, String> {
+    match s.trim() {
+        "control" => Ok(Permission::Control),
+        "clipboard" => Ok(Permission::Clipboard),
+        other => Err(format!(
+            "unknown permission {other:?}: use control or clipboard"
+        )),
+    }
 }
 
 /// Runs the command line with these arguments (the first is the program name).
@@ -51,7 +72,38 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
+    let ctx: Arc<OnceLock<egui::Context>> = Arc::default();
+    let repaint_ctx = ctx.clone();
+    let (shared, decisions) = Shared::new(Arc::new(move || {
+        if let Some(c) = repaint_ctx.get() {
+            c.request_repaint();
+        }
+    }));
+    if !cli.allow.is_empty() {
+        let list: Vec<&str> = cli
+            .allow
+            .iter()
+            .map(|p| match p {
+                Permission::Control => "control",
+                Permission::Clipboard => "clipboard",
+            })
+            .collect();
+        eprintln!(
+            "tether-host: granted without asking (--allow): {}",
+            list.join(", ")
+        );
+        tracing::warn!(allowed = ?cli.allow, "permissions granted up front");
+    }
+    let services = Services {
+        capture: capture::system_factory(),
+        injector: crate::input::system_injector(),
+        clipboard: crate::clipboard::system_clipboard(),
+        shared: shared.clone(),
+        allowed: cli.allow.clone(),
+        headless: cli.headless,
+    };
+    let headless = cli.headless;
+    let session = rt.spawn(async move {
         let opts = HostOptions {
             key: cli.key,
             relay: cli.relay.clone(),
@@ -94,7 +146,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
             }
         });
         println!("connecting to {}", cli.relay);
-        let res = crate::run(opts, capture::system_factory(), ev_tx, end_rx).await;
+        let res = crate::run_with(opts, services, decisions, ev_tx, end_rx).await;
         let _ = printer.await;
         match res {
             Ok(Outcome::Ended(reason)) => {
@@ -118,5 +170,38 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    if !headless {
+        let options = eframe::NativeOptions {
+            viewport: egui::ViewportBuilder::default()
+                .with_title("Tether remote support")
+                .with_inner_size([440.0, 320.0])
+                .with_always_on_top(),
+            renderer: eframe::Renderer::Glow,
+            ..Default::default()
+        };
+        let window_shared = shared.clone();
+        let shown = eframe::run_native(
+            "Tether remote support",
+            options,
+            Box::new(move |cc| {
+                let _ = ctx.set(cc.egui_ctx.clone());
+                Ok(Box::new(crate::window::HostWindow::new(window_shared)))
+            }),
+        );
+        if let Err(e) = shown {
+            eprintln!(
+                "tether-host: cannot open the window ({e}); use --headless to run without one"
+            );
+        }
+        // Closing the window ends the session.
+        shared.decide(Decision::EndSession);
+    }
+    match rt.block_on(session) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tether-host: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,8 +8,13 @@
 
 pub mod capture;
 pub mod cli;
+pub mod clipboard;
+pub mod consent;
+pub mod control;
 pub mod info;
+pub mod input;
 pub mod screen;
 pub mod session;
+pub mod window;
 
-pub use session::{HostError, HostEvent, HostOptions, Outcome, run};
+pub use session::{HostError, HostEvent, HostOptions, Outcome, Services, run, run_with};

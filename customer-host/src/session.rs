@@ -9,8 +9,43 @@ use tether_protocol::msg::{
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tether_protocol::input::Permission;
+
 use crate::capture::{CaptureError, CapturerFactory};
+use crate::clipboard::ClipboardFactory;
+use crate::consent::{Decision, Phase, Shared};
+use crate::control::{self, ControlDeps};
 use crate::info;
+use crate::input::InjectorFactory;
+
+/// The host's OS services, the customer's window state, and what is granted up front.
+#[derive(Clone)]
+pub struct Services {
+    /// Screen capture.
+    pub capture: CapturerFactory,
+    /// Input injection.
+    pub injector: InjectorFactory,
+    /// Clipboard access.
+    pub clipboard: ClipboardFactory,
+    /// The window's view of the session.
+    pub shared: Shared,
+    /// Permissions granted without asking (`--allow`).
+    pub allowed: Vec<Permission>,
+    /// Nobody answers prompts: requests not in `allowed` are denied.
+    pub headless: bool,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("allowed", &self.allowed)
+            .field("headless", &self.headless)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How to reach the relay and which key to join with.
 #[derive(Debug, Clone)]
@@ -87,20 +122,59 @@ async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, HostErro
     }
 }
 
-/// Joins the session and serves it until it ends, `end` turns true, or the relay goes away.
+/// Joins the session and serves the screen headless, granting nothing: every request for control
+/// or the clipboard is denied. Ends when the session ends, `end` turns true, or the relay goes away.
 pub async fn run(
     opts: HostOptions,
     factory: CapturerFactory,
     events: mpsc::UnboundedSender<HostEvent>,
+    end: watch::Receiver<bool>,
+) -> Result<Outcome, HostError> {
+    let (shared, decisions) = Shared::new(Arc::new(|| {}));
+    let services = Services {
+        capture: factory,
+        injector: crate::input::system_injector(),
+        clipboard: crate::clipboard::system_clipboard(),
+        shared,
+        allowed: Vec::new(),
+        headless: true,
+    };
+    run_with(opts, services, decisions, events, end).await
+}
+
+/// Joins the session and serves it with these services until it ends, `end` turns true, the
+/// customer ends it, or the relay goes away.
+pub async fn run_with(
+    opts: HostOptions,
+    services: Services,
+    mut decisions: mpsc::UnboundedReceiver<Decision>,
+    events: mpsc::UnboundedSender<HostEvent>,
     mut end: watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
+    let factory = services.capture.clone();
     let f = factory.clone();
     let monitors = tokio::task::spawn_blocking(move || f().and_then(|mut c| c.monitors()))
         .await
         .map_err(|e| HostError::Capture(CaptureError::Failed(e.to_string())))??;
     let customer = info::customer_info(monitors);
     let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
-    let result = session(&conn, opts, customer, factory, events, &mut end).await;
+    let shared = services.shared.clone();
+    let result = session(
+        &conn,
+        opts,
+        customer,
+        services,
+        &mut decisions,
+        events,
+        &mut end,
+    )
+    .await;
+    let ended = match &result {
+        Ok(Outcome::Ended(r)) => r.to_string(),
+        Ok(Outcome::EndedHere) => "you ended the session".to_string(),
+        Err(e) => e.to_string(),
+    };
+    shared.update(|v| v.phase = Phase::Ended(ended));
     match &result {
         Ok(_) => conn.close(close::NORMAL.into(), b"bye"),
         Err(HostError::Protocol(e)) => conn.close(close::PROTOCOL.into(), e.as_bytes()),
@@ -114,10 +188,14 @@ async fn session(
     conn: &quinn::Connection,
     opts: HostOptions,
     customer: tether_protocol::msg::CustomerInfo,
-    factory: CapturerFactory,
+    services: Services,
+    decisions: &mut mpsc::UnboundedReceiver<Decision>,
     events: mpsc::UnboundedSender<HostEvent>,
     end: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
+    let factory = services.capture.clone();
+    let shared = services.shared.clone();
+    let monitors = customer.monitors.clone();
     let lost = |e: &dyn std::fmt::Display| HostError::Lost(e.to_string());
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
     let hello = Hello {
@@ -143,6 +221,10 @@ async fn session(
         .map_err(|e| lost(&e))?;
     match read_server(&mut recv).await? {
         ServerMsg::Joined { session, agent } => {
+            shared.update(|v| {
+                v.owner = Some(agent.clone());
+                v.phase = Phase::Waiting;
+            });
             let _ = events.send(HostEvent::Joined { session, agent });
         }
         ServerMsg::Refused(r) => return Err(HostError::Refused(r)),
@@ -160,10 +242,31 @@ async fn session(
         }
     });
     let mut viewers = tokio::task::JoinSet::new();
+    let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
+    let mut decisions_open = true;
+    let mut end_here = false;
     let outcome = loop {
+        if end_here {
+            let _ = write_msg(&mut send, &ClientMsg::EndSession, CONTROL_MAX_FRAME).await;
+            let _ = send.finish();
+            // Wait briefly for the relay to confirm, so agents hear it from the relay.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                while let Some(m) = ctl_rx.recv().await {
+                    if matches!(m, Ok(ServerMsg::SessionEnded { .. }) | Err(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            break Ok(Outcome::EndedHere);
+        }
         tokio::select! {
             m = ctl_rx.recv() => match m {
                 Some(Ok(ServerMsg::AgentsChanged { agents, .. })) => {
+                    shared.update(|v| {
+                        v.phase = if agents.is_empty() { Phase::Waiting } else { Phase::Connected };
+                        v.agents = agents.clone();
+                    });
                     let _ = events.send(HostEvent::Agents(agents));
                 }
                 Some(Ok(ServerMsg::SessionEnded { reason, .. })) => break Ok(Outcome::Ended(reason)),
@@ -179,13 +282,33 @@ async fn session(
                         Ok(Some(HostStream::Screen { agent, monitor })) => {
                             let events = events.clone();
                             let factory = factory.clone();
+                            let shared = shared.clone();
                             viewers.spawn(async move {
+                                shared.update(|v| v.viewers.push((agent.clone(), monitor)));
                                 let _ = events.send(HostEvent::ViewerStarted { agent: agent.clone(), monitor });
                                 if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
                                     warn!(error = %e, %agent, "screen stream ended with an error");
                                 }
+                                shared.update(|v| {
+                                    if let Some(i) = v.viewers.iter().position(|(a, m)| *a == agent && *m == monitor) {
+                                        v.viewers.remove(i);
+                                    }
+                                });
                                 let _ = events.send(HostEvent::ViewerStopped { agent });
                             });
+                        }
+                        Ok(Some(HostStream::Input { agent })) => {
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            controls.insert(agent.clone(), tx);
+                            let deps = ControlDeps {
+                                injector: services.injector.clone(),
+                                clipboard: services.clipboard.clone(),
+                                monitors: monitors.clone(),
+                                shared: shared.clone(),
+                                allowed: services.allowed.clone(),
+                                headless: services.headless,
+                            };
+                            viewers.spawn(control::serve(s, r, agent, deps, rx));
                         }
                         Ok(None) => {}
                         Err(e) => break Err(HostError::Protocol(e.to_string())),
@@ -195,19 +318,21 @@ async fn session(
             },
             changed = end.changed() => {
                 if changed.is_err() || *end.borrow() {
-                    let _ = write_msg(&mut send, &ClientMsg::EndSession, CONTROL_MAX_FRAME).await;
-                    let _ = send.finish();
-                    // Wait briefly for the relay to confirm, so agents hear it from the relay.
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-                        while let Some(m) = ctl_rx.recv().await {
-                            if matches!(m, Ok(ServerMsg::SessionEnded { .. }) | Err(_)) {
-                                break;
-                            }
-                        }
-                    })
-                    .await;
-                    break Ok(Outcome::EndedHere);
+                    end_here = true;
                 }
+            }
+            d = decisions.recv(), if decisions_open => match d {
+                Some(Decision::EndSession) => end_here = true,
+                Some(d @ (Decision::Answer { .. } | Decision::Revoke { .. })) => {
+                    let agent = match &d {
+                        Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.clone(),
+                        Decision::EndSession => String::new(),
+                    };
+                    if let Some(tx) = controls.get(&agent) {
+                        let _ = tx.send(d);
+                    }
+                }
+                None => decisions_open = false,
             }
         }
     };

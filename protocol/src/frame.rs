@@ -7,6 +7,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 /// Largest frame accepted on a control stream (login, keys, session events).
 pub const CONTROL_MAX_FRAME: usize = 64 * 1024;
+/// Largest frame accepted on an input stream (it carries clipboard text up to 1 MiB).
+pub const INPUT_MAX_FRAME: usize = 2 * 1024 * 1024;
 /// Largest frame accepted on a media stream (screen updates).
 pub const MEDIA_MAX_FRAME: usize = 8 * 1024 * 1024;
 /// Size of the length prefix.

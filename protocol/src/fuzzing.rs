@@ -29,6 +29,8 @@ fn decode_all(body: &[u8]) {
     let _ = frame::decode_body::<HostStream>(body);
     let _ = frame::decode_body::<ViewerMsg>(body);
     let _ = frame::decode_body::<ScreenMsg>(body);
+    let _ = frame::decode_body::<crate::input::AgentMsg>(body);
+    let _ = frame::decode_body::<crate::input::HostMsg>(body);
 }
 
 /// Decodes arbitrary bytes as screen updates and applies them to one framebuffer.

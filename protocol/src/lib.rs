@@ -14,6 +14,7 @@
 pub mod flow;
 pub mod frame;
 pub mod fuzzing;
+pub mod input;
 pub mod msg;
 pub mod pairing;
 pub mod screen;

@@ -255,6 +255,11 @@ pub enum OpenStream {
         /// Index into [`CustomerInfo::monitors`].
         monitor: u8,
     },
+    /// The agent's input stream of a session: consent requests, input, clipboard.
+    Input {
+        /// The session.
+        session: SessionId,
+    },
 }
 
 /// First frame of a media stream the relay opens towards a host.
@@ -266,6 +271,11 @@ pub enum HostStream {
         agent: String,
         /// Index into [`CustomerInfo::monitors`].
         monitor: u8,
+    },
+    /// An agent's input stream.
+    Input {
+        /// The agent.
+        agent: String,
     },
 }
 

@@ -22,7 +22,7 @@ const ZSTD_LEVEL: i32 = 1;
 /// JPEG quality of lossy rectangles.
 const JPEG_QUALITY: u8 = 70;
 /// A tile that changed this many times, each within [`MOTION_GAP_MS`] of the last, is in motion.
-const MOTION_CHANGES: u8 = 3;
+const MOTION_CHANGES: u8 = 2;
 /// See [`MOTION_CHANGES`].
 const MOTION_GAP_MS: u64 = 150;
 /// A lossy tile unchanged for this long is sent again losslessly.
@@ -259,10 +259,13 @@ impl TileEncoder {
 
     /// Splits changed rectangles into lossless and lossy ones, per the quality mode and the
     /// tiles' motion, and remembers which tiles the viewer gets lossy.
-    fn classify(&mut self, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
+    ///
+    /// Content with few colours (text, UI) stays lossless in every mode: its palette encoding is
+    /// smaller than JPEG and exact.
+    fn classify(&mut self, frame: &FrameRef<'_>, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
         let (mut sharp, mut soft) = (Vec::new(), Vec::new());
         for r in rects {
-            let lossy = match self.quality {
+            let candidate = match self.quality {
                 Quality::Sharp => false,
                 Quality::Smooth => r.area() >= SMOOTH_MIN_AREA,
                 Quality::Auto => {
@@ -272,6 +275,7 @@ impl TileEncoder {
                             .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES))
                 }
             };
+            let lossy = candidate && palette_of(frame, r).is_none();
             if lossy {
                 let tiles: Vec<usize> = self.tiles_of(r).collect();
                 for t in tiles {
@@ -454,7 +458,7 @@ impl TileEncoder {
         if !frame.is_valid() {
             return Err(CodecError::BadFrame);
         }
-        let (sharp, soft) = self.classify(rects);
+        let (sharp, soft) = self.classify(frame, rects);
         encode_parts(frame, &sharp, &soft, seq, timing)
     }
 }

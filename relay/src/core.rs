@@ -279,8 +279,8 @@ impl Core {
         out
     }
 
-    /// May the agent on `conn` view the screen of session `id`? Returns the host's connection.
-    pub fn screen_route(&self, conn: ConnId, id: SessionId) -> Result<(ConnId, String), Refusal> {
+    /// May the agent on `conn` open media streams (screen, input) of session `id`? Returns the host's connection.
+    pub fn stream_route(&self, conn: ConnId, id: SessionId) -> Result<(ConnId, String), Refusal> {
         let agent = self
             .agents
             .get(&conn)
@@ -342,8 +342,8 @@ mod tests {
         );
         // Bob is not in the session and cannot view it.
         core.agent_online(3, "bob");
-        assert!(core.screen_route(3, S).is_err());
-        assert_eq!(core.screen_route(2, S), Ok((1, "alice".into())));
+        assert!(core.stream_route(3, S).is_err());
+        assert_eq!(core.stream_route(2, S), Ok((1, "alice".into())));
         assert!(core.leave_session(3, S).is_err());
     }
 
@@ -379,7 +379,7 @@ mod tests {
             reason: EndReason::AgentLeft
         }));
         assert_eq!(core.session_count(), 0);
-        assert!(core.screen_route(2, S).is_err());
+        assert!(core.stream_route(2, S).is_err());
     }
 
     #[test]

@@ -761,10 +761,12 @@ async fn route_stream(
         }
         _ => return,
     };
-    let OpenStream::Screen { session, monitor } = open;
+    let session = match &open {
+        OpenStream::Screen { session, .. } | OpenStream::Input { session } => *session,
+    };
     let route = {
         let st = shared.state();
-        st.core.screen_route(id, session).and_then(|(host, agent)| {
+        st.core.stream_route(id, session).and_then(|(host, agent)| {
             st.peers
                 .get(&host)
                 .map(|p| (p.conn.clone(), agent))
@@ -791,21 +793,23 @@ async fn route_stream(
         let _ = a_send.reset(close::REFUSED.into());
         return;
     };
-    if write_msg(
-        &mut h_send,
-        &HostStream::Screen {
+    let preamble = match open {
+        OpenStream::Screen { monitor, .. } => HostStream::Screen {
             agent: agent.clone(),
             monitor,
         },
-        CONTROL_MAX_FRAME,
-    )
-    .await
-    .is_err()
+        OpenStream::Input { .. } => HostStream::Input {
+            agent: agent.clone(),
+        },
+    };
+    if write_msg(&mut h_send, &preamble, CONTROL_MAX_FRAME)
+        .await
+        .is_err()
     {
         let _ = a_send.reset(close::REFUSED.into());
         return;
     }
-    debug!(%session, %agent, monitor, "screen stream routed");
+    debug!(%session, %agent, "media stream routed");
     tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
 }
 

@@ -1,0 +1,154 @@
+//! What the customer sees and decides: session state, who is connected, consent prompts, grants.
+//! The host's window draws it; the session and control services update it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tether_protocol::input::{Grant, Permission};
+use tokio::sync::mpsc;
+
+/// Where the session is, for the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Connecting to the relay.
+    #[default]
+    Connecting,
+    /// Joined; no agent connected now.
+    Waiting,
+    /// Agents are connected.
+    Connected,
+    /// Over, with the reason.
+    Ended(String),
+}
+
+/// A question for the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The agent asking.
+    pub agent: String,
+    /// What for.
+    pub permission: Permission,
+}
+
+impl Prompt {
+    /// The question, for people.
+    pub fn question(&self) -> String {
+        match self.permission {
+            Permission::Control => {
+                format!("{} asks to control your mouse and keyboard.", self.agent)
+            }
+            Permission::Clipboard => {
+                format!("{} asks to share clipboard text with you.", self.agent)
+            }
+        }
+    }
+}
+
+/// What the customer decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Answer a prompt.
+    Answer {
+        /// The agent.
+        agent: String,
+        /// The permission.
+        permission: Permission,
+        /// Allowed?
+        allow: bool,
+    },
+    /// Take a permission back.
+    Revoke {
+        /// The agent.
+        agent: String,
+        /// The permission.
+        permission: Permission,
+    },
+    /// End the whole session.
+    EndSession,
+}
+
+/// Everything the window shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostView {
+    /// Session phase.
+    pub phase: Phase,
+    /// The agent whose key it was.
+    pub owner: Option<String>,
+    /// Agents connected now (unmasked).
+    pub agents: Vec<String>,
+    /// Who views which monitor.
+    pub viewers: Vec<(String, u8)>,
+    /// Open questions.
+    pub prompts: Vec<Prompt>,
+    /// Control and clipboard grants per agent.
+    pub grants: BTreeMap<String, (Grant, Grant)>,
+    /// What happened, newest last.
+    pub log: Vec<String>,
+}
+
+/// The view shared between the services and the window, and the channel of decisions.
+#[derive(Clone)]
+pub struct Shared {
+    view: Arc<Mutex<HostView>>,
+    decisions: mpsc::UnboundedSender<Decision>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// A new view; decisions arrive on the returned receiver.
+    pub fn new(repaint: Arc<dyn Fn() + Send + Sync>) -> (Self, mpsc::UnboundedReceiver<Decision>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                view: Arc::default(),
+                decisions: tx,
+                repaint,
+            },
+            rx,
+        )
+    }
+
+    /// Reads the view.
+    pub fn view(&self) -> MutexGuard<'_, HostView> {
+        self.view.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the view and asks for a repaint.
+    pub fn update(&self, f: impl FnOnce(&mut HostView)) {
+        f(&mut self.view());
+        (self.repaint)();
+    }
+
+    /// Adds a line to the log (also to the tracing log).
+    pub fn log(&self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::info!(target: "tether_host::audit", "{line}");
+        self.update(|v| {
+            v.log.push(line);
+            if v.log.len() > 200 {
+                v.log.remove(0);
+            }
+        });
+    }
+
+    /// The customer decided something.
+    pub fn decide(&self, d: Decision) {
+        if let Decision::Answer {
+            agent, permission, ..
+        } = &d
+        {
+            let (agent, permission) = (agent.clone(), *permission);
+            self.update(|v| {
+                v.prompts
+                    .retain(|p| !(p.agent == agent && p.permission == permission))
+            });
+        }
+        let _ = self.decisions.send(d);
+    }
+}

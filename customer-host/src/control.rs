@@ -1,0 +1,230 @@
+//! One agent's input stream on the host: consent, remote control and clipboard sync.
+//!
+//! Every message goes through the agent's [`InputGate`]; only what it lets through reaches the
+//! injector, on a thread of its own that keeps events in order (consecutive pointer moves are
+//! coalesced; keys are never dropped or reordered).
+
+use std::sync::mpsc as std_mpsc;
+
+use tether_net::{read_msg, write_msg};
+use tether_protocol::frame::INPUT_MAX_FRAME;
+use tether_protocol::input::{
+    Action, AgentMsg, Grant, HostMsg, InputEvent, InputGate, MAX_CLIPBOARD, Permission,
+};
+use tether_protocol::msg::MonitorInfo;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::clipboard::{ClipboardFactory, ClipboardWorker};
+use crate::consent::{Decision, Prompt, Shared};
+use crate::input::InjectorFactory;
+
+/// What the control service needs from the host.
+#[derive(Clone)]
+pub struct ControlDeps {
+    /// Input injection.
+    pub injector: InjectorFactory,
+    /// Clipboard access.
+    pub clipboard: ClipboardFactory,
+    /// The monitors, for coordinates.
+    pub monitors: Vec<MonitorInfo>,
+    /// The customer's window state.
+    pub shared: Shared,
+    /// Permissions granted up front (`--allow`).
+    pub allowed: Vec<Permission>,
+    /// Whether nobody can answer prompts (`--headless`): unlisted permissions are denied.
+    pub headless: bool,
+}
+
+impl std::fmt::Debug for ControlDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlDeps")
+            .field("allowed", &self.allowed)
+            .field("headless", &self.headless)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the injector thread: events in order, consecutive pointer moves coalesced.
+fn injector_thread(deps: &ControlDeps) -> std_mpsc::Sender<InputEvent> {
+    let (tx, rx) = std_mpsc::channel::<InputEvent>();
+    let factory = deps.injector.clone();
+    let monitors = deps.monitors.clone();
+    let shared = deps.shared.clone();
+    std::thread::spawn(move || {
+        let mut inj = match factory() {
+            Ok(i) => i,
+            Err(e) => {
+                shared.log(format!("remote control unavailable: {e}"));
+                return;
+            }
+        };
+        let mut pending: Option<InputEvent> = None;
+        loop {
+            let ev = match pending.take() {
+                Some(e) => e,
+                None => match rx.recv() {
+                    Ok(e) => e,
+                    Err(_) => return,
+                },
+            };
+            let ev = if matches!(ev, InputEvent::MouseMove { .. }) {
+                // Skip to the last of a run of moves; keep the first non-move for next time.
+                let mut last = ev;
+                while let Ok(next) = rx.try_recv() {
+                    if matches!(next, InputEvent::MouseMove { .. }) {
+                        last = next;
+                    } else {
+                        pending = Some(next);
+                        break;
+                    }
+                }
+                last
+            } else {
+                ev
+            };
+            if let Err(e) = inj.inject(&ev, &monitors) {
+                warn!(error = %e, "input injection failed");
+            }
+        }
+    });
+    tx
+}
+
+/// Serves one agent's input stream until it ends.
+pub async fn serve(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    agent: String,
+    deps: ControlDeps,
+    mut decisions: mpsc::UnboundedReceiver<Decision>,
+) {
+    let shared = deps.shared.clone();
+    let mut gate = InputGate::preallowed(&deps.allowed);
+    let inject = injector_thread(&deps);
+    let (local_tx, mut local_rx) = mpsc::unbounded_channel();
+    let log = shared.clone();
+    let clip = ClipboardWorker::start(
+        deps.clipboard.clone(),
+        move |text| local_tx.send(text).is_ok(),
+        move |e| log.log(e),
+    );
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            match read_msg::<AgentMsg>(&mut recv, INPUT_MAX_FRAME).await {
+                Ok(Some(m)) => {
+                    if msg_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if e.is_protocol_violation() {
+                        warn!(error = %e, "agent sent a bad input message; closing its input stream");
+                        let _ = recv.stop(tether_net::close::PROTOCOL.into());
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    shared.update(|v| {
+        v.grants.insert(agent.clone(), (Grant::Off, Grant::Off));
+    });
+    loop {
+        let actions = tokio::select! {
+            m = msg_rx.recv() => match m {
+                Some(m) => gate.on_agent(m),
+                None => break,
+            },
+            d = decisions.recv() => match d {
+                Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow),
+                Some(Decision::Revoke { permission, .. }) => gate.revoke(permission),
+                Some(Decision::EndSession) | None => break,
+            },
+            t = local_rx.recv() => match t {
+                Some(text) if gate.clipboard() == Grant::On => {
+                    if text.len() > MAX_CLIPBOARD {
+                        shared.log(format!("clipboard text of {} bytes not sent: over the {MAX_CLIPBOARD} byte limit", text.len()));
+                        vec![Action::Notify(HostMsg::Refused(format!("the customer's clipboard text is over the {MAX_CLIPBOARD} byte limit")))]
+                    } else {
+                        vec![Action::Notify(HostMsg::Clipboard { text })]
+                    }
+                }
+                Some(_) => Vec::new(),
+                None => break,
+            },
+        };
+        if !apply(actions, &agent, &deps, &mut gate, &inject, &clip, &mut send).await {
+            break;
+        }
+    }
+    // Whatever ended the stream: release everything held, drop every grant.
+    let actions = gate.disconnected();
+    let _ = apply(actions, &agent, &deps, &mut gate, &inject, &clip, &mut send).await;
+    reader.abort();
+    let _ = send.finish();
+    shared.update(|v| {
+        v.grants.remove(&agent);
+        v.prompts.retain(|p| p.agent != agent);
+    });
+}
+
+/// Carries out the gate's actions. Returns false if the stream to the agent is gone.
+async fn apply(
+    actions: Vec<Action>,
+    agent: &str,
+    deps: &ControlDeps,
+    gate: &mut InputGate,
+    inject: &std_mpsc::Sender<InputEvent>,
+    clip: &ClipboardWorker,
+    send: &mut quinn::SendStream,
+) -> bool {
+    let mut queue: std::collections::VecDeque<Action> = actions.into();
+    let mut alive = true;
+    while let Some(a) = queue.pop_front() {
+        match a {
+            Action::Inject(ev) => {
+                let _ = inject.send(ev);
+            }
+            Action::Prompt(permission) => {
+                if deps.headless {
+                    deps.shared.log(format!("{agent} asked for {permission:?}; denied: nobody can answer in headless mode"));
+                    queue.extend(gate.answer(permission, false));
+                } else {
+                    deps.shared.update(|v| {
+                        v.prompts.push(Prompt {
+                            agent: agent.to_string(),
+                            permission,
+                        })
+                    });
+                }
+            }
+            Action::Notify(msg) => {
+                match &msg {
+                    HostMsg::Control(g) => {
+                        deps.shared.update(|v| {
+                            v.grants.entry(agent.to_string()).or_default().0 = *g;
+                        });
+                    }
+                    HostMsg::ClipboardSync(g) => {
+                        clip.watch(*g == Grant::On);
+                        deps.shared.update(|v| {
+                            v.grants.entry(agent.to_string()).or_default().1 = *g;
+                        });
+                    }
+                    _ => {}
+                }
+                if alive && write_msg(send, &msg, INPUT_MAX_FRAME).await.is_err() {
+                    alive = false;
+                }
+            }
+            Action::SetClipboard(text) => {
+                clip.set(text);
+            }
+            Action::Audit(line) => deps.shared.log(format!("{agent}: {line}")),
+        }
+    }
+    alive
+}

@@ -1,0 +1,703 @@
+//! Remote control: the input an agent sends, the consent the customer gives, and the host-side
+//! gate that enforces it, as a sans-IO state machine.
+//!
+//! The gate is the only way input reaches the injector: it drops (and reports for the audit) any
+//! event that arrives without a grant, remembers every key and button it let press, and releases
+//! all of them when control ends for any reason, so no key is ever left stuck.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// A key, by its position on a US keyboard (what the key is, not what it types).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)]
+pub enum Key {
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+    G,
+    H,
+    I,
+    J,
+    K,
+    L,
+    M,
+    N,
+    O,
+    P,
+    Q,
+    R,
+    S,
+    T,
+    U,
+    V,
+    W,
+    X,
+    Y,
+    Z,
+    Num0,
+    Num1,
+    Num2,
+    Num3,
+    Num4,
+    Num5,
+    Num6,
+    Num7,
+    Num8,
+    Num9,
+    F1,
+    F2,
+    F3,
+    F4,
+    F5,
+    F6,
+    F7,
+    F8,
+    F9,
+    F10,
+    F11,
+    F12,
+    Escape,
+    Tab,
+    Backspace,
+    Enter,
+    Space,
+    CapsLock,
+    ShiftLeft,
+    ShiftRight,
+    ControlLeft,
+    ControlRight,
+    AltLeft,
+    AltRight,
+    SuperLeft,
+    SuperRight,
+    Menu,
+    ArrowUp,
+    ArrowDown,
+    ArrowLeft,
+    ArrowRight,
+    Home,
+    End,
+    PageUp,
+    PageDown,
+    Insert,
+    Delete,
+    PrintScreen,
+    ScrollLock,
+    Pause,
+    Minus,
+    Equal,
+    BracketLeft,
+    BracketRight,
+    Backslash,
+    Semicolon,
+    Quote,
+    Backquote,
+    Comma,
+    Period,
+    Slash,
+    Numpad0,
+    Numpad1,
+    Numpad2,
+    Numpad3,
+    Numpad4,
+    Numpad5,
+    Numpad6,
+    Numpad7,
+    Numpad8,
+    Numpad9,
+    NumpadAdd,
+    NumpadSubtract,
+    NumpadMultiply,
+    NumpadDivide,
+    NumpadDecimal,
+    NumpadEnter,
+    NumLock,
+}
+
+impl Key {
+    /// Whether this is a modifier key.
+    pub fn is_modifier(self) -> bool {
+        matches!(
+            self,
+            Key::ShiftLeft
+                | Key::ShiftRight
+                | Key::ControlLeft
+                | Key::ControlRight
+                | Key::AltLeft
+                | Key::AltRight
+                | Key::SuperLeft
+                | Key::SuperRight
+        )
+    }
+}
+
+/// A mouse button.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Button {
+    /// Primary.
+    Left,
+    /// Middle (wheel press).
+    Middle,
+    /// Secondary.
+    Right,
+    /// Back (side button).
+    Back,
+    /// Forward (side button).
+    Forward,
+}
+
+/// Combinations a person cannot type through the console (the local OS would take them).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Combo {
+    /// Ctrl+Alt+Del.
+    CtrlAltDel,
+    /// Ctrl+Esc.
+    CtrlEsc,
+    /// Alt+Tab.
+    AltTab,
+    /// Alt+F4.
+    AltF4,
+    /// The Super (Windows) key alone.
+    Super,
+    /// Print Screen.
+    PrintScreen,
+}
+
+impl Combo {
+    /// Every combination, in menu order.
+    pub const ALL: [Combo; 6] = [
+        Combo::CtrlAltDel,
+        Combo::CtrlEsc,
+        Combo::AltTab,
+        Combo::AltF4,
+        Combo::Super,
+        Combo::PrintScreen,
+    ];
+
+    /// Menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Combo::CtrlAltDel => "Ctrl+Alt+Del",
+            Combo::CtrlEsc => "Ctrl+Esc",
+            Combo::AltTab => "Alt+Tab",
+            Combo::AltF4 => "Alt+F4",
+            Combo::Super => "Super",
+            Combo::PrintScreen => "Print Screen",
+        }
+    }
+
+    /// The keys, pressed in order and released in reverse.
+    pub fn keys(self) -> &'static [Key] {
+        match self {
+            Combo::CtrlAltDel => &[Key::ControlLeft, Key::AltLeft, Key::Delete],
+            Combo::CtrlEsc => &[Key::ControlLeft, Key::Escape],
+            Combo::AltTab => &[Key::AltLeft, Key::Tab],
+            Combo::AltF4 => &[Key::AltLeft, Key::F4],
+            Combo::Super => &[Key::SuperLeft],
+            Combo::PrintScreen => &[Key::PrintScreen],
+        }
+    }
+}
+
+/// One input event from the agent. Coordinates are pixels of the monitor being viewed.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum InputEvent {
+    /// Move the pointer.
+    MouseMove {
+        /// Monitor index.
+        monitor: u8,
+        /// X within the monitor.
+        x: u32,
+        /// Y within the monitor.
+        y: u32,
+    },
+    /// Press or release a button.
+    Button {
+        /// Which.
+        button: Button,
+        /// Pressed (true) or released.
+        down: bool,
+    },
+    /// Scroll, in notches; positive is down and right.
+    Wheel {
+        /// Horizontal notches.
+        dx: i32,
+        /// Vertical notches.
+        dy: i32,
+    },
+    /// Press or release a key by position (shortcuts, navigation, modifiers).
+    Key {
+        /// Which.
+        key: Key,
+        /// Pressed (true) or released.
+        down: bool,
+    },
+    /// Type text by character, whatever the customer's layout.
+    Text {
+        /// The characters.
+        text: String,
+    },
+    /// Send a combination.
+    Combo(Combo),
+}
+
+/// Agent to host, on the input stream. Opaque to the relay.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum AgentMsg {
+    /// Ask the customer for control.
+    RequestControl,
+    /// Give control back.
+    ReleaseControl,
+    /// Input, applied only under a grant.
+    Input(InputEvent),
+    /// Ask the customer to sync the clipboard.
+    RequestClipboard,
+    /// Stop syncing the clipboard.
+    StopClipboard,
+    /// The agent's clipboard text changed (only under a clipboard grant).
+    Clipboard {
+        /// The text.
+        text: String,
+    },
+}
+
+/// The state of one permission, as both sides see it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grant {
+    /// Not asked, or given back.
+    #[default]
+    Off,
+    /// Asked; the customer has not answered.
+    Asked,
+    /// Allowed.
+    On,
+    /// The customer said no.
+    Denied,
+}
+
+/// Host to agent, on the input stream. Opaque to the relay.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum HostMsg {
+    /// Control is now in this state.
+    Control(Grant),
+    /// Clipboard sync is now in this state.
+    ClipboardSync(Grant),
+    /// The customer's clipboard text changed.
+    Clipboard {
+        /// The text.
+        text: String,
+    },
+    /// Something was refused, with a reason for the agent.
+    Refused(String),
+}
+
+/// Largest clipboard text synced, in bytes.
+pub const MAX_CLIPBOARD: usize = 1 << 20;
+
+/// What the gate tells the injector to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Inject this event.
+    Inject(InputEvent),
+    /// Ask the customer (the host's window shows a prompt).
+    Prompt(Permission),
+    /// Tell the agent.
+    Notify(HostMsg),
+    /// Put this text on the customer's clipboard.
+    SetClipboard(String),
+    /// Record for the audit: input dropped, or a grant changed.
+    Audit(String),
+}
+
+/// What a prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Remote control.
+    Control,
+    /// Clipboard sync.
+    Clipboard,
+}
+
+/// The host's per-agent gate. Everything the agent sends goes through [`InputGate::on_agent`];
+/// the customer's answers through [`InputGate::answer`]; the end of control through
+/// [`InputGate::revoke`] or [`InputGate::disconnected`].
+#[derive(Debug, Default)]
+pub struct InputGate {
+    control: Grant,
+    clipboard: Grant,
+    keys: BTreeSet<Key>,
+    buttons: BTreeSet<Button>,
+    /// Grants given up front (`--allow`), answered without a prompt.
+    preallowed: BTreeSet<PermissionKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PermissionKey {
+    Control,
+    Clipboard,
+}
+
+impl From<Permission> for PermissionKey {
+    fn from(p: Permission) -> Self {
+        match p {
+            Permission::Control => PermissionKey::Control,
+            Permission::Clipboard => PermissionKey::Clipboard,
+        }
+    }
+}
+
+impl InputGate {
+    /// A gate with nothing granted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A gate that answers requests for `allowed` without asking (unattended use).
+    pub fn preallowed(allowed: &[Permission]) -> Self {
+        Self {
+            preallowed: allowed.iter().map(|p| PermissionKey::from(*p)).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Control state.
+    pub fn control(&self) -> Grant {
+        self.control
+    }
+
+    /// Clipboard state.
+    pub fn clipboard(&self) -> Grant {
+        self.clipboard
+    }
+
+    /// Keys held down now.
+    pub fn held_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.keys.iter().copied()
+    }
+
+    fn ask(&mut self, p: Permission, out: &mut Vec<Action>) {
+        let state = match p {
+            Permission::Control => &mut self.control,
+            Permission::Clipboard => &mut self.clipboard,
+        };
+        if *state == Grant::On || *state == Grant::Asked {
+            return;
+        }
+        *state = Grant::Asked;
+        let notify = |g| match p {
+            Permission::Control => HostMsg::Control(g),
+            Permission::Clipboard => HostMsg::ClipboardSync(g),
+        };
+        out.push(Action::Notify(notify(Grant::Asked)));
+        if self.preallowed.contains(&p.into()) {
+            out.extend(self.answer(p, true));
+        } else {
+            out.push(Action::Prompt(p));
+        }
+    }
+
+    /// Handles one message from the agent.
+    pub fn on_agent(&mut self, msg: AgentMsg) -> Vec<Action> {
+        let mut out = Vec::new();
+        match msg {
+            AgentMsg::RequestControl => self.ask(Permission::Control, &mut out),
+            AgentMsg::RequestClipboard => self.ask(Permission::Clipboard, &mut out),
+            AgentMsg::ReleaseControl => out.extend(self.end_control("the agent gave control back")),
+            AgentMsg::StopClipboard => {
+                if self.clipboard != Grant::Off {
+                    self.clipboard = Grant::Off;
+                    out.push(Action::Notify(HostMsg::ClipboardSync(Grant::Off)));
+                    out.push(Action::Audit("clipboard sync stopped by the agent".into()));
+                }
+            }
+            AgentMsg::Clipboard { text } => {
+                if self.clipboard != Grant::On {
+                    out.push(Action::Audit(
+                        "clipboard text dropped: no clipboard grant".into(),
+                    ));
+                } else if text.len() > MAX_CLIPBOARD {
+                    out.push(Action::Notify(HostMsg::Refused(format!(
+                        "clipboard text of {} bytes is over the {} byte limit",
+                        text.len(),
+                        MAX_CLIPBOARD
+                    ))));
+                } else {
+                    out.push(Action::SetClipboard(text));
+                }
+            }
+            AgentMsg::Input(ev) => {
+                if self.control != Grant::On {
+                    out.push(Action::Audit(format!(
+                        "input dropped: no control grant ({})",
+                        kind(&ev)
+                    )));
+                    return out;
+                }
+                match &ev {
+                    InputEvent::Key { key, down: true } => {
+                        self.keys.insert(*key);
+                    }
+                    InputEvent::Key { key, down: false } => {
+                        if !self.keys.remove(key) {
+                            // A release of a key we never pressed would confuse the OS; drop it.
+                            return out;
+                        }
+                    }
+                    InputEvent::Button { button, down: true } => {
+                        self.buttons.insert(*button);
+                    }
+                    InputEvent::Button {
+                        button,
+                        down: false,
+                    } => {
+                        if !self.buttons.remove(button) {
+                            return out;
+                        }
+                    }
+                    _ => {}
+                }
+                out.push(Action::Inject(ev));
+            }
+        }
+        out
+    }
+
+    /// The customer answered a prompt.
+    pub fn answer(&mut self, p: Permission, allow: bool) -> Vec<Action> {
+        let state = match p {
+            Permission::Control => &mut self.control,
+            Permission::Clipboard => &mut self.clipboard,
+        };
+        if *state != Grant::Asked {
+            return Vec::new();
+        }
+        *state = if allow { Grant::On } else { Grant::Denied };
+        let what = match p {
+            Permission::Control => "remote control",
+            Permission::Clipboard => "clipboard sync",
+        };
+        let msg = match p {
+            Permission::Control => HostMsg::Control(*state),
+            Permission::Clipboard => HostMsg::ClipboardSync(*state),
+        };
+        vec![
+            Action::Notify(msg),
+            Action::Audit(format!(
+                "{what} {} by the customer",
+                if allow { "allowed" } else { "denied" }
+            )),
+        ]
+    }
+
+    /// Releases everything held, in reverse order of importance (buttons, keys, modifiers last).
+    fn release_all(&mut self) -> Vec<Action> {
+        let mut out: Vec<Action> = std::mem::take(&mut self.buttons)
+            .into_iter()
+            .map(|button| {
+                Action::Inject(InputEvent::Button {
+                    button,
+                    down: false,
+                })
+            })
+            .collect();
+        let keys = std::mem::take(&mut self.keys);
+        let (mods, plain): (Vec<Key>, Vec<Key>) = keys.into_iter().partition(|k| k.is_modifier());
+        out.extend(
+            plain
+                .into_iter()
+                .chain(mods)
+                .map(|key| Action::Inject(InputEvent::Key { key, down: false })),
+        );
+        out
+    }
+
+    fn end_control(&mut self, why: &str) -> Vec<Action> {
+        let mut out = self.release_all();
+        if self.control != Grant::Off {
+            self.control = Grant::Off;
+            out.push(Action::Notify(HostMsg::Control(Grant::Off)));
+            out.push(Action::Audit(format!("remote control ended: {why}")));
+        }
+        out
+    }
+
+    /// The customer revoked a permission (or ended it from their window).
+    pub fn revoke(&mut self, p: Permission) -> Vec<Action> {
+        match p {
+            Permission::Control => self.end_control("revoked by the customer"),
+            Permission::Clipboard => {
+                if self.clipboard == Grant::Off {
+                    return Vec::new();
+                }
+                self.clipboard = Grant::Off;
+                vec![
+                    Action::Notify(HostMsg::ClipboardSync(Grant::Off)),
+                    Action::Audit("clipboard sync revoked by the customer".into()),
+                ]
+            }
+        }
+    }
+
+    /// The agent's stream went away, or the host lost focus of its injection target: release
+    /// everything and end every grant.
+    pub fn disconnected(&mut self) -> Vec<Action> {
+        let mut out = self.end_control("the agent disconnected");
+        self.clipboard = Grant::Off;
+        out.retain(|a| !matches!(a, Action::Notify(_)));
+        out
+    }
+
+    /// Held keys and buttons are released (say, the host lost input focus) but control stays.
+    pub fn release_held(&mut self) -> Vec<Action> {
+        self.release_all()
+    }
+}
+
+fn kind(ev: &InputEvent) -> &'static str {
+    match ev {
+        InputEvent::MouseMove { .. } => "mouse move",
+        InputEvent::Button { .. } => "button",
+        InputEvent::Wheel { .. } => "wheel",
+        InputEvent::Key { .. } => "key",
+        InputEvent::Text { .. } => "text",
+        InputEvent::Combo(_) => "key combination",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn injected(a: &[Action]) -> Vec<InputEvent> {
+        a.iter()
+            .filter_map(|a| {
+                if let Action::Inject(e) = a {
+                    Some(e.clone())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nothing_passes_before_consent_or_after_a_revoke() {
+        let mut g = InputGate::new();
+        let key = AgentMsg::Input(InputEvent::Key {
+            key: Key::A,
+            down: true,
+        });
+        let out = g.on_agent(key.clone());
+        assert!(injected(&out).is_empty());
+        assert!(matches!(&out[..], [Action::Audit(m)] if m.contains("no control grant")));
+        let out = g.on_agent(AgentMsg::RequestControl);
+        assert!(out.contains(&Action::Prompt(Permission::Control)));
+        assert!(
+            injected(&g.on_agent(key.clone())).is_empty(),
+            "asked is not granted"
+        );
+        g.answer(Permission::Control, true);
+        assert_eq!(injected(&g.on_agent(key.clone())).len(), 1);
+        let out = g.revoke(Permission::Control);
+        assert_eq!(
+            injected(&out),
+            vec![InputEvent::Key {
+                key: Key::A,
+                down: false
+            }],
+            "held key released on revoke"
+        );
+        assert!(injected(&g.on_agent(key)).is_empty());
+    }
+
+    #[test]
+    fn a_denied_request_grants_nothing() {
+        let mut g = InputGate::new();
+        g.on_agent(AgentMsg::RequestControl);
+        let out = g.answer(Permission::Control, false);
+        assert!(out.contains(&Action::Notify(HostMsg::Control(Grant::Denied))));
+        assert!(
+            injected(&g.on_agent(AgentMsg::Input(InputEvent::Text { text: "x".into() })))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn everything_held_is_released_on_disconnect_modifiers_last() {
+        let mut g = InputGate::preallowed(&[Permission::Control]);
+        g.on_agent(AgentMsg::RequestControl);
+        assert_eq!(g.control(), Grant::On);
+        for ev in [
+            InputEvent::Key {
+                key: Key::ShiftLeft,
+                down: true,
+            },
+            InputEvent::Key {
+                key: Key::X,
+                down: true,
+            },
+            InputEvent::Button {
+                button: Button::Left,
+                down: true,
+            },
+        ] {
+            g.on_agent(AgentMsg::Input(ev));
+        }
+        let out = injected(&g.disconnected());
+        assert_eq!(
+            out,
+            vec![
+                InputEvent::Button {
+                    button: Button::Left,
+                    down: false
+                },
+                InputEvent::Key {
+                    key: Key::X,
+                    down: false
+                },
+                InputEvent::Key {
+                    key: Key::ShiftLeft,
+                    down: false
+                },
+            ]
+        );
+        assert_eq!(g.control(), Grant::Off);
+        // A stray release afterwards is not injected.
+        g.on_agent(AgentMsg::RequestControl);
+        assert!(
+            injected(&g.on_agent(AgentMsg::Input(InputEvent::Key {
+                key: Key::X,
+                down: false
+            })))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn clipboard_needs_its_own_grant_and_has_a_limit() {
+        let mut g = InputGate::preallowed(&[Permission::Control]);
+        g.on_agent(AgentMsg::RequestControl);
+        let out = g.on_agent(AgentMsg::Clipboard { text: "hi".into() });
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::SetClipboard(_))),
+            "control does not grant clipboard"
+        );
+        g.on_agent(AgentMsg::RequestClipboard);
+        g.answer(Permission::Clipboard, true);
+        assert_eq!(
+            g.on_agent(AgentMsg::Clipboard { text: "hi".into() }),
+            vec![Action::SetClipboard("hi".into())]
+        );
+        let big = "x".repeat(MAX_CLIPBOARD + 1);
+        assert!(
+            matches!(&g.on_agent(AgentMsg::Clipboard { text: big })[..], [Action::Notify(HostMsg::Refused(m))] if m.contains("limit"))
+        );
+        g.on_agent(AgentMsg::StopClipboard);
+        assert_eq!(g.clipboard(), Grant::Off);
+    }
+}
