@@ -413,7 +413,7 @@ pub fn free_udp_port() -> anyhow::Result<u16> {
     Ok(s.local_addr()?.port())
 }
 
-/// Starts `tether-host` on `display`.
+/// Starts `tether-host --headless` (nothing granted) on `display`.
 pub fn spawn_host(
     display: &str,
     key: &str,
@@ -429,7 +429,27 @@ pub fn spawn_host(
     )
 }
 
-/// Starts a host run as `program` on `display`.
+/// Starts `tether-host` on `display` with extra arguments (say `--allow control`).
+pub fn spawn_host_args(
+    display: &str,
+    key: &str,
+    relay: &str,
+    fingerprint: &str,
+    extra: &[&str],
+) -> anyhow::Result<ChildGuard> {
+    let child = Command::new(bin("tether-host"))
+        .arg(key)
+        .args(["--relay", relay, "--relay-fingerprint", fingerprint])
+        .args(extra)
+        .env("DISPLAY", display)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Ok(ChildGuard::new("tether-host", child))
+}
+
+/// Starts a host run as `program` on `display`, headless with nothing granted.
 pub fn spawn_host_with(
     program: &Program,
     display: &str,
@@ -440,7 +460,13 @@ pub fn spawn_host_with(
     let child = program
         .command()
         .arg(key)
-        .args(["--relay", relay, "--relay-fingerprint", fingerprint])
+        .args([
+            "--relay",
+            relay,
+            "--relay-fingerprint",
+            fingerprint,
+            "--headless",
+        ])
         .env("DISPLAY", display)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -482,4 +508,125 @@ pub fn sysv_segments_of(pid: u32) -> Vec<(u32, u64)> {
         }
     }
     out
+}
+
+/// What an [`EventWindow`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XInput {
+    /// A key press (keycode).
+    KeyPress(u8),
+    /// A key release (keycode).
+    KeyRelease(u8),
+    /// A button press at window coordinates.
+    ButtonPress(u8, i16, i16),
+    /// A button release.
+    ButtonRelease(u8),
+}
+
+/// A window that records the input it gets: placed without a window manager, focused.
+#[derive(Debug)]
+pub struct EventWindow {
+    conn: x11rb::rust_connection::RustConnection,
+    window: u32,
+}
+
+impl EventWindow {
+    /// Opens a window at (`x`, `y`) of `w`x`h` on `display` and gives it the input focus.
+    pub fn open(display: &str, x: i16, y: i16, w: u16, h: u16) -> anyhow::Result<Self> {
+        use x11rb::protocol::xproto::{CreateWindowAux, EventMask, InputFocus, WindowClass};
+        let (conn, screen) = x11rb::connect(Some(display))?;
+        let root = conn.setup().roots[screen].root;
+        let window = conn.generate_id()?;
+        let aux = CreateWindowAux::new()
+            .override_redirect(1)
+            .background_pixel(0x00ff_ffff)
+            .event_mask(
+                EventMask::KEY_PRESS
+                    | EventMask::KEY_RELEASE
+                    | EventMask::BUTTON_PRESS
+                    | EventMask::BUTTON_RELEASE
+                    | EventMask::EXPOSURE,
+            );
+        conn.create_window(
+            0,
+            window,
+            root,
+            x,
+            y,
+            w,
+            h,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )?;
+        conn.map_window(window)?;
+        conn.set_input_focus(InputFocus::POINTER_ROOT, window, x11rb::CURRENT_TIME)?;
+        conn.get_input_focus()?.reply()?;
+        Ok(Self { conn, window })
+    }
+
+    /// Gives the window the input focus again.
+    pub fn focus(&self) -> anyhow::Result<()> {
+        use x11rb::protocol::xproto::InputFocus;
+        self.conn
+            .set_input_focus(InputFocus::POINTER_ROOT, self.window, x11rb::CURRENT_TIME)?;
+        self.conn.get_input_focus()?.reply()?;
+        Ok(())
+    }
+
+    /// Input received so far.
+    pub fn drain(&self) -> anyhow::Result<Vec<XInput>> {
+        use x11rb::protocol::Event;
+        let mut out = Vec::new();
+        while let Some(ev) = self.conn.poll_for_event()? {
+            match ev {
+                Event::KeyPress(e) => out.push(XInput::KeyPress(e.detail)),
+                Event::KeyRelease(e) => out.push(XInput::KeyRelease(e.detail)),
+                Event::ButtonPress(e) => {
+                    out.push(XInput::ButtonPress(e.detail, e.event_x, e.event_y))
+                }
+                Event::ButtonRelease(e) => out.push(XInput::ButtonRelease(e.detail)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `keycode` is held down on the display now.
+    pub fn key_down(&self, keycode: u8) -> anyhow::Result<bool> {
+        let keys = self.conn.query_keymap()?.reply()?.keys;
+        Ok(keys[usize::from(keycode / 8)] & (1 << (keycode % 8)) != 0)
+    }
+}
+
+/// Reads the CLIPBOARD selection of `display` with xclip.
+pub fn clipboard_text(display: &str) -> Option<String> {
+    let out = Command::new("xclip")
+        .args(["-selection", "clipboard", "-o"])
+        .env("DISPLAY", display)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Sets the CLIPBOARD selection of `display` with xclip (which keeps serving it in the
+/// background until another owner takes it; the returned guard stops it).
+pub fn set_clipboard_text(display: &str, text: &str) -> anyhow::Result<ChildGuard> {
+    let mut child = Command::new("xclip")
+        .args(["-selection", "clipboard", "-i", "-quiet"])
+        .env("DISPLAY", display)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("xclip is missing (apt-get install xclip)")?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(text.as_bytes())?;
+    Ok(ChildGuard::new("xclip", child))
 }
