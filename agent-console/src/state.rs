@@ -350,29 +350,29 @@ impl ConsoleState {
             }
             Event::Server(msg) => self.apply_server(msg),
             Event::Control { session, grant } => {
-                if let Some(d) = self.desk_mut() {
-                    if let Some(t) = d.tab_mut(session) {
-                        t.control = grant;
-                        if grant != Grant::On {
-                            t.mods = ModSync::default();
-                        }
-                        let who = t.title();
-                        d.notice = Some(match grant {
-                            Grant::On => format!("{who} allowed remote control"),
-                            Grant::Denied => format!("{who} denied remote control"),
-                            Grant::Off => "Remote control ended".into(),
-                            Grant::Asked => format!("Asking {who} for control…"),
-                        });
+                if let Some(d) = self.desk_mut()
+                    && let Some(t) = d.tab_mut(session)
+                {
+                    t.control = grant;
+                    if grant != Grant::On {
+                        t.mods = ModSync::default();
                     }
+                    let who = t.title();
+                    d.notice = Some(match grant {
+                        Grant::On => format!("{who} allowed remote control"),
+                        Grant::Denied => format!("{who} denied remote control"),
+                        Grant::Off => "Remote control ended".into(),
+                        Grant::Asked => format!("Asking {who} for control…"),
+                    });
                 }
             }
             Event::ClipboardSync { session, grant } => {
-                if let Some(d) = self.desk_mut() {
-                    if let Some(t) = d.tab_mut(session) {
-                        t.clipboard = grant;
-                        if grant == Grant::Denied {
-                            d.notice = Some("The customer denied clipboard sync".into());
-                        }
+                if let Some(d) = self.desk_mut()
+                    && let Some(t) = d.tab_mut(session)
+                {
+                    t.clipboard = grant;
+                    if grant == Grant::Denied {
+                        d.notice = Some("The customer denied clipboard sync".into());
                     }
                 }
             }

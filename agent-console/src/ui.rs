@@ -241,21 +241,21 @@ fn remote_input(
     }
     let shown = resp.rect;
     let move_to = |pos: egui::Pos2, out: &mut Vec<InputEvent>, tab: &mut SessionTab| {
-        if let Some(p) = viewer_to_remote(pos, shown, size) {
-            if tab.pointer != Some(p) {
-                tab.pointer = Some(p);
-                out.push(InputEvent::MouseMove {
-                    monitor: tab.monitor,
-                    x: p.0,
-                    y: p.1,
-                });
-            }
+        if let Some(p) = viewer_to_remote(pos, shown, size)
+            && tab.pointer != Some(p)
+        {
+            tab.pointer = Some(p);
+            out.push(InputEvent::MouseMove {
+                monitor: tab.monitor,
+                x: p.0,
+                y: p.1,
+            });
         }
     };
-    if let Some(pos) = ui.input(|i| i.pointer.latest_pos()) {
-        if resp.hovered() || resp.dragged() {
-            move_to(pos, &mut out, tab);
-        }
+    if let Some(pos) = ui.input(|i| i.pointer.latest_pos())
+        && (resp.hovered() || resp.dragged())
+    {
+        move_to(pos, &mut out, tab);
     }
     let events = ui.input(|i| i.events.clone());
     for ev in events {

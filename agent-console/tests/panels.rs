@@ -215,3 +215,144 @@ fn a_lost_relay_is_shown_and_offers_a_new_login() {
     h.run_steps(4);
     assert!(matches!(h.state().phase, Phase::Login(_)));
 }
+
+#[test]
+fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
+    use tether_protocol::input::{Button, Combo, Grant, InputEvent};
+    let mut state = logged_in();
+    state.apply(Event::Server(ServerMsg::SessionStarted(session(9, 1))));
+    state.take_commands();
+    if let Some(d) = state.desk_mut() {
+        d.sessions[0].screen = Screen::Live {
+            width: 1280,
+            height: 1024,
+        };
+    }
+    let tex: std::sync::Arc<std::sync::Mutex<Option<egui::TextureHandle>>> = Default::default();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 800.0))
+        .build_ui_state(
+            move |ui, s: &mut ConsoleState| {
+                let mut slot = tex.lock().expect("lock");
+                let t = slot.get_or_insert_with(|| {
+                    ui.ctx().load_texture(
+                        "screen",
+                        egui::ColorImage::filled([1280, 1024], egui::Color32::GRAY),
+                        Default::default(),
+                    )
+                });
+                let mut textures = Textures::new();
+                textures.insert(
+                    SessionId(9),
+                    ui::RemoteScreen {
+                        texture: t.clone(),
+                        stats: Default::default(),
+                    },
+                );
+                ui::show(ui, s, &textures);
+            },
+            state,
+        );
+    h.run_steps(4);
+    h.get_by_label("Send Keys").click();
+    h.run_steps(4);
+    assert!(
+        h.query_by_label("Ctrl+Alt+Del").is_none(),
+        "no Send Keys without control"
+    );
+    h.get_by_label("Request control").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::Control {
+            session: SessionId(9),
+            on: true
+        }]
+    );
+    assert!(h.query_by_label("Waiting for the customer…").is_some());
+    h.state_mut().apply(Event::Control {
+        session: SessionId(9),
+        grant: Grant::On,
+    });
+    h.run_steps(4);
+    assert!(h.query_by_label("Stop control").is_some());
+    h.state_mut().take_commands();
+
+    // The viewer is scaled to fit: find the image and click at its centre.
+    let img = h.get_by_role(egui::accesskit::Role::Image).rect();
+    assert!(
+        img.width() < 1280.0,
+        "the view is scaled down ({})",
+        img.width()
+    );
+    let centre = img.center();
+    h.hover_at(centre);
+    h.run_steps(2);
+    h.event(egui::Event::PointerButton {
+        pos: centre,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Default::default(),
+    });
+    h.event(egui::Event::PointerButton {
+        pos: centre,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Default::default(),
+    });
+    h.run_steps(4);
+    let events: Vec<InputEvent> = h
+        .state_mut()
+        .take_commands()
+        .into_iter()
+        .filter_map(|c| {
+            if let Command::Input { event, .. } = c {
+                Some(event)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let moves: Vec<(u32, u32)> = events
+        .iter()
+        .filter_map(|e| {
+            if let InputEvent::MouseMove { x, y, .. } = e {
+                Some((*x, *y))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let (x, y) = *moves.last().expect("a pointer move");
+    assert!(
+        (638..=642).contains(&x) && (510..=514).contains(&y),
+        "centre maps to ({x}, {y})"
+    );
+    assert!(events.contains(&InputEvent::Button {
+        button: Button::Left,
+        down: true
+    }));
+    assert!(events.contains(&InputEvent::Button {
+        button: Button::Left,
+        down: false
+    }));
+
+    h.get_by_label("Send Keys").click();
+    h.run_steps(4);
+    h.get_by_label("Ctrl+Alt+Del").click();
+    h.run_steps(4);
+    assert!(h.state_mut().take_commands().contains(&Command::Input {
+        session: SessionId(9),
+        event: InputEvent::Combo(Combo::CtrlAltDel)
+    }));
+    h.get_by_label("Sync clipboard").click();
+    h.run_steps(4);
+    assert!(
+        h.state_mut()
+            .take_commands()
+            .contains(&Command::ClipboardSync {
+                session: SessionId(9),
+                on: true
+            })
+    );
+}

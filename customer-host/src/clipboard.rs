@@ -148,10 +148,10 @@ impl ClipboardWorker {
                         }
                     }
                     None => {
-                        if let Some(text) = guard.local(c.get()) {
-                            if !local(text) {
-                                return;
-                            }
+                        if let Some(text) = guard.local(c.get())
+                            && !local(text)
+                        {
+                            return;
                         }
                     }
                 }

@@ -442,11 +442,9 @@ impl InputGate {
                     InputEvent::Key { key, down: true } => {
                         self.keys.insert(*key);
                     }
-                    InputEvent::Key { key, down: false } => {
-                        if !self.keys.remove(key) {
-                            // A release of a key we never pressed would confuse the OS; drop it.
-                            return out;
-                        }
+                    InputEvent::Key { key, down: false } if !self.keys.remove(key) => {
+                        // A release of a key we never pressed would confuse the OS; drop it.
+                        return out;
                     }
                     InputEvent::Button { button, down: true } => {
                         self.buttons.insert(*button);
@@ -454,10 +452,8 @@ impl InputGate {
                     InputEvent::Button {
                         button,
                         down: false,
-                    } => {
-                        if !self.buttons.remove(button) {
-                            return out;
-                        }
+                    } if !self.buttons.remove(button) => {
+                        return out;
                     }
                     _ => {}
                 }
