@@ -245,7 +245,10 @@ impl Store {
         loop {
             let pin = random_pin()?;
             let hash = pin_hash(&pin);
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+            // writes gets SQLITE_BUSY at once (no busy wait) when another process, such as the
+            // `key create` CLI beside a running relay, wrote in between.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let clash = sqlx::query(
                 "SELECT 1 FROM session_keys WHERE pin_hash = ? AND state = 'live' AND expires_at > ?",
             )
@@ -311,7 +314,7 @@ impl Store {
     /// Counts a wrong guess against every live key and burns those that reached the limit.
     /// Returns the owners of the keys burnt now.
     pub async fn count_wrong_guess(&self, now: u64) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE session_keys SET wrong_guesses = wrong_guesses + 1 \
              WHERE state = 'live' AND expires_at > ?",
