@@ -29,11 +29,13 @@ impl ConsoleApp {
         state: ConsoleState,
         startup: Startup,
         demo: bool,
+        download_dir: std::path::PathBuf,
     ) -> std::io::Result<Self> {
         let repaint_ctx = ctx.clone();
         let backend = Backend::start(
             startup,
             demo,
+            download_dir,
             Arc::new(move || repaint_ctx.request_repaint()),
         )?;
         Ok(Self {
@@ -99,6 +101,35 @@ impl ConsoleApp {
     }
 }
 
+impl ConsoleApp {
+    /// Copies transfer progress into the session tabs.
+    fn sync_transfers(&mut self) {
+        let list = backend::lock_transfers(self.backend.transfers());
+        let Some(desk) = self.state.desk_mut() else {
+            return;
+        };
+        for tab in &mut desk.sessions {
+            tab.transfers = list
+                .iter()
+                .filter(|t| t.session == tab.info.id)
+                .map(|t| {
+                    let done = t.progress.done.load(std::sync::atomic::Ordering::Relaxed);
+                    let secs = t.started.elapsed().as_secs_f64().max(0.001);
+                    crate::state::TransferInfo {
+                        id: t.id,
+                        name: t.name.clone(),
+                        upload: t.upload,
+                        done,
+                        total: t.progress.total.load(std::sync::atomic::Ordering::Relaxed),
+                        rate: done as f64 / secs,
+                        state: t.status.clone(),
+                    }
+                })
+                .collect();
+        }
+    }
+}
+
 impl eframe::App for ConsoleApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         for ev in self.backend.events() {
@@ -106,6 +137,7 @@ impl eframe::App for ConsoleApp {
         }
         let ctx = ui.ctx().clone();
         self.sync_textures(&ctx);
+        self.sync_transfers();
         ui::show(ui, &mut self.state, &self.textures);
         for cmd in self.state.take_commands() {
             self.backend.send(cmd);

@@ -14,7 +14,10 @@ use tracing::{info, warn};
 use tether_host::clipboard::{ClipboardFactory, ClipboardWorker};
 use tether_protocol::input::{AgentMsg, Grant, HostMsg, MAX_CLIPBOARD};
 
+use tether_host::files::{Inbox, Progress};
+
 use crate::net::{AgentClient, ClientError, InputChannel, ScreenView};
+use crate::state::TransferStatus;
 use crate::state::{Command, Event, LoginRequest};
 
 /// The latest picture of one session's screen, shared with the UI.
@@ -100,6 +103,7 @@ pub struct Backend {
     cmd_tx: mpsc::UnboundedSender<Command>,
     ev_rx: std::sync::mpsc::Receiver<Event>,
     views: Views,
+    transfers: Transfers,
     _thread: std::thread::JoinHandle<()>,
 }
 
@@ -114,11 +118,14 @@ impl Backend {
     pub fn start(
         startup: Startup,
         demo: bool,
+        download_dir: PathBuf,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = std::sync::mpsc::channel();
         let views: Views = Arc::default();
+        let transfers: Transfers = Arc::default();
+        let t = transfers.clone();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -127,12 +134,21 @@ impl Backend {
         let thread = std::thread::Builder::new()
             .name("tether-net".into())
             .spawn(move || {
-                rt.block_on(run(startup, demo, cmd_rx, Sink { tx: ev_tx, repaint }, v));
+                rt.block_on(run(
+                    startup,
+                    demo,
+                    cmd_rx,
+                    Sink { tx: ev_tx, repaint },
+                    v,
+                    t,
+                    download_dir,
+                ));
             })?;
         Ok(Self {
             cmd_tx,
             ev_rx,
             views,
+            transfers,
             _thread: thread,
         })
     }
@@ -150,6 +166,11 @@ impl Backend {
     /// The screens.
     pub fn views(&self) -> &Views {
         &self.views
+    }
+
+    /// The transfers.
+    pub fn transfers(&self) -> &Transfers {
+        &self.transfers
     }
 }
 
@@ -182,9 +203,11 @@ async fn run(
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     sink: Sink,
     views: Views,
+    transfers: Transfers,
+    download_dir: PathBuf,
 ) {
     let mut embedded = None;
-    let mut client: Option<AgentClient> = None;
+    let mut client: Option<Arc<AgentClient>> = None;
     let mut events: Option<mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>> = None;
     let mut viewers: HashMap<SessionId, ViewTask> = HashMap::new();
     let mut inputs: HashMap<SessionId, InputTask> = HashMap::new();
@@ -284,13 +307,13 @@ async fn run(
                         if demo_pending {
                             let _ = c.create_key(None).await;
                         }
-                        client = Some(c);
+                        client = Some(Arc::new(c));
                     }
                     Err(e) => sink.send(Event::LoginFailed(e.to_string())),
                 }
             }
             Command::CreateKey => {
-                if let Some(c) = client.as_mut()
+                if let Some(c) = client.as_ref()
                     && let Err(e) = c.create_key(None).await
                 {
                     sink.send(Event::Notice(e.to_string()));
@@ -323,6 +346,70 @@ async fn run(
                 };
                 send_input(&client, &mut inputs, session, msg, &sink, &clipboard).await;
             }
+            Command::PushUrl { session, url } => match tether_protocol::files::check_url(&url) {
+                Ok(url) => {
+                    send_input(
+                        &client,
+                        &mut inputs,
+                        session,
+                        AgentMsg::PushUrl { url },
+                        &sink,
+                        &clipboard,
+                    )
+                    .await
+                }
+                Err(e) => sink.send(Event::Notice(format!("Not pushed: {e}"))),
+            },
+            Command::ListRemote { session, path } => {
+                let Some(c) = client.clone() else { continue };
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    match c.list(session, &path, false).await {
+                        Ok((path, parent, entries)) => sink.send(Event::Listing {
+                            session,
+                            path,
+                            parent,
+                            entries,
+                        }),
+                        Err(e) => sink.send(Event::Notice(format!(
+                            "Cannot list the customer's folder: {e}"
+                        ))),
+                    }
+                });
+            }
+            Command::Upload { session, local } => {
+                let Some(c) = client.clone() else { continue };
+                tokio::spawn(upload_all(
+                    c,
+                    session,
+                    PathBuf::from(local),
+                    transfers.clone(),
+                    sink.clone(),
+                ));
+            }
+            Command::Download {
+                session,
+                remote,
+                dir,
+            } => {
+                let Some(c) = client.clone() else { continue };
+                tokio::spawn(download_all(
+                    c,
+                    session,
+                    remote,
+                    dir,
+                    transfers.clone(),
+                    download_dir.clone(),
+                    sink.clone(),
+                ));
+            }
+            Command::CancelTransfer(id) => {
+                for t in lock_transfers(&transfers).iter().filter(|t| t.id == id) {
+                    t.progress
+                        .cancel
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             Command::Leave(session) => {
                 if let Some(v) = viewers.remove(&session) {
                     v.task.abort();
@@ -331,7 +418,7 @@ async fn run(
                     i.task.abort();
                 }
                 lock(&views).remove(&session);
-                if let Some(c) = client.as_mut()
+                if let Some(c) = client.as_ref()
                     && let Err(e) = c.leave(session).await
                 {
                     sink.send(Event::Notice(e.to_string()));
@@ -387,9 +474,158 @@ async fn run(
     }
 }
 
+/// A transfer the backend runs, shared with the UI.
+#[derive(Debug)]
+pub struct TransferEntry {
+    /// Identifier.
+    pub id: u64,
+    /// The session.
+    pub session: SessionId,
+    /// File name (relative path).
+    pub name: String,
+    /// To the customer.
+    pub upload: bool,
+    /// Bytes done and total; cancel flag.
+    pub progress: Arc<Progress>,
+    /// When it started moving.
+    pub started: std::time::Instant,
+    /// Running, or how it ended.
+    pub status: TransferStatus,
+}
+
+/// Transfers, newest last.
+pub type Transfers = Arc<Mutex<Vec<TransferEntry>>>;
+
+/// Locks the transfers, recovering from a poisoned lock.
+pub fn lock_transfers(t: &Transfers) -> MutexGuard<'_, Vec<TransferEntry>> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+static NEXT_TRANSFER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn new_transfer(
+    transfers: &Transfers,
+    session: SessionId,
+    name: &str,
+    upload: bool,
+) -> (u64, Arc<Progress>) {
+    let id = NEXT_TRANSFER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let progress = Progress::new(0);
+    lock_transfers(transfers).push(TransferEntry {
+        id,
+        session,
+        name: name.to_string(),
+        upload,
+        progress: progress.clone(),
+        started: std::time::Instant::now(),
+        status: TransferStatus::Running,
+    });
+    (id, progress)
+}
+
+fn end_transfer(transfers: &Transfers, id: u64, status: TransferStatus) {
+    if let Some(t) = lock_transfers(transfers).iter_mut().find(|t| t.id == id) {
+        t.status = status;
+    }
+}
+
+/// Sends a file or every file of a folder, one stream per file, in order.
+async fn upload_all(
+    c: Arc<AgentClient>,
+    session: SessionId,
+    local: PathBuf,
+    transfers: Transfers,
+    sink: Sink,
+) {
+    let l = local.clone();
+    let files =
+        match tokio::task::spawn_blocking(move || tether_host::files::walk(&l, 100_000)).await {
+            Ok(Ok(f)) if !f.is_empty() => f,
+            Ok(Ok(_)) => {
+                return sink.send(Event::Notice(format!(
+                    "Nothing to send in {}",
+                    local.display()
+                )));
+            }
+            Ok(Err(e)) => {
+                return sink.send(Event::Notice(format!(
+                    "Cannot send {}: {e}",
+                    local.display()
+                )));
+            }
+            Err(e) => return sink.send(Event::Notice(e.to_string())),
+        };
+    for (path, rel, _) in files {
+        let (id, progress) = new_transfer(&transfers, session, &rel, true);
+        let status = match c.upload(session, &path, &rel, &progress).await {
+            Ok(saved) => TransferStatus::Done(saved),
+            Err(e) => TransferStatus::Failed(e.to_string()),
+        };
+        let failed = matches!(status, TransferStatus::Failed(_));
+        end_transfer(&transfers, id, status);
+        (sink.repaint)();
+        if failed && progress.cancelled() {
+            break;
+        }
+    }
+}
+
+/// Fetches a file, or every file of a folder (keeping the folder's name), one stream per file.
+async fn download_all(
+    c: Arc<AgentClient>,
+    session: SessionId,
+    remote: String,
+    dir: bool,
+    transfers: Transfers,
+    into: PathBuf,
+    sink: Sink,
+) {
+    let inbox = Inbox::new(into, tether_host::session::DEFAULT_MAX_FILE);
+    let jobs: Vec<(String, Option<String>)> = if dir {
+        match c.list(session, &remote, true).await {
+            Ok((path, _, entries)) => {
+                let base = std::path::Path::new(&path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                entries
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            format!("{path}/{}", e.name),
+                            Some(format!("{base}/{}", e.name)),
+                        )
+                    })
+                    .collect()
+            }
+            Err(e) => return sink.send(Event::Notice(format!("Cannot list {remote}: {e}"))),
+        }
+    } else {
+        vec![(remote, None)]
+    };
+    for (path, save_as) in jobs {
+        let shown = save_as
+            .clone()
+            .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(&path).to_string());
+        let (id, progress) = new_transfer(&transfers, session, &shown, false);
+        let status = match c
+            .download(session, &path, save_as.as_deref(), &inbox, &progress)
+            .await
+        {
+            Ok(saved) => TransferStatus::Done(inbox.dir().join(saved).display().to_string()),
+            Err(e) => TransferStatus::Failed(e.to_string()),
+        };
+        end_transfer(&transfers, id, status);
+        (sink.repaint)();
+        if progress.cancelled() {
+            break;
+        }
+    }
+}
+
 /// Sends a message on a session's input stream, opening the stream first if needed.
 async fn send_input(
-    client: &Option<AgentClient>,
+    client: &Option<Arc<AgentClient>>,
     inputs: &mut HashMap<SessionId, InputTask>,
     session: SessionId,
     msg: AgentMsg,
@@ -475,6 +711,7 @@ async fn run_input(
                     }
                 }
                 Some(Ok(HostMsg::Refused(why))) => sink.send(Event::Notice(why)),
+                Some(Ok(HostMsg::UrlOpened(url))) => sink.send(Event::Notice(format!("The customer's browser opened {url}"))),
                 Some(Err(_)) | None => break,
             },
             t = local_rx.recv() => match t {

@@ -29,6 +29,9 @@ struct Cli {
     /// Also share this display as a customer and join it: a whole session in one command.
     #[arg(long)]
     demo: bool,
+    /// Where files fetched from customers go (default: ~/Downloads/Tether).
+    #[arg(long)]
+    download_dir: Option<PathBuf>,
     /// Data dir of the embedded relay.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -79,6 +82,10 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let demo = cli.demo;
+    let download_dir = cli
+        .download_dir
+        .clone()
+        .unwrap_or_else(tether_host::session::default_download_dir);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether Console")
@@ -95,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 state,
                 startup,
                 demo,
+                download_dir,
             )?))
         }),
     )

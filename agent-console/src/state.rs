@@ -1,6 +1,7 @@
 //! The console's state, apart from drawing. Panels read and edit it and queue [`Command`]s; the
 //! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
 
+use tether_protocol::files::Entry;
 use tether_protocol::input::{Grant, InputEvent};
 use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
 use tether_protocol::screen::Quality;
@@ -64,6 +65,38 @@ pub enum Command {
         /// Start or stop.
         on: bool,
     },
+    /// Ask the customer to open a web address.
+    PushUrl {
+        /// The session.
+        session: SessionId,
+        /// The address.
+        url: String,
+    },
+    /// List a folder of the customer's (empty: home).
+    ListRemote {
+        /// The session.
+        session: SessionId,
+        /// Absolute path, or empty.
+        path: String,
+    },
+    /// Send a local file or folder to the customer.
+    Upload {
+        /// The session.
+        session: SessionId,
+        /// Local path.
+        local: String,
+    },
+    /// Fetch a file or folder of the customer's.
+    Download {
+        /// The session.
+        session: SessionId,
+        /// Absolute path on the customer's computer.
+        remote: String,
+        /// Whether it is a folder.
+        dir: bool,
+    },
+    /// Stop a transfer.
+    CancelTransfer(u64),
     /// Change the quality mode of a session's screen.
     SetQuality {
         /// The session.
@@ -114,6 +147,58 @@ pub enum Event {
         /// The state.
         grant: Grant,
     },
+    /// A folder of the customer's.
+    Listing {
+        /// The session.
+        session: SessionId,
+        /// The folder.
+        path: String,
+        /// Its parent.
+        parent: Option<String>,
+        /// Its entries.
+        entries: Vec<Entry>,
+    },
+}
+
+/// A folder of the customer's, as browsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDir {
+    /// The folder.
+    pub path: String,
+    /// Its parent.
+    pub parent: Option<String>,
+    /// Its entries.
+    pub entries: Vec<Entry>,
+}
+
+/// A transfer as the agent sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferInfo {
+    /// Identifier.
+    pub id: u64,
+    /// File name (relative path).
+    pub name: String,
+    /// To the customer (true) or from.
+    pub upload: bool,
+    /// Bytes done.
+    pub done: u64,
+    /// Total bytes.
+    pub total: u64,
+    /// Bytes per second.
+    pub rate: f64,
+    /// Running, or how it ended.
+    pub state: TransferStatus,
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// Hashing or moving.
+    Running,
+    /// Done, saved under this name.
+    Done(String),
+    /// Failed, with the reason.
+    Failed(String),
 }
 
 /// The login form.
@@ -152,7 +237,7 @@ pub enum Screen {
 }
 
 /// One session in the console.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionTab {
     /// What the relay said of it.
     pub info: SessionInfo,
@@ -174,6 +259,16 @@ pub struct SessionTab {
     pub mods: ModSync,
     /// The last pointer position sent.
     pub pointer: Option<(u32, u32)>,
+    /// Whether the Transfer Files panel is open.
+    pub files_open: bool,
+    /// The local path typed to send.
+    pub local_path: String,
+    /// The URL typed to push.
+    pub url: String,
+    /// The customer's folder being browsed.
+    pub remote: Option<RemoteDir>,
+    /// Transfers of this session.
+    pub transfers: Vec<TransferInfo>,
     /// Screen state.
     pub screen: Screen,
 }
@@ -211,7 +306,7 @@ pub enum Link {
 }
 
 /// The logged-in desk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Desk {
     /// Account name.
     pub agent: String,
@@ -239,7 +334,7 @@ impl Desk {
 }
 
 /// Where the console is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
     /// Asking for login details.
     Login(LoginForm),
@@ -250,7 +345,7 @@ pub enum Phase {
 }
 
 /// The whole console state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleState {
     /// Where we are.
     pub phase: Phase,
@@ -366,6 +461,20 @@ impl ConsoleState {
                     });
                 }
             }
+            Event::Listing {
+                session,
+                path,
+                parent,
+                entries,
+            } => {
+                if let Some(t) = self.desk_mut().and_then(|d| d.tab_mut(session)) {
+                    t.remote = Some(RemoteDir {
+                        path,
+                        parent,
+                        entries,
+                    });
+                }
+            }
             Event::ClipboardSync { session, grant } => {
                 if let Some(d) = self.desk_mut()
                     && let Some(t) = d.tab_mut(session)
@@ -402,6 +511,11 @@ impl ConsoleState {
                         clipboard: Grant::Off,
                         mods: ModSync::default(),
                         pointer: None,
+                        files_open: false,
+                        local_path: String::new(),
+                        url: String::new(),
+                        remote: None,
+                        transfers: Vec::new(),
                         screen: Screen::Connecting,
                     });
                     commands.push(Command::View {

@@ -13,6 +13,7 @@ use tether_protocol::input::{Button, Combo, Grant, InputEvent, Key};
 use crate::backend::ViewStats;
 use crate::keys::{key_of, modifier_keys, types_text, viewer_to_remote};
 
+use crate::state::TransferStatus;
 use crate::state::{
     Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab,
 };
@@ -176,6 +177,129 @@ fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &T
 pub fn dot(ui: &mut Ui, color: Color32) {
     let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
     ui.painter().circle_filled(rect.center(), 4.0, color);
+}
+
+/// Bytes for people.
+pub fn human(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Transfer Files: send local files or folders, browse and fetch the customer's, and follow every
+/// transfer with its progress, rate, time left and Cancel.
+fn files_panel(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let id = tab.info.id;
+    ui.group(|ui| {
+        ui.horizontal(|ui| {
+            let l = ui.label("Send file or folder");
+            ui.add(
+                egui::TextEdit::singleline(&mut tab.local_path)
+                    .hint_text("/path/on/this/computer")
+                    .desired_width(320.0),
+            )
+            .labelled_by(l.id);
+            if ui.button("Send").clicked() && !tab.local_path.trim().is_empty() {
+                outbox.push(Command::Upload {
+                    session: id,
+                    local: tab.local_path.trim().to_string(),
+                });
+            }
+        });
+        match &tab.remote {
+            None => {
+                ui.label("Loading the customer's files…");
+            }
+            Some(r) => {
+                let (path, parent) = (r.path.clone(), r.parent.clone());
+                ui.horizontal(|ui| {
+                    ui.label(format!("Customer's files: {path}"));
+                    if let Some(p) = parent {
+                        if ui.button("Up").clicked() {
+                            outbox.push(Command::ListRemote {
+                                session: id,
+                                path: p,
+                            });
+                        }
+                    }
+                    if ui.button("Refresh").clicked() {
+                        outbox.push(Command::ListRemote {
+                            session: id,
+                            path: path.clone(),
+                        });
+                    }
+                });
+                egui::ScrollArea::vertical()
+                    .id_salt("remote-files")
+                    .max_height(150.0)
+                    .show(ui, |ui| {
+                        for e in &r.entries {
+                            let full = format!("{}/{}", path.trim_end_matches('/'), e.name);
+                            ui.horizontal(|ui| {
+                                if e.dir {
+                                    if ui.link(format!("{}/", e.name)).clicked() {
+                                        outbox.push(Command::ListRemote {
+                                            session: id,
+                                            path: full.clone(),
+                                        });
+                                    }
+                                } else {
+                                    ui.label(format!("{}  ({})", e.name, human(e.size as f64)));
+                                }
+                                if ui.small_button("Download").clicked() {
+                                    outbox.push(Command::Download {
+                                        session: id,
+                                        remote: full.clone(),
+                                        dir: e.dir,
+                                    });
+                                }
+                            });
+                        }
+                    });
+            }
+        }
+        for t in tab.transfers.iter().rev().take(10) {
+            ui.horizontal(|ui| {
+                ui.label(format!("{} {}", if t.upload { "↑" } else { "↓" }, t.name));
+                match &t.state {
+                    TransferStatus::Running => {
+                        let f = if t.total == 0 {
+                            0.0
+                        } else {
+                            t.done as f32 / t.total as f32
+                        };
+                        ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!(
+                            "{} / {}",
+                            human(t.done as f64),
+                            human(t.total as f64)
+                        )));
+                        ui.label(format!("{}/s", human(t.rate)));
+                        if t.rate > 0.0 && t.total > t.done {
+                            ui.label(format!("{:.0} s left", (t.total - t.done) as f64 / t.rate));
+                        }
+                        if ui.small_button("Cancel").clicked() {
+                            outbox.push(Command::CancelTransfer(t.id));
+                        }
+                    }
+                    TransferStatus::Done(saved) => {
+                        ui.label(format!("done: {saved}"));
+                    }
+                    TransferStatus::Failed(why) => {
+                        ui.colored_label(Color32::from_rgb(200, 60, 60), why);
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// The remote control button, with a green dot while control is on.
@@ -528,6 +652,40 @@ fn session(
             notice = Some(format!("Left the session with {}", tab.title()));
         }
     });
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(tab.files_open, "Transfer Files")
+            .clicked()
+        {
+            tab.files_open = !tab.files_open;
+            if tab.files_open && tab.remote.is_none() {
+                outbox.push(Command::ListRemote {
+                    session: id,
+                    path: String::new(),
+                });
+            }
+        }
+        ui.separator();
+        let l = ui.label("URL");
+        ui.add(
+            egui::TextEdit::singleline(&mut tab.url)
+                .hint_text("https://…")
+                .desired_width(280.0),
+        )
+        .labelled_by(l.id);
+        if ui.button("Push URL").clicked() {
+            match tether_protocol::files::check_url(&tab.url) {
+                Ok(url) => {
+                    notice = Some(format!("Asking the customer to open {url}"));
+                    outbox.push(Command::PushUrl { session: id, url });
+                }
+                Err(e) => notice = Some(format!("Not pushed: {e}")),
+            }
+        }
+    });
+    if tab.files_open {
+        files_panel(ui, tab, outbox);
+    }
     let c = &tab.info.customer;
     ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
     info_lines(ui, &tab.agents.join(", "), &tab.screen_line());

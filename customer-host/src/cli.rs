@@ -30,7 +30,13 @@ struct Cli {
     /// granted up front with --allow.
     #[arg(long)]
     headless: bool,
-    /// Grant these without asking: control, clipboard (comma-separated). Logged.
+    /// Where files sent by the agent go (default: ~/Downloads/Tether).
+    #[arg(long)]
+    download_dir: Option<std::path::PathBuf>,
+    /// Largest file accepted from the agent, in bytes.
+    #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILE)]
+    max_file_size: u64,
+    /// Grant these without asking: control, clipboard, files, url (comma-separated). Logged.
     #[arg(long, value_delimiter = ',', value_parser = parse_permission)]
     allow: Vec<Permission>,
 }
@@ -86,6 +92,8 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
             .map(|p| match p {
                 Permission::Control => "control",
                 Permission::Clipboard => "clipboard",
+                Permission::Files => "files",
+                Permission::Url => "url",
             })
             .collect();
         eprintln!(
@@ -101,6 +109,13 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
         shared: shared.clone(),
         allowed: cli.allow.clone(),
         headless: cli.headless,
+        opener: Arc::new(crate::url::SystemOpener),
+        inbox: crate::files::Inbox::new(
+            cli.download_dir
+                .clone()
+                .unwrap_or_else(crate::session::default_download_dir),
+            cli.max_file_size,
+        ),
     };
     let headless = cli.headless;
     let session = rt.spawn(async move {

@@ -28,6 +28,8 @@ pub struct Prompt {
     pub agent: String,
     /// What for.
     pub permission: Permission,
+    /// The web address, for [`Permission::Url`].
+    pub detail: Option<String>,
 }
 
 impl Prompt {
@@ -40,6 +42,15 @@ impl Prompt {
             Permission::Clipboard => {
                 format!("{} asks to share clipboard text with you.", self.agent)
             }
+            Permission::Files => format!(
+                "{} asks to send and receive files on this computer.",
+                self.agent
+            ),
+            Permission::Url => format!(
+                "{} wants to open {} in your browser.",
+                self.agent,
+                self.detail.as_deref().unwrap_or("a web page")
+            ),
         }
     }
 }
@@ -65,6 +76,8 @@ pub enum Decision {
     },
     /// End the whole session.
     EndSession,
+    /// Stop a file transfer.
+    CancelTransfer(u64),
 }
 
 /// Everything the window shows.
@@ -84,6 +97,38 @@ pub struct HostView {
     pub grants: BTreeMap<String, (Grant, Grant)>,
     /// What happened, newest last.
     pub log: Vec<String>,
+    /// File transfers, newest last.
+    pub transfers: Vec<TransferRow>,
+}
+
+/// A file transfer as the customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRow {
+    /// Identifier (for Stop).
+    pub id: u64,
+    /// The agent.
+    pub agent: String,
+    /// File name.
+    pub name: String,
+    /// Whether the file comes to this computer.
+    pub incoming: bool,
+    /// Bytes done.
+    pub done: u64,
+    /// Total bytes.
+    pub total: u64,
+    /// Running, or how it ended.
+    pub state: TransferState,
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferState {
+    /// Moving.
+    Running,
+    /// Finished.
+    Done,
+    /// Failed or cancelled, with the reason.
+    Failed(String),
 }
 
 /// The view shared between the services and the window, and the channel of decisions.

@@ -4,6 +4,7 @@
 //! injector, on a thread of its own that keeps events in order (consecutive pointer moves are
 //! coalesced; keys are never dropped or reordered).
 
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 
 use tether_net::{read_msg, write_msg};
@@ -34,6 +35,8 @@ pub struct ControlDeps {
     pub allowed: Vec<Permission>,
     /// Whether nobody can answer prompts (`--headless`): unlisted permissions are denied.
     pub headless: bool,
+    /// Opens pushed web addresses.
+    pub opener: Arc<dyn crate::url::UrlOpener>,
 }
 
 impl std::fmt::Debug for ControlDeps {
@@ -141,6 +144,7 @@ pub async fn serve(
             d = decisions.recv() => match d {
                 Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow),
                 Some(Decision::Revoke { permission, .. }) => gate.revoke(permission),
+                Some(Decision::CancelTransfer(_)) => Vec::new(),
                 Some(Decision::EndSession) | None => break,
             },
             t = local_rx.recv() => match t {
@@ -197,6 +201,10 @@ async fn apply(
                         v.prompts.push(Prompt {
                             agent: agent.to_string(),
                             permission,
+                            detail: gate
+                                .pending_url()
+                                .map(str::to_string)
+                                .filter(|_| permission == Permission::Url),
                         })
                     });
                 }
@@ -224,6 +232,24 @@ async fn apply(
                 clip.set(text);
             }
             Action::Audit(line) => deps.shared.log(format!("{agent}: {line}")),
+            Action::OpenUrl(url) => {
+                if let Err(e) = deps.opener.open(&url) {
+                    deps.shared.log(format!("cannot open {url}: {e}"));
+                    if alive
+                        && write_msg(
+                            send,
+                            &HostMsg::Refused(format!(
+                                "the customer's browser could not open {url}: {e}"
+                            )),
+                            INPUT_MAX_FRAME,
+                        )
+                        .await
+                        .is_err()
+                    {
+                        alive = false;
+                    }
+                }
+            }
         }
     }
     alive

@@ -11,10 +11,13 @@ pub mod cli;
 pub mod clipboard;
 pub mod consent;
 pub mod control;
+pub mod files;
+pub mod filesvc;
 pub mod info;
 pub mod input;
 pub mod screen;
 pub mod session;
+pub mod url;
 pub mod window;
 
 pub use session::{HostError, HostEvent, HostOptions, Outcome, Services, run, run_with};

@@ -36,6 +36,10 @@ pub struct Services {
     pub allowed: Vec<Permission>,
     /// Nobody answers prompts: requests not in `allowed` are denied.
     pub headless: bool,
+    /// Opens pushed web addresses.
+    pub opener: Arc<dyn crate::url::UrlOpener>,
+    /// Where files from agents go.
+    pub inbox: crate::files::Inbox,
 }
 
 impl std::fmt::Debug for Services {
@@ -122,6 +126,18 @@ async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, HostErro
     }
 }
 
+/// Largest file received by default (64 GiB).
+pub const DEFAULT_MAX_FILE: u64 = 64 << 30;
+
+/// `~/Downloads/Tether`, where files from the other side go by default.
+pub fn default_download_dir() -> std::path::PathBuf {
+    directories::UserDirs::new()
+        .and_then(|u| u.download_dir().map(|d| d.to_path_buf()))
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("Tether")
+}
+
 /// Joins the session and serves the screen headless, granting nothing: every request for control
 /// or the clipboard is denied. Ends when the session ends, `end` turns true, or the relay goes away.
 pub async fn run(
@@ -138,6 +154,8 @@ pub async fn run(
         shared,
         allowed: Vec::new(),
         headless: true,
+        opener: Arc::new(crate::url::SystemOpener),
+        inbox: crate::files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
     };
     run_with(opts, services, decisions, events, end).await
 }
@@ -243,6 +261,7 @@ async fn session(
     });
     let mut viewers = tokio::task::JoinSet::new();
     let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
+    let files = Arc::new(crate::filesvc::FileAccess::default());
     let mut decisions_open = true;
     let mut end_here = false;
     let outcome = loop {
@@ -307,8 +326,19 @@ async fn session(
                                 shared: shared.clone(),
                                 allowed: services.allowed.clone(),
                                 headless: services.headless,
+                                opener: services.opener.clone(),
                             };
                             viewers.spawn(control::serve(s, r, agent, deps, rx));
+                        }
+                        Ok(Some(HostStream::Files { agent })) => {
+                            let deps = crate::filesvc::FileDeps {
+                                inbox: services.inbox.clone(),
+                                shared: shared.clone(),
+                                access: files.clone(),
+                                allowed: services.allowed.clone(),
+                                headless: services.headless,
+                            };
+                            viewers.spawn(crate::filesvc::serve(s, r, agent, deps));
                         }
                         Ok(None) => {}
                         Err(e) => break Err(HostError::Protocol(e.to_string())),
@@ -323,10 +353,13 @@ async fn session(
             }
             d = decisions.recv(), if decisions_open => match d {
                 Some(Decision::EndSession) => end_here = true,
+                Some(Decision::CancelTransfer(id)) => files.cancel(id),
+                Some(Decision::Answer { agent, permission: Permission::Files, allow }) => files.answer(&agent, allow),
+                Some(Decision::Revoke { agent, permission: Permission::Files }) => files.revoke(&agent),
                 Some(d @ (Decision::Answer { .. } | Decision::Revoke { .. })) => {
                     let agent = match &d {
                         Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.clone(),
-                        Decision::EndSession => String::new(),
+                        Decision::EndSession | Decision::CancelTransfer(_) => String::new(),
                     };
                     if let Some(tx) = controls.get(&agent) {
                         let _ = tx.send(d);

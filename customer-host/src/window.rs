@@ -4,7 +4,7 @@
 use egui::{Color32, RichText, Ui};
 use tether_protocol::input::{Grant, Permission};
 
-use crate::consent::{Decision, HostView, Phase, Shared};
+use crate::consent::{Decision, HostView, Phase, Shared, TransferState};
 
 /// Draws the window's contents; decisions go to `decide`.
 pub fn ui(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
@@ -72,6 +72,43 @@ pub fn ui(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
                         agent: agent.clone(),
                         permission: Permission::Clipboard,
                     });
+                }
+            });
+        }
+    }
+    if !view.transfers.is_empty() {
+        ui.separator();
+        ui.label(RichText::new("Files").strong());
+        for t in view.transfers.iter().rev().take(8) {
+            ui.horizontal(|ui| {
+                let arrow = if t.incoming { "↓" } else { "↑" };
+                ui.label(format!("{arrow} {}", t.name));
+                match &t.state {
+                    TransferState::Running => {
+                        let f = if t.total == 0 {
+                            1.0
+                        } else {
+                            t.done as f32 / t.total as f32
+                        };
+                        ui.add(
+                            egui::ProgressBar::new(f)
+                                .desired_width(120.0)
+                                .show_percentage(),
+                        );
+                        if ui
+                            .button("Stop")
+                            .on_hover_text("Stop this transfer")
+                            .clicked()
+                        {
+                            decide(Decision::CancelTransfer(t.id));
+                        }
+                    }
+                    TransferState::Done => {
+                        ui.label("done");
+                    }
+                    TransferState::Failed(why) => {
+                        ui.colored_label(Color32::from_rgb(200, 60, 60), why);
+                    }
                 }
             });
         }

@@ -264,6 +264,11 @@ pub enum AgentMsg {
         /// The text.
         text: String,
     },
+    /// Open this web page on the customer's computer (asked each time).
+    PushUrl {
+        /// An http or https address.
+        url: String,
+    },
 }
 
 /// The state of one permission, as both sides see it.
@@ -294,6 +299,8 @@ pub enum HostMsg {
     },
     /// Something was refused, with a reason for the agent.
     Refused(String),
+    /// The customer's browser opened this address.
+    UrlOpened(String),
 }
 
 /// Largest clipboard text synced, in bytes.
@@ -312,6 +319,8 @@ pub enum Action {
     SetClipboard(String),
     /// Record for the audit: input dropped, or a grant changed.
     Audit(String),
+    /// Open this (checked) web address in the customer's browser.
+    OpenUrl(String),
 }
 
 /// What a prompt asks for.
@@ -321,6 +330,10 @@ pub enum Permission {
     Control,
     /// Clipboard sync.
     Clipboard,
+    /// Reading and writing files (once per session).
+    Files,
+    /// Opening a pushed web address (each time).
+    Url,
 }
 
 /// The host's per-agent gate. Everything the agent sends goes through [`InputGate::on_agent`];
@@ -334,12 +347,16 @@ pub struct InputGate {
     buttons: BTreeSet<Button>,
     /// Grants given up front (`--allow`), answered without a prompt.
     preallowed: BTreeSet<PermissionKey>,
+    /// A pushed address waiting for the customer's answer.
+    pending_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum PermissionKey {
     Control,
     Clipboard,
+    Files,
+    Url,
 }
 
 impl From<Permission> for PermissionKey {
@@ -347,6 +364,8 @@ impl From<Permission> for PermissionKey {
         match p {
             Permission::Control => PermissionKey::Control,
             Permission::Clipboard => PermissionKey::Clipboard,
+            Permission::Files => PermissionKey::Files,
+            Permission::Url => PermissionKey::Url,
         }
     }
 }
@@ -384,14 +403,15 @@ impl InputGate {
         let state = match p {
             Permission::Control => &mut self.control,
             Permission::Clipboard => &mut self.clipboard,
+            Permission::Files | Permission::Url => return,
         };
         if *state == Grant::On || *state == Grant::Asked {
             return;
         }
         *state = Grant::Asked;
         let notify = |g| match p {
-            Permission::Control => HostMsg::Control(g),
             Permission::Clipboard => HostMsg::ClipboardSync(g),
+            _ => HostMsg::Control(g),
         };
         out.push(Action::Notify(notify(Grant::Asked)));
         if self.preallowed.contains(&p.into()) {
@@ -415,6 +435,26 @@ impl InputGate {
                     out.push(Action::Audit("clipboard sync stopped by the agent".into()));
                 }
             }
+            AgentMsg::PushUrl { url } => match crate::files::check_url(&url) {
+                Err(e) => {
+                    out.push(Action::Notify(HostMsg::Refused(e.to_string())));
+                    out.push(Action::Audit(format!("pushed address refused: {e}")));
+                }
+                Ok(url) => {
+                    if self.preallowed.contains(&PermissionKey::Url) {
+                        out.push(Action::Audit(format!("opened {url} (allowed up front)")));
+                        out.push(Action::OpenUrl(url.clone()));
+                        out.push(Action::Notify(HostMsg::UrlOpened(url)));
+                    } else if self.pending_url.is_some() {
+                        out.push(Action::Notify(HostMsg::Refused(
+                            "the customer has not answered the last address yet".into(),
+                        )));
+                    } else {
+                        self.pending_url = Some(url);
+                        out.push(Action::Prompt(Permission::Url));
+                    }
+                }
+            },
             AgentMsg::Clipboard { text } => {
                 if self.clipboard != Grant::On {
                     out.push(Action::Audit(
@@ -463,23 +503,50 @@ impl InputGate {
         out
     }
 
+    /// The address waiting for the customer's answer.
+    pub fn pending_url(&self) -> Option<&str> {
+        self.pending_url.as_deref()
+    }
+
     /// The customer answered a prompt.
     pub fn answer(&mut self, p: Permission, allow: bool) -> Vec<Action> {
+        if p == Permission::Url {
+            let Some(url) = self.pending_url.take() else {
+                return Vec::new();
+            };
+            return if allow {
+                vec![
+                    Action::Audit(format!("opened {url} with the customer's consent")),
+                    Action::OpenUrl(url.clone()),
+                    Action::Notify(HostMsg::UrlOpened(url)),
+                ]
+            } else {
+                vec![
+                    Action::Audit(format!("the customer declined to open {url}")),
+                    Action::Notify(HostMsg::Refused(format!(
+                        "the customer declined to open {url}"
+                    ))),
+                ]
+            };
+        }
         let state = match p {
             Permission::Control => &mut self.control,
             Permission::Clipboard => &mut self.clipboard,
+            Permission::Files | Permission::Url => return Vec::new(),
         };
         if *state != Grant::Asked {
             return Vec::new();
         }
         *state = if allow { Grant::On } else { Grant::Denied };
-        let what = match p {
-            Permission::Control => "remote control",
-            Permission::Clipboard => "clipboard sync",
+        let what = if p == Permission::Control {
+            "remote control"
+        } else {
+            "clipboard sync"
         };
-        let msg = match p {
-            Permission::Control => HostMsg::Control(*state),
-            Permission::Clipboard => HostMsg::ClipboardSync(*state),
+        let msg = if p == Permission::Control {
+            HostMsg::Control(*state)
+        } else {
+            HostMsg::ClipboardSync(*state)
         };
         vec![
             Action::Notify(msg),
@@ -526,6 +593,7 @@ impl InputGate {
     pub fn revoke(&mut self, p: Permission) -> Vec<Action> {
         match p {
             Permission::Control => self.end_control("revoked by the customer"),
+            Permission::Files | Permission::Url => Vec::new(),
             Permission::Clipboard => {
                 if self.clipboard == Grant::Off {
                     return Vec::new();
@@ -671,6 +739,36 @@ mod tests {
                 down: false
             })))
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn pushed_addresses_need_consent_each_time_and_a_web_scheme() {
+        let mut g = InputGate::new();
+        let out = g.on_agent(AgentMsg::PushUrl {
+            url: "file:///etc/passwd".into(),
+        });
+        assert!(
+            matches!(&out[0], Action::Notify(HostMsg::Refused(m)) if m.contains("only http and https"))
+        );
+        let out = g.on_agent(AgentMsg::PushUrl {
+            url: "https://example.com".into(),
+        });
+        assert_eq!(out, vec![Action::Prompt(Permission::Url)]);
+        assert_eq!(g.pending_url(), Some("https://example.com"));
+        let out = g.answer(Permission::Url, false);
+        assert!(!out.iter().any(|a| matches!(a, Action::OpenUrl(_))));
+        g.on_agent(AgentMsg::PushUrl {
+            url: "https://example.com/2".into(),
+        });
+        let out = g.answer(Permission::Url, true);
+        assert!(out.contains(&Action::OpenUrl("https://example.com/2".into())));
+        let mut pre = InputGate::preallowed(&[Permission::Url]);
+        assert!(
+            pre.on_agent(AgentMsg::PushUrl {
+                url: "http://x.test".into()
+            })
+            .contains(&Action::OpenUrl("http://x.test".into()))
         );
     }
 

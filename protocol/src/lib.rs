@@ -11,6 +11,7 @@
 //! - [`screen`]: the lossless changed-tile screen codec and the viewer's framebuffer.
 //! - [`flow`]: the latest-frame-wins in-flight window for screen updates.
 
+pub mod files;
 pub mod flow;
 pub mod frame;
 pub mod fuzzing;

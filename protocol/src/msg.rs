@@ -260,6 +260,11 @@ pub enum OpenStream {
         /// The session.
         session: SessionId,
     },
+    /// One file operation (browse, upload or download) in a session.
+    Files {
+        /// The session.
+        session: SessionId,
+    },
 }
 
 /// First frame of a media stream the relay opens towards a host.
@@ -274,6 +279,11 @@ pub enum HostStream {
     },
     /// An agent's input stream.
     Input {
+        /// The agent.
+        agent: String,
+    },
+    /// One of an agent's file operations.
+    Files {
         /// The agent.
         agent: String,
     },

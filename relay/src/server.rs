@@ -762,7 +762,9 @@ async fn route_stream(
         _ => return,
     };
     let session = match &open {
-        OpenStream::Screen { session, .. } | OpenStream::Input { session } => *session,
+        OpenStream::Screen { session, .. }
+        | OpenStream::Input { session }
+        | OpenStream::Files { session } => *session,
     };
     let route = {
         let st = shared.state();
@@ -780,7 +782,7 @@ async fn route_stream(
                 .audit(
                     Some(session),
                     &format!("agent@{}", remote.ip()),
-                    "screen.refused",
+                    "stream.refused",
                     &r.to_string(),
                     Some(remote),
                 )
@@ -799,6 +801,9 @@ async fn route_stream(
             monitor,
         },
         OpenStream::Input { .. } => HostStream::Input {
+            agent: agent.clone(),
+        },
+        OpenStream::Files { .. } => HostStream::Files {
             agent: agent.clone(),
         },
     };

@@ -1,0 +1,408 @@
+//! Moving files: the receiving folder with verified, resumable, non-clobbering writes, and the
+//! sending side. Used by the host (uploads from the agent, downloads to the agent) and by the
+//! agent console (the mirror image).
+//!
+//! Every received file is written to an owner-only temporary file in a private folder inside the
+//! receiving folder, named after the file's BLAKE3 and size; it is linked into place under a free
+//! name only once its whole hash matches, and removed if it does not. A transfer that is merely
+//! interrupted keeps its temporary file, and a retry of the same file continues after the prefix
+//! once both sides agree on the prefix's hash.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tether_protocol::files::{PathError, safe_relative};
+
+/// Bytes per chunk on the wire and on disk.
+pub const CHUNK: usize = 1 << 20;
+/// Name of the private folder for partial files.
+const PARTIAL_DIR: &str = ".tether-partial";
+
+/// Why a transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The path from the other side is not acceptable.
+    #[error("refused path: {0}")]
+    Path(#[from] PathError),
+    /// A folder on the way is a symbolic link or not a folder.
+    #[error("refused path: {0} is not a plain folder")]
+    Escape(String),
+    /// The data did not match the sender's hash; nothing was kept.
+    #[error("the file arrived corrupted (BLAKE3 mismatch); nothing was saved")]
+    Corrupt,
+    /// The transfer was cancelled; nothing was kept.
+    #[error("cancelled")]
+    Cancelled,
+    /// The stream ended early; the verified prefix is kept for a retry.
+    #[error("interrupted after {0} bytes; retry to resume")]
+    Interrupted(u64),
+    /// Over a configured limit.
+    #[error("{0}")]
+    Limit(String),
+    /// Disk trouble.
+    #[error("disk: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Progress of one transfer, shared with whoever shows it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes done (including a resumed prefix).
+    pub done: AtomicU64,
+    /// Total bytes.
+    pub total: AtomicU64,
+    /// Set to stop the transfer.
+    pub cancel: AtomicBool,
+}
+
+impl Progress {
+    /// A new progress of `total` bytes.
+    pub fn new(total: u64) -> Arc<Self> {
+        let p = Arc::new(Self::default());
+        p.total.store(total, Ordering::Relaxed);
+        p
+    }
+
+    /// Whether someone asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// BLAKE3 of the first `len` bytes of a file.
+pub fn hash_prefix(path: &Path, len: u64) -> io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(File::open(path)?.take(len))?;
+    Ok(*h.finalize().as_bytes())
+}
+
+/// BLAKE3 of a whole file.
+pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(File::open(path)?)?;
+    Ok(*h.finalize().as_bytes())
+}
+
+fn private_dir(dir: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+            return Err(io::Error::other(format!(
+                "{} is not a plain folder",
+                dir.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(_) => fs::create_dir_all(dir)?,
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn open_partial(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
+}
+
+/// A folder that receives files.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    dir: PathBuf,
+    /// Largest file accepted.
+    pub max_file: u64,
+}
+
+impl Inbox {
+    /// Receives into `dir` (created if needed), files up to `max_file` bytes.
+    pub fn new(dir: PathBuf, max_file: u64) -> Self {
+        Self { dir, max_file }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn partial(&self, size: u64, hash: &[u8; 32]) -> PathBuf {
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir
+            .join(PARTIAL_DIR)
+            .join(format!("{hex}-{size}.part"))
+    }
+
+    /// What is already held of this file: the length of its partial file and that prefix's hash.
+    pub fn ready(&self, size: u64, hash: &[u8; 32]) -> Result<(u64, [u8; 32]), TransferError> {
+        if size > self.max_file {
+            return Err(TransferError::Limit(format!(
+                "file of {size} bytes is over the {} byte limit",
+                self.max_file
+            )));
+        }
+        fs::create_dir_all(&self.dir)?;
+        private_dir(&self.dir.join(PARTIAL_DIR))?;
+        let p = self.partial(size, hash);
+        let have = match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => m.len().min(size),
+            Ok(_) => return Err(TransferError::Escape(p.display().to_string())),
+            Err(_) => 0,
+        };
+        let prefix = if have > 0 {
+            hash_prefix(&p, have)?
+        } else {
+            *blake3::hash(b"").as_bytes()
+        };
+        Ok((have, prefix))
+    }
+
+    /// Receives `name` (a relative path from the other side) of `size` bytes and BLAKE3 `hash`,
+    /// starting at byte `from`, reading from `src`. Returns where it was saved, relative to the
+    /// folder.
+    pub async fn receive(
+        &self,
+        name: &str,
+        size: u64,
+        hash: &[u8; 32],
+        from: u64,
+        src: &mut quinn::RecvStream,
+        progress: &Progress,
+    ) -> Result<String, TransferError> {
+        let parts = safe_relative(name)?;
+        let partial = self.partial(size, hash);
+        let mut file = open_partial(&partial)?;
+        let from = from.min(file.metadata()?.len()).min(size);
+        file.set_len(from)?;
+        let mut hasher = blake3::Hasher::new();
+        if from > 0 {
+            file.seek(SeekFrom::Start(0))?;
+            hasher.update_reader((&mut file).take(from))?;
+        }
+        file.seek(SeekFrom::Start(from))?;
+        let mut done = from;
+        progress.done.store(done, Ordering::Relaxed);
+        while done < size {
+            if progress.cancelled() {
+                drop(file);
+                let _ = fs::remove_file(&partial);
+                return Err(TransferError::Cancelled);
+            }
+            let want = (size - done).min(CHUNK as u64) as usize;
+            match src.read_chunk(want, true).await {
+                Ok(Some(chunk)) => {
+                    file.write_all(&chunk.bytes)?;
+                    hasher.update(&chunk.bytes);
+                    done += chunk.bytes.len() as u64;
+                    progress.done.store(done, Ordering::Relaxed);
+                }
+                Ok(None) => return Err(TransferError::Interrupted(done)),
+                Err(quinn::ReadError::Reset(code))
+                    if code.into_inner() == u64::from(tether_protocol::files::CANCEL_CODE) =>
+                {
+                    drop(file);
+                    let _ = fs::remove_file(&partial);
+                    return Err(TransferError::Cancelled);
+                }
+                Err(_) => {
+                    file.flush()?;
+                    return Err(TransferError::Interrupted(done));
+                }
+            }
+        }
+        file.flush()?;
+        drop(file);
+        if hasher.finalize().as_bytes() != hash {
+            let _ = fs::remove_file(&partial);
+            return Err(TransferError::Corrupt);
+        }
+        let saved = self.place(&partial, &parts)?;
+        Ok(saved)
+    }
+
+    /// Moves a verified partial file to `parts` under the folder, creating folders on the way
+    /// (never through a symbolic link) and never replacing an existing file.
+    fn place(&self, partial: &Path, parts: &[String]) -> Result<String, TransferError> {
+        let (file_name, folders) = parts
+            .split_last()
+            .ok_or(TransferError::Path(PathError::Empty))?;
+        let mut dir = self.dir.clone();
+        for f in folders {
+            dir.push(f);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                    return Err(TransferError::Escape(dir.display().to_string()));
+                }
+                Ok(_) => {}
+                Err(_) => fs::create_dir(&dir)?,
+            }
+        }
+        let (stem, ext) = match file_name.rfind('.') {
+            Some(i) if i > 0 => (&file_name[..i], &file_name[i..]),
+            _ => (file_name.as_str(), ""),
+        };
+        for n in 0..10_000u32 {
+            let candidate = if n == 0 {
+                file_name.clone()
+            } else {
+                format!("{stem} ({n}){ext}")
+            };
+            let target = dir.join(&candidate);
+            match fs::hard_link(partial, &target) {
+                Ok(()) => {
+                    let _ = fs::remove_file(partial);
+                    let mut rel: Vec<String> = folders.to_vec();
+                    rel.push(candidate);
+                    return Ok(rel.join("/"));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TransferError::Limit("no free name for the file".into()))
+    }
+}
+
+/// Sends `path` from byte `from` to `dst`, then finishes the stream.
+pub async fn send_file(
+    path: &Path,
+    from: u64,
+    dst: &mut quinn::SendStream,
+    progress: &Progress,
+) -> Result<(), TransferError> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut done = from;
+    progress.done.store(done, Ordering::Relaxed);
+    loop {
+        if progress.cancelled() {
+            let _ = dst.reset(tether_protocol::files::CANCEL_CODE.into());
+            return Err(TransferError::Cancelled);
+        }
+        let mut buf = vec![0u8; CHUNK];
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        dst.write_chunk(bytes::Bytes::from(buf))
+            .await
+            .map_err(|_| TransferError::Interrupted(done))?;
+        done += n as u64;
+        progress.done.store(done, Ordering::Relaxed);
+    }
+    dst.finish().map_err(|_| TransferError::Interrupted(done))?;
+    Ok(())
+}
+
+/// Every regular file under `root` (a file or a folder), with `/`-separated paths relative to
+/// the parent of `root` (so a folder keeps its name). Symbolic links are not followed.
+pub fn walk(root: &Path, limit: usize) -> Result<Vec<(PathBuf, String, u64)>, TransferError> {
+    let base = root.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p)?;
+        if m.is_dir() {
+            for e in fs::read_dir(&p)? {
+                stack.push(e?.path());
+            }
+        } else if m.is_file() {
+            let rel = p.strip_prefix(&base).unwrap_or(&p);
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push((p.clone(), rel.join("/"), m.len()));
+            if out.len() > limit {
+                return Err(TransferError::Limit(format!("more than {limit} files")));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_files_are_placed_without_clobbering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inbox = Inbox::new(dir.path().join("in"), 1 << 30);
+        let hash = *blake3::hash(b"abc").as_bytes();
+        let (have, _) = inbox.ready(3, &hash).expect("ready");
+        assert_eq!(have, 0);
+        for expected in ["a/b.txt", "a/b (1).txt", "a/b (2).txt"] {
+            let partial = inbox.partial(3, &hash);
+            fs::write(&partial, b"abc").expect("write");
+            let saved = inbox
+                .place(&partial, &["a".into(), "b.txt".into()])
+                .expect("place");
+            assert_eq!(saved, expected);
+            assert!(!partial.exists());
+        }
+        assert_eq!(
+            fs::read(dir.path().join("in/a/b (1).txt")).expect("read"),
+            b"abc"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_folder_on_the_way_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("outside");
+        let inbox = Inbox::new(dir.path().join("in"), 1 << 30);
+        let hash = *blake3::hash(b"x").as_bytes();
+        inbox.ready(1, &hash).expect("ready");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("in/evil")).expect("symlink");
+        let partial = inbox.partial(1, &hash);
+        fs::write(&partial, b"x").expect("write");
+        let r = inbox.place(&partial, &["evil".into(), "f".into()]);
+        assert!(matches!(r, Err(TransferError::Escape(_))), "{r:?}");
+        assert!(
+            fs::read_dir(outside.path()).expect("read").next().is_none(),
+            "nothing written outside"
+        );
+    }
+
+    #[test]
+    fn partial_files_are_private_and_prefixes_are_hashed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inbox = Inbox::new(dir.path().to_path_buf(), 1 << 30);
+        let hash = [7u8; 32];
+        inbox.ready(10, &hash).expect("ready");
+        let p = inbox.partial(10, &hash);
+        drop(open_partial(&p).expect("open"));
+        fs::write(&p, b"hello").expect("write");
+        let (have, prefix) = inbox.ready(10, &hash).expect("ready");
+        assert_eq!(have, 5);
+        assert_eq!(prefix, *blake3::hash(b"hello").as_bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&p).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0);
+            let dmode = fs::metadata(p.parent().expect("parent"))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(dmode & 0o077, 0);
+        }
+        assert!(matches!(
+            Inbox::new(dir.path().to_path_buf(), 4).ready(10, &hash),
+            Err(TransferError::Limit(_))
+        ));
+    }
+}

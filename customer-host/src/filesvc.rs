@@ -1,0 +1,469 @@
+//! The host's side of file streams: consent once per agent and session, browsing, receiving
+//! uploads into the download folder, sending downloads; every transfer shown in the customer's
+//! window with a Stop button.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tether_net::{read_msg, write_msg};
+use tether_protocol::files::{Entry, FileMsg};
+use tether_protocol::input::{Grant, Permission};
+use tokio::sync::Notify;
+
+use crate::consent::{Prompt, Shared, TransferRow, TransferState};
+use crate::files::{Inbox, Progress, TransferError, hash_file, hash_prefix, send_file};
+
+/// Largest file-stream message (listings can be long).
+pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Most entries in one listing.
+const MAX_ENTRIES: usize = 20_000;
+
+/// File access of one session: grants per agent and the transfers running.
+#[derive(Default)]
+pub struct FileAccess {
+    grants: Mutex<HashMap<String, Grant>>,
+    changed: Notify,
+    next_id: AtomicU64,
+    running: Mutex<HashMap<u64, (String, Arc<Progress>)>>,
+}
+
+impl std::fmt::Debug for FileAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAccess").finish_non_exhaustive()
+    }
+}
+
+impl FileAccess {
+    fn grant(&self, agent: &str) -> Grant {
+        self.grants
+            .lock()
+            .map(|g| g.get(agent).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn set(&self, agent: &str, g: Grant) {
+        if let Ok(mut m) = self.grants.lock() {
+            m.insert(agent.to_string(), g);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// The customer answered the file prompt.
+    pub fn answer(&self, agent: &str, allow: bool) {
+        if self.grant(agent) == Grant::Asked {
+            self.set(agent, if allow { Grant::On } else { Grant::Denied });
+        }
+    }
+
+    /// The customer took file access back: running transfers of that agent stop.
+    pub fn revoke(&self, agent: &str) {
+        self.set(agent, Grant::Off);
+        if let Ok(r) = self.running.lock() {
+            for (a, p) in r.values() {
+                if a == agent {
+                    p.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Stops one transfer.
+    pub fn cancel(&self, id: u64) {
+        if let Ok(r) = self.running.lock() {
+            if let Some((_, p)) = r.get(&id) {
+                p.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What the file service needs.
+#[derive(Clone)]
+pub struct FileDeps {
+    /// Where uploads go.
+    pub inbox: Inbox,
+    /// The customer's window.
+    pub shared: Shared,
+    /// Grants and transfers.
+    pub access: Arc<FileAccess>,
+    /// Granted up front.
+    pub allowed: Vec<Permission>,
+    /// Nobody answers prompts.
+    pub headless: bool,
+}
+
+impl std::fmt::Debug for FileDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDeps")
+            .field("inbox", &self.inbox)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileDeps {
+    /// Waits until file access is decided for `agent`; true if allowed.
+    async fn consent(&self, agent: &str) -> bool {
+        loop {
+            let notified = self.access.changed.notified();
+            match self.access.grant(agent) {
+                Grant::On => return true,
+                Grant::Denied => return false,
+                Grant::Off => {
+                    if self.allowed.contains(&Permission::Files) {
+                        self.shared.log(format!(
+                            "{agent}: file access allowed up front (--allow files)"
+                        ));
+                        self.access.set(agent, Grant::On);
+                        continue;
+                    }
+                    if self.headless {
+                        self.shared.log(format!("{agent} asked for file access; denied: nobody can answer in headless mode"));
+                        self.access.set(agent, Grant::Denied);
+                        continue;
+                    }
+                    self.access.set(agent, Grant::Asked);
+                    let a = agent.to_string();
+                    self.shared.update(|v| {
+                        v.prompts.push(Prompt {
+                            agent: a,
+                            permission: Permission::Files,
+                            detail: None,
+                        })
+                    });
+                }
+                Grant::Asked => {}
+            }
+            notified.await;
+        }
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Lists `path` (or the home folder), one level or recursively.
+fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
+    let dir = if path.is_empty() {
+        home()
+    } else {
+        PathBuf::from(path)
+    };
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    if !dir.is_dir() {
+        return Err(format!("{} is not a folder", dir.display()));
+    }
+    let mut entries = Vec::new();
+    if recursive {
+        let files = crate::files::walk(&dir, MAX_ENTRIES).map_err(|e| e.to_string())?;
+        let base = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (_, rel, size) in files {
+            let rel = rel
+                .strip_prefix(&format!("{base}/"))
+                .unwrap_or(&rel)
+                .to_string();
+            entries.push(Entry {
+                name: rel,
+                dir: false,
+                size,
+            });
+        }
+    } else {
+        for e in
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        {
+            let Ok(e) = e else { continue };
+            let Ok(m) = e.metadata() else { continue };
+            entries.push(Entry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                dir: m.is_dir(),
+                size: if m.is_file() { m.len() } else { 0 },
+            });
+            if entries.len() >= MAX_ENTRIES {
+                break;
+            }
+        }
+        entries.sort_by(|a, b| {
+            b.dir
+                .cmp(&a.dir)
+                .then(a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        });
+    }
+    Ok(FileMsg::Listing {
+        path: dir.display().to_string(),
+        parent: dir.parent().map(|p| p.display().to_string()),
+        entries,
+    })
+}
+
+async fn reply(send: &mut quinn::SendStream, msg: &FileMsg) -> bool {
+    write_msg(send, msg, FILES_MAX_FRAME).await.is_ok()
+}
+
+/// Serves one file stream of `agent`.
+pub async fn serve(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    agent: String,
+    deps: FileDeps,
+) {
+    let first = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            if e.is_protocol_violation() {
+                deps.shared
+                    .log(format!("{agent}: bad file request ({e}); stream closed"));
+                let _ = recv.stop(tether_net::close::PROTOCOL.into());
+            }
+            return;
+        }
+    };
+    if !deps.consent(&agent).await {
+        let _ = reply(
+            &mut send,
+            &FileMsg::Error("the customer did not allow file access".into()),
+        )
+        .await;
+        let _ = send.finish();
+        return;
+    }
+    match first {
+        FileMsg::List { path, recursive } => {
+            let res = tokio::task::spawn_blocking(move || listing(&path, recursive))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            let msg = res.unwrap_or_else(FileMsg::Error);
+            let _ = reply(&mut send, &msg).await;
+            let _ = send.finish();
+        }
+        FileMsg::Put { name, size, hash } => {
+            receive(send, recv, agent, deps, name, size, hash).await
+        }
+        FileMsg::Get { path } => transmit(send, recv, agent, deps, path).await,
+        other => {
+            let _ = reply(
+                &mut send,
+                &FileMsg::Error(format!("unexpected request {other:?}")),
+            )
+            .await;
+        }
+    }
+}
+
+struct Row {
+    id: u64,
+    progress: Arc<Progress>,
+    deps: FileDeps,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Row {
+    fn start(deps: &FileDeps, agent: &str, name: &str, incoming: bool, total: u64) -> Row {
+        let id = deps.access.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let progress = Progress::new(total);
+        if let Ok(mut r) = deps.access.running.lock() {
+            r.insert(id, (agent.to_string(), progress.clone()));
+        }
+        let row = TransferRow {
+            id,
+            agent: agent.to_string(),
+            name: name.to_string(),
+            incoming,
+            done: 0,
+            total,
+            state: TransferState::Running,
+        };
+        deps.shared.update(|v| v.transfers.push(row));
+        let (shared, p) = (deps.shared.clone(), progress.clone());
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let done = p.done.load(Ordering::Relaxed);
+                shared.update(|v| {
+                    if let Some(r) = v.transfers.iter_mut().find(|r| r.id == id) {
+                        r.done = done;
+                    }
+                });
+            }
+        });
+        Row {
+            id,
+            progress,
+            deps: deps.clone(),
+            ticker,
+        }
+    }
+
+    fn finish(self, state: TransferState) {
+        self.ticker.abort();
+        if let Ok(mut r) = self.deps.access.running.lock() {
+            r.remove(&self.id);
+        }
+        let done = self.progress.done.load(Ordering::Relaxed);
+        let id = self.id;
+        self.deps.shared.update(|v| {
+            if let Some(r) = v.transfers.iter_mut().find(|r| r.id == id) {
+                r.done = done;
+                r.state = state;
+            }
+        });
+    }
+}
+
+async fn receive(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    agent: String,
+    deps: FileDeps,
+    name: String,
+    size: u64,
+    hash: [u8; 32],
+) {
+    if let Err(e) = tether_protocol::files::safe_relative(&name) {
+        deps.shared
+            .log(format!("{agent}: refused an upload to {name:?}: {e}"));
+        let _ = reply(
+            &mut send,
+            &FileMsg::Error(format!("refused path {name:?}: {e}")),
+        )
+        .await;
+        return;
+    }
+    let ready = {
+        let inbox = deps.inbox.clone();
+        tokio::task::spawn_blocking(move || inbox.ready(size, &hash)).await
+    };
+    let (have, prefix_hash) = match ready {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let _ = reply(&mut send, &FileMsg::Error(e.to_string())).await;
+            return;
+        }
+        Err(e) => {
+            let _ = reply(&mut send, &FileMsg::Error(e.to_string())).await;
+            return;
+        }
+    };
+    if !reply(&mut send, &FileMsg::Ready { have, prefix_hash }).await {
+        return;
+    }
+    let from = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+        Ok(Some(FileMsg::Start { from })) => from,
+        _ => return,
+    };
+    let row = Row::start(&deps, &agent, &name, true, size);
+    let res = deps
+        .inbox
+        .receive(&name, size, &hash, from, &mut recv, &row.progress)
+        .await;
+    match res {
+        Ok(saved) => {
+            deps.shared
+                .log(format!("{agent} sent {saved} ({size} bytes)"));
+            let _ = reply(&mut send, &FileMsg::Done { saved_as: saved }).await;
+            let _ = send.finish();
+            row.finish(TransferState::Done);
+        }
+        Err(e) => {
+            deps.shared
+                .log(format!("{agent}: upload of {name} failed: {e}"));
+            if matches!(e, TransferError::Cancelled) {
+                let _ = recv.stop(tether_protocol::files::CANCEL_CODE.into());
+                let _ = send.reset(tether_protocol::files::CANCEL_CODE.into());
+            } else {
+                let _ = reply(&mut send, &FileMsg::Error(e.to_string())).await;
+                let _ = send.finish();
+            }
+            row.finish(TransferState::Failed(e.to_string()));
+        }
+    }
+}
+
+async fn transmit(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    agent: String,
+    deps: FileDeps,
+    path: String,
+) {
+    let p = PathBuf::from(&path);
+    let meta = tokio::task::spawn_blocking(move || -> Result<(PathBuf, u64, [u8; 32]), String> {
+        let p = p
+            .canonicalize()
+            .map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+        let m = std::fs::metadata(&p).map_err(|e| e.to_string())?;
+        if !m.is_file() {
+            return Err(format!("{} is not a regular file", p.display()));
+        }
+        let h = hash_file(&p).map_err(|e| e.to_string())?;
+        Ok((p, m.len(), h))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let (p, size, hash) = match meta {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = reply(&mut send, &FileMsg::Error(e)).await;
+            return;
+        }
+    };
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    if !reply(
+        &mut send,
+        &FileMsg::Meta {
+            name: name.clone(),
+            size,
+            hash,
+        },
+    )
+    .await
+    {
+        return;
+    }
+    let (have, prefix) = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+        Ok(Some(FileMsg::Ready { have, prefix_hash })) => (have, prefix_hash),
+        _ => return,
+    };
+    let from = if have > 0 && have <= size && prefix_matches(&p, have, prefix).await {
+        have
+    } else {
+        0
+    };
+    if !reply(&mut send, &FileMsg::Start { from }).await {
+        return;
+    }
+    let row = Row::start(&deps, &agent, &name, false, size);
+    match send_file(&p, from, &mut send, &row.progress).await {
+        Ok(()) => {
+            deps.shared
+                .log(format!("{agent} fetched {} ({size} bytes)", p.display()));
+            row.finish(TransferState::Done);
+        }
+        Err(e) => {
+            deps.shared
+                .log(format!("{agent}: download of {} failed: {e}", p.display()));
+            row.finish(TransferState::Failed(e.to_string()));
+        }
+    }
+}
+
+async fn prefix_matches(path: &Path, have: u64, prefix: [u8; 32]) -> bool {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || hash_prefix(&p, have).map(|h| h == prefix).unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
