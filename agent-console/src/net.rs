@@ -174,7 +174,7 @@ impl AgentClient {
 
     async fn send(&self, msg: &ClientMsg) -> Result<(), ClientError> {
         let mut send = self.send.lock().await;
-        write_msg(&mut *send, msg, CONTROL_MAX_FRAME)
+        write_msg(&mut send, msg, CONTROL_MAX_FRAME)
             .await
             .map_err(lost)
     }

@@ -223,13 +223,13 @@ fn files_panel(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
                 let (path, parent) = (r.path.clone(), r.parent.clone());
                 ui.horizontal(|ui| {
                     ui.label(format!("Customer's files: {path}"));
-                    if let Some(p) = parent {
-                        if ui.button("Up").clicked() {
-                            outbox.push(Command::ListRemote {
-                                session: id,
-                                path: p,
-                            });
-                        }
+                    if let Some(p) = parent
+                        && ui.button("Up").clicked()
+                    {
+                        outbox.push(Command::ListRemote {
+                            session: id,
+                            path: p,
+                        });
                     }
                     if ui.button("Refresh").clicked() {
                         outbox.push(Command::ListRemote {

@@ -45,8 +45,10 @@ fn parse_permission(s: &str) -> Result<Permission, String> {
     match s.trim() {
         "control" => Ok(Permission::Control),
         "clipboard" => Ok(Permission::Clipboard),
+        "files" => Ok(Permission::Files),
+        "url" => Ok(Permission::Url),
         other => Err(format!(
-            "unknown permission {other:?}: use control or clipboard"
+            "unknown permission {other:?}: use control, clipboard, files or url"
         )),
     }
 }
@@ -55,8 +57,9 @@ fn parse_permission(s: &str) -> Result<Permission, String> {
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,tether_host::audit=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

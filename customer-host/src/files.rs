@@ -52,6 +52,8 @@ pub enum TransferError {
 pub struct Progress {
     /// Bytes done (including a resumed prefix).
     pub done: AtomicU64,
+    /// Where the data started (a resumed prefix's length, else 0).
+    pub resumed_from: AtomicU64,
     /// Total bytes.
     pub total: AtomicU64,
     /// Set to stop the transfer.
@@ -142,6 +144,11 @@ impl Inbox {
             .join(format!("{hex}-{size}.part"))
     }
 
+    /// Checks a name from the other side before anything is written.
+    pub fn check_name(name: &str) -> Result<Vec<String>, TransferError> {
+        Ok(safe_relative(name)?)
+    }
+
     /// What is already held of this file: the length of its partial file and that prefix's hash.
     pub fn ready(&self, size: u64, hash: &[u8; 32]) -> Result<(u64, [u8; 32]), TransferError> {
         if size > self.max_file {
@@ -178,7 +185,7 @@ impl Inbox {
         src: &mut quinn::RecvStream,
         progress: &Progress,
     ) -> Result<String, TransferError> {
-        let parts = safe_relative(name)?;
+        let parts = Self::check_name(name)?;
         let partial = self.partial(size, hash);
         let mut file = open_partial(&partial)?;
         let from = from.min(file.metadata()?.len()).min(size);
@@ -191,6 +198,7 @@ impl Inbox {
         file.seek(SeekFrom::Start(from))?;
         let mut done = from;
         progress.done.store(done, Ordering::Relaxed);
+        progress.resumed_from.store(from, Ordering::Relaxed);
         while done < size {
             if progress.cancelled() {
                 drop(file);
@@ -283,6 +291,7 @@ pub async fn send_file(
     file.seek(SeekFrom::Start(from))?;
     let mut done = from;
     progress.done.store(done, Ordering::Relaxed);
+    progress.resumed_from.store(from, Ordering::Relaxed);
     loop {
         if progress.cancelled() {
             let _ = dst.reset(tether_protocol::files::CANCEL_CODE.into());

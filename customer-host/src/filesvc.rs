@@ -72,10 +72,10 @@ impl FileAccess {
 
     /// Stops one transfer.
     pub fn cancel(&self, id: u64) {
-        if let Ok(r) = self.running.lock() {
-            if let Some((_, p)) = r.get(&id) {
-                p.cancel.store(true, Ordering::Relaxed);
-            }
+        if let Ok(r) = self.running.lock()
+            && let Some((_, p)) = r.get(&id)
+        {
+            p.cancel.store(true, Ordering::Relaxed);
         }
     }
 }

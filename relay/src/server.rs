@@ -818,14 +818,16 @@ async fn route_stream(
     tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
 }
 
-/// Copies one direction of a media stream, opaque.
+/// Copies one direction of a media stream, opaque. A reset or a stop is passed on with its
+/// code, so the two ends see each other's intent (a cancelled transfer stays cancelled).
 async fn pump(mut from: quinn::RecvStream, mut to: quinn::SendStream) {
     loop {
         tokio::select! {
             chunk = from.read_chunk(1 << 20, true) => match chunk {
                 Ok(Some(c)) => {
                     if to.write_chunk(c.bytes).await.is_err() {
-                        let _ = from.stop(close::NORMAL.into());
+                        let code = to.stopped().await.ok().flatten().unwrap_or(close::NORMAL.into());
+                        let _ = from.stop(code);
                         return;
                     }
                 }
@@ -833,13 +835,18 @@ async fn pump(mut from: quinn::RecvStream, mut to: quinn::SendStream) {
                     let _ = to.finish();
                     return;
                 }
+                Err(quinn::ReadError::Reset(code)) => {
+                    let _ = to.reset(code);
+                    return;
+                }
                 Err(_) => {
                     let _ = to.reset(close::NORMAL.into());
                     return;
                 }
             },
-            _ = to.stopped() => {
-                let _ = from.stop(close::NORMAL.into());
+            stopped = to.stopped() => {
+                let code = stopped.ok().flatten().unwrap_or(close::NORMAL.into());
+                let _ = from.stop(code);
                 return;
             }
         }

@@ -38,6 +38,9 @@ pub struct ChildGuard {
     /// The child.
     pub child: Child,
     name: String,
+    /// Where the child's standard error goes, if captured (a file, so a chatty child never
+    /// blocks on a full pipe).
+    log: Option<tempfile::NamedTempFile>,
 }
 
 impl ChildGuard {
@@ -46,7 +49,32 @@ impl ChildGuard {
         Self {
             child,
             name: name.to_string(),
+            log: None,
         }
+    }
+
+    /// A file for a child's standard error, to pass to [`ChildGuard::with_log`].
+    pub fn log_file() -> anyhow::Result<(tempfile::NamedTempFile, Stdio)> {
+        let f = tempfile::NamedTempFile::new()?;
+        let out = Stdio::from(f.reopen()?);
+        Ok((f, out))
+    }
+
+    /// Wraps a child whose standard error goes to `log`.
+    pub fn with_log(name: &str, child: Child, log: tempfile::NamedTempFile) -> Self {
+        Self {
+            child,
+            name: name.to_string(),
+            log: Some(log),
+        }
+    }
+
+    /// What the child wrote to standard error so far.
+    pub fn stderr_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f.path()).ok())
+            .unwrap_or_default()
     }
 
     /// The PID.
@@ -332,7 +360,13 @@ impl RelayProc {
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("TETHER_TEST_RELAY_LOG") {
+                // A place to look when debugging a test: the relay's log.
+                Some(p) => std::fs::File::create(p)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                None => Stdio::null(),
+            })
             .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let child = ChildGuard::new("tether-relay", child);
@@ -437,6 +471,7 @@ pub fn spawn_host_args(
     fingerprint: &str,
     extra: &[&str],
 ) -> anyhow::Result<ChildGuard> {
+    let (log, err) = ChildGuard::log_file()?;
     let child = Command::new(bin("tether-host"))
         .arg(key)
         .args(["--relay", relay, "--relay-fingerprint", fingerprint])
@@ -444,9 +479,9 @@ pub fn spawn_host_args(
         .env("DISPLAY", display)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(err)
         .spawn()?;
-    Ok(ChildGuard::new("tether-host", child))
+    Ok(ChildGuard::with_log("tether-host", child, log))
 }
 
 /// Starts a host run as `program` on `display`, headless with nothing granted.
@@ -457,6 +492,7 @@ pub fn spawn_host_with(
     relay: &str,
     fingerprint: &str,
 ) -> anyhow::Result<ChildGuard> {
+    let (log, err) = ChildGuard::log_file()?;
     let child = program
         .command()
         .arg(key)
@@ -470,9 +506,9 @@ pub fn spawn_host_with(
         .env("DISPLAY", display)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(err)
         .spawn()?;
-    Ok(ChildGuard::new("tether-host", child))
+    Ok(ChildGuard::with_log("tether-host", child, log))
 }
 
 /// CPU time (user + system) a process has used so far, in seconds.
