@@ -58,6 +58,7 @@ fn a_control_request_is_answered_allow_or_deny() {
     view.prompts.push(Prompt {
         agent: "alice".into(),
         permission: Permission::Control,
+        detail: None,
     });
     let (mut h, decisions) = harness(view);
     assert!(
@@ -78,6 +79,7 @@ fn a_control_request_is_answered_allow_or_deny() {
     view.prompts.push(Prompt {
         agent: "alice".into(),
         permission: Permission::Clipboard,
+        detail: None,
     });
     let (mut h, decisions) = harness(view);
     h.get_by_label("Deny").click();
