@@ -3,11 +3,14 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tether_net::{read_msg, write_msg};
 use tether_protocol::flow::FlowWindow;
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{ScreenMsg, ViewerMsg};
-use tether_protocol::screen::{FrameUpdate, TileEncoder, Timing};
+
+use tether_protocol::screen::{FrameUpdate, Quality, TileEncoder, Timing};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -54,6 +57,25 @@ struct Worker {
     started: bool,
     /// Time base for the encoder's motion tracking.
     epoch: Instant,
+    /// The viewer's quality mode, set by the stream reader as soon as it arrives, read before
+    /// every encode (a change made while the worker waits for damage applies to that very frame).
+    quality: Arc<AtomicU8>,
+}
+
+fn quality_code(q: Quality) -> u8 {
+    match q {
+        Quality::Auto => 0,
+        Quality::Sharp => 1,
+        Quality::Smooth => 2,
+    }
+}
+
+fn quality_of(c: u8) -> Quality {
+    match c {
+        1 => Quality::Sharp,
+        2 => Quality::Smooth,
+        _ => Quality::Auto,
+    }
 }
 
 /// The damaged rectangles that touch monitor `m`, in its own coordinates.
@@ -114,6 +136,8 @@ impl Worker {
             None
         };
         self.started = true;
+        self.enc
+            .set_quality(quality_of(self.quality.load(Ordering::Relaxed)));
         let captured_us = now_us();
         let frame = self.cap.capture(self.monitor, hints.as_deref())?;
         let rects = self.enc.diff(
@@ -168,6 +192,7 @@ pub(crate) async fn serve(
             seq: 0,
             started: false,
             epoch: Instant::now(),
+            quality: Arc::new(AtomicU8::new(0)),
         })
     })
     .await
@@ -175,10 +200,17 @@ pub(crate) async fn serve(
     let mut worker = Some(worker);
 
     let (tx, mut rx) = mpsc::unbounded_channel::<ViewerMsg>();
+    let quality = worker
+        .as_ref()
+        .map(|w| w.quality.clone())
+        .unwrap_or_default();
     let reader = tokio::spawn(async move {
         loop {
             match read_msg::<ViewerMsg>(&mut recv, CONTROL_MAX_FRAME).await {
                 Ok(Some(m)) => {
+                    if let ViewerMsg::SetQuality { quality: q } = &m {
+                        quality.store(quality_code(*q), Ordering::Relaxed);
+                    }
                     if tx.send(m).is_err() {
                         break;
                     }
@@ -273,7 +305,7 @@ fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, st
         }
         ViewerMsg::SetQuality { quality } => {
             if let Some(w) = worker.as_mut() {
-                w.enc.set_quality(quality);
+                w.quality.store(quality_code(quality), Ordering::Relaxed);
             }
         }
     }
