@@ -460,6 +460,7 @@ pub fn spawn_host(
         key,
         relay,
         fingerprint,
+        &[],
     )
 }
 
@@ -491,6 +492,7 @@ pub fn spawn_host_with(
     key: &str,
     relay: &str,
     fingerprint: &str,
+    extra: &[&str],
 ) -> anyhow::Result<ChildGuard> {
     let (log, err) = ChildGuard::log_file()?;
     let child = program
@@ -503,6 +505,7 @@ pub fn spawn_host_with(
             fingerprint,
             "--headless",
         ])
+        .args(extra)
         .env("DISPLAY", display)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -30,7 +30,10 @@ const ALL: &[&str] = &[
     "photo-smooth",
     "photo-auto",
     "idle",
+    "files",
 ];
+/// Size of the file scenario's file.
+const FILE_BYTES: u64 = 1 << 30;
 const W: u16 = 1920;
 const H: u16 = 1080;
 
@@ -40,7 +43,8 @@ const H: u16 = 1080;
     about = "Tether screen benchmark (real processes, Xvfb, xdotool)"
 )]
 struct Cli {
-    /// Comma-separated scenarios: typing, scroll, drag, photo, photo-smooth, photo-auto, idle.
+    /// Comma-separated scenarios: typing, scroll, drag, photo, photo-smooth, photo-auto, idle,
+    /// files (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -102,6 +106,8 @@ struct Result_ {
     fps: Option<f64>,
     host_cpu_s: f64,
     relay_cpu_s: f64,
+    upload_mb_s: Option<f64>,
+    download_mb_s: Option<f64>,
 }
 
 impl Result_ {
@@ -114,6 +120,8 @@ impl Result_ {
             "fps": self.fps,
             "host_cpu_s": self.host_cpu_s,
             "relay_cpu_s": self.relay_cpu_s,
+            "upload_mb_s": self.upload_mb_s,
+            "download_mb_s": self.download_mb_s,
         })
     }
 }
@@ -136,6 +144,9 @@ struct Received {
 
 struct Bench {
     x: Xvfb,
+    agent: Arc<AgentClient>,
+    session: tether_protocol::msg::SessionId,
+    host_dir: std::path::PathBuf,
     conn: x11rb::rust_connection::RustConnection,
     root: u32,
     received: Arc<Mutex<Received>>,
@@ -462,12 +473,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         path: me,
         prefix: vec!["--as-host".into()],
     };
+    let host_dir = tempfile::tempdir()?;
+    let host_dir_arg = host_dir.path().display().to_string();
     let host = spawn_host_with(
         &host_prog,
         &x.display(),
         &pin,
         &relay.addr,
         &relay.fingerprint,
+        &["--allow", "files", "--download-dir", &host_dir_arg],
     )?;
     let info = loop {
         if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
@@ -504,8 +518,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             });
         }
     });
+    let agent = Arc::new(agent);
     let bench = Bench {
         x,
+        agent,
+        session: info.id,
+        host_dir: host_dir.path().to_path_buf(),
         conn,
         root,
         received,
@@ -529,6 +547,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth").await?,
             "photo-auto" => photos(&bench, Quality::Auto, "photo-auto").await?,
             "idle" => idle(&bench).await?,
+            "files" => files(&bench).await?,
             _ => unreachable!("checked above"),
         };
         let (h1, r1) = bench.cpu();
@@ -766,5 +785,105 @@ async fn idle(b: &Bench) -> anyhow::Result<Result_> {
         latency_p95_ms: None,
         host_cpu_s: h1 - h0,
         relay_cpu_s: 0.0,
+        upload_mb_s: None,
+        download_mb_s: None,
     })
+}
+
+/// Writes `len` bytes of fast pseudo-random data.
+fn random_file(path: &std::path::Path, len: u64) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for w in buf.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Runs a transfer and measures its data phase: from the first byte moved (after the sender has
+/// hashed the file) to the verified file in place.
+async fn timed<
+    F: std::future::Future<Output = Result<String, tether_console::net::ClientError>>,
+>(
+    progress: Arc<tether_host::files::Progress>,
+    fut: F,
+) -> anyhow::Result<f64> {
+    let p = progress.clone();
+    let first = tokio::spawn(async move {
+        loop {
+            if p.done.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    fut.await?;
+    let end = Instant::now();
+    let start = first.await?;
+    Ok(FILE_BYTES as f64 / 1e6 / end.duration_since(start).as_secs_f64())
+}
+
+async fn files(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let src = tempfile::tempdir()?;
+    let file = src.path().join("payload.bin");
+    random_file(&file, FILE_BYTES)?;
+    let _term = xterm(&display, "160x50+0+0", &["cat"])?;
+    wait_window(b).await?;
+    xdotool(&display, &["mousemove", "400", "300"])?;
+
+    // Upload, with typing measured while it runs.
+    let up = tether_host::files::Progress::new(0);
+    let (agent, session, f, p) = (b.agent.clone(), b.session, file.clone(), up.clone());
+    let upload = tokio::spawn(async move {
+        timed(p.clone(), agent.upload(session, &f, "payload.bin", &p)).await
+    });
+    while up.done.load(std::sync::atomic::Ordering::Relaxed) == 0 && !upload.is_finished() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let keys = "abcdefghijklmnopqrstuvwxyz";
+    let mut samples = Vec::new();
+    let mut i = 0;
+    while !upload.is_finished() && i < 40 {
+        let k = &keys[i % keys.len()..i % keys.len() + 1];
+        if let Some(s) = b.event(|| xdotool(&display, &["key", k])).await? {
+            samples.push(s);
+        }
+        i += 1;
+    }
+    let upload_mb_s = upload.await??;
+
+    // Download it back.
+    let mine = tempfile::tempdir()?;
+    let inbox = tether_host::files::Inbox::new(mine.path().to_path_buf(), 1 << 40);
+    let down = tether_host::files::Progress::new(0);
+    let remote = b.host_dir.join("payload.bin").display().to_string();
+    let download_mb_s = timed(
+        down.clone(),
+        b.agent
+            .download(b.session, &remote, Some("back.bin"), &inbox, &down),
+    )
+    .await?;
+    let _ = std::fs::remove_file(b.host_dir.join("payload.bin"));
+    let mut res = summarize("files", &samples);
+    res.bytes_per_event = None;
+    res.upload_mb_s = Some(upload_mb_s);
+    res.download_mb_s = Some(download_mb_s);
+    eprintln!(
+        "files: typing during the upload: {} keystrokes measured",
+        samples.len()
+    );
+    Ok(res)
 }
