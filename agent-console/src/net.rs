@@ -220,7 +220,10 @@ impl AgentClient {
         write_msg(&mut send, &OpenStream::Input { session }, CONTROL_MAX_FRAME)
             .await
             .map_err(lost)?;
-        Ok(InputChannel { send, recv })
+        Ok(InputChannel {
+            tx: InputSender { send },
+            rx: InputReceiver { recv },
+        })
     }
 
     async fn files_stream(
@@ -548,34 +551,24 @@ impl ScreenControl {
 /// One session's input stream: the agent sends [`AgentMsg`], the host answers with [`HostMsg`].
 #[derive(Debug)]
 pub struct InputChannel {
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    tx: InputSender,
+    rx: InputReceiver,
 }
 
 impl InputChannel {
     /// Sends a message; keys and clicks keep their order.
     pub async fn send(&mut self, msg: &AgentMsg) -> Result<(), ClientError> {
-        write_msg(&mut self.send, msg, INPUT_MAX_FRAME)
-            .await
-            .map_err(lost)
+        self.tx.send(msg).await
     }
 
     /// The next message from the host.
     pub async fn next(&mut self) -> Result<HostMsg, ClientError> {
-        match read_msg::<HostMsg>(&mut self.recv, INPUT_MAX_FRAME).await {
-            Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(lost("the input stream ended")),
-            Err(e) if e.is_protocol_violation() => Err(ClientError::Protocol(e.to_string())),
-            Err(e) => Err(lost(e)),
-        }
+        self.rx.next().await
     }
 
     /// Splits into a sending and a receiving half.
     pub fn split(self) -> (InputSender, InputReceiver) {
-        (
-            InputSender { send: self.send },
-            InputReceiver { recv: self.recv },
-        )
+        (self.tx, self.rx)
     }
 }
 

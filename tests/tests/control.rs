@@ -4,45 +4,15 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tether_console::net::{AgentClient, InputChannel};
+use tether_console::net::InputChannel;
 use tether_protocol::input::{AgentMsg, Button, Combo, Grant, HostMsg, InputEvent, Key};
-use tether_protocol::msg::{ServerMsg, SessionInfo};
 use tether_tests::{
-    ChildGuard, EventWindow, RelayProc, XInput, Xvfb, clipboard_text, set_clipboard_text,
-    spawn_host_args, wait_for,
+    ChildGuard, EventWindow, TestSession, XInput, Xvfb, clipboard_text, set_clipboard_text,
+    start_session, wait_for,
 };
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Setup {
-    _relay: RelayProc,
-    host: ChildGuard,
-    agent: AgentClient,
-    info: SessionInfo,
-}
-
-async fn setup(x: &Xvfb, extra: &[&str]) -> anyhow::Result<Setup> {
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent =
-        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
-    let host = spawn_host_args(&x.display(), &pin, &relay.addr, &relay.fingerprint, extra)?;
-    let info = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
-                return anyhow::Ok(i);
-            }
-        }
-    })
-    .await
-    .context("no session")??;
-    Ok(Setup {
-        _relay: relay,
-        host,
-        agent,
-        info,
-    })
+async fn setup(x: &Xvfb, extra: &[&str]) -> anyhow::Result<TestSession> {
+    start_session(x, None, extra).await
 }
 
 async fn expect(chan: &mut InputChannel, want: HostMsg) -> anyhow::Result<()> {

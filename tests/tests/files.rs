@@ -11,48 +11,15 @@ use tether_net::{read_msg, write_msg};
 use tether_protocol::files::FileMsg;
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::input::{AgentMsg, HostMsg};
-use tether_protocol::msg::{OpenStream, ServerMsg, SessionInfo};
-use tether_tests::{ChildGuard, RelayProc, Xvfb, spawn_host_args, wait_for};
+use tether_protocol::msg::{OpenStream, SessionInfo};
+use tether_tests::{
+    ChildGuard, RelayProc, TEST_PASSWORD, TestSession, Xvfb, start_session, wait_for, wait_session,
+};
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Setup {
-    relay: RelayProc,
-    host: ChildGuard,
-    agent: AgentClient,
-    info: SessionInfo,
-}
-
-async fn setup(relay: Option<RelayProc>, x: &Xvfb, extra: &[&str]) -> anyhow::Result<Setup> {
-    let relay = match relay {
-        Some(r) => r,
-        None => {
-            let r = RelayProc::start()?;
-            r.add_agent("alice", PASSWORD)?;
-            r
-        }
-    };
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent =
-        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+async fn setup(relay: Option<RelayProc>, x: &Xvfb, extra: &[&str]) -> anyhow::Result<TestSession> {
     let mut args = vec!["--headless"];
     args.extend_from_slice(extra);
-    let host = spawn_host_args(&x.display(), &pin, &relay.addr, &relay.fingerprint, &args)?;
-    let info = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
-                return anyhow::Ok(i);
-            }
-        }
-    })
-    .await
-    .context("no session")??;
-    Ok(Setup {
-        relay,
-        host,
-        agent,
-        info,
-    })
+    start_session(x, relay, &args).await
 }
 
 struct Rng(u64);
@@ -497,10 +464,15 @@ async fn an_allowed_url_opens_in_the_default_browser() -> anyhow::Result<()> {
     )?;
     // SAFETY: set before any host process starts; the host inherits it.
     let relay = RelayProc::start()?;
-    relay.add_agent("alice", PASSWORD)?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
     let (pin, _) = relay.create_key("alice")?;
-    let mut agent =
-        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
+    let mut agent = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
     let child = std::process::Command::new(tether_tests::bin("tether-host"))
         .arg(&pin)
         .args([
@@ -517,14 +489,7 @@ async fn an_allowed_url_opens_in_the_default_browser() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::null())
         .spawn()?;
     let _host = ChildGuard::new("tether-host", child);
-    let info = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
-                return anyhow::Ok(i);
-            }
-        }
-    })
-    .await??;
+    let info = wait_session(&mut agent).await?;
     let mut chan = agent.input(info.id).await?;
     chan.send(&AgentMsg::PushUrl {
         url: "https://example.com/help?q=1".into(),

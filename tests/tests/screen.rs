@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tether_console::net::{AgentClient, ScreenView};
-use tether_protocol::msg::{ServerMsg, SessionInfo};
-use tether_tests::{RelayProc, Xvfb, same_colours, spawn_host, test_picture};
-
-const PASSWORD: &str = "correct horse battery";
+use tether_protocol::msg::SessionInfo;
+use tether_tests::{RelayProc, Xvfb, same_colours, start_session, test_picture};
 
 struct Rng(u64);
 impl Rng {
@@ -32,22 +30,8 @@ async fn session_with_host(
     AgentClient,
     SessionInfo,
 )> {
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent =
-        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
-    let host = spawn_host(&x.display(), &pin, &relay.addr, &relay.fingerprint)?;
-    let info = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
-                return anyhow::Ok(i);
-            }
-        }
-    })
-    .await
-    .context("no session")??;
-    Ok((relay, host, agent, info))
+    let s = start_session(x, None, &["--headless"]).await?;
+    Ok((s.relay, s.host, s.agent, s.info))
 }
 
 async fn sync(

@@ -5,24 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tether_console::net::{AgentClient, ScreenView};
-use tether_protocol::msg::{ServerMsg, SessionInfo};
 use tether_tests::{
     RelayProc, Xvfb, same_colours, spawn_host, sysv_segments_of, test_picture, wait_for,
+    wait_session,
 };
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn wait_session(agent: &mut AgentClient) -> anyhow::Result<SessionInfo> {
-    tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let ServerMsg::SessionStarted(info) = agent.next_event().await? {
-                return Ok(info);
-            }
-        }
-    })
-    .await
-    .context("no session started within 15 s")?
-}
 
 /// Reads frames until the view equals `expected`; returns the frames' total changed area and bytes.
 async fn frames_until(view: &mut ScreenView, expected: &[u8]) -> anyhow::Result<(u64, usize)> {

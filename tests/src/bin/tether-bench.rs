@@ -481,7 +481,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         &pin,
         &relay.addr,
         &relay.fingerprint,
-        &["--allow", "files", "--download-dir", &host_dir_arg],
+        &[
+            "--headless",
+            "--allow",
+            "files",
+            "--download-dir",
+            &host_dir_arg,
+        ],
     )?;
     let info = loop {
         if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
