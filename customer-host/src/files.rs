@@ -187,15 +187,18 @@ impl Inbox {
     ) -> Result<String, TransferError> {
         let parts = Self::check_name(name)?;
         let partial = self.partial(size, hash);
-        let mut file = open_partial(&partial)?;
+        let file = open_partial(&partial)?;
         let from = from.min(file.metadata()?.len()).min(size);
         file.set_len(from)?;
         let mut hasher = blake3::Hasher::new();
+        let mut file = file;
         if from > 0 {
             file.seek(SeekFrom::Start(0))?;
             hasher.update_reader((&mut file).take(from))?;
         }
         file.seek(SeekFrom::Start(from))?;
+        // QUIC hands data over packet by packet; write it to disk in large pieces.
+        let mut file = io::BufWriter::with_capacity(CHUNK, file);
         let mut done = from;
         progress.done.store(done, Ordering::Relaxed);
         progress.resumed_from.store(from, Ordering::Relaxed);
