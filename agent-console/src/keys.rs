@@ -160,10 +160,12 @@ pub fn modifier_keys(m: egui::Modifiers) -> BTreeSet<Key> {
     s
 }
 
-/// Keeps the customer's modifier keys in step with what the agent holds.
+/// Keeps the customer's modifier keys in step with what the agent holds, and remembers the other
+/// keys pressed by position, so that everything can be released when the viewer loses focus.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ModSync {
     held: BTreeSet<Key>,
+    keys: BTreeSet<Key>,
 }
 
 impl ModSync {
@@ -188,6 +190,26 @@ impl ModSync {
     /// Events that release every modifier.
     pub fn release(&mut self) -> Vec<InputEvent> {
         self.to(&BTreeSet::new())
+    }
+
+    /// Records a key pressed or released by position; returns the event to send.
+    pub fn key(&mut self, key: Key, down: bool) -> InputEvent {
+        if down {
+            self.keys.insert(key);
+        } else {
+            self.keys.remove(&key);
+        }
+        InputEvent::Key { key, down }
+    }
+
+    /// Events that release every key and modifier still held (focus lost, control ended).
+    pub fn release_all(&mut self) -> Vec<InputEvent> {
+        let mut out: Vec<InputEvent> = std::mem::take(&mut self.keys)
+            .into_iter()
+            .map(|key| InputEvent::Key { key, down: false })
+            .collect();
+        out.extend(self.release());
+        out
     }
 }
 
@@ -230,6 +252,29 @@ mod tests {
             viewer_to_remote(egui::pos2(99.0, 50.0), shown, (1280, 1024)),
             None
         );
+    }
+
+    #[test]
+    fn keys_held_when_focus_goes_are_released() {
+        let mut m = ModSync::default();
+        m.to(&modifier_keys(egui::Modifiers::SHIFT));
+        m.key(Key::ArrowDown, true);
+        m.key(Key::F5, true);
+        m.key(Key::F5, false);
+        assert_eq!(
+            m.release_all(),
+            vec![
+                InputEvent::Key {
+                    key: Key::ArrowDown,
+                    down: false
+                },
+                InputEvent::Key {
+                    key: Key::ShiftLeft,
+                    down: false
+                }
+            ]
+        );
+        assert!(m.release_all().is_empty());
     }
 
     #[test]

@@ -311,7 +311,7 @@ fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
             if ui.button("Stop control").clicked() {
                 outbox.extend(
                     tab.mods
-                        .release()
+                        .release_all()
                         .into_iter()
                         .map(|event| Command::Input { session: id, event }),
                 );
@@ -435,10 +435,7 @@ fn remote_input(
                     continue; // it arrives as text
                 }
                 out.extend(tab.mods.to(&modifier_keys(modifiers)));
-                out.push(InputEvent::Key {
-                    key: k,
-                    down: pressed,
-                });
+                out.push(tab.mods.key(k, pressed));
             }
             egui::Event::Text(text) if focused => {
                 out.extend(tab.mods.release());
@@ -462,7 +459,7 @@ fn remote_input(
         }
     }
     if !focused {
-        out.extend(tab.mods.release());
+        out.extend(tab.mods.release_all());
     }
     outbox.extend(
         out.into_iter()

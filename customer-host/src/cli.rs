@@ -36,6 +36,9 @@ struct Cli {
     /// Largest file accepted from the agent, in bytes.
     #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILE)]
     max_file_size: u64,
+    /// Most files the agent may send in one session.
+    #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILES)]
+    max_files: u64,
     /// Grant these without asking: control, clipboard, files, url (comma-separated). Logged.
     #[arg(long, value_delimiter = ',', value_parser = parse_permission)]
     allow: Vec<Permission>,
@@ -119,6 +122,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
                 .unwrap_or_else(crate::session::default_download_dir),
             cli.max_file_size,
         ),
+        max_files: cli.max_files,
     };
     let headless = cli.headless;
     let session = rt.spawn(async move {

@@ -28,6 +28,7 @@ pub struct FileAccess {
     changed: Notify,
     next_id: AtomicU64,
     running: Mutex<HashMap<u64, (String, Arc<Progress>)>>,
+    received: AtomicU64,
 }
 
 impl std::fmt::Debug for FileAccess {
@@ -93,6 +94,8 @@ pub struct FileDeps {
     pub allowed: Vec<Permission>,
     /// Nobody answers prompts.
     pub headless: bool,
+    /// Most files received in one session.
+    pub max_files: u64,
 }
 
 impl std::fmt::Debug for FileDeps {
@@ -330,6 +333,21 @@ async fn receive(
     size: u64,
     hash: [u8; 32],
 ) {
+    if deps.access.received.fetch_add(1, Ordering::Relaxed) >= deps.max_files {
+        deps.shared.log(format!(
+            "{agent}: refused {name:?}: over the limit of {} files per session",
+            deps.max_files
+        ));
+        let _ = reply(
+            &mut send,
+            &FileMsg::Error(format!(
+                "over the limit of {} files per session",
+                deps.max_files
+            )),
+        )
+        .await;
+        return;
+    }
     if let Err(e) = tether_protocol::files::safe_relative(&name) {
         deps.shared
             .log(format!("{agent}: refused an upload to {name:?}: {e}"));

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use tether_net::{read_msg, write_msg};
 use tether_protocol::flow::FlowWindow;
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
@@ -60,7 +60,13 @@ struct Worker {
     /// The viewer's quality mode, set by the stream reader as soon as it arrives, read before
     /// every encode (a change made while the worker waits for damage applies to that very frame).
     quality: Arc<AtomicU8>,
+    /// Whether frames take long to be acknowledged (set by the stream loop from the round trip).
+    congested: Arc<AtomicBool>,
 }
+
+/// Round trip above which the link counts as slow, and below which it is fine again.
+const SLOW_RTT: Duration = Duration::from_millis(120);
+const FINE_RTT: Duration = Duration::from_millis(50);
 
 fn quality_code(q: Quality) -> u8 {
     match q {
@@ -193,6 +199,7 @@ pub(crate) async fn serve(
             started: false,
             epoch: Instant::now(),
             quality: Arc::new(AtomicU8::new(0)),
+            congested: Arc::new(AtomicBool::new(false)),
         })
     })
     .await
@@ -291,6 +298,15 @@ fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, st
     match m {
         ViewerMsg::Ack { seq } => {
             window.on_ack(seq, start.elapsed());
+            // Latest frame wins keeps latency flat on a slow link; going lossy sooner keeps
+            // the frame rate up too.
+            if let (Some(rtt), Some(w)) = (window.rtt(), worker.as_ref()) {
+                if rtt > SLOW_RTT {
+                    w.congested.store(true, Ordering::Relaxed);
+                } else if rtt < FINE_RTT {
+                    w.congested.store(false, Ordering::Relaxed);
+                }
+            }
         }
         ViewerMsg::SelectMonitor { monitor } => {
             if let Some(w) = worker.as_mut() {

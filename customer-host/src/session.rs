@@ -40,6 +40,8 @@ pub struct Services {
     pub opener: Arc<dyn crate::url::UrlOpener>,
     /// Where files from agents go.
     pub inbox: crate::files::Inbox,
+    /// Most files an agent may send in one session.
+    pub max_files: u64,
 }
 
 impl std::fmt::Debug for Services {
@@ -126,6 +128,9 @@ async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, HostErro
     }
 }
 
+/// Most files received in one session by default.
+pub const DEFAULT_MAX_FILES: u64 = 100_000;
+
 /// Largest file received by default (64 GiB).
 pub const DEFAULT_MAX_FILE: u64 = 64 << 30;
 
@@ -156,6 +161,7 @@ pub async fn run(
         headless: true,
         opener: Arc::new(crate::url::SystemOpener),
         inbox: crate::files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
+        max_files: DEFAULT_MAX_FILES,
     };
     run_with(opts, services, decisions, events, end).await
 }
@@ -337,6 +343,7 @@ async fn session(
                                 access: files.clone(),
                                 allowed: services.allowed.clone(),
                                 headless: services.headless,
+                                max_files: services.max_files,
                             };
                             viewers.spawn(crate::filesvc::serve(s, r, agent, deps));
                         }

@@ -218,6 +218,9 @@ pub struct TileEncoder {
     heat: Vec<u8>,
     changed_at: Vec<u64>,
     lossy: Vec<bool>,
+    /// The link is slow (frames take long to be acknowledged): in Auto, any sizeable photo-like
+    /// change goes lossy at once instead of waiting to be seen moving.
+    congested: bool,
 }
 
 impl TileEncoder {
@@ -234,6 +237,11 @@ impl TileEncoder {
     /// Sets the quality mode; lossy tiles already sent are still refined.
     pub fn set_quality(&mut self, q: Quality) {
         self.quality = q;
+    }
+
+    /// Tells the encoder whether the link is slow.
+    pub fn set_congested(&mut self, congested: bool) {
+        self.congested = congested;
     }
 
     /// The quality mode.
@@ -270,9 +278,10 @@ impl TileEncoder {
                 Quality::Smooth => r.area() >= SMOOTH_MIN_AREA,
                 Quality::Auto => {
                     r.area() >= AUTO_MIN_AREA
-                        && self
-                            .tiles_of(r)
-                            .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES))
+                        && (self.congested
+                            || self
+                                .tiles_of(r)
+                                .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES)))
                 }
             };
             let lossy = candidate && palette_of(frame, r).is_none();
@@ -1233,6 +1242,37 @@ mod tests {
         }
         assert_eq!(fb.pixels(), &last[..], "refined back to exact");
         assert!(!enc.has_lossy());
+    }
+
+    #[test]
+    fn a_slow_link_makes_auto_go_lossy_at_once() {
+        let (w, h) = (256u32, 128u32);
+        let mut enc = TileEncoder::new();
+        let mut fb = Framebuffer::new();
+        let a = frame(w, h, 1);
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &a,
+        };
+        roundtrip(&mut enc, &mut fb, &f, 1);
+        enc.set_congested(true);
+        let b = frame(w, h, 2);
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &b,
+        };
+        let rects = enc.diff(&f, None, 5000).expect("diff");
+        let parts = enc
+            .encode(&f, &rects, 2, Timing::default())
+            .expect("encode");
+        assert!(
+            parts.iter().any(|p| !p.lossy.is_empty()),
+            "a single change goes lossy on a slow link"
+        );
     }
 
     #[test]
