@@ -211,13 +211,18 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
                 Ok(Box::new(crate::window::HostWindow::new(window_shared)))
             }),
         );
-        if let Err(e) = shown {
-            eprintln!(
-                "tether-host: cannot open the window ({e}); use --headless to run without one"
-            );
+        match shown {
+            // Closing the window ends the session.
+            Ok(()) => shared.decide(Decision::EndSession),
+            Err(e) => {
+                // Without a window nobody can answer a prompt: go on as --headless would, so
+                // every request not allowed up front is denied.
+                eprintln!(
+                    "tether-host: cannot open the window ({e}); going on without it, and every request will be denied"
+                );
+                shared.set_headless();
+            }
         }
-        // Closing the window ends the session.
-        shared.decide(Decision::EndSession);
     }
     match rt.block_on(session) {
         Ok(code) => code,

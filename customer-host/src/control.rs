@@ -193,7 +193,7 @@ async fn apply(
                 let _ = inject.send(ev);
             }
             Action::Prompt(permission) => {
-                if deps.headless {
+                if deps.headless || deps.shared.is_headless() {
                     deps.shared.log(format!("{agent} asked for {permission:?}; denied: nobody can answer in headless mode"));
                     queue.extend(gate.answer(permission, false));
                 } else {

@@ -122,7 +122,7 @@ impl FileDeps {
                         self.access.set(agent, Grant::On);
                         continue;
                     }
-                    if self.headless {
+                    if self.headless || self.shared.is_headless() {
                         self.shared.log(format!("{agent} asked for file access; denied: nobody can answer in headless mode"));
                         self.access.set(agent, Grant::Denied);
                         continue;
