@@ -91,6 +91,14 @@ impl ConsoleApp {
                     egui::ColorImage::from_rgba_unmultiplied([d.w as usize, d.h as usize], &sub);
                 t.set_partial([d.x as usize, d.y as usize], img, opts);
             }
+            // The picture is on screen from this frame on: that closes the frame's timeline
+            // (capture, encode, send on the host; receive, decode, present here).
+            if let Some(captured) = vb.unpresented_capture_us.take() {
+                vb.stats.present_ms = crate::net::now_us().saturating_sub(captured) as f32 / 1000.0;
+                if let Some(r) = self.textures.get_mut(id) {
+                    r.stats.present_ms = vb.stats.present_ms;
+                }
+            }
             if let Some(tab) = self.state.desk_mut().and_then(|desk| desk.tab_mut(*id)) {
                 tab.screen = Screen::Live {
                     width: vb.width,

@@ -35,6 +35,8 @@ pub struct ViewBuffer {
     pub resized: bool,
     /// Frames received.
     pub frames: u64,
+    /// Host capture time (µs since the epoch) of the newest frame not yet presented.
+    pub unpresented_capture_us: Option<u64>,
     /// Figures for the overlay.
     pub stats: ViewStats,
 }
@@ -50,6 +52,8 @@ pub struct ViewStats {
     pub bits_per_sec: f32,
     /// Codec of the last frame.
     pub codec: &'static str,
+    /// Capture on the host to on screen here (texture uploaded), milliseconds, last frame.
+    pub present_ms: f32,
 }
 
 /// Rolling one-second window of frames.
@@ -785,6 +789,7 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
             vb.frames += 1;
             let latency = frame.decoded_us.saturating_sub(frame.timing.captured_us) as f32 / 1000.0;
             let (fps, latency_ms, bits_per_sec) = meter.add(frame.bytes, latency);
+            vb.unpresented_capture_us = Some(frame.timing.captured_us);
             vb.stats = ViewStats {
                 fps,
                 latency_ms,
@@ -794,6 +799,7 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
                 } else {
                     "lossless"
                 },
+                present_ms: vb.stats.present_ms,
             };
         }
         (sink.repaint)();

@@ -483,9 +483,10 @@ fn overlay(ui: &Ui, over: egui::Rect, st: &ViewStats) {
 /// The overlay's text.
 pub fn overlay_text(st: &ViewStats) -> String {
     format!(
-        "{:.0} fps | {:.1} ms capture→decode | {:.2} Mbit/s | {}",
+        "{:.0} fps | {:.1} ms capture→decode | {:.1} ms capture→screen | {:.2} Mbit/s | {}",
         st.fps,
         st.latency_ms,
+        st.present_ms,
         st.bits_per_sec / 1e6,
         if st.codec.is_empty() { "-" } else { st.codec }
     )

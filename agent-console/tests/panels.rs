@@ -356,3 +356,24 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
             })
     );
 }
+
+#[test]
+fn the_overlay_shows_fps_latency_bandwidth_and_codec() {
+    let st = tether_console::backend::ViewStats {
+        fps: 60.0,
+        latency_ms: 4.5,
+        bits_per_sec: 2e6,
+        codec: "lossless",
+        present_ms: 9.0,
+    };
+    let text = ui::overlay_text(&st);
+    for part in [
+        "60 fps",
+        "4.5 ms capture→decode",
+        "9.0 ms capture→screen",
+        "2.00 Mbit/s",
+        "lossless",
+    ] {
+        assert!(text.contains(part), "{text:?} lacks {part:?}");
+    }
+}
