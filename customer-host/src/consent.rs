@@ -99,6 +99,8 @@ pub struct HostView {
     pub log: Vec<String>,
     /// File transfers, newest last.
     pub transfers: Vec<TransferRow>,
+    /// File access per agent.
+    pub files: BTreeMap<String, Grant>,
 }
 
 /// A file transfer as the customer sees it.

@@ -22,8 +22,8 @@ pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
 const MAX_ENTRIES: usize = 20_000;
 
 /// File access of one session: grants per agent and the transfers running.
-#[derive(Default)]
 pub struct FileAccess {
+    shared: Shared,
     grants: Mutex<HashMap<String, Grant>>,
     changed: Notify,
     next_id: AtomicU64,
@@ -38,6 +38,18 @@ impl std::fmt::Debug for FileAccess {
 }
 
 impl FileAccess {
+    /// No access yet; grants are shown in `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self {
+            shared,
+            grants: Mutex::default(),
+            changed: Notify::new(),
+            next_id: AtomicU64::new(0),
+            running: Mutex::default(),
+            received: AtomicU64::new(0),
+        }
+    }
+
     fn grant(&self, agent: &str) -> Grant {
         self.grants
             .lock()
@@ -49,6 +61,10 @@ impl FileAccess {
         if let Ok(mut m) = self.grants.lock() {
             m.insert(agent.to_string(), g);
         }
+        let a = agent.to_string();
+        self.shared.update(|v| {
+            v.files.insert(a, g);
+        });
         self.changed.notify_waiters();
     }
 

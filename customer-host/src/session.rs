@@ -267,7 +267,7 @@ async fn session(
     });
     let mut viewers = tokio::task::JoinSet::new();
     let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
-    let files = Arc::new(crate::filesvc::FileAccess::default());
+    let files = Arc::new(crate::filesvc::FileAccess::new(shared.clone()));
     let mut decisions_open = true;
     let mut end_here = false;
     let outcome = loop {

@@ -76,6 +76,19 @@ pub fn ui(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
             });
         }
     }
+    for (agent, g) in &view.files {
+        if *g == Grant::On {
+            ui.horizontal(|ui| {
+                ui.label(format!("{agent} may send and fetch files"));
+                if ui.button("Stop file access").clicked() {
+                    decide(Decision::Revoke {
+                        agent: agent.clone(),
+                        permission: Permission::Files,
+                    });
+                }
+            });
+        }
+    }
     if !view.transfers.is_empty() {
         ui.separator();
         ui.label(RichText::new("Files").strong());

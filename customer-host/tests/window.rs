@@ -98,6 +98,7 @@ fn a_control_request_is_answered_allow_or_deny() {
 fn grants_can_be_stopped_and_the_session_ended() {
     let mut view = connected();
     view.grants.insert("alice".into(), (Grant::On, Grant::On));
+    view.files.insert("alice".into(), Grant::On);
     let (mut h, decisions) = harness(view);
     assert!(
         h.query_by_label("alice controls your mouse and keyboard")
@@ -106,6 +107,8 @@ fn grants_can_be_stopped_and_the_session_ended() {
     h.get_by_label("Stop control").click();
     h.run_steps(3);
     h.get_by_label("Stop clipboard").click();
+    h.run_steps(3);
+    h.get_by_label("Stop file access").click();
     h.run_steps(3);
     h.get_by_label("End session").click();
     h.run_steps(3);
@@ -119,6 +122,10 @@ fn grants_can_be_stopped_and_the_session_ended() {
             Decision::Revoke {
                 agent: "alice".into(),
                 permission: Permission::Clipboard
+            },
+            Decision::Revoke {
+                agent: "alice".into(),
+                permission: Permission::Files,
             },
             Decision::EndSession,
         ]
