@@ -198,60 +198,42 @@ impl Bench {
         Ok(out)
     }
 
-    fn put_screen(&self, pixels: &[u8]) -> anyhow::Result<()> {
+    /// Draws a whole-screen picture into `drawable`, 64 rows per request.
+    fn upload(&self, drawable: u32, pixels: &[u8]) -> anyhow::Result<()> {
         let gc = self.conn.generate_id()?;
-        self.conn.create_gc(gc, self.root, &Default::default())?;
-        let rows = 64usize;
-        let mut y = 0usize;
-        while y < usize::from(H) {
-            let n = rows.min(usize::from(H) - y);
-            let chunk = &pixels[y * usize::from(W) * 4..(y + n) * usize::from(W) * 4];
+        self.conn.create_gc(gc, drawable, &Default::default())?;
+        let row = usize::from(W) * 4;
+        for (i, chunk) in pixels.chunks(row * 64).enumerate() {
+            let y = (i * 64) as i16;
+            let n = (chunk.len() / row) as u16;
             self.conn.put_image(
                 ImageFormat::Z_PIXMAP,
-                self.root,
+                drawable,
                 gc,
                 W,
-                n as u16,
+                n,
                 0,
-                y as i16,
+                y,
                 0,
                 24,
                 chunk,
             )?;
-            y += n;
         }
         self.conn.free_gc(gc)?;
         self.conn.get_input_focus()?.reply()?;
         Ok(())
     }
 
+    /// Draws a picture straight onto the screen.
+    fn put_screen(&self, pixels: &[u8]) -> anyhow::Result<()> {
+        self.upload(self.root, pixels)
+    }
+
     /// Uploads a picture into a new pixmap, so that showing it later is one request.
     fn pixmap(&self, pixels: &[u8]) -> anyhow::Result<u32> {
         let pm = self.conn.generate_id()?;
         self.conn.create_pixmap(24, pm, self.root, W, H)?;
-        let gc = self.conn.generate_id()?;
-        self.conn.create_gc(gc, pm, &Default::default())?;
-        let rows = 64usize;
-        let mut y = 0usize;
-        while y < usize::from(H) {
-            let n = rows.min(usize::from(H) - y);
-            let chunk = &pixels[y * usize::from(W) * 4..(y + n) * usize::from(W) * 4];
-            self.conn.put_image(
-                ImageFormat::Z_PIXMAP,
-                pm,
-                gc,
-                W,
-                n as u16,
-                0,
-                y as i16,
-                0,
-                24,
-                chunk,
-            )?;
-            y += n;
-        }
-        self.conn.free_gc(gc)?;
-        self.conn.get_input_focus()?.reply()?;
+        self.upload(pm, pixels)?;
         Ok(pm)
     }
 
@@ -566,19 +548,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
     println!(
-        "{:<13} {:>9} {:>9} {:>12} {:>7} {:>9} {:>10}",
-        "scenario", "p50 ms", "p95 ms", "bytes/event", "fps", "host CPU s", "relay CPU s"
+        "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10} {:>11} {:>8} {:>10}",
+        "scenario",
+        "p50 ms",
+        "p95 ms",
+        "bytes/event",
+        "fps",
+        "host CPU s",
+        "relay CPU s",
+        "up MB/s",
+        "down MB/s"
     );
     for r in &results {
         println!(
-            "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10.2} {:>11.2}",
+            "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10.2} {:>11.2} {:>8} {:>10}",
             r.scenario,
             f(r.latency_p50_ms, 1),
             f(r.latency_p95_ms, 1),
             f(r.bytes_per_event, 0),
             f(r.fps, 1),
             r.host_cpu_s,
-            r.relay_cpu_s
+            r.relay_cpu_s,
+            f(r.upload_mb_s, 0),
+            f(r.download_mb_s, 0)
         );
     }
     if let Some(path) = cli.json {
