@@ -150,13 +150,7 @@ impl Store {
         if !valid_name(name) {
             return Err(StoreError::BadName);
         }
-        if !(8..=1024).contains(&password.chars().count()) {
-            return Err(StoreError::BadPassword);
-        }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Hash(e.to_string()))??;
+        let hash = checked_hash(password).await?;
         let res =
             sqlx::query("INSERT INTO agents (name, password_hash, created_at) VALUES (?, ?, ?)")
                 .bind(name)
@@ -175,13 +169,7 @@ impl Store {
 
     /// Replaces an agent's password.
     pub async fn set_password(&self, name: &str, password: &str) -> Result<(), StoreError> {
-        if !(8..=1024).contains(&password.chars().count()) {
-            return Err(StoreError::BadPassword);
-        }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Hash(e.to_string()))??;
+        let hash = checked_hash(password).await?;
         let res = sqlx::query("UPDATE agents SET password_hash = ? WHERE name = ?")
             .bind(hash)
             .bind(name)
@@ -438,6 +426,17 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Checks a new password's length and hashes it (argon2id, off the async threads).
+async fn checked_hash(password: &str) -> Result<String, StoreError> {
+    if !(8..=1024).contains(&password.chars().count()) {
+        return Err(StoreError::BadPassword);
+    }
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
 }
 
 fn hash_password(password: &str) -> Result<String, StoreError> {

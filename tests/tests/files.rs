@@ -22,6 +22,21 @@ async fn setup(relay: Option<RelayProc>, x: &Xvfb, extra: &[&str]) -> anyhow::Re
     start_session(x, relay, &args).await
 }
 
+/// A session whose headless host allows file access and receives into `dir`.
+async fn files_session(x: &Xvfb, dir: &Path) -> anyhow::Result<TestSession> {
+    setup(
+        None,
+        x,
+        &[
+            "--allow",
+            "files",
+            "--download-dir",
+            &dir.display().to_string(),
+        ],
+    )
+    .await
+}
+
 struct Rng(u64);
 impl Rng {
     fn fill(&mut self, buf: &mut [u8]) {
@@ -70,17 +85,7 @@ async fn upload_tree(
 async fn files_and_folders_round_trip_exactly() -> anyhow::Result<()> {
     let x = Xvfb::start(320, 240)?;
     let host_dir = tempfile::tempdir()?;
-    let s = setup(
-        None,
-        &x,
-        &[
-            "--allow",
-            "files",
-            "--download-dir",
-            &host_dir.path().display().to_string(),
-        ],
-    )
-    .await?;
+    let s = files_session(&x, host_dir.path()).await?;
     let src = tempfile::tempdir()?;
     let root = src.path().join("bundle");
     let mut rng = Rng(42);
@@ -173,17 +178,7 @@ async fn files_and_folders_round_trip_exactly() -> anyhow::Result<()> {
 async fn cancelled_and_corrupted_transfers_leave_no_file() -> anyhow::Result<()> {
     let x = Xvfb::start(320, 240)?;
     let host_dir = tempfile::tempdir()?;
-    let s = setup(
-        None,
-        &x,
-        &[
-            "--allow",
-            "files",
-            "--download-dir",
-            &host_dir.path().display().to_string(),
-        ],
-    )
-    .await?;
+    let s = files_session(&x, host_dir.path()).await?;
     let src = tempfile::tempdir()?;
     let big = src.path().join("big.bin");
     write_random(&big, 48 << 20, &mut Rng(7))?;
