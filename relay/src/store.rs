@@ -119,8 +119,14 @@ fn valid_name(name: &str) -> bool {
 
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, owner-only, and migrates it.
+    ///
+    /// Creation and migration run under the data dir's lock, so commands started at the same
+    /// moment on a new data dir (say `serve` and `user add`) never migrate twice.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        fsutil::private_dir(data_dir)?;
+        let dir = data_dir.to_path_buf();
+        let _lock = tokio::task::spawn_blocking(move || fsutil::lock_dir(&dir))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))??;
         let path = data_dir.join("relay.db");
         fsutil::private_file(&path)?;
         let opts = SqliteConnectOptions::from_str("sqlite://")?

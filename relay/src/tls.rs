@@ -35,8 +35,12 @@ pub enum IdentityError {
 }
 
 /// Loads the identity from `data_dir`, making it on first use.
+///
+/// It is made once per data dir: the check and the creation happen under the data dir's lock, so
+/// a `serve` and a `fingerprint` started at the same moment on a new data dir agree on one
+/// certificate (the second reads what the first wrote).
 pub fn load_or_create(data_dir: &Path) -> Result<Identity, IdentityError> {
-    fsutil::private_dir(data_dir)?;
+    let _lock = fsutil::lock_dir(data_dir)?;
     let cert_path = data_dir.join(CERT_FILE);
     let key_path = data_dir.join(KEY_FILE);
     let created = !(cert_path.exists() && key_path.exists());
@@ -69,6 +73,18 @@ mod tests {
         let b = load_or_create(dir.path()).expect("load");
         assert!(!b.created);
         assert_eq!(a.fingerprint, b.fingerprint);
+        // Racing threads on a new data dir all get the same certificate.
+        let fresh = tempfile::tempdir().expect("tempdir");
+        let prints: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create(fresh.path()).expect("race").fingerprint))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -134,3 +134,99 @@ fn first_serve_creates_an_admin_and_stops_on_sigterm() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
 }
+
+/// Starts `serve` on a new data dir and returns it with the fingerprint it announced.
+fn serve_fingerprint(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether-relay"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut fp = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(f) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+            fp = f.trim().to_string();
+        }
+        if line.starts_with("data dir:") {
+            break;
+        }
+    }
+    (child, fp)
+}
+
+fn stop(mut child: std::process::Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn serve_and_fingerprint_agree_on_one_certificate_in_any_order() {
+    // fingerprint first, then serve.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fp = text(&relay(&["fingerprint"], dir.path(), None).stdout)
+        .trim()
+        .to_string();
+    let (child, served) = serve_fingerprint(dir.path());
+    assert_eq!(fp, served);
+    stop(child);
+
+    // serve first, then fingerprint.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, served) = serve_fingerprint(dir.path());
+    let fp = text(&relay(&["fingerprint"], dir.path(), None).stdout)
+        .trim()
+        .to_string();
+    assert_eq!(fp, served);
+    stop(child);
+
+    // Both at the same moment, several times over.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let fingerprint = std::thread::spawn(move || {
+            let out = relay(&["fingerprint"], &path, None);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        });
+        let (child, served) = serve_fingerprint(dir.path());
+        let fp = fingerprint.join().expect("join");
+        assert_eq!(fp.len(), 64);
+        assert_eq!(fp, served);
+        stop(child);
+    }
+}
+
+#[test]
+fn commands_started_together_on_a_new_data_dir_all_succeed() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let adds: Vec<_> = ["alice", "bob"]
+            .into_iter()
+            .map(|name| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    relay(
+                        &["user", "add", name],
+                        &path,
+                        Some("correct horse battery\n"),
+                    )
+                })
+            })
+            .collect();
+        let (child, fp) = serve_fingerprint(dir.path());
+        assert_eq!(fp.len(), 64);
+        for a in adds {
+            let out = a.join().expect("join");
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let key = relay(&["key", "create", "--agent", "bob"], dir.path(), None);
+        assert!(key.status.success(), "{}", text(&key.stderr));
+        stop(child);
+    }
+}
