@@ -10,15 +10,28 @@ use tokio::sync::mpsc;
 /// Where the session is, for the customer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Phase {
-    /// Connecting to the relay.
+    /// Asking for the session key; the last failure, if any, is shown under the field.
     #[default]
+    EnterKey,
+    /// Connecting to the relay.
     Connecting,
-    /// Joined; no agent connected now.
+    /// Joined; the agent has not connected yet.
     Waiting,
+    /// Joined; the agent was connected and their connection was lost.
+    AgentAway,
     /// Agents are connected.
     Connected,
-    /// Over, with the reason.
+    /// Over, with what happened, in the customer's words.
     Ended(String),
+    /// Nothing can be done from this window (the download lacks its relay settings).
+    Broken,
+}
+
+impl Phase {
+    /// Whether a session is running (End session makes sense).
+    pub fn in_session(&self) -> bool {
+        matches!(self, Phase::Waiting | Phase::AgentAway | Phase::Connected)
+    }
 }
 
 /// A question for the customer.
@@ -74,10 +87,16 @@ pub enum Decision {
         /// The permission.
         permission: Permission,
     },
-    /// End the whole session.
+    /// End the whole session (also sent when the window closes).
     EndSession,
     /// Stop a file transfer.
     CancelTransfer(u64),
+    /// Connect with this key (typed or pasted in the window).
+    Connect(String),
+    /// After a session ended: ask for a key again.
+    NewSession,
+    /// Close the window (the process then exits).
+    CloseWindow,
 }
 
 /// Everything the window shows.
@@ -85,6 +104,8 @@ pub enum Decision {
 pub struct HostView {
     /// Session phase.
     pub phase: Phase,
+    /// Why the last attempt failed, shown until the next one starts.
+    pub failure: Option<crate::failure::Failure>,
     /// The agent whose key it was.
     pub owner: Option<String>,
     /// Agents connected now (unmasked).
@@ -101,6 +122,26 @@ pub struct HostView {
     pub transfers: Vec<TransferRow>,
     /// File access per agent.
     pub files: BTreeMap<String, Grant>,
+}
+
+impl HostView {
+    /// A new attempt starts: connecting, no failure shown, nothing of an earlier session left.
+    pub fn start_attempt(&mut self) {
+        self.end_session();
+        self.failure = None;
+        self.phase = Phase::Connecting;
+    }
+
+    /// The session is over: nobody is connected, nothing is asked or granted. Transfers and the
+    /// activity log stay for the customer to read.
+    pub fn end_session(&mut self) {
+        self.owner = None;
+        self.agents.clear();
+        self.viewers.clear();
+        self.prompts.clear();
+        self.grants.clear();
+        self.files.clear();
+    }
 }
 
 /// A file transfer as the customer sees it.

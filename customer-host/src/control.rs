@@ -144,8 +144,8 @@ pub async fn serve(
             d = decisions.recv() => match d {
                 Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow),
                 Some(Decision::Revoke { permission, .. }) => gate.revoke(permission),
-                Some(Decision::CancelTransfer(_)) => Vec::new(),
                 Some(Decision::EndSession) | None => break,
+                Some(_) => Vec::new(),
             },
             t = local_rx.recv() => match t {
                 Some(text) if gate.clipboard() == Grant::On => {

@@ -9,8 +9,10 @@
 pub mod capture;
 pub mod cli;
 pub mod clipboard;
+pub mod config;
 pub mod consent;
 pub mod control;
+pub mod failure;
 pub mod files;
 pub mod filesvc;
 pub mod info;

@@ -163,7 +163,8 @@ pub async fn run(
         inbox: crate::files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
         max_files: DEFAULT_MAX_FILES,
     };
-    run_with(opts, services, decisions, events, end).await
+    let mut decisions = decisions;
+    run_with(opts, services, &mut decisions, events, end).await
 }
 
 /// Joins the session and serves it with these services until it ends, `end` turns true, the
@@ -171,7 +172,7 @@ pub async fn run(
 pub async fn run_with(
     opts: HostOptions,
     services: Services,
-    mut decisions: mpsc::UnboundedReceiver<Decision>,
+    decisions: &mut mpsc::UnboundedReceiver<Decision>,
     events: mpsc::UnboundedSender<HostEvent>,
     mut end: watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
@@ -182,23 +183,7 @@ pub async fn run_with(
         .map_err(|e| HostError::Capture(CaptureError::Failed(e.to_string())))??;
     let customer = info::customer_info(monitors);
     let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
-    let shared = services.shared.clone();
-    let result = session(
-        &conn,
-        opts,
-        customer,
-        services,
-        &mut decisions,
-        events,
-        &mut end,
-    )
-    .await;
-    let ended = match &result {
-        Ok(Outcome::Ended(r)) => r.to_string(),
-        Ok(Outcome::EndedHere) => "you ended the session".to_string(),
-        Err(e) => e.to_string(),
-    };
-    shared.update(|v| v.phase = Phase::Ended(ended));
+    let result = session(&conn, opts, customer, services, decisions, events, &mut end).await;
     match &result {
         Ok(_) => conn.close(close::NORMAL.into(), b"bye"),
         Err(HostError::Protocol(e)) => conn.close(close::PROTOCOL.into(), e.as_bytes()),
@@ -289,7 +274,11 @@ async fn session(
             m = ctl_rx.recv() => match m {
                 Some(Ok(ServerMsg::AgentsChanged { agents, .. })) => {
                     shared.update(|v| {
-                        v.phase = if agents.is_empty() { Phase::Waiting } else { Phase::Connected };
+                        v.phase = match (agents.is_empty(), &v.phase) {
+                            (false, _) => Phase::Connected,
+                            (true, Phase::Connected | Phase::AgentAway) => Phase::AgentAway,
+                            (true, _) => Phase::Waiting,
+                        };
                         v.agents = agents.clone();
                     });
                     let _ = events.send(HostEvent::Agents(agents));
@@ -365,13 +354,15 @@ async fn session(
                 Some(Decision::Revoke { agent, permission: Permission::Files }) => files.revoke(&agent),
                 Some(d @ (Decision::Answer { .. } | Decision::Revoke { .. })) => {
                     let agent = match &d {
-                        Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.clone(),
-                        Decision::EndSession | Decision::CancelTransfer(_) => String::new(),
+                        Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.as_str(),
+                        _ => "",
                     };
-                    if let Some(tx) = controls.get(&agent) {
+                    if let Some(tx) = controls.get(agent) {
                         let _ = tx.send(d);
                     }
                 }
+                // Only meaningful between sessions.
+                Some(Decision::Connect(_) | Decision::NewSession | Decision::CloseWindow) => {}
                 None => decisions_open = false,
             }
         }

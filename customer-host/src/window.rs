@@ -1,28 +1,167 @@
-//! The customer's window: who is connected, the session's state, consent prompts (Allow / Deny),
-//! what is granted (with Stop buttons), and End session. Each part is a function of the view.
+//! The customer's window: the session key field, what is happening (connecting, waiting for whom,
+//! who is connected, why it failed and what to do), consent prompts (Allow / Deny), what is
+//! granted (with Stop buttons), transfers and End session. Each part is a function of the view.
 
 use egui::{Color32, RichText, Ui};
 use tether_protocol::input::{Grant, Permission};
 
 use crate::consent::{Decision, HostView, Phase, Shared, TransferState};
+use crate::failure::Failure;
+
+/// What the window itself remembers between frames (not part of the session's view).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowState {
+    /// The key being typed.
+    pub key: String,
+}
+
+const RED: Color32 = Color32::from_rgb(200, 60, 60);
+const GREEN: Color32 = Color32::from_rgb(40, 160, 60);
+
+/// The window title for a view: the program, then where things stand.
+pub fn title(view: &HostView) -> String {
+    let state = match &view.phase {
+        Phase::EnterKey => match &view.failure {
+            Some(f) => f.short().to_string(),
+            None => "Enter your session key".into(),
+        },
+        Phase::Connecting => "Connecting".into(),
+        Phase::Waiting => match &view.owner {
+            Some(o) => format!("Waiting for {o}"),
+            None => "Waiting".into(),
+        },
+        Phase::AgentAway => "Agent connection lost".into(),
+        Phase::Connected => format!("Connected to {}", view.agents.join(", ")),
+        Phase::Ended(_) => "Session ended".into(),
+        Phase::Broken => view
+            .failure
+            .as_ref()
+            .map(|f| f.short())
+            .unwrap_or("Error")
+            .into(),
+    };
+    format!("Tether remote support — {state}")
+}
 
 /// Draws the window's contents; decisions go to `decide`.
-pub fn ui(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
+pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn FnMut(Decision)) {
     ui.heading("Tether remote support");
+    ui.add_space(4.0);
     match &view.phase {
+        Phase::EnterKey => key_entry(ui, view.failure.as_ref(), state, decide),
+        Phase::Broken => {
+            if let Some(f) = &view.failure {
+                failure(ui, f);
+            }
+            if ui.button("Close").clicked() {
+                decide(Decision::CloseWindow);
+            }
+        }
         Phase::Connecting => {
-            ui.label("Connecting to your support agent…");
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Connecting to the support server…");
+            });
         }
         Phase::Waiting => {
-            ui.label("Waiting for your support agent to connect.");
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(match &view.owner {
+                    Some(o) => format!("Waiting for your support agent, {o}, to connect."),
+                    None => "Waiting for your support agent to connect.".into(),
+                });
+            });
+        }
+        Phase::AgentAway => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "{}'s connection was lost. Waiting for them to come back…",
+                    view.owner.as_deref().unwrap_or("Your support agent")
+                ));
+            });
         }
         Phase::Connected => {
             ui.label(RichText::new(format!("Connected: {}", view.agents.join(", "))).strong());
         }
-        Phase::Ended(why) => {
-            ui.label(format!("Session ended: {why}"));
+        Phase::Ended(words) => {
+            ui.label(RichText::new(words).strong());
+            ui.horizontal(|ui| {
+                if ui.button("New session").clicked() {
+                    decide(Decision::NewSession);
+                }
+                if ui.button("Close").clicked() {
+                    decide(Decision::CloseWindow);
+                }
+            });
         }
     }
+    if view.phase.in_session() {
+        session_parts(ui, view, decide);
+        ui.separator();
+        if ui.button("End session").clicked() {
+            decide(Decision::EndSession);
+        }
+    } else if !view.transfers.is_empty() {
+        transfers(ui, view, decide);
+    }
+    if !view.log.is_empty() {
+        egui::CollapsingHeader::new("Activity")
+            .default_open(false)
+            .show(ui, |ui| {
+                for line in view.log.iter().rev().take(20) {
+                    ui.label(RichText::new(line).small());
+                }
+            });
+    }
+}
+
+fn failure(ui: &mut Ui, f: &Failure) {
+    ui.colored_label(RED, RichText::new(f.headline()).strong());
+    ui.label(f.advice());
+}
+
+/// The key field, Connect, and the last failure under them.
+fn key_entry(
+    ui: &mut Ui,
+    last: Option<&Failure>,
+    state: &mut WindowState,
+    decide: &mut dyn FnMut(Decision),
+) {
+    ui.label("Enter the session key your support agent gave you.");
+    let mut submit = false;
+    ui.horizontal(|ui| {
+        let l = ui.label("Session key");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.key)
+                    .hint_text("123 456 789 or the session link")
+                    .desired_width(240.0),
+            )
+            .labelled_by(l.id);
+        // The customer can type at once.
+        if ui.memory(|m| m.focused().is_none()) {
+            field.request_focus();
+        }
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            submit = true;
+        }
+        let ready = !state.key.trim().is_empty();
+        if ui.add_enabled(ready, egui::Button::new("Connect")).clicked() {
+            submit = true;
+        }
+    });
+    if submit && !state.key.trim().is_empty() {
+        decide(Decision::Connect(state.key.trim().to_string()));
+    }
+    if let Some(f) = last {
+        ui.add_space(6.0);
+        failure(ui, f);
+    }
+}
+
+/// Who views what, prompts, grants and transfers.
+fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
     for (agent, monitor) in &view.viewers {
         ui.label(format!(
             "{agent} is viewing your screen (monitor {})",
@@ -33,115 +172,120 @@ pub fn ui(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
         ui.separator();
         ui.label(RichText::new(p.question()).strong());
         ui.horizontal(|ui| {
-            if ui.button("Allow").clicked() {
-                decide(Decision::Answer {
-                    agent: p.agent.clone(),
-                    permission: p.permission,
-                    allow: true,
-                });
-            }
-            if ui.button("Deny").clicked() {
-                decide(Decision::Answer {
-                    agent: p.agent.clone(),
-                    permission: p.permission,
-                    allow: false,
-                });
+            for (label, allow) in [("Allow", true), ("Deny", false)] {
+                if ui.button(label).clicked() {
+                    decide(Decision::Answer {
+                        agent: p.agent.clone(),
+                        permission: p.permission,
+                        allow,
+                    });
+                }
             }
         });
     }
     for (agent, (control, clipboard)) in &view.grants {
         if *control == Grant::On {
-            ui.horizontal(|ui| {
-                ui.colored_label(
-                    Color32::from_rgb(40, 160, 60),
-                    format!("{agent} controls your mouse and keyboard"),
-                );
-                if ui.button("Stop control").clicked() {
-                    decide(Decision::Revoke {
-                        agent: agent.clone(),
-                        permission: Permission::Control,
-                    });
-                }
-            });
+            granted(
+                ui,
+                GREEN,
+                format!("{agent} controls your mouse and keyboard"),
+                "Stop control",
+                || decide(Decision::Revoke {
+                    agent: agent.clone(),
+                    permission: Permission::Control,
+                }),
+            );
         }
         if *clipboard == Grant::On {
-            ui.horizontal(|ui| {
-                ui.label(format!("Clipboard shared with {agent}"));
-                if ui.button("Stop clipboard").clicked() {
-                    decide(Decision::Revoke {
-                        agent: agent.clone(),
-                        permission: Permission::Clipboard,
-                    });
-                }
-            });
+            granted(
+                ui,
+                ui.visuals().text_color(),
+                format!("Clipboard shared with {agent}"),
+                "Stop clipboard",
+                || decide(Decision::Revoke {
+                    agent: agent.clone(),
+                    permission: Permission::Clipboard,
+                }),
+            );
         }
     }
     for (agent, g) in &view.files {
         if *g == Grant::On {
-            ui.horizontal(|ui| {
-                ui.label(format!("{agent} may send and fetch files"));
-                if ui.button("Stop file access").clicked() {
-                    decide(Decision::Revoke {
-                        agent: agent.clone(),
-                        permission: Permission::Files,
-                    });
-                }
-            });
+            granted(
+                ui,
+                ui.visuals().text_color(),
+                format!("{agent} may send and fetch files"),
+                "Stop file access",
+                || decide(Decision::Revoke {
+                    agent: agent.clone(),
+                    permission: Permission::Files,
+                }),
+            );
         }
     }
-    if !view.transfers.is_empty() {
-        ui.separator();
-        ui.label(RichText::new("Files").strong());
-        for t in view.transfers.iter().rev().take(8) {
-            ui.horizontal(|ui| {
-                let arrow = if t.incoming { "↓" } else { "↑" };
-                ui.label(format!("{arrow} {}", t.name));
-                match &t.state {
-                    TransferState::Running => {
-                        let f = if t.total == 0 {
-                            1.0
-                        } else {
-                            t.done as f32 / t.total as f32
-                        };
-                        ui.add(
-                            egui::ProgressBar::new(f)
-                                .desired_width(120.0)
-                                .show_percentage(),
-                        );
-                        if ui
-                            .button("Stop")
-                            .on_hover_text("Stop this transfer")
-                            .clicked()
-                        {
-                            decide(Decision::CancelTransfer(t.id));
-                        }
-                    }
-                    TransferState::Done => {
-                        ui.label("done");
-                    }
-                    TransferState::Failed(why) => {
-                        ui.colored_label(Color32::from_rgb(200, 60, 60), why);
-                    }
-                }
-            });
+    transfers(ui, view, decide);
+}
+
+fn granted(ui: &mut Ui, colour: Color32, what: String, stop: &str, on_stop: impl FnOnce()) {
+    ui.horizontal(|ui| {
+        ui.colored_label(colour, what);
+        if ui.button(stop).clicked() {
+            on_stop();
         }
+    });
+}
+
+fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
+    if view.transfers.is_empty() {
+        return;
     }
     ui.separator();
-    if !matches!(view.phase, Phase::Ended(_)) && ui.button("End session").clicked() {
-        decide(Decision::EndSession);
-    }
-    egui::CollapsingHeader::new("Activity")
-        .default_open(false)
-        .show(ui, |ui| {
-            for line in view.log.iter().rev().take(20) {
-                ui.label(RichText::new(line).small());
+    ui.label(RichText::new("Files").strong());
+    for t in view.transfers.iter().rev().take(8) {
+        ui.horizontal(|ui| {
+            let arrow = if t.incoming { "↓" } else { "↑" };
+            ui.label(format!("{arrow} {}", t.name));
+            match &t.state {
+                TransferState::Running => {
+                    ui.add(
+                        egui::ProgressBar::new(fraction(t.done, t.total))
+                            .desired_width(120.0)
+                            .show_percentage(),
+                    );
+                    if ui
+                        .button("Stop")
+                        .on_hover_text("Stop this transfer")
+                        .clicked()
+                    {
+                        decide(Decision::CancelTransfer(t.id));
+                    }
+                }
+                TransferState::Done => {
+                    ui.label("done");
+                }
+                TransferState::Failed(why) => {
+                    ui.colored_label(RED, why);
+                }
             }
         });
+    }
+}
+
+/// How far a transfer is, 0 to 1; an empty file is as far as it will go at once.
+pub fn fraction(done: u64, total: u64) -> f32 {
+    if total == 0 {
+        1.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0) as f32
+    }
 }
 
 /// The eframe application around [`ui`].
 pub struct HostWindow {
     shared: Shared,
+    state: WindowState,
+    title: String,
+    prompts: usize,
 }
 
 impl std::fmt::Debug for HostWindow {
@@ -151,21 +295,41 @@ impl std::fmt::Debug for HostWindow {
 }
 
 impl HostWindow {
-    /// A window over the shared view.
-    pub fn new(shared: Shared) -> Self {
-        Self { shared }
+    /// A window over the shared view; `key` prefills the key field.
+    pub fn new(shared: Shared, key: String) -> Self {
+        Self {
+            shared,
+            state: WindowState { key },
+            title: String::new(),
+            prompts: 0,
+        }
     }
 }
 
 impl eframe::App for HostWindow {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         let view = self.shared.view().clone();
+        let ctx = ui.ctx().clone();
+        let title = title(&view);
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+        // A new question raises the window's attention (the taskbar flashes).
+        if view.prompts.len() > self.prompts {
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Critical,
+            ));
+        }
+        self.prompts = view.prompts.len();
         let shared = self.shared.clone();
         egui::CentralPanel::default().show(ui, |ui| {
-            self::ui(ui, &view, &mut |d| shared.decide(d));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                self::ui(ui, &view, &mut self.state, &mut |d| match d {
+                    Decision::CloseWindow => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+                    d => shared.decide(d),
+                });
+            });
         });
-        if matches!(view.phase, Phase::Ended(_)) {
-            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
-        }
     }
 }

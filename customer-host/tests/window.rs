@@ -5,10 +5,14 @@ use std::sync::{Arc, Mutex};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use tether_host::consent::{Decision, HostView, Phase, Prompt};
+use tether_host::failure::Failure;
+use tether_host::window::{WindowState, title};
 use tether_protocol::input::{Grant, Permission};
+use tether_protocol::msg::Refusal;
 
 struct State {
     view: HostView,
+    window: WindowState,
     decisions: Arc<Mutex<Vec<Decision>>>,
 }
 
@@ -16,6 +20,7 @@ fn harness(view: HostView) -> (Harness<'static, State>, Arc<Mutex<Vec<Decision>>
     let decisions = Arc::new(Mutex::new(Vec::new()));
     let state = State {
         view,
+        window: WindowState::default(),
         decisions: decisions.clone(),
     };
     let mut h = Harness::builder()
@@ -23,7 +28,9 @@ fn harness(view: HostView) -> (Harness<'static, State>, Arc<Mutex<Vec<Decision>>
         .build_ui_state(
             |ui, s: &mut State| {
                 let d = s.decisions.clone();
-                tether_host::window::ui(ui, &s.view, &mut |x| d.lock().expect("lock").push(x));
+                tether_host::window::ui(ui, &s.view, &mut s.window, &mut |x| {
+                    d.lock().expect("lock").push(x)
+                });
             },
             state,
         );
@@ -129,5 +136,176 @@ fn grants_can_be_stopped_and_the_session_ended() {
             },
             Decision::EndSession,
         ]
+    );
+}
+
+fn failed(f: Failure) -> HostView {
+    HostView {
+        phase: Phase::EnterKey,
+        failure: Some(f),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_key_field_connects_with_what_the_customer_typed() {
+    let (mut h, decisions) = harness(HostView::default());
+    assert!(
+        h.query_by_label("Enter the session key your support agent gave you.")
+            .is_some()
+    );
+    h.get_by_label("Session key").focus();
+    h.run_steps(2);
+    h.get_by_label("Session key").type_text(" 123 456 789 ");
+    h.run_steps(2);
+    h.get_by_label("Connect").click();
+    h.run_steps(3);
+    assert_eq!(
+        decisions.lock().expect("lock").as_slice(),
+        &[Decision::Connect("123 456 789".into())]
+    );
+    // A pasted session link goes through as typed; the host reads the PIN out of it.
+    let (mut h, decisions) = harness(HostView::default());
+    h.get_by_label("Session key").focus();
+    h.run_steps(2);
+    h.get_by_label("Session key")
+        .type_text("https://relay.example/s/123456789");
+    h.run_steps(2);
+    h.get_by_label("Connect").click();
+    h.run_steps(3);
+    assert_eq!(
+        decisions.lock().expect("lock").as_slice(),
+        &[Decision::Connect("https://relay.example/s/123456789".into())]
+    );
+}
+
+#[test]
+fn every_failure_is_shown_under_the_key_field_with_what_to_do() {
+    let cases = [
+        (
+            Failure::Unreachable("relay.example:4433".into()),
+            "Cannot reach the support server at relay.example:4433.",
+            "Check that this computer is connected to the internet",
+        ),
+        (
+            Failure::WrongServer,
+            "The support server did not prove its identity, so Tether did not connect.",
+            "Download Tether again",
+        ),
+        (
+            Failure::Refused(Refusal::KeyWrong),
+            "That session key is not valid.",
+            "Check the 9 digits",
+        ),
+        (
+            Failure::Refused(Refusal::KeyExpired),
+            "This session key has expired.",
+            "Ask your support agent for a new key.",
+        ),
+        (
+            Failure::Refused(Refusal::KeyUsed),
+            "This session key has already been used.",
+            "Each key works once.",
+        ),
+        (
+            Failure::Refused(Refusal::KeyBurnt),
+            "This session key was disabled.",
+            "Ask your support agent for a new key.",
+        ),
+        (
+            Failure::Refused(Refusal::RateLimited {
+                retry_after_secs: 420,
+            }),
+            "Too many attempts from this network.",
+            "Wait 7 minutes and try again.",
+        ),
+        (
+            Failure::Refused(Refusal::KeyMalformed),
+            "That is not a session key.",
+            "A session key is 9 digits",
+        ),
+        (
+            Failure::Lost,
+            "The connection to the support server was lost.",
+            "Check your internet connection",
+        ),
+    ];
+    for (f, headline, advice) in cases {
+        let (h, _) = harness(failed(f.clone()));
+        assert!(h.query_by_label(headline).is_some(), "{f:?}: no headline");
+        assert!(
+            h.query_by_label_contains(advice).is_some(),
+            "{f:?}: no advice"
+        );
+        // The field is there to try again.
+        assert!(h.query_by_label("Session key").is_some(), "{f:?}");
+        assert!(title(&failed(f.clone())).contains(f.short()));
+    }
+}
+
+#[test]
+fn a_download_without_relay_settings_says_so_and_only_closes() {
+    let view = HostView {
+        phase: Phase::Broken,
+        failure: Some(Failure::NotConfigured("no relay address".into())),
+        ..Default::default()
+    };
+    let (mut h, decisions) = harness(view);
+    assert!(
+        h.query_by_label("This copy of Tether does not know which support server to use.")
+            .is_some()
+    );
+    assert!(h.query_by_label("Session key").is_none());
+    h.get_by_label("Close").click();
+    h.run_steps(3);
+    assert_eq!(
+        decisions.lock().expect("lock").as_slice(),
+        &[Decision::CloseWindow]
+    );
+}
+
+#[test]
+fn waiting_names_the_agent_and_a_lost_agent_is_told() {
+    let view = HostView {
+        phase: Phase::Waiting,
+        owner: Some("alice".into()),
+        ..Default::default()
+    };
+    let (h, _) = harness(view.clone());
+    assert!(
+        h.query_by_label("Waiting for your support agent, alice, to connect.")
+            .is_some()
+    );
+    assert_eq!(title(&view), "Tether remote support — Waiting for alice");
+    let (h, _) = harness(HostView {
+        phase: Phase::AgentAway,
+        ..view
+    });
+    assert!(
+        h.query_by_label("alice's connection was lost. Waiting for them to come back…")
+            .is_some()
+    );
+    assert!(h.query_by_label("End session").is_some());
+}
+
+#[test]
+fn an_ended_session_stays_on_screen_until_closed_or_restarted() {
+    let view = HostView {
+        phase: Phase::Ended("Your support agent ended the session.".into()),
+        ..Default::default()
+    };
+    let (mut h, decisions) = harness(view);
+    assert!(
+        h.query_by_label("Your support agent ended the session.")
+            .is_some()
+    );
+    assert!(h.query_by_label("End session").is_none());
+    h.get_by_label("New session").click();
+    h.run_steps(3);
+    h.get_by_label("Close").click();
+    h.run_steps(3);
+    assert_eq!(
+        decisions.lock().expect("lock").as_slice(),
+        &[Decision::NewSession, Decision::CloseWindow]
     );
 }

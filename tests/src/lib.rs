@@ -726,3 +726,59 @@ pub fn set_clipboard_text(display: &str, text: &str) -> anyhow::Result<ChildGuar
         .write_all(text.as_bytes())?;
     Ok(ChildGuard::new("xclip", child))
 }
+
+/// Top-level windows of `display` (children of the root) with their titles (`_NET_WM_NAME`, else
+/// `WM_NAME`).
+pub fn window_titles(display: &str) -> anyhow::Result<Vec<(u32, String)>> {
+    use x11rb::protocol::xproto::AtomEnum;
+    let (conn, screen) = x11rb::connect(Some(display))?;
+    let root = conn.setup().roots[screen].root;
+    let net_wm_name = conn.intern_atom(false, b"_NET_WM_NAME")?.reply()?.atom;
+    let utf8 = conn.intern_atom(false, b"UTF8_STRING")?.reply()?.atom;
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(w) = stack.pop() {
+        let tree = conn.query_tree(w)?.reply()?;
+        for child in tree.children {
+            let name = conn
+                .get_property(false, child, net_wm_name, utf8, 0, 1024)?
+                .reply()?;
+            let name = if name.value.is_empty() {
+                conn.get_property(false, child, AtomEnum::WM_NAME, AtomEnum::STRING, 0, 1024)?
+                    .reply()?
+                    .value
+            } else {
+                name.value
+            };
+            if !name.is_empty() {
+                out.push((child, String::from_utf8_lossy(&name).into_owned()));
+            }
+            // A window manager reparents windows into frames: look inside them too.
+            stack.push(child);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits for a window whose title contains `part`; returns its id and full title.
+pub fn wait_window(display: &str, part: &str, deadline: Duration) -> anyhow::Result<(u32, String)> {
+    wait_for(&format!("a window titled {part:?}"), deadline, || {
+        window_titles(display)
+            .ok()?
+            .into_iter()
+            .find(|(_, t)| t.contains(part))
+    })
+}
+
+/// Asks a window to close as a window manager's close button does (`WM_DELETE_WINDOW`).
+pub fn close_window(display: &str, window: u32) -> anyhow::Result<()> {
+    use x11rb::protocol::xproto::{ClientMessageEvent, EventMask};
+    let (conn, _) = x11rb::connect(Some(display))?;
+    let protocols = conn.intern_atom(false, b"WM_PROTOCOLS")?.reply()?.atom;
+    let delete = conn.intern_atom(false, b"WM_DELETE_WINDOW")?.reply()?.atom;
+    let ev = ClientMessageEvent::new(32, window, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, ev)?;
+    conn.flush()?;
+    conn.get_input_focus()?.reply()?;
+    Ok(())
+}

@@ -206,3 +206,62 @@ fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
         bail!("segments left")
     }
 }
+
+/// Starts the host with its window on `x` (no `--headless`).
+fn windowed_host(
+    x: &Xvfb,
+    key: &str,
+    relay: &str,
+    fingerprint: &str,
+) -> anyhow::Result<tether_tests::ChildGuard> {
+    let (log, err) = tether_tests::ChildGuard::log_file()?;
+    let child = std::process::Command::new(tether_tests::bin("tether-host"))
+        .arg(key)
+        .args(["--relay", relay, "--relay-fingerprint", fingerprint])
+        .env("DISPLAY", x.display())
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()?;
+    Ok(tether_tests::ChildGuard::with_log("tether-host", child, log))
+}
+
+#[test]
+fn the_windowed_host_shows_why_it_could_not_connect_and_stays_until_closed() -> anyhow::Result<()>
+{
+    let x = Xvfb::start(800, 600)?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", PASSWORD)?;
+    let wrong_fp = "ab".repeat(32);
+    for (key, fingerprint, title, code) in [
+        (
+            "123456789".to_string(),
+            wrong_fp.as_str(),
+            "Support server identity mismatch",
+            3,
+        ),
+        (
+            relay.create_key("alice")?.0.chars().rev().collect(),
+            relay.fingerprint.as_str(),
+            "Wrong session key",
+            2,
+        ),
+    ] {
+        let mut host = windowed_host(&x, &key, &relay.addr, fingerprint)?;
+        let (window, _) = tether_tests::wait_window(&x.display(), title, Duration::from_secs(30))
+            .with_context(|| host.stderr_text())?;
+        // The window stays: the failure is on screen and the process has not exited; it exits
+        // when the customer closes the window, with a status that says it failed.
+        assert!(host.child.try_wait()?.is_none(), "the host vanished");
+        assert!(
+            tether_tests::window_titles(&x.display())?
+                .iter()
+                .any(|(w, t)| *w == window && t.contains(title))
+        );
+        tether_tests::close_window(&x.display(), window)?;
+        let status = host.wait_exit(Duration::from_secs(10))?;
+        assert_eq!(status.code(), Some(code), "{}", host.stderr_text());
+    }
+    Ok(())
+}

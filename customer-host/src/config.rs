@@ -1,0 +1,110 @@
+//! Where the relay is: from the command line (or its environment variables), or from a
+//! `tether-host.json` beside the executable, so that a download made for a support desk runs
+//! without the customer typing a server address or a fingerprint.
+//!
+//! ```json
+//! { "relay": "relay.example.com:4433", "fingerprint": "64 hex digits" }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::failure::Failure;
+
+/// The name of the settings file looked for beside the executable.
+pub const SETTINGS_FILE: &str = "tether-host.json";
+
+/// The relay to connect to, pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `HOST:PORT`.
+    pub relay: String,
+    /// SHA-256 of the relay's certificate.
+    pub fingerprint: [u8; 32],
+}
+
+/// The settings file's contents.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `HOST:PORT` of the relay.
+    pub relay: Option<String>,
+    /// Its certificate's fingerprint.
+    pub fingerprint: Option<String>,
+}
+
+impl Settings {
+    /// Reads a settings file; a missing file is empty settings.
+    pub fn read(path: &Path) -> Result<Settings, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not valid: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// The settings file beside the running executable.
+pub fn settings_path() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(SETTINGS_FILE))
+}
+
+/// Decides the relay from the command line first, then from `file`'s settings.
+pub fn resolve(
+    relay: Option<String>,
+    fingerprint: Option<String>,
+    file: Option<&Path>,
+) -> Result<Target, Failure> {
+    let settings = match file {
+        Some(f) => Settings::read(f).map_err(Failure::NotConfigured)?,
+        None => Settings::default(),
+    };
+    let relay = relay
+        .or(settings.relay)
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| Failure::NotConfigured("no relay address".into()))?;
+    let fingerprint = fingerprint
+        .or(settings.fingerprint)
+        .ok_or_else(|| Failure::NotConfigured("no relay fingerprint".into()))?;
+    let fingerprint = tether_net::parse_fingerprint(&fingerprint)
+        .map_err(|e| Failure::NotConfigured(e.to_string()))?;
+    Ok(Target { relay, fingerprint })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_wins_over_the_file_and_the_file_fills_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(SETTINGS_FILE);
+        let fp = "ab".repeat(32);
+        std::fs::write(
+            &file,
+            format!(r#"{{"relay": "file.example:4433", "fingerprint": "{fp}"}}"#),
+        )
+        .expect("write");
+        let t = resolve(None, None, Some(&file)).expect("from file");
+        assert_eq!(t.relay, "file.example:4433");
+        assert_eq!(t.fingerprint, [0xab; 32]);
+        let t = resolve(Some("cli:1".into()), None, Some(&file)).expect("mixed");
+        assert_eq!(t.relay, "cli:1");
+        assert!(matches!(
+            resolve(None, None, Some(&dir.path().join("missing.json"))),
+            Err(Failure::NotConfigured(_))
+        ));
+        std::fs::write(&file, "{not json").expect("write");
+        assert!(matches!(
+            resolve(Some("a:1".into()), Some(fp), Some(&file)),
+            Err(Failure::NotConfigured(m)) if m.contains("not valid")
+        ));
+        assert!(matches!(
+            resolve(Some("a:1".into()), Some("xyz".into()), None),
+            Err(Failure::NotConfigured(m)) if m.contains("64 hex digits")
+        ));
+    }
+}
