@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::backend::{self, Backend, Startup};
 use crate::state::{ConsoleState, Screen};
-use crate::ui::{self, RemoteScreen, Textures};
+use crate::ui::{self, RemoteScreen};
 
 /// The console application.
 pub struct ConsoleApp {
     state: ConsoleState,
     backend: Backend,
-    textures: Textures,
+    runtime: ui::Runtime,
 }
 
 impl std::fmt::Debug for ConsoleApp {
@@ -28,20 +28,18 @@ impl ConsoleApp {
         ctx: &egui::Context,
         state: ConsoleState,
         startup: Startup,
-        demo: bool,
-        download_dir: std::path::PathBuf,
+        options: backend::BackendOptions,
     ) -> std::io::Result<Self> {
         let repaint_ctx = ctx.clone();
         let backend = Backend::start(
             startup,
-            demo,
-            download_dir,
+            options,
             Arc::new(move || repaint_ctx.request_repaint()),
         )?;
         Ok(Self {
             state,
             backend,
-            textures: Textures::new(),
+            runtime: ui::Runtime::default(),
         })
     }
 
@@ -53,13 +51,13 @@ impl ConsoleApp {
     fn sync_textures(&mut self, ctx: &egui::Context) {
         let opts = egui::TextureOptions::LINEAR;
         let mut map = backend::lock(self.backend.views());
-        self.textures.retain(|id, _| map.contains_key(id));
+        self.runtime.textures.retain(|id, _| map.contains_key(id));
         for (id, vb) in map.iter_mut() {
             if vb.width == 0 || vb.height == 0 {
                 continue;
             }
             let (w, h) = (vb.width as usize, vb.height as usize);
-            let tex = self.textures.get_mut(id).map(|r| {
+            let tex = self.runtime.textures.get_mut(id).map(|r| {
                 r.stats = vb.stats.clone();
                 &mut r.texture
             });
@@ -70,7 +68,7 @@ impl ConsoleApp {
                     Some(t) => t.set(img, opts),
                     None => {
                         let texture = ctx.load_texture(format!("screen-{id}"), img, opts);
-                        self.textures.insert(
+                        self.runtime.textures.insert(
                             *id,
                             RemoteScreen {
                                 texture,
@@ -95,7 +93,7 @@ impl ConsoleApp {
             // (capture, encode, send on the host; receive, decode, present here).
             if let Some(captured) = vb.unpresented_capture_us.take() {
                 vb.stats.present_ms = crate::net::now_us().saturating_sub(captured) as f32 / 1000.0;
-                if let Some(r) = self.textures.get_mut(id) {
+                if let Some(r) = self.runtime.textures.get_mut(id) {
                     r.stats.present_ms = vb.stats.present_ms;
                 }
             }
@@ -138,19 +136,32 @@ impl ConsoleApp {
     }
 }
 
-impl eframe::App for ConsoleApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+impl ConsoleApp {
+    /// One frame: applies the backend's news, uploads pixels, draws and sends commands. This is
+    /// all of the eframe application, so a test harness can drive the real console with it.
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
         for ev in self.backend.events() {
             self.state.apply(ev);
         }
         let ctx = ui.ctx().clone();
         self.sync_textures(&ctx);
         self.sync_transfers();
-        ui::show(ui, &mut self.state, &self.textures);
+        ui::show(ui, &mut self.state, &mut self.runtime);
         for cmd in self.state.take_commands() {
             self.backend.send(cmd);
         }
         // Key expiry counts down on the home tab.
         ctx.request_repaint_after(std::time::Duration::from_secs(1));
+    }
+
+    /// The state, for tests that drive the app.
+    pub fn state_mut(&mut self) -> &mut ConsoleState {
+        &mut self.state
+    }
+}
+
+impl eframe::App for ConsoleApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
     }
 }

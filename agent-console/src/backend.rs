@@ -102,6 +102,66 @@ pub enum Startup {
     },
 }
 
+/// Opens local folders in the desktop's file manager.
+pub trait FolderOpener: Send + Sync {
+    /// Shows `path`.
+    fn open(&self, path: &std::path::Path) -> Result<(), String>;
+}
+
+/// The desktop's file manager (through the `open` crate: xdg-open, open, explorer).
+#[derive(Debug, Default)]
+pub struct SystemFolderOpener;
+
+impl FolderOpener for SystemFolderOpener {
+    fn open(&self, path: &std::path::Path) -> Result<(), String> {
+        open::that_detached(path).map_err(|e| e.to_string())
+    }
+}
+
+/// Records folders instead of opening them, for tests.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingFolderOpener(pub Arc<Mutex<Vec<PathBuf>>>);
+
+impl FolderOpener for RecordingFolderOpener {
+    fn open(&self, path: &std::path::Path) -> Result<(), String> {
+        self.0
+            .lock()
+            .map_err(|_| "poisoned".to_string())?
+            .push(path.to_path_buf());
+        Ok(())
+    }
+}
+
+/// What the backend uses of the desktop, and how it starts.
+#[derive(Clone)]
+pub struct BackendOptions {
+    /// Also share this display as a customer and join it.
+    pub demo: bool,
+    /// The agent's clipboard.
+    pub clipboard: ClipboardFactory,
+    /// Shows downloaded files' folders.
+    pub opener: Arc<dyn FolderOpener>,
+}
+
+impl BackendOptions {
+    /// This desktop's clipboard and file manager.
+    pub fn system(demo: bool) -> Self {
+        Self {
+            demo,
+            clipboard: tether_host::clipboard::system_clipboard(),
+            opener: Arc::new(SystemFolderOpener),
+        }
+    }
+}
+
+impl std::fmt::Debug for BackendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendOptions")
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The UI's handle on the backend.
 pub struct Backend {
     cmd_tx: mpsc::UnboundedSender<Command>,
@@ -121,8 +181,7 @@ impl Backend {
     /// Starts the backend thread. `repaint` is called whenever the UI should look again.
     pub fn start(
         startup: Startup,
-        demo: bool,
-        download_dir: PathBuf,
+        options: BackendOptions,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -140,12 +199,11 @@ impl Backend {
             .spawn(move || {
                 rt.block_on(run(
                     startup,
-                    demo,
+                    options,
                     cmd_rx,
                     Sink { tx: ev_tx, repaint },
                     v,
                     t,
-                    download_dir,
                 ));
             })?;
         Ok(Self {
@@ -203,19 +261,19 @@ struct ViewTask {
 
 async fn run(
     startup: Startup,
-    demo: bool,
+    options: BackendOptions,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     sink: Sink,
     views: Views,
     transfers: Transfers,
-    download_dir: PathBuf,
 ) {
+    let demo = options.demo;
     let mut embedded = None;
     let mut client: Option<Arc<AgentClient>> = None;
     let mut events: Option<mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>> = None;
     let mut viewers: HashMap<SessionId, ViewTask> = HashMap::new();
     let mut inputs: HashMap<SessionId, InputTask> = HashMap::new();
-    let clipboard = tether_host::clipboard::system_clipboard();
+    let clipboard = options.clipboard.clone();
     let mut demo_host: Option<tokio::task::JoinHandle<()>> = None;
     let mut demo_pending = demo;
 
@@ -386,7 +444,7 @@ async fn run(
                 tokio::spawn(upload_all(
                     c,
                     session,
-                    PathBuf::from(local),
+                    local,
                     transfers.clone(),
                     sink.clone(),
                 ));
@@ -395,6 +453,7 @@ async fn run(
                 session,
                 remote,
                 dir,
+                into,
             } => {
                 let Some(c) = client.clone() else { continue };
                 tokio::spawn(download_all(
@@ -403,9 +462,17 @@ async fn run(
                     remote,
                     dir,
                     transfers.clone(),
-                    download_dir.clone(),
+                    into,
                     sink.clone(),
                 ));
+            }
+            Command::ShowInFolder(folder) => {
+                if let Err(e) = options.opener.open(&folder) {
+                    sink.send(Event::Notice(format!(
+                        "Cannot show {}: {e}",
+                        folder.display()
+                    )));
+                }
             }
             Command::CancelTransfer(id) => {
                 for t in lock_transfers(&transfers).iter().filter(|t| t.id == id) {
@@ -562,7 +629,10 @@ async fn upload_all(
     for (path, rel, _) in files {
         let (id, progress) = new_transfer(&transfers, session, &rel, true);
         let status = match c.upload(session, &path, &rel, &progress).await {
-            Ok(saved) => TransferStatus::Done(saved),
+            Ok(saved) => TransferStatus::Done {
+                saved: format!("saved as {saved} on the customer's computer"),
+                folder: None,
+            },
             Err(e) => TransferStatus::Failed(e.to_string()),
         };
         let failed = matches!(status, TransferStatus::Failed(_));
@@ -616,7 +686,13 @@ async fn download_all(
             .download(session, &path, save_as.as_deref(), &inbox, &progress)
             .await
         {
-            Ok(saved) => TransferStatus::Done(inbox.dir().join(saved).display().to_string()),
+            Ok(saved) => {
+                let path = inbox.dir().join(saved);
+                TransferStatus::Done {
+                    saved: path.display().to_string(),
+                    folder: path.parent().map(|p| p.to_path_buf()),
+                }
+            }
             Err(e) => TransferStatus::Failed(e.to_string()),
         };
         end_transfer(&transfers, id, status);

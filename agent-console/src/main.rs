@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use tether_console::app::ConsoleApp;
-use tether_console::backend::Startup;
+use tether_console::backend::{BackendOptions, Startup};
 use tether_console::state::{ConsoleState, LoginRequest};
 
 #[derive(Parser)]
@@ -29,7 +29,7 @@ struct Cli {
     /// Also share this display as a customer and join it: a whole session in one command.
     #[arg(long)]
     demo: bool,
-    /// Where files fetched from customers go (default: ~/Downloads/Tether).
+    /// Where files fetched from customers go (default: your Downloads folder).
     #[arg(long)]
     download_dir: Option<PathBuf>,
     /// Data dir of the embedded relay.
@@ -81,11 +81,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
     };
-    let demo = cli.demo;
-    let download_dir = cli
-        .download_dir
-        .clone()
-        .unwrap_or_else(tether_host::session::default_download_dir);
+    let mut state = state;
+    if let Some(d) = &cli.download_dir {
+        state.settings.download_dir = d.clone();
+    }
+    let backend = BackendOptions::system(cli.demo);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether Console")
@@ -101,8 +101,7 @@ fn main() -> anyhow::Result<()> {
                 &cc.egui_ctx,
                 state,
                 startup,
-                demo,
-                download_dir,
+                backend,
             )?))
         }),
     )

@@ -1,6 +1,9 @@
 //! The console's state, apart from drawing. Panels read and edit it and queue [`Command`]s; the
 //! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
 use tether_protocol::files::Entry;
 use tether_protocol::input::{Grant, InputEvent};
 use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
@@ -84,7 +87,7 @@ pub enum Command {
         /// The session.
         session: SessionId,
         /// Local path.
-        local: String,
+        local: PathBuf,
     },
     /// Fetch a file or folder of the customer's.
     Download {
@@ -94,7 +97,11 @@ pub enum Command {
         remote: String,
         /// Whether it is a folder.
         dir: bool,
+        /// The local folder it goes into.
+        into: PathBuf,
     },
+    /// Show a local folder in the desktop's file manager.
+    ShowInFolder(PathBuf),
     /// Stop a transfer.
     CancelTransfer(u64),
     /// Change the quality mode of a session's screen.
@@ -169,6 +176,69 @@ pub struct RemoteDir {
     pub parent: Option<String>,
     /// Its entries.
     pub entries: Vec<Entry>,
+    /// Names of the entries selected for download.
+    pub selected: BTreeSet<String>,
+}
+
+impl RemoteDir {
+    /// The customer's path of an entry.
+    pub fn full_path(&self, name: &str) -> String {
+        format!("{}/{name}", self.path.trim_end_matches('/'))
+    }
+}
+
+/// A column of the customer's files to sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// By name, case-insensitively.
+    #[default]
+    Name,
+    /// By size.
+    Size,
+    /// By modification time.
+    Modified,
+}
+
+/// How the customer's files are sorted; folders always come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileSort {
+    /// The column.
+    pub key: SortKey,
+    /// Largest, newest or Z first.
+    pub descending: bool,
+}
+
+impl FileSort {
+    /// A click on a column header: sort by it, or flip the order if it is sorted by it already.
+    pub fn click(&mut self, key: SortKey) {
+        if self.key == key {
+            self.descending = !self.descending;
+        } else {
+            self.key = key;
+            self.descending = false;
+        }
+    }
+
+    /// The entries in this order, folders first.
+    pub fn sorted<'a>(&self, entries: &'a [Entry]) -> Vec<&'a Entry> {
+        let mut v: Vec<&Entry> = entries.iter().collect();
+        v.sort_by(|a, b| {
+            let by_name = || {
+                a.name
+                    .to_lowercase()
+                    .cmp(&b.name.to_lowercase())
+                    .then_with(|| a.name.cmp(&b.name))
+            };
+            let by = match self.key {
+                SortKey::Name => by_name(),
+                SortKey::Size => a.size.cmp(&b.size).then_with(by_name),
+                SortKey::Modified => a.modified.cmp(&b.modified).then_with(by_name),
+            };
+            let by = if self.descending { by.reverse() } else { by };
+            b.dir.cmp(&a.dir).then(by)
+        });
+        v
+    }
 }
 
 /// A transfer as the agent sees it.
@@ -195,8 +265,13 @@ pub struct TransferInfo {
 pub enum TransferStatus {
     /// Hashing or moving.
     Running,
-    /// Done, saved under this name.
-    Done(String),
+    /// Done: where it was saved, and the local folder holding it (downloads).
+    Done {
+        /// Where it was saved, for people.
+        saved: String,
+        /// The local folder it is in, for "Show in folder".
+        folder: Option<PathBuf>,
+    },
     /// Failed, with the reason.
     Failed(String),
 }
@@ -261,8 +336,8 @@ pub struct SessionTab {
     pub pointer: Option<(u32, u32)>,
     /// Whether the Transfer Files panel is open.
     pub files_open: bool,
-    /// The local path typed to send.
-    pub local_path: String,
+    /// How the customer's files are sorted.
+    pub sort: FileSort,
     /// The URL typed to push.
     pub url: String,
     /// The customer's folder being browsed.
@@ -344,6 +419,34 @@ pub enum Phase {
     Desk(Desk),
 }
 
+/// The agent's choices that outlive a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where files fetched from customers go.
+    pub download_dir: PathBuf,
+    /// Where the file dialog opens to send files (the last folder sent from).
+    pub send_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            download_dir: default_download_dir(),
+            send_dir: directories::UserDirs::new()
+                .map(|u| u.home_dir().to_path_buf())
+                .unwrap_or_else(|| PathBuf::from("/")),
+        }
+    }
+}
+
+/// The agent's Downloads folder (the home folder's `Downloads` where the desktop names none).
+pub fn default_download_dir() -> PathBuf {
+    directories::UserDirs::new()
+        .and_then(|u| u.download_dir().map(|d| d.to_path_buf()))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 /// The whole console state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleState {
@@ -351,6 +454,8 @@ pub struct ConsoleState {
     pub phase: Phase,
     /// Commands queued by panels for the backend.
     pub outbox: Vec<Command>,
+    /// The agent's settings.
+    pub settings: Settings,
 }
 
 impl ConsoleState {
@@ -362,6 +467,7 @@ impl ConsoleState {
                 error: None,
             }),
             outbox: Vec::new(),
+            settings: Settings::default(),
         }
     }
 
@@ -373,6 +479,7 @@ impl ConsoleState {
                 error: None,
             }),
             outbox: Vec::new(),
+            settings: Settings::default(),
         }
     }
 
@@ -472,6 +579,7 @@ impl ConsoleState {
                         path,
                         parent,
                         entries,
+                        selected: BTreeSet::new(),
                     });
                 }
             }
@@ -512,7 +620,7 @@ impl ConsoleState {
                         mods: ModSync::default(),
                         pointer: None,
                         files_open: false,
-                        local_path: String::new(),
+                        sort: FileSort::default(),
                         url: String::new(),
                         remote: None,
                         transfers: Vec::new(),
@@ -617,6 +725,36 @@ mod tests {
                 .unwrap_or("")
                 .contains("the customer ended the session")
         );
+    }
+
+    #[test]
+    fn folders_come_first_whatever_the_order() {
+        let e = |name: &str, dir, size, modified| Entry {
+            name: name.into(),
+            dir,
+            size,
+            modified: Some(modified),
+        };
+        let entries = vec![
+            e("b.txt", false, 30, 3),
+            e("Zeta", true, 0, 1),
+            e("a.txt", false, 10, 9),
+            e("alpha", true, 0, 5),
+        ];
+        let names = |s: &FileSort| -> Vec<String> {
+            s.sorted(&entries).iter().map(|e| e.name.clone()).collect()
+        };
+        let mut sort = FileSort::default();
+        assert_eq!(names(&sort), ["alpha", "Zeta", "a.txt", "b.txt"]);
+        sort.click(SortKey::Size);
+        assert_eq!(names(&sort), ["alpha", "Zeta", "a.txt", "b.txt"]);
+        sort.click(SortKey::Size);
+        assert!(sort.descending);
+        assert_eq!(names(&sort), ["Zeta", "alpha", "b.txt", "a.txt"]);
+        sort.click(SortKey::Modified);
+        assert_eq!(names(&sort), ["Zeta", "alpha", "b.txt", "a.txt"]);
+        sort.click(SortKey::Modified);
+        assert_eq!(names(&sort), ["alpha", "Zeta", "a.txt", "b.txt"]);
     }
 
     #[test]

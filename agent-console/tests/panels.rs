@@ -3,17 +3,17 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use tether_console::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
-use tether_console::ui::{self, Textures};
+use tether_console::ui;
 use tether_protocol::msg::{
     CustomerInfo, MonitorInfo, ServerMsg, SessionId, SessionInfo, SessionKey,
 };
 
 fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
-    let textures = Textures::new();
+    let mut rt = ui::Runtime::default();
     let mut h = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
         .build_ui_state(
-            move |ui, s: &mut ConsoleState| ui::show(ui, s, &textures),
+            move |ui, s: &mut ConsoleState| ui::show(ui, s, &mut rt),
             state,
         );
     h.run_steps(4);
@@ -241,15 +241,15 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
                         Default::default(),
                     )
                 });
-                let mut textures = Textures::new();
-                textures.insert(
+                let mut rt = ui::Runtime::default();
+                rt.textures.insert(
                     SessionId(9),
                     ui::RemoteScreen {
                         texture: t.clone(),
                         stats: Default::default(),
                     },
                 );
-                ui::show(ui, s, &textures);
+                ui::show(ui, s, &mut rt);
             },
             state,
         );
@@ -376,4 +376,205 @@ fn the_overlay_shows_fps_latency_bandwidth_and_codec() {
     ] {
         assert!(text.contains(part), "{text:?} lacks {part:?}");
     }
+}
+
+/// A logged-in console with session 5 open and its Transfer Files panel showing `entries`.
+fn files_open(entries: Vec<tether_protocol::files::Entry>) -> Harness<'static, ConsoleState> {
+    let mut state = logged_in();
+    state.apply(Event::Server(ServerMsg::SessionStarted(session(5, 1))));
+    state.take_commands();
+    let mut h = harness(state);
+    h.get_by_label("Transfer Files").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::ListRemote {
+            session: SessionId(5),
+            path: String::new()
+        }]
+    );
+    h.state_mut().apply(Event::Listing {
+        session: SessionId(5),
+        path: "/home/carol".into(),
+        parent: Some("/home".into()),
+        entries,
+    });
+    h.run_steps(3);
+    h
+}
+
+fn entry(name: &str, dir: bool, size: u64, modified: u64) -> tether_protocol::files::Entry {
+    tether_protocol::files::Entry {
+        name: name.into(),
+        dir,
+        size,
+        modified: Some(modified),
+    }
+}
+
+#[test]
+fn the_customers_files_are_a_sortable_table_downloaded_into_the_picked_folder() {
+    let mut h = files_open(vec![
+        entry("report.pdf", false, 2_500_000, 1_700_000_000),
+        entry("docs", true, 0, 1_690_000_000),
+        entry("a.txt", false, 12, 1_710_000_000),
+    ]);
+    for label in [
+        "Name ⬆",
+        "Size",
+        "Modified",
+        "🗀 docs/",
+        "report.pdf",
+        "2.5 MB",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label} missing");
+    }
+    // A date in the Modified column.
+    assert!(h.query_by_label_contains("2023-11-1").is_some());
+    h.get_by_label("Size").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state_mut().desk_mut().map(|d| d.sessions[0].sort),
+        Some(tether_console::state::FileSort {
+            key: tether_console::state::SortKey::Size,
+            descending: false
+        })
+    );
+    assert!(h.query_by_label("Size ⬆").is_some());
+    h.get_by_label("report.pdf").click();
+    h.run_steps(3);
+    h.get_by_label("🗀 docs/").click();
+    h.run_steps(3);
+    let into = h.state().settings.download_dir.clone();
+    h.get_by_label("Download selected (2)").click();
+    h.run_steps(3);
+    let mut cmds = h.state_mut().take_commands();
+    cmds.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Download {
+                session: SessionId(5),
+                remote: "/home/carol/docs".into(),
+                dir: true,
+                into: into.clone(),
+            },
+            Command::Download {
+                session: SessionId(5),
+                remote: "/home/carol/report.pdf".into(),
+                dir: false,
+                into,
+            },
+        ]
+    );
+    // Double-clicking a folder opens it.
+    let at = h.get_by_label("🗀 docs/").rect().center();
+    h.hover_at(at);
+    h.step();
+    for pressed in [true, false, true, false] {
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Default::default(),
+        });
+    }
+    h.step();
+    assert!(
+        h.state_mut()
+            .take_commands()
+            .contains(&Command::ListRemote {
+                session: SessionId(5),
+                path: "/home/carol/docs".into()
+            })
+    );
+}
+
+#[test]
+fn files_are_picked_in_a_dialog_and_the_download_folder_is_chosen_the_same_way() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.txt"), b"hello").expect("write");
+    std::fs::create_dir(dir.path().join("incoming")).expect("mkdir");
+    let mut h = files_open(Vec::new());
+    h.state_mut().settings.send_dir = dir.path().to_path_buf();
+    h.get_by_label("Send files…").click();
+    h.run_steps(4);
+    h.get_by_label("🗋 notes.txt").click();
+    h.run_steps(3);
+    h.get_by_label("Open").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::Upload {
+            session: SessionId(5),
+            local: dir.path().join("notes.txt")
+        }]
+    );
+    // The download folder is picked in a folder dialog.
+    h.state_mut().settings.download_dir = dir.path().to_path_buf();
+    h.get_by_label("Change…").click();
+    h.run_steps(4);
+    h.get_by_label("🗀 incoming").click();
+    h.run_steps(3);
+    h.get_by_label("Open").click();
+    h.run_steps(4);
+    assert_eq!(h.state().settings.download_dir, dir.path().join("incoming"));
+    assert!(
+        h.query_by_label(&format!(
+            "Download to {}",
+            dir.path().join("incoming").display()
+        ))
+        .is_some()
+    );
+}
+
+/// A file dropped from the desktop, as the windowing layer hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn files_dropped_on_a_session_tab_are_sent_and_finished_downloads_show_their_folder() {
+    use tether_console::state::{TransferInfo, TransferStatus};
+    let mut h = files_open(Vec::new());
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped("/tmp/dropped.bin".into())));
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::Upload {
+            session: SessionId(5),
+            local: "/tmp/dropped.bin".into()
+        }]
+    );
+    if let Some(d) = h.state_mut().desk_mut() {
+        d.sessions[0].transfers.push(TransferInfo {
+            id: 1,
+            name: "report.pdf".into(),
+            upload: false,
+            done: 10,
+            total: 10,
+            rate: 0.0,
+            state: TransferStatus::Done {
+                saved: "/home/alice/Downloads/report.pdf".into(),
+                folder: Some("/home/alice/Downloads".into()),
+            },
+        });
+    }
+    h.run_steps(2);
+    h.get_by_label("Show in folder").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::ShowInFolder("/home/alice/Downloads".into())]
+    );
 }

@@ -132,13 +132,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
         Ok(_) => v.phase = Phase::EnterKey,
     });
     let services = services(&cli, shared.clone());
-    let controller = rt.spawn(controller(
-        target,
-        first_key,
-        services,
-        decisions,
-        life_rx,
-    ));
+    let controller = rt.spawn(controller(target, first_key, services, decisions, life_rx));
     if !cli.headless {
         let options = eframe::NativeOptions {
             viewport: egui::ViewportBuilder::default()

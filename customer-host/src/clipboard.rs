@@ -50,6 +50,14 @@ pub fn system_clipboard() -> ClipboardFactory {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryClipboard(pub Arc<Mutex<Option<String>>>);
 
+impl MemoryClipboard {
+    /// A factory whose clipboards all share this one's text.
+    pub fn factory(&self) -> ClipboardFactory {
+        let shared = self.clone();
+        Arc::new(move || Ok(Box::new(shared.clone()) as Box<dyn Clipboard>))
+    }
+}
+
 impl Clipboard for MemoryClipboard {
     fn get(&mut self) -> Option<String> {
         self.0.lock().ok().and_then(|t| t.clone())

@@ -75,7 +75,9 @@ impl Failure {
                 Refusal::KeyWrong => {
                     "Check the 9 digits with your support agent and type them again.".into()
                 }
-                Refusal::KeyUsed => "Each key works once. Ask your support agent for a new key.".into(),
+                Refusal::KeyUsed => {
+                    "Each key works once. Ask your support agent for a new key.".into()
+                }
                 Refusal::KeyExpired | Refusal::KeyBurnt => {
                     "Ask your support agent for a new key.".into()
                 }

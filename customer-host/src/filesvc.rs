@@ -186,7 +186,7 @@ fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for (_, rel, size) in files {
+        for (path, rel, size) in files {
             let rel = rel
                 .strip_prefix(&format!("{base}/"))
                 .unwrap_or(&rel)
@@ -195,6 +195,9 @@ fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
                 name: rel,
                 dir: false,
                 size,
+                modified: std::fs::symlink_metadata(&path)
+                    .ok()
+                    .and_then(|m| modified_secs(&m)),
             });
         }
     } else {
@@ -207,6 +210,7 @@ fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
                 name: e.file_name().to_string_lossy().into_owned(),
                 dir: m.is_dir(),
                 size: if m.is_file() { m.len() } else { 0 },
+                modified: modified_secs(&m),
             });
             if entries.len() >= MAX_ENTRIES {
                 break;
@@ -223,6 +227,15 @@ fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
         parent: dir.parent().map(|p| p.display().to_string()),
         entries,
     })
+}
+
+/// Last modification of a file, seconds since the Unix epoch.
+fn modified_secs(m: &std::fs::Metadata) -> Option<u64> {
+    m.modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 async fn reply(send: &mut quinn::SendStream, msg: &FileMsg) -> bool {

@@ -147,7 +147,10 @@ fn key_entry(
             submit = true;
         }
         let ready = !state.key.trim().is_empty();
-        if ui.add_enabled(ready, egui::Button::new("Connect")).clicked() {
+        if ui
+            .add_enabled(ready, egui::Button::new("Connect"))
+            .clicked()
+        {
             submit = true;
         }
     });
@@ -190,10 +193,12 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
                 GREEN,
                 format!("{agent} controls your mouse and keyboard"),
                 "Stop control",
-                || decide(Decision::Revoke {
-                    agent: agent.clone(),
-                    permission: Permission::Control,
-                }),
+                || {
+                    decide(Decision::Revoke {
+                        agent: agent.clone(),
+                        permission: Permission::Control,
+                    })
+                },
             );
         }
         if *clipboard == Grant::On {
@@ -202,10 +207,12 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
                 ui.visuals().text_color(),
                 format!("Clipboard shared with {agent}"),
                 "Stop clipboard",
-                || decide(Decision::Revoke {
-                    agent: agent.clone(),
-                    permission: Permission::Clipboard,
-                }),
+                || {
+                    decide(Decision::Revoke {
+                        agent: agent.clone(),
+                        permission: Permission::Clipboard,
+                    })
+                },
             );
         }
     }
@@ -216,10 +223,12 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
                 ui.visuals().text_color(),
                 format!("{agent} may send and fetch files"),
                 "Stop file access",
-                || decide(Decision::Revoke {
-                    agent: agent.clone(),
-                    permission: Permission::Files,
-                }),
+                || {
+                    decide(Decision::Revoke {
+                        agent: agent.clone(),
+                        permission: Permission::Files,
+                    })
+                },
             );
         }
     }
@@ -243,7 +252,7 @@ fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
     ui.label(RichText::new("Files").strong());
     for t in view.transfers.iter().rev().take(8) {
         ui.horizontal(|ui| {
-            let arrow = if t.incoming { "↓" } else { "↑" };
+            let arrow = if t.incoming { "⬇" } else { "⬆" };
             ui.label(format!("{arrow} {}", t.name));
             match &t.state {
                 TransferState::Running => {

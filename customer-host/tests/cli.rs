@@ -31,7 +31,8 @@ fn a_headless_host_says_why_it_cannot_start_and_exits_at_once() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("does not know which support server to use") && err.contains("no relay address"),
+        err.contains("does not know which support server to use")
+            && err.contains("no relay address"),
         "{err}"
     );
     let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))

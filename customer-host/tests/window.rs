@@ -175,7 +175,9 @@ fn the_key_field_connects_with_what_the_customer_typed() {
     h.run_steps(3);
     assert_eq!(
         decisions.lock().expect("lock").as_slice(),
-        &[Decision::Connect("https://relay.example/s/123456789".into())]
+        &[Decision::Connect(
+            "https://relay.example/s/123456789".into()
+        )]
     );
 }
 

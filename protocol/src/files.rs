@@ -23,6 +23,8 @@ pub struct Entry {
     pub dir: bool,
     /// Size in bytes (0 for folders).
     pub size: u64,
+    /// Last modification, seconds since the Unix epoch, when the file system tells.
+    pub modified: Option<u64>,
 }
 
 /// Messages of a file stream, both directions.

@@ -776,7 +776,12 @@ pub fn close_window(display: &str, window: u32) -> anyhow::Result<()> {
     let (conn, _) = x11rb::connect(Some(display))?;
     let protocols = conn.intern_atom(false, b"WM_PROTOCOLS")?.reply()?.atom;
     let delete = conn.intern_atom(false, b"WM_DELETE_WINDOW")?.reply()?.atom;
-    let ev = ClientMessageEvent::new(32, window, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
+    let ev = ClientMessageEvent::new(
+        32,
+        window,
+        protocols,
+        [delete, x11rb::CURRENT_TIME, 0, 0, 0],
+    );
     conn.send_event(false, window, EventMask::NO_EVENT, ev)?;
     conn.flush()?;
     conn.get_input_focus()?.reply()?;

@@ -502,3 +502,120 @@ async fn an_allowed_url_opens_in_the_default_browser() -> anyhow::Result<()> {
     let _: PathBuf = log;
     Ok(())
 }
+
+/// A file dropped from the desktop onto the console window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Steps the real console in a test harness until `done` says so (30 s at most).
+fn step_until(
+    h: &mut egui_kittest::Harness<'_, tether_console::app::ConsoleApp>,
+    what: &str,
+    mut done: impl FnMut(&mut egui_kittest::Harness<'_, tether_console::app::ConsoleApp>) -> bool,
+) -> anyhow::Result<()> {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(h) {
+        if std::time::Instant::now() > end {
+            anyhow::bail!("timed out waiting for {what}");
+        }
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_file_picked_in_the_console_and_a_file_dropped_on_it_both_arrive_on_the_host()
+-> anyhow::Result<()> {
+    use egui_kittest::kittest::Queryable as _;
+    use tether_console::backend::{BackendOptions, RecordingFolderOpener, Startup};
+    use tether_console::state::{ConsoleState, LoginRequest};
+    let x = Xvfb::start(640, 480)?;
+    let inbox = tempfile::tempdir()?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    let (pin, _) = relay.create_key("alice")?;
+    let _host = tether_tests::spawn_host_args(
+        &x.display(),
+        &pin,
+        &relay.addr,
+        &relay.fingerprint,
+        &[
+            "--headless",
+            "--allow",
+            "files",
+            "--download-dir",
+            &inbox.path().display().to_string(),
+        ],
+    )?;
+    let local = tempfile::tempdir()?;
+    std::fs::write(local.path().join("picked.txt"), b"picked in the dialog")?;
+    std::fs::write(local.path().join("dropped.txt"), b"dropped on the window")?;
+
+    let req = LoginRequest {
+        relay: relay.addr.clone(),
+        fingerprint: relay.fingerprint.clone(),
+        user: "alice".into(),
+        password: TEST_PASSWORD.into(),
+    };
+    let mut state = ConsoleState::connecting(req.clone());
+    state.settings.send_dir = local.path().to_path_buf();
+    let options = BackendOptions {
+        demo: false,
+        clipboard: tether_host::clipboard::MemoryClipboard::default().factory(),
+        opener: std::sync::Arc::new(RecordingFolderOpener::default()),
+    };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, app: &mut tether_console::app::ConsoleApp| app.frame(ui),
+            tether_console::app::ConsoleApp::new(
+                &egui::Context::default(),
+                state,
+                Startup::Login(req),
+                options,
+            )?,
+        );
+    step_until(&mut h, "the session tab", |h| {
+        h.query_by_label("Transfer Files").is_some()
+    })?;
+    h.get_by_label("Transfer Files").click();
+    h.run_steps(2);
+    // Picked in the file dialog.
+    h.get_by_label("Send files…").click();
+    h.run_steps(3);
+    h.get_by_label("🗋 picked.txt").click();
+    h.run_steps(2);
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    // Dropped from the desktop.
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(
+            local.path().join("dropped.txt"),
+        )));
+    h.run_steps(2);
+    step_until(&mut h, "both files on the host", |_| {
+        ["picked.txt", "dropped.txt"]
+            .iter()
+            .all(|f| inbox.path().join(f).exists())
+    })?;
+    assert_eq!(
+        std::fs::read(inbox.path().join("picked.txt"))?,
+        b"picked in the dialog"
+    );
+    assert_eq!(
+        std::fs::read(inbox.path().join("dropped.txt"))?,
+        b"dropped on the window"
+    );
+    Ok(())
+}

@@ -224,12 +224,15 @@ fn windowed_host(
         .stdout(std::process::Stdio::null())
         .stderr(err)
         .spawn()?;
-    Ok(tether_tests::ChildGuard::with_log("tether-host", child, log))
+    Ok(tether_tests::ChildGuard::with_log(
+        "tether-host",
+        child,
+        log,
+    ))
 }
 
 #[test]
-fn the_windowed_host_shows_why_it_could_not_connect_and_stays_until_closed() -> anyhow::Result<()>
-{
+fn the_windowed_host_shows_why_it_could_not_connect_and_stays_until_closed() -> anyhow::Result<()> {
     let x = Xvfb::start(800, 600)?;
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;

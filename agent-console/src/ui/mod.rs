@@ -13,10 +13,13 @@ use tether_protocol::input::{Button, Combo, Grant, InputEvent, Key};
 use crate::backend::ViewStats;
 use crate::keys::{key_of, modifier_keys, types_text, viewer_to_remote};
 
-use crate::state::TransferStatus;
 use crate::state::{
-    Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab,
+    Command, ConsoleState, Desk, Link, LoginForm, Phase, Scale, Screen, SessionTab, Settings,
 };
+
+mod files;
+
+pub use files::{FileDialog, Pick};
 
 /// A remote screen ready to draw.
 pub struct RemoteScreen {
@@ -29,9 +32,32 @@ pub struct RemoteScreen {
 /// Remote screens, by session.
 pub type Textures = HashMap<SessionId, RemoteScreen>;
 
+/// What the panels use besides the state, that lives only while the console runs: the remote
+/// screens' textures and an open file dialog.
+#[derive(Default)]
+pub struct Runtime {
+    /// Remote screens.
+    pub textures: Textures,
+    /// The file dialog, while one is open.
+    pub dialog: Option<FileDialog>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("textures", &self.textures.len())
+            .field("dialog", &self.dialog.as_ref().map(|d| d.pick))
+            .finish()
+    }
+}
+
 /// Draws the whole console.
-pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
-    let ConsoleState { phase, outbox } = state;
+pub fn show(ui: &mut Ui, state: &mut ConsoleState, rt: &mut Runtime) {
+    let ConsoleState {
+        phase,
+        outbox,
+        settings,
+    } = state;
     let mut next = None;
     match phase {
         Phase::Login(form) => {
@@ -54,7 +80,7 @@ pub fn show(ui: &mut Ui, state: &mut ConsoleState, textures: &Textures) {
             });
         }
         Phase::Desk(desk) => {
-            if desk_ui(ui, desk, outbox, textures) {
+            if desk_ui(ui, desk, outbox, settings, rt) {
                 let request = crate::state::LoginRequest {
                     relay: desk.relay.clone(),
                     fingerprint: desk.fingerprint.clone(),
@@ -113,7 +139,13 @@ pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
 }
 
 /// The logged-in console. Returns true when the agent asks to log in again.
-fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &Textures) -> bool {
+fn desk_ui(
+    ui: &mut Ui,
+    desk: &mut Desk,
+    outbox: &mut Vec<Command>,
+    settings: &mut Settings,
+    rt: &mut Runtime,
+) -> bool {
     let mut relogin = false;
     egui::Panel::top("top").show(ui, |ui| {
         ui.horizontal(|ui| {
@@ -158,7 +190,7 @@ fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &T
             Some(i) => {
                 let agent = desk.agent.clone();
                 let tab = &mut desk.sessions[i];
-                if let Some(n) = session(ui, tab, outbox, textures.get(&tab.info.id)) {
+                if let Some(n) = session(ui, tab, outbox, settings, rt) {
                     desk.notice = Some(n);
                 }
                 let _ = agent;
@@ -170,6 +202,7 @@ fn desk_ui(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>, textures: &T
             }
         }
     });
+    files::dialog(ui.ctx(), desk, outbox, settings, rt);
     relogin
 }
 
@@ -193,113 +226,6 @@ pub fn human(n: f64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-/// Transfer Files: send local files or folders, browse and fetch the customer's, and follow every
-/// transfer with its progress, rate, time left and Cancel.
-fn files_panel(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
-    let id = tab.info.id;
-    ui.group(|ui| {
-        ui.horizontal(|ui| {
-            let l = ui.label("Send file or folder");
-            ui.add(
-                egui::TextEdit::singleline(&mut tab.local_path)
-                    .hint_text("/path/on/this/computer")
-                    .desired_width(320.0),
-            )
-            .labelled_by(l.id);
-            if ui.button("Send").clicked() && !tab.local_path.trim().is_empty() {
-                outbox.push(Command::Upload {
-                    session: id,
-                    local: tab.local_path.trim().to_string(),
-                });
-            }
-        });
-        match &tab.remote {
-            None => {
-                ui.label("Loading the customer's files…");
-            }
-            Some(r) => {
-                let (path, parent) = (r.path.clone(), r.parent.clone());
-                ui.horizontal(|ui| {
-                    ui.label(format!("Customer's files: {path}"));
-                    if let Some(p) = parent
-                        && ui.button("Up").clicked()
-                    {
-                        outbox.push(Command::ListRemote {
-                            session: id,
-                            path: p,
-                        });
-                    }
-                    if ui.button("Refresh").clicked() {
-                        outbox.push(Command::ListRemote {
-                            session: id,
-                            path: path.clone(),
-                        });
-                    }
-                });
-                egui::ScrollArea::vertical()
-                    .id_salt("remote-files")
-                    .max_height(150.0)
-                    .show(ui, |ui| {
-                        for e in &r.entries {
-                            let full = format!("{}/{}", path.trim_end_matches('/'), e.name);
-                            ui.horizontal(|ui| {
-                                if e.dir {
-                                    if ui.link(format!("{}/", e.name)).clicked() {
-                                        outbox.push(Command::ListRemote {
-                                            session: id,
-                                            path: full.clone(),
-                                        });
-                                    }
-                                } else {
-                                    ui.label(format!("{}  ({})", e.name, human(e.size as f64)));
-                                }
-                                if ui.small_button("Download").clicked() {
-                                    outbox.push(Command::Download {
-                                        session: id,
-                                        remote: full.clone(),
-                                        dir: e.dir,
-                                    });
-                                }
-                            });
-                        }
-                    });
-            }
-        }
-        for t in tab.transfers.iter().rev().take(10) {
-            ui.horizontal(|ui| {
-                ui.label(format!("{} {}", if t.upload { "↑" } else { "↓" }, t.name));
-                match &t.state {
-                    TransferStatus::Running => {
-                        let f = if t.total == 0 {
-                            0.0
-                        } else {
-                            t.done as f32 / t.total as f32
-                        };
-                        ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!(
-                            "{} / {}",
-                            human(t.done as f64),
-                            human(t.total as f64)
-                        )));
-                        ui.label(format!("{}/s", human(t.rate)));
-                        if t.rate > 0.0 && t.total > t.done {
-                            ui.label(format!("{:.0} s left", (t.total - t.done) as f64 / t.rate));
-                        }
-                        if ui.small_button("Cancel").clicked() {
-                            outbox.push(Command::CancelTransfer(t.id));
-                        }
-                    }
-                    TransferStatus::Done(saved) => {
-                        ui.label(format!("done: {saved}"));
-                    }
-                    TransferStatus::Failed(why) => {
-                        ui.colored_label(Color32::from_rgb(200, 60, 60), why);
-                    }
-                }
-            });
-        }
-    });
 }
 
 /// The remote control button, with a green dot while control is on.
@@ -588,9 +514,11 @@ fn session(
     ui: &mut Ui,
     tab: &mut SessionTab,
     outbox: &mut Vec<Command>,
-    remote: Option<&RemoteScreen>,
+    settings: &mut Settings,
+    rt: &mut Runtime,
 ) -> Option<String> {
     let id = tab.info.id;
+    files::take_dropped(ui, tab, outbox);
     let mut notice = None;
     ui.horizontal(|ui| {
         let n = tab.monitor_count().max(1);
@@ -682,8 +610,9 @@ fn session(
         }
     });
     if tab.files_open {
-        files_panel(ui, tab, outbox);
+        files::panel(ui, tab, outbox, settings, &mut rt.dialog);
     }
+    let remote = rt.textures.get(&id);
     let c = &tab.info.customer;
     ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
     info_lines(ui, &tab.agents.join(", "), &tab.screen_line());
