@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Parser;
 use tether_console::app::ConsoleApp;
 use tether_console::backend::{BackendOptions, Startup};
@@ -57,16 +56,22 @@ fn main() -> anyhow::Result<()> {
             },
         ),
         Some(relay) => {
-            let password = match &cli.password_file {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("reading the password file {}", p.display()))?
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                None => None,
+            // An unreadable password file is said on the login form, where the agent looks.
+            let (password, problem) = match &cli.password_file {
+                Some(p) => match std::fs::read_to_string(p) {
+                    Ok(text) => (
+                        Some(text.lines().next().unwrap_or_default().to_string()),
+                        None,
+                    ),
+                    Err(e) => (
+                        None,
+                        Some(format!(
+                            "Cannot read the password file {}: {e}",
+                            p.display()
+                        )),
+                    ),
+                },
+                None => (None, None),
             };
             let req = LoginRequest {
                 relay: relay.clone(),
@@ -77,7 +82,13 @@ fn main() -> anyhow::Result<()> {
             if password.is_some() && !req.user.is_empty() && !req.fingerprint.is_empty() {
                 (ConsoleState::connecting(req.clone()), Startup::Login(req))
             } else {
-                (ConsoleState::login(req), Startup::LoginScreen)
+                let mut state = ConsoleState::login(req);
+                if let (Some(p), tether_console::state::Phase::Login(form)) =
+                    (problem, &mut state.phase)
+                {
+                    form.error = Some(p);
+                }
+                (state, Startup::LoginScreen)
             }
         }
     };
