@@ -50,10 +50,22 @@ impl ConsoleApp {
 
     fn sync_textures(&mut self, ctx: &egui::Context) {
         let opts = egui::TextureOptions::LINEAR;
+        let max_side = ctx.input(|i| i.max_texture_side);
         let mut map = backend::lock(self.backend.views());
         self.runtime.textures.retain(|id, _| map.contains_key(id));
         for (id, vb) in map.iter_mut() {
             if vb.width == 0 || vb.height == 0 {
+                continue;
+            }
+            // A picture the graphics cannot hold fails this view, not the console.
+            if vb.width as usize > max_side || vb.height as usize > max_side {
+                if let Some(tab) = self.state.desk_mut().and_then(|desk| desk.tab_mut(*id)) {
+                    tab.screen = Screen::Failed(format!(
+                        "the customer's screen is {}x{}, larger than this computer's graphics can show ({max_side} pixels a side)",
+                        vb.width, vb.height
+                    ));
+                }
+                self.runtime.textures.remove(id);
                 continue;
             }
             let (w, h) = (vb.width as usize, vb.height as usize);

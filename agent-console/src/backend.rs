@@ -16,6 +16,7 @@ use tether_protocol::input::{AgentMsg, Grant, HostMsg, MAX_CLIPBOARD};
 
 use tether_host::files::{Inbox, Progress};
 
+use crate::asked::Verdict;
 use crate::net::{AgentClient, ClientError, InputChannel, ScreenView};
 use crate::state::TransferStatus;
 use crate::state::{Command, Event, LoginRequest};
@@ -766,11 +767,12 @@ async fn run_input(
         move |t| local_tx.send(t).is_ok(),
         move |e| notice.send(Event::Notice(e)),
     );
-    let mut syncing = false;
+    let mut asked = crate::asked::Asked::new();
     loop {
         tokio::select! {
             m = rx.recv() => match m {
                 Some(m) => {
+                    asked.sent(&m);
                     if send.send(&m).await.is_err() {
                         break;
                     }
@@ -778,24 +780,24 @@ async fn run_input(
                 None => break,
             },
             h = host_rx.recv() => match h {
-                Some(Ok(HostMsg::Control(grant))) => sink.send(Event::Control { session, grant }),
-                Some(Ok(HostMsg::ClipboardSync(grant))) => {
-                    syncing = grant == Grant::On;
-                    clip.watch(syncing);
-                    sink.send(Event::ClipboardSync { session, grant });
-                }
-                Some(Ok(HostMsg::Clipboard { text })) => {
-                    if syncing {
+                Some(Ok(m)) => match asked.received(m) {
+                    Verdict::Accept(HostMsg::Control(grant)) => sink.send(Event::Control { session, grant }),
+                    Verdict::Accept(HostMsg::ClipboardSync(grant)) => {
+                        clip.watch(grant == Grant::On);
+                        sink.send(Event::ClipboardSync { session, grant });
+                    }
+                    Verdict::Accept(HostMsg::Clipboard { text }) => {
                         clip.set(text);
                         sink.send(Event::Notice("Clipboard text received from the customer".into()));
                     }
-                }
-                Some(Ok(HostMsg::Refused(why))) => sink.send(Event::Notice(why)),
-                Some(Ok(HostMsg::UrlOpened(url))) => sink.send(Event::Notice(format!("The customer's browser opened {url}"))),
+                    Verdict::Accept(HostMsg::Refused(why)) => sink.send(Event::Notice(why)),
+                    Verdict::Accept(HostMsg::UrlOpened(url)) => sink.send(Event::Notice(format!("The customer's browser opened {url}"))),
+                    Verdict::Ignore(what) => warn!(%session, what, "ignored a message from the customer's host"),
+                },
                 Some(Err(_)) | None => break,
             },
             t = local_rx.recv() => match t {
-                Some(text) if syncing => {
+                Some(text) if asked.clipboard() == Grant::On => {
                     if text.len() > MAX_CLIPBOARD {
                         sink.send(Event::Notice(format!("Clipboard text of {} bytes not sent: the limit is {MAX_CLIPBOARD} bytes", text.len())));
                     } else if send.send(&AgentMsg::Clipboard { text }).await.is_err() {

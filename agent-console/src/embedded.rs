@@ -92,6 +92,7 @@ pub async fn start(data_dir: Option<PathBuf>) -> anyhow::Result<Embedded> {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         data_dir: data_dir.clone(),
         public_url: None,
+        limits: tether_relay::Limits::default(),
     };
     let relay = match Relay::start(cfg(DEFAULT_PORT)).await {
         Ok(r) => r,

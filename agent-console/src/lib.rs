@@ -8,6 +8,7 @@
 //! - [`embedded`]: the in-process relay (and demo host) for a local try.
 
 pub mod app;
+pub mod asked;
 pub mod backend;
 pub mod embedded;
 pub mod keys;

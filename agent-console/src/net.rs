@@ -115,7 +115,7 @@ impl AgentClient {
         }
         let login = ClientMsg::Login {
             user: user.to_string(),
-            password: password.to_string(),
+            password: tether_protocol::msg::Password(password.to_string()),
         };
         write_msg(&mut send, &login, CONTROL_MAX_FRAME)
             .await
@@ -400,6 +400,9 @@ impl AgentClient {
     }
 }
 
+/// Most changed rectangles remembered for one frame; past that, their bounding box.
+pub const MAX_FRAME_RECTS: usize = 1024;
+
 /// What one presented frame brought.
 #[derive(Debug, Clone)]
 pub struct FrameInfo {
@@ -467,6 +470,11 @@ impl ScreenView {
             });
             i.rects.extend_from_slice(&upd.rects);
             i.rects.extend(upd.lossy.iter().map(|j| j.rect));
+            // A frame of many parts is remembered as its bounding box past a point.
+            if i.rects.len() > MAX_FRAME_RECTS {
+                let bbox = i.rects.iter().copied().reduce(|a, b| a.union(&b));
+                i.rects = bbox.into_iter().collect();
+            }
             i.lossy |= !upd.lossy.is_empty();
             i.resized |= resized;
             i.bytes += bytes;

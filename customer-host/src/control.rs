@@ -5,12 +5,12 @@
 //! coalesced; keys are never dropped or reordered).
 
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
 
 use tether_net::{read_msg, write_msg};
 use tether_protocol::frame::INPUT_MAX_FRAME;
 use tether_protocol::input::{
-    Action, AgentMsg, Grant, HostMsg, InputEvent, InputGate, MAX_CLIPBOARD, Permission,
+    Action, AgentMsg, Grant, HostMsg, InputGate, MAX_CLIPBOARD, Permission,
 };
 use tether_protocol::msg::MonitorInfo;
 use tokio::sync::mpsc;
@@ -18,7 +18,7 @@ use tracing::warn;
 
 use crate::clipboard::{ClipboardFactory, ClipboardWorker};
 use crate::consent::{Decision, Prompt, Shared};
-use crate::input::InjectorFactory;
+use crate::input::{InjectQueue, InjectorFactory};
 
 /// What the control service needs from the host.
 #[derive(Clone)]
@@ -48,52 +48,6 @@ impl std::fmt::Debug for ControlDeps {
     }
 }
 
-/// Starts the injector thread: events in order, consecutive pointer moves coalesced.
-fn injector_thread(deps: &ControlDeps) -> std_mpsc::Sender<InputEvent> {
-    let (tx, rx) = std_mpsc::channel::<InputEvent>();
-    let factory = deps.injector.clone();
-    let monitors = deps.monitors.clone();
-    let shared = deps.shared.clone();
-    std::thread::spawn(move || {
-        let mut inj = match factory() {
-            Ok(i) => i,
-            Err(e) => {
-                shared.log(format!("remote control unavailable: {e}"));
-                return;
-            }
-        };
-        let mut pending: Option<InputEvent> = None;
-        loop {
-            let ev = match pending.take() {
-                Some(e) => e,
-                None => match rx.recv() {
-                    Ok(e) => e,
-                    Err(_) => return,
-                },
-            };
-            let ev = if matches!(ev, InputEvent::MouseMove { .. }) {
-                // Skip to the last of a run of moves; keep the first non-move for next time.
-                let mut last = ev;
-                while let Ok(next) = rx.try_recv() {
-                    if matches!(next, InputEvent::MouseMove { .. }) {
-                        last = next;
-                    } else {
-                        pending = Some(next);
-                        break;
-                    }
-                }
-                last
-            } else {
-                ev
-            };
-            if let Err(e) = inj.inject(&ev, &monitors) {
-                warn!(error = %e, "input injection failed");
-            }
-        }
-    });
-    tx
-}
-
 /// Serves one agent's input stream until it ends.
 pub async fn serve(
     mut send: quinn::SendStream,
@@ -104,7 +58,11 @@ pub async fn serve(
 ) {
     let shared = deps.shared.clone();
     let mut gate = InputGate::preallowed(&deps.allowed);
-    let inject = injector_thread(&deps);
+    let clock = Instant::now();
+    let report = shared.clone();
+    let inject = InjectQueue::start(deps.injector.clone(), deps.monitors.clone(), move |e| {
+        report.log(e)
+    });
     let (local_tx, mut local_rx) = mpsc::unbounded_channel();
     let log = shared.clone();
     let clip = ClipboardWorker::start(
@@ -138,11 +96,11 @@ pub async fn serve(
     loop {
         let actions = tokio::select! {
             m = msg_rx.recv() => match m {
-                Some(m) => gate.on_agent(m),
+                Some(m) => gate.on_agent(m, clock.elapsed()),
                 None => break,
             },
             d = decisions.recv() => match d {
-                Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow),
+                Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow, clock.elapsed()),
                 Some(Decision::Revoke { permission, .. }) => gate.revoke(permission),
                 Some(Decision::EndSession) | None => break,
                 Some(_) => Vec::new(),
@@ -160,13 +118,27 @@ pub async fn serve(
                 None => break,
             },
         };
-        if !apply(actions, &agent, &deps, &mut gate, &inject, &clip, &mut send).await {
+        let ctx = Ctx {
+            agent: &agent,
+            deps: &deps,
+            inject: &inject,
+            clip: &clip,
+            clock,
+        };
+        if !apply(actions, &ctx, &mut gate, &mut send).await {
             break;
         }
     }
     // Whatever ended the stream: release everything held, drop every grant.
     let actions = gate.disconnected();
-    let _ = apply(actions, &agent, &deps, &mut gate, &inject, &clip, &mut send).await;
+    let ctx = Ctx {
+        agent: &agent,
+        deps: &deps,
+        inject: &inject,
+        clip: &clip,
+        clock,
+    };
+    let _ = apply(actions, &ctx, &mut gate, &mut send).await;
     reader.abort();
     let _ = send.finish();
     shared.update(|v| {
@@ -175,27 +147,54 @@ pub async fn serve(
     });
 }
 
+/// What carrying out the gate's actions needs.
+struct Ctx<'a> {
+    agent: &'a str,
+    deps: &'a ControlDeps,
+    inject: &'a InjectQueue,
+    clip: &'a ClipboardWorker,
+    clock: Instant,
+}
+
 /// Carries out the gate's actions. Returns false if the stream to the agent is gone.
 async fn apply(
     actions: Vec<Action>,
-    agent: &str,
-    deps: &ControlDeps,
+    ctx: &Ctx<'_>,
     gate: &mut InputGate,
-    inject: &std_mpsc::Sender<InputEvent>,
-    clip: &ClipboardWorker,
     send: &mut quinn::SendStream,
 ) -> bool {
+    let Ctx {
+        agent,
+        deps,
+        inject,
+        clip,
+        clock,
+    } = ctx;
+    let agent = *agent;
     let mut queue: std::collections::VecDeque<Action> = actions.into();
     let mut alive = true;
     while let Some(a) = queue.pop_front() {
         match a {
+            Action::CancelQueued => {
+                let dropped = inject.cancel();
+                if dropped > 0 {
+                    deps.shared.log(format!(
+                        "{agent}: {dropped} input events not injected: control ended"
+                    ));
+                }
+            }
             Action::Inject(ev) => {
-                let _ = inject.send(ev);
+                if !inject.push(ev) {
+                    deps.shared.log(format!(
+                        "{agent}: input dropped: more than {} events waiting",
+                        crate::input::MAX_QUEUED
+                    ));
+                }
             }
             Action::Prompt(permission) => {
                 if deps.headless || deps.shared.is_headless() {
                     deps.shared.log(format!("{agent} asked for {permission:?}; denied: nobody can answer in headless mode"));
-                    queue.extend(gate.answer(permission, false));
+                    queue.extend(gate.answer(permission, false, clock.elapsed()));
                 } else {
                     deps.shared.update(|v| {
                         v.prompts.push(Prompt {

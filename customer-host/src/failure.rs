@@ -40,7 +40,6 @@ impl Failure {
                 Refusal::KeyWrong => "That session key is not valid.".into(),
                 Refusal::KeyExpired => "This session key has expired.".into(),
                 Refusal::KeyUsed => "This session key has already been used.".into(),
-                Refusal::KeyBurnt => "This session key was disabled.".into(),
                 Refusal::RateLimited { .. } => "Too many attempts from this network.".into(),
                 Refusal::UnsupportedVersion { .. } | Refusal::NotTether => {
                     "This version of Tether does not work with the support server.".into()
@@ -78,9 +77,7 @@ impl Failure {
                 Refusal::KeyUsed => {
                     "Each key works once. Ask your support agent for a new key.".into()
                 }
-                Refusal::KeyExpired | Refusal::KeyBurnt => {
-                    "Ask your support agent for a new key.".into()
-                }
+                Refusal::KeyExpired => "Ask your support agent for a new key.".into(),
                 Refusal::RateLimited { retry_after_secs } => format!(
                     "Wait {} and try again.",
                     wait_words(u64::from(*retry_after_secs))
@@ -112,7 +109,6 @@ impl Failure {
             Failure::Refused(Refusal::KeyWrong) => "Wrong session key",
             Failure::Refused(Refusal::KeyExpired) => "Session key expired",
             Failure::Refused(Refusal::KeyUsed) => "Session key already used",
-            Failure::Refused(Refusal::KeyBurnt) => "Session key disabled",
             Failure::Refused(Refusal::RateLimited { .. }) => "Too many attempts",
             Failure::Refused(_) => "Refused",
             Failure::Lost => "Connection lost",
@@ -194,7 +190,6 @@ mod tests {
             Failure::Refused(Refusal::KeyWrong),
             Failure::Refused(Refusal::KeyExpired),
             Failure::Refused(Refusal::KeyUsed),
-            Failure::Refused(Refusal::KeyBurnt),
             Failure::Refused(Refusal::RateLimited {
                 retry_after_secs: 300,
             }),

@@ -18,6 +18,9 @@ use crate::files::{Inbox, Progress, TransferError, hash_file, hash_prefix, send_
 
 /// Largest file-stream message (listings can be long).
 pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Largest message an agent sends on a file stream (requests, offsets): the host reads no more
+/// than this before the customer has allowed anything.
+pub const FILE_REQUEST_MAX_FRAME: usize = 64 * 1024;
 /// Most entries in one listing.
 const MAX_ENTRIES: usize = 20_000;
 
@@ -25,6 +28,8 @@ const MAX_ENTRIES: usize = 20_000;
 pub struct FileAccess {
     shared: Shared,
     grants: Mutex<HashMap<String, Grant>>,
+    /// When the customer last said no, per agent.
+    denied_at: Mutex<HashMap<String, std::time::Instant>>,
     changed: Notify,
     next_id: AtomicU64,
     running: Mutex<HashMap<u64, (String, Arc<Progress>)>>,
@@ -43,6 +48,7 @@ impl FileAccess {
         Self {
             shared,
             grants: Mutex::default(),
+            denied_at: Mutex::default(),
             changed: Notify::new(),
             next_id: AtomicU64::new(0),
             running: Mutex::default(),
@@ -71,8 +77,29 @@ impl FileAccess {
     /// The customer answered the file prompt.
     pub fn answer(&self, agent: &str, allow: bool) {
         if self.grant(agent) == Grant::Asked {
-            self.set(agent, if allow { Grant::On } else { Grant::Denied });
+            if allow {
+                self.set(agent, Grant::On);
+            } else {
+                self.deny(agent);
+            }
         }
+    }
+
+    /// File access is refused to `agent`; the refusal stands for the cooldown.
+    fn deny(&self, agent: &str) {
+        if let Ok(mut d) = self.denied_at.lock() {
+            d.insert(agent.to_string(), std::time::Instant::now());
+        }
+        self.set(agent, Grant::Denied);
+    }
+
+    /// Whether the customer said no to `agent` less than the cooldown ago.
+    fn cooling_down(&self, agent: &str) -> bool {
+        self.denied_at
+            .lock()
+            .ok()
+            .and_then(|d| d.get(agent).copied())
+            .is_some_and(|t| t.elapsed() < tether_protocol::input::DENY_COOLDOWN)
     }
 
     /// The customer took file access back: running transfers of that agent stop.
@@ -129,8 +156,9 @@ impl FileDeps {
             let notified = self.access.changed.notified();
             match self.access.grant(agent) {
                 Grant::On => return true,
-                Grant::Denied => return false,
-                Grant::Off => {
+                // A denial stands for a while; after that, a new request asks again.
+                Grant::Denied if self.access.cooling_down(agent) => return false,
+                Grant::Off | Grant::Denied => {
                     if self.allowed.contains(&Permission::Files) {
                         self.shared.log(format!(
                             "{agent}: file access allowed up front (--allow files)"
@@ -140,8 +168,8 @@ impl FileDeps {
                     }
                     if self.headless || self.shared.is_headless() {
                         self.shared.log(format!("{agent} asked for file access; denied: nobody can answer in headless mode"));
-                        self.access.set(agent, Grant::Denied);
-                        continue;
+                        self.access.deny(agent);
+                        return false;
                     }
                     self.access.set(agent, Grant::Asked);
                     let a = agent.to_string();
@@ -249,7 +277,7 @@ pub async fn serve(
     agent: String,
     deps: FileDeps,
 ) {
-    let first = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+    let first = match read_msg::<FileMsg>(&mut recv, FILE_REQUEST_MAX_FRAME).await {
         Ok(Some(m)) => m,
         Ok(None) => return,
         Err(e) => {
@@ -262,11 +290,14 @@ pub async fn serve(
         }
     };
     if !deps.consent(&agent).await {
-        let _ = reply(
-            &mut send,
-            &FileMsg::Error("the customer did not allow file access".into()),
-        )
-        .await;
+        let why = if deps.headless || deps.shared.is_headless() {
+            "the customer did not allow file access (nobody can answer on this computer)"
+        } else if deps.access.cooling_down(&agent) {
+            "the customer did not allow file access; ask again in a moment"
+        } else {
+            "the customer did not allow file access"
+        };
+        let _ = reply(&mut send, &FileMsg::Error(why.into())).await;
         let _ = send.finish();
         return;
     }
@@ -405,7 +436,7 @@ async fn receive(
     if !reply(&mut send, &FileMsg::Ready { have, prefix_hash }).await {
         return;
     }
-    let from = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+    let from = match read_msg::<FileMsg>(&mut recv, FILE_REQUEST_MAX_FRAME).await {
         Ok(Some(FileMsg::Start { from })) => from,
         _ => return,
     };
@@ -481,7 +512,7 @@ async fn transmit(
     {
         return;
     }
-    let (have, prefix) = match read_msg::<FileMsg>(&mut recv, FILES_MAX_FRAME).await {
+    let (have, prefix) = match read_msg::<FileMsg>(&mut recv, FILE_REQUEST_MAX_FRAME).await {
         Ok(Some(FileMsg::Ready { have, prefix_hash })) => (have, prefix_hash),
         _ => return,
     };

@@ -4,7 +4,8 @@
 //! ([`InputEvent::Text`]) for text, so an agent with another keyboard layout still types the
 //! right characters. Positions map to X11 keycodes (Linux evdev codes + 8).
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tether_protocol::input::{Button, InputEvent, Key};
 use tether_protocol::msg::MonitorInfo;
@@ -245,20 +246,134 @@ pub fn system_injector() -> InjectorFactory {
     Arc::new(|| Ok(Box::new(EnigoInjector::open()?) as Box<dyn Injector>))
 }
 
-/// Records events instead of injecting them, for tests.
+/// Records events instead of injecting them, for tests; each injection can be made to take a
+/// while, like a busy desktop.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingInjector {
-    /// What was injected.
+    /// What was injected, and when it finished.
     pub events: Arc<Mutex<Vec<InputEvent>>>,
+    /// When each event finished injecting.
+    pub times: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// How long each injection takes.
+    pub delay: std::time::Duration,
 }
 
 impl Injector for RecordingInjector {
     fn inject(&mut self, ev: &InputEvent, _monitors: &[MonitorInfo]) -> Result<(), InjectError> {
-        self.events
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        let poisoned = |_| InjectError::Failed("poisoned".into());
+        self.events.lock().map_err(poisoned)?.push(ev.clone());
+        self.times
             .lock()
             .map_err(|_| InjectError::Failed("poisoned".into()))?
-            .push(ev.clone());
+            .push(std::time::Instant::now());
         Ok(())
+    }
+}
+
+/// Most events waiting for injection; more input than that is dropped (key and button releases
+/// are always taken).
+pub const MAX_QUEUED: usize = 1024;
+
+#[derive(Debug, Default)]
+struct Waiting {
+    events: VecDeque<InputEvent>,
+    closed: bool,
+}
+
+/// Input waiting for injection, injected in order on a thread of its own (consecutive pointer
+/// moves are coalesced). [`InjectQueue::cancel`] drops everything not injected yet at once, so
+/// input queued before a revoke never reaches the desktop after it.
+#[derive(Debug)]
+pub struct InjectQueue {
+    inner: Arc<(Mutex<Waiting>, Condvar)>,
+}
+
+fn is_release(ev: &InputEvent) -> bool {
+    matches!(
+        ev,
+        InputEvent::Key { down: false, .. } | InputEvent::Button { down: false, .. }
+    )
+}
+
+impl InjectQueue {
+    /// Starts the injection thread; `report` hears why injection is unavailable or failed.
+    pub fn start(
+        factory: InjectorFactory,
+        monitors: Vec<MonitorInfo>,
+        report: impl Fn(String) + Send + 'static,
+    ) -> Self {
+        let q = Self {
+            inner: Arc::default(),
+        };
+        let inner = q.inner.clone();
+        std::thread::spawn(move || {
+            let mut inj = match factory() {
+                Ok(i) => i,
+                Err(e) => {
+                    report(format!("remote control unavailable: {e}"));
+                    return;
+                }
+            };
+            let (lock, ready) = &*inner;
+            loop {
+                let ev = {
+                    let mut w = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    while w.events.is_empty() && !w.closed {
+                        w = ready.wait(w).unwrap_or_else(|e| e.into_inner());
+                    }
+                    let Some(mut ev) = w.events.pop_front() else {
+                        return;
+                    };
+                    // Skip to the last of a run of pointer moves.
+                    while matches!(ev, InputEvent::MouseMove { .. })
+                        && matches!(w.events.front(), Some(InputEvent::MouseMove { .. }))
+                    {
+                        if let Some(next) = w.events.pop_front() {
+                            ev = next;
+                        }
+                    }
+                    ev
+                };
+                if let Err(e) = inj.inject(&ev, &monitors) {
+                    report(format!("input injection failed: {e}"));
+                }
+            }
+        });
+        q
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an event; false if too much is waiting already (the event is dropped).
+    pub fn push(&self, ev: InputEvent) -> bool {
+        let mut w = self.waiting();
+        if w.events.len() >= MAX_QUEUED && !is_release(&ev) {
+            return false;
+        }
+        w.events.push_back(ev);
+        self.inner.1.notify_one();
+        true
+    }
+
+    /// Drops every event not injected yet.
+    pub fn cancel(&self) -> usize {
+        let mut w = self.waiting();
+        let n = w.events.len();
+        w.events.clear();
+        n
+    }
+}
+
+impl Drop for InjectQueue {
+    fn drop(&mut self) {
+        // The thread stops once what is queued (releases, at the end of control) is done.
+        self.waiting().closed = true;
+        self.inner.1.notify_one();
     }
 }
 
@@ -275,6 +390,73 @@ mod tests {
         assert_eq!(x11_keycode(Key::Escape), 9);
         assert_eq!(x11_keycode(Key::SuperLeft), 133);
         assert_eq!(x11_keycode(Key::PrintScreen), 107);
+    }
+
+    #[test]
+    fn a_cancel_stops_queued_input_at_once_but_keeps_releases() {
+        use std::time::{Duration, Instant};
+        let rec = RecordingInjector {
+            delay: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let r = rec.clone();
+        let q = InjectQueue::start(
+            Arc::new(move || Ok(Box::new(r.clone()) as Box<dyn Injector>)),
+            Vec::new(),
+            |_| {},
+        );
+        for _ in 0..200 {
+            assert!(q.push(InputEvent::Text { text: "x".into() }));
+        }
+        let started = Instant::now() + Duration::from_secs(5);
+        while rec.events.lock().expect("lock").is_empty() {
+            assert!(Instant::now() < started, "nothing injected");
+            std::thread::yield_now();
+        }
+        let revoked = Instant::now();
+        assert!(q.cancel() > 100);
+        assert!(q.push(InputEvent::Key {
+            key: Key::A,
+            down: false
+        }));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let done = rec
+                .events
+                .lock()
+                .expect("lock")
+                .last()
+                .is_some_and(|e| matches!(e, InputEvent::Key { down: false, .. }));
+            if done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the release never came");
+            std::thread::yield_now();
+        }
+        let times = rec.times.lock().expect("lock").clone();
+        let last = times.last().copied().expect("times");
+        assert!(
+            last.duration_since(revoked) < Duration::from_millis(100),
+            "injected {:?} after the revoke",
+            last.duration_since(revoked)
+        );
+        let events = rec.events.lock().expect("lock").clone();
+        assert!(events.len() < 10, "{} events got through", events.len());
+    }
+
+    #[test]
+    fn the_queue_is_bounded_but_releases_always_get_in() {
+        let q = InjectQueue {
+            inner: Arc::default(),
+        };
+        for _ in 0..MAX_QUEUED {
+            assert!(q.push(InputEvent::Text { text: "x".into() }));
+        }
+        assert!(!q.push(InputEvent::Text { text: "y".into() }));
+        assert!(q.push(InputEvent::Button {
+            button: Button::Left,
+            down: false
+        }));
     }
 
     #[test]

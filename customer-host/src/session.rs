@@ -128,6 +128,48 @@ async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, HostErro
     }
 }
 
+/// Streams one agent may have open at once, by kind: a screen stream costs a capturer, a file
+/// stream a request read before consent.
+pub const MAX_SCREEN_STREAMS: usize = 4;
+/// See [`MAX_SCREEN_STREAMS`].
+pub const MAX_INPUT_STREAMS: usize = 2;
+/// See [`MAX_SCREEN_STREAMS`].
+pub const MAX_FILE_STREAMS: usize = 32;
+
+/// Open streams per agent and kind.
+#[derive(Debug, Default, Clone)]
+struct StreamCaps(Arc<std::sync::Mutex<HashMap<(String, &'static str), usize>>>);
+
+/// A stream's place under its agent's cap; given back when dropped.
+struct StreamSlot {
+    caps: StreamCaps,
+    key: (String, &'static str),
+}
+
+impl StreamCaps {
+    fn take(&self, agent: &str, kind: &'static str, max: usize) -> Option<StreamSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry((agent.to_string(), kind)).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            caps: self.clone(),
+            key: (agent.to_string(), kind),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut m = self.caps.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 /// Most files received in one session by default.
 pub const DEFAULT_MAX_FILES: u64 = 100_000;
 
@@ -253,6 +295,7 @@ async fn session(
     let mut viewers = tokio::task::JoinSet::new();
     let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
     let files = Arc::new(crate::filesvc::FileAccess::new(shared.clone()));
+    let caps = StreamCaps::default();
     let mut decisions_open = true;
     let mut end_here = false;
     let outcome = loop {
@@ -290,14 +333,28 @@ async fn session(
                 None => break Err(HostError::Lost("control stream ended".into())),
             },
             s = conn.accept_bi() => match s {
-                Ok((s, mut r)) => {
+                Ok((mut s, mut r)) => {
                     let pre = read_msg::<HostStream>(&mut r, CONTROL_MAX_FRAME).await;
+                    let (who, kind, max) = match &pre {
+                        Ok(Some(HostStream::Screen { agent, .. })) => (agent.clone(), "screen", MAX_SCREEN_STREAMS),
+                        Ok(Some(HostStream::Input { agent })) => (agent.clone(), "input", MAX_INPUT_STREAMS),
+                        Ok(Some(HostStream::Files { agent })) => (agent.clone(), "file", MAX_FILE_STREAMS),
+                        _ => (String::new(), "", usize::MAX),
+                    };
+                    let slot = caps.take(&who, kind, max);
+                    if slot.is_none() {
+                        shared.log(format!("{who}: refused a {kind} stream: {max} are open already"));
+                        let _ = s.reset(tether_net::close::REFUSED.into());
+                        let _ = r.stop(tether_net::close::REFUSED.into());
+                        continue;
+                    }
                     match pre {
                         Ok(Some(HostStream::Screen { agent, monitor })) => {
                             let events = events.clone();
                             let factory = factory.clone();
                             let shared = shared.clone();
                             viewers.spawn(async move {
+                                let _slot = slot;
                                 shared.update(|v| v.viewers.push((agent.clone(), monitor)));
                                 let _ = events.send(HostEvent::ViewerStarted { agent: agent.clone(), monitor });
                                 if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
@@ -323,7 +380,10 @@ async fn session(
                                 headless: services.headless,
                                 opener: services.opener.clone(),
                             };
-                            viewers.spawn(control::serve(s, r, agent, deps, rx));
+                            viewers.spawn(async move {
+                                let _slot = slot;
+                                control::serve(s, r, agent, deps, rx).await
+                            });
                         }
                         Ok(Some(HostStream::Files { agent })) => {
                             let deps = crate::filesvc::FileDeps {
@@ -334,7 +394,10 @@ async fn session(
                                 headless: services.headless,
                                 max_files: services.max_files,
                             };
-                            viewers.spawn(crate::filesvc::serve(s, r, agent, deps));
+                            viewers.spawn(async move {
+                                let _slot = slot;
+                                crate::filesvc::serve(s, r, agent, deps).await
+                            });
                         }
                         Ok(None) => {}
                         Err(e) => break Err(HostError::Protocol(e.to_string())),

@@ -210,11 +210,6 @@ fn every_failure_is_shown_under_the_key_field_with_what_to_do() {
             "Each key works once.",
         ),
         (
-            Failure::Refused(Refusal::KeyBurnt),
-            "This session key was disabled.",
-            "Ask your support agent for a new key.",
-        ),
-        (
             Failure::Refused(Refusal::RateLimited {
                 retry_after_secs: 420,
             }),

@@ -34,7 +34,18 @@ pub mod close {
     pub const REFUSED: u32 = 2;
     /// The relay is shutting down.
     pub const SHUTDOWN: u32 = 3;
+    /// The relay is protecting itself: too many connections, too slow to log in, or not reading
+    /// what it is sent.
+    pub const OVERLOAD: u32 = 4;
 }
+
+/// Connection-level receive window of a relay connection before login or join: an
+/// unauthenticated peer can make the relay buffer at most this much.
+pub const PRE_AUTH_RECEIVE_WINDOW: u32 = 64 * 1024;
+/// Connection-level receive window once authenticated.
+pub const RECEIVE_WINDOW: u32 = 64 << 20;
+/// Bidirectional streams an authenticated agent may have open at once.
+pub const AGENT_STREAMS: u32 = 256;
 
 /// SHA-256 fingerprint of a DER certificate, lowercase hex (64 characters).
 pub fn fingerprint(cert_der: &[u8]) -> String {
@@ -69,10 +80,11 @@ fn transport() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_idle_timeout(IDLE_TIMEOUT.try_into().ok());
     t.keep_alive_interval(Some(KEEP_ALIVE));
-    t.max_concurrent_bidi_streams(256u32.into());
-    t.max_concurrent_uni_streams(256u32.into());
+    t.max_concurrent_bidi_streams(AGENT_STREAMS.into());
+    // Nothing uses unidirectional streams.
+    t.max_concurrent_uni_streams(0u32.into());
     t.stream_receive_window((16u32 << 20).into());
-    t.receive_window((64u32 << 20).into());
+    t.receive_window(RECEIVE_WINDOW.into());
     t.send_window(64 << 20);
     // Probe for paths that carry bigger datagrams than the 1200-byte floor (loopback and jumbo
     // frames carry far more): fewer packets means less per-packet crypto and system-call work.
@@ -97,7 +109,26 @@ pub enum TlsError {
     Quic(String),
 }
 
-/// Server configuration for the relay: TLS 1.3 only, our ALPN only.
+/// What a relay connection may do before it has logged in or joined: one bidirectional stream
+/// (the control stream), none unidirectional, and [`PRE_AUTH_RECEIVE_WINDOW`] bytes of data.
+/// [`unlock`] raises the limits once the peer is known.
+fn pre_auth_transport() -> quinn::TransportConfig {
+    let mut t = transport();
+    t.max_concurrent_bidi_streams(1u32.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    t.receive_window(PRE_AUTH_RECEIVE_WINDOW.into());
+    t
+}
+
+/// Raises a relay connection's limits once its peer logged in or joined: the full receive window,
+/// and `streams` bidirectional streams (an agent opens one per screen, input and file
+/// operation; a host opens none but its control stream).
+pub fn unlock(conn: &quinn::Connection, streams: u32) {
+    conn.set_receive_window(RECEIVE_WINDOW.into());
+    conn.set_max_concurrent_bi_streams(streams.into());
+}
+
+/// Server configuration for the relay: TLS 1.3 only, our ALPN only, unauthenticated limits.
 pub fn server_config(
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
@@ -110,7 +141,7 @@ pub fn server_config(
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    cfg.transport_config(Arc::new(transport()));
+    cfg.transport_config(Arc::new(pre_auth_transport()));
     Ok(cfg)
 }
 

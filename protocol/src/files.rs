@@ -116,9 +116,62 @@ pub enum PathError {
 
 const DEVICES: &[&str] = &["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
 
+/// Unicode format characters (general category Cf): invisible, and some of them (the bidi
+/// controls) reorder what a person reads, so `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`.
+const FORMAT_CHARS: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Whether `c` is a Unicode format character (see [`FORMAT_CHARS`]).
+pub fn is_format_char(c: char) -> bool {
+    let c = c as u32;
+    FORMAT_CHARS.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+/// Whether a name's stem is a Windows device (CON, NUL, COM1, LPT¹, …), whatever its extension.
+fn is_device(name: &str) -> bool {
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_uppercase();
+    if DEVICES.contains(&stem.as_str()) {
+        return true;
+    }
+    let mut chars = stem.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let rest: Vec<char> = chars.collect();
+    // Windows treats the superscript digits ¹ ² ³ as device numbers too.
+    (prefix == "COM" || prefix == "LPT")
+        && rest.len() == 1
+        && (rest[0].is_ascii_digit() || matches!(rest[0], '¹' | '²' | '³'))
+}
+
 /// Checks a relative path from the network and returns its components. Rejects absolute paths,
-/// drives, `..` and `.`, backslashes, control characters, characters Windows reserves, device
-/// names (CON, NUL, COM1, LPT1, …, with any extension) and names over 255 bytes.
+/// drives, `..` and `.`, backslashes, control and format characters (bidi overrides, zero-width
+/// characters), characters Windows reserves, device names (CON, NUL, COM1, LPT¹, …, with any
+/// extension) and names over 255 bytes.
 pub fn safe_relative(path: &str) -> Result<Vec<String>, PathError> {
     if path.is_empty() {
         return Err(PathError::Empty);
@@ -147,21 +200,15 @@ pub fn safe_relative(path: &str) -> Result<Vec<String>, PathError> {
         if i == 0 && p.len() >= 2 && p.as_bytes()[1] == b':' {
             return Err(PathError::Absolute);
         }
-        if p.chars()
-            .any(|c| c.is_control() || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
-        {
-            return Err(PathError::Reserved((*p).to_string()));
+        if p.chars().any(|c| {
+            c.is_control()
+                || is_format_char(c)
+                || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        }) {
+            return Err(PathError::Reserved(p.escape_debug().to_string()));
         }
-        if p.ends_with(' ') || p.ends_with('.') {
-            return Err(PathError::Reserved((*p).to_string()));
-        }
-        let stem = p.split('.').next().unwrap_or("").to_ascii_uppercase();
-        let device = DEVICES.contains(&stem.as_str())
-            || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-                && stem.len() == 4
-                && stem.as_bytes()[3].is_ascii_digit());
-        if device {
-            return Err(PathError::Reserved((*p).to_string()));
+        if p.ends_with(' ') || p.ends_with('.') || is_device(p) {
+            return Err(PathError::Reserved(p.escape_debug().to_string()));
         }
         out.push((*p).to_string());
     }
@@ -183,7 +230,11 @@ pub enum UrlError {
 /// at most 2048 bytes. Returns it trimmed.
 pub fn check_url(url: &str) -> Result<String, UrlError> {
     let url = url.trim();
-    if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if url.len() > 2048
+        || url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || is_format_char(c))
+    {
         return Err(UrlError::Malformed);
     }
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -239,6 +290,12 @@ mod tests {
             "x\u{0}y",
             "trailing.",
             "pipe|",
+            "invoice\u{202E}fdp.exe",
+            "zero\u{200B}width",
+            "bom\u{FEFF}.txt",
+            "COM¹",
+            "lpt².txt",
+            "Com3 .log",
         ] {
             assert!(safe_relative(bad).is_err(), "{bad:?} accepted");
         }
@@ -247,6 +304,10 @@ mod tests {
             "CON only as a whole stem"
         );
         assert!(safe_relative("com10").is_ok());
+        assert!(
+            safe_relative("été/naïve ☕.txt").is_ok(),
+            "ordinary Unicode stays"
+        );
     }
 
     #[test]
@@ -268,6 +329,10 @@ mod tests {
         assert_eq!(check_url("https://"), Err(UrlError::Malformed));
         assert_eq!(check_url("https://exa mple.com"), Err(UrlError::Malformed));
         assert_eq!(check_url("example.com"), Err(UrlError::Malformed));
+        assert_eq!(
+            check_url("https://example.com/\u{202E}gpj.exe"),
+            Err(UrlError::Malformed)
+        );
     }
 
     proptest! {

@@ -5,7 +5,8 @@
 //! event that arrives without a grant, remembers every key and button it let press, and releases
 //! all of them when control ends for any reason, so no key is ever left stuck.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -305,10 +306,19 @@ pub enum HostMsg {
 
 /// Largest clipboard text synced, in bytes.
 pub const MAX_CLIPBOARD: usize = 1 << 20;
+/// Largest wheel step of one event, in notches either way.
+pub const MAX_WHEEL: i32 = 50;
+/// Text is injected in pieces of at most this many characters, so that a revoke stops it between
+/// pieces.
+pub const TEXT_PIECE: usize = 32;
+/// After the customer says no, the same request is refused without asking for this long.
+pub const DENY_COOLDOWN: Duration = Duration::from_secs(10);
 
 /// What the gate tells the injector to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Drop every input queued for injection and not injected yet (control just ended).
+    CancelQueued,
     /// Inject this event.
     Inject(InputEvent),
     /// Ask the customer (the host's window shows a prompt).
@@ -349,6 +359,8 @@ pub struct InputGate {
     preallowed: BTreeSet<PermissionKey>,
     /// A pushed address waiting for the customer's answer.
     pending_url: Option<String>,
+    /// When the customer last said no, per permission.
+    denied_at: BTreeMap<PermissionKey, Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -399,7 +411,32 @@ impl InputGate {
         self.keys.iter().copied()
     }
 
-    fn ask(&mut self, p: Permission, out: &mut Vec<Action>) {
+    /// Whether the customer said no to `p` less than [`DENY_COOLDOWN`] ago; then the agent is
+    /// told to wait, and nothing is asked.
+    fn cooling_down(&self, p: Permission, now: Duration, out: &mut Vec<Action>) -> bool {
+        let Some(at) = self.denied_at.get(&p.into()) else {
+            return false;
+        };
+        let since = now.saturating_sub(*at);
+        if since >= DENY_COOLDOWN {
+            return false;
+        }
+        let wait = (DENY_COOLDOWN - since).as_secs().max(1);
+        out.push(Action::Notify(HostMsg::Refused(format!(
+            "the customer declined a moment ago; ask again in {wait} s"
+        ))));
+        out.push(Action::Audit(format!(
+            "{} request refused: the customer declined {} s ago",
+            permission_name(p),
+            since.as_secs()
+        )));
+        true
+    }
+
+    fn ask(&mut self, p: Permission, now: Duration, out: &mut Vec<Action>) {
+        if self.cooling_down(p, now, out) {
+            return;
+        }
         let state = match p {
             Permission::Control => &mut self.control,
             Permission::Clipboard => &mut self.clipboard,
@@ -415,18 +452,18 @@ impl InputGate {
         };
         out.push(Action::Notify(notify(Grant::Asked)));
         if self.preallowed.contains(&p.into()) {
-            out.extend(self.answer(p, true));
+            out.extend(self.answer(p, true, now));
         } else {
             out.push(Action::Prompt(p));
         }
     }
 
-    /// Handles one message from the agent.
-    pub fn on_agent(&mut self, msg: AgentMsg) -> Vec<Action> {
+    /// Handles one message from the agent; `now` is any monotonic time.
+    pub fn on_agent(&mut self, msg: AgentMsg, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();
         match msg {
-            AgentMsg::RequestControl => self.ask(Permission::Control, &mut out),
-            AgentMsg::RequestClipboard => self.ask(Permission::Clipboard, &mut out),
+            AgentMsg::RequestControl => self.ask(Permission::Control, now, &mut out),
+            AgentMsg::RequestClipboard => self.ask(Permission::Clipboard, now, &mut out),
             AgentMsg::ReleaseControl => out.extend(self.end_control("the agent gave control back")),
             AgentMsg::StopClipboard => {
                 if self.clipboard != Grant::Off {
@@ -440,6 +477,7 @@ impl InputGate {
                     out.push(Action::Notify(HostMsg::Refused(e.to_string())));
                     out.push(Action::Audit(format!("pushed address refused: {e}")));
                 }
+                Ok(_) if self.cooling_down(Permission::Url, now, &mut out) => {}
                 Ok(url) => {
                     if self.preallowed.contains(&PermissionKey::Url) {
                         out.push(Action::Audit(format!("opened {url} (allowed up front)")));
@@ -497,7 +535,16 @@ impl InputGate {
                     }
                     _ => {}
                 }
-                out.push(Action::Inject(ev));
+                match ev {
+                    InputEvent::Wheel { dx, dy } => out.push(Action::Inject(InputEvent::Wheel {
+                        dx: dx.clamp(-MAX_WHEEL, MAX_WHEEL),
+                        dy: dy.clamp(-MAX_WHEEL, MAX_WHEEL),
+                    })),
+                    InputEvent::Text { text } => out.extend(
+                        text_pieces(&text).map(|text| Action::Inject(InputEvent::Text { text })),
+                    ),
+                    ev => out.push(Action::Inject(ev)),
+                }
             }
         }
         out
@@ -508,8 +555,11 @@ impl InputGate {
         self.pending_url.as_deref()
     }
 
-    /// The customer answered a prompt.
-    pub fn answer(&mut self, p: Permission, allow: bool) -> Vec<Action> {
+    /// The customer answered a prompt; `now` is the same clock as [`InputGate::on_agent`]'s.
+    pub fn answer(&mut self, p: Permission, allow: bool, now: Duration) -> Vec<Action> {
+        if !allow {
+            self.denied_at.insert(p.into(), now);
+        }
         if p == Permission::Url {
             let Some(url) = self.pending_url.take() else {
                 return Vec::new();
@@ -580,7 +630,9 @@ impl InputGate {
     }
 
     fn end_control(&mut self, why: &str) -> Vec<Action> {
-        let mut out = self.release_all();
+        // What the agent sent before is not injected any more; only the releases are.
+        let mut out = vec![Action::CancelQueued];
+        out.extend(self.release_all());
         if self.control != Grant::Off {
             self.control = Grant::Off;
             out.push(Action::Notify(HostMsg::Control(Grant::Off)));
@@ -622,6 +674,32 @@ impl InputGate {
     }
 }
 
+/// Splits text into pieces of at most [`TEXT_PIECE`] characters.
+fn text_pieces(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = rest
+            .char_indices()
+            .nth(TEXT_PIECE)
+            .map_or(rest.len(), |(i, _)| i);
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(piece.to_string())
+    })
+}
+
+fn permission_name(p: Permission) -> &'static str {
+    match p {
+        Permission::Control => "remote control",
+        Permission::Clipboard => "clipboard sync",
+        Permission::Files => "file access",
+        Permission::Url => "web address",
+    }
+}
+
 fn kind(ev: &InputEvent) -> &'static str {
     match ev {
         InputEvent::MouseMove { .. } => "mouse move",
@@ -636,6 +714,8 @@ fn kind(ev: &InputEvent) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T0: Duration = Duration::from_secs(100);
 
     fn injected(a: &[Action]) -> Vec<InputEvent> {
         a.iter()
@@ -656,17 +736,17 @@ mod tests {
             key: Key::A,
             down: true,
         });
-        let out = g.on_agent(key.clone());
+        let out = g.on_agent(key.clone(), T0);
         assert!(injected(&out).is_empty());
         assert!(matches!(&out[..], [Action::Audit(m)] if m.contains("no control grant")));
-        let out = g.on_agent(AgentMsg::RequestControl);
+        let out = g.on_agent(AgentMsg::RequestControl, T0);
         assert!(out.contains(&Action::Prompt(Permission::Control)));
         assert!(
-            injected(&g.on_agent(key.clone())).is_empty(),
+            injected(&g.on_agent(key.clone(), T0)).is_empty(),
             "asked is not granted"
         );
-        g.answer(Permission::Control, true);
-        assert_eq!(injected(&g.on_agent(key.clone())).len(), 1);
+        g.answer(Permission::Control, true, T0);
+        assert_eq!(injected(&g.on_agent(key.clone(), T0)).len(), 1);
         let out = g.revoke(Permission::Control);
         assert_eq!(
             injected(&out),
@@ -676,17 +756,17 @@ mod tests {
             }],
             "held key released on revoke"
         );
-        assert!(injected(&g.on_agent(key)).is_empty());
+        assert!(injected(&g.on_agent(key, T0)).is_empty());
     }
 
     #[test]
     fn a_denied_request_grants_nothing() {
         let mut g = InputGate::new();
-        g.on_agent(AgentMsg::RequestControl);
-        let out = g.answer(Permission::Control, false);
+        g.on_agent(AgentMsg::RequestControl, T0);
+        let out = g.answer(Permission::Control, false, T0);
         assert!(out.contains(&Action::Notify(HostMsg::Control(Grant::Denied))));
         assert!(
-            injected(&g.on_agent(AgentMsg::Input(InputEvent::Text { text: "x".into() })))
+            injected(&g.on_agent(AgentMsg::Input(InputEvent::Text { text: "x".into() }), T0))
                 .is_empty()
         );
     }
@@ -694,7 +774,7 @@ mod tests {
     #[test]
     fn everything_held_is_released_on_disconnect_modifiers_last() {
         let mut g = InputGate::preallowed(&[Permission::Control]);
-        g.on_agent(AgentMsg::RequestControl);
+        g.on_agent(AgentMsg::RequestControl, T0);
         assert_eq!(g.control(), Grant::On);
         for ev in [
             InputEvent::Key {
@@ -710,7 +790,7 @@ mod tests {
                 down: true,
             },
         ] {
-            g.on_agent(AgentMsg::Input(ev));
+            g.on_agent(AgentMsg::Input(ev), T0);
         }
         let out = injected(&g.disconnected());
         assert_eq!(
@@ -732,12 +812,15 @@ mod tests {
         );
         assert_eq!(g.control(), Grant::Off);
         // A stray release afterwards is not injected.
-        g.on_agent(AgentMsg::RequestControl);
+        g.on_agent(AgentMsg::RequestControl, T0);
         assert!(
-            injected(&g.on_agent(AgentMsg::Input(InputEvent::Key {
-                key: Key::X,
-                down: false
-            })))
+            injected(&g.on_agent(
+                AgentMsg::Input(InputEvent::Key {
+                    key: Key::X,
+                    down: false
+                }),
+                T0
+            ))
             .is_empty()
         );
     }
@@ -745,53 +828,125 @@ mod tests {
     #[test]
     fn pushed_addresses_need_consent_each_time_and_a_web_scheme() {
         let mut g = InputGate::new();
-        let out = g.on_agent(AgentMsg::PushUrl {
-            url: "file:///etc/passwd".into(),
-        });
+        let out = g.on_agent(
+            AgentMsg::PushUrl {
+                url: "file:///etc/passwd".into(),
+            },
+            T0,
+        );
         assert!(
             matches!(&out[0], Action::Notify(HostMsg::Refused(m)) if m.contains("only http and https"))
         );
-        let out = g.on_agent(AgentMsg::PushUrl {
-            url: "https://example.com".into(),
-        });
+        let out = g.on_agent(
+            AgentMsg::PushUrl {
+                url: "https://example.com".into(),
+            },
+            T0,
+        );
         assert_eq!(out, vec![Action::Prompt(Permission::Url)]);
         assert_eq!(g.pending_url(), Some("https://example.com"));
-        let out = g.answer(Permission::Url, false);
+        let out = g.answer(Permission::Url, false, T0);
         assert!(!out.iter().any(|a| matches!(a, Action::OpenUrl(_))));
-        g.on_agent(AgentMsg::PushUrl {
-            url: "https://example.com/2".into(),
-        });
-        let out = g.answer(Permission::Url, true);
+        // Asking again at once is refused without a prompt; after the cooldown it asks.
+        let out = g.on_agent(
+            AgentMsg::PushUrl {
+                url: "https://example.com/2".into(),
+            },
+            T0 + Duration::from_secs(1),
+        );
+        assert!(
+            matches!(&out[0], Action::Notify(HostMsg::Refused(m)) if m.contains("declined a moment ago"))
+        );
+        let later = T0 + DENY_COOLDOWN;
+        g.on_agent(
+            AgentMsg::PushUrl {
+                url: "https://example.com/2".into(),
+            },
+            later,
+        );
+        let out = g.answer(Permission::Url, true, later);
         assert!(out.contains(&Action::OpenUrl("https://example.com/2".into())));
         let mut pre = InputGate::preallowed(&[Permission::Url]);
         assert!(
-            pre.on_agent(AgentMsg::PushUrl {
-                url: "http://x.test".into()
-            })
+            pre.on_agent(
+                AgentMsg::PushUrl {
+                    url: "http://x.test".into()
+                },
+                T0
+            )
             .contains(&Action::OpenUrl("http://x.test".into()))
         );
     }
 
     #[test]
+    fn a_denied_request_cannot_be_repeated_at_once() {
+        let mut g = InputGate::new();
+        g.on_agent(AgentMsg::RequestControl, T0);
+        g.answer(Permission::Control, false, T0);
+        let out = g.on_agent(AgentMsg::RequestControl, T0 + Duration::from_secs(3));
+        assert!(!out.contains(&Action::Prompt(Permission::Control)));
+        assert!(
+            matches!(&out[0], Action::Notify(HostMsg::Refused(m)) if m.contains("ask again in 7 s"))
+        );
+        let out = g.on_agent(AgentMsg::RequestControl, T0 + DENY_COOLDOWN);
+        assert!(out.contains(&Action::Prompt(Permission::Control)));
+    }
+
+    #[test]
+    fn wheel_steps_are_clamped_and_long_text_comes_in_pieces() {
+        let mut g = InputGate::preallowed(&[Permission::Control]);
+        g.on_agent(AgentMsg::RequestControl, T0);
+        let out = g.on_agent(
+            AgentMsg::Input(InputEvent::Wheel {
+                dx: i32::MIN,
+                dy: i32::MAX,
+            }),
+            T0,
+        );
+        assert_eq!(
+            injected(&out),
+            vec![InputEvent::Wheel {
+                dx: -MAX_WHEEL,
+                dy: MAX_WHEEL
+            }]
+        );
+        let text: String = "é".repeat(TEXT_PIECE * 3 + 5);
+        let out =
+            injected(&g.on_agent(AgentMsg::Input(InputEvent::Text { text: text.clone() }), T0));
+        assert_eq!(out.len(), 4);
+        let joined: String = out
+            .iter()
+            .map(|e| match e {
+                InputEvent::Text { text } => text.as_str(),
+                _ => "",
+            })
+            .collect();
+        assert_eq!(joined, text);
+        // Ending control first cancels whatever is still queued.
+        let out = g.revoke(Permission::Control);
+        assert_eq!(out.first(), Some(&Action::CancelQueued));
+    }
+
+    #[test]
     fn clipboard_needs_its_own_grant_and_has_a_limit() {
         let mut g = InputGate::preallowed(&[Permission::Control]);
-        g.on_agent(AgentMsg::RequestControl);
-        let out = g.on_agent(AgentMsg::Clipboard { text: "hi".into() });
+        g.on_agent(AgentMsg::RequestControl, T0);
+        let out = g.on_agent(AgentMsg::Clipboard { text: "hi".into() }, T0);
         assert!(
             !out.iter().any(|a| matches!(a, Action::SetClipboard(_))),
             "control does not grant clipboard"
         );
-        g.on_agent(AgentMsg::RequestClipboard);
-        g.answer(Permission::Clipboard, true);
+        g.on_agent(AgentMsg::RequestClipboard, T0);
+        g.answer(Permission::Clipboard, true, T0);
         assert_eq!(
-            g.on_agent(AgentMsg::Clipboard { text: "hi".into() }),
+            g.on_agent(AgentMsg::Clipboard { text: "hi".into() }, T0),
             vec![Action::SetClipboard("hi".into())]
         );
         let big = "x".repeat(MAX_CLIPBOARD + 1);
         assert!(
-            matches!(&g.on_agent(AgentMsg::Clipboard { text: big })[..], [Action::Notify(HostMsg::Refused(m))] if m.contains("limit"))
+            matches!(&g.on_agent(AgentMsg::Clipboard { text: big }, T0)[..], [Action::Notify(HostMsg::Refused(m))] if m.contains("limit"))
         );
-        g.on_agent(AgentMsg::StopClipboard);
+        g.on_agent(AgentMsg::StopClipboard, T0);
         assert_eq!(g.clipboard(), Grant::Off);
     }
 }

@@ -103,6 +103,23 @@ pub struct SessionInfo {
     pub started_at: u64,
 }
 
+/// A password. Its `Debug` output never shows it, so a logged message cannot leak it.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl From<&str> for Password {
+    fn from(s: &str) -> Self {
+        Password(s.to_string())
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
 /// Client to relay, on the control stream after the hello.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ClientMsg {
@@ -111,7 +128,7 @@ pub enum ClientMsg {
         /// Account name.
         user: String,
         /// Password; only ever sent inside TLS to a pinned relay.
-        password: String,
+        password: Password,
     },
     /// Host joins with a session key (PIN or session URL).
     Join {
@@ -176,6 +193,27 @@ pub enum ServerMsg {
     },
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_never_shows_its_password_in_logs() {
+        let m = ClientMsg::Login {
+            user: "alice".into(),
+            password: "hunter2 hunter2".into(),
+        };
+        let shown = format!("{m:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        // The wire form is the plain string, as before.
+        let bytes = postcard::to_stdvec(&Password("pw".into())).expect("encode");
+        assert_eq!(bytes, postcard::to_stdvec("pw").expect("encode"));
+    }
+}
+
 /// Why a session ended for the receiver.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
@@ -235,14 +273,50 @@ pub enum Refusal {
     /// The key was already used.
     #[error("this session key has already been used; ask your support agent for a new one")]
     KeyUsed,
-    /// Too many wrong guesses were made while the key was live.
-    #[error(
-        "this session key was disabled after too many wrong attempts; ask your support agent for a new one"
-    )]
-    KeyBurnt,
+    /// Another login from this address is being checked now.
+    #[error("another login from your address is being checked; try again in a moment")]
+    LoginInProgress,
+    /// The relay takes no more connections (from this address, or at all).
+    #[error("{}", if *from_your_address {
+        format!("too many connections from your address (at most {limit}); close some and try again")
+    } else {
+        format!("the relay is full ({limit} connections); try again later")
+    })]
+    TooManyConnections {
+        /// Whether the limit is the one per source address.
+        from_your_address: bool,
+        /// The limit.
+        limit: u32,
+    },
+    /// The agent has as many live keys as allowed.
+    #[error("you have {limit} session keys waiting already; use one or let them expire")]
+    TooManyKeys {
+        /// The limit.
+        limit: u32,
+    },
     /// The request is not allowed for this peer.
     #[error("not allowed: {0}")]
     NotAllowed(String),
+}
+
+impl Refusal {
+    /// The kind of refusal, as a stable name (for counting and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::UnsupportedVersion { .. } => "unsupported_version",
+            Refusal::NotTether => "not_tether",
+            Refusal::BadCredentials => "bad_credentials",
+            Refusal::RateLimited { .. } => "rate_limited",
+            Refusal::KeyMalformed => "key_malformed",
+            Refusal::KeyWrong => "key_wrong",
+            Refusal::KeyExpired => "key_expired",
+            Refusal::KeyUsed => "key_used",
+            Refusal::LoginInProgress => "login_in_progress",
+            Refusal::TooManyConnections { .. } => "too_many_connections",
+            Refusal::TooManyKeys { .. } => "too_many_keys",
+            Refusal::NotAllowed(_) => "not_allowed",
+        }
+    }
 }
 
 /// First frame of a media stream an agent opens towards the relay.

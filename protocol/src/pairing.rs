@@ -1,23 +1,23 @@
 //! Session keys and the rules that guard them, as pure functions and state machines.
 //!
-//! A session key is a 9-digit PIN with an expiry. It is single-use, and it is attempt-limited
-//! twice over:
-//! - every wrong guess is counted against every key that is live at that moment (any of them could
-//!   have been the target), and a key that has seen [`MAX_WRONG_GUESSES`] is burnt, so an attacker
-//!   gets at most that many tries at any key during its life;
-//! - each source address may fail only [`SOURCE_MAX_FAILURES`] times per [`SOURCE_WINDOW`]
-//!   ([`AttemptLimiter`]).
+//! A session key is a 9-digit PIN with an expiry. It is single-use, and guessing is limited twice
+//! over:
+//! - each source (an IPv4 address, all of loopback as one, or an IPv6 /64) may fail only
+//!   [`SOURCE_MAX_FAILURES`] times per [`SOURCE_WINDOW`] ([`AttemptLimiter`]);
+//! - when wrong guesses from everywhere together exceed [`GUESS_ALERT_PER_WINDOW`] per
+//!   [`GUESS_WINDOW`], joins slow down ([`GuessRate::delay`]) and the relay raises an alert.
+//!
+//! A wrong PIN names no key, so no key is ever disabled by guesses: nobody can stop another
+//! customer's key by guessing wrong.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::msg::Refusal;
 
 /// Digits in a PIN.
 pub const PIN_DIGITS: usize = 9;
-/// Wrong guesses after which a live key is burnt.
-pub const MAX_WRONG_GUESSES: u32 = 10;
 /// Failures a source address may have within [`SOURCE_WINDOW`].
 pub const SOURCE_MAX_FAILURES: u32 = 20;
 /// The window of the per-source limiter.
@@ -26,6 +26,14 @@ pub const SOURCE_WINDOW: Duration = Duration::from_secs(600);
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(30 * 60);
 /// Longest validity an agent may ask for.
 pub const MAX_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Most keys an agent may have live at once.
+pub const MAX_LIVE_KEYS_PER_AGENT: u32 = 50;
+/// The window over which wrong guesses from everywhere are counted.
+pub const GUESS_WINDOW: Duration = Duration::from_secs(60);
+/// Wrong guesses per [`GUESS_WINDOW`], from everywhere together, above which joins slow down.
+pub const GUESS_ALERT_PER_WINDOW: usize = 60;
+/// The longest a join waits while guessing is going on.
+pub const MAX_GUESS_DELAY: Duration = Duration::from_secs(2);
 
 /// Makes a PIN from 8 bytes of CSPRNG output, without modulo bias.
 ///
@@ -76,8 +84,6 @@ pub enum KeyState {
     Live,
     /// A host joined with it.
     Used,
-    /// Disabled after too many wrong guesses.
-    Burnt,
 }
 
 impl KeyState {
@@ -86,7 +92,6 @@ impl KeyState {
         match self {
             KeyState::Live => "live",
             KeyState::Used => "used",
-            KeyState::Burnt => "burnt",
         }
     }
 
@@ -95,7 +100,6 @@ impl KeyState {
         match s {
             "live" => Some(KeyState::Live),
             "used" => Some(KeyState::Used),
-            "burnt" => Some(KeyState::Burnt),
             _ => None,
         }
     }
@@ -117,18 +121,29 @@ pub fn check_key(record: Option<KeyRecord>, now: u64) -> Result<(), Refusal> {
     };
     match record.state {
         KeyState::Used => Err(Refusal::KeyUsed),
-        KeyState::Burnt => Err(Refusal::KeyBurnt),
         KeyState::Live if now >= record.expires_at => Err(Refusal::KeyExpired),
         KeyState::Live => Ok(()),
     }
 }
 
-/// Whether a live key that has now seen `wrong_guesses` must be burnt.
-pub fn burns(wrong_guesses: u32) -> bool {
-    wrong_guesses >= MAX_WRONG_GUESSES
+/// The part of an address that limits count against: an IPv4 address (all of 127.0.0.0/8 as one,
+/// since it is one machine), or an IPv6 /64 (what one subscriber is given, so rotating addresses
+/// inside it does not help); IPv4-mapped IPv6 counts as IPv4.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => source_key(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
-/// Counts failures per source address in a sliding window. Time is passed in.
+/// Counts failures per source (see [`source_key`]) in a sliding window. Time is passed in.
 #[derive(Debug, Default)]
 pub struct AttemptLimiter {
     failures: HashMap<IpAddr, Vec<Duration>>,
@@ -142,7 +157,7 @@ impl AttemptLimiter {
 
     /// Checks whether `source` may try now; `now` is any monotonic time.
     pub fn check(&mut self, source: IpAddr, now: Duration) -> Result<(), Refusal> {
-        let Some(list) = self.failures.get_mut(&source) else {
+        let Some(list) = self.failures.get_mut(&source_key(source)) else {
             return Ok(());
         };
         list.retain(|t| now.saturating_sub(*t) < SOURCE_WINDOW);
@@ -158,9 +173,26 @@ impl AttemptLimiter {
 
     /// Records a failure from `source`.
     pub fn fail(&mut self, source: IpAddr, now: Duration) {
-        let list = self.failures.entry(source).or_default();
+        let list = self.failures.entry(source_key(source)).or_default();
         list.retain(|t| now.saturating_sub(*t) < SOURCE_WINDOW);
         list.push(now);
+    }
+
+    /// Takes back the newest failure of `source`: an attempt counted before it was checked turned
+    /// out to succeed.
+    pub fn forgive(&mut self, source: IpAddr) {
+        let key = source_key(source);
+        if let Some(list) = self.failures.get_mut(&key) {
+            list.pop();
+            if list.is_empty() {
+                self.failures.remove(&key);
+            }
+        }
+    }
+
+    /// Sources with failures remembered now.
+    pub fn tracked(&self) -> usize {
+        self.failures.len()
     }
 
     /// Forgets sources with no recent failure, to keep memory bounded.
@@ -169,6 +201,60 @@ impl AttemptLimiter {
             list.retain(|t| now.saturating_sub(*t) < SOURCE_WINDOW);
             !list.is_empty()
         });
+    }
+}
+
+/// Wrong guesses from all sources together, in a sliding window. Time is passed in.
+#[derive(Debug, Default)]
+pub struct GuessRate {
+    guesses: VecDeque<Duration>,
+    alerted_at: Option<Duration>,
+}
+
+impl GuessRate {
+    /// No guesses yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn trim(&mut self, now: Duration) {
+        while let Some(t) = self.guesses.front() {
+            if now.saturating_sub(*t) >= GUESS_WINDOW {
+                self.guesses.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Records a wrong guess. Returns the number in the window when an alert is due (the rate
+    /// just went over the threshold, at most once per window).
+    pub fn record(&mut self, now: Duration) -> Option<usize> {
+        self.trim(now);
+        self.guesses.push_back(now);
+        let n = self.guesses.len();
+        let due = self
+            .alerted_at
+            .is_none_or(|t| now.saturating_sub(t) >= GUESS_WINDOW);
+        if n > GUESS_ALERT_PER_WINDOW && due {
+            self.alerted_at = Some(now);
+            Some(n)
+        } else {
+            None
+        }
+    }
+
+    /// How long a join waits before its key is checked: nothing normally; while the rate is over
+    /// the threshold, 250 ms more for every further threshold's worth, up to [`MAX_GUESS_DELAY`].
+    /// The relay makes such joins wait one after another, so guessing slows to a trickle.
+    pub fn delay(&mut self, now: Duration) -> Duration {
+        self.trim(now);
+        let n = self.guesses.len();
+        if n <= GUESS_ALERT_PER_WINDOW {
+            return Duration::ZERO;
+        }
+        let steps = (n / GUESS_ALERT_PER_WINDOW) as u32;
+        (Duration::from_millis(250) * steps).min(MAX_GUESS_DELAY)
     }
 }
 
@@ -212,20 +298,72 @@ mod tests {
             ..live
         };
         assert_eq!(check_key(Some(used), 0), Err(Refusal::KeyUsed));
-        let burnt = KeyRecord {
-            state: KeyState::Burnt,
-            ..live
-        };
-        assert_eq!(check_key(Some(burnt), 0), Err(Refusal::KeyBurnt));
-        assert!(!burns(MAX_WRONG_GUESSES - 1));
-        assert!(burns(MAX_WRONG_GUESSES));
+    }
+
+    #[test]
+    fn sources_are_counted_by_machine_and_by_ipv6_subnet() {
+        let mut l = AttemptLimiter::new();
+        let t0 = Duration::from_secs(1000);
+        // Rotating through 127.0.0.x or through a /64 is still one source.
+        for i in 0..SOURCE_MAX_FAILURES {
+            l.fail(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)), t0);
+        }
+        assert!(l.check("127.9.9.9".parse().expect("ip"), t0).is_err());
+        for i in 0..SOURCE_MAX_FAILURES {
+            l.fail(
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i as u16, 7, 8, 9)),
+                t0,
+            );
+        }
+        assert!(
+            l.check("2001:db8:1:2:ffff::1".parse().expect("ip"), t0)
+                .is_err()
+        );
+        assert!(l.check("2001:db8:1:3::1".parse().expect("ip"), t0).is_ok());
+        // IPv4-mapped IPv6 is the IPv4 address.
+        assert_eq!(
+            source_key("::ffff:192.0.2.7".parse().expect("ip")),
+            "192.0.2.7".parse::<IpAddr>().expect("ip")
+        );
+        assert!(l.check("192.0.2.8".parse().expect("ip"), t0).is_ok());
+        // Pruning forgets what is old.
+        assert_eq!(l.tracked(), 2);
+        l.prune(t0 + SOURCE_WINDOW);
+        assert_eq!(l.tracked(), 0);
+        // A failure counted up front is taken back on success.
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        l.fail(a, t0);
+        l.forgive(a);
+        assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn guessing_from_everywhere_slows_joins_and_raises_one_alert_a_window() {
+        let mut g = GuessRate::new();
+        let t0 = Duration::from_secs(5000);
+        for i in 0..GUESS_ALERT_PER_WINDOW {
+            assert_eq!(g.record(t0 + Duration::from_millis(i as u64)), None);
+        }
+        assert_eq!(g.delay(t0), Duration::ZERO);
+        assert_eq!(g.record(t0), Some(GUESS_ALERT_PER_WINDOW + 1));
+        assert_eq!(g.record(t0), None, "one alert per window");
+        assert_eq!(g.delay(t0), Duration::from_millis(250));
+        for _ in 0..GUESS_ALERT_PER_WINDOW * 20 {
+            g.record(t0);
+        }
+        assert_eq!(g.delay(t0), MAX_GUESS_DELAY);
+        // A quiet minute later, joins are not slowed any more.
+        assert_eq!(
+            g.delay(t0 + GUESS_WINDOW + Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn limiter_blocks_a_source_then_forgets_it() {
         let mut l = AttemptLimiter::new();
-        let a: IpAddr = [127, 0, 0, 2].into();
-        let b: IpAddr = [127, 0, 0, 3].into();
+        let a: IpAddr = [192, 0, 2, 2].into();
+        let b: IpAddr = [192, 0, 2, 3].into();
         let t0 = Duration::from_secs(1000);
         for i in 0..SOURCE_MAX_FAILURES {
             assert!(l.check(a, t0).is_ok(), "attempt {i}");

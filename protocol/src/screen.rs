@@ -17,6 +17,13 @@ pub const TILE: u32 = 32;
 pub const PART_RAW_BYTES: usize = 1 << 20;
 /// Largest screen a viewer accepts (8K UHD).
 pub const MAX_PIXELS: u64 = 7680 * 4320;
+/// Largest width or height of a remote screen (and of a texture most GPUs take).
+pub const MAX_SIDE: u32 = 16384;
+/// Most decoded pixel bytes one update part may carry (the encoder sends at most
+/// [`PART_RAW_BYTES`] plus one band of tiles).
+pub const MAX_PART_DECODED: usize = 4 << 20;
+/// Most rectangles in one update part.
+pub const MAX_PART_RECTS: usize = 8192;
 /// zstd level for screen data.
 const ZSTD_LEVEL: i32 = 1;
 /// JPEG quality of lossy rectangles.
@@ -632,7 +639,7 @@ fn encode_parts(
                 }
             }
             rects.push(band);
-            if raw.len() >= PART_RAW_BYTES {
+            if raw.len() >= PART_RAW_BYTES || rects.len() >= MAX_PART_RECTS {
                 chunks.push((
                     std::mem::take(&mut rects),
                     std::mem::take(&mut pals),
@@ -694,7 +701,7 @@ fn encode_parts(
         let data = data.map_err(|e| CodecError::Corrupt(e.to_string()))?;
         jpeg_bytes += data.len();
         cur.lossy.push(JpegRect { rect, data });
-        if jpeg_bytes >= PART_RAW_BYTES {
+        if jpeg_bytes >= PART_RAW_BYTES || cur.lossy.len() >= MAX_PART_RECTS {
             jpeg_bytes = 0;
             parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
         }
@@ -822,22 +829,36 @@ impl Framebuffer {
     /// bounds.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
         let (w, h) = (upd.width, upd.height);
-        if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        if u64::from(w) * u64::from(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
             return Err(CodecError::TooLarge {
                 width: w,
                 height: h,
             });
         }
+        if upd.rects.len() + upd.lossy.len() > MAX_PART_RECTS {
+            return Err(CodecError::Corrupt(format!(
+                "{} rectangles in one part (at most {MAX_PART_RECTS})",
+                upd.rects.len() + upd.lossy.len()
+            )));
+        }
         let mut expected: u64 = 0;
+        // Every pixel costs work to paint, even a one-colour one that costs no bytes: the
+        // rectangles of a part cover the screen at most twice (lossless, then lossy).
+        let mut area: u64 = 0;
+        let screen = u64::from(w) * u64::from(h);
         if !upd.palettes.is_empty() && upd.palettes.len() != upd.rects.len() {
             return Err(CodecError::Corrupt(
                 "palette list does not match the rectangles".into(),
             ));
         }
+        let inside = |r: &Rect| {
+            r.w > 0
+                && r.h > 0
+                && u64::from(r.x) + u64::from(r.w) <= u64::from(w)
+                && u64::from(r.y) + u64::from(r.h) <= u64::from(h)
+        };
         for (i, r) in upd.rects.iter().enumerate() {
-            if u64::from(r.x) + u64::from(r.w) > u64::from(w)
-                || u64::from(r.y) + u64::from(r.h) > u64::from(h)
-            {
+            if !inside(r) {
                 return Err(CodecError::OutOfBounds(*r));
             }
             let colours = upd.palettes.get(i).map_or(0, Vec::len);
@@ -845,30 +866,32 @@ impl Framebuffer {
                 return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
             }
             expected += encoded_len(r, colours) as u64;
+            area += r.area();
         }
-        // Parts never carry more than a part's worth plus one tile row band.
-        let limit = (PART_RAW_BYTES as u64) * 2 + u64::from(w) * u64::from(TILE) * 3;
-        if expected > limit {
+        if expected > MAX_PART_DECODED as u64 {
             return Err(CodecError::DataLength {
-                expected: expected as usize,
+                expected: expected.min(usize::MAX as u64) as usize,
                 got: 0,
             });
         }
         let expected = expected as usize;
         for j in &upd.lossy {
             let r = j.rect;
-            if u64::from(r.x) + u64::from(r.w) > u64::from(w)
-                || u64::from(r.y) + u64::from(r.h) > u64::from(h)
-                || r.area() == 0
-            {
+            if !inside(&r) {
                 return Err(CodecError::OutOfBounds(r));
             }
+            area += r.area();
             if j.data.len() > MAX_JPEG_BYTES {
                 return Err(CodecError::Corrupt(format!(
                     "lossy rectangle of {} bytes",
                     j.data.len()
                 )));
             }
+        }
+        if area > screen * 2 {
+            return Err(CodecError::Corrupt(format!(
+                "rectangles cover {area} pixels of a {w}x{h} screen"
+            )));
         }
         let raw = if upd.rects.is_empty() {
             Vec::new()
@@ -945,9 +968,14 @@ impl Framebuffer {
         Ok(resized)
     }
 
-    /// RGBA bytes of a rectangle (for a texture upload); empty if it lies outside the buffer.
+    /// RGBA bytes of a rectangle (for a texture upload); empty if it is empty or lies outside
+    /// the buffer.
     pub fn region_rgba(&self, r: &Rect) -> Vec<u8> {
-        if r.x + r.w > self.width || r.y + r.h > self.height {
+        if r.w == 0
+            || r.h == 0
+            || u64::from(r.x) + u64::from(r.w) > u64::from(self.width)
+            || u64::from(r.y) + u64::from(r.h) > u64::from(self.height)
+        {
             return Vec::new();
         }
         let pitch = self.width as usize * 4;
@@ -1125,6 +1153,136 @@ mod tests {
             ..base
         };
         assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
+    }
+
+    fn empty_update(width: u32, height: u32) -> FrameUpdate {
+        FrameUpdate {
+            seq: 1,
+            part: 0,
+            last: true,
+            width,
+            height,
+            encoding: Encoding::Bgr24Zstd,
+            rects: Vec::new(),
+            palettes: Vec::new(),
+            data: Vec::new(),
+            lossy: Vec::new(),
+            timing: Timing::default(),
+        }
+    }
+
+    #[test]
+    fn a_screen_wider_than_any_texture_is_refused() {
+        let mut fb = Framebuffer::new();
+        // 1,000,000 x 1 has few pixels but no GPU takes such a texture.
+        assert!(matches!(
+            fb.apply(&empty_update(1_000_000, 1)),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert!(fb.apply(&empty_update(MAX_SIDE, 1)).is_ok());
+        assert!(matches!(
+            fb.apply(&empty_update(1, MAX_SIDE + 1)),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_rectangles_are_refused() {
+        let mut fb = Framebuffer::new();
+        let mut upd = empty_update(100, 100);
+        upd.rects = vec![Rect {
+            x: 0,
+            y: 0,
+            w: 0,
+            h: 10,
+        }];
+        upd.palettes = vec![vec![[1, 2, 3]]];
+        assert!(matches!(fb.apply(&upd), Err(CodecError::OutOfBounds(_))));
+        assert!(
+            fb.region_rgba(&Rect {
+                x: 0,
+                y: 0,
+                w: 0,
+                h: 5
+            })
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_part_cannot_inflate_past_a_constant_cap() {
+        // 97 kB of zstd announcing a 16384 x 16384 BGR rectangle: refused before inflating.
+        let mut fb = Framebuffer::new();
+        let mut upd = empty_update(MAX_SIDE, 2000);
+        upd.rects = vec![Rect {
+            x: 0,
+            y: 0,
+            w: MAX_SIDE,
+            h: 2000,
+        }];
+        upd.data = zstd::bulk::compress(&vec![0u8; 8 << 20], 19).expect("zstd");
+        assert!(matches!(fb.apply(&upd), Err(CodecError::DataLength { .. })));
+    }
+
+    #[test]
+    fn free_one_colour_rectangles_cannot_pile_up() {
+        let mut fb = Framebuffer::new();
+        let full = Rect {
+            x: 0,
+            y: 0,
+            w: 1920,
+            h: 1080,
+        };
+        // A million one-colour full-screen rectangles cost no bytes but a lot of painting.
+        let mut upd = empty_update(1920, 1080);
+        upd.rects = vec![full; MAX_PART_RECTS + 1];
+        upd.palettes = vec![vec![[9, 9, 9]]; MAX_PART_RECTS + 1];
+        assert!(matches!(fb.apply(&upd), Err(CodecError::Corrupt(_))));
+        // Three times the screen in one part is refused too.
+        upd.rects = vec![full; 3];
+        upd.palettes = vec![vec![[9, 9, 9]]; 3];
+        assert!(matches!(fb.apply(&upd), Err(CodecError::Corrupt(m)) if m.contains("cover")));
+        upd.rects = vec![full; 1];
+        upd.palettes = vec![vec![[9, 9, 9]]; 1];
+        assert!(fb.apply(&upd).is_ok());
+    }
+
+    #[test]
+    fn many_small_one_colour_tiles_are_split_into_acceptable_parts() {
+        // A screen of one-colour tiles that do not merge: the encoder keeps parts within the
+        // viewer's rectangle cap.
+        let (w, h) = (4096u32, 2176u32);
+        let mut px = vec![0u8; (w * h * 4) as usize];
+        for (i, p) in px.chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i as u32 % w, i as u32 / w);
+            let v = (((x / TILE) + (y / TILE)) % 2) as u8 * 200;
+            p.copy_from_slice(&[v, v, v, 0]);
+        }
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &px,
+        };
+        let tiles: Vec<Rect> = (0..h / TILE)
+            .flat_map(|ty| {
+                (0..w / TILE).map(move |tx| Rect {
+                    x: tx * TILE,
+                    y: ty * TILE,
+                    w: TILE,
+                    h: TILE,
+                })
+            })
+            .collect();
+        assert!(tiles.len() > MAX_PART_RECTS);
+        let parts = encode_parts(&f, &tiles, &[], 1, Timing::default()).expect("encode");
+        assert!(parts.len() >= 2);
+        let mut fb = Framebuffer::new();
+        for p in &parts {
+            assert!(p.rects.len() <= MAX_PART_RECTS);
+            fb.apply(p).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &px[..]);
     }
 
     #[test]

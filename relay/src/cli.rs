@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::server::{self, RelayConfig, now_unix};
+use crate::server::{self, Limits, RelayConfig, now_unix};
 use crate::store::{self, Store};
 use crate::{Relay, tls};
 use anyhow::{Context as _, bail};
@@ -51,6 +51,8 @@ enum Cmd {
         #[arg(long)]
         public_url: Option<String>,
         #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
         data: DataDir,
     },
     /// Print the certificate's SHA-256 fingerprint (made on first use).
@@ -78,6 +80,47 @@ enum Cmd {
     },
 }
 
+/// What the relay spends on peers at most.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Connections open at once, in all.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: u32,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_source)]
+    max_connections_per_source: u32,
+    /// Connections not yet logged in or joined, in all.
+    #[arg(long, default_value_t = Limits::default().max_pending)]
+    max_pending: u32,
+    /// Connections not yet logged in or joined, from one source.
+    #[arg(long, default_value_t = Limits::default().max_pending_per_source)]
+    max_pending_per_source: u32,
+    /// Time from a connection's first packet to its login or join, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    auth_timeout: Duration,
+    /// Password checks running at once (each takes about 19 MiB).
+    #[arg(long, default_value_t = Limits::default().password_checks)]
+    password_checks: usize,
+    /// Streams a logged-in agent may have open at once.
+    #[arg(long, default_value_t = Limits::default().agent_streams)]
+    agent_streams: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+            max_pending: self.max_pending,
+            max_pending_per_source: self.max_pending_per_source,
+            auth_timeout: self.auth_timeout,
+            password_checks: self.password_checks,
+            agent_streams: self.agent_streams,
+            ..Limits::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum UserCmd {
     /// Add an agent; the password is read from standard input.
@@ -97,12 +140,15 @@ enum KeyCmd {
         #[arg(long)]
         agent: String,
         /// Validity, e.g. 30m, 2h, 1d (default 30m).
-        #[arg(long, default_value = "30m", value_parser = parse_ttl)]
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
         ttl: Duration,
         #[command(flatten)]
         data: DataDir,
     },
 }
+
+/// The file the first-run admin password is written to, in the data dir.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 
 /// Prints a line to stdout, ignoring a closed pipe: a service must not die because nobody reads
 /// its output any more.
@@ -115,21 +161,23 @@ macro_rules! say {
     }};
 }
 
-fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30m"))?;
-    let secs = match unit {
-        "s" => n,
-        "" | "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
-    };
-    Ok(Duration::from_secs(secs))
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration like 30s, 30m, 2h or 1d: {e}"))
+}
+
+/// A text from the database made safe for a terminal: control and format characters (a forged
+/// newline, an escape sequence) are shown escaped, never acted on.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || tether_protocol::files::is_format_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Runs the command line with these arguments (the first is the program name).
@@ -153,8 +201,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Serve {
             listen,
             public_url,
+            limits,
             data,
-        } => serve(listen, public_url, data.path()?).await,
+        } => serve(listen, public_url, limits.limits(), data.path()?).await,
         Cmd::Fingerprint { data } => {
             let id = tls::load_or_create(&data.path()?)?;
             println!("{}", id.fingerprint);
@@ -210,9 +259,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "-".into());
                 let source = e.source.unwrap_or_else(|| "-".into());
-                println!(
+                say!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.at, session, e.actor, e.action, source, e.detail
+                    e.at,
+                    session,
+                    printable(&e.actor),
+                    printable(&e.action),
+                    printable(&source),
+                    printable(&e.detail)
                 );
             }
             Ok(())
@@ -223,6 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(
     listen: SocketAddr,
     public_url: Option<String>,
+    limits: Limits,
     data_dir: PathBuf,
 ) -> anyhow::Result<()> {
     // Listen for signals before announcing readiness, so an early SIGTERM still shuts down cleanly.
@@ -231,17 +286,25 @@ async fn serve(
         listen,
         data_dir: data_dir.clone(),
         public_url,
+        limits,
     })
     .await?;
     say!("tether-relay listening on {} (UDP)", relay.local_addr());
     say!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
     if relay.store().agent_count().await? == 0 {
+        // The password goes to an owner-only file, not to a terminal or a log.
         let password = store::random_password()?;
+        let file = data_dir.join(ADMIN_PASSWORD_FILE);
+        crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())
+            .with_context(|| format!("writing {}", file.display()))?;
         relay
             .store()
             .add_agent("admin", &password, now_unix())
             .await?;
-        say!("created agent \"admin\" with password {password} (shown only this once)");
+        say!(
+            "created agent \"admin\"; its password is in {} (owner-only: read it, then delete the file)",
+            file.display()
+        );
     }
     say!("data dir: {}", data_dir.display());
     signals.await;
@@ -277,12 +340,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ttls_parse() {
-        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_ttl("15"), Ok(Duration::from_secs(900)));
-        assert!(parse_ttl("5y").is_err());
-        assert!(parse_ttl("m").is_err());
+    fn durations_parse() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn audit_text_cannot_forge_lines_or_drive_the_terminal() {
+        let forged = "bob\n1700000000\t-\tagent:admin\tagent.login\t-\tlogged in\u{1b}[2J";
+        let shown = printable(forged);
+        assert!(!shown.contains('\n') && !shown.contains('\t') && !shown.contains('\u{1b}'));
+        assert!(shown.starts_with("bob\\u{a}1700000000"));
+        assert_eq!(printable("agent:alice"), "agent:alice");
     }
 }

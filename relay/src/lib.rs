@@ -14,4 +14,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 
-pub use server::{Relay, RelayConfig};
+pub use server::{Limits, Relay, RelayConfig};

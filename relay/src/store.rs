@@ -1,7 +1,9 @@
 //! The relay's persistent store: SQLite through sqlx, in the data dir.
 //!
-//! It holds agents (argon2id password hashes), session keys (only a SHA-256 of each PIN), the
-//! session history and the audit trail. Everything else the relay knows lives in memory.
+//! It holds agents (argon2id password hashes), session keys (only an HMAC-SHA-256 of each PIN,
+//! keyed with a secret kept owner-only in the data dir, so a copy of the database alone does not
+//! reveal live PINs), the session history and the audit trail. Everything else the relay knows
+//! lives in memory.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -10,7 +12,8 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use sqlx::Row;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -50,6 +53,14 @@ pub enum StoreError {
     /// The key lifetime is not acceptable.
     #[error("key lifetime must be between 1 minute and 7 days")]
     BadTtl,
+    /// The agent has as many live keys as allowed.
+    #[error("{agent} has {limit} live session keys already; use one or let them expire")]
+    TooManyKeys {
+        /// The agent.
+        agent: String,
+        /// The limit.
+        limit: u32,
+    },
 }
 
 /// A key found by its PIN.
@@ -81,13 +92,50 @@ pub struct AuditEvent {
 }
 
 /// The relay's database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    pin_key: [u8; 32],
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "pin hmac",
+        include_str!("../migrations/0002_pin_hmac.sql"),
+    ),
+];
+
+/// The file holding the secret PINs are keyed with.
+const PIN_SECRET_FILE: &str = "pin-secret";
+
+/// Reads the PIN secret, making it on first use (the caller holds the data dir's lock).
+fn pin_secret(data_dir: &Path) -> Result<[u8; 32], StoreError> {
+    let path = data_dir.join(PIN_SECRET_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            StoreError::Io(std::io::Error::other(format!(
+                "{} is damaged",
+                path.display()
+            )))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key)
+                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+            fsutil::write_private(&path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -106,8 +154,12 @@ fn migrator() -> Migrator {
     )
 }
 
-fn pin_hash(pin: &str) -> Vec<u8> {
-    Sha256::digest(pin.as_bytes()).to_vec()
+/// What is stored of a PIN: HMAC-SHA-256 keyed with the relay's secret.
+fn pin_hash(key: &[u8; 32], pin: &str) -> Result<Vec<u8>, StoreError> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|e| StoreError::Hash(e.to_string()))?;
+    mac.update(pin.as_bytes());
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -127,6 +179,7 @@ impl Store {
         let _lock = tokio::task::spawn_blocking(move || fsutil::lock_dir(&dir))
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))??;
+        let pin_key = pin_secret(data_dir)?;
         let path = data_dir.join("relay.db");
         fsutil::private_file(&path)?;
         let opts = SqliteConnectOptions::from_str("sqlite://")?
@@ -140,7 +193,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, pin_key })
     }
 
     /// Number of agents.
@@ -238,11 +291,25 @@ impl Store {
         let expires_at = now + ttl.as_secs();
         loop {
             let pin = random_pin()?;
-            let hash = pin_hash(&pin);
+            let hash = pin_hash(&self.pin_key, &pin)?;
             // IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
             // writes gets SQLITE_BUSY at once (no busy wait) when another process, such as the
             // `key create` CLI beside a running relay, wrote in between.
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let live: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM session_keys WHERE agent_id = ? AND state = 'live' AND expires_at > ?",
+            )
+            .bind(agent_id)
+            .bind(now as i64)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if live >= i64::from(pairing::MAX_LIVE_KEYS_PER_AGENT) {
+                return Err(StoreError::TooManyKeys {
+                    agent: agent.to_string(),
+                    limit: pairing::MAX_LIVE_KEYS_PER_AGENT,
+                });
+            }
             let clash = sqlx::query(
                 "SELECT 1 FROM session_keys WHERE pin_hash = ? AND state = 'live' AND expires_at > ?",
             )
@@ -274,7 +341,7 @@ impl Store {
             "SELECT k.id, a.name, k.state, k.expires_at FROM session_keys k \
              JOIN agents a ON a.id = k.agent_id WHERE k.pin_hash = ? ORDER BY k.id DESC LIMIT 1",
         )
-        .bind(pin_hash(pin))
+        .bind(pin_hash(&self.pin_key, pin)?)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -284,7 +351,7 @@ impl Store {
             id: row.try_get(0)?,
             agent: row.try_get(1)?,
             record: KeyRecord {
-                state: KeyState::parse(&state).unwrap_or(KeyState::Burnt),
+                state: KeyState::parse(&state).unwrap_or(KeyState::Used),
                 expires_at: expires_at.max(0) as u64,
             },
         }))
@@ -303,28 +370,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() == 1)
-    }
-
-    /// Counts a wrong guess against every live key and burns those that reached the limit.
-    /// Returns the owners of the keys burnt now.
-    pub async fn count_wrong_guess(&self, now: u64) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "UPDATE session_keys SET wrong_guesses = wrong_guesses + 1 \
-             WHERE state = 'live' AND expires_at > ?",
-        )
-        .bind(now as i64)
-        .execute(&mut *tx)
-        .await?;
-        let burnt = sqlx::query(
-            "UPDATE session_keys SET state = 'burnt' WHERE state = 'live' AND wrong_guesses >= ? \
-             RETURNING (SELECT name FROM agents WHERE agents.id = session_keys.agent_id)",
-        )
-        .bind(i64::from(pairing::MAX_WRONG_GUESSES))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        burnt.into_iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// Records the start of a session.
@@ -490,7 +535,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn keys_burn_after_ten_wrong_guesses() {
+    async fn keys_are_found_by_their_pin_and_stored_only_as_an_hmac() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).await.expect("open");
         store
@@ -522,23 +567,58 @@ mod tests {
         let found = store.find_key(&pin).await.expect("find").expect("some");
         assert_eq!(found.agent, "alice");
         assert_eq!(found.record.state, KeyState::Live);
-        for i in 0..9 {
-            assert!(
-                store
-                    .count_wrong_guess(1001)
-                    .await
-                    .expect("guess")
-                    .is_empty(),
-                "guess {i}"
-            );
+        // The database holds neither the PIN nor its bare SHA-256.
+        let stored: Vec<u8> = sqlx::query("SELECT pin_hash FROM session_keys")
+            .fetch_one(&store.pool)
+            .await
+            .expect("row")
+            .try_get(0)
+            .expect("column");
+        use sha2::Digest as _;
+        assert_ne!(stored, sha2::Sha256::digest(pin.as_bytes()).to_vec());
+        assert_ne!(stored, pin.as_bytes());
+        // The secret is owner-only and the same store reopened finds the key again.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(PIN_SECRET_FILE))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0);
         }
-        assert_eq!(
-            store.count_wrong_guess(1001).await.expect("guess"),
-            vec!["alice".to_string()]
+        store.close().await;
+        let store = Store::open(dir.path()).await.expect("reopen");
+        assert!(store.find_key(&pin).await.expect("find").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_agent_has_a_limited_number_of_live_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).await.expect("open");
+        store
+            .add_agent("alice", "correct horse", 0)
+            .await
+            .expect("add");
+        for _ in 0..pairing::MAX_LIVE_KEYS_PER_AGENT {
+            store
+                .create_key("alice", Duration::from_secs(600), 1000)
+                .await
+                .expect("key");
+        }
+        assert!(matches!(
+            store
+                .create_key("alice", Duration::from_secs(600), 1000)
+                .await,
+            Err(StoreError::TooManyKeys { .. })
+        ));
+        // Expired keys do not count.
+        assert!(
+            store
+                .create_key("alice", Duration::from_secs(600), 1000 + 600)
+                .await
+                .is_ok()
         );
-        let found = store.find_key(&pin).await.expect("find").expect("some");
-        assert_eq!(found.record.state, KeyState::Burnt);
-        assert!(!store.use_key(found.id, 1002).await.expect("use"));
     }
 
     #[tokio::test]

@@ -125,10 +125,24 @@ fn first_serve_creates_an_admin_and_stops_on_sigterm() {
     }
     let all = lines.join("\n");
     assert!(all.contains("certificate fingerprint (SHA-256): "), "{all}");
+    // The password is not printed: it is in an owner-only file whose path is.
+    let file = dir.path().join("admin-password");
     assert!(
-        all.contains("created agent \"admin\" with password "),
+        all.contains(&format!(
+            "created agent \"admin\"; its password is in {}",
+            file.display()
+        )),
         "{all}"
     );
+    let password = std::fs::read_to_string(&file).expect("password file");
+    assert_eq!(password.trim().len(), 20);
+    assert!(
+        !all.contains(password.trim()),
+        "the password is not on stdout"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "admin-password is {mode:o}");
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("wait");

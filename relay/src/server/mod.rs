@@ -1,0 +1,427 @@
+//! The relay's async shell: accepts QUIC connections, authenticates them, and drives
+//! [`crate::core::Core`] with what happens on them. Media streams are spliced between agent and
+//! host without being parsed.
+//!
+//! - [`conn`]: one connection, from its handshake to its end: the authentication phase under one
+//!   deadline, then the agent's or host's control stream.
+//! - [`streams`]: routing and splicing an agent's media streams.
+//! - [`guard`]: connection slots, the refusal digest, audit-safe names.
+//!
+//! Before a peer has logged in or joined it costs the relay almost nothing: one slot out of a
+//! bounded number per source and in all, one stream, a 64 KiB receive window, one deadline from
+//! its first packet to its login, and (for logins) one password check at a time per source,
+//! counted before it runs, with a global bound on checks running at once.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use tether_net::close;
+use tether_protocol::msg::{ServerMsg, SessionId};
+use tether_protocol::pairing::{AttemptLimiter, GuessRate};
+use tokio::sync::{Semaphore, mpsc};
+use tracing::{info, warn};
+
+use crate::core::{ConnId, Core, Output};
+use crate::store::{AuditEvent, Store};
+use crate::tls;
+
+mod conn;
+mod guard;
+mod streams;
+
+/// What the relay spends on peers at most. Every limit is refused with a message that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once, in all.
+    pub max_connections: u32,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64).
+    pub max_connections_per_source: u32,
+    /// Connections not yet logged in or joined, in all.
+    pub max_pending: u32,
+    /// Connections not yet logged in or joined, from one source.
+    pub max_pending_per_source: u32,
+    /// Time from a connection's first packet to its login or join.
+    pub auth_timeout: Duration,
+    /// Messages queued for one peer's control stream; a peer that does not read them is closed.
+    pub control_queue: usize,
+    /// Password checks (argon2, about 19 MiB each) running at once.
+    pub password_checks: usize,
+    /// Bidirectional streams a logged-in agent may have open at once.
+    pub agent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_source: 200,
+            max_pending: 2_000,
+            max_pending_per_source: 20,
+            auth_timeout: Duration::from_secs(10),
+            control_queue: 256,
+            password_checks: 2,
+            agent_streams: tether_net::AGENT_STREAMS,
+        }
+    }
+}
+
+/// How long a new media stream has to send its preamble.
+const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often limiters and digests are pruned.
+const JANITOR_PERIOD: Duration = Duration::from_secs(30);
+
+/// Where and how the relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the database and the certificate.
+    pub data_dir: PathBuf,
+    /// Base of session URLs, e.g. `https://relay.example.com`; derived from `listen` if absent.
+    pub public_url: Option<String>,
+    /// What the relay spends on peers at most.
+    pub limits: Limits,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The session URL for a PIN.
+pub fn session_url(base: &str, pin: &str) -> String {
+    format!("{}/s/{}", base.trim_end_matches('/'), pin)
+}
+
+/// The public URL the relay announces when none is configured.
+pub fn default_public_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        hostname().unwrap_or_else(|| "localhost".into())
+    } else {
+        match listen.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        }
+    };
+    format!("https://{host}:{}", listen.port())
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes a NUL-terminated name.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A connection the core can send to.
+struct Peer {
+    conn: quinn::Connection,
+    tx: mpsc::Sender<ServerMsg>,
+}
+
+impl Peer {
+    /// Queues a message; a peer whose queue is full is not reading and is closed.
+    fn send(&self, msg: ServerMsg) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(msg) {
+            warn!(remote = %self.conn.remote_address(), "closing a peer that does not read its messages");
+            self.conn.close(
+                close::OVERLOAD.into(),
+                b"too many unread messages: the peer does not read them",
+            );
+        }
+    }
+}
+
+struct State {
+    core: Core,
+    peers: HashMap<ConnId, Peer>,
+    join_limiter: AttemptLimiter,
+    login_limiter: AttemptLimiter,
+    /// Sources with a password check under way.
+    logins: HashSet<IpAddr>,
+    guesses: GuessRate,
+    digest: guard::RefusalDigest,
+    next_conn: ConnId,
+}
+
+struct Shared {
+    store: Store,
+    public_url: String,
+    started: Instant,
+    limits: Limits,
+    slots: guard::Slots,
+    /// Password checks running at once.
+    password_checks: Semaphore,
+    /// While keys are being guessed, joins wait here one after another.
+    slow_lane: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state usable: recover it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mono(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    async fn audit(
+        &self,
+        session: Option<SessionId>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        source: Option<SocketAddr>,
+    ) {
+        info!(target: "tether_relay::audit", session = ?session, actor, action, detail, "audit");
+        let ev = AuditEvent {
+            at: now_unix(),
+            session,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            detail: detail.to_string(),
+            source: source.map(|s| s.to_string()),
+        };
+        if let Err(e) = self.store.audit(&ev).await {
+            warn!(error = %e, "cannot write audit event");
+        }
+    }
+
+    /// Audits a refusal, unless this source has had many of this kind lately: those are counted
+    /// and audited as one line when the digest's window closes.
+    async fn audit_refusal(
+        &self,
+        actor: &str,
+        action: &'static str,
+        kind: &'static str,
+        detail: &str,
+        source: SocketAddr,
+    ) {
+        let now = self.mono();
+        if self.state().digest.note(source.ip(), action, kind, now) {
+            self.audit(None, actor, action, detail, Some(source)).await;
+        }
+    }
+
+    /// Carries out what the core asked for.
+    async fn apply(&self, outputs: Vec<Output>) {
+        let mut later = Vec::new();
+        {
+            let st = self.state();
+            for o in outputs {
+                match o {
+                    Output::Send(conn, msg) => {
+                        if let Some(p) = st.peers.get(&conn) {
+                            p.send(msg);
+                        }
+                    }
+                    other => later.push(other),
+                }
+            }
+        }
+        for o in later {
+            match o {
+                Output::Ended { session, reason } => {
+                    if let Err(e) = self
+                        .store
+                        .session_ended(session, &format!("{reason:?}"), now_unix())
+                        .await
+                    {
+                        warn!(error = %e, "cannot record session end");
+                    }
+                    self.audit(
+                        Some(session),
+                        "relay",
+                        "session.ended",
+                        &reason.to_string(),
+                        None,
+                    )
+                    .await;
+                }
+                Output::Audit {
+                    session,
+                    actor,
+                    action,
+                    detail,
+                } => {
+                    self.audit(session, &actor, action, &detail, None).await;
+                }
+                Output::Send(..) => {}
+            }
+        }
+    }
+
+    /// Forgets old failures and writes the digest's counts (all of them with `all`).
+    async fn janitor(&self, all: bool) {
+        let now = self.mono();
+        let flushed = {
+            let mut st = self.state();
+            st.join_limiter.prune(now);
+            st.login_limiter.prune(now);
+            st.digest.flush(now, all)
+        };
+        for (source, action, kind, n) in flushed {
+            self.audit(
+                None,
+                &format!("peer:{source}"),
+                action,
+                &format!("{n} more refusals ({kind}) from {source} not listed one by one"),
+                None,
+            )
+            .await;
+        }
+    }
+}
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    fingerprint: String,
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("addr", &self.addr)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+impl Relay {
+    /// Opens the store, loads or makes the certificate, and starts listening.
+    pub async fn start(cfg: RelayConfig) -> anyhow::Result<Relay> {
+        let store = Store::open(&cfg.data_dir)
+            .await
+            .context("opening the relay database")?;
+        let id = tls::load_or_create(&cfg.data_dir)?;
+        let server = tether_net::server_config(id.cert, id.key)?;
+        let endpoint = quinn::Endpoint::server(server, cfg.listen)
+            .with_context(|| format!("cannot listen on {} (UDP)", cfg.listen))?;
+        let addr = endpoint.local_addr()?;
+        let public_url = cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(addr));
+        store.set_setting("public_url", &public_url).await?;
+        let shared = Arc::new(Shared {
+            store,
+            public_url,
+            started: Instant::now(),
+            limits: cfg.limits,
+            slots: guard::Slots::new(cfg.limits),
+            password_checks: Semaphore::new(cfg.limits.password_checks.max(1)),
+            slow_lane: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State {
+                core: Core::new(),
+                peers: HashMap::new(),
+                join_limiter: AttemptLimiter::new(),
+                login_limiter: AttemptLimiter::new(),
+                logins: HashSet::new(),
+                guesses: GuessRate::new(),
+                digest: guard::RefusalDigest::default(),
+                next_conn: 1,
+            }),
+        });
+        let ep = endpoint.clone();
+        let sh = shared.clone();
+        let accept = tokio::spawn(async move {
+            while let Some(incoming) = ep.accept().await {
+                let slot = sh.slots.take(incoming.remote_address().ip());
+                tokio::spawn(conn::serve(sh.clone(), incoming, slot));
+            }
+        });
+        let sh = shared.clone();
+        let janitor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(JANITOR_PERIOD);
+            loop {
+                tick.tick().await;
+                sh.janitor(false).await;
+            }
+        });
+        info!(%addr, fingerprint = %id.fingerprint, "relay listening");
+        Ok(Relay {
+            addr,
+            fingerprint: id.fingerprint,
+            shared,
+            endpoint,
+            tasks: vec![accept, janitor],
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// SHA-256 fingerprint of the certificate, hex.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The base of session URLs.
+    pub fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Connections open now, and of those not logged in or joined yet.
+    pub fn connections(&self) -> (u32, u32) {
+        self.shared.slots.open()
+    }
+
+    /// Ends every session, tells every peer, and stops.
+    pub async fn shutdown(self) {
+        let out = self.shared.state().core.shutdown();
+        self.shared.apply(out).await;
+        // Give the goodbyes a moment to leave before the connections close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.endpoint
+            .close(close::SHUTDOWN.into(), b"relay shutting down");
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        self.shared.janitor(true).await;
+        self.shared.store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_from_the_public_base() {
+        assert_eq!(
+            session_url("https://r.example/", "123456789"),
+            "https://r.example/s/123456789"
+        );
+        assert_eq!(
+            default_public_url("127.0.0.1:4433".parse().expect("addr")),
+            "https://127.0.0.1:4433"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! An agent's media streams: each starts with a routing preamble the relay checks against the
+//! core; the relay then opens the matching stream to the host and splices the two without
+//! looking at what flows.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tether_net::{close, read_msg, write_msg};
+use tether_protocol::frame::CONTROL_MAX_FRAME;
+use tether_protocol::msg::{HostStream, OpenStream, Refusal};
+use tracing::{debug, warn};
+
+use super::{PREAMBLE_TIMEOUT, Shared};
+use crate::core::ConnId;
+
+/// Accepts the agent's streams until its connection ends.
+pub(super) async fn accept(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    id: ConnId,
+    remote: SocketAddr,
+) {
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        tokio::spawn(route(shared.clone(), conn.clone(), id, remote, send, recv));
+    }
+}
+
+/// Reads an agent's stream preamble, checks it, opens the matching stream to the host and splices
+/// the two.
+async fn route(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    id: ConnId,
+    remote: SocketAddr,
+    mut a_send: quinn::SendStream,
+    mut a_recv: quinn::RecvStream,
+) {
+    let open = match tokio::time::timeout(
+        PREAMBLE_TIMEOUT,
+        read_msg::<OpenStream>(&mut a_recv, CONTROL_MAX_FRAME),
+    )
+    .await
+    {
+        Ok(Ok(Some(o))) => o,
+        Ok(Err(e)) if e.is_protocol_violation() => {
+            warn!(%remote, error = %e, "bad stream preamble; closing peer");
+            shared
+                .audit_refusal(
+                    &format!("agent:{}", remote.ip()),
+                    "peer.protocol_error",
+                    "protocol",
+                    &e.to_string(),
+                    remote,
+                )
+                .await;
+            conn.close(close::PROTOCOL.into(), e.to_string().as_bytes());
+            return;
+        }
+        _ => return,
+    };
+    let session = match &open {
+        OpenStream::Screen { session, .. }
+        | OpenStream::Input { session }
+        | OpenStream::Files { session } => *session,
+    };
+    let route = {
+        let st = shared.state();
+        st.core.stream_route(id, session).and_then(|(host, agent)| {
+            st.peers
+                .get(&host)
+                .map(|p| (p.conn.clone(), agent))
+                .ok_or(Refusal::NotAllowed("customer is gone".into()))
+        })
+    };
+    let (host_conn, agent) = match route {
+        Ok(r) => r,
+        Err(r) => {
+            shared
+                .audit(
+                    Some(session),
+                    &format!("agent:{}", remote.ip()),
+                    "stream.refused",
+                    &r.to_string(),
+                    Some(remote),
+                )
+                .await;
+            let _ = a_send.reset(close::REFUSED.into());
+            return;
+        }
+    };
+    let Ok((mut h_send, h_recv)) = host_conn.open_bi().await else {
+        let _ = a_send.reset(close::REFUSED.into());
+        return;
+    };
+    let preamble = match open {
+        OpenStream::Screen { monitor, .. } => HostStream::Screen {
+            agent: agent.clone(),
+            monitor,
+        },
+        OpenStream::Input { .. } => HostStream::Input {
+            agent: agent.clone(),
+        },
+        OpenStream::Files { .. } => HostStream::Files {
+            agent: agent.clone(),
+        },
+    };
+    if write_msg(&mut h_send, &preamble, CONTROL_MAX_FRAME)
+        .await
+        .is_err()
+    {
+        let _ = a_send.reset(close::REFUSED.into());
+        return;
+    }
+    debug!(%session, %agent, "media stream routed");
+    tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
+}
+
+/// Copies one direction of a media stream, opaque. A reset or a stop is passed on with its
+/// code, so the two ends see each other's intent (a cancelled transfer stays cancelled).
+async fn pump(mut from: quinn::RecvStream, mut to: quinn::SendStream) {
+    loop {
+        tokio::select! {
+            chunk = from.read_chunk(1 << 20, true) => match chunk {
+                Ok(Some(c)) => {
+                    if to.write_chunk(c.bytes).await.is_err() {
+                        let code = to.stopped().await.ok().flatten().unwrap_or(close::NORMAL.into());
+                        let _ = from.stop(code);
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let _ = to.finish();
+                    return;
+                }
+                Err(quinn::ReadError::Reset(code)) => {
+                    let _ = to.reset(code);
+                    return;
+                }
+                Err(_) => {
+                    let _ = to.reset(close::NORMAL.into());
+                    return;
+                }
+            },
+            stopped = to.stopped() => {
+                let code = stopped.ok().flatten().unwrap_or(close::NORMAL.into());
+                let _ = from.stop(code);
+                return;
+            }
+        }
+    }
+}
