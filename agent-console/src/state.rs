@@ -11,8 +11,8 @@ use tether_protocol::screen::Quality;
 
 use crate::keys::ModSync;
 
-/// Login details.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Login details. Its `Debug` output leaves the password out.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct LoginRequest {
     /// Relay address, `HOST:PORT`.
     pub relay: String,
@@ -22,6 +22,17 @@ pub struct LoginRequest {
     pub user: String,
     /// Password.
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("relay", &self.relay)
+            .field("fingerprint", &self.fingerprint)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What the UI asks the backend to do.
@@ -725,6 +736,26 @@ mod tests {
                 .unwrap_or("")
                 .contains("the customer ended the session")
         );
+    }
+
+    #[test]
+    fn login_details_never_show_the_password_in_logs() {
+        let req = LoginRequest {
+            relay: "r:1".into(),
+            fingerprint: "f".into(),
+            user: "alice".into(),
+            password: "hunter2 hunter2".into(),
+        };
+        for shown in [
+            format!("{req:?}"),
+            format!("{:?}", Command::Login(req.clone())),
+            format!("{:?}", ConsoleState::connecting(req)),
+        ] {
+            assert!(
+                !shown.contains("hunter2") && shown.contains("alice"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -351,12 +351,23 @@ impl RelayProc {
 
     /// Starts a relay run as `program`.
     pub fn start_with(program: Program) -> anyhow::Result<Self> {
+        Self::start_full(program, &[])
+    }
+
+    /// Starts a relay with extra `serve` arguments (limits, say).
+    pub fn start_args(extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_full(Program::bin("tether-relay"), extra)
+    }
+
+    fn start_full(program: Program, extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_udp_port()?;
         let addr = format!("127.0.0.1:{port}");
         let mut child = program
             .command()
-            .args(["serve", "--listen", &addr, "--data-dir"])
+            .args(["serve", "--listen", &addr])
+            .args(extra)
+            .arg("--data-dir")
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -569,6 +580,93 @@ pub async fn start_session(
         agent,
         info,
     })
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS` is the memory in use now, `VmHWM` its peak).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A QUIC connection to a relay with its control stream open and a hello sent as `role`, the
+/// way a hostile or a test client starts.
+pub async fn raw_peer(
+    addr: &str,
+    fingerprint: [u8; 32],
+    role: tether_protocol::msg::Role,
+) -> anyhow::Result<RawPeer> {
+    use tether_protocol::msg::{HELLO_MAGIC, Hello};
+    let (endpoint, conn) = tether_net::connect(addr, fingerprint).await?;
+    let (mut send, recv) = conn.open_bi().await?;
+    let hello = Hello {
+        magic: HELLO_MAGIC,
+        version: tether_protocol::PROTOCOL_VERSION,
+        role,
+        software: "tether-tests raw peer".into(),
+    };
+    tether_net::write_msg(&mut send, &hello, tether_protocol::frame::CONTROL_MAX_FRAME).await?;
+    Ok(RawPeer {
+        endpoint,
+        conn,
+        send,
+        recv,
+    })
+}
+
+/// A hand-driven relay client (see [`raw_peer`]).
+#[derive(Debug)]
+pub struct RawPeer {
+    /// Its endpoint (kept alive with the connection).
+    pub endpoint: quinn::Endpoint,
+    /// The connection.
+    pub conn: quinn::Connection,
+    /// The control stream, client to relay.
+    pub send: quinn::SendStream,
+    /// The control stream, relay to client.
+    pub recv: quinn::RecvStream,
+}
+
+impl RawPeer {
+    /// Sends a control message.
+    pub async fn send(&mut self, msg: &tether_protocol::msg::ClientMsg) -> anyhow::Result<()> {
+        tether_net::write_msg(
+            &mut self.send,
+            msg,
+            tether_protocol::frame::CONTROL_MAX_FRAME,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The next message from the relay (10 s at most).
+    pub async fn next(&mut self) -> anyhow::Result<tether_protocol::msg::ServerMsg> {
+        let m = tokio::time::timeout(
+            Duration::from_secs(10),
+            tether_net::read_msg::<tether_protocol::msg::ServerMsg>(
+                &mut self.recv,
+                tether_protocol::frame::CONTROL_MAX_FRAME,
+            ),
+        )
+        .await
+        .context("no message from the relay within 10 s")??;
+        m.context("the relay closed the control stream")
+    }
+
+    /// Waits for the connection to close; returns the application close code and reason.
+    pub async fn closed(&self, within: Duration) -> anyhow::Result<(u32, String)> {
+        let err = tokio::time::timeout(within, self.conn.closed())
+            .await
+            .context("the connection stayed open")?;
+        match err {
+            quinn::ConnectionError::ApplicationClosed(c) => Ok((
+                u32::try_from(c.error_code.into_inner())?,
+                String::from_utf8_lossy(&c.reason).into_owned(),
+            )),
+            other => bail!("closed otherwise: {other}"),
+        }
+    }
 }
 
 /// CPU time (user + system) a process has used so far, in seconds.

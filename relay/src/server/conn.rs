@@ -26,6 +26,9 @@ use crate::core::ConnId;
 
 /// How long a peer over a connection limit has to read why before it is closed.
 const REFUSAL_GRACE: Duration = Duration::from_secs(2);
+/// How long a peer's queue may stay full of answers it does not read before it is closed. Until
+/// then the relay stops reading its requests (and QUIC flow control stops the peer).
+const UNREAD_GRACE: Duration = Duration::from_secs(5);
 
 /// Who a connection turned out to be.
 enum Who {
@@ -178,6 +181,23 @@ impl Conn {
     fn send(&self, msg: ServerMsg) {
         if let Some(p) = self.peer() {
             p.send(msg);
+        }
+    }
+
+    /// Answers the peer's own request: waits while its queue is full (so its requests are not
+    /// read meanwhile), and closes a peer that leaves it full for [`UNREAD_GRACE`].
+    async fn reply(&self, msg: ServerMsg) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
+            && tokio::time::timeout(UNREAD_GRACE, tx.send(msg))
+                .await
+                .is_err()
+        {
+            warn!(remote = %self.remote, "closing a peer that does not read its answers");
+            self.conn.close(
+                close::OVERLOAD.into(),
+                b"too many unread messages: the peer does not read them",
+            );
         }
     }
 
@@ -507,31 +527,42 @@ impl Conn {
                                 Some(self.remote),
                             )
                             .await;
-                        self.send(ServerMsg::KeyCreated(SessionKey {
+                        self.reply(ServerMsg::KeyCreated(SessionKey {
                             pin,
                             url,
                             expires_at,
-                        }));
+                        }))
+                        .await;
                     }
                     Err(crate::store::StoreError::TooManyKeys { limit, .. }) => {
-                        self.send(ServerMsg::Refused(Refusal::TooManyKeys { limit }))
+                        self.reply(ServerMsg::Refused(Refusal::TooManyKeys { limit }))
+                            .await
                     }
-                    Err(e) => self.send(ServerMsg::Refused(Refusal::NotAllowed(e.to_string()))),
+                    Err(e) => {
+                        self.reply(ServerMsg::Refused(Refusal::NotAllowed(e.to_string())))
+                            .await
+                    }
                 }
             }
             ClientMsg::LeaveSession { session } => {
                 let res = self.shared.state().core.leave_session(self.id, session);
                 match res {
                     Ok(out) => self.shared.apply(out).await,
-                    Err(r) => self.send(ServerMsg::Refused(r)),
+                    Err(r) => self.reply(ServerMsg::Refused(r)).await,
                 }
             }
-            ClientMsg::Login { .. } => self.send(ServerMsg::Refused(Refusal::NotAllowed(
-                "already logged in".into(),
-            ))),
-            ClientMsg::Join { .. } | ClientMsg::EndSession => self.send(ServerMsg::Refused(
-                Refusal::NotAllowed("agents cannot do that".into()),
-            )),
+            ClientMsg::Login { .. } => {
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(
+                    "already logged in".into(),
+                )))
+                .await
+            }
+            ClientMsg::Join { .. } | ClientMsg::EndSession => {
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(
+                    "agents cannot do that".into(),
+                )))
+                .await
+            }
         }
     }
 
@@ -581,9 +612,12 @@ impl Conn {
                     let out = self.shared.state().core.end_by_host(self.id);
                     self.shared.apply(out).await;
                 }
-                Ok(Some(_)) => self.send(ServerMsg::Refused(Refusal::NotAllowed(
-                    "hosts cannot do that".into(),
-                ))),
+                Ok(Some(_)) => {
+                    self.reply(ServerMsg::Refused(Refusal::NotAllowed(
+                        "hosts cannot do that".into(),
+                    )))
+                    .await
+                }
                 Ok(None) => break,
                 Err(e) if e.is_protocol_violation() => {
                     self.protocol_error("host", &e).await;
