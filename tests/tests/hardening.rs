@@ -759,7 +759,7 @@ async fn every_request_is_checked_against_who_asks() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_cannot_open_screen_streams_without_limit() -> anyhow::Result<()> {
     let x = tether_tests::Xvfb::start(320, 240)?;
-    let mut s = tether_tests::start_session(&x, None, &["--headless"]).await?;
+    let s = tether_tests::start_session(&x, None, &["--headless"]).await?;
     let mut views = Vec::new();
     for _ in 0..tether_host::session::MAX_SCREEN_STREAMS + 2 {
         views.push(s.agent.view(s.info.id, 0).await?);
