@@ -5,13 +5,14 @@
 //! - [`state`]: the console's state, apart from drawing.
 //! - [`ui`]: panels, each a function of the state.
 //! - [`app`]: the eframe application gluing them.
-//! - [`embedded`]: the in-process relay (and demo host) for a local try.
+//! - [`local`]: the in-process relay and demo host for a local try (cargo features).
+//! - [`asked`]: what the console asked a host for; it acts on answers to those only.
 
 pub mod app;
 pub mod asked;
 pub mod backend;
-pub mod embedded;
 pub mod keys;
+pub mod local;
 pub mod net;
 pub mod state;
 pub mod ui;

@@ -26,12 +26,14 @@ struct Cli {
     #[arg(long)]
     password_file: Option<PathBuf>,
     /// Also share this display as a customer and join it: a whole session in one command.
+    #[cfg(feature = "demo")]
     #[arg(long)]
     demo: bool,
     /// Where files fetched from customers go (default: your Downloads folder).
     #[arg(long)]
     download_dir: Option<PathBuf>,
     /// Data dir of the embedded relay.
+    #[cfg(feature = "embedded-relay")]
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -46,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let (state, startup) = match &cli.relay {
+        #[cfg(feature = "embedded-relay")]
         None => (
             ConsoleState::connecting(LoginRequest {
                 relay: "embedded relay".into(),
@@ -54,6 +57,11 @@ fn main() -> anyhow::Result<()> {
             Startup::Embedded {
                 data_dir: cli.data_dir.clone(),
             },
+        ),
+        #[cfg(not(feature = "embedded-relay"))]
+        None => (
+            ConsoleState::login(LoginRequest::default()),
+            Startup::LoginScreen,
         ),
         Some(relay) => {
             // An unreadable password file is said on the login form, where the agent looks.
@@ -96,7 +104,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(d) = &cli.download_dir {
         state.settings.download_dir = d.clone();
     }
-    let backend = BackendOptions::system(cli.demo);
+    #[allow(unused_mut)]
+    let mut backend = BackendOptions::system();
+    #[cfg(feature = "demo")]
+    {
+        backend.demo = cli.demo;
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether Console")

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tether_net::{ConnectError, close, read_msg, write_msg};
 use tether_protocol::frame::{CONTROL_MAX_FRAME, INPUT_MAX_FRAME, MEDIA_MAX_FRAME};
 
-use tether_host::files::{Inbox, Progress, hash_file, hash_prefix, send_file};
-use tether_host::filesvc::FILES_MAX_FRAME;
+use tether_files::{Inbox, Progress, hash_file, hash_prefix, send_file};
 use tether_protocol::files::{Entry, FileMsg};
+use tether_protocol::frame::FILES_MAX_FRAME;
 use tether_protocol::input::{AgentMsg, HostMsg};
 use tether_protocol::msg::{
     ClientMsg, HELLO_MAGIC, Hello, OpenStream, Refusal, Role, ScreenMsg, ServerMsg, SessionId,
@@ -375,7 +375,7 @@ impl AgentClient {
         let res = inbox
             .receive(&name, size, &hash, from, &mut recv, progress)
             .await;
-        if matches!(res, Err(tether_host::files::TransferError::Cancelled)) {
+        if matches!(res, Err(tether_files::TransferError::Cancelled)) {
             let _ = recv.stop(tether_protocol::files::CANCEL_CODE.into());
         }
         let _ = send.finish();

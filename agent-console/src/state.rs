@@ -450,6 +450,14 @@ impl Default for Settings {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The agent's Downloads folder (the home folder's `Downloads` where the desktop names none).
 pub fn default_download_dir() -> PathBuf {
     directories::UserDirs::new()

@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{self, Target};
 use crate::consent::{Decision, Phase, Shared};
 use crate::failure::{Failure, ended_words};
-use crate::{HostEvent, HostOptions, Outcome, Services, capture};
+use crate::{HostEvent, HostOptions, Outcome, Services};
+use tether_desktop::capture;
 
 #[derive(Parser)]
 #[command(
@@ -179,13 +180,13 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
 fn services(cli: &Cli, shared: Shared) -> Services {
     Services {
         capture: capture::system_factory(),
-        injector: crate::input::system_injector(),
-        clipboard: crate::clipboard::system_clipboard(),
+        injector: tether_desktop::input::system_injector(),
+        clipboard: tether_desktop::clipboard::system_clipboard(),
         shared,
         allowed: cli.allow.clone(),
         headless: cli.headless,
-        opener: Arc::new(crate::url::SystemOpener),
-        inbox: crate::files::Inbox::new(
+        opener: Arc::new(tether_desktop::opener::SystemOpener),
+        inbox: tether_files::Inbox::new(
             cli.download_dir
                 .clone()
                 .unwrap_or_else(crate::session::default_download_dir),

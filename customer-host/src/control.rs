@@ -16,9 +16,9 @@ use tether_protocol::msg::MonitorInfo;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::clipboard::{ClipboardFactory, ClipboardWorker};
 use crate::consent::{Decision, Prompt, Shared};
-use crate::input::{InjectQueue, InjectorFactory};
+use tether_desktop::clipboard::{ClipboardFactory, ClipboardWorker};
+use tether_desktop::input::{InjectQueue, InjectorFactory};
 
 /// What the control service needs from the host.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ pub struct ControlDeps {
     /// Whether nobody can answer prompts (`--headless`): unlisted permissions are denied.
     pub headless: bool,
     /// Opens pushed web addresses.
-    pub opener: Arc<dyn crate::url::UrlOpener>,
+    pub opener: Arc<dyn tether_desktop::opener::Opener>,
 }
 
 impl std::fmt::Debug for ControlDeps {
@@ -187,7 +187,7 @@ async fn apply(
                 if !inject.push(ev) {
                     deps.shared.log(format!(
                         "{agent}: input dropped: more than {} events waiting",
-                        crate::input::MAX_QUEUED
+                        tether_desktop::input::MAX_QUEUED
                     ));
                 }
             }
@@ -232,7 +232,7 @@ async fn apply(
             }
             Action::Audit(line) => deps.shared.log(format!("{agent}: {line}")),
             Action::OpenUrl(url) => {
-                if let Err(e) = deps.opener.open(&url) {
+                if let Err(e) = deps.opener.open(url.as_ref()) {
                     deps.shared.log(format!("cannot open {url}: {e}"));
                     if alive
                         && write_msg(

@@ -10,17 +10,13 @@ use std::time::Duration;
 
 use tether_net::{read_msg, write_msg};
 use tether_protocol::files::{Entry, FileMsg};
+use tether_protocol::frame::{FILE_REQUEST_MAX_FRAME, FILES_MAX_FRAME};
 use tether_protocol::input::{Grant, Permission};
 use tokio::sync::Notify;
 
 use crate::consent::{Prompt, Shared, TransferRow, TransferState};
-use crate::files::{Inbox, Progress, TransferError, hash_file, hash_prefix, send_file};
+use tether_files::{Inbox, Progress, TransferError, hash_file, hash_prefix, send_file};
 
-/// Largest file-stream message (listings can be long).
-pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
-/// Largest message an agent sends on a file stream (requests, offsets): the host reads no more
-/// than this before the customer has allowed anything.
-pub const FILE_REQUEST_MAX_FRAME: usize = 64 * 1024;
 /// Most entries in one listing.
 const MAX_ENTRIES: usize = 20_000;
 
@@ -209,7 +205,7 @@ fn listing(path: &str, recursive: bool) -> Result<FileMsg, String> {
     }
     let mut entries = Vec::new();
     if recursive {
-        let files = crate::files::walk(&dir, MAX_ENTRIES).map_err(|e| e.to_string())?;
+        let files = tether_files::walk(&dir, MAX_ENTRIES).map_err(|e| e.to_string())?;
         let base = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,25 +1,22 @@
 //! `tether-host`: what the customer runs. It joins a session with a key, reports the computer's
-//! details, and serves each agent's screen stream.
+//! details, and serves each agent's screen, input and file streams, asking the customer first.
 //!
-//! - [`capture`]: screen capture backends behind the `Capturer` trait.
-//! - [`session`]: the connection to the relay.
+//! - [`cli`]: the command line and the controller that runs one attempt after another.
+//! - [`session`]: the connection to the relay and the streams it brings.
 //! - [`screen`]: one viewer's capture, diff, encode and send loop.
-//! - [`info`]: OS, host name, user name.
+//! - [`control`]: one agent's input stream; [`filesvc`]: its file streams.
+//! - [`consent`], [`window`], [`failure`], [`config`]: what the customer sees and decides.
+//!
+//! The desktop itself (capture, injection, clipboard, opening) is `tether-desktop`'s.
 
-pub mod capture;
 pub mod cli;
-pub mod clipboard;
 pub mod config;
 pub mod consent;
 pub mod control;
 pub mod failure;
-pub mod files;
 pub mod filesvc;
-pub mod info;
-pub mod input;
 pub mod screen;
 pub mod session;
-pub mod url;
 pub mod window;
 
 pub use session::{HostError, HostEvent, HostOptions, Outcome, Services, run, run_with};

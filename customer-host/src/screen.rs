@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use tether_protocol::msg::MonitorInfo;
 use tether_protocol::screen::Rect;
 
-use crate::capture::{CaptureError, Capturer, CapturerFactory, Damage};
+use tether_desktop::capture::{CaptureError, Capturer, CapturerFactory, Damage};
 
 /// Frames in flight per viewer.
 pub const WINDOW: usize = 2;

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use tether_protocol::input::Permission;
 
-use crate::capture::{CaptureError, CapturerFactory};
-use crate::clipboard::ClipboardFactory;
 use crate::consent::{Decision, Phase, Shared};
 use crate::control::{self, ControlDeps};
-use crate::info;
-use crate::input::InjectorFactory;
+use tether_desktop::capture::{CaptureError, CapturerFactory};
+use tether_desktop::clipboard::ClipboardFactory;
+use tether_desktop::info;
+use tether_desktop::input::InjectorFactory;
 
 /// The host's OS services, the customer's window state, and what is granted up front.
 #[derive(Clone)]
@@ -37,9 +37,9 @@ pub struct Services {
     /// Nobody answers prompts: requests not in `allowed` are denied.
     pub headless: bool,
     /// Opens pushed web addresses.
-    pub opener: Arc<dyn crate::url::UrlOpener>,
+    pub opener: Arc<dyn tether_desktop::opener::Opener>,
     /// Where files from agents go.
-    pub inbox: crate::files::Inbox,
+    pub inbox: tether_files::Inbox,
     /// Most files an agent may send in one session.
     pub max_files: u64,
 }
@@ -196,13 +196,13 @@ pub async fn run(
     let (shared, decisions) = Shared::new(Arc::new(|| {}));
     let services = Services {
         capture: factory,
-        injector: crate::input::system_injector(),
-        clipboard: crate::clipboard::system_clipboard(),
+        injector: tether_desktop::input::system_injector(),
+        clipboard: tether_desktop::clipboard::system_clipboard(),
         shared,
         allowed: Vec::new(),
         headless: true,
-        opener: Arc::new(crate::url::SystemOpener),
-        inbox: crate::files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
+        opener: Arc::new(tether_desktop::opener::SystemOpener),
+        inbox: tether_files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
         max_files: DEFAULT_MAX_FILES,
     };
     let mut decisions = decisions;

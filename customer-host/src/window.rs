@@ -257,7 +257,7 @@ fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
             match &t.state {
                 TransferState::Running => {
                     ui.add(
-                        egui::ProgressBar::new(fraction(t.done, t.total))
+                        egui::ProgressBar::new(tether_files::fraction(t.done, t.total))
                             .desired_width(120.0)
                             .show_percentage(),
                     );
@@ -277,15 +277,6 @@ fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
                 }
             }
         });
-    }
-}
-
-/// How far a transfer is, 0 to 1; an empty file is as far as it will go at once.
-pub fn fraction(done: u64, total: u64) -> f32 {
-    if total == 0 {
-        1.0
-    } else {
-        (done as f64 / total as f64).clamp(0.0, 1.0) as f32
     }
 }
 

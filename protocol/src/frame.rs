@@ -11,6 +11,11 @@ pub const CONTROL_MAX_FRAME: usize = 64 * 1024;
 pub const INPUT_MAX_FRAME: usize = 2 * 1024 * 1024;
 /// Largest frame accepted on a media stream (screen updates).
 pub const MEDIA_MAX_FRAME: usize = 8 * 1024 * 1024;
+/// Largest frame on a file stream (listings of a large folder can be long).
+pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Largest frame an agent sends on a file stream (requests, offsets): the host reads no more than
+/// this before the customer has allowed anything.
+pub const FILE_REQUEST_MAX_FRAME: usize = 64 * 1024;
 /// Size of the length prefix.
 pub const HEADER_LEN: usize = 4;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tether_console::net::{AgentClient, ClientError, InputChannel};
-use tether_host::files::{Inbox, Progress};
+use tether_files::{Inbox, Progress};
 use tether_net::{read_msg, write_msg};
 use tether_protocol::files::FileMsg;
 use tether_protocol::frame::CONTROL_MAX_FRAME;
@@ -60,7 +60,7 @@ fn write_random(path: &Path, len: usize, rng: &mut Rng) -> anyhow::Result<()> {
 }
 
 fn hash(path: &Path) -> anyhow::Result<[u8; 32]> {
-    Ok(tether_host::files::hash_file(path)?)
+    Ok(tether_files::hash_file(path)?)
 }
 
 /// Uploads a file or folder the way the console does: one stream per file, relative names.
@@ -70,7 +70,7 @@ async fn upload_tree(
     root: &Path,
 ) -> anyhow::Result<Vec<String>> {
     let mut saved = Vec::new();
-    for (path, rel, _) in tether_host::files::walk(root, 100_000)? {
+    for (path, rel, _) in tether_files::walk(root, 100_000)? {
         saved.push(
             agent
                 .upload(s.id, &path, &rel, &Progress::new(0))
@@ -93,7 +93,7 @@ async fn files_and_folders_round_trip_exactly() -> anyhow::Result<()> {
     write_random(&root.join("one.bin"), 1, &mut rng)?;
     write_random(
         &root.join("big.bin"),
-        3 * tether_host::files::CHUNK + 12345,
+        3 * tether_files::CHUNK + 12345,
         &mut rng,
     )?;
     for i in 0..1500 {
@@ -113,7 +113,7 @@ async fn files_and_folders_round_trip_exactly() -> anyhow::Result<()> {
     };
     assert_eq!(saved.len(), 1503);
     // Everything arrived under the same relative paths with the same hashes.
-    for (path, rel, _) in tether_host::files::walk(&root, 100_000)? {
+    for (path, rel, _) in tether_files::walk(&root, 100_000)? {
         let got = host_dir.path().join(&rel);
         assert_eq!(hash(&got)?, hash(&path)?, "{rel}");
     }
@@ -537,8 +537,9 @@ fn step_until(
 fn a_file_picked_in_the_console_and_a_file_dropped_on_it_both_arrive_on_the_host()
 -> anyhow::Result<()> {
     use egui_kittest::kittest::Queryable as _;
-    use tether_console::backend::{BackendOptions, RecordingFolderOpener, Startup};
+    use tether_console::backend::{BackendOptions, Startup};
     use tether_console::state::{ConsoleState, LoginRequest};
+    use tether_desktop::opener::RecordingOpener;
     let x = Xvfb::start(640, 480)?;
     let inbox = tempfile::tempdir()?;
     let relay = RelayProc::start()?;
@@ -570,9 +571,9 @@ fn a_file_picked_in_the_console_and_a_file_dropped_on_it_both_arrive_on_the_host
     let mut state = ConsoleState::connecting(req.clone());
     state.settings.send_dir = local.path().to_path_buf();
     let options = BackendOptions {
-        demo: false,
-        clipboard: tether_host::clipboard::MemoryClipboard::default().factory(),
-        opener: std::sync::Arc::new(RecordingFolderOpener::default()),
+        clipboard: tether_desktop::clipboard::MemoryClipboard::default().factory(),
+        opener: std::sync::Arc::new(RecordingOpener::default()),
+        ..BackendOptions::system()
     };
     let mut h = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))

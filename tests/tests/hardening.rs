@@ -336,7 +336,7 @@ async fn the_source_limit_is_exactly_twenty_failures() -> anyhow::Result<()> {
 #[derive(Debug, Clone, Default)]
 struct CountingClipboard(std::sync::Arc<std::sync::Mutex<(usize, usize, Option<String>)>>);
 
-impl tether_host::clipboard::Clipboard for CountingClipboard {
+impl tether_desktop::clipboard::Clipboard for CountingClipboard {
     fn get(&mut self) -> Option<String> {
         let mut s = self.0.lock().expect("lock");
         s.0 += 1;
@@ -362,7 +362,8 @@ fn console(
     relay: &RelayProc,
     clipboard: &CountingClipboard,
 ) -> anyhow::Result<tether_console::backend::Backend> {
-    use tether_console::backend::{Backend, BackendOptions, RecordingFolderOpener, Startup};
+    use tether_console::backend::{Backend, BackendOptions, Startup};
+    use tether_desktop::opener::RecordingOpener;
     let req = tether_console::state::LoginRequest {
         relay: relay.addr.clone(),
         fingerprint: relay.fingerprint.clone(),
@@ -373,11 +374,11 @@ fn console(
     Ok(Backend::start(
         Startup::Login(req),
         BackendOptions {
-            demo: false,
             clipboard: std::sync::Arc::new(move || {
-                Ok(Box::new(c.clone()) as Box<dyn tether_host::clipboard::Clipboard>)
+                Ok(Box::new(c.clone()) as Box<dyn tether_desktop::clipboard::Clipboard>)
             }),
-            opener: std::sync::Arc::new(RecordingFolderOpener::default()),
+            opener: std::sync::Arc::new(RecordingOpener::default()),
+            ..BackendOptions::system()
         },
         std::sync::Arc::new(|| {}),
     )?)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tether_console::net::{AgentClient, ClientError};
-use tether_host::capture::{CapturerFactory, SyntheticCapturer, SyntheticScreen};
+use tether_desktop::capture::{CapturerFactory, SyntheticCapturer, SyntheticScreen};
 use tether_host::{HostError, HostOptions};
 use tether_net::{close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;

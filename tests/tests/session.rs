@@ -169,8 +169,8 @@ async fn a_killed_host_leaves_no_shared_memory_behind() -> anyhow::Result<()> {
 
 #[test]
 fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
-    use tether_host::capture::Capturer as _;
-    use tether_host::capture::x11::{ShmMode, X11Capturer};
+    use tether_desktop::capture::Capturer as _;
+    use tether_desktop::capture::x11::{ShmMode, X11Capturer};
     let x = Xvfb::start(320, 240)?;
     x.put(0, 0, 320, 240, &test_picture(320, 240, 3))?;
     let mut cap = X11Capturer::open(Some(&x.display()))?;

@@ -336,11 +336,7 @@ fn transfers(ui: &mut Ui, tab: &SessionTab, outbox: &mut Vec<Command>) {
             ui.label(format!("{} {}", if t.upload { "⬆" } else { "⬇" }, t.name));
             match &t.state {
                 TransferStatus::Running => {
-                    let f = if t.total == 0 {
-                        1.0
-                    } else {
-                        t.done as f32 / t.total as f32
-                    };
+                    let f = tether_files::fraction(t.done, t.total);
                     ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!(
                         "{} / {}",
                         human(t.done as f64),

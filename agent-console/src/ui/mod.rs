@@ -481,9 +481,7 @@ fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
             }
             ui.end_row();
             ui.label("Expires");
-            let left = key
-                .expires_at
-                .saturating_sub(tether_relay::server::now_unix());
+            let left = key.expires_at.saturating_sub(crate::state::now_unix());
             ui.label(if left == 0 {
                 "expired".to_string()
             } else {

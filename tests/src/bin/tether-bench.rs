@@ -815,7 +815,7 @@ fn random_file(path: &std::path::Path, len: u64) -> anyhow::Result<()> {
 async fn timed<
     F: std::future::Future<Output = Result<String, tether_console::net::ClientError>>,
 >(
-    progress: Arc<tether_host::files::Progress>,
+    progress: Arc<tether_files::Progress>,
     fut: F,
 ) -> anyhow::Result<f64> {
     let p = progress.clone();
@@ -843,7 +843,7 @@ async fn files(b: &Bench) -> anyhow::Result<Result_> {
     xdotool(&display, &["mousemove", "400", "300"])?;
 
     // Upload alone, for the rate.
-    let up = tether_host::files::Progress::new(0);
+    let up = tether_files::Progress::new(0);
     let upload_mb_s = timed(
         up.clone(),
         b.agent.upload(b.session, &file, "payload.bin", &up),
@@ -852,7 +852,7 @@ async fn files(b: &Bench) -> anyhow::Result<Result_> {
 
     // Upload again while typing, for the screen's latency during a transfer (the harness's
     // own screen reads would slow the transfer it measures, so the rate comes from the run above).
-    let again = tether_host::files::Progress::new(0);
+    let again = tether_files::Progress::new(0);
     let (agent, session, f, p) = (b.agent.clone(), b.session, file.clone(), again.clone());
     let upload =
         tokio::spawn(async move { agent.upload(session, &f, "payload-again.bin", &p).await });
@@ -874,8 +874,8 @@ async fn files(b: &Bench) -> anyhow::Result<Result_> {
 
     // Download it back.
     let mine = tempfile::tempdir()?;
-    let inbox = tether_host::files::Inbox::new(mine.path().to_path_buf(), 1 << 40);
-    let down = tether_host::files::Progress::new(0);
+    let inbox = tether_files::Inbox::new(mine.path().to_path_buf(), 1 << 40);
+    let down = tether_files::Progress::new(0);
     let remote = b.host_dir.join("payload.bin").display().to_string();
     let download_mb_s = timed(
         down.clone(),

@@ -1,6 +1,9 @@
-//! Moving files: the receiving folder with verified, resumable, non-clobbering writes, and the
-//! sending side. Used by the host (uploads from the agent, downloads to the agent) and by the
-//! agent console (the mirror image).
+//! `tether-files`: moving files over QUIC streams: the receiving folder with verified, resumable,
+//! non-clobbering writes, and the sending side. Used by the host (uploads from the agent,
+//! downloads to the agent) and by the agent console (the mirror image).
+//!
+//! Disk work runs on blocking threads fed through small bounded channels, so a transfer never
+//! stalls the async workers that carry the screen and the keystrokes.
 //!
 //! Every received file is written to an owner-only temporary file in a private folder inside the
 //! receiving folder, named after the file's BLAKE3 and size; it is linked into place under a free
@@ -15,6 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tether_protocol::files::{PathError, safe_relative};
+
+/// Largest file received by default (64 GiB).
+pub const DEFAULT_MAX_FILE: u64 = 64 << 30;
 
 /// Bytes per chunk on the wire and on disk.
 pub const CHUNK: usize = 1 << 20;
@@ -47,6 +53,9 @@ pub enum TransferError {
     Io(#[from] io::Error),
 }
 
+/// Chunks in flight between a stream and its disk thread.
+const PIPE_DEPTH: usize = 4;
+
 /// Progress of one transfer, shared with whoever shows it.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -72,6 +81,24 @@ impl Progress {
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+
+    /// How far along, 0 to 1 (see [`fraction`]).
+    pub fn fraction(&self) -> f32 {
+        fraction(
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// How far a transfer of `total` bytes is after `done`, 0 to 1; an empty file is done at once.
+/// Both the console and the customer's window show progress with this.
+pub fn fraction(done: u64, total: u64) -> f32 {
+    if total == 0 {
+        1.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0) as f32
+    }
 }
 
 /// BLAKE3 of the first `len` bytes of a file.
@@ -88,6 +115,7 @@ pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
     Ok(*h.finalize().as_bytes())
 }
 
+/// Creates `dir` owner-only if missing; refuses one that is a symbolic link or not a folder.
 fn private_dir(dir: &Path) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
@@ -187,57 +215,98 @@ impl Inbox {
     ) -> Result<String, TransferError> {
         let parts = Self::check_name(name)?;
         let partial = self.partial(size, hash);
-        let file = open_partial(&partial)?;
-        let from = from.min(file.metadata()?.len()).min(size);
-        file.set_len(from)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut file = file;
-        if from > 0 {
-            file.seek(SeekFrom::Start(0))?;
-            hasher.update_reader((&mut file).take(from))?;
-        }
-        file.seek(SeekFrom::Start(from))?;
-        // QUIC hands data over packet by packet; write it to disk in large pieces.
-        let mut file = io::BufWriter::with_capacity(CHUNK, file);
+        // The disk thread: reopens the partial file, hashes the prefix kept, then writes and
+        // hashes what the stream brings, in order.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPE_DEPTH);
+        let (start_tx, start_rx) = tokio::sync::oneshot::channel::<u64>();
+        let path = partial.clone();
+        let disk = tokio::task::spawn_blocking(move || -> Result<blake3::Hasher, TransferError> {
+            let mut file = open_partial(&path)?;
+            let from = from.min(file.metadata()?.len()).min(size);
+            file.set_len(from)?;
+            let mut hasher = blake3::Hasher::new();
+            if from > 0 {
+                file.seek(SeekFrom::Start(0))?;
+                hasher.update_reader((&mut file).take(from))?;
+            }
+            file.seek(SeekFrom::Start(from))?;
+            let _ = start_tx.send(from);
+            // QUIC hands data over packet by packet; write it to disk in large pieces.
+            let mut file = io::BufWriter::with_capacity(CHUNK, file);
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+                hasher.update(&chunk);
+            }
+            file.flush()?;
+            Ok(hasher)
+        });
+        let Ok(from) = start_rx.await else {
+            // The disk thread failed before it could start: say why.
+            return Err(match disk.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => TransferError::Interrupted(0),
+                Err(e) => TransferError::Io(io::Error::other(e.to_string())),
+            });
+        };
         let mut done = from;
         progress.done.store(done, Ordering::Relaxed);
         progress.resumed_from.store(from, Ordering::Relaxed);
+        let mut stop: Option<TransferError> = None;
         while done < size {
             if progress.cancelled() {
-                drop(file);
-                let _ = fs::remove_file(&partial);
-                return Err(TransferError::Cancelled);
+                stop = Some(TransferError::Cancelled);
+                break;
             }
             let want = (size - done).min(CHUNK as u64) as usize;
             match src.read_chunk(want, true).await {
                 Ok(Some(chunk)) => {
-                    file.write_all(&chunk.bytes)?;
-                    hasher.update(&chunk.bytes);
                     done += chunk.bytes.len() as u64;
+                    if tx.send(chunk.bytes).await.is_err() {
+                        break;
+                    }
                     progress.done.store(done, Ordering::Relaxed);
                 }
-                Ok(None) => return Err(TransferError::Interrupted(done)),
+                Ok(None) => {
+                    stop = Some(TransferError::Interrupted(done));
+                    break;
+                }
                 Err(quinn::ReadError::Reset(code))
                     if code.into_inner() == u64::from(tether_protocol::files::CANCEL_CODE) =>
                 {
-                    drop(file);
-                    let _ = fs::remove_file(&partial);
-                    return Err(TransferError::Cancelled);
+                    stop = Some(TransferError::Cancelled);
+                    break;
                 }
                 Err(_) => {
-                    file.flush()?;
-                    return Err(TransferError::Interrupted(done));
+                    stop = Some(TransferError::Interrupted(done));
+                    break;
                 }
             }
         }
-        file.flush()?;
-        drop(file);
+        drop(tx);
+        let written = disk
+            .await
+            .map_err(|e| TransferError::Io(io::Error::other(e.to_string())))?;
+        let remove = |p: PathBuf| async move {
+            let _ = tokio::task::spawn_blocking(move || fs::remove_file(p)).await;
+        };
+        match stop {
+            Some(TransferError::Cancelled) => {
+                remove(partial).await;
+                return Err(TransferError::Cancelled);
+            }
+            // An interrupted transfer keeps its verified prefix for a retry.
+            Some(e) => return Err(e),
+            None => {}
+        }
+        let hasher = written?;
         if hasher.finalize().as_bytes() != hash {
-            let _ = fs::remove_file(&partial);
+            remove(partial).await;
             return Err(TransferError::Corrupt);
         }
-        let saved = self.place(&partial, &parts)?;
-        Ok(saved)
+        let inbox = self.clone();
+        tokio::task::spawn_blocking(move || inbox.place(&partial, &parts))
+            .await
+            .map_err(|e| TransferError::Io(io::Error::other(e.to_string())))?
     }
 
     /// Moves a verified partial file to `parts` under the folder, creating folders on the way
@@ -283,35 +352,67 @@ impl Inbox {
     }
 }
 
-/// Sends `path` from byte `from` to `dst`, then finishes the stream.
+/// Sends `path` from byte `from` to `dst`, then finishes the stream. The file is read on a
+/// blocking thread a few chunks ahead of the stream.
 pub async fn send_file(
     path: &Path,
     from: u64,
     dst: &mut quinn::SendStream,
     progress: &Progress,
 ) -> Result<(), TransferError> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(from))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(PIPE_DEPTH);
+    let p = path.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut file =
+            match File::open(&p).and_then(|mut f| f.seek(SeekFrom::Start(from)).map(|_| f)) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            if n == 0 {
+                return;
+            }
+            buf.truncate(n);
+            if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                return;
+            }
+        }
+    });
     let mut done = from;
     progress.done.store(done, Ordering::Relaxed);
     progress.resumed_from.store(from, Ordering::Relaxed);
-    loop {
+    let result = loop {
         if progress.cancelled() {
             let _ = dst.reset(tether_protocol::files::CANCEL_CODE.into());
-            return Err(TransferError::Cancelled);
+            break Err(TransferError::Cancelled);
         }
-        let mut buf = vec![0u8; CHUNK];
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+        match rx.recv().await {
+            None => break Ok(()),
+            Some(Err(e)) => break Err(TransferError::Io(e)),
+            Some(Ok(chunk)) => {
+                let n = chunk.len() as u64;
+                if dst.write_chunk(chunk).await.is_err() {
+                    break Err(TransferError::Interrupted(done));
+                }
+                done += n;
+                progress.done.store(done, Ordering::Relaxed);
+            }
         }
-        buf.truncate(n);
-        dst.write_chunk(bytes::Bytes::from(buf))
-            .await
-            .map_err(|_| TransferError::Interrupted(done))?;
-        done += n as u64;
-        progress.done.store(done, Ordering::Relaxed);
-    }
+    };
+    drop(rx);
+    let _ = reader.await;
+    result?;
     dst.finish().map_err(|_| TransferError::Interrupted(done))?;
     Ok(())
 }

@@ -1,0 +1,394 @@
+//! The console's network side: a tokio runtime on its own thread that runs the agent client,
+//! the screen views and (for a local try) the embedded relay and demo host. It talks to the UI
+//! over channels and asks for a repaint whenever something changed.
+//!
+//! - [`Worker`] owns what lives across logins: the UI's channels, the shared views and transfers,
+//!   and the one [`Connection`] (client, relay events, views, input streams) while logged in.
+//! - Commands are handled by family: [`screen`] (views), [`input`] (consent requests, input,
+//!   clipboard), [`files`] (listings and transfers), and the session commands here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tether_desktop::clipboard::ClipboardFactory;
+use tether_desktop::opener::Opener;
+use tether_protocol::input::AgentMsg;
+use tether_protocol::msg::{ServerMsg, SessionId};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::net::{AgentClient, ClientError};
+use crate::state::{Command, Event, LoginRequest};
+
+mod files;
+mod input;
+mod screen;
+
+pub use files::{TransferEntry, Transfers, lock_transfers};
+pub use screen::{ViewBuffer, ViewStats, Views, lock};
+
+/// How the console starts.
+#[derive(Debug, Clone)]
+pub enum Startup {
+    /// Show the login screen.
+    LoginScreen,
+    /// Log in to a relay at once.
+    Login(LoginRequest),
+    /// Start an in-process relay on loopback with a local agent and log in to it.
+    #[cfg(feature = "embedded-relay")]
+    Embedded {
+        /// Data dir of the embedded relay (default: the user's data dir).
+        data_dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// What the backend uses of the desktop, and how it starts.
+#[derive(Clone)]
+pub struct BackendOptions {
+    /// Also share this display as a customer and join it.
+    #[cfg(feature = "demo")]
+    pub demo: bool,
+    /// The agent's clipboard.
+    pub clipboard: ClipboardFactory,
+    /// Shows downloaded files' folders.
+    pub opener: Arc<dyn Opener>,
+}
+
+impl BackendOptions {
+    /// This desktop's clipboard and file manager.
+    pub fn system() -> Self {
+        Self {
+            #[cfg(feature = "demo")]
+            demo: false,
+            clipboard: tether_desktop::clipboard::system_clipboard(),
+            opener: Arc::new(tether_desktop::opener::SystemOpener),
+        }
+    }
+}
+
+impl std::fmt::Debug for BackendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendOptions").finish_non_exhaustive()
+    }
+}
+
+/// The UI's handle on the backend.
+pub struct Backend {
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    ev_rx: std::sync::mpsc::Receiver<Event>,
+    views: Views,
+    transfers: Transfers,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// Starts the backend thread. `repaint` is called whenever the UI should look again.
+    pub fn start(
+        startup: Startup,
+        options: BackendOptions,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = std::sync::mpsc::channel();
+        let views: Views = Arc::default();
+        let transfers: Transfers = Arc::default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let worker = Worker {
+            sink: Sink { tx: ev_tx, repaint },
+            views: views.clone(),
+            transfers: transfers.clone(),
+            options,
+            conn: None,
+            local: crate::local::Local::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("tether-net".into())
+            .spawn(move || rt.block_on(worker.run(startup, cmd_rx)))?;
+        Ok(Self {
+            cmd_tx,
+            ev_rx,
+            views,
+            transfers,
+            _thread: thread,
+        })
+    }
+
+    /// Sends a command.
+    pub fn send(&self, cmd: Command) {
+        let _ = self.cmd_tx.send(cmd);
+    }
+
+    /// Events that arrived since the last call.
+    pub fn events(&self) -> Vec<Event> {
+        self.ev_rx.try_iter().collect()
+    }
+
+    /// The screens.
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    /// The transfers.
+    pub fn transfers(&self) -> &Transfers {
+        &self.transfers
+    }
+}
+
+/// Where events for the UI go.
+#[derive(Clone)]
+pub(crate) struct Sink {
+    tx: std::sync::mpsc::Sender<Event>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Sink {
+    pub(crate) fn send(&self, ev: Event) {
+        let _ = self.tx.send(ev);
+        (self.repaint)();
+    }
+
+    pub(crate) fn repaint(&self) {
+        (self.repaint)();
+    }
+}
+
+struct InputTask {
+    tx: mpsc::UnboundedSender<AgentMsg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct ViewTask {
+    control: crate::net::ScreenControl,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// One login: the client, the relay's events, and the tasks serving its sessions. Dropping it
+/// stops them all.
+struct Connection {
+    client: Arc<AgentClient>,
+    events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
+    viewers: HashMap<SessionId, ViewTask>,
+    inputs: HashMap<SessionId, InputTask>,
+}
+
+impl Connection {
+    /// Stops what serves a session (it ended, or the agent left it).
+    fn forget(&mut self, session: SessionId, views: &Views) {
+        if let Some(v) = self.viewers.remove(&session) {
+            v.task.abort();
+        }
+        if let Some(i) = self.inputs.remove(&session) {
+            i.task.abort();
+        }
+        lock(views).remove(&session);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for v in self.viewers.values() {
+            v.task.abort();
+        }
+        for i in self.inputs.values() {
+            i.task.abort();
+        }
+    }
+}
+
+/// The backend's state, owned by its thread.
+struct Worker {
+    sink: Sink,
+    views: Views,
+    transfers: Transfers,
+    options: BackendOptions,
+    conn: Option<Connection>,
+    local: crate::local::Local,
+}
+
+impl Worker {
+    async fn run(mut self, startup: Startup, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut pending = self.first_login(startup).await.map(Command::Login);
+        loop {
+            let cmd = match pending.take() {
+                Some(c) => c,
+                None => {
+                    let relay = async {
+                        match self.conn.as_mut() {
+                            Some(c) => c.events.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        c = commands.recv() => match c {
+                            Some(c) => c,
+                            None => break,
+                        },
+                        ev = relay => {
+                            self.relay_event(ev).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.command(cmd).await;
+        }
+        self.local.stop().await;
+        if let Some(c) = self.conn.take() {
+            c.client.close().await;
+        }
+    }
+
+    /// The login to try first, after starting the local relay when asked to.
+    async fn first_login(&mut self, startup: Startup) -> Option<LoginRequest> {
+        match startup {
+            Startup::LoginScreen => None,
+            Startup::Login(req) => Some(req),
+            #[cfg(feature = "embedded-relay")]
+            Startup::Embedded { data_dir } => match self.local.start_relay(data_dir).await {
+                Ok(req) => Some(req),
+                Err(e) => {
+                    self.sink.send(Event::LoginFailed(format!(
+                        "cannot start the embedded relay: {e:#}"
+                    )));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A message from the relay, or the end of the connection.
+    async fn relay_event(&mut self, ev: Option<Result<ServerMsg, ClientError>>) {
+        match ev.unwrap_or_else(|| Err(ClientError::Lost("connection closed".into()))) {
+            Ok(msg) => {
+                if let (ServerMsg::KeyCreated(key), Some(c)) = (&msg, &self.conn) {
+                    self.local.key_created(key, &c.client);
+                }
+                if let (ServerMsg::SessionEnded { session, .. }, Some(c)) = (&msg, &mut self.conn) {
+                    c.forget(*session, &self.views);
+                }
+                self.sink.send(Event::Server(msg));
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                warn!(%reason, "lost the relay");
+                self.conn = None;
+                lock(&self.views).clear();
+                self.sink.send(Event::Lost(reason));
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        let (sink, views, transfers) = (&self.sink, &self.views, &self.transfers);
+        let clipboard = &self.options.clipboard;
+        match cmd {
+            Command::Login(req) => self.login(req).await,
+            Command::ShowInFolder(folder) => {
+                if let Err(e) = self.options.opener.open(folder.as_os_str()) {
+                    sink.send(Event::Notice(e.to_string()));
+                }
+            }
+            Command::CancelTransfer(id) => files::cancel(transfers, id),
+            cmd => {
+                let Some(c) = self.conn.as_mut() else { return };
+                match cmd {
+                    Command::CreateKey => {
+                        if let Err(e) = c.client.create_key(None).await {
+                            sink.send(Event::Notice(e.to_string()));
+                        }
+                    }
+                    Command::Leave(session) => {
+                        c.forget(session, views);
+                        if let Err(e) = c.client.leave(session).await {
+                            sink.send(Event::Notice(e.to_string()));
+                        }
+                    }
+                    Command::Control { session, on } => {
+                        let msg = if on {
+                            AgentMsg::RequestControl
+                        } else {
+                            AgentMsg::ReleaseControl
+                        };
+                        c.send_input(session, msg, sink, clipboard).await;
+                    }
+                    Command::Input { session, event } => {
+                        c.send_input(session, AgentMsg::Input(event), sink, clipboard)
+                            .await
+                    }
+                    Command::ClipboardSync { session, on } => {
+                        let msg = if on {
+                            AgentMsg::RequestClipboard
+                        } else {
+                            AgentMsg::StopClipboard
+                        };
+                        c.send_input(session, msg, sink, clipboard).await;
+                    }
+                    Command::PushUrl { session, url } => {
+                        match tether_protocol::files::check_url(&url) {
+                            Ok(url) => {
+                                c.send_input(session, AgentMsg::PushUrl { url }, sink, clipboard)
+                                    .await
+                            }
+                            Err(e) => sink.send(Event::Notice(format!("Not pushed: {e}"))),
+                        }
+                    }
+                    Command::ListRemote { session, path } => c.list(session, path, sink),
+                    Command::Upload { session, local } => c.upload(session, local, transfers, sink),
+                    Command::Download {
+                        session,
+                        remote,
+                        dir,
+                        into,
+                    } => c.download(session, (remote, dir), into, transfers, sink),
+                    Command::View { session, monitor } => {
+                        c.view(session, monitor, views, sink).await
+                    }
+                    Command::SetQuality { session, quality } => {
+                        c.set_quality(session, quality, sink).await
+                    }
+                    Command::SelectMonitor { session, monitor } => {
+                        c.select_monitor(session, monitor, sink).await
+                    }
+                    Command::Login(_) | Command::ShowInFolder(_) | Command::CancelTransfer(_) => {}
+                }
+            }
+        }
+    }
+
+    async fn login(&mut self, req: LoginRequest) {
+        let Ok(fp) = tether_net::parse_fingerprint(&req.fingerprint) else {
+            self.sink.send(Event::LoginFailed(
+                "the relay fingerprint must be 64 hex digits".into(),
+            ));
+            return;
+        };
+        match AgentClient::login(&req.relay, fp, &req.user, &req.password).await {
+            Ok(mut c) => {
+                let events = c.take_events();
+                self.sink.send(Event::LoggedIn {
+                    agent: c.agent().to_string(),
+                    relay: req.relay.clone(),
+                    fingerprint: req.fingerprint.clone(),
+                });
+                info!(agent = c.agent(), relay = %req.relay, "logged in");
+                self.local.logged_in(&c, &self.options).await;
+                self.conn = Some(Connection {
+                    client: Arc::new(c),
+                    events,
+                    viewers: HashMap::new(),
+                    inputs: HashMap::new(),
+                });
+            }
+            Err(e) => self.sink.send(Event::LoginFailed(e.to_string())),
+        }
+    }
+}
