@@ -10,7 +10,9 @@ use tether_protocol::flow::FlowWindow;
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{ScreenMsg, ViewerMsg};
 
-use tether_protocol::screen::{FrameUpdate, Quality, TileEncoder, Timing};
+use tether_protocol::screen::{
+    CodecError, Executor, FrameRef, Job, Quality, ScreenEncoder, TileEncoder, Timing,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -46,10 +48,21 @@ pub enum ViewerError {
     Stream(String),
 }
 
+/// Runs the encoder's compression jobs on all cores.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllCores;
+
+impl Executor for AllCores {
+    fn run(&self, frame: &FrameRef<'_>, jobs: &[Job<'_>]) -> Vec<Result<Vec<u8>, CodecError>> {
+        use rayon::prelude::*;
+        jobs.par_iter().map(|j| j.run(frame)).collect()
+    }
+}
+
 /// Capture and encoding state of one viewer; runs on a blocking thread.
 struct Worker {
     cap: Box<dyn Capturer>,
-    enc: TileEncoder,
+    enc: Box<dyn ScreenEncoder>,
     monitors: Vec<MonitorInfo>,
     monitor: usize,
     seq: u64,
@@ -105,11 +118,17 @@ fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
 
 impl Worker {
     /// Waits up to `wait` for the monitor to change, then captures and encodes the change.
-    fn step(&mut self, wait: Duration) -> Result<Option<Vec<FrameUpdate>>, ViewerError> {
+    fn step(&mut self, wait: Duration) -> Result<Option<Vec<ScreenMsg>>, ViewerError> {
         let now_ms = || self.epoch.elapsed().as_millis() as u64;
+        // The link as the acknowledgements measure it, and the viewer's mode, apply to this very
+        // frame.
+        self.enc
+            .set_congested(self.congested.load(Ordering::Relaxed));
+        self.enc
+            .set_quality(quality_of(self.quality.load(Ordering::Relaxed)));
         let hints = if self.started {
             // Lossy tiles wait to be refined: look again soon even if nothing changes.
-            let wait = if self.enc.has_lossy() {
+            let wait = if self.enc.wants_refinement() {
                 wait.min(Duration::from_millis(
                     tether_protocol::screen::SETTLE_MS / 4,
                 ))
@@ -123,11 +142,12 @@ impl Worker {
                         captured_us: now_us(),
                         ..Timing::default()
                     };
-                    let refined = self.enc.refine(now_ms(), seq, t)?;
-                    if refined.is_some() {
-                        self.seq = seq;
+                    let refined = self.enc.refine(now_ms(), seq, t, &AllCores)?;
+                    if refined.is_empty() {
+                        return Ok(None);
                     }
-                    return Ok(refined);
+                    self.seq = seq;
+                    return Ok(Some(refined));
                 }
                 Damage::Unknown => None,
                 Damage::Rects(r) => {
@@ -142,31 +162,27 @@ impl Worker {
             None
         };
         self.started = true;
-        self.enc
-            .set_quality(quality_of(self.quality.load(Ordering::Relaxed)));
         let captured_us = now_us();
         let frame = self.cap.capture(self.monitor, hints.as_deref())?;
-        let rects = self.enc.diff(
+        let seq = self.seq + 1;
+        let mut parts = self.enc.update(
             &frame,
             hints.as_deref(),
             self.epoch.elapsed().as_millis() as u64,
-        )?;
-        if rects.is_empty() {
-            return Ok(None);
-        }
-        self.seq += 1;
-        let mut parts = self.enc.encode(
-            &frame,
-            &rects,
-            self.seq,
+            seq,
             Timing {
                 captured_us,
                 ..Timing::default()
             },
+            &AllCores,
         )?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        self.seq = seq;
         let encoded_us = now_us();
         for p in &mut parts {
-            p.timing.encoded_us = encoded_us;
+            p.timing_mut().encoded_us = encoded_us;
         }
         Ok(Some(parts))
     }
@@ -192,7 +208,7 @@ pub(crate) async fn serve(
         };
         Ok(Worker {
             cap,
-            enc: TileEncoder::new(),
+            enc: Box::new(TileEncoder::new()),
             monitors,
             monitor,
             seq: 0,
@@ -264,10 +280,8 @@ pub(crate) async fn serve(
                     let mut failed = None;
                     let sent_us = now_us();
                     for mut p in parts {
-                        p.timing.sent_us = sent_us;
-                        if let Err(e) =
-                            write_msg(&mut send, &ScreenMsg::Update(p), MEDIA_MAX_FRAME).await
-                        {
+                        p.timing_mut().sent_us = sent_us;
+                        if let Err(e) = write_msg(&mut send, &p, MEDIA_MAX_FRAME).await {
                             failed = Some(e);
                             break;
                         }

@@ -363,11 +363,21 @@ pub enum HostStream {
     },
 }
 
-/// Host to viewer, on a screen stream. Opaque to the relay.
+/// Host to viewer, on a screen stream. Opaque to the relay. A frame is one or more messages, the
+/// last marked as such; other encodings (a video codec) are further variants.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ScreenMsg {
     /// A part of a frame update.
     Update(FrameUpdate),
+}
+
+impl ScreenMsg {
+    /// The host's clock readings for the frame this message belongs to.
+    pub fn timing_mut(&mut self) -> &mut crate::screen::Timing {
+        match self {
+            ScreenMsg::Update(u) => &mut u.timing,
+        }
+    }
 }
 
 /// Viewer to host, on a screen stream. Opaque to the relay.

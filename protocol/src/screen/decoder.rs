@@ -1,0 +1,224 @@
+//! The viewer's side: applying update parts to a framebuffer, every length and rectangle
+//! checked before anything is written.
+
+use super::pack::{MAX_PALETTE, encoded_len, index_bits};
+use super::wire::*;
+
+/// Decodes a JPEG that must be exactly `w` x `h`, to RGB.
+fn decode_jpeg(data: &[u8], w: usize, h: usize) -> Result<Vec<u8>, CodecError> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(w)
+        .set_max_height(h);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(data), opts);
+    let rgb = d
+        .decode()
+        .map_err(|e| CodecError::Corrupt(format!("jpeg: {e:?}")))?;
+    let info = d
+        .info()
+        .ok_or_else(|| CodecError::Corrupt("jpeg without a header".into()))?;
+    if (info.width as usize, info.height as usize) != (w, h) || rgb.len() != w * h * 3 {
+        return Err(CodecError::Corrupt(format!(
+            "jpeg is {}x{}, its rectangle {w}x{h}",
+            info.width, info.height
+        )));
+    }
+    Ok(rgb)
+}
+
+/// The viewer's copy of a remote monitor, BGRX.
+#[derive(Debug, Default, Clone)]
+pub struct Framebuffer {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+impl Framebuffer {
+    /// An empty (0x0) framebuffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// BGRX pixels, `width * 4` bytes per row.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// Applies one update part. Returns whether the screen size changed (the whole buffer is then
+    /// new). On error the buffer may hold part of the update but never reads or writes out of
+    /// bounds.
+    pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
+        let (w, h) = (upd.width, upd.height);
+        if u64::from(w) * u64::from(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
+            return Err(CodecError::TooLarge {
+                width: w,
+                height: h,
+            });
+        }
+        if upd.rects.len() + upd.lossy.len() > MAX_PART_RECTS {
+            return Err(CodecError::Corrupt(format!(
+                "{} rectangles in one part (at most {MAX_PART_RECTS})",
+                upd.rects.len() + upd.lossy.len()
+            )));
+        }
+        let mut expected: u64 = 0;
+        // Every pixel costs work to paint, even a one-colour one that costs no bytes: the
+        // rectangles of a part cover the screen at most twice (lossless, then lossy).
+        let mut area: u64 = 0;
+        let screen = u64::from(w) * u64::from(h);
+        if !upd.palettes.is_empty() && upd.palettes.len() != upd.rects.len() {
+            return Err(CodecError::Corrupt(
+                "palette list does not match the rectangles".into(),
+            ));
+        }
+        let inside = |r: &Rect| {
+            r.w > 0
+                && r.h > 0
+                && u64::from(r.x) + u64::from(r.w) <= u64::from(w)
+                && u64::from(r.y) + u64::from(r.h) <= u64::from(h)
+        };
+        for (i, r) in upd.rects.iter().enumerate() {
+            if !inside(r) {
+                return Err(CodecError::OutOfBounds(*r));
+            }
+            let colours = upd.palettes.get(i).map_or(0, Vec::len);
+            if colours > MAX_PALETTE {
+                return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
+            }
+            expected += encoded_len(r, colours) as u64;
+            area += r.area();
+        }
+        if expected > MAX_PART_DECODED as u64 {
+            return Err(CodecError::DataLength {
+                expected: expected.min(usize::MAX as u64) as usize,
+                got: 0,
+            });
+        }
+        let expected = expected as usize;
+        for j in &upd.lossy {
+            let r = j.rect;
+            if !inside(&r) {
+                return Err(CodecError::OutOfBounds(r));
+            }
+            area += r.area();
+            if j.data.len() > MAX_JPEG_BYTES {
+                return Err(CodecError::Corrupt(format!(
+                    "lossy rectangle of {} bytes",
+                    j.data.len()
+                )));
+            }
+        }
+        if area > screen * 2 {
+            return Err(CodecError::Corrupt(format!(
+                "rectangles cover {area} pixels of a {w}x{h} screen"
+            )));
+        }
+        let raw = if upd.rects.is_empty() {
+            Vec::new()
+        } else {
+            match upd.encoding {
+                Encoding::Bgr24Zstd => zstd::bulk::decompress(&upd.data, expected)
+                    .map_err(|e| CodecError::Corrupt(e.to_string()))?,
+            }
+        };
+        if raw.len() != expected {
+            return Err(CodecError::DataLength {
+                expected,
+                got: raw.len(),
+            });
+        }
+        let resized = w != self.width || h != self.height;
+        if resized {
+            self.width = w;
+            self.height = h;
+            self.pixels = vec![0; w as usize * h as usize * 4];
+        }
+        let pitch = w as usize * 4;
+        let mut at = 0usize;
+        for (i, r) in upd.rects.iter().enumerate() {
+            let palette = upd.palettes.get(i).filter(|p| !p.is_empty());
+            let len = encoded_len(r, palette.map_or(0, Vec::len));
+            let src = &raw[at..at + len];
+            at += len;
+            match palette {
+                None => {
+                    let mut px = src.chunks_exact(3);
+                    for y in r.y..r.y + r.h {
+                        let off = y as usize * pitch + r.x as usize * 4;
+                        let row = &mut self.pixels[off..off + r.w as usize * 4];
+                        for (dst, s) in row.chunks_exact_mut(4).zip(&mut px) {
+                            dst[..3].copy_from_slice(s);
+                            dst[3] = 0;
+                        }
+                    }
+                }
+                Some(pal) => {
+                    let bits = index_bits(pal.len());
+                    let row_bytes = (r.w as usize * bits).div_ceil(8);
+                    for (yy, y) in (r.y..r.y + r.h).enumerate() {
+                        let off = y as usize * pitch + r.x as usize * 4;
+                        let row = &mut self.pixels[off..off + r.w as usize * 4];
+                        let line = &src[yy * row_bytes..(yy + 1) * row_bytes];
+                        for (x, dst) in row.chunks_exact_mut(4).enumerate() {
+                            let idx = if bits == 0 {
+                                0
+                            } else {
+                                (line[x * bits / 8] >> (8 - bits - (x * bits) % 8)) as usize
+                                    & ((1 << bits) - 1)
+                            };
+                            let c = pal.get(idx).copied().unwrap_or([0, 0, 0]);
+                            dst.copy_from_slice(&[c[0], c[1], c[2], 0]);
+                        }
+                    }
+                }
+            }
+        }
+        for j in &upd.lossy {
+            let r = j.rect;
+            let rgb = decode_jpeg(&j.data, r.w as usize, r.h as usize)?;
+            for y in 0..r.h as usize {
+                let off = (r.y as usize + y) * pitch + r.x as usize * 4;
+                let row = &mut self.pixels[off..off + r.w as usize * 4];
+                let line = &rgb[y * r.w as usize * 3..(y + 1) * r.w as usize * 3];
+                for (dst, s) in row.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
+                    dst.copy_from_slice(&[s[2], s[1], s[0], 0]);
+                }
+            }
+        }
+        Ok(resized)
+    }
+
+    /// RGBA bytes of a rectangle (for a texture upload); empty if it is empty or lies outside
+    /// the buffer.
+    pub fn region_rgba(&self, r: &Rect) -> Vec<u8> {
+        if r.w == 0
+            || r.h == 0
+            || u64::from(r.x) + u64::from(r.w) > u64::from(self.width)
+            || u64::from(r.y) + u64::from(r.h) > u64::from(self.height)
+        {
+            return Vec::new();
+        }
+        let pitch = self.width as usize * 4;
+        let mut out = Vec::with_capacity(r.area() as usize * 4);
+        for y in r.y..r.y + r.h {
+            let off = y as usize * pitch + r.x as usize * 4;
+            for px in self.pixels[off..off + r.w as usize * 4].chunks_exact(4) {
+                out.extend_from_slice(&[px[2], px[1], px[0], 255]);
+            }
+        }
+        out
+    }
+}

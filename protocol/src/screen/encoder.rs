@@ -1,0 +1,426 @@
+//! Finding what changed for one viewer, and deciding what goes lossy.
+
+use super::pack::{Executor, encode_parts, palette_of};
+use super::wire::*;
+use crate::msg::ScreenMsg;
+
+/// One viewer's screen encoder, as the host's screen loop drives it. [`TileEncoder`] is the
+/// changed-tile codec; a video codec can implement the same.
+pub trait ScreenEncoder: Send {
+    /// Sets the quality mode.
+    fn set_quality(&mut self, q: Quality);
+    /// Says whether the link is slow (frames take long to be acknowledged).
+    fn set_congested(&mut self, congested: bool);
+    /// Forgets what the viewer has: the next update is the whole picture.
+    fn reset(&mut self);
+    /// Whether something already sent waits to be made exact, so the loop must look again soon
+    /// even if the screen does not change.
+    fn wants_refinement(&self) -> bool;
+    /// What changed in `frame` since the last update, as messages for the viewer (none if nothing
+    /// did). With `hints`, only those regions may have changed.
+    fn update(
+        &mut self,
+        frame: &FrameRef<'_>,
+        hints: Option<&[Rect]>,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Vec<ScreenMsg>, CodecError>;
+    /// With no change on screen: what is due to be sent again exactly (none if nothing is).
+    fn refine(
+        &mut self,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Vec<ScreenMsg>, CodecError>;
+}
+
+/// A tile that changed this many times, each within [`MOTION_GAP_MS`] of the last, is in motion.
+const MOTION_CHANGES: u8 = 2;
+/// See [`MOTION_CHANGES`].
+const MOTION_GAP_MS: u64 = 150;
+/// A lossy tile unchanged for this long is sent again losslessly.
+pub const SETTLE_MS: u64 = 250;
+/// Smallest change sent lossy in [`Quality::Smooth`] (a keystroke stays lossless).
+const SMOOTH_MIN_AREA: u64 = 64 * 64;
+/// Smallest change sent lossy in [`Quality::Auto`].
+const AUTO_MIN_AREA: u64 = 32 * 32 * 2;
+
+/// Encodes frames for one viewer, remembering what that viewer has.
+#[derive(Debug, Default)]
+pub struct TileEncoder {
+    width: u32,
+    height: u32,
+    prev: Vec<u8>,
+    has_prev: bool,
+    quality: Quality,
+    /// Per tile: consecutive quick changes, time of the last change (ms), and whether the viewer
+    /// holds a lossy version of it.
+    heat: Vec<u8>,
+    changed_at: Vec<u64>,
+    lossy: Vec<bool>,
+    /// The link is slow (frames take long to be acknowledged): in Auto, any sizeable photo-like
+    /// change goes lossy at once instead of waiting to be seen moving.
+    congested: bool,
+}
+
+impl TileEncoder {
+    /// A new encoder; its first frame is sent whole.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets what the viewer has, so that the next frame is sent whole.
+    pub fn reset(&mut self) {
+        self.has_prev = false;
+    }
+
+    /// Sets the quality mode; lossy tiles already sent are still refined.
+    pub fn set_quality(&mut self, q: Quality) {
+        self.quality = q;
+    }
+
+    /// Tells the encoder whether the link is slow.
+    pub fn set_congested(&mut self, congested: bool) {
+        self.congested = congested;
+    }
+
+    /// The quality mode.
+    pub fn quality(&self) -> Quality {
+        self.quality
+    }
+
+    fn tiles_w(&self) -> u32 {
+        self.width.div_ceil(TILE)
+    }
+
+    fn tiles_of(&self, r: &Rect) -> impl Iterator<Item = usize> + '_ {
+        let tw = self.tiles_w();
+        let (tx0, tx1) = (r.x / TILE, (r.x + r.w.max(1) - 1) / TILE);
+        let (ty0, ty1) = (r.y / TILE, (r.y + r.h.max(1) - 1) / TILE);
+        (ty0..=ty1).flat_map(move |ty| (tx0..=tx1).map(move |tx| (ty * tw + tx) as usize))
+    }
+
+    /// Whether any tile is waiting to be refined.
+    pub fn has_lossy(&self) -> bool {
+        self.lossy.iter().any(|l| *l)
+    }
+
+    /// Splits changed rectangles into lossless and lossy ones, per the quality mode and the
+    /// tiles' motion, and remembers which tiles the viewer gets lossy.
+    ///
+    /// Content with few colours (text, UI) stays lossless in every mode: its palette encoding is
+    /// smaller than JPEG and exact.
+    fn classify(&mut self, frame: &FrameRef<'_>, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
+        let (mut sharp, mut soft) = (Vec::new(), Vec::new());
+        for r in rects {
+            let candidate = match self.quality {
+                Quality::Sharp => false,
+                Quality::Smooth => r.area() >= SMOOTH_MIN_AREA,
+                Quality::Auto => {
+                    r.area() >= AUTO_MIN_AREA
+                        && (self.congested
+                            || self
+                                .tiles_of(r)
+                                .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES)))
+                }
+            };
+            let lossy = candidate && palette_of(frame, r).is_none();
+            if lossy {
+                let tiles: Vec<usize> = self.tiles_of(r).collect();
+                for t in tiles {
+                    if let Some(l) = self.lossy.get_mut(t) {
+                        *l = true;
+                    }
+                }
+                soft.push(*r);
+            } else {
+                sharp.push(*r);
+            }
+        }
+        (sharp, soft)
+    }
+
+    /// Lossy tiles that have not changed for [`SETTLE_MS`], encoded losslessly from what was
+    /// captured last (which is what the screen still shows). `None` if none is due.
+    pub fn refine(
+        &mut self,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Option<Vec<FrameUpdate>>, CodecError> {
+        if !self.has_prev {
+            return Ok(None);
+        }
+        let tw = self.tiles_w();
+        let th = self.height.div_ceil(TILE);
+        let mut rects = Vec::new();
+        for ty in 0..th {
+            let row_start = rects.len();
+            for tx in 0..tw {
+                let t = (ty * tw + tx) as usize;
+                if self.lossy[t] && now_ms.saturating_sub(self.changed_at[t]) >= SETTLE_MS {
+                    self.lossy[t] = false;
+                    let (x, y) = (tx * TILE, ty * TILE);
+                    rects.push(Rect {
+                        x,
+                        y,
+                        w: TILE.min(self.width - x),
+                        h: TILE.min(self.height - y),
+                    });
+                }
+            }
+            merge_row(&mut rects, row_start);
+            merge_down(&mut rects, row_start);
+        }
+        if rects.is_empty() {
+            return Ok(None);
+        }
+        let frame = FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 4,
+            data: &self.prev,
+        };
+        encode_parts(&frame, &rects, &[], seq, timing, exec).map(Some)
+    }
+
+    /// Compares `frame` with the last encoded frame and returns the changed rectangles, which it
+    /// then considers sent. A first frame, or one of another size, is returned whole.
+    ///
+    /// With `hints` (say, the damage the OS reported), only tiles touching them are compared:
+    /// the hints must cover every change since the previous call.
+    pub fn diff(
+        &mut self,
+        frame: &FrameRef<'_>,
+        hints: Option<&[Rect]>,
+        now_ms: u64,
+    ) -> Result<Vec<Rect>, CodecError> {
+        if !frame.is_valid() {
+            return Err(CodecError::BadFrame);
+        }
+        let (w, h) = (frame.width, frame.height);
+        if !self.has_prev || w != self.width || h != self.height {
+            self.width = w;
+            self.height = h;
+            self.prev.clear();
+            self.prev.reserve(w as usize * h as usize * 4);
+            for y in 0..h {
+                self.prev.extend_from_slice(frame.row(y, 0, w));
+            }
+            self.has_prev = true;
+            let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
+            self.heat = vec![0; tiles];
+            self.changed_at = vec![now_ms; tiles];
+            self.lossy = vec![false; tiles];
+            return Ok((0..h.div_ceil(TILE))
+                .map(|ty| {
+                    let y = ty * TILE;
+                    Rect {
+                        x: 0,
+                        y,
+                        w,
+                        h: TILE.min(h - y),
+                    }
+                })
+                .filter(|r| r.area() > 0)
+                .collect());
+        }
+        let mut out = Vec::new();
+        let pitch = w as usize * 4;
+        let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
+        let mask = hints.map(|hints| {
+            let mut m = vec![false; (tw * th) as usize];
+            for r in hints {
+                if r.w == 0 || r.h == 0 || r.x >= w || r.y >= h {
+                    continue;
+                }
+                let (x1, y1) = ((r.x + r.w).min(w), (r.y + r.h).min(h));
+                for ty in r.y / TILE..=(y1 - 1) / TILE {
+                    for tx in r.x / TILE..=(x1 - 1) / TILE {
+                        m[(ty * tw + tx) as usize] = true;
+                    }
+                }
+            }
+            m
+        });
+        for ty in 0..th {
+            let y0 = ty * TILE;
+            let y1 = (y0 + TILE).min(h);
+            let row_start = out.len();
+            for tx in 0..tw {
+                if let Some(m) = &mask
+                    && !m[(ty * tw + tx) as usize]
+                {
+                    continue;
+                }
+                let x0 = tx * TILE;
+                let x1 = (x0 + TILE).min(w);
+                let mut bbox: Option<(u32, u32, u32, u32)> = None;
+                for y in y0..y1 {
+                    let cur = frame.row(y, x0, x1);
+                    let off = y as usize * pitch + x0 as usize * 4;
+                    let prev = &mut self.prev[off..off + cur.len()];
+                    if cur == prev {
+                        continue;
+                    }
+                    let first = first_diff(cur, prev);
+                    let last = last_diff(cur, prev);
+                    prev.copy_from_slice(cur);
+                    let (fx, lx) = (x0 + first, x0 + last);
+                    bbox = Some(match bbox {
+                        None => (fx, y, lx, y),
+                        Some((a, b, c, _)) => (a.min(fx), b, c.max(lx), y),
+                    });
+                }
+                if let Some((bx0, by0, bx1, by1)) = bbox {
+                    out.push(Rect {
+                        x: bx0,
+                        y: by0,
+                        w: bx1 - bx0 + 1,
+                        h: by1 - by0 + 1,
+                    });
+                    let t = (ty * tw + tx) as usize;
+                    let quick = now_ms.saturating_sub(self.changed_at[t]) <= MOTION_GAP_MS;
+                    self.heat[t] = if quick {
+                        self.heat[t].saturating_add(1)
+                    } else {
+                        1
+                    };
+                    self.changed_at[t] = now_ms;
+                }
+            }
+            merge_row(&mut out, row_start);
+            merge_down(&mut out, row_start);
+        }
+        Ok(out)
+    }
+
+    /// Encodes the given rectangles of `frame` as update parts with sequence number `seq`, each
+    /// lossless or lossy as the quality mode and the motion of its tiles decide.
+    pub fn encode(
+        &mut self,
+        frame: &FrameRef<'_>,
+        rects: &[Rect],
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Vec<FrameUpdate>, CodecError> {
+        if !frame.is_valid() {
+            return Err(CodecError::BadFrame);
+        }
+        let (sharp, soft) = self.classify(frame, rects);
+        encode_parts(frame, &sharp, &soft, seq, timing, exec)
+    }
+}
+
+impl ScreenEncoder for TileEncoder {
+    fn set_quality(&mut self, q: Quality) {
+        TileEncoder::set_quality(self, q);
+    }
+
+    fn set_congested(&mut self, congested: bool) {
+        TileEncoder::set_congested(self, congested);
+    }
+
+    fn reset(&mut self) {
+        TileEncoder::reset(self);
+    }
+
+    fn wants_refinement(&self) -> bool {
+        self.has_lossy()
+    }
+
+    fn update(
+        &mut self,
+        frame: &FrameRef<'_>,
+        hints: Option<&[Rect]>,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Vec<ScreenMsg>, CodecError> {
+        let rects = self.diff(frame, hints, now_ms)?;
+        if rects.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .encode(frame, &rects, seq, timing, exec)?
+            .into_iter()
+            .map(ScreenMsg::Update)
+            .collect())
+    }
+
+    fn refine(
+        &mut self,
+        now_ms: u64,
+        seq: u64,
+        timing: Timing,
+        exec: &dyn Executor,
+    ) -> Result<Vec<ScreenMsg>, CodecError> {
+        Ok(TileEncoder::refine(self, now_ms, seq, timing, exec)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(ScreenMsg::Update)
+            .collect())
+    }
+}
+
+fn first_diff(a: &[u8], b: &[u8]) -> u32 {
+    let i = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .position(|(p, q)| p != q)
+        .unwrap_or(0);
+    i as u32
+}
+
+fn last_diff(a: &[u8], b: &[u8]) -> u32 {
+    let n = a.len() / 4;
+    let i = a
+        .chunks_exact(4)
+        .rev()
+        .zip(b.chunks_exact(4).rev())
+        .position(|(p, q)| p != q);
+    (n - 1 - i.unwrap_or(0)) as u32
+}
+
+/// Merges horizontally adjacent rectangles of equal rows in `out[start..]`.
+pub(super) fn merge_row(out: &mut Vec<Rect>, start: usize) {
+    let mut w = start;
+    for r in start..out.len() {
+        let cur = out[r];
+        if w > start {
+            let prev = &mut out[w - 1];
+            if prev.y == cur.y && prev.h == cur.h && prev.x + prev.w == cur.x {
+                prev.w += cur.w;
+                continue;
+            }
+        }
+        out[w] = cur;
+        w += 1;
+    }
+    out.truncate(w);
+}
+
+/// Extends rectangles above `out[cur..]` (the current tile row) downwards with rectangles of the
+/// current row that continue them exactly (same x and width, touching).
+pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
+    let mut i = cur;
+    while i < out.len() {
+        let r = out[i];
+        match (0..cur)
+            .rev()
+            .find(|&k| out[k].x == r.x && out[k].w == r.w && out[k].y + out[k].h == r.y)
+        {
+            Some(k) => {
+                out[k].h += r.h;
+                out.remove(i);
+            }
+            None => i += 1,
+        }
+    }
+}

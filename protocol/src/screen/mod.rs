@@ -1,0 +1,33 @@
+//! The screen codec: changed tiles, lossless (palette indices or BGR, zstd) or lossy (JPEG).
+//!
+//! The host keeps, per viewer, a copy of the last frame that viewer was sent. Each new capture is
+//! compared with it tile by tile; inside a changed tile only the bounding box of the changed pixels
+//! is kept, and horizontally adjacent boxes are merged. The pixels of the changed rectangles
+//! (BGR, 3 bytes each) are compressed with zstd in parts of at most [`PART_RAW_BYTES`], so that no
+//! frame on the wire approaches the media frame limit and a viewer can start applying a big
+//! update before all of it has arrived.
+//!
+//! Pixels are 32-bit BGRX, as X11 and the other capture APIs deliver them.
+//!
+//! - [`wire`]: what travels (rectangles, update parts, timings) and the limits every decoder
+//!   checks.
+//! - [`encoder`]: [`TileEncoder`], which remembers what one viewer has and finds what changed, and
+//!   the [`ScreenEncoder`] trait a video codec can implement too.
+//! - [`pack`]: turning changed rectangles into update parts; the independent compression jobs
+//!   run on an [`Executor`] the caller provides (the host runs them on all cores).
+//! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
+//!
+//! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
+
+mod decoder;
+mod encoder;
+mod pack;
+mod wire;
+
+pub use decoder::Framebuffer;
+pub use encoder::{SETTLE_MS, ScreenEncoder, TileEncoder};
+pub use pack::{Executor, InOrder, Job};
+pub use wire::*;
+
+#[cfg(test)]
+mod tests;

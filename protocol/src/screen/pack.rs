@@ -1,0 +1,257 @@
+//! Turning changed rectangles into update parts: palette indices or BGR rows compressed with
+//! zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
+//! independent jobs on the caller's [`Executor`].
+
+use super::wire::*;
+
+/// zstd level for screen data.
+const ZSTD_LEVEL: i32 = 1;
+/// JPEG quality of lossy rectangles.
+const JPEG_QUALITY: u8 = 70;
+
+/// Most colours a palette rectangle has.
+pub(super) const MAX_PALETTE: usize = 16;
+
+/// One independent piece of encoding work: compressing a part's pixels, or a band as JPEG.
+#[derive(Debug, Clone, Copy)]
+pub enum Job<'a> {
+    /// zstd over a part's gathered pixel bytes.
+    Compress(&'a [u8]),
+    /// A band of the frame as JPEG.
+    Jpeg(Rect),
+}
+
+impl Job<'_> {
+    /// Does the work on `frame`.
+    pub fn run(&self, frame: &FrameRef<'_>) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Job::Compress(raw) => zstd::bulk::compress(raw, ZSTD_LEVEL)
+                .map_err(|e| CodecError::Corrupt(e.to_string())),
+            Job::Jpeg(r) => {
+                let mut pixels = Vec::with_capacity(r.area() as usize * 4);
+                for y in r.y..r.y + r.h {
+                    pixels.extend_from_slice(frame.row(y, r.x, r.x + r.w));
+                }
+                let mut data = Vec::new();
+                let mut enc = jpeg_encoder::Encoder::new(&mut data, JPEG_QUALITY);
+                enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+                enc.encode(
+                    &pixels,
+                    r.w as u16,
+                    r.h as u16,
+                    jpeg_encoder::ColorType::Bgra,
+                )
+                .map_err(|e| CodecError::Corrupt(e.to_string()))?;
+                Ok(data)
+            }
+        }
+    }
+}
+
+/// Runs a batch of independent [`Job`]s and returns their results in order. The host runs them
+/// on all its cores; [`InOrder`] runs them one after another.
+pub trait Executor: Sync {
+    /// Runs every job on `frame`.
+    fn run(&self, frame: &FrameRef<'_>, jobs: &[Job<'_>]) -> Vec<Result<Vec<u8>, CodecError>>;
+}
+
+/// Runs jobs one after another on the calling thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InOrder;
+
+impl Executor for InOrder {
+    fn run(&self, frame: &FrameRef<'_>, jobs: &[Job<'_>]) -> Vec<Result<Vec<u8>, CodecError>> {
+        jobs.iter().map(|j| j.run(frame)).collect()
+    }
+}
+
+/// Bits per pixel index for a palette of `n` colours.
+pub(super) fn index_bits(n: usize) -> usize {
+    match n {
+        0 | 1 => 0,
+        2 => 1,
+        3 | 4 => 2,
+        _ => 4,
+    }
+}
+
+/// Bytes a rectangle takes in the (uncompressed) data: BGR, or packed palette indices.
+pub(super) fn encoded_len(r: &Rect, colours: usize) -> usize {
+    if colours == 0 {
+        r.area() as usize * 3
+    } else {
+        (r.w as usize * index_bits(colours)).div_ceil(8) * r.h as usize
+    }
+}
+
+/// The colours of a rectangle, if it has at most [`MAX_PALETTE`].
+pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Vec<[u8; 3]>> {
+    let mut pal: Vec<[u8; 3]> = Vec::new();
+    let mut last = None;
+    for y in r.y..r.y + r.h {
+        for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            let c = [px[0], px[1], px[2]];
+            if last == Some(c) {
+                continue;
+            }
+            last = Some(c);
+            if !pal.contains(&c) {
+                if pal.len() == MAX_PALETTE {
+                    return None;
+                }
+                pal.push(c);
+            }
+        }
+    }
+    Some(pal)
+}
+
+/// Appends a rectangle's packed palette indices.
+fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &[[u8; 3]], out: &mut Vec<u8>) {
+    let bits = index_bits(pal.len());
+    if bits == 0 {
+        return;
+    }
+    let row_bytes = (r.w as usize * bits).div_ceil(8);
+    let mut last = ([0u8; 3], 0usize);
+    for y in r.y..r.y + r.h {
+        let start = out.len();
+        out.resize(start + row_bytes, 0);
+        for (x, px) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
+            let c = [px[0], px[1], px[2]];
+            let idx = if c == last.0 {
+                last.1
+            } else {
+                let i = pal.iter().position(|p| *p == c).unwrap_or(0);
+                last = (c, i);
+                i
+            };
+            out[start + x * bits / 8] |= (idx as u8) << (8 - bits - (x * bits) % 8);
+        }
+    }
+}
+
+/// Rows of JPEG bands; a multiple of 16 so 4:2:0 blocks never straddle two bands.
+const JPEG_BAND_ROWS: u32 = 256;
+
+/// Splits `r` into bands of at most `rows` rows.
+pub(super) fn bands(r: Rect, rows: u32) -> impl Iterator<Item = Rect> {
+    let rows = rows.max(1);
+    (r.y..r.y + r.h).step_by(rows as usize).map(move |y| Rect {
+        x: r.x,
+        y,
+        w: r.w,
+        h: rows.min(r.y + r.h - y),
+    })
+}
+
+/// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG. Big rectangles are cut
+/// into bands so that no part exceeds [`PART_RAW_BYTES`] by more than a band; parts and bands are
+/// compressed as independent jobs on `exec`.
+pub(super) fn encode_parts(
+    frame: &FrameRef<'_>,
+    sharp: &[Rect],
+    soft: &[Rect],
+    seq: u64,
+    timing: Timing,
+    exec: &dyn Executor,
+) -> Result<Vec<FrameUpdate>, CodecError> {
+    if !frame.is_valid() {
+        return Err(CodecError::BadFrame);
+    }
+    for r in sharp.iter().chain(soft) {
+        if r.x + r.w > frame.width || r.y + r.h > frame.height || r.w > u32::from(u16::MAX) {
+            return Err(CodecError::OutOfBounds(*r));
+        }
+    }
+    // Lossless: gather parts of raw BGR.
+    type Chunk = (Vec<Rect>, Vec<Vec<[u8; 3]>>, Vec<u8>);
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let (mut rects, mut pals, mut raw) = (Vec::new(), Vec::new(), Vec::new());
+    for r in sharp {
+        let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
+        for band in bands(*r, rows) {
+            match palette_of(frame, &band) {
+                Some(pal) => {
+                    pack_indices(frame, &band, &pal, &mut raw);
+                    pals.push(pal);
+                }
+                None => {
+                    for y in band.y..band.y + band.h {
+                        for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
+                            raw.extend_from_slice(&px[..3]);
+                        }
+                    }
+                    pals.push(Vec::new());
+                }
+            }
+            rects.push(band);
+            if raw.len() >= PART_RAW_BYTES || rects.len() >= MAX_PART_RECTS {
+                chunks.push((
+                    std::mem::take(&mut rects),
+                    std::mem::take(&mut pals),
+                    std::mem::take(&mut raw),
+                ));
+            }
+        }
+    }
+    if !rects.is_empty() {
+        chunks.push((rects, pals, raw));
+    }
+    // Lossy: JPEG bands.
+    let jpeg_bands: Vec<Rect> = soft
+        .iter()
+        .flat_map(|r| bands(*r, JPEG_BAND_ROWS))
+        .collect();
+    let jobs: Vec<Job<'_>> = chunks
+        .iter()
+        .map(|(_, _, raw)| Job::Compress(raw))
+        .chain(jpeg_bands.iter().map(|r| Job::Jpeg(*r)))
+        .collect();
+    let mut results = exec.run(frame, &jobs);
+    if results.len() != jobs.len() {
+        return Err(CodecError::Corrupt("the executor lost jobs".into()));
+    }
+    let jpegs = results.split_off(chunks.len());
+    let compressed = results;
+
+    let new_part = |index: usize| FrameUpdate {
+        seq,
+        part: u32::try_from(index).unwrap_or(u32::MAX),
+        last: false,
+        width: frame.width,
+        height: frame.height,
+        encoding: Encoding::Bgr24Zstd,
+        rects: Vec::new(),
+        palettes: Vec::new(),
+        data: Vec::new(),
+        lossy: Vec::new(),
+        timing,
+    };
+    let mut parts = Vec::new();
+    for ((rects, palettes, _), data) in chunks.into_iter().zip(compressed) {
+        let mut p = new_part(parts.len());
+        p.rects = rects;
+        p.palettes = palettes;
+        p.data = data?;
+        parts.push(p);
+    }
+    let mut cur = new_part(parts.len());
+    let mut jpeg_bytes = 0;
+    for (rect, data) in jpeg_bands.into_iter().zip(jpegs) {
+        let data = data?;
+        jpeg_bytes += data.len();
+        cur.lossy.push(JpegRect { rect, data });
+        if jpeg_bytes >= PART_RAW_BYTES || cur.lossy.len() >= MAX_PART_RECTS {
+            jpeg_bytes = 0;
+            parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
+        }
+    }
+    if !cur.lossy.is_empty() || parts.is_empty() {
+        parts.push(cur);
+    }
+    if let Some(p) = parts.last_mut() {
+        p.last = true;
+    }
+    Ok(parts)
+}

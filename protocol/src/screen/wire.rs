@@ -1,0 +1,190 @@
+//! What travels on a screen stream, and the limits every decoder checks.
+
+use serde::{Deserialize, Serialize};
+
+/// Tile edge in pixels.
+pub const TILE: u32 = 32;
+/// Uncompressed pixel bytes per update part.
+pub const PART_RAW_BYTES: usize = 1 << 20;
+/// Largest screen a viewer accepts (8K UHD).
+pub const MAX_PIXELS: u64 = 7680 * 4320;
+/// Largest width or height of a remote screen (and of a texture most GPUs take).
+pub const MAX_SIDE: u32 = 16384;
+/// Most decoded pixel bytes one update part may carry (the encoder sends at most
+/// [`PART_RAW_BYTES`] plus one band of tiles).
+pub const MAX_PART_DECODED: usize = 4 << 20;
+/// Most rectangles in one update part.
+pub const MAX_PART_RECTS: usize = 8192;
+/// Largest lossy rectangle a viewer decodes.
+pub const MAX_JPEG_BYTES: usize = 4 << 20;
+
+/// A rectangle in monitor coordinates.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rect {
+    /// Left.
+    pub x: u32,
+    /// Top.
+    pub y: u32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+impl Rect {
+    /// Pixels covered.
+    pub fn area(&self) -> u64 {
+        u64::from(self.w) * u64::from(self.h)
+    }
+
+    /// Smallest rectangle covering both.
+    pub fn union(&self, o: &Rect) -> Rect {
+        let x0 = self.x.min(o.x);
+        let y0 = self.y.min(o.y);
+        let x1 = (self.x + self.w).max(o.x + o.w);
+        let y1 = (self.y + self.h).max(o.y + o.h);
+        Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
+    }
+}
+
+/// How the pixel data of an update is encoded.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The rectangles' pixels as BGR rows, concatenated, compressed with zstd.
+    Bgr24Zstd,
+}
+
+/// How a viewer wants its screen encoded.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Quality {
+    /// Lossless, except regions that keep changing, which go lossy and are made exact again once
+    /// they settle.
+    #[default]
+    Auto,
+    /// Always lossless.
+    Sharp,
+    /// Lossy for every sizeable change (made exact again once it settles): least bandwidth.
+    Smooth,
+}
+
+impl Quality {
+    /// Name for menus and overlays.
+    pub fn label(self) -> &'static str {
+        match self {
+            Quality::Auto => "Auto",
+            Quality::Sharp => "Sharp",
+            Quality::Smooth => "Smooth",
+        }
+    }
+}
+
+/// A rectangle sent as a JPEG image.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct JpegRect {
+    /// Where it goes.
+    pub rect: Rect,
+    /// The JPEG file, exactly `rect.w` x `rect.h`.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// Host clock readings for one frame, microseconds since the Unix epoch.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timing {
+    /// When the pixels were captured.
+    pub captured_us: u64,
+    /// When encoding finished.
+    pub encoded_us: u64,
+    /// When the host started writing the frame to the network.
+    pub sent_us: u64,
+}
+
+/// One part of a frame update. A frame is presented when its `last` part has been applied.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FrameUpdate {
+    /// Frame sequence number; all parts of a frame share it.
+    pub seq: u64,
+    /// Index of this part within the frame.
+    pub part: u32,
+    /// Whether this is the frame's last part.
+    pub last: bool,
+    /// Monitor width; a change resets the viewer's framebuffer.
+    pub width: u32,
+    /// Monitor height.
+    pub height: u32,
+    /// Data encoding.
+    pub encoding: Encoding,
+    /// Rectangles whose pixels `data` holds, in order.
+    pub rects: Vec<Rect>,
+    /// Per rectangle of `rects`: empty for BGR pixels, or up to 16 colours (BGR) whose indices
+    /// the data holds instead, packed 0 (one colour), 1, 2 or 4 bits per pixel, rows padded to a
+    /// byte. Text and UI compress far better this way.
+    pub palettes: Vec<Vec<[u8; 3]>>,
+    /// Encoded pixels.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    /// Rectangles sent lossy, applied after `rects`.
+    pub lossy: Vec<JpegRect>,
+    /// When the frame was captured and encoded.
+    pub timing: Timing,
+}
+
+/// A captured frame: BGRX pixels, `stride` bytes per row.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRef<'a> {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per row, at least `width * 4`.
+    pub stride: usize,
+    /// The pixels.
+    pub data: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    pub(super) fn row(&self, y: u32, x0: u32, x1: u32) -> &[u8] {
+        let start = y as usize * self.stride;
+        &self.data[start + x0 as usize * 4..start + x1 as usize * 4]
+    }
+
+    pub(super) fn is_valid(&self) -> bool {
+        self.stride >= self.width as usize * 4
+            && self.data.len() >= self.stride * self.height as usize
+    }
+}
+
+/// Why an update could not be applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    /// The announced screen is larger than [`MAX_PIXELS`].
+    #[error("screen of {width}x{height} is too large")]
+    TooLarge {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+    /// A rectangle lies outside the screen.
+    #[error("rectangle {0:?} lies outside the screen")]
+    OutOfBounds(Rect),
+    /// The decoded data does not match the rectangles.
+    #[error("pixel data is {got} bytes, the rectangles need {expected}")]
+    DataLength {
+        /// What the rectangles need.
+        expected: usize,
+        /// What was decoded.
+        got: usize,
+    },
+    /// The compressed data is corrupt.
+    #[error("corrupt pixel data: {0}")]
+    Corrupt(String),
+    /// The captured frame's buffer is smaller than its geometry.
+    #[error("frame buffer is smaller than its geometry")]
+    BadFrame,
+}
