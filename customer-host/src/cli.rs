@@ -108,9 +108,11 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
             c.request_repaint();
         }
     }));
-    if cli.headless {
-        shared.set_headless();
-    }
+    let answerer = if cli.headless {
+        crate::grants::Answerer::nobody(shared.clone())
+    } else {
+        crate::grants::Answerer::window(shared.clone())
+    };
     if !cli.allow.is_empty() {
         eprintln!(
             "tether-host: granted without asking (--allow): {}",
@@ -132,7 +134,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
         Ok(_) if first_key.is_some() => v.phase = Phase::Connecting,
         Ok(_) => v.phase = Phase::EnterKey,
     });
-    let services = services(&cli, shared.clone());
+    let services = services(&cli, shared.clone(), answerer.clone());
     let controller = rt.spawn(controller(target, first_key, services, decisions, life_rx));
     if !cli.headless {
         let options = eframe::NativeOptions {
@@ -165,7 +167,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
                 eprintln!(
                     "tether-host: cannot open the window ({e}); going on without it, and every request will be denied"
                 );
-                shared.set_headless();
+                answerer.window_gone();
                 let _ = life_tx.send(WindowLife::Failed);
             }
         }
@@ -177,14 +179,14 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn services(cli: &Cli, shared: Shared) -> Services {
+fn services(cli: &Cli, shared: Shared, answerer: crate::grants::Answerer) -> Services {
     Services {
+        answerer,
         capture: capture::system_factory(),
         injector: tether_desktop::input::system_injector(),
         clipboard: tether_desktop::clipboard::system_clipboard(),
         shared,
         allowed: cli.allow.clone(),
-        headless: cli.headless,
         opener: Arc::new(tether_desktop::opener::SystemOpener),
         inbox: tether_files::Inbox::new(
             cli.download_dir
@@ -281,11 +283,12 @@ async fn controller(
     mut life: watch::Receiver<WindowLife>,
 ) -> u8 {
     let shared = services.shared.clone();
+    let nobody = services.answerer.clone();
     let target = match target {
         Ok(t) => t,
         Err(f) => {
             let code = report(&f);
-            if !shared.is_headless() {
+            if !nobody.is_nobody() {
                 // The window shows it until the customer closes it.
                 let _ = next_key(&mut decisions, &mut life).await;
             }
@@ -302,7 +305,7 @@ async fn controller(
     loop {
         let key = match pending.take() {
             Some(k) => k,
-            None if shared.is_headless() => {
+            None if nobody.is_nobody() => {
                 if code == 0 {
                     eprintln!(
                         "tether-host: no session key: give the key your support agent sent as the first argument"
@@ -353,7 +356,7 @@ async fn controller(
                     v.end_session();
                     v.phase = Phase::Ended(ended_words(reason).into());
                 });
-                if shared.is_headless() || *end_rx.borrow() {
+                if nobody.is_nobody() || *end_rx.borrow() {
                     break;
                 }
                 // The window keeps saying so until the customer closes it or starts over.
@@ -385,7 +388,7 @@ async fn controller(
                     v.phase = Phase::EnterKey;
                     v.failure = Some(f);
                 });
-                if shared.is_headless() || *end_rx.borrow() {
+                if nobody.is_nobody() || *end_rx.borrow() {
                     break;
                 }
             }

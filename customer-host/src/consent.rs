@@ -178,7 +178,6 @@ pub enum TransferState {
 #[derive(Clone)]
 pub struct Shared {
     view: Arc<Mutex<HostView>>,
-    no_window: Arc<std::sync::atomic::AtomicBool>,
     decisions: mpsc::UnboundedSender<Decision>,
     repaint: Arc<dyn Fn() + Send + Sync>,
 }
@@ -196,23 +195,11 @@ impl Shared {
         (
             Self {
                 view: Arc::default(),
-                no_window: Arc::default(),
                 decisions: tx,
                 repaint,
             },
             rx,
         )
-    }
-
-    /// The window could not be shown: nobody can answer prompts.
-    pub fn set_headless(&self) {
-        self.no_window
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether nobody can answer prompts because the window could not be shown.
-    pub fn is_headless(&self) -> bool {
-        self.no_window.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the view.

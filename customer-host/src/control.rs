@@ -1,22 +1,22 @@
 //! One agent's input stream on the host: consent, remote control and clipboard sync.
 //!
-//! Every message goes through the agent's [`InputGate`]; only what it lets through reaches the
-//! injector, on a thread of its own that keeps events in order (consecutive pointer moves are
-//! coalesced; keys are never dropped or reordered).
+//! Every message goes through the agent's [`InputGate`], which consults the agent's consent (the
+//! same its file streams use); only what it lets through reaches the injector, on a thread of its
+//! own that keeps events in order (consecutive pointer moves are coalesced; keys are never dropped
+//! or reordered).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tether_net::{read_msg, write_msg};
+use tether_protocol::consent::Permission;
 use tether_protocol::frame::INPUT_MAX_FRAME;
-use tether_protocol::input::{
-    Action, AgentMsg, Grant, HostMsg, InputGate, MAX_CLIPBOARD, Permission,
-};
+use tether_protocol::input::{Action, AgentMsg, Grant, HostMsg, InputGate, MAX_CLIPBOARD};
 use tether_protocol::msg::MonitorInfo;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::consent::{Decision, Prompt, Shared};
+use crate::consent::{Decision, Shared};
+use crate::grants::{AgentConsent, Answerer, Consents};
 use tether_desktop::clipboard::{ClipboardFactory, ClipboardWorker};
 use tether_desktop::input::{InjectQueue, InjectorFactory};
 
@@ -31,20 +31,19 @@ pub struct ControlDeps {
     pub monitors: Vec<MonitorInfo>,
     /// The customer's window state.
     pub shared: Shared,
-    /// Permissions granted up front (`--allow`).
-    pub allowed: Vec<Permission>,
-    /// Whether nobody can answer prompts (`--headless`): unlisted permissions are denied.
-    pub headless: bool,
+    /// This agent's permissions.
+    pub consent: Arc<AgentConsent>,
+    /// The session's clock for consent.
+    pub consents: Consents,
+    /// Who answers prompts.
+    pub answerer: Answerer,
     /// Opens pushed web addresses.
     pub opener: Arc<dyn tether_desktop::opener::Opener>,
 }
 
 impl std::fmt::Debug for ControlDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlDeps")
-            .field("allowed", &self.allowed)
-            .field("headless", &self.headless)
-            .finish_non_exhaustive()
+        f.debug_struct("ControlDeps").finish_non_exhaustive()
     }
 }
 
@@ -57,8 +56,7 @@ pub async fn serve(
     mut decisions: mpsc::UnboundedReceiver<Decision>,
 ) {
     let shared = deps.shared.clone();
-    let mut gate = InputGate::preallowed(&deps.allowed);
-    let clock = Instant::now();
+    let mut gate = InputGate::new();
     let report = shared.clone();
     let inject = InjectQueue::start(deps.injector.clone(), deps.monitors.clone(), move |e| {
         report.log(e)
@@ -96,17 +94,21 @@ pub async fn serve(
     loop {
         let actions = tokio::select! {
             m = msg_rx.recv() => match m {
-                Some(m) => gate.on_agent(m, clock.elapsed()),
+                Some(m) => gate.on_agent(&mut deps.consent.gate(), m, deps.consents.now()),
                 None => break,
             },
             d = decisions.recv() => match d {
-                Some(Decision::Answer { permission, allow, .. }) => gate.answer(permission, allow, clock.elapsed()),
-                Some(Decision::Revoke { permission, .. }) => gate.revoke(permission),
+                Some(Decision::Answer { permission, allow, .. }) => {
+                    gate.answer(&mut deps.consent.gate(), permission, allow, deps.consents.now())
+                }
+                Some(Decision::Revoke { permission, .. }) => {
+                    gate.revoke(&mut deps.consent.gate(), permission)
+                }
                 Some(Decision::EndSession) | None => break,
                 Some(_) => Vec::new(),
             },
             t = local_rx.recv() => match t {
-                Some(text) if gate.clipboard() == Grant::On => {
+                Some(text) if deps.consent.gate().allows(Permission::Clipboard) => {
                     if text.len() > MAX_CLIPBOARD {
                         shared.log(format!("clipboard text of {} bytes not sent: over the {MAX_CLIPBOARD} byte limit", text.len()));
                         vec![Action::Notify(HostMsg::Refused(format!("the customer's clipboard text is over the {MAX_CLIPBOARD} byte limit")))]
@@ -123,20 +125,18 @@ pub async fn serve(
             deps: &deps,
             inject: &inject,
             clip: &clip,
-            clock,
         };
         if !apply(actions, &ctx, &mut gate, &mut send).await {
             break;
         }
     }
-    // Whatever ended the stream: release everything held, drop every grant.
-    let actions = gate.disconnected();
+    // Whatever ended the stream: release everything held, drop the grants of the stream.
+    let actions = gate.disconnected(&mut deps.consent.gate());
     let ctx = Ctx {
         agent: &agent,
         deps: &deps,
         inject: &inject,
         clip: &clip,
-        clock,
     };
     let _ = apply(actions, &ctx, &mut gate, &mut send).await;
     reader.abort();
@@ -153,7 +153,6 @@ struct Ctx<'a> {
     deps: &'a ControlDeps,
     inject: &'a InjectQueue,
     clip: &'a ClipboardWorker,
-    clock: Instant,
 }
 
 /// Carries out the gate's actions. Returns false if the stream to the agent is gone.
@@ -168,7 +167,6 @@ async fn apply(
         deps,
         inject,
         clip,
-        clock,
     } = ctx;
     let agent = *agent;
     let mut queue: std::collections::VecDeque<Action> = actions.into();
@@ -192,20 +190,19 @@ async fn apply(
                 }
             }
             Action::Prompt(permission) => {
-                if deps.headless || deps.shared.is_headless() {
-                    deps.shared.log(format!("{agent} asked for {permission:?}; denied: nobody can answer in headless mode"));
-                    queue.extend(gate.answer(permission, false, clock.elapsed()));
-                } else {
-                    deps.shared.update(|v| {
-                        v.prompts.push(Prompt {
-                            agent: agent.to_string(),
-                            permission,
-                            detail: gate
-                                .pending_url()
-                                .map(str::to_string)
-                                .filter(|_| permission == Permission::Url),
-                        })
-                    });
+                let detail = deps
+                    .consent
+                    .gate()
+                    .pending_url()
+                    .map(str::to_string)
+                    .filter(|_| permission == Permission::Url);
+                if let Some(allow) = deps.answerer.ask(agent, permission, detail) {
+                    queue.extend(gate.answer(
+                        &mut deps.consent.gate(),
+                        permission,
+                        allow,
+                        deps.consents.now(),
+                    ));
                 }
             }
             Action::Notify(msg) => {

@@ -9,24 +9,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tether_net::{read_msg, write_msg};
+use tether_protocol::consent::{Answer, Ask, Permission};
 use tether_protocol::files::{Entry, FileMsg};
 use tether_protocol::frame::{FILE_REQUEST_MAX_FRAME, FILES_MAX_FRAME};
-use tether_protocol::input::{Grant, Permission};
-use tokio::sync::Notify;
+use tether_protocol::input::Grant;
 
-use crate::consent::{Prompt, Shared, TransferRow, TransferState};
+use crate::consent::{Shared, TransferRow, TransferState};
+use crate::grants::{AgentConsent, Answerer, Consents};
 use tether_files::{Inbox, Progress, TransferError, hash_file, hash_prefix, send_file};
 
 /// Most entries in one listing.
 const MAX_ENTRIES: usize = 20_000;
 
-/// File access of one session: grants per agent and the transfers running.
+/// The transfers of one session.
 pub struct FileAccess {
     shared: Shared,
-    grants: Mutex<HashMap<String, Grant>>,
-    /// When the customer last said no, per agent.
-    denied_at: Mutex<HashMap<String, std::time::Instant>>,
-    changed: Notify,
     next_id: AtomicU64,
     running: Mutex<HashMap<u64, (String, Arc<Progress>)>>,
     received: AtomicU64,
@@ -39,71 +36,41 @@ impl std::fmt::Debug for FileAccess {
 }
 
 impl FileAccess {
-    /// No access yet; grants are shown in `shared`.
+    /// No transfers yet; they are shown in `shared`.
     pub fn new(shared: Shared) -> Self {
         Self {
             shared,
-            grants: Mutex::default(),
-            denied_at: Mutex::default(),
-            changed: Notify::new(),
             next_id: AtomicU64::new(0),
             running: Mutex::default(),
             received: AtomicU64::new(0),
         }
     }
 
-    fn grant(&self, agent: &str) -> Grant {
-        self.grants
-            .lock()
-            .map(|g| g.get(agent).copied().unwrap_or_default())
-            .unwrap_or_default()
-    }
-
-    fn set(&self, agent: &str, g: Grant) {
-        if let Ok(mut m) = self.grants.lock() {
-            m.insert(agent.to_string(), g);
-        }
+    /// Shows `agent`'s file access in the window.
+    fn show(&self, agent: &str, g: Grant) {
         let a = agent.to_string();
         self.shared.update(|v| {
             v.files.insert(a, g);
         });
-        self.changed.notify_waiters();
     }
 
-    /// The customer answered the file prompt.
-    pub fn answer(&self, agent: &str, allow: bool) {
-        if self.grant(agent) == Grant::Asked {
-            if allow {
-                self.set(agent, Grant::On);
-            } else {
-                self.deny(agent);
-            }
+    /// The customer answered `agent`'s file prompt.
+    pub fn answer(&self, agent: &AgentConsent, name: &str, allow: bool, now: Duration) {
+        let answered = agent.gate().answer(Permission::Files, allow, now);
+        if let Answer::Grant(g) = answered {
+            self.show(name, g);
+            agent.changed();
         }
     }
 
-    /// File access is refused to `agent`; the refusal stands for the cooldown.
-    fn deny(&self, agent: &str) {
-        if let Ok(mut d) = self.denied_at.lock() {
-            d.insert(agent.to_string(), std::time::Instant::now());
-        }
-        self.set(agent, Grant::Denied);
-    }
-
-    /// Whether the customer said no to `agent` less than the cooldown ago.
-    fn cooling_down(&self, agent: &str) -> bool {
-        self.denied_at
-            .lock()
-            .ok()
-            .and_then(|d| d.get(agent).copied())
-            .is_some_and(|t| t.elapsed() < tether_protocol::input::DENY_COOLDOWN)
-    }
-
-    /// The customer took file access back: running transfers of that agent stop.
-    pub fn revoke(&self, agent: &str) {
-        self.set(agent, Grant::Off);
+    /// The customer took file access back from `agent`: its running transfers stop.
+    pub fn revoke(&self, agent: &AgentConsent, name: &str) {
+        agent.gate().revoke(Permission::Files);
+        agent.changed();
+        self.show(name, Grant::Off);
         if let Ok(r) = self.running.lock() {
             for (a, p) in r.values() {
-                if a == agent {
+                if a == name {
                     p.cancel.store(true, Ordering::Relaxed);
                 }
             }
@@ -127,12 +94,14 @@ pub struct FileDeps {
     pub inbox: Inbox,
     /// The customer's window.
     pub shared: Shared,
-    /// Grants and transfers.
+    /// Transfers of the session.
     pub access: Arc<FileAccess>,
-    /// Granted up front.
-    pub allowed: Vec<Permission>,
-    /// Nobody answers prompts.
-    pub headless: bool,
+    /// This agent's permissions.
+    pub consent: Arc<AgentConsent>,
+    /// The session's clock for consent.
+    pub consents: Consents,
+    /// Who answers the file prompt.
+    pub answerer: Answerer,
     /// Most files received in one session.
     pub max_files: u64,
 }
@@ -145,41 +114,51 @@ impl std::fmt::Debug for FileDeps {
     }
 }
 
+/// Why file access was not given.
+enum NoAccess {
+    /// Nobody can answer on this computer.
+    Nobody,
+    /// The customer said no (now, or a moment ago).
+    Declined,
+}
+
 impl FileDeps {
-    /// Waits until file access is decided for `agent`; true if allowed.
-    async fn consent(&self, agent: &str) -> bool {
+    /// Waits until file access is decided for `agent`.
+    async fn consent(&self, agent: &str) -> Result<(), NoAccess> {
         loop {
-            let notified = self.access.changed.notified();
-            match self.access.grant(agent) {
-                Grant::On => return true,
-                // A denial stands for a while; after that, a new request asks again.
-                Grant::Denied if self.access.cooling_down(agent) => return false,
-                Grant::Off | Grant::Denied => {
-                    if self.allowed.contains(&Permission::Files) {
-                        self.shared.log(format!(
-                            "{agent}: file access allowed up front (--allow files)"
-                        ));
-                        self.access.set(agent, Grant::On);
-                        continue;
-                    }
-                    if self.headless || self.shared.is_headless() {
-                        self.shared.log(format!("{agent} asked for file access; denied: nobody can answer in headless mode"));
-                        self.access.deny(agent);
-                        return false;
-                    }
-                    self.access.set(agent, Grant::Asked);
-                    let a = agent.to_string();
-                    self.shared.update(|v| {
-                        v.prompts.push(Prompt {
-                            agent: a,
-                            permission: Permission::Files,
-                            detail: None,
-                        })
-                    });
+            let notified = self.consent.notified();
+            let ask = self
+                .consent
+                .gate()
+                .request(Permission::Files, self.consents.now());
+            match ask {
+                Ask::Granted => return Ok(()),
+                Ask::AllowedUpFront => {
+                    self.shared
+                        .log(format!("{agent}: file access allowed up front"));
+                    self.access.show(agent, Grant::On);
+                    return Ok(());
                 }
-                Grant::Asked => {}
+                Ask::CoolingDown(_) => return Err(NoAccess::Declined),
+                Ask::Prompt => {
+                    self.access.show(agent, Grant::Asked);
+                    if let Some(allow) = self.answerer.ask(agent, Permission::Files, None) {
+                        self.access
+                            .answer(&self.consent, agent, allow, self.consents.now());
+                        return match allow {
+                            true => Ok(()),
+                            false => Err(NoAccess::Nobody),
+                        };
+                    }
+                }
+                Ask::Pending => {}
             }
             notified.await;
+            match self.consent.gate().grant(Permission::Files) {
+                Grant::On => return Ok(()),
+                Grant::Denied => return Err(NoAccess::Declined),
+                Grant::Off | Grant::Asked => {}
+            }
         }
     }
 }
@@ -285,13 +264,12 @@ pub async fn serve(
             return;
         }
     };
-    if !deps.consent(&agent).await {
-        let why = if deps.headless || deps.shared.is_headless() {
-            "the customer did not allow file access (nobody can answer on this computer)"
-        } else if deps.access.cooling_down(&agent) {
-            "the customer did not allow file access; ask again in a moment"
-        } else {
-            "the customer did not allow file access"
+    if let Err(no) = deps.consent(&agent).await {
+        let why = match no {
+            NoAccess::Nobody => {
+                "the customer did not allow file access (nobody can answer on this computer)"
+            }
+            NoAccess::Declined => "the customer did not allow file access",
         };
         let _ = reply(&mut send, &FileMsg::Error(why.into())).await;
         let _ = send.finish();

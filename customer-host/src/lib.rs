@@ -15,6 +15,7 @@ pub mod consent;
 pub mod control;
 pub mod failure;
 pub mod filesvc;
+pub mod grants;
 pub mod screen;
 pub mod session;
 pub mod window;

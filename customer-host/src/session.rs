@@ -34,8 +34,8 @@ pub struct Services {
     pub shared: Shared,
     /// Permissions granted without asking (`--allow`).
     pub allowed: Vec<Permission>,
-    /// Nobody answers prompts: requests not in `allowed` are denied.
-    pub headless: bool,
+    /// Who answers what is not granted up front.
+    pub answerer: crate::grants::Answerer,
     /// Opens pushed web addresses.
     pub opener: Arc<dyn tether_desktop::opener::Opener>,
     /// Where files from agents go.
@@ -48,7 +48,6 @@ impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("allowed", &self.allowed)
-            .field("headless", &self.headless)
             .finish_non_exhaustive()
     }
 }
@@ -195,12 +194,13 @@ pub async fn run(
 ) -> Result<Outcome, HostError> {
     let (shared, decisions) = Shared::new(Arc::new(|| {}));
     let services = Services {
+        // Nobody can answer: every request is denied.
+        answerer: crate::grants::Answerer::nobody(shared.clone()),
         capture: factory,
         injector: tether_desktop::input::system_injector(),
         clipboard: tether_desktop::clipboard::system_clipboard(),
         shared,
         allowed: Vec::new(),
-        headless: true,
         opener: Arc::new(tether_desktop::opener::SystemOpener),
         inbox: tether_files::Inbox::new(default_download_dir(), DEFAULT_MAX_FILE),
         max_files: DEFAULT_MAX_FILES,
@@ -295,6 +295,8 @@ async fn session(
     let mut viewers = tokio::task::JoinSet::new();
     let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
     let files = Arc::new(crate::filesvc::FileAccess::new(shared.clone()));
+    let consents = crate::grants::Consents::new(&services.allowed);
+    let answerer = services.answerer.clone();
     let caps = StreamCaps::default();
     let mut decisions_open = true;
     let mut end_here = false;
@@ -376,8 +378,9 @@ async fn session(
                                 clipboard: services.clipboard.clone(),
                                 monitors: monitors.clone(),
                                 shared: shared.clone(),
-                                allowed: services.allowed.clone(),
-                                headless: services.headless,
+                                consent: consents.of(&agent),
+                                consents: consents.clone(),
+                                answerer: answerer.clone(),
                                 opener: services.opener.clone(),
                             };
                             viewers.spawn(async move {
@@ -390,8 +393,9 @@ async fn session(
                                 inbox: services.inbox.clone(),
                                 shared: shared.clone(),
                                 access: files.clone(),
-                                allowed: services.allowed.clone(),
-                                headless: services.headless,
+                                consent: consents.of(&agent),
+                                consents: consents.clone(),
+                                answerer: answerer.clone(),
                                 max_files: services.max_files,
                             };
                             viewers.spawn(async move {
@@ -413,8 +417,12 @@ async fn session(
             d = decisions.recv(), if decisions_open => match d {
                 Some(Decision::EndSession) => end_here = true,
                 Some(Decision::CancelTransfer(id)) => files.cancel(id),
-                Some(Decision::Answer { agent, permission: Permission::Files, allow }) => files.answer(&agent, allow),
-                Some(Decision::Revoke { agent, permission: Permission::Files }) => files.revoke(&agent),
+                Some(Decision::Answer { agent, permission: Permission::Files, allow }) => {
+                    files.answer(&consents.of(&agent), &agent, allow, consents.now())
+                }
+                Some(Decision::Revoke { agent, permission: Permission::Files }) => {
+                    files.revoke(&consents.of(&agent), &agent)
+                }
                 Some(d @ (Decision::Answer { .. } | Decision::Revoke { .. })) => {
                     let agent = match &d {
                         Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.as_str(),

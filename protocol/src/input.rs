@@ -5,7 +5,7 @@
 //! event that arrives without a grant, remembers every key and button it let press, and releases
 //! all of them when control ends for any reason, so no key is ever left stuck.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -311,17 +311,17 @@ pub const MAX_WHEEL: i32 = 50;
 /// Text is injected in pieces of at most this many characters, so that a revoke stops it between
 /// pieces.
 pub const TEXT_PIECE: usize = 32;
-/// After the customer says no, the same request is refused without asking for this long.
-pub const DENY_COOLDOWN: Duration = Duration::from_secs(10);
+use crate::consent::{Answer, Ask, ConsentGate};
+pub use crate::consent::{DENY_COOLDOWN, Permission};
 
-/// What the gate tells the injector to do.
+/// What the gate tells the host to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Drop every input queued for injection and not injected yet (control just ended).
     CancelQueued,
     /// Inject this event.
     Inject(InputEvent),
-    /// Ask the customer (the host's window shows a prompt).
+    /// Ask the customer (the host's window shows a prompt, or the host's policy answers).
     Prompt(Permission),
     /// Tell the agent.
     Notify(HostMsg),
@@ -333,77 +333,39 @@ pub enum Action {
     OpenUrl(String),
 }
 
-/// What a prompt asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    /// Remote control.
-    Control,
-    /// Clipboard sync.
-    Clipboard,
-    /// Reading and writing files (once per session).
-    Files,
-    /// Opening a pushed web address (each time).
-    Url,
-}
-
-/// The host's per-agent gate. Everything the agent sends goes through [`InputGate::on_agent`];
-/// the customer's answers through [`InputGate::answer`]; the end of control through
-/// [`InputGate::revoke`] or [`InputGate::disconnected`].
+/// The host's gate for one agent's input stream. Everything the agent sends goes through
+/// [`InputGate::on_agent`]; the customer's answers through [`InputGate::answer`]; the end of
+/// control through [`InputGate::revoke`] or [`InputGate::disconnected`]. What is allowed is the
+/// agent's [`ConsentGate`], shared with its file streams; the input gate remembers every key and
+/// button it let press, so that all are released when control ends.
 #[derive(Debug, Default)]
 pub struct InputGate {
-    control: Grant,
-    clipboard: Grant,
     keys: BTreeSet<Key>,
     buttons: BTreeSet<Button>,
-    /// Grants given up front (`--allow`), answered without a prompt.
-    preallowed: BTreeSet<PermissionKey>,
-    /// A pushed address waiting for the customer's answer.
-    pending_url: Option<String>,
-    /// When the customer last said no, per permission.
-    denied_at: BTreeMap<PermissionKey, Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum PermissionKey {
-    Control,
-    Clipboard,
-    Files,
-    Url,
-}
-
-impl From<Permission> for PermissionKey {
-    fn from(p: Permission) -> Self {
-        match p {
-            Permission::Control => PermissionKey::Control,
-            Permission::Clipboard => PermissionKey::Clipboard,
-            Permission::Files => PermissionKey::Files,
-            Permission::Url => PermissionKey::Url,
-        }
+fn grant_msg(p: Permission, g: Grant) -> HostMsg {
+    match p {
+        Permission::Clipboard => HostMsg::ClipboardSync(g),
+        _ => HostMsg::Control(g),
     }
+}
+
+fn refuse_cooling(p: Permission, left: Duration, out: &mut Vec<Action>) {
+    out.push(Action::Notify(HostMsg::Refused(format!(
+        "the customer declined a moment ago; ask again in {} s",
+        left.as_secs().max(1)
+    ))));
+    out.push(Action::Audit(format!(
+        "{} request refused: the customer declined it a moment ago",
+        p.describe()
+    )));
 }
 
 impl InputGate {
-    /// A gate with nothing granted.
+    /// Nothing held.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A gate that answers requests for `allowed` without asking (unattended use).
-    pub fn preallowed(allowed: &[Permission]) -> Self {
-        Self {
-            preallowed: allowed.iter().map(|p| PermissionKey::from(*p)).collect(),
-            ..Self::default()
-        }
-    }
-
-    /// Control state.
-    pub fn control(&self) -> Grant {
-        self.control
-    }
-
-    /// Clipboard state.
-    pub fn clipboard(&self) -> Grant {
-        self.clipboard
     }
 
     /// Keys held down now.
@@ -411,63 +373,43 @@ impl InputGate {
         self.keys.iter().copied()
     }
 
-    /// Whether the customer said no to `p` less than [`DENY_COOLDOWN`] ago; then the agent is
-    /// told to wait, and nothing is asked.
-    fn cooling_down(&self, p: Permission, now: Duration, out: &mut Vec<Action>) -> bool {
-        let Some(at) = self.denied_at.get(&p.into()) else {
-            return false;
-        };
-        let since = now.saturating_sub(*at);
-        if since >= DENY_COOLDOWN {
-            return false;
-        }
-        let wait = (DENY_COOLDOWN - since).as_secs().max(1);
-        out.push(Action::Notify(HostMsg::Refused(format!(
-            "the customer declined a moment ago; ask again in {wait} s"
-        ))));
-        out.push(Action::Audit(format!(
-            "{} request refused: the customer declined {} s ago",
-            permission_name(p),
-            since.as_secs()
-        )));
-        true
-    }
-
-    fn ask(&mut self, p: Permission, now: Duration, out: &mut Vec<Action>) {
-        if self.cooling_down(p, now, out) {
-            return;
-        }
-        let state = match p {
-            Permission::Control => &mut self.control,
-            Permission::Clipboard => &mut self.clipboard,
-            Permission::Files | Permission::Url => return,
-        };
-        if *state == Grant::On || *state == Grant::Asked {
-            return;
-        }
-        *state = Grant::Asked;
-        let notify = |g| match p {
-            Permission::Clipboard => HostMsg::ClipboardSync(g),
-            _ => HostMsg::Control(g),
-        };
-        out.push(Action::Notify(notify(Grant::Asked)));
-        if self.preallowed.contains(&p.into()) {
-            out.extend(self.answer(p, true, now));
-        } else {
-            out.push(Action::Prompt(p));
+    /// The agent asks for control or clipboard sync.
+    fn requested(consent: &mut ConsentGate, p: Permission, now: Duration, out: &mut Vec<Action>) {
+        match consent.request(p, now) {
+            Ask::Granted | Ask::Pending => {}
+            Ask::AllowedUpFront => {
+                out.push(Action::Notify(grant_msg(p, Grant::Asked)));
+                out.push(Action::Notify(grant_msg(p, Grant::On)));
+                out.push(Action::Audit(format!("{} allowed up front", p.describe())));
+            }
+            Ask::Prompt => {
+                out.push(Action::Notify(grant_msg(p, Grant::Asked)));
+                out.push(Action::Prompt(p));
+            }
+            Ask::CoolingDown(left) => refuse_cooling(p, left, out),
         }
     }
 
     /// Handles one message from the agent; `now` is any monotonic time.
-    pub fn on_agent(&mut self, msg: AgentMsg, now: Duration) -> Vec<Action> {
+    pub fn on_agent(
+        &mut self,
+        consent: &mut ConsentGate,
+        msg: AgentMsg,
+        now: Duration,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
         match msg {
-            AgentMsg::RequestControl => self.ask(Permission::Control, now, &mut out),
-            AgentMsg::RequestClipboard => self.ask(Permission::Clipboard, now, &mut out),
-            AgentMsg::ReleaseControl => out.extend(self.end_control("the agent gave control back")),
+            AgentMsg::RequestControl => {
+                Self::requested(consent, Permission::Control, now, &mut out)
+            }
+            AgentMsg::RequestClipboard => {
+                Self::requested(consent, Permission::Clipboard, now, &mut out)
+            }
+            AgentMsg::ReleaseControl => {
+                out.extend(self.end_control(consent, "the agent gave control back"))
+            }
             AgentMsg::StopClipboard => {
-                if self.clipboard != Grant::Off {
-                    self.clipboard = Grant::Off;
+                if consent.revoke(Permission::Clipboard) {
                     out.push(Action::Notify(HostMsg::ClipboardSync(Grant::Off)));
                     out.push(Action::Audit("clipboard sync stopped by the agent".into()));
                 }
@@ -477,24 +419,21 @@ impl InputGate {
                     out.push(Action::Notify(HostMsg::Refused(e.to_string())));
                     out.push(Action::Audit(format!("pushed address refused: {e}")));
                 }
-                Ok(_) if self.cooling_down(Permission::Url, now, &mut out) => {}
-                Ok(url) => {
-                    if self.preallowed.contains(&PermissionKey::Url) {
+                Ok(url) => match consent.request_url(&url, now) {
+                    Ask::AllowedUpFront | Ask::Granted => {
                         out.push(Action::Audit(format!("opened {url} (allowed up front)")));
                         out.push(Action::OpenUrl(url.clone()));
                         out.push(Action::Notify(HostMsg::UrlOpened(url)));
-                    } else if self.pending_url.is_some() {
-                        out.push(Action::Notify(HostMsg::Refused(
-                            "the customer has not answered the last address yet".into(),
-                        )));
-                    } else {
-                        self.pending_url = Some(url);
-                        out.push(Action::Prompt(Permission::Url));
                     }
-                }
+                    Ask::Pending => out.push(Action::Notify(HostMsg::Refused(
+                        "the customer has not answered the last address yet".into(),
+                    ))),
+                    Ask::Prompt => out.push(Action::Prompt(Permission::Url)),
+                    Ask::CoolingDown(left) => refuse_cooling(Permission::Url, left, &mut out),
+                },
             },
             AgentMsg::Clipboard { text } => {
-                if self.clipboard != Grant::On {
+                if !consent.allows(Permission::Clipboard) {
                     out.push(Action::Audit(
                         "clipboard text dropped: no clipboard grant".into(),
                     ));
@@ -509,7 +448,7 @@ impl InputGate {
                 }
             }
             AgentMsg::Input(ev) => {
-                if self.control != Grant::On {
+                if !consent.allows(Permission::Control) {
                     out.push(Action::Audit(format!(
                         "input dropped: no control grant ({})",
                         kind(&ev)
@@ -550,61 +489,40 @@ impl InputGate {
         out
     }
 
-    /// The address waiting for the customer's answer.
-    pub fn pending_url(&self) -> Option<&str> {
-        self.pending_url.as_deref()
-    }
-
-    /// The customer answered a prompt; `now` is the same clock as [`InputGate::on_agent`]'s.
-    pub fn answer(&mut self, p: Permission, allow: bool, now: Duration) -> Vec<Action> {
-        if !allow {
-            self.denied_at.insert(p.into(), now);
-        }
-        if p == Permission::Url {
-            let Some(url) = self.pending_url.take() else {
-                return Vec::new();
-            };
-            return if allow {
-                vec![
-                    Action::Audit(format!("opened {url} with the customer's consent")),
-                    Action::OpenUrl(url.clone()),
-                    Action::Notify(HostMsg::UrlOpened(url)),
-                ]
-            } else {
-                vec![
-                    Action::Audit(format!("the customer declined to open {url}")),
-                    Action::Notify(HostMsg::Refused(format!(
-                        "the customer declined to open {url}"
-                    ))),
-                ]
-            };
-        }
-        let state = match p {
-            Permission::Control => &mut self.control,
-            Permission::Clipboard => &mut self.clipboard,
-            Permission::Files | Permission::Url => return Vec::new(),
-        };
-        if *state != Grant::Asked {
+    /// The customer answered a prompt for control, clipboard sync or an address; `now` is the
+    /// same clock as [`InputGate::on_agent`]'s.
+    pub fn answer(
+        &mut self,
+        consent: &mut ConsentGate,
+        p: Permission,
+        allow: bool,
+        now: Duration,
+    ) -> Vec<Action> {
+        if p == Permission::Files {
             return Vec::new();
         }
-        *state = if allow { Grant::On } else { Grant::Denied };
-        let what = if p == Permission::Control {
-            "remote control"
-        } else {
-            "clipboard sync"
-        };
-        let msg = if p == Permission::Control {
-            HostMsg::Control(*state)
-        } else {
-            HostMsg::ClipboardSync(*state)
-        };
-        vec![
-            Action::Notify(msg),
-            Action::Audit(format!(
-                "{what} {} by the customer",
-                if allow { "allowed" } else { "denied" }
-            )),
-        ]
+        match consent.answer(p, allow, now) {
+            Answer::Unasked => Vec::new(),
+            Answer::Url { url, open: true } => vec![
+                Action::Audit(format!("opened {url} with the customer's consent")),
+                Action::OpenUrl(url.clone()),
+                Action::Notify(HostMsg::UrlOpened(url)),
+            ],
+            Answer::Url { url, open: false } => vec![
+                Action::Audit(format!("the customer declined to open {url}")),
+                Action::Notify(HostMsg::Refused(format!(
+                    "the customer declined to open {url}"
+                ))),
+            ],
+            Answer::Grant(g) => vec![
+                Action::Notify(grant_msg(p, g)),
+                Action::Audit(format!(
+                    "{} {} by the customer",
+                    p.describe(),
+                    if allow { "allowed" } else { "denied" }
+                )),
+            ],
+        }
     }
 
     /// Releases everything held, in reverse order of importance (buttons, keys, modifiers last).
@@ -629,12 +547,11 @@ impl InputGate {
         out
     }
 
-    fn end_control(&mut self, why: &str) -> Vec<Action> {
+    fn end_control(&mut self, consent: &mut ConsentGate, why: &str) -> Vec<Action> {
         // What the agent sent before is not injected any more; only the releases are.
         let mut out = vec![Action::CancelQueued];
         out.extend(self.release_all());
-        if self.control != Grant::Off {
-            self.control = Grant::Off;
+        if consent.revoke(Permission::Control) {
             out.push(Action::Notify(HostMsg::Control(Grant::Off)));
             out.push(Action::Audit(format!("remote control ended: {why}")));
         }
@@ -642,15 +559,14 @@ impl InputGate {
     }
 
     /// The customer revoked a permission (or ended it from their window).
-    pub fn revoke(&mut self, p: Permission) -> Vec<Action> {
+    pub fn revoke(&mut self, consent: &mut ConsentGate, p: Permission) -> Vec<Action> {
         match p {
-            Permission::Control => self.end_control("revoked by the customer"),
+            Permission::Control => self.end_control(consent, "revoked by the customer"),
             Permission::Files | Permission::Url => Vec::new(),
             Permission::Clipboard => {
-                if self.clipboard == Grant::Off {
+                if !consent.revoke(Permission::Clipboard) {
                     return Vec::new();
                 }
-                self.clipboard = Grant::Off;
                 vec![
                     Action::Notify(HostMsg::ClipboardSync(Grant::Off)),
                     Action::Audit("clipboard sync revoked by the customer".into()),
@@ -659,11 +575,12 @@ impl InputGate {
         }
     }
 
-    /// The agent's stream went away, or the host lost focus of its injection target: release
-    /// everything and end every grant.
-    pub fn disconnected(&mut self) -> Vec<Action> {
-        let mut out = self.end_control("the agent disconnected");
-        self.clipboard = Grant::Off;
+    /// The agent's input stream went away: release everything and end control and clipboard
+    /// sync (file access is the file streams' to end).
+    pub fn disconnected(&mut self, consent: &mut ConsentGate) -> Vec<Action> {
+        let mut out = self.end_control(consent, "the agent disconnected");
+        consent.revoke(Permission::Clipboard);
+        consent.revoke(Permission::Url);
         out.retain(|a| !matches!(a, Action::Notify(_)));
         out
     }
@@ -691,15 +608,6 @@ fn text_pieces(text: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-fn permission_name(p: Permission) -> &'static str {
-    match p {
-        Permission::Control => "remote control",
-        Permission::Clipboard => "clipboard sync",
-        Permission::Files => "file access",
-        Permission::Url => "web address",
-    }
-}
-
 fn kind(ev: &InputEvent) -> &'static str {
     match ev {
         InputEvent::MouseMove { .. } => "mouse move",
@@ -717,6 +625,46 @@ mod tests {
 
     const T0: Duration = Duration::from_secs(100);
 
+    /// An input gate with its agent's consent gate.
+    #[derive(Default)]
+    struct G {
+        input: InputGate,
+        consent: ConsentGate,
+    }
+
+    impl G {
+        fn new() -> Self {
+            Self::default()
+        }
+        fn preallowed(p: &[Permission]) -> Self {
+            Self {
+                input: InputGate::new(),
+                consent: ConsentGate::new(p),
+            }
+        }
+        fn on_agent(&mut self, m: AgentMsg, now: Duration) -> Vec<Action> {
+            self.input.on_agent(&mut self.consent, m, now)
+        }
+        fn answer(&mut self, p: Permission, allow: bool, now: Duration) -> Vec<Action> {
+            self.input.answer(&mut self.consent, p, allow, now)
+        }
+        fn revoke(&mut self, p: Permission) -> Vec<Action> {
+            self.input.revoke(&mut self.consent, p)
+        }
+        fn disconnected(&mut self) -> Vec<Action> {
+            self.input.disconnected(&mut self.consent)
+        }
+        fn control(&self) -> Grant {
+            self.consent.grant(Permission::Control)
+        }
+        fn clipboard(&self) -> Grant {
+            self.consent.grant(Permission::Clipboard)
+        }
+        fn pending_url(&self) -> Option<&str> {
+            self.consent.pending_url()
+        }
+    }
+
     fn injected(a: &[Action]) -> Vec<InputEvent> {
         a.iter()
             .filter_map(|a| {
@@ -731,7 +679,7 @@ mod tests {
 
     #[test]
     fn nothing_passes_before_consent_or_after_a_revoke() {
-        let mut g = InputGate::new();
+        let mut g = G::new();
         let key = AgentMsg::Input(InputEvent::Key {
             key: Key::A,
             down: true,
@@ -761,7 +709,7 @@ mod tests {
 
     #[test]
     fn a_denied_request_grants_nothing() {
-        let mut g = InputGate::new();
+        let mut g = G::new();
         g.on_agent(AgentMsg::RequestControl, T0);
         let out = g.answer(Permission::Control, false, T0);
         assert!(out.contains(&Action::Notify(HostMsg::Control(Grant::Denied))));
@@ -773,7 +721,7 @@ mod tests {
 
     #[test]
     fn everything_held_is_released_on_disconnect_modifiers_last() {
-        let mut g = InputGate::preallowed(&[Permission::Control]);
+        let mut g = G::preallowed(&[Permission::Control]);
         g.on_agent(AgentMsg::RequestControl, T0);
         assert_eq!(g.control(), Grant::On);
         for ev in [
@@ -827,7 +775,7 @@ mod tests {
 
     #[test]
     fn pushed_addresses_need_consent_each_time_and_a_web_scheme() {
-        let mut g = InputGate::new();
+        let mut g = G::new();
         let out = g.on_agent(
             AgentMsg::PushUrl {
                 url: "file:///etc/passwd".into(),
@@ -866,7 +814,7 @@ mod tests {
         );
         let out = g.answer(Permission::Url, true, later);
         assert!(out.contains(&Action::OpenUrl("https://example.com/2".into())));
-        let mut pre = InputGate::preallowed(&[Permission::Url]);
+        let mut pre = G::preallowed(&[Permission::Url]);
         assert!(
             pre.on_agent(
                 AgentMsg::PushUrl {
@@ -880,7 +828,7 @@ mod tests {
 
     #[test]
     fn a_denied_request_cannot_be_repeated_at_once() {
-        let mut g = InputGate::new();
+        let mut g = G::new();
         g.on_agent(AgentMsg::RequestControl, T0);
         g.answer(Permission::Control, false, T0);
         let out = g.on_agent(AgentMsg::RequestControl, T0 + Duration::from_secs(3));
@@ -894,7 +842,7 @@ mod tests {
 
     #[test]
     fn wheel_steps_are_clamped_and_long_text_comes_in_pieces() {
-        let mut g = InputGate::preallowed(&[Permission::Control]);
+        let mut g = G::preallowed(&[Permission::Control]);
         g.on_agent(AgentMsg::RequestControl, T0);
         let out = g.on_agent(
             AgentMsg::Input(InputEvent::Wheel {
@@ -929,7 +877,7 @@ mod tests {
 
     #[test]
     fn clipboard_needs_its_own_grant_and_has_a_limit() {
-        let mut g = InputGate::preallowed(&[Permission::Control]);
+        let mut g = G::preallowed(&[Permission::Control]);
         g.on_agent(AgentMsg::RequestControl, T0);
         let out = g.on_agent(AgentMsg::Clipboard { text: "hi".into() }, T0);
         assert!(

@@ -10,7 +10,12 @@
 //! - [`pairing`]: session PINs, key checks and the per-source attempt limiter.
 //! - [`screen`]: the lossless changed-tile screen codec and the viewer's framebuffer.
 //! - [`flow`]: the latest-frame-wins in-flight window for screen updates.
+//! - [`consent`]: what the customer allowed one participant ([`consent::ConsentGate`]).
+//! - [`input`]: remote input, and the host's [`input::InputGate`] that lets only allowed input
+//!   through.
+//! - [`files`]: file-stream messages and the path and address rules.
 
+pub mod consent;
 pub mod files;
 pub mod flow;
 pub mod frame;
