@@ -11,6 +11,7 @@
 pub mod app;
 pub mod asked;
 pub mod backend;
+pub mod cli;
 pub mod keys;
 pub mod local;
 pub mod net;

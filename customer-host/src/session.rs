@@ -3,9 +3,7 @@
 
 use tether_net::{ConnectError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
-use tether_protocol::msg::{
-    ClientMsg, EndReason, HELLO_MAGIC, Hello, HostStream, Refusal, Role, ServerMsg, SessionId,
-};
+use tether_protocol::msg::{ClientMsg, EndReason, HostStream, Refusal, Role, ServerMsg, SessionId};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
@@ -235,6 +233,266 @@ pub async fn run_with(
     result
 }
 
+/// Says hello, joins with the key, and shows whom the customer waits for.
+async fn join(
+    conn: &quinn::Connection,
+    key: &str,
+    customer: tether_protocol::msg::CustomerInfo,
+    shared: &Shared,
+    events: &mpsc::UnboundedSender<HostEvent>,
+) -> Result<(quinn::SendStream, quinn::RecvStream), HostError> {
+    let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
+    let (mut send, mut recv) = tether_net::hello(conn, Role::Host, &software)
+        .await
+        .map_err(|e| match e {
+            tether_net::HelloError::Refused(r) => HostError::Refused(r),
+            tether_net::HelloError::Lost(l) => HostError::Lost(l),
+            tether_net::HelloError::Protocol(p) => HostError::Protocol(p),
+        })?;
+    let join = ClientMsg::Join {
+        key: key.to_string(),
+        customer,
+    };
+    write_msg(&mut send, &join, CONTROL_MAX_FRAME)
+        .await
+        .map_err(|e| HostError::Lost(e.to_string()))?;
+    match read_server(&mut recv).await? {
+        ServerMsg::Joined { session, agent } => {
+            shared.update(|v| {
+                v.owner = Some(agent.clone());
+                v.phase = Phase::Waiting;
+            });
+            let _ = events.send(HostEvent::Joined { session, agent });
+            Ok((send, recv))
+        }
+        ServerMsg::Refused(r) => Err(HostError::Refused(r)),
+        other => Err(HostError::Protocol(format!("unexpected {other:?}"))),
+    }
+}
+
+/// What the session loop does after an event.
+enum Step {
+    Go,
+    /// End it from here (the customer or Ctrl+C).
+    EndHere,
+    /// It is over.
+    Done(Result<Outcome, HostError>),
+}
+
+/// A joined session: the streams the relay opens for agents, the customer's decisions, and what
+/// serves them.
+struct Served {
+    conn: quinn::Connection,
+    services: Services,
+    monitors: Vec<tether_protocol::msg::MonitorInfo>,
+    events: mpsc::UnboundedSender<HostEvent>,
+    tasks: tokio::task::JoinSet<()>,
+    /// Each agent's input stream task, for the customer's answers and revocations.
+    controls: HashMap<String, mpsc::UnboundedSender<Decision>>,
+    files: Arc<crate::filesvc::FileAccess>,
+    consents: crate::grants::Consents,
+    caps: StreamCaps,
+}
+
+impl Served {
+    fn shared(&self) -> &Shared {
+        &self.services.shared
+    }
+
+    /// A message from the relay on the control stream.
+    fn on_relay(&mut self, m: Option<Result<ServerMsg, tether_net::ReadError>>) -> Step {
+        match m {
+            Some(Ok(ServerMsg::AgentsChanged { agents, .. })) => {
+                self.shared().update(|v| {
+                    v.phase = match (agents.is_empty(), &v.phase) {
+                        (false, _) => Phase::Connected,
+                        (true, Phase::Connected | Phase::AgentAway) => Phase::AgentAway,
+                        (true, _) => Phase::Waiting,
+                    };
+                    v.agents = agents.clone();
+                });
+                let _ = self.events.send(HostEvent::Agents(agents));
+                Step::Go
+            }
+            Some(Ok(ServerMsg::SessionEnded { reason, .. })) => {
+                Step::Done(Ok(Outcome::Ended(reason)))
+            }
+            Some(Ok(ServerMsg::Refused(r))) => {
+                warn!(%r, "relay refused a request");
+                Step::Go
+            }
+            Some(Ok(other)) => {
+                debug!(?other, "ignored control message");
+                Step::Go
+            }
+            Some(Err(e)) if e.is_protocol_violation() => {
+                Step::Done(Err(HostError::Protocol(e.to_string())))
+            }
+            Some(Err(e)) => Step::Done(Err(HostError::Lost(e.to_string()))),
+            None => Step::Done(Err(HostError::Lost("control stream ended".into()))),
+        }
+    }
+
+    /// A stream the relay opened for an agent: checked against the agent's caps, then served.
+    async fn on_stream(&mut self, mut s: quinn::SendStream, mut r: quinn::RecvStream) -> Step {
+        let pre = match read_msg::<HostStream>(&mut r, CONTROL_MAX_FRAME).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Step::Go,
+            Err(e) => return Step::Done(Err(HostError::Protocol(e.to_string()))),
+        };
+        let (who, kind, max) = match &pre {
+            HostStream::Screen { agent, .. } => (agent.clone(), "screen", MAX_SCREEN_STREAMS),
+            HostStream::Input { agent } => (agent.clone(), "input", MAX_INPUT_STREAMS),
+            HostStream::Files { agent } => (agent.clone(), "file", MAX_FILE_STREAMS),
+        };
+        let Some(slot) = self.caps.take(&who, kind, max) else {
+            self.shared().log(format!(
+                "{who}: refused a {kind} stream: {max} are open already"
+            ));
+            let _ = s.reset(tether_net::close::REFUSED.into());
+            let _ = r.stop(tether_net::close::REFUSED.into());
+            return Step::Go;
+        };
+        match pre {
+            HostStream::Screen { agent, monitor } => self.spawn_screen(s, r, agent, monitor, slot),
+            HostStream::Input { agent } => self.spawn_input(s, r, agent, slot),
+            HostStream::Files { agent } => self.spawn_files(s, r, agent, slot),
+        }
+        Step::Go
+    }
+
+    fn spawn_screen(
+        &mut self,
+        s: quinn::SendStream,
+        r: quinn::RecvStream,
+        agent: String,
+        monitor: u8,
+        slot: StreamSlot,
+    ) {
+        let events = self.events.clone();
+        let factory = self.services.capture.clone();
+        let shared = self.shared().clone();
+        self.tasks.spawn(async move {
+            let _slot = slot;
+            shared.update(|v| v.viewers.push((agent.clone(), monitor)));
+            let _ = events.send(HostEvent::ViewerStarted {
+                agent: agent.clone(),
+                monitor,
+            });
+            if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
+                warn!(error = %e, %agent, "screen stream ended with an error");
+            }
+            shared.update(|v| {
+                if let Some(i) = v
+                    .viewers
+                    .iter()
+                    .position(|(a, m)| *a == agent && *m == monitor)
+                {
+                    v.viewers.remove(i);
+                }
+            });
+            let _ = events.send(HostEvent::ViewerStopped { agent });
+        });
+    }
+
+    fn spawn_input(
+        &mut self,
+        s: quinn::SendStream,
+        r: quinn::RecvStream,
+        agent: String,
+        slot: StreamSlot,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.controls.insert(agent.clone(), tx);
+        let svc = &self.services;
+        let deps = ControlDeps {
+            injector: svc.injector.clone(),
+            clipboard: svc.clipboard.clone(),
+            monitors: self.monitors.clone(),
+            shared: svc.shared.clone(),
+            consent: self.consents.of(&agent),
+            consents: self.consents.clone(),
+            answerer: svc.answerer.clone(),
+            opener: svc.opener.clone(),
+        };
+        self.tasks.spawn(async move {
+            let _slot = slot;
+            control::serve(s, r, agent, deps, rx).await
+        });
+    }
+
+    fn spawn_files(
+        &mut self,
+        s: quinn::SendStream,
+        r: quinn::RecvStream,
+        agent: String,
+        slot: StreamSlot,
+    ) {
+        let svc = &self.services;
+        let deps = crate::filesvc::FileDeps {
+            inbox: svc.inbox.clone(),
+            shared: svc.shared.clone(),
+            access: self.files.clone(),
+            consent: self.consents.of(&agent),
+            consents: self.consents.clone(),
+            answerer: svc.answerer.clone(),
+            max_files: svc.max_files,
+        };
+        self.tasks.spawn(async move {
+            let _slot = slot;
+            crate::filesvc::serve(s, r, agent, deps).await
+        });
+    }
+
+    /// Something the customer decided in the window.
+    fn on_decision(&mut self, d: Decision) -> Step {
+        match d {
+            Decision::EndSession => return Step::EndHere,
+            Decision::CancelTransfer(id) => self.files.cancel(id),
+            Decision::Answer {
+                agent,
+                permission: Permission::Files,
+                allow,
+            } => self.files.answer(
+                &self.consents.of(&agent),
+                &agent,
+                allow,
+                self.consents.now(),
+            ),
+            Decision::Revoke {
+                agent,
+                permission: Permission::Files,
+            } => self.files.revoke(&self.consents.of(&agent), &agent),
+            Decision::Answer { ref agent, .. } | Decision::Revoke { ref agent, .. } => {
+                if let Some(tx) = self.controls.get(agent) {
+                    let _ = tx.send(d);
+                }
+            }
+            // Only meaningful between sessions.
+            Decision::Connect(_) | Decision::NewSession | Decision::CloseWindow => {}
+        }
+        Step::Go
+    }
+}
+
+/// Ends the session from here and waits briefly for the relay to confirm, so agents hear it
+/// from the relay.
+async fn end_here(
+    send: &mut quinn::SendStream,
+    relay: &mut mpsc::UnboundedReceiver<Result<ServerMsg, tether_net::ReadError>>,
+) {
+    let _ = write_msg(send, &ClientMsg::EndSession, CONTROL_MAX_FRAME).await;
+    let _ = send.finish();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(m) = relay.recv().await {
+            if matches!(m, Ok(ServerMsg::SessionEnded { .. }) | Err(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn session(
     conn: &quinn::Connection,
     opts: HostOptions,
@@ -244,201 +502,48 @@ async fn session(
     events: mpsc::UnboundedSender<HostEvent>,
     end: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
-    let factory = services.capture.clone();
-    let shared = services.shared.clone();
     let monitors = customer.monitors.clone();
-    let lost = |e: &dyn std::fmt::Display| HostError::Lost(e.to_string());
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
-    let hello = Hello {
-        magic: HELLO_MAGIC,
-        version: tether_protocol::PROTOCOL_VERSION,
-        role: Role::Host,
-        software: format!("tether-host {}", env!("CARGO_PKG_VERSION")),
+    let (mut send, recv) = join(conn, &opts.key, customer, &services.shared, &events).await?;
+    let mut relay = tether_net::spawn_reader::<ServerMsg>(recv, CONTROL_MAX_FRAME);
+    let mut served = Served {
+        conn: conn.clone(),
+        files: Arc::new(crate::filesvc::FileAccess::new(services.shared.clone())),
+        consents: crate::grants::Consents::new(&services.allowed),
+        services,
+        monitors,
+        events,
+        tasks: tokio::task::JoinSet::new(),
+        controls: HashMap::new(),
+        caps: StreamCaps::default(),
     };
-    write_msg(&mut send, &hello, CONTROL_MAX_FRAME)
-        .await
-        .map_err(|e| lost(&e))?;
-    match read_server(&mut recv).await? {
-        ServerMsg::Welcome { .. } => {}
-        ServerMsg::Refused(r) => return Err(HostError::Refused(r)),
-        other => return Err(HostError::Protocol(format!("unexpected {other:?}"))),
-    }
-    let join = ClientMsg::Join {
-        key: opts.key.clone(),
-        customer,
-    };
-    write_msg(&mut send, &join, CONTROL_MAX_FRAME)
-        .await
-        .map_err(|e| lost(&e))?;
-    match read_server(&mut recv).await? {
-        ServerMsg::Joined { session, agent } => {
-            shared.update(|v| {
-                v.owner = Some(agent.clone());
-                v.phase = Phase::Waiting;
-            });
-            let _ = events.send(HostEvent::Joined { session, agent });
-        }
-        ServerMsg::Refused(r) => return Err(HostError::Refused(r)),
-        other => return Err(HostError::Protocol(format!("unexpected {other:?}"))),
-    }
-
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        loop {
-            let m = read_server(&mut recv).await;
-            let stop = m.is_err();
-            if ctl_tx.send(m).is_err() || stop {
-                break;
-            }
-        }
-    });
-    let mut viewers = tokio::task::JoinSet::new();
-    let mut controls: HashMap<String, mpsc::UnboundedSender<Decision>> = HashMap::new();
-    let files = Arc::new(crate::filesvc::FileAccess::new(shared.clone()));
-    let consents = crate::grants::Consents::new(&services.allowed);
-    let answerer = services.answerer.clone();
-    let caps = StreamCaps::default();
     let mut decisions_open = true;
-    let mut end_here = false;
     let outcome = loop {
-        if end_here {
-            let _ = write_msg(&mut send, &ClientMsg::EndSession, CONTROL_MAX_FRAME).await;
-            let _ = send.finish();
-            // Wait briefly for the relay to confirm, so agents hear it from the relay.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-                while let Some(m) = ctl_rx.recv().await {
-                    if matches!(m, Ok(ServerMsg::SessionEnded { .. }) | Err(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-            break Ok(Outcome::EndedHere);
-        }
-        tokio::select! {
-            m = ctl_rx.recv() => match m {
-                Some(Ok(ServerMsg::AgentsChanged { agents, .. })) => {
-                    shared.update(|v| {
-                        v.phase = match (agents.is_empty(), &v.phase) {
-                            (false, _) => Phase::Connected,
-                            (true, Phase::Connected | Phase::AgentAway) => Phase::AgentAway,
-                            (true, _) => Phase::Waiting,
-                        };
-                        v.agents = agents.clone();
-                    });
-                    let _ = events.send(HostEvent::Agents(agents));
-                }
-                Some(Ok(ServerMsg::SessionEnded { reason, .. })) => break Ok(Outcome::Ended(reason)),
-                Some(Ok(ServerMsg::Refused(r))) => warn!(%r, "relay refused a request"),
-                Some(Ok(other)) => debug!(?other, "ignored control message"),
-                Some(Err(e)) => break Err(e),
-                None => break Err(HostError::Lost("control stream ended".into())),
-            },
-            s = conn.accept_bi() => match s {
-                Ok((mut s, mut r)) => {
-                    let pre = read_msg::<HostStream>(&mut r, CONTROL_MAX_FRAME).await;
-                    let (who, kind, max) = match &pre {
-                        Ok(Some(HostStream::Screen { agent, .. })) => (agent.clone(), "screen", MAX_SCREEN_STREAMS),
-                        Ok(Some(HostStream::Input { agent })) => (agent.clone(), "input", MAX_INPUT_STREAMS),
-                        Ok(Some(HostStream::Files { agent })) => (agent.clone(), "file", MAX_FILE_STREAMS),
-                        _ => (String::new(), "", usize::MAX),
-                    };
-                    let slot = caps.take(&who, kind, max);
-                    if slot.is_none() {
-                        shared.log(format!("{who}: refused a {kind} stream: {max} are open already"));
-                        let _ = s.reset(tether_net::close::REFUSED.into());
-                        let _ = r.stop(tether_net::close::REFUSED.into());
-                        continue;
-                    }
-                    match pre {
-                        Ok(Some(HostStream::Screen { agent, monitor })) => {
-                            let events = events.clone();
-                            let factory = factory.clone();
-                            let shared = shared.clone();
-                            viewers.spawn(async move {
-                                let _slot = slot;
-                                shared.update(|v| v.viewers.push((agent.clone(), monitor)));
-                                let _ = events.send(HostEvent::ViewerStarted { agent: agent.clone(), monitor });
-                                if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
-                                    warn!(error = %e, %agent, "screen stream ended with an error");
-                                }
-                                shared.update(|v| {
-                                    if let Some(i) = v.viewers.iter().position(|(a, m)| *a == agent && *m == monitor) {
-                                        v.viewers.remove(i);
-                                    }
-                                });
-                                let _ = events.send(HostEvent::ViewerStopped { agent });
-                            });
-                        }
-                        Ok(Some(HostStream::Input { agent })) => {
-                            let (tx, rx) = mpsc::unbounded_channel();
-                            controls.insert(agent.clone(), tx);
-                            let deps = ControlDeps {
-                                injector: services.injector.clone(),
-                                clipboard: services.clipboard.clone(),
-                                monitors: monitors.clone(),
-                                shared: shared.clone(),
-                                consent: consents.of(&agent),
-                                consents: consents.clone(),
-                                answerer: answerer.clone(),
-                                opener: services.opener.clone(),
-                            };
-                            viewers.spawn(async move {
-                                let _slot = slot;
-                                control::serve(s, r, agent, deps, rx).await
-                            });
-                        }
-                        Ok(Some(HostStream::Files { agent })) => {
-                            let deps = crate::filesvc::FileDeps {
-                                inbox: services.inbox.clone(),
-                                shared: shared.clone(),
-                                access: files.clone(),
-                                consent: consents.of(&agent),
-                                consents: consents.clone(),
-                                answerer: answerer.clone(),
-                                max_files: services.max_files,
-                            };
-                            viewers.spawn(async move {
-                                let _slot = slot;
-                                crate::filesvc::serve(s, r, agent, deps).await
-                            });
-                        }
-                        Ok(None) => {}
-                        Err(e) => break Err(HostError::Protocol(e.to_string())),
-                    }
-                }
-                Err(e) => break Err(lost(&e)),
+        let step = tokio::select! {
+            m = relay.recv() => served.on_relay(m),
+            s = served.conn.accept_bi() => match s {
+                Ok((s, r)) => served.on_stream(s, r).await,
+                Err(e) => Step::Done(Err(HostError::Lost(e.to_string()))),
             },
             changed = end.changed() => {
-                if changed.is_err() || *end.borrow() {
-                    end_here = true;
-                }
+                if changed.is_err() || *end.borrow() { Step::EndHere } else { Step::Go }
             }
             d = decisions.recv(), if decisions_open => match d {
-                Some(Decision::EndSession) => end_here = true,
-                Some(Decision::CancelTransfer(id)) => files.cancel(id),
-                Some(Decision::Answer { agent, permission: Permission::Files, allow }) => {
-                    files.answer(&consents.of(&agent), &agent, allow, consents.now())
+                Some(d) => served.on_decision(d),
+                None => {
+                    decisions_open = false;
+                    Step::Go
                 }
-                Some(Decision::Revoke { agent, permission: Permission::Files }) => {
-                    files.revoke(&consents.of(&agent), &agent)
-                }
-                Some(d @ (Decision::Answer { .. } | Decision::Revoke { .. })) => {
-                    let agent = match &d {
-                        Decision::Answer { agent, .. } | Decision::Revoke { agent, .. } => agent.as_str(),
-                        _ => "",
-                    };
-                    if let Some(tx) = controls.get(agent) {
-                        let _ = tx.send(d);
-                    }
-                }
-                // Only meaningful between sessions.
-                Some(Decision::Connect(_) | Decision::NewSession | Decision::CloseWindow) => {}
-                None => decisions_open = false,
+            },
+        };
+        match step {
+            Step::Go => {}
+            Step::EndHere => {
+                end_here(&mut send, &mut relay).await;
+                break Ok(Outcome::EndedHere);
             }
+            Step::Done(r) => break r,
         }
     };
-    reader.abort();
-    viewers.abort_all();
+    served.tasks.abort_all();
     outcome
 }

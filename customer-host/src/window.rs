@@ -333,3 +333,7 @@ impl eframe::App for HostWindow {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "window_tests.rs"]
+mod tests;

@@ -360,6 +360,78 @@ pub async fn read_msg<T: DeserializeOwned>(
     }
 }
 
+/// Why the opening of a control stream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    /// The relay refused the hello (another version, say).
+    #[error("{0}")]
+    Refused(tether_protocol::msg::Refusal),
+    /// The connection broke.
+    #[error("lost the connection to the relay: {0}")]
+    Lost(String),
+    /// The relay answered something else than a welcome.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Opens the control stream of a client connection: sends the [`Hello`] of `role`, and waits for
+/// the relay's welcome.
+///
+/// [`Hello`]: tether_protocol::msg::Hello
+pub async fn hello(
+    conn: &quinn::Connection,
+    role: tether_protocol::msg::Role,
+    software: &str,
+) -> Result<(quinn::SendStream, quinn::RecvStream), HelloError> {
+    use tether_protocol::frame::CONTROL_MAX_FRAME;
+    use tether_protocol::msg::{HELLO_MAGIC, Hello, ServerMsg};
+    let lost = |e: &dyn std::fmt::Display| HelloError::Lost(e.to_string());
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
+    let hello = Hello {
+        magic: HELLO_MAGIC,
+        version: tether_protocol::PROTOCOL_VERSION,
+        role,
+        software: software.to_string(),
+    };
+    write_msg(&mut send, &hello, CONTROL_MAX_FRAME)
+        .await
+        .map_err(|e| lost(&e))?;
+    match read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await {
+        Ok(Some(ServerMsg::Welcome { .. })) => Ok((send, recv)),
+        Ok(Some(ServerMsg::Refused(r))) => Err(HelloError::Refused(r)),
+        Ok(Some(other)) => Err(HelloError::Protocol(format!("unexpected {other:?}"))),
+        Ok(None) => Err(HelloError::Lost("the relay closed the connection".into())),
+        Err(e) if e.is_protocol_violation() => Err(HelloError::Protocol(e.to_string())),
+        Err(e) => Err(lost(&e)),
+    }
+}
+
+/// Reads messages from `recv` on a task of its own until the stream ends or fails; the last item
+/// is the error, if any.
+pub fn spawn_reader<T: DeserializeOwned + Send + 'static>(
+    mut recv: quinn::RecvStream,
+    max: usize,
+) -> tokio::sync::mpsc::UnboundedReceiver<Result<T, ReadError>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match read_msg::<T>(&mut recv, max).await {
+                Ok(Some(m)) => {
+                    if tx.send(Ok(m)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// Why a framed write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

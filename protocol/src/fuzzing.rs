@@ -47,3 +47,30 @@ pub fn screen_updates(data: &[u8]) {
         }
     }
 }
+
+/// The regression inputs in `fuzz/regressions/`, replayed on every `cargo test`.
+#[cfg(test)]
+mod regressions {
+    use std::path::Path;
+
+    #[test]
+    fn fuzz_regressions_do_not_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+        let mut n = 0;
+        for (target, run) in [
+            ("frame", super::frame_and_messages as fn(&[u8])),
+            ("screen_update", super::screen_updates),
+        ] {
+            let dir = root.join(target);
+            for entry in
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let path = entry.expect("entry").path();
+                let data = std::fs::read(&path).expect("read");
+                run(&data);
+                n += 1;
+            }
+        }
+        assert!(n >= 8, "only {n} regression inputs");
+    }
+}

@@ -1,9 +1,9 @@
 //! The console's panels, driven through egui_kittest: click by label, assert on state.
 
+use crate::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
+use crate::ui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use tether_console::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
-use tether_console::ui;
 use tether_protocol::msg::{
     CustomerInfo, MonitorInfo, ServerMsg, SessionId, SessionInfo, SessionKey,
 };
@@ -359,7 +359,7 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
 
 #[test]
 fn the_overlay_shows_fps_latency_bandwidth_and_codec() {
-    let st = tether_console::backend::ViewStats {
+    let st = crate::backend::ViewStats {
         fps: 60.0,
         latency_ms: 4.5,
         bits_per_sec: 2e6,
@@ -435,8 +435,8 @@ fn the_customers_files_are_a_sortable_table_downloaded_into_the_picked_folder() 
     h.run_steps(3);
     assert_eq!(
         h.state_mut().desk_mut().map(|d| d.sessions[0].sort),
-        Some(tether_console::state::FileSort {
-            key: tether_console::state::SortKey::Size,
+        Some(crate::state::FileSort {
+            key: crate::state::SortKey::Size,
             descending: false
         })
     );
@@ -543,7 +543,7 @@ impl egui::DroppedFile for Dropped {
 
 #[test]
 fn files_dropped_on_a_session_tab_are_sent_and_finished_downloads_show_their_folder() {
-    use tether_console::state::{TransferInfo, TransferStatus};
+    use crate::state::{TransferInfo, TransferStatus};
     let mut h = files_open(Vec::new());
     h.input_mut()
         .dropped_files

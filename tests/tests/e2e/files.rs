@@ -468,7 +468,8 @@ async fn an_allowed_url_opens_in_the_default_browser() -> anyhow::Result<()> {
         TEST_PASSWORD,
     )
     .await?;
-    let child = std::process::Command::new(tether_tests::bin("tether-host"))
+    let child = tether_tests::Program::host()
+        .command()
         .arg(&pin)
         .args([
             "--relay",

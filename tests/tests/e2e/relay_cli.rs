@@ -1,10 +1,11 @@
 //! The `tether-relay` command line, black-box.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn relay(args: &[&str], dir: &std::path::Path, stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether-relay"))
+    let mut child = tether_tests::Program::relay()
+        .command()
         .args(args)
         .arg("--data-dir")
         .arg(dir)
@@ -106,7 +107,8 @@ fn agents_and_keys_from_the_command_line() {
 #[test]
 fn first_serve_creates_an_admin_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether-relay"))
+    let mut child = tether_tests::Program::relay()
+        .command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .stdout(Stdio::piped())
@@ -151,7 +153,8 @@ fn first_serve_creates_an_admin_and_stops_on_sigterm() {
 
 /// Starts `serve` on a new data dir and returns it with the fingerprint it announced.
 fn serve_fingerprint(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tether-relay"))
+    let mut child = tether_tests::Program::relay()
+        .command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())

@@ -1,10 +1,9 @@
 //! The `tether-host` command line, black-box.
 
-use std::process::Command;
-
 #[test]
 fn a_malformed_fingerprint_is_refused_before_connecting() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+    let out = tether_tests::Program::host()
+        .command()
         .args([
             "123456789",
             "--relay",
@@ -22,7 +21,8 @@ fn a_malformed_fingerprint_is_refused_before_connecting() {
 
 #[test]
 fn a_headless_host_says_why_it_cannot_start_and_exits_at_once() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+    let out = tether_tests::Program::host()
+        .command()
         .args(["--headless", "123456789"])
         .env_remove("TETHER_RELAY")
         .env_remove("TETHER_RELAY_FINGERPRINT")
@@ -35,7 +35,8 @@ fn a_headless_host_says_why_it_cannot_start_and_exits_at_once() {
             && err.contains("no relay address"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+    let out = tether_tests::Program::host()
+        .command()
         .args([
             "--headless",
             "--relay",
@@ -48,7 +49,8 @@ fn a_headless_host_says_why_it_cannot_start_and_exits_at_once() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no session key"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+    let out = tether_tests::Program::host()
+        .command()
         .args([
             "--headless",
             "12345",
@@ -66,7 +68,8 @@ fn a_headless_host_says_why_it_cannot_start_and_exits_at_once() {
 
 #[test]
 fn help_names_the_key_and_the_pinned_relay() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tether-host"))
+    let out = tether_tests::Program::host()
+        .command()
         .arg("--help")
         .output()
         .expect("run");

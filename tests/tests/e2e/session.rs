@@ -138,7 +138,8 @@ async fn a_killed_host_leaves_no_shared_memory_behind() -> anyhow::Result<()> {
         AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "alice", PASSWORD).await?;
     // Force the SysV fallback, the path that could leak: it must be 0600 and vanish with the process.
     let (pin, _) = relay.create_key("alice")?;
-    let child = std::process::Command::new(tether_tests::bin("tether-host"))
+    let child = tether_tests::Program::host()
+        .command()
         .arg(&pin)
         .args([
             "--relay",
@@ -215,7 +216,8 @@ fn windowed_host(
     fingerprint: &str,
 ) -> anyhow::Result<tether_tests::ChildGuard> {
     let (log, err) = tether_tests::ChildGuard::log_file()?;
-    let child = std::process::Command::new(tether_tests::bin("tether-host"))
+    let child = tether_tests::Program::host()
+        .command()
         .arg(key)
         .args(["--relay", relay, "--relay-fingerprint", fingerprint])
         .env("DISPLAY", x.display())

@@ -1,10 +1,10 @@
 //! The console as a person sees it: `tether-console` logged in on one Xvfb display shows the
 //! picture of a customer whose host runs on another.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use tether_tests::{ChildGuard, RelayProc, Xvfb, bin, spawn_host, wait_for};
+use tether_tests::{ChildGuard, RelayProc, Xvfb, spawn_host, wait_for};
 
 /// Counts pixels of exactly `rgb` on the display.
 fn count(x: &Xvfb, rgb: u32) -> anyhow::Result<usize> {
@@ -28,7 +28,8 @@ fn the_console_window_shows_the_customer_screen() -> anyhow::Result<()> {
     std::fs::write(pw.path(), "correct horse battery\n")?;
     let _console = ChildGuard::new(
         "tether-console",
-        Command::new(bin("tether-console"))
+        tether_tests::Program::console()
+            .command()
             .args([
                 "--relay",
                 &relay.addr,

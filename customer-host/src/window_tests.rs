@@ -1,12 +1,12 @@
-//! The customer's window, driven through egui_kittest.
+//! The customer's window, driven through egui_kittest: click by label, assert on decisions.
 
 use std::sync::{Arc, Mutex};
 
+use crate::consent::{Decision, HostView, Phase, Prompt};
+use crate::failure::Failure;
+use crate::window::{WindowState, title};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use tether_host::consent::{Decision, HostView, Phase, Prompt};
-use tether_host::failure::Failure;
-use tether_host::window::{WindowState, title};
 use tether_protocol::input::{Grant, Permission};
 use tether_protocol::msg::Refusal;
 
@@ -28,7 +28,7 @@ fn harness(view: HostView) -> (Harness<'static, State>, Arc<Mutex<Vec<Decision>>
         .build_ui_state(
             |ui, s: &mut State| {
                 let d = s.decisions.clone();
-                tether_host::window::ui(ui, &s.view, &mut s.window, &mut |x| {
+                crate::window::ui(ui, &s.view, &mut s.window, &mut |x| {
                     d.lock().expect("lock").push(x)
                 });
             },

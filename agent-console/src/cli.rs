@@ -1,0 +1,132 @@
+//! The `tether-console` command line.
+//!
+//! With no `--relay` it starts a relay inside itself on 127.0.0.1 and logs in as the local agent;
+//! `--demo` also shares this display as a customer would, so one command shows a whole session.
+
+use std::path::PathBuf;
+
+use crate::app::ConsoleApp;
+use crate::backend::{BackendOptions, Startup};
+use crate::state::{ConsoleState, LoginRequest};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "tether-console", version, about = "Tether agent console")]
+struct Cli {
+    /// Relay to log in to, HOST:PORT. Without it, a relay runs inside the console on 127.0.0.1.
+    #[arg(long, env = "TETHER_RELAY")]
+    relay: Option<String>,
+    /// SHA-256 fingerprint of the relay's certificate (64 hex digits).
+    #[arg(long, env = "TETHER_RELAY_FINGERPRINT")]
+    relay_fingerprint: Option<String>,
+    /// Agent account name.
+    #[arg(long)]
+    user: Option<String>,
+    /// File holding the agent's password (first line).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Also share this display as a customer and join it: a whole session in one command.
+    #[cfg(feature = "demo")]
+    #[arg(long)]
+    demo: bool,
+    /// Where files fetched from customers go (default: your Downloads folder).
+    #[arg(long)]
+    download_dir: Option<PathBuf>,
+    /// Data dir of the embedded relay.
+    #[cfg(feature = "embedded-relay")]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Runs the console with these arguments (the first is the program name).
+pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tether_console=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse_from(args);
+    let (state, startup) = match &cli.relay {
+        #[cfg(feature = "embedded-relay")]
+        None => (
+            ConsoleState::connecting(LoginRequest {
+                relay: "embedded relay".into(),
+                ..Default::default()
+            }),
+            Startup::Embedded {
+                data_dir: cli.data_dir.clone(),
+            },
+        ),
+        #[cfg(not(feature = "embedded-relay"))]
+        None => (
+            ConsoleState::login(LoginRequest::default()),
+            Startup::LoginScreen,
+        ),
+        Some(relay) => {
+            // An unreadable password file is said on the login form, where the agent looks.
+            let (password, problem) = match &cli.password_file {
+                Some(p) => match std::fs::read_to_string(p) {
+                    Ok(text) => (
+                        Some(text.lines().next().unwrap_or_default().to_string()),
+                        None,
+                    ),
+                    Err(e) => (
+                        None,
+                        Some(format!(
+                            "Cannot read the password file {}: {e}",
+                            p.display()
+                        )),
+                    ),
+                },
+                None => (None, None),
+            };
+            let req = LoginRequest {
+                relay: relay.clone(),
+                fingerprint: cli.relay_fingerprint.clone().unwrap_or_default(),
+                user: cli.user.clone().unwrap_or_default(),
+                password: password.clone().unwrap_or_default(),
+            };
+            if password.is_some() && !req.user.is_empty() && !req.fingerprint.is_empty() {
+                (ConsoleState::connecting(req.clone()), Startup::Login(req))
+            } else {
+                let mut state = ConsoleState::login(req);
+                if let (Some(p), crate::state::Phase::Login(form)) = (problem, &mut state.phase) {
+                    form.error = Some(p);
+                }
+                (state, Startup::LoginScreen)
+            }
+        }
+    };
+    let mut state = state;
+    if let Some(d) = &cli.download_dir {
+        state.settings.download_dir = d.clone();
+    }
+    #[allow(unused_mut)]
+    let mut backend = BackendOptions::system();
+    #[cfg(feature = "demo")]
+    {
+        backend.demo = cli.demo;
+    }
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tether Console")
+            .with_inner_size([1280.0, 800.0]),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Tether Console",
+        options,
+        Box::new(move |cc| {
+            Ok(Box::new(ConsoleApp::new(
+                &cc.egui_ctx,
+                state,
+                startup,
+                backend,
+            )?))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the console window: {e}"))
+}

@@ -1,0 +1,205 @@
+//! The agent's client: log in, create keys, receive session events, view screens, send input,
+//! move files.
+//!
+//! This is plain async code with no UI in it; the console's backend drives it, and so do the
+//! end-to-end tests and the benchmark's headless agent.
+//!
+//! - this module: [`AgentClient`], the control stream (login, keys, session events);
+//! - [`screen`]: [`ScreenView`], one screen subscription;
+//! - [`input`]: [`InputChannel`], one session's input stream;
+//! - [`files`]: listings, uploads and downloads, one stream each.
+
+mod files;
+mod input;
+mod screen;
+
+pub use input::{InputChannel, InputReceiver, InputSender};
+pub use screen::{FrameInfo, MAX_FRAME_RECTS, ScreenControl, ScreenView};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tether_net::{ConnectError, close, read_msg, write_msg};
+use tether_protocol::frame::CONTROL_MAX_FRAME;
+
+use tether_protocol::msg::{ClientMsg, Refusal, Role, ServerMsg, SessionId};
+use tether_protocol::screen::CodecError;
+use tokio::sync::{Mutex, mpsc};
+
+/// Why the client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not connect.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The relay refused.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The connection broke.
+    #[error("lost the connection to the relay: {0}")]
+    Lost(String),
+    /// The relay or host broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A screen update could not be decoded.
+    #[error("screen update: {0}")]
+    Codec(#[from] CodecError),
+    /// A file operation failed.
+    #[error("{0}")]
+    Files(String),
+}
+
+fn lost(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Lost(e.to_string())
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, ClientError> {
+    match read_msg::<ServerMsg>(recv, CONTROL_MAX_FRAME).await {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(lost("the relay closed the connection")),
+        Err(e) if e.is_protocol_violation() => Err(ClientError::Protocol(e.to_string())),
+        Err(e) => Err(lost(e)),
+    }
+}
+
+/// A logged-in agent.
+#[derive(Debug)]
+pub struct AgentClient {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    send: Mutex<quinn::SendStream>,
+    events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
+    agent: String,
+    relay: String,
+    fingerprint: [u8; 32],
+}
+
+impl AgentClient {
+    /// Connects to the relay (pinned) and logs in.
+    pub async fn login(
+        relay: &str,
+        fingerprint: [u8; 32],
+        user: &str,
+        password: &str,
+    ) -> Result<Self, ClientError> {
+        let (endpoint, conn) = tether_net::connect(relay, fingerprint).await?;
+        let software = format!("tether-console {}", env!("CARGO_PKG_VERSION"));
+        let (mut send, mut recv) = match tether_net::hello(&conn, Role::Agent, &software).await {
+            Ok(s) => s,
+            Err(tether_net::HelloError::Refused(r)) => {
+                conn.close(close::NORMAL.into(), b"refused");
+                return Err(ClientError::Refused(r));
+            }
+            Err(tether_net::HelloError::Lost(l)) => return Err(ClientError::Lost(l)),
+            Err(tether_net::HelloError::Protocol(p)) => return Err(ClientError::Protocol(p)),
+        };
+        let login = ClientMsg::Login {
+            user: user.to_string(),
+            password: tether_protocol::msg::Password(password.to_string()),
+        };
+        write_msg(&mut send, &login, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)?;
+        let agent = match read_server(&mut recv).await? {
+            ServerMsg::LoggedIn { agent } => agent,
+            ServerMsg::Refused(r) => {
+                conn.close(close::NORMAL.into(), b"refused");
+                return Err(ClientError::Refused(r));
+            }
+            other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut reader = tether_net::spawn_reader::<ServerMsg>(recv, CONTROL_MAX_FRAME);
+        tokio::spawn(async move {
+            loop {
+                let m = match reader.recv().await {
+                    Some(Ok(m)) => Ok(m),
+                    Some(Err(e)) if e.is_protocol_violation() => {
+                        Err(ClientError::Protocol(e.to_string()))
+                    }
+                    Some(Err(e)) => Err(lost(e)),
+                    None => Err(lost("the relay closed the connection")),
+                };
+                let stop = m.is_err();
+                if tx.send(m).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            endpoint,
+            conn,
+            send: Mutex::new(send),
+            events: rx,
+            agent,
+            relay: relay.to_string(),
+            fingerprint,
+        })
+    }
+
+    /// The agent's account name.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The relay address this client connected to.
+    pub fn relay(&self) -> &str {
+        &self.relay
+    }
+
+    /// The relay's pinned fingerprint.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// The next message from the relay; an error when the connection is gone.
+    pub async fn next_event(&mut self) -> Result<ServerMsg, ClientError> {
+        match self.events.recv().await {
+            Some(r) => r,
+            None => Err(lost("connection closed")),
+        }
+    }
+
+    async fn send(&self, msg: &ClientMsg) -> Result<(), ClientError> {
+        let mut send = self.send.lock().await;
+        write_msg(&mut send, msg, CONTROL_MAX_FRAME)
+            .await
+            .map_err(lost)
+    }
+
+    /// Takes the stream of relay messages, for a caller that waits on it apart from sending.
+    /// [`AgentClient::next_event`] reports a lost connection afterwards.
+    pub fn take_events(&mut self) -> mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>> {
+        let (_tx, rx) = mpsc::unbounded_channel();
+        std::mem::replace(&mut self.events, rx)
+    }
+
+    /// Asks for a new session key; it arrives as [`ServerMsg::KeyCreated`].
+    pub async fn create_key(&self, ttl_secs: Option<u32>) -> Result<(), ClientError> {
+        self.send(&ClientMsg::CreateKey { ttl_secs }).await
+    }
+
+    /// Leaves a session.
+    pub async fn leave(&self, session: SessionId) -> Result<(), ClientError> {
+        self.send(&ClientMsg::LeaveSession { session }).await
+    }
+
+    /// The QUIC connection (for tests that misbehave on purpose).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(&self) {
+        self.conn.close(close::NORMAL.into(), b"bye");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle())
+            .await;
+    }
+}

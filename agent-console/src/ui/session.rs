@@ -1,0 +1,171 @@
+//! One session: the toolbar (Next Screen, scaling, quality, stats, control, Send Keys, Sync
+//! clipboard, Leave Session), the tools row (Transfer Files, Push URL), the Users and Screen lines
+//! and the remote screen.
+
+use egui::{Color32, Ui};
+use tether_protocol::input::{Combo, Grant, InputEvent};
+use tether_protocol::screen::Quality;
+
+use super::{Runtime, dot, files, info_lines, viewer};
+use crate::state::{Command, Scale, Screen, SessionTab, Settings};
+
+/// One session tab. Returns a notice to show.
+pub(super) fn session(
+    ui: &mut Ui,
+    tab: &mut SessionTab,
+    outbox: &mut Vec<Command>,
+    settings: &mut Settings,
+    rt: &mut Runtime,
+) -> Option<String> {
+    files::take_dropped(ui, tab, outbox);
+    let mut notice = toolbar(ui, tab, outbox);
+    if let Some(n) = tools(ui, tab, outbox) {
+        notice = Some(n);
+    }
+    if tab.files_open {
+        files::panel(ui, tab, outbox, settings, &mut rt.dialog);
+    }
+    let c = &tab.info.customer;
+    ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
+    info_lines(ui, &tab.agents.join(", "), &tab.screen_line());
+    ui.separator();
+    viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));
+    notice
+}
+
+/// The toolbar. Returns a notice to show.
+fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option<String> {
+    let id = tab.info.id;
+    let mut notice = None;
+    ui.horizontal(|ui| {
+        let n = tab.monitor_count().max(1);
+        if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
+            tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
+            tab.screen = Screen::Connecting;
+            outbox.push(Command::SelectMonitor {
+                session: id,
+                monitor: tab.monitor,
+            });
+        }
+        ui.separator();
+        ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
+        ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
+        ui.separator();
+        let before = tab.quality;
+        egui::ComboBox::from_label("Quality")
+            .selected_text(tab.quality.label())
+            .show_ui(ui, |ui| {
+                for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
+                    ui.selectable_value(&mut tab.quality, q, q.label());
+                }
+            });
+        if tab.quality != before {
+            outbox.push(Command::SetQuality {
+                session: id,
+                quality: tab.quality,
+            });
+        }
+        ui.checkbox(&mut tab.overlay, "Stats");
+        ui.separator();
+        control_button(ui, tab, outbox);
+        ui.add_enabled_ui(tab.control == Grant::On, |ui| {
+            ui.menu_button("Send Keys", |ui| {
+                for c in Combo::ALL {
+                    if ui.button(c.label()).clicked() {
+                        outbox.push(Command::Input {
+                            session: id,
+                            event: InputEvent::Combo(c),
+                        });
+                        ui.close();
+                    }
+                }
+            });
+        });
+        let mut sync = matches!(tab.clipboard, Grant::On | Grant::Asked);
+        if ui.checkbox(&mut sync, "Sync clipboard").changed() {
+            outbox.push(Command::ClipboardSync {
+                session: id,
+                on: sync,
+            });
+            tab.clipboard = if sync { Grant::Asked } else { Grant::Off };
+        }
+        ui.separator();
+        if ui.button("Leave Session").clicked() {
+            outbox.push(Command::Leave(id));
+            notice = Some(format!("Left the session with {}", tab.title()));
+        }
+    });
+    notice
+}
+
+/// The tools row: Transfer Files and Push URL. Returns a notice to show.
+fn tools(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option<String> {
+    let id = tab.info.id;
+    let mut notice = None;
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(tab.files_open, "Transfer Files")
+            .clicked()
+        {
+            tab.files_open = !tab.files_open;
+            if tab.files_open && tab.remote.is_none() {
+                outbox.push(Command::ListRemote {
+                    session: id,
+                    path: String::new(),
+                });
+            }
+        }
+        ui.separator();
+        let l = ui.label("URL");
+        ui.add(
+            egui::TextEdit::singleline(&mut tab.url)
+                .hint_text("https://…")
+                .desired_width(280.0),
+        )
+        .labelled_by(l.id);
+        if ui.button("Push URL").clicked() {
+            match tether_protocol::files::check_url(&tab.url) {
+                Ok(url) => {
+                    notice = Some(format!("Asking the customer to open {url}"));
+                    outbox.push(Command::PushUrl { session: id, url });
+                }
+                Err(e) => notice = Some(format!("Not pushed: {e}")),
+            }
+        }
+    });
+    notice
+}
+
+/// The remote control button, with a green dot while control is on.
+fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let id = tab.info.id;
+    match tab.control {
+        Grant::On => {
+            dot(ui, Color32::from_rgb(40, 200, 60));
+            if ui.button("Stop control").clicked() {
+                outbox.extend(
+                    tab.mods
+                        .release_all()
+                        .into_iter()
+                        .map(|event| Command::Input { session: id, event }),
+                );
+                outbox.push(Command::Control {
+                    session: id,
+                    on: false,
+                });
+            }
+        }
+        Grant::Asked => {
+            ui.add_enabled(false, egui::Button::new("Waiting for the customer…"));
+        }
+        Grant::Off | Grant::Denied => {
+            if ui.button("Request control").clicked() {
+                outbox.push(Command::Control {
+                    session: id,
+                    on: true,
+                });
+                tab.control = Grant::Asked;
+            }
+        }
+    }
+}

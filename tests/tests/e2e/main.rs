@@ -1,0 +1,13 @@
+//! Tether end to end, in one test binary: the relay, the customer host and the console as real
+//! processes (or the real console app in a test harness), real QUIC on loopback, real X servers
+//! (Xvfb), real capture and injection.
+
+mod console;
+mod control;
+mod files;
+mod hardening;
+mod host_cli;
+mod refusals;
+mod relay_cli;
+mod screen;
+mod session;
