@@ -48,20 +48,32 @@ struct Cli {
     /// Most files the agent may send in one session.
     #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILES)]
     max_files: u64,
-    /// Grant these without asking: control, clipboard, files, url (comma-separated). Logged.
-    #[arg(long, value_delimiter = ',', value_parser = parse_permission)]
-    allow: Vec<Permission>,
+    /// Grant these without asking (comma-separated). Logged.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    allow: Vec<Allow>,
 }
 
-fn parse_permission(s: &str) -> Result<Permission, String> {
-    match s.trim() {
-        "control" => Ok(Permission::Control),
-        "clipboard" => Ok(Permission::Clipboard),
-        "files" => Ok(Permission::Files),
-        "url" => Ok(Permission::Url),
-        other => Err(format!(
-            "unknown permission {other:?}: use control, clipboard, files or url"
-        )),
+/// What `--allow` grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Allow {
+    /// Remote control.
+    Control,
+    /// Clipboard sync.
+    Clipboard,
+    /// File access.
+    Files,
+    /// Opening pushed web addresses.
+    Url,
+}
+
+impl From<Allow> for Permission {
+    fn from(a: Allow) -> Self {
+        match a {
+            Allow::Control => Permission::Control,
+            Allow::Clipboard => Permission::Clipboard,
+            Allow::Files => Permission::Files,
+            Allow::Url => Permission::Url,
+        }
     }
 }
 
@@ -118,7 +130,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
             "tether-host: granted without asking (--allow): {}",
             cli.allow
                 .iter()
-                .map(|p| format!("{p:?}").to_lowercase())
+                .map(|p| Permission::from(*p).describe())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -186,7 +198,7 @@ fn services(cli: &Cli, shared: Shared, answerer: crate::grants::Answerer) -> Ser
         injector: tether_desktop::input::system_injector(),
         clipboard: tether_desktop::clipboard::system_clipboard(),
         shared,
-        allowed: cli.allow.clone(),
+        allowed: cli.allow.iter().map(|a| Permission::from(*a)).collect(),
         opener: Arc::new(tether_desktop::opener::SystemOpener),
         inbox: tether_files::Inbox::new(
             cli.download_dir

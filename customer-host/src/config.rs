@@ -34,14 +34,40 @@ pub struct Settings {
     pub fingerprint: Option<String>,
 }
 
+/// Why the settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// It is not valid JSON of the expected shape.
+    #[error("{path} is not valid: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// It cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 impl Settings {
     /// Reads a settings file; a missing file is empty settings.
-    pub fn read(path: &Path) -> Result<Settings, String> {
+    pub fn read(path: &Path) -> Result<Settings, SettingsError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not valid: {e}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SettingsError::Invalid {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(SettingsError::Unreadable {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 }
@@ -59,7 +85,7 @@ pub fn resolve(
     file: Option<&Path>,
 ) -> Result<Target, Failure> {
     let settings = match file {
-        Some(f) => Settings::read(f).map_err(Failure::NotConfigured)?,
+        Some(f) => Settings::read(f).map_err(|e| Failure::NotConfigured(e.to_string()))?,
         None => Settings::default(),
     };
     let relay = relay

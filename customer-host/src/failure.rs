@@ -151,7 +151,7 @@ impl From<&HostError> for Failure {
             HostError::Refused(r) => Failure::Refused(r.clone()),
             HostError::Lost(_) => Failure::Lost,
             HostError::Protocol(p) => Failure::Protocol(p.clone()),
-            HostError::Capture(c) => Failure::Capture(c.to_string()),
+            HostError::Local(c) => Failure::Capture(c.to_string()),
         }
     }
 }

@@ -99,19 +99,22 @@ fn quality_of(c: u8) -> Quality {
 
 /// The damaged rectangles that touch monitor `m`, in its own coordinates.
 fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
+    let monitor = Rect {
+        x: 0,
+        y: 0,
+        w: m.width,
+        h: m.height,
+    };
     rects
         .iter()
         .filter_map(|r| {
-            let x0 = (r.x as i64).max(i64::from(m.x));
-            let y0 = (r.y as i64).max(i64::from(m.y));
-            let x1 = (r.x as i64 + r.w as i64).min(i64::from(m.x) + i64::from(m.width));
-            let y1 = (r.y as i64 + r.h as i64).min(i64::from(m.y) + i64::from(m.height));
-            (x1 > x0 && y1 > y0).then(|| Rect {
-                x: (x0 - i64::from(m.x)) as u32,
-                y: (y0 - i64::from(m.y)) as u32,
-                w: (x1 - x0) as u32,
-                h: (y1 - y0) as u32,
-            })
+            Rect::clipped(
+                i64::from(r.x) - i64::from(m.x),
+                i64::from(r.y) - i64::from(m.y),
+                u64::from(r.w),
+                u64::from(r.h),
+                &monitor,
+            )
         })
         .collect()
 }

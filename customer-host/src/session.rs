@@ -1,9 +1,9 @@
 //! The host's connection to the relay: hello, join with the key, then serve the session until it
 //! ends.
 
-use tether_net::{ConnectError, close, read_msg, write_msg};
+use tether_net::{LinkError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
-use tether_protocol::msg::{ClientMsg, EndReason, HostStream, Refusal, Role, ServerMsg, SessionId};
+use tether_protocol::msg::{ClientMsg, EndReason, HostStream, Role, ServerMsg, SessionId};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
@@ -96,33 +96,12 @@ pub enum Outcome {
     EndedHere,
 }
 
-/// Why the host stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    /// Could not connect.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// The relay refused the key or the version.
-    #[error("{0}")]
-    Refused(Refusal),
-    /// The connection to the relay broke.
-    #[error("lost the connection to the relay: {0}")]
-    Lost(String),
-    /// The relay broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// The screen cannot be captured.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-}
+/// Why the host stopped: the link's failures, or the screen cannot be captured
+/// ([`LinkError::Local`]).
+pub type HostError = LinkError<CaptureError>;
 
 async fn read_server(recv: &mut quinn::RecvStream) -> Result<ServerMsg, HostError> {
-    match read_msg::<ServerMsg>(recv, CONTROL_MAX_FRAME).await {
-        Ok(Some(m)) => Ok(m),
-        Ok(None) => Err(HostError::Lost("the relay closed the connection".into())),
-        Err(e) if e.is_protocol_violation() => Err(HostError::Protocol(e.to_string())),
-        Err(e) => Err(HostError::Lost(e.to_string())),
-    }
+    tether_net::read_next(recv, CONTROL_MAX_FRAME).await
 }
 
 /// Streams one agent may have open at once, by kind: a screen stream costs a capturer, a file
@@ -220,7 +199,8 @@ pub async fn run_with(
     let f = factory.clone();
     let monitors = tokio::task::spawn_blocking(move || f().and_then(|mut c| c.monitors()))
         .await
-        .map_err(|e| HostError::Capture(CaptureError::Failed(e.to_string())))??;
+        .map_err(|e| HostError::Local(CaptureError::Failed(e.to_string())))?
+        .map_err(HostError::Local)?;
     let customer = info::customer_info(monitors);
     let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
     let result = session(&conn, opts, customer, services, decisions, events, &mut end).await;
@@ -242,13 +222,7 @@ async fn join(
     events: &mpsc::UnboundedSender<HostEvent>,
 ) -> Result<(quinn::SendStream, quinn::RecvStream), HostError> {
     let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
-    let (mut send, mut recv) = tether_net::hello(conn, Role::Host, &software)
-        .await
-        .map_err(|e| match e {
-            tether_net::HelloError::Refused(r) => HostError::Refused(r),
-            tether_net::HelloError::Lost(l) => HostError::Lost(l),
-            tether_net::HelloError::Protocol(p) => HostError::Protocol(p),
-        })?;
+    let (mut send, mut recv) = tether_net::hello(conn, Role::Host, &software).await?;
     let join = ClientMsg::Join {
         key: key.to_string(),
         customer,

@@ -7,16 +7,28 @@ use std::time::Duration;
 /// How often the local clipboard is looked at while sync is on (X11 has no change events).
 pub const CLIPBOARD_POLL: Duration = Duration::from_millis(250);
 
+/// Why the clipboard could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipboardError {
+    /// There is no clipboard to open (no display, no clipboard service).
+    #[error("clipboard unavailable: {0}")]
+    Unavailable(String),
+    /// The text could not be set.
+    #[error("cannot set the clipboard: {0}")]
+    Set(String),
+}
+
 /// Text clipboard access.
 pub trait Clipboard: Send {
     /// The current text, if any.
     fn get(&mut self) -> Option<String>;
     /// Replaces the text.
-    fn set(&mut self, text: &str) -> Result<(), String>;
+    fn set(&mut self, text: &str) -> Result<(), ClipboardError>;
 }
 
 /// Makes a clipboard.
-pub type ClipboardFactory = Arc<dyn Fn() -> Result<Box<dyn Clipboard>, String> + Send + Sync>;
+pub type ClipboardFactory =
+    Arc<dyn Fn() -> Result<Box<dyn Clipboard>, ClipboardError> + Send + Sync>;
 
 /// The desktop clipboard through arboard.
 pub struct SystemClipboard(arboard::Clipboard);
@@ -32,8 +44,10 @@ impl Clipboard for SystemClipboard {
         self.0.get_text().ok()
     }
 
-    fn set(&mut self, text: &str) -> Result<(), String> {
-        self.0.set_text(text.to_string()).map_err(|e| e.to_string())
+    fn set(&mut self, text: &str) -> Result<(), ClipboardError> {
+        self.0
+            .set_text(text.to_string())
+            .map_err(|e| ClipboardError::Set(e.to_string()))
     }
 }
 
@@ -42,7 +56,7 @@ pub fn system_clipboard() -> ClipboardFactory {
     Arc::new(|| {
         arboard::Clipboard::new()
             .map(|c| Box::new(SystemClipboard(c)) as Box<dyn Clipboard>)
-            .map_err(|e| e.to_string())
+            .map_err(|e| ClipboardError::Unavailable(e.to_string()))
     })
 }
 
@@ -63,8 +77,8 @@ impl Clipboard for MemoryClipboard {
         self.0.lock().ok().and_then(|t| t.clone())
     }
 
-    fn set(&mut self, text: &str) -> Result<(), String> {
-        *self.0.lock().map_err(|_| "poisoned".to_string())? = Some(text.to_string());
+    fn set(&mut self, text: &str) -> Result<(), ClipboardError> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
         Ok(())
     }
 }
@@ -134,7 +148,7 @@ impl ClipboardWorker {
                     match factory() {
                         Ok(c) => clip = Some(c),
                         Err(e) => {
-                            error(format!("clipboard unavailable: {e}"));
+                            error(e.to_string());
                             return;
                         }
                     }
@@ -144,7 +158,7 @@ impl ClipboardWorker {
                     Some(ClipCmd::Set(text)) => {
                         guard.remote(&text);
                         if let Err(e) = c.set(&text) {
-                            error(format!("cannot set the clipboard: {e}"));
+                            error(e.to_string());
                         }
                     }
                     Some(ClipCmd::Watch(on)) => {

@@ -115,10 +115,20 @@ pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
     Ok(*h.finalize().as_bytes())
 }
 
-/// Creates `dir` owner-only if missing; refuses one that is a symbolic link or not a folder.
-fn private_dir(dir: &Path) -> io::Result<()> {
+/// What [`private_dir`] does with a folder that is a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symlinks {
+    /// Use the folder it points to (an operator's data dir moved to another disk).
+    Follow,
+    /// Refuse it (a receiving folder: nothing from the other side goes through a link).
+    Refuse,
+}
+
+/// Creates `dir` (and its parents) if missing and makes it owner-only (0700 on Unix); with
+/// [`Symlinks::Refuse`], a `dir` that is a symbolic link or not a folder is an error.
+pub fn private_dir(dir: &Path, symlinks: Symlinks) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+        Ok(m) if symlinks == Symlinks::Refuse && (m.file_type().is_symlink() || !m.is_dir()) => {
             return Err(io::Error::other(format!(
                 "{} is not a plain folder",
                 dir.display()
@@ -186,7 +196,7 @@ impl Inbox {
             )));
         }
         fs::create_dir_all(&self.dir)?;
-        private_dir(&self.dir.join(PARTIAL_DIR))?;
+        private_dir(&self.dir.join(PARTIAL_DIR), Symlinks::Refuse)?;
         let p = self.partial(size, hash);
         let have = match fs::symlink_metadata(&p) {
             Ok(m) if m.is_file() => m.len().min(size),

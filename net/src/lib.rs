@@ -360,6 +360,57 @@ pub async fn read_msg<T: DeserializeOwned>(
     }
 }
 
+/// Why a client's session with the relay failed: the link's failures, shared by every client,
+/// and `E`, what fails on the client's own side (capture on the host, decoding in the console).
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError<E: std::error::Error + 'static> {
+    /// Could not connect.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The relay refused (the key, the login, the version, a limit).
+    #[error("{0}")]
+    Refused(tether_protocol::msg::Refusal),
+    /// The connection broke.
+    #[error("lost the connection to the relay: {0}")]
+    Lost(String),
+    /// The other side broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The client's own side failed.
+    #[error(transparent)]
+    Local(E),
+}
+
+impl<E: std::error::Error + 'static> From<HelloError> for LinkError<E> {
+    fn from(e: HelloError) -> Self {
+        match e {
+            HelloError::Refused(r) => LinkError::Refused(r),
+            HelloError::Lost(l) => LinkError::Lost(l),
+            HelloError::Protocol(p) => LinkError::Protocol(p),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> From<ReadError> for LinkError<E> {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Frame(f) => LinkError::Protocol(f.to_string()),
+            ReadError::Stream(s) => LinkError::Lost(s.to_string()),
+        }
+    }
+}
+
+/// Reads the next message of a stream the client depends on: its end is a lost link.
+pub async fn read_next<T: DeserializeOwned, E: std::error::Error + 'static>(
+    recv: &mut quinn::RecvStream,
+    max: usize,
+) -> Result<T, LinkError<E>> {
+    match read_msg::<T>(recv, max).await? {
+        Some(m) => Ok(m),
+        None => Err(LinkError::Lost("the stream ended".into())),
+    }
+}
+
 /// Why the opening of a control stream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HelloError {

@@ -227,6 +227,18 @@ pub enum EndReason {
     RelayShutdown,
 }
 
+impl EndReason {
+    /// A stable name, for records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CustomerEnded => "customer_ended",
+            EndReason::CustomerDisconnected => "customer_disconnected",
+            EndReason::AgentLeft => "agent_left",
+            EndReason::RelayShutdown => "relay_shutdown",
+        }
+    }
+}
+
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -296,7 +308,45 @@ pub enum Refusal {
     },
     /// The request is not allowed for this peer.
     #[error("not allowed: {0}")]
-    NotAllowed(String),
+    NotAllowed(Denied),
+}
+
+/// Why a request is not allowed.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// Only a login comes first on an agent's connection.
+    #[error("log in first")]
+    LogInFirst,
+    /// Only a join comes first on a host's connection.
+    #[error("join with a session key first")]
+    JoinFirst,
+    /// The peer is logged in already.
+    #[error("already logged in")]
+    AlreadyLoggedIn,
+    /// The request is a host's.
+    #[error("only a customer's host can do that")]
+    HostsOnly,
+    /// The request is an agent's.
+    #[error("only an agent can do that")]
+    AgentsOnly,
+    /// No agent is logged in on this connection.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The session does not exist (any more).
+    #[error("no such session")]
+    NoSuchSession,
+    /// The asker is not a member of the session.
+    #[error("you are not in that session")]
+    NotInSession,
+    /// The customer's host is not connected.
+    #[error("the customer is not connected")]
+    CustomerGone,
+    /// The host's description of the computer is too long.
+    #[error("customer information is too large")]
+    CustomerInfoTooLarge,
+    /// The relay failed (its database, say); the details are in its log.
+    #[error("the relay could not do that right now; try again")]
+    RelayFailed,
 }
 
 impl Refusal {

@@ -3,7 +3,6 @@
 use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::server::{self, Limits, RelayConfig, now_unix};
 use crate::store::{self, Store};
@@ -96,8 +95,8 @@ struct LimitArgs {
     #[arg(long, default_value_t = Limits::default().max_pending_per_source)]
     max_pending_per_source: u32,
     /// Time from a connection's first packet to its login or join, e.g. 10s.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    auth_timeout: Duration,
+    #[arg(long, default_value = "10s")]
+    auth_timeout: humantime::Duration,
     /// Password checks running at once (each takes about 19 MiB).
     #[arg(long, default_value_t = Limits::default().password_checks)]
     password_checks: usize,
@@ -113,7 +112,7 @@ impl LimitArgs {
             max_connections_per_source: self.max_connections_per_source,
             max_pending: self.max_pending,
             max_pending_per_source: self.max_pending_per_source,
-            auth_timeout: self.auth_timeout,
+            auth_timeout: self.auth_timeout.into(),
             password_checks: self.password_checks,
             agent_streams: self.agent_streams,
             ..Limits::default()
@@ -140,8 +139,8 @@ enum KeyCmd {
         #[arg(long)]
         agent: String,
         /// Validity, e.g. 30m, 2h, 1d (default 30m).
-        #[arg(long, default_value = "30m", value_parser = parse_duration)]
-        ttl: Duration,
+        #[arg(long, default_value = "30m")]
+        ttl: humantime::Duration,
         #[command(flatten)]
         data: DataDir,
     },
@@ -159,11 +158,6 @@ macro_rules! say {
         let _ = writeln!(out, $($arg)*);
         let _ = out.flush();
     }};
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration like 30s, 30m, 2h or 1d: {e}"))
 }
 
 /// A text from the database made safe for a terminal: control and format characters (a forged
@@ -231,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cmd: KeyCmd::Create { agent, ttl, data },
         } => {
             let store = Store::open(&data.path()?).await?;
+            let ttl: std::time::Duration = ttl.into();
             let (pin, _) = store.create_key(&agent, ttl, now_unix()).await?;
             let base = match store.setting("public_url").await? {
                 Some(b) => b,
@@ -240,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .audit(&store::AuditEvent {
                     at: now_unix(),
                     session: None,
-                    actor: "cli".into(),
+                    actor: store::Actor::Cli,
                     action: "key.created".into(),
                     detail: format!("key for {agent}, valid {} s", ttl.as_secs()),
                     source: None,
@@ -263,7 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     e.at,
                     session,
-                    printable(&e.actor),
+                    printable(&e.actor.to_string()),
                     printable(&e.action),
                     printable(&source),
                     printable(&e.detail)
@@ -338,15 +333,14 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("m").is_err());
+        let d = |s: &str| s.parse::<humantime::Duration>().map(Duration::from);
+        assert_eq!(d("30m").ok(), Some(Duration::from_secs(1800)));
+        assert_eq!(d("1d").ok(), Some(Duration::from_secs(86400)));
+        assert!(d("5 parsecs").is_err());
     }
 
     #[test]

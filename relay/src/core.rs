@@ -7,7 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tether_protocol::msg::{CustomerInfo, EndReason, Refusal, ServerMsg, SessionId, SessionInfo};
+use crate::store::Actor;
+
+use tether_protocol::msg::{
+    CustomerInfo, Denied, EndReason, Refusal, ServerMsg, SessionId, SessionInfo,
+};
 
 /// A connection, as numbered by the shell.
 pub type ConnId = u64;
@@ -29,7 +33,7 @@ pub enum Output {
         /// The session concerned.
         session: Option<SessionId>,
         /// Who did it.
-        actor: String,
+        actor: Actor,
         /// What, e.g. `session.left`.
         action: &'static str,
         /// Details.
@@ -132,7 +136,7 @@ impl Core {
                 self.announce(id, &mut out);
                 out.push(Output::Audit {
                     session: Some(id),
-                    actor: format!("agent:{agent}"),
+                    actor: Actor::Agent(agent.to_string()),
                     action: "session.agent_returned",
                     detail: "agent is back online".into(),
                 });
@@ -211,16 +215,16 @@ impl Core {
             .agents
             .get(&conn)
             .cloned()
-            .ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
+            .ok_or(Refusal::NotAllowed(Denied::NotLoggedIn))?;
         let Some(s) = self.sessions.get_mut(&id) else {
-            return Err(Refusal::NotAllowed("no such session".into()));
+            return Err(Refusal::NotAllowed(Denied::NoSuchSession));
         };
         if !s.members.remove(&agent) {
-            return Err(Refusal::NotAllowed("you are not in that session".into()));
+            return Err(Refusal::NotAllowed(Denied::NotInSession));
         }
         let mut out = vec![Output::Audit {
             session: Some(id),
-            actor: format!("agent:{agent}"),
+            actor: Actor::Agent(agent.to_string()),
             action: "session.left",
             detail: "agent left the session".into(),
         }];
@@ -269,7 +273,7 @@ impl Core {
             for id in theirs {
                 out.push(Output::Audit {
                     session: Some(id),
-                    actor: format!("agent:{agent}"),
+                    actor: Actor::Agent(agent.to_string()),
                     action: "session.agent_lost",
                     detail: "agent connection lost; the customer waits".into(),
                 });
@@ -279,18 +283,23 @@ impl Core {
         out
     }
 
+    /// The agent logged in on `conn`.
+    pub fn agent_of(&self, conn: ConnId) -> Option<&str> {
+        self.agents.get(&conn).map(String::as_str)
+    }
+
     /// May the agent on `conn` open media streams (screen, input) of session `id`? Returns the host's connection.
     pub fn stream_route(&self, conn: ConnId, id: SessionId) -> Result<(ConnId, String), Refusal> {
         let agent = self
             .agents
             .get(&conn)
-            .ok_or_else(|| Refusal::NotAllowed("not logged in".into()))?;
+            .ok_or(Refusal::NotAllowed(Denied::NotLoggedIn))?;
         let s = self
             .sessions
             .get(&id)
-            .ok_or_else(|| Refusal::NotAllowed("no such session".into()))?;
+            .ok_or(Refusal::NotAllowed(Denied::NoSuchSession))?;
         if !s.members.contains(agent) {
-            return Err(Refusal::NotAllowed("you are not in that session".into()));
+            return Err(Refusal::NotAllowed(Denied::NotInSession));
         }
         Ok((s.host, agent.clone()))
     }

@@ -7,17 +7,6 @@ use std::path::Path;
 /// Name of the lock file in the data dir.
 const LOCK_FILE: &str = ".lock";
 
-/// Creates `dir` (and parents) and restricts it to its owner.
-pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 /// An exclusive lock on a data dir, held until dropped.
 ///
 /// Everything that creates something once per data dir (the certificate, the PIN secret, the
@@ -32,7 +21,8 @@ pub(crate) struct DirLock {
 /// Creates `dir` owner-only if needed and takes its lock, waiting for another process to release
 /// it.
 pub(crate) fn lock_dir(dir: &Path) -> io::Result<DirLock> {
-    private_dir(dir)?;
+    // An operator may keep the data dir elsewhere behind a link.
+    tether_files::private_dir(dir, tether_files::Symlinks::Follow)?;
     let mut opts = fs::OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

@@ -5,7 +5,6 @@
 //! reveal live PINs), the session history and the audit trail. Everything else the relay knows
 //! lives in memory.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,8 +14,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::Row;
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tether_protocol::msg::SessionId;
 use tether_protocol::pairing::{self, KeyRecord, KeyState};
@@ -74,6 +71,53 @@ pub struct FoundKey {
     pub record: KeyRecord,
 }
 
+/// Who did something, in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An agent by name (for a refused login, the name given, cut and escaped).
+    Agent(String),
+    /// A customer's host, by address.
+    Host(std::net::IpAddr),
+    /// A peer not known yet, by address.
+    Peer(std::net::IpAddr),
+    /// The relay itself.
+    Relay,
+    /// The command line.
+    Cli,
+    /// A form this version does not write (older rows).
+    Other(String),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Agent(name) => write!(f, "agent:{name}"),
+            Actor::Host(ip) => write!(f, "host:{ip}"),
+            Actor::Peer(ip) => write!(f, "peer:{ip}"),
+            Actor::Relay => f.write_str("relay"),
+            Actor::Cli => f.write_str("cli"),
+            Actor::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Actor {
+    /// Reads the stored form back.
+    pub fn parse(s: &str) -> Actor {
+        let ip = |v: &str| v.parse::<std::net::IpAddr>().ok();
+        match s.split_once(':') {
+            Some(("agent", name)) => Actor::Agent(name.to_string()),
+            Some(("host", a)) if ip(a).is_some() => ip(a).map_or(Actor::Relay, Actor::Host),
+            Some(("peer", a)) if ip(a).is_some() => ip(a).map_or(Actor::Relay, Actor::Peer),
+            _ => match s {
+                "relay" => Actor::Relay,
+                "cli" => Actor::Cli,
+                other => Actor::Other(other.to_string()),
+            },
+        }
+    }
+}
+
 /// One audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -81,8 +125,8 @@ pub struct AuditEvent {
     pub at: u64,
     /// The session concerned, if any.
     pub session: Option<SessionId>,
-    /// Who: `agent:NAME`, `host:ADDR`, `relay`, `cli`.
-    pub actor: String,
+    /// Who.
+    pub actor: Actor,
     /// What, as a dotted name such as `key.refused`.
     pub action: String,
     /// Details for people.
@@ -103,15 +147,6 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store").finish_non_exhaustive()
     }
 }
-
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("../migrations/0001_initial.sql")),
-    (
-        2,
-        "pin hmac",
-        include_str!("../migrations/0002_pin_hmac.sql"),
-    ),
-];
 
 /// The file holding the secret PINs are keyed with.
 const PIN_SECRET_FILE: &str = "pin-secret";
@@ -135,23 +170,6 @@ fn pin_secret(data_dir: &Path) -> Result<[u8; 32], StoreError> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
 }
 
 /// What is stored of a PIN: HMAC-SHA-256 keyed with the relay's secret.
@@ -192,7 +210,7 @@ impl Store {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        migrator().run(&pool).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool, pin_key })
     }
 
@@ -399,12 +417,12 @@ impl Store {
     pub async fn session_ended(
         &self,
         id: SessionId,
-        reason: &str,
+        reason: tether_protocol::msg::EndReason,
         now: u64,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE public_id = ? AND ended_at IS NULL")
             .bind(now as i64)
-            .bind(reason)
+            .bind(reason.as_str())
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
@@ -418,7 +436,7 @@ impl Store {
         )
         .bind(e.at as i64)
         .bind(e.session.map(|s| s.to_string()))
-        .bind(&e.actor)
+        .bind(e.actor.to_string())
         .bind(&e.action)
         .bind(&e.detail)
         .bind(&e.source)
@@ -445,7 +463,7 @@ impl Store {
                     session: session
                         .and_then(|s| u64::from_str_radix(&s, 16).ok())
                         .map(SessionId),
-                    actor: r.try_get(2)?,
+                    actor: Actor::parse(&r.try_get::<String, _>(2)?),
                     action: r.try_get(3)?,
                     detail: r.try_get(4)?,
                     source: r.try_get(5)?,
@@ -646,6 +664,23 @@ mod tests {
             store.create_key("alice", Duration::from_secs(1), 0).await,
             Err(StoreError::BadTtl)
         ));
+    }
+
+    #[test]
+    fn actors_read_back_as_they_were_written() {
+        for a in [
+            Actor::Agent("alice".into()),
+            Actor::Host("192.0.2.1".parse().expect("ip")),
+            Actor::Peer("2001:db8::1".parse().expect("ip")),
+            Actor::Relay,
+            Actor::Cli,
+        ] {
+            assert_eq!(Actor::parse(&a.to_string()), a);
+        }
+        assert_eq!(
+            Actor::parse("agent@1.2.3.4"),
+            Actor::Other("agent@1.2.3.4".into())
+        );
     }
 
     #[test]

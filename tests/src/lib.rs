@@ -41,3 +41,19 @@ pub fn wait_for<T>(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Waits, without blocking the async runtime, until `f` says yes, or fails after `deadline`.
+pub async fn until(
+    what: &str,
+    deadline: Duration,
+    mut f: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let end = Instant::now() + deadline;
+    while !f() {
+        if Instant::now() >= end {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use tether_files::{Inbox, Progress, hash_file, hash_prefix, send_file};
 use tether_net::{read_msg, write_msg};
 use tether_protocol::files::{Entry, FileMsg};
 use tether_protocol::frame::{CONTROL_MAX_FRAME, FILES_MAX_FRAME};
-use tether_protocol::msg::{OpenStream, Refusal, SessionId};
+use tether_protocol::msg::{OpenStream, SessionId};
 
 use super::{AgentClient, ClientError, lost};
 
@@ -59,7 +59,7 @@ impl AgentClient {
                 parent,
                 entries,
             } => Ok((path, parent, entries)),
-            FileMsg::Error(e) => Err(ClientError::Refused(Refusal::NotAllowed(e))),
+            FileMsg::Error(e) => Err(super::files_error(e)),
             other => Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         }
     }
@@ -80,7 +80,7 @@ impl AgentClient {
             })
             .await
             .map_err(|e| ClientError::Lost(e.to_string()))?
-            .map_err(|e| ClientError::Files(e.to_string()))?;
+            .map_err(super::files_error)?;
         progress
             .total
             .store(size, std::sync::atomic::Ordering::Relaxed);
@@ -96,7 +96,7 @@ impl AgentClient {
             .await?;
         let (have, prefix) = match read_file_msg(&mut recv).await? {
             FileMsg::Ready { have, prefix_hash } => (have, prefix_hash),
-            FileMsg::Error(e) => return Err(ClientError::Files(e)),
+            FileMsg::Error(e) => return Err(super::files_error(e)),
             other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         };
         let from = if have > 0 && have <= size {
@@ -115,10 +115,10 @@ impl AgentClient {
             .map_err(lost)?;
         send_file(local, from, &mut send, progress)
             .await
-            .map_err(|e| ClientError::Files(e.to_string()))?;
+            .map_err(super::files_error)?;
         match read_file_msg(&mut recv).await? {
             FileMsg::Done { saved_as } => Ok(saved_as),
-            FileMsg::Error(e) => Err(ClientError::Files(e)),
+            FileMsg::Error(e) => Err(super::files_error(e)),
             other => Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         }
     }
@@ -143,7 +143,7 @@ impl AgentClient {
             .await?;
         let (name, size, hash) = match read_file_msg(&mut recv).await? {
             FileMsg::Meta { name, size, hash } => (name, size, hash),
-            FileMsg::Error(e) => return Err(ClientError::Files(e)),
+            FileMsg::Error(e) => return Err(super::files_error(e)),
             other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         };
         progress
@@ -153,7 +153,7 @@ impl AgentClient {
         let (have, prefix_hash) = tokio::task::spawn_blocking(move || ib.ready(size, &hash))
             .await
             .map_err(|e| ClientError::Lost(e.to_string()))?
-            .map_err(|e| ClientError::Files(e.to_string()))?;
+            .map_err(super::files_error)?;
         write_msg(
             &mut send,
             &FileMsg::Ready { have, prefix_hash },
@@ -163,7 +163,7 @@ impl AgentClient {
         .map_err(lost)?;
         let from = match read_file_msg(&mut recv).await? {
             FileMsg::Start { from } => from,
-            FileMsg::Error(e) => return Err(ClientError::Files(e)),
+            FileMsg::Error(e) => return Err(super::files_error(e)),
             other => return Err(ClientError::Protocol(format!("unexpected {other:?}"))),
         };
         let name = save_as.unwrap_or(&name).to_string();
@@ -174,6 +174,6 @@ impl AgentClient {
             let _ = recv.stop(tether_protocol::files::CANCEL_CODE.into());
         }
         let _ = send.finish();
-        res.map_err(|e| ClientError::Files(e.to_string()))
+        res.map_err(super::files_error)
     }
 }

@@ -18,34 +18,30 @@ pub use screen::{FrameInfo, MAX_FRAME_RECTS, ScreenControl, ScreenView};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tether_net::{ConnectError, close, read_msg, write_msg};
+use tether_net::{LinkError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 
-use tether_protocol::msg::{ClientMsg, Refusal, Role, ServerMsg, SessionId};
+use tether_protocol::msg::{ClientMsg, Role, ServerMsg, SessionId};
 use tether_protocol::screen::CodecError;
 use tokio::sync::{Mutex, mpsc};
 
-/// Why the client failed.
+/// What fails on the console's own side.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Could not connect.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// The relay refused.
-    #[error("{0}")]
-    Refused(Refusal),
-    /// The connection broke.
-    #[error("lost the connection to the relay: {0}")]
-    Lost(String),
-    /// The relay or host broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
+pub enum ClientFailure {
     /// A screen update could not be decoded.
     #[error("screen update: {0}")]
     Codec(#[from] CodecError),
     /// A file operation failed.
     #[error("{0}")]
     Files(String),
+}
+
+/// Why the client failed: the link's failures, or its own ([`LinkError::Local`]).
+pub type ClientError = LinkError<ClientFailure>;
+
+/// A file operation's failure.
+pub(crate) fn files_error(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Local(ClientFailure::Files(e.to_string()))
 }
 
 fn lost(e: impl std::fmt::Display) -> ClientError {
@@ -93,12 +89,10 @@ impl AgentClient {
         let software = format!("tether-console {}", env!("CARGO_PKG_VERSION"));
         let (mut send, mut recv) = match tether_net::hello(&conn, Role::Agent, &software).await {
             Ok(s) => s,
-            Err(tether_net::HelloError::Refused(r)) => {
+            Err(e) => {
                 conn.close(close::NORMAL.into(), b"refused");
-                return Err(ClientError::Refused(r));
+                return Err(e.into());
             }
-            Err(tether_net::HelloError::Lost(l)) => return Err(ClientError::Lost(l)),
-            Err(tether_net::HelloError::Protocol(p)) => return Err(ClientError::Protocol(p)),
         };
         let login = ClientMsg::Login {
             user: user.to_string(),

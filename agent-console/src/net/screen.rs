@@ -87,7 +87,10 @@ impl ScreenView {
             let bytes = body.len() + tether_protocol::frame::HEADER_LEN;
             let ScreenMsg::Update(upd) = tether_protocol::frame::decode_body(&body)
                 .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            let resized = self.fb.apply(&upd)?;
+            let resized = self
+                .fb
+                .apply(&upd)
+                .map_err(|e| ClientError::Local(e.into()))?;
             let i = info.get_or_insert_with(|| FrameInfo {
                 seq: upd.seq,
                 rects: Vec::new(),

@@ -528,20 +528,22 @@ impl Capturer for X11Capturer {
         // that damage would never be reported again (NonEmpty reports only the first change).
         // One that was for the damage just collected costs one empty fetch.
         self.damaged = self.drain_events()?;
-        let (sw, sh) = (i32::from(self.width), i32::from(self.height));
+        let screen = Rect {
+            x: 0,
+            y: 0,
+            w: u32::from(self.width),
+            h: u32::from(self.height),
+        };
         let rects: Vec<Rect> = rects
             .iter()
             .filter_map(|r| {
-                let x0 = i32::from(r.x).clamp(0, sw);
-                let y0 = i32::from(r.y).clamp(0, sh);
-                let x1 = (i32::from(r.x) + i32::from(r.width)).clamp(0, sw);
-                let y1 = (i32::from(r.y) + i32::from(r.height)).clamp(0, sh);
-                (x1 > x0 && y1 > y0).then(|| Rect {
-                    x: x0 as u32,
-                    y: y0 as u32,
-                    w: (x1 - x0) as u32,
-                    h: (y1 - y0) as u32,
-                })
+                Rect::clipped(
+                    i64::from(r.x),
+                    i64::from(r.y),
+                    u64::from(r.width),
+                    u64::from(r.height),
+                    &screen,
+                )
             })
             .collect();
         Ok(if rects.is_empty() {
@@ -575,7 +577,7 @@ impl Capturer for X11Capturer {
         }
         match only {
             Some(rects) if !fresh => {
-                let clipped: Vec<Rect> = rects.iter().filter_map(|r| clip(r, &whole)).collect();
+                let clipped: Vec<Rect> = rects.iter().filter_map(|r| r.intersect(&whole)).collect();
                 if clipped.len() > MAX_RECTS {
                     if let Some(bbox) = clipped.iter().copied().reduce(|a, b| a.union(&b)) {
                         self.grab(&m, bbox)?;
@@ -595,20 +597,6 @@ impl Capturer for X11Capturer {
             data: &self.frame,
         })
     }
-}
-
-/// The part of `r` inside `bounds`.
-fn clip(r: &Rect, bounds: &Rect) -> Option<Rect> {
-    let x0 = r.x.max(bounds.x);
-    let y0 = r.y.max(bounds.y);
-    let x1 = (r.x + r.w).min(bounds.x + bounds.w);
-    let y1 = (r.y + r.h).min(bounds.y + bounds.h);
-    (x1 > x0 && y1 > y0).then(|| Rect {
-        x: x0,
-        y: y0,
-        w: x1 - x0,
-        h: y1 - y0,
-    })
 }
 
 impl Drop for X11Capturer {

@@ -234,13 +234,10 @@ impl TileEncoder {
         let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
         let mask = hints.map(|hints| {
             let mut m = vec![false; (tw * th) as usize];
-            for r in hints {
-                if r.w == 0 || r.h == 0 || r.x >= w || r.y >= h {
-                    continue;
-                }
-                let (x1, y1) = ((r.x + r.w).min(w), (r.y + r.h).min(h));
-                for ty in r.y / TILE..=(y1 - 1) / TILE {
-                    for tx in r.x / TILE..=(x1 - 1) / TILE {
+            let screen = Rect { x: 0, y: 0, w, h };
+            for r in hints.iter().filter_map(|r| r.intersect(&screen)) {
+                for ty in r.y / TILE..=(r.y + r.h - 1) / TILE {
+                    for tx in r.x / TILE..=(r.x + r.w - 1) / TILE {
                         m[(ty * tw + tx) as usize] = true;
                     }
                 }

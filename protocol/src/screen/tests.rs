@@ -159,6 +159,25 @@ fn hostile_updates_are_refused() {
     assert!(matches!(fb.apply(&garbage), Err(CodecError::Corrupt(_))));
 }
 
+#[test]
+fn rectangles_clip_to_their_bounds() {
+    let b = Rect {
+        x: 10,
+        y: 10,
+        w: 100,
+        h: 50,
+    };
+    let r = |x, y, w, h| Rect { x, y, w, h };
+    assert_eq!(r(0, 0, 20, 20).intersect(&b), Some(r(10, 10, 10, 10)));
+    assert_eq!(r(200, 0, 20, 20).intersect(&b), None);
+    assert_eq!(r(10, 10, 0, 5).intersect(&b), None);
+    assert_eq!(Rect::clipped(-50, -50, 80, 70, &b), Some(r(10, 10, 20, 10)));
+    assert_eq!(
+        Rect::clipped(100, 50, u64::MAX, u64::MAX, &b),
+        Some(r(100, 50, 10, 10))
+    );
+}
+
 fn empty_update(width: u32, height: u32) -> FrameUpdate {
     FrameUpdate {
         seq: 1,

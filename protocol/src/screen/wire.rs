@@ -37,6 +37,34 @@ impl Rect {
         u64::from(self.w) * u64::from(self.h)
     }
 
+    /// The part of the rectangle at (`x`, `y`) of `w` x `h` (which may lie partly at negative
+    /// coordinates) inside `bounds`, if any.
+    pub fn clipped(x: i64, y: i64, w: u64, h: u64, bounds: &Rect) -> Option<Rect> {
+        let (bx0, by0) = (i64::from(bounds.x), i64::from(bounds.y));
+        let (bx1, by1) = (bx0 + i64::from(bounds.w), by0 + i64::from(bounds.h));
+        let x0 = x.max(bx0);
+        let y0 = y.max(by0);
+        let x1 = x.saturating_add(w.min(i64::MAX as u64) as i64).min(bx1);
+        let y1 = y.saturating_add(h.min(i64::MAX as u64) as i64).min(by1);
+        (x1 > x0 && y1 > y0).then(|| Rect {
+            x: x0 as u32,
+            y: y0 as u32,
+            w: (x1 - x0) as u32,
+            h: (y1 - y0) as u32,
+        })
+    }
+
+    /// The part of this rectangle inside `o`, if any.
+    pub fn intersect(&self, o: &Rect) -> Option<Rect> {
+        Rect::clipped(
+            i64::from(self.x),
+            i64::from(self.y),
+            u64::from(self.w),
+            u64::from(self.h),
+            o,
+        )
+    }
+
     /// Smallest rectangle covering both.
     pub fn union(&self, o: &Rect) -> Rect {
         let x0 = self.x.min(o.x);

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tether_net::{ReadError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{
-    ClientMsg, CustomerInfo, HELLO_MAGIC, Hello, Password, Refusal, Role, ServerMsg, SessionId,
-    SessionKey,
+    ClientMsg, CustomerInfo, Denied, HELLO_MAGIC, Hello, Password, Refusal, Role, ServerMsg,
+    SessionId, SessionKey,
 };
 use tether_protocol::pairing::{self, source_key};
 use tokio::sync::mpsc;
@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 use super::guard::{Slot, audit_name};
 use super::{Peer, Shared, now_unix, session_url};
 use crate::core::ConnId;
+use crate::store::Actor;
 
 /// How long a peer over a connection limit has to read why before it is closed.
 const REFUSAL_GRACE: Duration = Duration::from_secs(2);
@@ -82,7 +83,7 @@ pub(super) async fn serve(
         Err(r) => {
             shared
                 .audit_refusal(
-                    &format!("peer:{}", remote.ip()),
+                    &Actor::Peer(remote.ip()),
                     "peer.connection_refused",
                     r.kind(),
                     &r.to_string(),
@@ -99,7 +100,7 @@ pub(super) async fn serve(
             let secs = shared.limits.auth_timeout.as_secs();
             shared
                 .audit_refusal(
-                    &format!("peer:{}", remote.ip()),
+                    &Actor::Peer(remote.ip()),
                     "peer.auth_timeout",
                     "timeout",
                     &format!("did not log in or join within {secs} s"),
@@ -215,11 +216,11 @@ impl Conn {
             .close(close::REFUSED.into(), refusal.to_string().as_bytes());
     }
 
-    async fn protocol_error(&self, role: &str, err: &ReadError) {
+    async fn protocol_error(&self, actor: Actor, err: &ReadError) {
         warn!(remote = %self.remote, error = %err, "closing peer after a protocol error");
         self.shared
             .audit_refusal(
-                &format!("{role}:{}", self.remote.ip()),
+                &actor,
                 "peer.protocol_error",
                 "protocol",
                 &err.to_string(),
@@ -234,13 +235,12 @@ impl Conn {
     async fn read_first<T: serde::de::DeserializeOwned>(
         &self,
         recv: &mut quinn::RecvStream,
-        role: &str,
     ) -> Option<T> {
         match read_msg::<T>(recv, CONTROL_MAX_FRAME).await {
             Ok(Some(m)) => Some(m),
             Ok(None) => None,
             Err(e) if e.is_protocol_violation() => {
-                self.protocol_error(role, &e).await;
+                self.protocol_error(Actor::Peer(self.remote.ip()), &e).await;
                 None
             }
             Err(_) => None,
@@ -249,7 +249,7 @@ impl Conn {
 
     /// The hello, then a login or a join. `None` if the peer was refused or went away.
     async fn authenticate(&mut self, recv: &mut quinn::RecvStream) -> Option<Who> {
-        let hello: Hello = self.read_first(recv, "peer").await?;
+        let hello: Hello = self.read_first(recv).await?;
         if hello.magic != HELLO_MAGIC {
             self.take().refuse(Refusal::NotTether).await;
             return None;
@@ -261,7 +261,7 @@ impl Conn {
             };
             self.shared
                 .audit_refusal(
-                    &format!("peer:{}", self.remote.ip()),
+                    &Actor::Peer(self.remote.ip()),
                     "peer.version_refused",
                     r.kind(),
                     &r.to_string(),
@@ -275,20 +275,20 @@ impl Conn {
             version: tether_protocol::PROTOCOL_VERSION,
         });
         match hello.role {
-            Role::Agent => match self.read_first::<ClientMsg>(recv, "agent").await? {
+            Role::Agent => match self.read_first::<ClientMsg>(recv).await? {
                 ClientMsg::Login { user, password } => self.login(user, password).await,
                 _ => {
                     self.take()
-                        .refuse(Refusal::NotAllowed("log in first".into()))
+                        .refuse(Refusal::NotAllowed(Denied::LogInFirst))
                         .await;
                     None
                 }
             },
-            Role::Host => match self.read_first::<ClientMsg>(recv, "host").await? {
+            Role::Host => match self.read_first::<ClientMsg>(recv).await? {
                 ClientMsg::Join { key, customer } => self.join(&key, customer).await,
                 _ => {
                     self.take()
-                        .refuse(Refusal::NotAllowed("join with a session key first".into()))
+                        .refuse(Refusal::NotAllowed(Denied::JoinFirst))
                         .await;
                     None
                 }
@@ -328,7 +328,7 @@ impl Conn {
         if let Err(r) = admitted {
             self.shared
                 .audit_refusal(
-                    &format!("agent:{name}"),
+                    &Actor::Agent(name.clone()),
                     "agent.login_refused",
                     r.kind(),
                     &r.to_string(),
@@ -358,7 +358,7 @@ impl Conn {
             self.shared
                 .audit(
                     None,
-                    &format!("agent:{name}"),
+                    &Actor::Agent(name.clone()),
                     "agent.login_failed",
                     "wrong user name or password",
                     Some(self.remote),
@@ -374,7 +374,7 @@ impl Conn {
         self.shared
             .audit(
                 None,
-                &format!("agent:{name}"),
+                &Actor::Agent(name.clone()),
                 "agent.login",
                 "logged in",
                 Some(self.remote),
@@ -385,9 +385,9 @@ impl Conn {
 
     /// Checks a presented key under the source's limit, slowed while keys are being guessed.
     async fn join(&mut self, key: &str, customer: CustomerInfo) -> Option<Who> {
-        let actor = format!("host:{}", self.remote.ip());
+        let actor = Actor::Host(self.remote.ip());
         if let Err(why) = check_customer(&customer) {
-            self.take().refuse(Refusal::NotAllowed(why.into())).await;
+            self.take().refuse(Refusal::NotAllowed(why)).await;
             return None;
         }
         match self.check_key(key).await {
@@ -453,7 +453,7 @@ impl Conn {
                 self.shared
                     .audit(
                         None,
-                        "relay",
+                        &Actor::Relay,
                         "key.guessing",
                         &format!(
                             "{n} wrong session keys in the last {} s from all sources: joins are slowed",
@@ -497,7 +497,7 @@ impl Conn {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) if e.is_protocol_violation() => {
-                    self.protocol_error("agent", &e).await;
+                    self.protocol_error(Actor::Agent(user.clone()), &e).await;
                     break;
                 }
                 Err(_) => break,
@@ -521,7 +521,7 @@ impl Conn {
                         self.shared
                             .audit(
                                 None,
-                                &format!("agent:{user}"),
+                                &Actor::Agent(user.to_string()),
                                 "key.created",
                                 &format!("expires at {expires_at}"),
                                 Some(self.remote),
@@ -539,7 +539,8 @@ impl Conn {
                             .await
                     }
                     Err(e) => {
-                        self.reply(ServerMsg::Refused(Refusal::NotAllowed(e.to_string())))
+                        warn!(error = %e, "cannot create a key");
+                        self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::RelayFailed)))
                             .await
                     }
                 }
@@ -553,15 +554,13 @@ impl Conn {
             }
             ClientMsg::Login { .. } => {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(
-                    "already logged in".into(),
+                    Denied::AlreadyLoggedIn,
                 )))
                 .await
             }
             ClientMsg::Join { .. } | ClientMsg::EndSession => {
-                self.reply(ServerMsg::Refused(Refusal::NotAllowed(
-                    "agents cannot do that".into(),
-                )))
-                .await
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::HostsOnly)))
+                    .await
             }
         }
     }
@@ -573,12 +572,10 @@ impl Conn {
         key_id: i64,
         customer: CustomerInfo,
     ) {
-        let actor = format!("host:{}", self.remote.ip());
+        let actor = Actor::Host(self.remote.ip());
         let mut sid = [0u8; 8];
         if getrandom::fill(&mut sid).is_err() {
-            return self
-                .refuse(Refusal::NotAllowed("relay cannot make a session id".into()))
-                .await;
+            return self.refuse(Refusal::NotAllowed(Denied::RelayFailed)).await;
         }
         let session = SessionId(u64::from_le_bytes(sid));
         let summary = customer_summary(&customer);
@@ -613,14 +610,12 @@ impl Conn {
                     self.shared.apply(out).await;
                 }
                 Ok(Some(_)) => {
-                    self.reply(ServerMsg::Refused(Refusal::NotAllowed(
-                        "hosts cannot do that".into(),
-                    )))
-                    .await
+                    self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
+                        .await
                 }
                 Ok(None) => break,
                 Err(e) if e.is_protocol_violation() => {
-                    self.protocol_error("host", &e).await;
+                    self.protocol_error(Actor::Host(self.remote.ip()), &e).await;
                     break;
                 }
                 Err(_) => break,
@@ -643,13 +638,13 @@ impl Drop for InFlight {
     }
 }
 
-fn check_customer(c: &CustomerInfo) -> Result<(), &'static str> {
+fn check_customer(c: &CustomerInfo) -> Result<(), Denied> {
     let short = |s: &str| s.len() <= 256;
-    if !(short(&c.os) && short(&c.hostname) && short(&c.user)) || c.monitors.len() > 16 {
-        return Err("customer information is too large");
-    }
-    if c.monitors.iter().any(|m| !short(&m.name)) {
-        return Err("customer information is too large");
+    if !(short(&c.os) && short(&c.hostname) && short(&c.user))
+        || c.monitors.len() > 16
+        || c.monitors.iter().any(|m| !short(&m.name))
+    {
+        return Err(Denied::CustomerInfoTooLarge);
     }
     Ok(())
 }

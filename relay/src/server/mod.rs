@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{info, warn};
 
 use crate::core::{ConnId, Core, Output};
-use crate::store::{AuditEvent, Store};
+use crate::store::{Actor, AuditEvent, Store};
 use crate::tls;
 
 mod conn;
@@ -183,16 +183,16 @@ impl Shared {
     async fn audit(
         &self,
         session: Option<SessionId>,
-        actor: &str,
+        actor: &Actor,
         action: &str,
         detail: &str,
         source: Option<SocketAddr>,
     ) {
-        info!(target: "tether_relay::audit", session = ?session, actor, action, detail, "audit");
+        info!(target: "tether_relay::audit", session = ?session, %actor, action, detail, "audit");
         let ev = AuditEvent {
             at: now_unix(),
             session,
-            actor: actor.to_string(),
+            actor: actor.clone(),
             action: action.to_string(),
             detail: detail.to_string(),
             source: source.map(|s| s.to_string()),
@@ -206,7 +206,7 @@ impl Shared {
     /// and audited as one line when the digest's window closes.
     async fn audit_refusal(
         &self,
-        actor: &str,
+        actor: &Actor,
         action: &'static str,
         kind: &'static str,
         detail: &str,
@@ -237,16 +237,12 @@ impl Shared {
         for o in later {
             match o {
                 Output::Ended { session, reason } => {
-                    if let Err(e) = self
-                        .store
-                        .session_ended(session, &format!("{reason:?}"), now_unix())
-                        .await
-                    {
+                    if let Err(e) = self.store.session_ended(session, reason, now_unix()).await {
                         warn!(error = %e, "cannot record session end");
                     }
                     self.audit(
                         Some(session),
-                        "relay",
+                        &Actor::Relay,
                         "session.ended",
                         &reason.to_string(),
                         None,
@@ -278,7 +274,7 @@ impl Shared {
         for (source, action, kind, n) in flushed {
             self.audit(
                 None,
-                &format!("peer:{source}"),
+                &Actor::Peer(source),
                 action,
                 &format!("{n} more refusals ({kind}) from {source} not listed one by one"),
                 None,

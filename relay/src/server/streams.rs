@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use tether_net::{close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
-use tether_protocol::msg::{HostStream, OpenStream, Refusal};
+use tether_protocol::msg::{Denied, HostStream, OpenStream, Refusal};
 use tracing::{debug, warn};
 
 use super::{PREAMBLE_TIMEOUT, Shared};
 use crate::core::ConnId;
+use crate::store::Actor;
 
 /// Accepts the agent's streams until its connection ends.
 pub(super) async fn accept(
@@ -46,7 +47,7 @@ async fn route(
             warn!(%remote, error = %e, "bad stream preamble; closing peer");
             shared
                 .audit_refusal(
-                    &format!("agent:{}", remote.ip()),
+                    &Actor::Peer(remote.ip()),
                     "peer.protocol_error",
                     "protocol",
                     &e.to_string(),
@@ -69,16 +70,20 @@ async fn route(
             st.peers
                 .get(&host)
                 .map(|p| (p.conn.clone(), agent))
-                .ok_or(Refusal::NotAllowed("customer is gone".into()))
+                .ok_or(Refusal::NotAllowed(Denied::CustomerGone))
         })
     };
     let (host_conn, agent) = match route {
         Ok(r) => r,
         Err(r) => {
+            let actor = match shared.state().core.agent_of(id) {
+                Some(name) => Actor::Agent(name.to_string()),
+                None => Actor::Peer(remote.ip()),
+            };
             shared
                 .audit(
                     Some(session),
-                    &format!("agent:{}", remote.ip()),
+                    &actor,
                     "stream.refused",
                     &r.to_string(),
                     Some(remote),

@@ -187,13 +187,15 @@ async fn cancelled_and_corrupted_transfers_leave_no_file() -> anyhow::Result<()>
     let progress = Progress::new(0);
     let p = progress.clone();
     let canceller = tokio::spawn(async move {
-        while p.done.load(Ordering::Relaxed) < 8 << 20 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let halfway = tether_tests::until("8 MiB sent", Duration::from_secs(30), || {
+            p.done.load(Ordering::Relaxed) >= 8 << 20
+        })
+        .await;
         p.cancel.store(true, Ordering::Relaxed);
+        halfway
     });
     let res = s.agent.upload(s.info.id, &big, "big.bin", &progress).await;
-    canceller.await?;
+    canceller.await??;
     assert!(res.is_err(), "a cancelled upload succeeded");
     let partial_dir = host_dir.path().join(".tether-partial");
     wait_for("the partial file to go", Duration::from_secs(10), || {
@@ -277,7 +279,7 @@ async fn path_traversal_is_refused_on_both_sides_and_audited() -> anyhow::Result
     ] {
         let r = s.agent.upload(s.info.id, &f, evil, &Progress::new(0)).await;
         assert!(
-            matches!(&r, Err(ClientError::Files(e)) if e.contains("refused path")),
+            matches!(&r, Err(ClientError::Local(tether_console::net::ClientFailure::Files(e))) if e.contains("refused path")),
             "{evil}: {r:?}"
         );
     }
@@ -308,7 +310,7 @@ async fn path_traversal_is_refused_on_both_sides_and_audited() -> anyhow::Result
         )
         .await;
     assert!(
-        matches!(&r, Err(ClientError::Files(e)) if e.contains("refused path") || e.contains("climbs")),
+        matches!(&r, Err(ClientError::Local(tether_console::net::ClientFailure::Files(e))) if e.contains("refused path") || e.contains("climbs")),
         "{r:?}"
     );
     assert!(!mine.path().join("out.txt").exists());
@@ -332,17 +334,18 @@ async fn a_transfer_cut_by_a_killed_host_resumes_from_its_verified_prefix() -> a
     let p = progress.clone();
     let mut host = s.host;
     let killer = tokio::spawn(async move {
-        while p.done.load(Ordering::Relaxed) < 40 << 20 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let reached = tether_tests::until("40 MiB sent", Duration::from_secs(60), || {
+            p.done.load(Ordering::Relaxed) >= 40 << 20
+        })
+        .await;
         host.kill();
-        host
+        reached.map(|()| host)
     });
     let first = s
         .agent
         .upload(s.info.id, &big, "large.bin", &progress)
         .await;
-    let _dead = killer.await?;
+    let _dead = killer.await??;
     assert!(first.is_err(), "the upload survived a killed host");
     s.agent.close().await;
 
@@ -403,7 +406,7 @@ async fn nothing_is_read_written_or_opened_without_consent() -> anyhow::Result<(
         .upload(s.info.id, &f, "f.txt", &Progress::new(0))
         .await;
     assert!(
-        matches!(&r, Err(ClientError::Files(e)) if e.contains("did not allow file access")),
+        matches!(&r, Err(ClientError::Local(tether_console::net::ClientFailure::Files(e))) if e.contains("did not allow file access")),
         "{r:?}"
     );
     let r = s.agent.list(s.info.id, "", false).await;

@@ -342,7 +342,7 @@ impl tether_desktop::clipboard::Clipboard for CountingClipboard {
         s.0 += 1;
         s.2.clone()
     }
-    fn set(&mut self, text: &str) -> Result<(), String> {
+    fn set(&mut self, text: &str) -> Result<(), tether_desktop::clipboard::ClipboardError> {
         let mut s = self.0.lock().expect("lock");
         s.1 += 1;
         s.2 = Some(text.to_string());

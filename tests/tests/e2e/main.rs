@@ -2,6 +2,9 @@
 //! processes (or the real console app in a test harness), real QUIC on loopback, real X servers
 //! (Xvfb), real capture and injection.
 
+// Helpers here are test code too: a failed expectation is the test failing.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod console;
 mod control;
 mod files;

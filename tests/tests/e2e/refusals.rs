@@ -135,15 +135,19 @@ async fn wrong_expired_reused_and_burnt_keys_are_refused_and_audited() -> anyhow
 async fn a_source_address_with_too_many_failures_is_rate_limited() -> anyhow::Result<()> {
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
-    let mut limited = false;
-    for _ in 0..SOURCE_MAX_FAILURES + 1 {
-        if let Refusal::RateLimited { retry_after_secs } = refusal(&relay, "1").await? {
-            assert!(retry_after_secs > 0);
-            limited = true;
-            break;
-        }
+    // Exactly twenty failures are counted; the twenty-first attempt is refused unchecked.
+    for i in 0..SOURCE_MAX_FAILURES {
+        assert_eq!(
+            refusal(&relay, "1").await?,
+            Refusal::KeyMalformed,
+            "attempt {}",
+            i + 1
+        );
     }
-    assert!(limited, "never rate limited");
+    match refusal(&relay, "1").await? {
+        Refusal::RateLimited { retry_after_secs } => assert!(retry_after_secs > 0),
+        other => anyhow::bail!("the 21st attempt: {other:?}"),
+    }
     // Logins are limited separately.
     for _ in 0..SOURCE_MAX_FAILURES {
         let r = AgentClient::login(
