@@ -5,7 +5,8 @@
 //! - [`process`]: child processes and what is read of them;
 //! - [`xvfb`]: X servers, pictures, input windows, the clipboard, window titles;
 //! - [`relay`]: relay processes and raw protocol peers;
-//! - [`session`]: customer hosts and an agent in a session.
+//! - [`session`]: customer hosts and an agent in a session;
+//! - [`impair`]: a bad network (delay, loss, rate, cuts, rebinding) between clients and a relay.
 //!
 //! Everything started here is stopped on drop (children by PID, Xvfb displays) and listens only
 //! on loopback.
@@ -14,11 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+pub mod impair;
 pub mod process;
 pub mod relay;
 pub mod session;
 pub mod xvfb;
 
+pub use impair::*;
 pub use process::*;
 pub use relay::*;
 pub use session::*;

@@ -195,3 +195,89 @@ async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossles
     assert!(lossy, "Smooth sent no lossy frame for a full-screen change");
     Ok(())
 }
+
+/// Waits until the whole view equals the display; returns whether any frame on the way was
+/// lossy.
+async fn until_exact(view: &mut ScreenView, x: &Xvfb, w: u16, h: u16) -> anyhow::Result<bool> {
+    let expected = x.read(0, 0, w, h)?;
+    let mut lossy = false;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !same_colours(view.framebuffer().pixels(), &expected) {
+            lossy |= view.next_frame().await?.lossy;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .context("the view never became exact")??;
+    Ok(lossy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_goes_lossy_at_once_when_acknowledgements_come_back_slowly() -> anyhow::Result<()> {
+    use tether_tests::{ImpairedLink, Impairment, TEST_PASSWORD, spawn_host_args, wait_session};
+    let (w, h) = (640u16, 480u16);
+    let x = Xvfb::start(w.into(), h.into())?;
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    let (pin, _) = relay.create_key("alice")?;
+    let mut agent = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
+    // The host reaches the relay through a link the test can slow down.
+    let link = ImpairedLink::start(relay.addr.parse()?).await?;
+    let via = link.addr().to_string();
+    let _host = spawn_host_args(
+        &x.display(),
+        &pin,
+        &via,
+        &relay.fingerprint,
+        &["--headless"],
+    )?;
+    let info = wait_session(&mut agent).await?;
+    let mut view = agent.view(info.id, 0).await?;
+    until_exact(&mut view, &x, w, h).await?;
+
+    // Quick link: one large photo-like change that does not move stays lossless in Auto.
+    x.put(0, 0, w / 2, 400, &test_picture((w / 2).into(), 400, 11))?;
+    assert!(
+        !until_exact(&mut view, &x, w, h).await?,
+        "Auto sent a lossy frame for a still change on a quick link"
+    );
+
+    // Slow link: 100 ms each way. Small changes (lossless at any speed) let the host measure
+    // the round trip from their acknowledgements.
+    link.set(Impairment {
+        delay: Duration::from_millis(100),
+        ..Impairment::default()
+    });
+    for i in 0..12u16 {
+        x.put(
+            (i * 20) as i16,
+            440,
+            16,
+            16,
+            &test_picture(16, 16, u32::from(i)),
+        )?;
+        assert!(
+            !until_exact(&mut view, &x, w, h).await?,
+            "a 16×16 change went lossy"
+        );
+    }
+    // The same kind of change, on tiles that never changed before, now goes lossy at once.
+    x.put(
+        (w / 2) as i16,
+        0,
+        w / 2,
+        400,
+        &test_picture((w / 2).into(), 400, 12),
+    )?;
+    assert!(
+        until_exact(&mut view, &x, w, h).await?,
+        "Auto stayed lossless on a 200 ms round trip"
+    );
+    Ok(())
+}
