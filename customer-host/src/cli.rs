@@ -10,12 +10,13 @@ use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use tether_protocol::input::Permission;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::config::{self, Target};
+use crate::Services;
+use crate::config;
 use crate::consent::{Decision, Phase, Shared};
-use crate::failure::{Failure, ended_words};
-use crate::{HostEvent, HostOptions, Outcome, Services};
+use crate::controller::WindowLife;
+use crate::grants::Answerer;
 use tether_desktop::capture;
 
 #[derive(Parser)]
@@ -77,26 +78,9 @@ impl From<Allow> for Permission {
     }
 }
 
-/// Whether the window is there to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WindowLife {
-    Open,
-    /// The customer closed it: end everything and exit.
-    Closed,
-    /// It could not be shown: go on as a headless host would.
-    Failed,
-}
-
 /// Runs the command line with these arguments (the first is the program name).
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,tether_host::audit=info")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let cli = Cli::parse_from(args);
     let target = config::resolve(
         cli.relay.clone(),
@@ -121,68 +105,31 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     }));
     let answerer = if cli.headless {
-        crate::grants::Answerer::nobody(shared.clone())
+        Answerer::nobody(shared.clone())
     } else {
-        crate::grants::Answerer::window(shared.clone())
+        Answerer::window(shared.clone())
     };
-    if !cli.allow.is_empty() {
-        eprintln!(
-            "tether-host: granted without asking (--allow): {}",
-            cli.allow
-                .iter()
-                .map(|p| Permission::from(*p).describe())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        tracing::warn!(allowed = ?cli.allow, "permissions granted up front");
-    }
+    announce_allowed(&cli.allow);
     let (life_tx, life_rx) = watch::channel(WindowLife::Open);
-    let first_key = cli.key.clone();
     shared.update(|v| match &target {
         Err(f) => {
             v.phase = Phase::Broken;
             v.failure = Some(f.clone());
         }
-        Ok(_) if first_key.is_some() => v.phase = Phase::Connecting,
+        Ok(_) if cli.key.is_some() => v.phase = Phase::Connecting,
         Ok(_) => v.phase = Phase::EnterKey,
     });
     let services = services(&cli, shared.clone(), answerer.clone());
-    let controller = rt.spawn(controller(target, first_key, services, decisions, life_rx));
+    let controller = rt.spawn(crate::controller::run(
+        target,
+        cli.key.clone(),
+        services,
+        decisions,
+        life_rx,
+    ));
     if !cli.headless {
-        let options = eframe::NativeOptions {
-            viewport: egui::ViewportBuilder::default()
-                .with_title("Tether remote support")
-                .with_inner_size([460.0, 340.0])
-                .with_always_on_top(),
-            renderer: eframe::Renderer::Glow,
-            ..Default::default()
-        };
-        let window_shared = shared.clone();
         let key = cli.key.clone().unwrap_or_default();
-        let shown = eframe::run_native(
-            "Tether remote support",
-            options,
-            Box::new(move |cc| {
-                let _ = ctx.set(cc.egui_ctx.clone());
-                Ok(Box::new(crate::window::HostWindow::new(window_shared, key)))
-            }),
-        );
-        match shown {
-            Ok(()) => {
-                let _ = life_tx.send(WindowLife::Closed);
-                // Closing the window ends a running session.
-                shared.decide(Decision::EndSession);
-            }
-            Err(e) => {
-                // Without a window nobody can answer a prompt: go on as --headless would, so
-                // every request not allowed up front is denied.
-                eprintln!(
-                    "tether-host: cannot open the window ({e}); going on without it, and every request will be denied"
-                );
-                answerer.window_gone();
-                let _ = life_tx.send(WindowLife::Failed);
-            }
-        }
+        show_window(ctx, shared.clone(), key, &answerer, &life_tx);
     }
     let code = rt.block_on(controller).unwrap_or_else(|e| {
         eprintln!("tether-host: {e}");
@@ -191,7 +138,75 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn services(cli: &Cli, shared: Shared, answerer: crate::grants::Answerer) -> Services {
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,tether_host::audit=info")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Says, on standard error and in the log, what `--allow` granted without asking.
+fn announce_allowed(allow: &[Allow]) {
+    if allow.is_empty() {
+        return;
+    }
+    let words: Vec<_> = allow
+        .iter()
+        .map(|p| Permission::from(*p).describe())
+        .collect();
+    eprintln!(
+        "tether-host: granted without asking (--allow): {}",
+        words.join(", ")
+    );
+    tracing::warn!(allowed = ?allow, "permissions granted up front");
+}
+
+/// Shows the window until the customer closes it (which ends a running session) or it cannot
+/// be shown (then nobody answers prompts and every request is denied), and tells `life` which.
+fn show_window(
+    ctx: Arc<OnceLock<egui::Context>>,
+    shared: Shared,
+    key: String,
+    answerer: &Answerer,
+    life: &watch::Sender<WindowLife>,
+) {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tether remote support")
+            .with_inner_size([460.0, 340.0])
+            .with_always_on_top(),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    let window_shared = shared.clone();
+    let shown = eframe::run_native(
+        "Tether remote support",
+        options,
+        Box::new(move |cc| {
+            let _ = ctx.set(cc.egui_ctx.clone());
+            Ok(Box::new(crate::window::HostWindow::new(window_shared, key)))
+        }),
+    );
+    match shown {
+        Ok(()) => {
+            let _ = life.send(WindowLife::Closed);
+            shared.decide(Decision::EndSession);
+        }
+        Err(e) => {
+            eprintln!(
+                "tether-host: cannot open the window ({e}); going on without it, and every request will be denied"
+            );
+            answerer.window_gone();
+            let _ = life.send(WindowLife::Failed);
+        }
+    }
+}
+
+fn services(cli: &Cli, shared: Shared, answerer: Answerer) -> Services {
     Services {
         answerer,
         capture: capture::system_factory(),
@@ -208,205 +223,4 @@ fn services(cli: &Cli, shared: Shared, answerer: crate::grants::Answerer) -> Ser
         ),
         max_files: cli.max_files,
     }
-}
-
-/// Prints a failure where a customer without a window would look, and returns its exit status.
-fn report(f: &Failure) -> u8 {
-    eprintln!("tether-host: {}", f.message());
-    f.exit_code()
-}
-
-/// Tells, on standard output, what happens during a session.
-fn printer() -> (
-    mpsc::UnboundedSender<HostEvent>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        let mut had_agent = false;
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                HostEvent::Agents(a) if a.is_empty() && had_agent => {
-                    had_agent = false;
-                    println!(
-                        "your support agent's connection was lost; waiting for them to come back (Ctrl+C ends the session)"
-                    );
-                }
-                HostEvent::Joined { session, agent } => {
-                    println!("joined session {session} of {agent}");
-                }
-                HostEvent::Agents(a) if a.is_empty() => {
-                    println!("waiting for your support agent to connect")
-                }
-                HostEvent::Agents(a) => {
-                    had_agent = true;
-                    println!("connected: {}", a.join(", "));
-                }
-                HostEvent::ViewerStarted { agent, monitor } => {
-                    println!(
-                        "{agent} is viewing your screen (monitor {})",
-                        u32::from(monitor) + 1
-                    )
-                }
-                HostEvent::ViewerStopped { agent } => {
-                    println!("{agent} stopped viewing your screen")
-                }
-            }
-        }
-    });
-    (tx, task)
-}
-
-/// What the customer asks for between sessions.
-enum Next {
-    Key(String),
-    Quit,
-}
-
-/// Waits for a key from the window, or for the window to go away.
-async fn next_key(
-    decisions: &mut mpsc::UnboundedReceiver<Decision>,
-    life: &mut watch::Receiver<WindowLife>,
-) -> Next {
-    loop {
-        if *life.borrow() != WindowLife::Open {
-            return Next::Quit;
-        }
-        tokio::select! {
-            d = decisions.recv() => match d {
-                Some(Decision::Connect(k)) => return Next::Key(k),
-                Some(Decision::EndSession | Decision::CloseWindow) | None => return Next::Quit,
-                Some(_) => {}
-            },
-            changed = life.changed() => if changed.is_err() {
-                return Next::Quit;
-            },
-        }
-    }
-}
-
-/// Runs sessions until the customer closes the window (or, headless, after one attempt).
-/// Returns the exit status of the last attempt.
-async fn controller(
-    target: Result<Target, Failure>,
-    mut pending: Option<String>,
-    services: Services,
-    mut decisions: mpsc::UnboundedReceiver<Decision>,
-    mut life: watch::Receiver<WindowLife>,
-) -> u8 {
-    let shared = services.shared.clone();
-    let nobody = services.answerer.clone();
-    let target = match target {
-        Ok(t) => t,
-        Err(f) => {
-            let code = report(&f);
-            if !nobody.is_nobody() {
-                // The window shows it until the customer closes it.
-                let _ = next_key(&mut decisions, &mut life).await;
-            }
-            return code;
-        }
-    };
-    let (end_tx, end_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = end_tx.send(true);
-    });
-    let (events, printer) = printer();
-    let mut code = 0u8;
-    loop {
-        let key = match pending.take() {
-            Some(k) => k,
-            None if nobody.is_nobody() => {
-                if code == 0 {
-                    eprintln!(
-                        "tether-host: no session key: give the key your support agent sent as the first argument"
-                    );
-                    code = 2;
-                }
-                break;
-            }
-            None => match next_key(&mut decisions, &mut life).await {
-                Next::Key(k) => k,
-                Next::Quit => break,
-            },
-        };
-        // A malformed key is told at once, without a connection.
-        if let Err(r) = tether_protocol::pairing::parse_key(&key) {
-            let f = Failure::Refused(r);
-            code = report(&f);
-            shared.update(|v| {
-                v.phase = Phase::EnterKey;
-                v.failure = Some(f);
-            });
-            continue;
-        }
-        shared.update(|v| v.start_attempt());
-        println!("connecting to {}", target.relay);
-        let opts = HostOptions {
-            key,
-            relay: target.relay.clone(),
-            fingerprint: target.fingerprint,
-        };
-        let res = crate::run_with(
-            opts,
-            services.clone(),
-            &mut decisions,
-            events.clone(),
-            end_rx.clone(),
-        )
-        .await;
-        match res {
-            Ok(outcome) => {
-                code = 0;
-                let reason = match outcome {
-                    Outcome::Ended(r) => r,
-                    Outcome::EndedHere => tether_protocol::msg::EndReason::CustomerEnded,
-                };
-                println!("session ended: {reason}");
-                shared.update(|v| {
-                    v.end_session();
-                    v.phase = Phase::Ended(ended_words(reason).into());
-                });
-                if nobody.is_nobody() || *end_rx.borrow() {
-                    break;
-                }
-                // The window keeps saying so until the customer closes it or starts over.
-                loop {
-                    tokio::select! {
-                        d = decisions.recv() => match d {
-                            Some(Decision::NewSession) => {
-                                shared.update(|v| v.phase = Phase::EnterKey);
-                                break;
-                            }
-                            Some(Decision::Connect(k)) => {
-                                pending = Some(k);
-                                break;
-                            }
-                            Some(Decision::EndSession | Decision::CloseWindow) | None => return code,
-                            Some(_) => {}
-                        },
-                        changed = life.changed() => if changed.is_err() || *life.borrow() != WindowLife::Open {
-                            return code;
-                        },
-                    }
-                }
-            }
-            Err(e) => {
-                let f = Failure::from(&e);
-                code = report(&f);
-                shared.update(|v| {
-                    v.end_session();
-                    v.phase = Phase::EnterKey;
-                    v.failure = Some(f);
-                });
-                if nobody.is_nobody() || *end_rx.borrow() {
-                    break;
-                }
-            }
-        }
-    }
-    drop(events);
-    let _ = printer.await;
-    code
 }

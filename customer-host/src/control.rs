@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use tether_net::{read_msg, write_msg};
+use tether_net::write_msg;
 use tether_protocol::consent::Permission;
 use tether_protocol::frame::INPUT_MAX_FRAME;
 use tether_protocol::input::{Action, AgentMsg, Grant, HostMsg, InputGate, MAX_CLIPBOARD};
 use tether_protocol::msg::MonitorInfo;
 use tokio::sync::mpsc;
-use tracing::warn;
 
 use crate::consent::{Decision, Shared};
 use crate::grants::{AgentConsent, Answerer, Consents};
@@ -49,14 +48,13 @@ impl std::fmt::Debug for ControlDeps {
 
 /// Serves one agent's input stream until it ends.
 pub async fn serve(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
     agent: String,
     deps: ControlDeps,
     mut decisions: mpsc::UnboundedReceiver<Decision>,
 ) {
     let shared = deps.shared.clone();
-    let mut gate = InputGate::new();
     let report = shared.clone();
     let inject = InjectQueue::start(deps.injector.clone(), deps.monitors.clone(), move |e| {
         report.log(e)
@@ -68,185 +66,176 @@ pub async fn serve(
         move |text| local_tx.send(text).is_ok(),
         move |e| log.log(e),
     );
-    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        loop {
-            match read_msg::<AgentMsg>(&mut recv, INPUT_MAX_FRAME).await {
-                Ok(Some(m)) => {
-                    if msg_tx.send(m).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if e.is_protocol_violation() {
-                        warn!(error = %e, "agent sent a bad input message; closing its input stream");
-                        let _ = recv.stop(tether_net::close::PROTOCOL.into());
-                    }
-                    break;
-                }
-            }
-        }
-    });
+    let (mut msg_rx, reader) =
+        tether_net::spawn_peer_reader::<AgentMsg>(recv, INPUT_MAX_FRAME, "input", |_| {});
     shared.update(|v| {
         v.grants.insert(agent.clone(), (Grant::Off, Grant::Off));
     });
+    let mut stream = Stream {
+        agent,
+        deps,
+        gate: InputGate::new(),
+        inject,
+        clip,
+        send,
+        alive: true,
+    };
     loop {
         let actions = tokio::select! {
             m = msg_rx.recv() => match m {
-                Some(m) => gate.on_agent(&mut deps.consent.gate(), m, deps.consents.now()),
+                Some(m) => stream.gate.on_agent(&mut stream.deps.consent.gate(), m, stream.deps.consents.now()),
                 None => break,
             },
             d = decisions.recv() => match d {
-                Some(Decision::Answer { permission, allow, .. }) => {
-                    gate.answer(&mut deps.consent.gate(), permission, allow, deps.consents.now())
-                }
+                Some(Decision::Answer { permission, allow, .. }) => stream.answer(permission, allow),
                 Some(Decision::Revoke { permission, .. }) => {
-                    gate.revoke(&mut deps.consent.gate(), permission)
+                    stream.gate.revoke(&mut stream.deps.consent.gate(), permission)
                 }
                 Some(Decision::EndSession) | None => break,
                 Some(_) => Vec::new(),
             },
             t = local_rx.recv() => match t {
-                Some(text) if deps.consent.gate().allows(Permission::Clipboard) => {
-                    if text.len() > MAX_CLIPBOARD {
-                        shared.log(format!("clipboard text of {} bytes not sent: over the {MAX_CLIPBOARD} byte limit", text.len()));
-                        vec![Action::Notify(HostMsg::Refused(format!("the customer's clipboard text is over the {MAX_CLIPBOARD} byte limit")))]
-                    } else {
-                        vec![Action::Notify(HostMsg::Clipboard { text })]
-                    }
-                }
-                Some(_) => Vec::new(),
+                Some(text) => stream.local_clipboard(text),
                 None => break,
             },
         };
-        let ctx = Ctx {
-            agent: &agent,
-            deps: &deps,
-            inject: &inject,
-            clip: &clip,
-        };
-        if !apply(actions, &ctx, &mut gate, &mut send).await {
+        stream.apply(actions).await;
+        if !stream.alive {
             break;
         }
     }
     // Whatever ended the stream: release everything held, drop the grants of the stream.
-    let actions = gate.disconnected(&mut deps.consent.gate());
-    let ctx = Ctx {
-        agent: &agent,
-        deps: &deps,
-        inject: &inject,
-        clip: &clip,
-    };
-    let _ = apply(actions, &ctx, &mut gate, &mut send).await;
+    let actions = stream.gate.disconnected(&mut stream.deps.consent.gate());
+    stream.apply(actions).await;
     reader.abort();
-    let _ = send.finish();
+    let _ = stream.send.finish();
+    let agent = stream.agent;
     shared.update(|v| {
         v.grants.remove(&agent);
         v.prompts.retain(|p| p.agent != agent);
     });
 }
 
-/// What carrying out the gate's actions needs.
-struct Ctx<'a> {
-    agent: &'a str,
-    deps: &'a ControlDeps,
-    inject: &'a InjectQueue,
-    clip: &'a ClipboardWorker,
+/// One agent's input stream and what carries out its gate's actions.
+struct Stream {
+    agent: String,
+    deps: ControlDeps,
+    gate: InputGate,
+    inject: InjectQueue,
+    clip: ClipboardWorker,
+    send: quinn::SendStream,
+    /// False once the stream to the agent is gone.
+    alive: bool,
 }
 
-/// Carries out the gate's actions. Returns false if the stream to the agent is gone.
-async fn apply(
-    actions: Vec<Action>,
-    ctx: &Ctx<'_>,
-    gate: &mut InputGate,
-    send: &mut quinn::SendStream,
-) -> bool {
-    let Ctx {
-        agent,
-        deps,
-        inject,
-        clip,
-    } = ctx;
-    let agent = *agent;
-    let mut queue: std::collections::VecDeque<Action> = actions.into();
-    let mut alive = true;
-    while let Some(a) = queue.pop_front() {
-        match a {
-            Action::CancelQueued => {
-                let dropped = inject.cancel();
-                if dropped > 0 {
-                    deps.shared.log(format!(
-                        "{agent}: {dropped} input events not injected: control ended"
-                    ));
-                }
-            }
-            Action::Inject(ev) => {
-                if !inject.push(ev) {
-                    deps.shared.log(format!(
-                        "{agent}: input dropped: more than {} events waiting",
-                        tether_desktop::input::MAX_QUEUED
-                    ));
-                }
-            }
-            Action::Prompt(permission) => {
-                let detail = deps
-                    .consent
-                    .gate()
-                    .pending_url()
-                    .map(str::to_string)
-                    .filter(|_| permission == Permission::Url);
-                if let Some(allow) = deps.answerer.ask(agent, permission, detail) {
-                    queue.extend(gate.answer(
-                        &mut deps.consent.gate(),
-                        permission,
-                        allow,
-                        deps.consents.now(),
-                    ));
-                }
-            }
-            Action::Notify(msg) => {
-                match &msg {
-                    HostMsg::Control(g) => {
-                        deps.shared.update(|v| {
-                            v.grants.entry(agent.to_string()).or_default().0 = *g;
-                        });
+impl Stream {
+    /// The customer's answer to a prompt.
+    fn answer(&mut self, permission: Permission, allow: bool) -> Vec<Action> {
+        let now = self.deps.consents.now();
+        self.gate
+            .answer(&mut self.deps.consent.gate(), permission, allow, now)
+    }
+
+    /// The customer copied `text`: it goes to the agent while clipboard sync is on, within the
+    /// size limit.
+    fn local_clipboard(&self, text: String) -> Vec<Action> {
+        if !self.deps.consent.gate().allows(Permission::Clipboard) {
+            return Vec::new();
+        }
+        if text.len() > MAX_CLIPBOARD {
+            self.deps.shared.log(format!(
+                "clipboard text of {} bytes not sent: over the {MAX_CLIPBOARD} byte limit",
+                text.len()
+            ));
+            return vec![Action::Notify(HostMsg::Refused(format!(
+                "the customer's clipboard text is over the {MAX_CLIPBOARD} byte limit"
+            )))];
+        }
+        vec![Action::Notify(HostMsg::Clipboard { text })]
+    }
+
+    /// Carries out the gate's actions (and those that follow from prompts answered at once).
+    async fn apply(&mut self, actions: Vec<Action>) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::CancelQueued => {
+                    let dropped = self.inject.cancel();
+                    if dropped > 0 {
+                        self.log(format!(
+                            "{dropped} input events not injected: control ended"
+                        ));
                     }
-                    HostMsg::ClipboardSync(g) => {
-                        clip.watch(*g == Grant::On);
-                        deps.shared.update(|v| {
-                            v.grants.entry(agent.to_string()).or_default().1 = *g;
-                        });
+                }
+                Action::Inject(ev) => {
+                    if !self.inject.push(ev) {
+                        self.log(format!(
+                            "input dropped: more than {} events waiting",
+                            tether_desktop::input::MAX_QUEUED
+                        ));
                     }
-                    _ => {}
                 }
-                if alive && write_msg(send, &msg, INPUT_MAX_FRAME).await.is_err() {
-                    alive = false;
+                Action::Prompt(permission) => queue.extend(self.prompt(permission)),
+                Action::Notify(msg) => {
+                    self.show_grant(&msg);
+                    self.send(&msg).await;
                 }
-            }
-            Action::SetClipboard(text) => {
-                clip.set(text);
-            }
-            Action::Audit(line) => deps.shared.log(format!("{agent}: {line}")),
-            Action::OpenUrl(url) => {
-                if let Err(e) = deps.opener.open(url.as_ref()) {
-                    deps.shared.log(format!("cannot open {url}: {e}"));
-                    if alive
-                        && write_msg(
-                            send,
-                            &HostMsg::Refused(format!(
-                                "the customer's browser could not open {url}: {e}"
-                            )),
-                            INPUT_MAX_FRAME,
-                        )
-                        .await
-                        .is_err()
-                    {
-                        alive = false;
+                Action::SetClipboard(text) => self.clip.set(text),
+                Action::Audit(line) => self.log(line),
+                Action::OpenUrl(url) => {
+                    if let Err(e) = self.deps.opener.open(url.as_ref()) {
+                        self.deps.shared.log(format!("cannot open {url}: {e}"));
+                        let why = format!("the customer's browser could not open {url}: {e}");
+                        self.send(&HostMsg::Refused(why)).await;
                     }
                 }
             }
         }
     }
-    alive
+
+    fn log(&self, line: impl std::fmt::Display) {
+        self.deps.shared.log(format!("{}: {line}", self.agent));
+    }
+
+    /// Asks the customer (or the headless policy); an answer given at once is applied at once.
+    fn prompt(&mut self, permission: Permission) -> Vec<Action> {
+        let detail = self
+            .deps
+            .consent
+            .gate()
+            .pending_url()
+            .map(str::to_string)
+            .filter(|_| permission == Permission::Url);
+        match self.deps.answerer.ask(&self.agent, permission, detail) {
+            Some(allow) => self.answer(permission, allow),
+            None => Vec::new(),
+        }
+    }
+
+    /// Shows a grant change in the window, and starts or stops watching the clipboard.
+    fn show_grant(&self, msg: &HostMsg) {
+        let agent = self.agent.clone();
+        match msg {
+            HostMsg::Control(g) => self.deps.shared.update(|v| {
+                v.grants.entry(agent).or_default().0 = *g;
+            }),
+            HostMsg::ClipboardSync(g) => {
+                self.clip.watch(*g == Grant::On);
+                self.deps.shared.update(|v| {
+                    v.grants.entry(agent).or_default().1 = *g;
+                });
+            }
+            _ => {}
+        }
+    }
+
+    async fn send(&mut self, msg: &HostMsg) {
+        if self.alive
+            && write_msg(&mut self.send, msg, INPUT_MAX_FRAME)
+                .await
+                .is_err()
+        {
+            self.alive = false;
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod control;
+pub mod controller;
 pub mod failure;
 pub mod filesvc;
 pub mod grants;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use tether_net::{read_msg, write_msg};
+use tether_net::write_msg;
 use tether_protocol::flow::FlowWindow;
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{ScreenMsg, ViewerMsg};
@@ -194,11 +194,32 @@ impl Worker {
 /// Serves one viewer until it goes away. `monitor` is the viewer's first choice.
 pub(crate) async fn serve(
     mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    recv: quinn::RecvStream,
     monitor: u8,
     factory: CapturerFactory,
 ) -> Result<(), ViewerError> {
-    let worker = tokio::task::spawn_blocking(move || -> Result<Worker, ViewerError> {
+    let worker = tokio::task::spawn_blocking(move || Worker::open(factory, monitor))
+        .await
+        .map_err(|e| ViewerError::Stream(e.to_string()))??;
+    // A quality change is stored at once, so a worker waiting for damage encodes its next
+    // frame in the new mode.
+    let quality = worker.quality.clone();
+    let (mut rx, reader) =
+        tether_net::spawn_peer_reader::<ViewerMsg>(recv, CONTROL_MAX_FRAME, "viewer", move |m| {
+            if let ViewerMsg::SetQuality { quality: q } = m {
+                quality.store(quality_code(*q), Ordering::Relaxed);
+            }
+        });
+    let result = pump(&mut send, &mut rx, worker).await;
+    reader.abort();
+    let _ = send.finish();
+    result
+}
+
+impl Worker {
+    /// Opens the capturer on a blocking thread and picks `monitor` (the first one if there is
+    /// no such monitor).
+    fn open(factory: CapturerFactory, monitor: u8) -> Result<Worker, ViewerError> {
         let mut cap = factory()?;
         let monitors = cap.monitors()?;
         if monitors.is_empty() {
@@ -220,104 +241,61 @@ pub(crate) async fn serve(
             quality: Arc::new(AtomicU8::new(0)),
             congested: Arc::new(AtomicBool::new(false)),
         })
-    })
-    .await
-    .map_err(|e| ViewerError::Stream(e.to_string()))??;
-    let mut worker = Some(worker);
+    }
+}
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<ViewerMsg>();
-    let quality = worker
-        .as_ref()
-        .map(|w| w.quality.clone())
-        .unwrap_or_default();
-    let reader = tokio::spawn(async move {
-        loop {
-            match read_msg::<ViewerMsg>(&mut recv, CONTROL_MAX_FRAME).await {
-                Ok(Some(m)) => {
-                    if let ViewerMsg::SetQuality { quality: q } = &m {
-                        quality.store(quality_code(*q), Ordering::Relaxed);
-                    }
-                    if tx.send(m).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if e.is_protocol_violation() {
-                        warn!(error = %e, "viewer sent a bad message; closing its stream");
-                        let _ = recv.stop(tether_net::close::PROTOCOL.into());
-                    }
-                    break;
-                }
-            }
-        }
-    });
-
+/// Captures and sends frames while the flow window has room, and handles the viewer's messages,
+/// until the viewer goes away.
+async fn pump(
+    send: &mut quinn::SendStream,
+    rx: &mut mpsc::UnboundedReceiver<ViewerMsg>,
+    mut worker: Worker,
+) -> Result<(), ViewerError> {
     let start = Instant::now();
     let mut window = FlowWindow::new(WINDOW);
-    let result = loop {
-        let mut closed = false;
+    loop {
         while let Ok(m) = rx.try_recv() {
             handle(m, &mut window, &mut worker, start);
         }
         if rx.is_closed() && rx.is_empty() {
-            closed = true;
+            return Ok(());
         }
-        if closed {
-            break Ok(());
-        }
-        if window.can_send() {
-            let Some(mut w) = worker.take() else {
-                break Ok(());
-            };
-            let (w, res) = tokio::task::spawn_blocking(move || {
-                let r = w.step(WAIT);
-                (w, r)
-            })
-            .await
-            .map_err(|e| ViewerError::Stream(e.to_string()))?;
-            let seq = w.seq;
-            worker = Some(w);
-            match res {
-                Ok(Some(parts)) => {
-                    let mut failed = None;
-                    let sent_us = now_us();
-                    for mut p in parts {
-                        p.timing_mut().sent_us = sent_us;
-                        if let Err(e) = write_msg(&mut send, &p, MEDIA_MAX_FRAME).await {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                    if let Some(e) = failed {
-                        debug!(error = %e, "viewer stream closed");
-                        break Ok(());
-                    }
-                    window.on_sent(seq, start.elapsed());
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-        } else {
+        if !window.can_send() {
             match rx.recv().await {
                 Some(m) => handle(m, &mut window, &mut worker, start),
-                None => break Ok(()),
+                None => return Ok(()),
+            }
+            continue;
+        }
+        let (w, res) = tokio::task::spawn_blocking(move || {
+            let r = worker.step(WAIT);
+            (worker, r)
+        })
+        .await
+        .map_err(|e| ViewerError::Stream(e.to_string()))?;
+        worker = w;
+        let Some(parts) = res? else {
+            continue;
+        };
+        let sent_us = now_us();
+        for mut p in parts {
+            p.timing_mut().sent_us = sent_us;
+            if let Err(e) = write_msg(send, &p, MEDIA_MAX_FRAME).await {
+                debug!(error = %e, "viewer stream closed");
+                return Ok(());
             }
         }
-    };
-    reader.abort();
-    let _ = send.finish();
-    result
+        window.on_sent(worker.seq, start.elapsed());
+    }
 }
 
-fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, start: Instant) {
+fn handle(m: ViewerMsg, window: &mut FlowWindow, w: &mut Worker, start: Instant) {
     match m {
         ViewerMsg::Ack { seq } => {
             window.on_ack(seq, start.elapsed());
             // Latest frame wins keeps latency flat on a slow link; going lossy sooner keeps
             // the frame rate up too.
-            if let (Some(rtt), Some(w)) = (window.rtt(), worker.as_ref()) {
+            if let Some(rtt) = window.rtt() {
                 if rtt > SLOW_RTT {
                     w.congested.store(true, Ordering::Relaxed);
                 } else if rtt < FINE_RTT {
@@ -326,20 +304,16 @@ fn handle(m: ViewerMsg, window: &mut FlowWindow, worker: &mut Option<Worker>, st
             }
         }
         ViewerMsg::SelectMonitor { monitor } => {
-            if let Some(w) = worker.as_mut() {
-                if usize::from(monitor) < w.monitors.len() {
-                    w.monitor = usize::from(monitor);
-                    w.started = false;
-                    w.enc.reset();
-                } else {
-                    warn!(monitor, "viewer asked for a monitor that does not exist");
-                }
+            if usize::from(monitor) < w.monitors.len() {
+                w.monitor = usize::from(monitor);
+                w.started = false;
+                w.enc.reset();
+            } else {
+                warn!(monitor, "viewer asked for a monitor that does not exist");
             }
         }
         ViewerMsg::SetQuality { quality } => {
-            if let Some(w) = worker.as_mut() {
-                w.quality.store(quality_code(quality), Ordering::Relaxed);
-            }
+            w.quality.store(quality_code(quality), Ordering::Relaxed);
         }
     }
 }

@@ -483,6 +483,44 @@ pub fn spawn_reader<T: DeserializeOwned + Send + 'static>(
     rx
 }
 
+/// Reads a peer's messages from `recv` on a task of its own until the stream ends, the returned
+/// receiver is dropped, or a message breaks the protocol; then only this stream is stopped (with
+/// [`close::PROTOCOL`]) and the peer's other streams go on. `inspect` sees each message as it
+/// arrives, before it is queued (for settings that must apply at once). Abort the returned task
+/// to stop reading.
+pub fn spawn_peer_reader<T: DeserializeOwned + Send + 'static>(
+    mut recv: quinn::RecvStream,
+    max: usize,
+    what: &'static str,
+    mut inspect: impl FnMut(&T) + Send + 'static,
+) -> (
+    tokio::sync::mpsc::UnboundedReceiver<T>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        loop {
+            match read_msg::<T>(&mut recv, max).await {
+                Ok(Some(m)) => {
+                    inspect(&m);
+                    if tx.send(m).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    if e.is_protocol_violation() {
+                        tracing::warn!(error = %e, stream = what, "peer sent a bad message; closing the stream");
+                        let _ = recv.stop(close::PROTOCOL.into());
+                    }
+                    return;
+                }
+            }
+        }
+    });
+    (rx, task)
+}
+
 /// Why a framed write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
