@@ -351,6 +351,31 @@ fn grant_msg(p: Permission, g: Grant) -> HostMsg {
     }
 }
 
+/// An address pushed by the agent: checked, then opened if allowed up front or already
+/// granted, or asked about.
+fn push_url(consent: &mut ConsentGate, url: &str, now: Duration, out: &mut Vec<Action>) {
+    let url = match crate::files::check_url(url) {
+        Ok(url) => url,
+        Err(e) => {
+            out.push(Action::Notify(HostMsg::Refused(e.to_string())));
+            out.push(Action::Audit(format!("pushed address refused: {e}")));
+            return;
+        }
+    };
+    match consent.request_url(&url, now) {
+        Ask::AllowedUpFront | Ask::Granted => {
+            out.push(Action::Audit(format!("opened {url} (allowed up front)")));
+            out.push(Action::OpenUrl(url.clone()));
+            out.push(Action::Notify(HostMsg::UrlOpened(url)));
+        }
+        Ask::Pending => out.push(Action::Notify(HostMsg::Refused(
+            "the customer has not answered the last address yet".into(),
+        ))),
+        Ask::Prompt => out.push(Action::Prompt(Permission::Url)),
+        Ask::CoolingDown(left) => refuse_cooling(Permission::Url, left, out),
+    }
+}
+
 fn refuse_cooling(p: Permission, left: Duration, out: &mut Vec<Action>) {
     out.push(Action::Notify(HostMsg::Refused(format!(
         "the customer declined a moment ago; ask again in {} s",
@@ -414,24 +439,7 @@ impl InputGate {
                     out.push(Action::Audit("clipboard sync stopped by the agent".into()));
                 }
             }
-            AgentMsg::PushUrl { url } => match crate::files::check_url(&url) {
-                Err(e) => {
-                    out.push(Action::Notify(HostMsg::Refused(e.to_string())));
-                    out.push(Action::Audit(format!("pushed address refused: {e}")));
-                }
-                Ok(url) => match consent.request_url(&url, now) {
-                    Ask::AllowedUpFront | Ask::Granted => {
-                        out.push(Action::Audit(format!("opened {url} (allowed up front)")));
-                        out.push(Action::OpenUrl(url.clone()));
-                        out.push(Action::Notify(HostMsg::UrlOpened(url)));
-                    }
-                    Ask::Pending => out.push(Action::Notify(HostMsg::Refused(
-                        "the customer has not answered the last address yet".into(),
-                    ))),
-                    Ask::Prompt => out.push(Action::Prompt(Permission::Url)),
-                    Ask::CoolingDown(left) => refuse_cooling(Permission::Url, left, &mut out),
-                },
-            },
+            AgentMsg::PushUrl { url } => push_url(consent, &url, now, &mut out),
             AgentMsg::Clipboard { text } => {
                 if !consent.allows(Permission::Clipboard) {
                     out.push(Action::Audit(
@@ -447,46 +455,51 @@ impl InputGate {
                     out.push(Action::SetClipboard(text));
                 }
             }
-            AgentMsg::Input(ev) => {
-                if !consent.allows(Permission::Control) {
-                    out.push(Action::Audit(format!(
-                        "input dropped: no control grant ({})",
-                        kind(&ev)
-                    )));
-                    return out;
-                }
-                match &ev {
-                    InputEvent::Key { key, down: true } => {
-                        self.keys.insert(*key);
-                    }
-                    InputEvent::Key { key, down: false } if !self.keys.remove(key) => {
-                        // A release of a key we never pressed would confuse the OS; drop it.
-                        return out;
-                    }
-                    InputEvent::Button { button, down: true } => {
-                        self.buttons.insert(*button);
-                    }
-                    InputEvent::Button {
-                        button,
-                        down: false,
-                    } if !self.buttons.remove(button) => {
-                        return out;
-                    }
-                    _ => {}
-                }
-                match ev {
-                    InputEvent::Wheel { dx, dy } => out.push(Action::Inject(InputEvent::Wheel {
-                        dx: dx.clamp(-MAX_WHEEL, MAX_WHEEL),
-                        dy: dy.clamp(-MAX_WHEEL, MAX_WHEEL),
-                    })),
-                    InputEvent::Text { text } => out.extend(
-                        text_pieces(&text).map(|text| Action::Inject(InputEvent::Text { text })),
-                    ),
-                    ev => out.push(Action::Inject(ev)),
-                }
+            AgentMsg::Input(ev) if !consent.allows(Permission::Control) => {
+                out.push(Action::Audit(format!(
+                    "input dropped: no control grant ({})",
+                    kind(&ev)
+                )));
             }
+            AgentMsg::Input(ev) => self.input(ev, &mut out),
         }
         out
+    }
+
+    /// Input from an agent in control: keys and buttons are tracked so that what was pressed is
+    /// released when control ends, a release of something never pressed is dropped, the wheel
+    /// is clamped and text goes in short pieces.
+    fn input(&mut self, ev: InputEvent, out: &mut Vec<Action>) {
+        let fresh = match &ev {
+            InputEvent::Key { key, down: true } => {
+                self.keys.insert(*key);
+                true
+            }
+            // A release of a key we never pressed would confuse the OS; drop it.
+            InputEvent::Key { key, down: false } => self.keys.remove(key),
+            InputEvent::Button { button, down: true } => {
+                self.buttons.insert(*button);
+                true
+            }
+            InputEvent::Button {
+                button,
+                down: false,
+            } => self.buttons.remove(button),
+            _ => true,
+        };
+        if !fresh {
+            return;
+        }
+        match ev {
+            InputEvent::Wheel { dx, dy } => out.push(Action::Inject(InputEvent::Wheel {
+                dx: dx.clamp(-MAX_WHEEL, MAX_WHEEL),
+                dy: dy.clamp(-MAX_WHEEL, MAX_WHEEL),
+            })),
+            InputEvent::Text { text } => {
+                out.extend(text_pieces(&text).map(|text| Action::Inject(InputEvent::Text { text })))
+            }
+            ev => out.push(Action::Inject(ev)),
+        }
     }
 
     /// The customer answered a prompt for control, clipboard sync or an address; `now` is the

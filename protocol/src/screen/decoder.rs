@@ -58,74 +58,10 @@ impl Framebuffer {
     }
 
     /// Applies one update part. Returns whether the screen size changed (the whole buffer is then
-    /// new). On error the buffer may hold part of the update but never reads or writes out of
-    /// bounds.
+    /// new). Every bound is checked before any pixel is written; a JPEG that fails to decode
+    /// leaves the lossless rectangles of the part painted, never anything out of bounds.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
-        let (w, h) = (upd.width, upd.height);
-        if u64::from(w) * u64::from(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
-            return Err(CodecError::TooLarge {
-                width: w,
-                height: h,
-            });
-        }
-        if upd.rects.len() + upd.lossy.len() > MAX_PART_RECTS {
-            return Err(CodecError::Corrupt(format!(
-                "{} rectangles in one part (at most {MAX_PART_RECTS})",
-                upd.rects.len() + upd.lossy.len()
-            )));
-        }
-        let mut expected: u64 = 0;
-        // Every pixel costs work to paint, even a one-colour one that costs no bytes: the
-        // rectangles of a part cover the screen at most twice (lossless, then lossy).
-        let mut area: u64 = 0;
-        let screen = u64::from(w) * u64::from(h);
-        if !upd.palettes.is_empty() && upd.palettes.len() != upd.rects.len() {
-            return Err(CodecError::Corrupt(
-                "palette list does not match the rectangles".into(),
-            ));
-        }
-        let inside = |r: &Rect| {
-            r.w > 0
-                && r.h > 0
-                && u64::from(r.x) + u64::from(r.w) <= u64::from(w)
-                && u64::from(r.y) + u64::from(r.h) <= u64::from(h)
-        };
-        for (i, r) in upd.rects.iter().enumerate() {
-            if !inside(r) {
-                return Err(CodecError::OutOfBounds(*r));
-            }
-            let colours = upd.palettes.get(i).map_or(0, Vec::len);
-            if colours > MAX_PALETTE {
-                return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
-            }
-            expected += encoded_len(r, colours) as u64;
-            area += r.area();
-        }
-        if expected > MAX_PART_DECODED as u64 {
-            return Err(CodecError::DataLength {
-                expected: expected.min(usize::MAX as u64) as usize,
-                got: 0,
-            });
-        }
-        let expected = expected as usize;
-        for j in &upd.lossy {
-            let r = j.rect;
-            if !inside(&r) {
-                return Err(CodecError::OutOfBounds(r));
-            }
-            area += r.area();
-            if j.data.len() > MAX_JPEG_BYTES {
-                return Err(CodecError::Corrupt(format!(
-                    "lossy rectangle of {} bytes",
-                    j.data.len()
-                )));
-            }
-        }
-        if area > screen * 2 {
-            return Err(CodecError::Corrupt(format!(
-                "rectangles cover {area} pixels of a {w}x{h} screen"
-            )));
-        }
+        let expected = check(upd)?;
         let raw = if upd.rects.is_empty() {
             Vec::new()
         } else {
@@ -140,13 +76,13 @@ impl Framebuffer {
                 got: raw.len(),
             });
         }
+        let (w, h) = (upd.width, upd.height);
         let resized = w != self.width || h != self.height;
         if resized {
             self.width = w;
             self.height = h;
             self.pixels = vec![0; w as usize * h as usize * 4];
         }
-        let pitch = w as usize * 4;
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
             let palette = upd.palettes.get(i).filter(|p| !p.is_empty());
@@ -154,51 +90,74 @@ impl Framebuffer {
             let src = &raw[at..at + len];
             at += len;
             match palette {
-                None => {
-                    let mut px = src.chunks_exact(3);
-                    for y in r.y..r.y + r.h {
-                        let off = y as usize * pitch + r.x as usize * 4;
-                        let row = &mut self.pixels[off..off + r.w as usize * 4];
-                        for (dst, s) in row.chunks_exact_mut(4).zip(&mut px) {
-                            dst[..3].copy_from_slice(s);
-                            dst[3] = 0;
-                        }
-                    }
-                }
-                Some(pal) => {
-                    let bits = index_bits(pal.len());
-                    let row_bytes = (r.w as usize * bits).div_ceil(8);
-                    for (yy, y) in (r.y..r.y + r.h).enumerate() {
-                        let off = y as usize * pitch + r.x as usize * 4;
-                        let row = &mut self.pixels[off..off + r.w as usize * 4];
-                        let line = &src[yy * row_bytes..(yy + 1) * row_bytes];
-                        for (x, dst) in row.chunks_exact_mut(4).enumerate() {
-                            let idx = if bits == 0 {
-                                0
-                            } else {
-                                (line[x * bits / 8] >> (8 - bits - (x * bits) % 8)) as usize
-                                    & ((1 << bits) - 1)
-                            };
-                            let c = pal.get(idx).copied().unwrap_or([0, 0, 0]);
-                            dst.copy_from_slice(&[c[0], c[1], c[2], 0]);
-                        }
-                    }
-                }
+                None => self.paint_bgr(r, src),
+                Some(pal) => self.paint_indexed(r, pal, src),
             }
         }
         for j in &upd.lossy {
-            let r = j.rect;
-            let rgb = decode_jpeg(&j.data, r.w as usize, r.h as usize)?;
-            for y in 0..r.h as usize {
-                let off = (r.y as usize + y) * pitch + r.x as usize * 4;
-                let row = &mut self.pixels[off..off + r.w as usize * 4];
-                let line = &rgb[y * r.w as usize * 3..(y + 1) * r.w as usize * 3];
-                for (dst, s) in row.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
-                    dst.copy_from_slice(&[s[2], s[1], s[0], 0]);
-                }
-            }
+            let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
+            self.paint_rgb(&j.rect, &rgb);
         }
         Ok(resized)
+    }
+
+    /// The rows of `r`, each as the slice of the buffer it covers. `r` was checked to lie inside.
+    fn rows_mut(&mut self, r: &Rect) -> impl Iterator<Item = &mut [u8]> {
+        let pitch = self.width as usize * 4;
+        let (x, w) = (r.x as usize * 4, r.w as usize * 4);
+        self.pixels
+            .chunks_exact_mut(pitch)
+            .skip(r.y as usize)
+            .take(r.h as usize)
+            .map(move |row| &mut row[x..x + w])
+    }
+
+    /// Paints packed BGR pixels.
+    fn paint_bgr(&mut self, r: &Rect, src: &[u8]) {
+        let mut px = src.chunks_exact(3);
+        for row in self.rows_mut(r) {
+            for (dst, s) in row.chunks_exact_mut(4).zip(&mut px) {
+                dst[..3].copy_from_slice(s);
+                dst[3] = 0;
+            }
+        }
+    }
+
+    /// Paints palette indices, `index_bits` per pixel, each row starting on a byte.
+    fn paint_indexed(&mut self, r: &Rect, pal: &[[u8; 3]], src: &[u8]) {
+        let bits = index_bits(pal.len());
+        let colour = |idx: usize| {
+            let c = pal.get(idx).copied().unwrap_or([0, 0, 0]);
+            [c[0], c[1], c[2], 0]
+        };
+        if bits == 0 {
+            // One colour: no index data at all.
+            let c = colour(0);
+            for row in self.rows_mut(r) {
+                for dst in row.chunks_exact_mut(4) {
+                    dst.copy_from_slice(&c);
+                }
+            }
+            return;
+        }
+        let row_bytes = (r.w as usize * bits).div_ceil(8);
+        for (row, line) in self.rows_mut(r).zip(src.chunks_exact(row_bytes)) {
+            for (x, dst) in row.chunks_exact_mut(4).enumerate() {
+                let idx = (line[x * bits / 8] >> (8 - bits - (x * bits) % 8)) as usize
+                    & ((1 << bits) - 1);
+                dst.copy_from_slice(&colour(idx));
+            }
+        }
+    }
+
+    /// Paints RGB pixels (a decoded JPEG).
+    fn paint_rgb(&mut self, r: &Rect, rgb: &[u8]) {
+        let line = r.w as usize * 3;
+        for (row, src) in self.rows_mut(r).zip(rgb.chunks_exact(line.max(1))) {
+            for (dst, s) in row.chunks_exact_mut(4).zip(src.chunks_exact(3)) {
+                dst.copy_from_slice(&[s[2], s[1], s[0], 0]);
+            }
+        }
     }
 
     /// RGBA bytes of a rectangle (for a texture upload); empty if it is empty or lies outside
@@ -221,4 +180,74 @@ impl Framebuffer {
         }
         out
     }
+}
+
+/// Checks every bound of a part before anything is decoded: screen size, rectangle count, each
+/// rectangle inside the screen and not empty, palettes, decoded length, JPEG sizes and the area
+/// painted. Returns the length the lossless data must decompress to.
+fn check(upd: &FrameUpdate) -> Result<usize, CodecError> {
+    let (w, h) = (upd.width, upd.height);
+    if u64::from(w) * u64::from(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(CodecError::TooLarge {
+            width: w,
+            height: h,
+        });
+    }
+    if upd.rects.len() + upd.lossy.len() > MAX_PART_RECTS {
+        return Err(CodecError::Corrupt(format!(
+            "{} rectangles in one part (at most {MAX_PART_RECTS})",
+            upd.rects.len() + upd.lossy.len()
+        )));
+    }
+    if !upd.palettes.is_empty() && upd.palettes.len() != upd.rects.len() {
+        return Err(CodecError::Corrupt(
+            "palette list does not match the rectangles".into(),
+        ));
+    }
+    let inside = |r: &Rect| {
+        r.w > 0
+            && r.h > 0
+            && u64::from(r.x) + u64::from(r.w) <= u64::from(w)
+            && u64::from(r.y) + u64::from(r.h) <= u64::from(h)
+    };
+    let mut expected: u64 = 0;
+    // Every pixel costs work to paint, even a one-colour one that costs no bytes: the
+    // rectangles of a part cover the screen at most twice (lossless, then lossy).
+    let mut area: u64 = 0;
+    for (i, r) in upd.rects.iter().enumerate() {
+        if !inside(r) {
+            return Err(CodecError::OutOfBounds(*r));
+        }
+        let colours = upd.palettes.get(i).map_or(0, Vec::len);
+        if colours > MAX_PALETTE {
+            return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
+        }
+        expected += encoded_len(r, colours) as u64;
+        area += r.area();
+    }
+    if expected > MAX_PART_DECODED as u64 {
+        return Err(CodecError::DataLength {
+            expected: expected.min(usize::MAX as u64) as usize,
+            got: 0,
+        });
+    }
+    for j in &upd.lossy {
+        if !inside(&j.rect) {
+            return Err(CodecError::OutOfBounds(j.rect));
+        }
+        area += j.rect.area();
+        if j.data.len() > MAX_JPEG_BYTES {
+            return Err(CodecError::Corrupt(format!(
+                "lossy rectangle of {} bytes",
+                j.data.len()
+            )));
+        }
+    }
+    let screen = u64::from(w) * u64::from(h);
+    if area > screen * 2 {
+        return Err(CodecError::Corrupt(format!(
+            "rectangles cover {area} pixels of a {w}x{h} screen"
+        )));
+    }
+    Ok(expected as usize)
 }

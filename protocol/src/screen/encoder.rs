@@ -204,83 +204,20 @@ impl TileEncoder {
         }
         let (w, h) = (frame.width, frame.height);
         if !self.has_prev || w != self.width || h != self.height {
-            self.width = w;
-            self.height = h;
-            self.prev.clear();
-            self.prev.reserve(w as usize * h as usize * 4);
-            for y in 0..h {
-                self.prev.extend_from_slice(frame.row(y, 0, w));
-            }
-            self.has_prev = true;
-            let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
-            self.heat = vec![0; tiles];
-            self.changed_at = vec![now_ms; tiles];
-            self.lossy = vec![false; tiles];
-            return Ok((0..h.div_ceil(TILE))
-                .map(|ty| {
-                    let y = ty * TILE;
-                    Rect {
-                        x: 0,
-                        y,
-                        w,
-                        h: TILE.min(h - y),
-                    }
-                })
-                .filter(|r| r.area() > 0)
-                .collect());
+            return Ok(self.start(frame, now_ms));
         }
-        let mut out = Vec::new();
-        let pitch = w as usize * 4;
         let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
-        let mask = hints.map(|hints| {
-            let mut m = vec![false; (tw * th) as usize];
-            let screen = Rect { x: 0, y: 0, w, h };
-            for r in hints.iter().filter_map(|r| r.intersect(&screen)) {
-                for ty in r.y / TILE..=(r.y + r.h - 1) / TILE {
-                    for tx in r.x / TILE..=(r.x + r.w - 1) / TILE {
-                        m[(ty * tw + tx) as usize] = true;
-                    }
-                }
-            }
-            m
-        });
+        let mask = hints.map(|hints| hint_mask(hints, w, h));
+        let mut out = Vec::new();
         for ty in 0..th {
-            let y0 = ty * TILE;
-            let y1 = (y0 + TILE).min(h);
             let row_start = out.len();
             for tx in 0..tw {
-                if let Some(m) = &mask
-                    && !m[(ty * tw + tx) as usize]
-                {
+                let t = (ty * tw + tx) as usize;
+                if mask.as_ref().is_some_and(|m| !m[t]) {
                     continue;
                 }
-                let x0 = tx * TILE;
-                let x1 = (x0 + TILE).min(w);
-                let mut bbox: Option<(u32, u32, u32, u32)> = None;
-                for y in y0..y1 {
-                    let cur = frame.row(y, x0, x1);
-                    let off = y as usize * pitch + x0 as usize * 4;
-                    let prev = &mut self.prev[off..off + cur.len()];
-                    if cur == prev {
-                        continue;
-                    }
-                    let first = first_diff(cur, prev);
-                    let last = last_diff(cur, prev);
-                    prev.copy_from_slice(cur);
-                    let (fx, lx) = (x0 + first, x0 + last);
-                    bbox = Some(match bbox {
-                        None => (fx, y, lx, y),
-                        Some((a, b, c, _)) => (a.min(fx), b, c.max(lx), y),
-                    });
-                }
-                if let Some((bx0, by0, bx1, by1)) = bbox {
-                    out.push(Rect {
-                        x: bx0,
-                        y: by0,
-                        w: bx1 - bx0 + 1,
-                        h: by1 - by0 + 1,
-                    });
-                    let t = (ty * tw + tx) as usize;
+                if let Some(r) = self.diff_tile(frame, tx, ty) {
+                    out.push(r);
                     let quick = now_ms.saturating_sub(self.changed_at[t]) <= MOTION_GAP_MS;
                     self.heat[t] = if quick {
                         self.heat[t].saturating_add(1)
@@ -294,6 +231,66 @@ impl TileEncoder {
             merge_down(&mut out, row_start);
         }
         Ok(out)
+    }
+
+    /// Takes `frame` as the first picture (or one of a new size): remembers it whole, resets
+    /// the tiles' history and returns the whole screen in bands of a tile's height.
+    fn start(&mut self, frame: &FrameRef<'_>, now_ms: u64) -> Vec<Rect> {
+        let (w, h) = (frame.width, frame.height);
+        self.width = w;
+        self.height = h;
+        self.prev.clear();
+        self.prev.reserve(w as usize * h as usize * 4);
+        for y in 0..h {
+            self.prev.extend_from_slice(frame.row(y, 0, w));
+        }
+        self.has_prev = true;
+        let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
+        self.heat = vec![0; tiles];
+        self.changed_at = vec![now_ms; tiles];
+        self.lossy = vec![false; tiles];
+        (0..h.div_ceil(TILE))
+            .map(|ty| {
+                let y = ty * TILE;
+                Rect {
+                    x: 0,
+                    y,
+                    w,
+                    h: TILE.min(h - y),
+                }
+            })
+            .filter(|r| r.area() > 0)
+            .collect()
+    }
+
+    /// Compares tile (`tx`, `ty`) with the last frame, takes its new rows as sent, and returns
+    /// the bounding box of what changed in it.
+    fn diff_tile(&mut self, frame: &FrameRef<'_>, tx: u32, ty: u32) -> Option<Rect> {
+        let (w, h) = (frame.width, frame.height);
+        let pitch = w as usize * 4;
+        let (x0, y0) = (tx * TILE, ty * TILE);
+        let (x1, y1) = ((x0 + TILE).min(w), (y0 + TILE).min(h));
+        let mut bbox: Option<(u32, u32, u32, u32)> = None;
+        for y in y0..y1 {
+            let cur = frame.row(y, x0, x1);
+            let off = y as usize * pitch + x0 as usize * 4;
+            let prev = &mut self.prev[off..off + cur.len()];
+            if cur == prev {
+                continue;
+            }
+            let (fx, lx) = (x0 + first_diff(cur, prev), x0 + last_diff(cur, prev));
+            prev.copy_from_slice(cur);
+            bbox = Some(match bbox {
+                None => (fx, y, lx, y),
+                Some((a, b, c, _)) => (a.min(fx), b, c.max(lx), y),
+            });
+        }
+        bbox.map(|(bx0, by0, bx1, by1)| Rect {
+            x: bx0,
+            y: by0,
+            w: bx1 - bx0 + 1,
+            h: by1 - by0 + 1,
+        })
     }
 
     /// Encodes the given rectangles of `frame` as update parts with sequence number `seq`, each
@@ -420,4 +417,19 @@ pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
             None => i += 1,
         }
     }
+}
+
+/// Which tiles of a `w` x `h` screen the `hints` touch.
+fn hint_mask(hints: &[Rect], w: u32, h: u32) -> Vec<bool> {
+    let tw = w.div_ceil(TILE);
+    let mut m = vec![false; (tw * h.div_ceil(TILE)) as usize];
+    let screen = Rect { x: 0, y: 0, w, h };
+    for r in hints.iter().filter_map(|r| r.intersect(&screen)) {
+        for ty in r.y / TILE..=(r.y + r.h - 1) / TILE {
+            for tx in r.x / TILE..=(r.x + r.w - 1) / TILE {
+                m[(ty * tw + tx) as usize] = true;
+            }
+        }
+    }
+    m
 }

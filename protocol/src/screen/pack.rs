@@ -145,6 +145,15 @@ pub(super) fn bands(r: Rect, rows: u32) -> impl Iterator<Item = Rect> {
     })
 }
 
+/// Lossless rectangles gathered into one part before compression: the rectangles, their
+/// palettes (empty for raw BGR) and the packed bytes.
+#[derive(Default)]
+struct Chunk {
+    rects: Vec<Rect>,
+    palettes: Vec<Vec<[u8; 3]>>,
+    raw: Vec<u8>,
+}
+
 /// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG. Big rectangles are cut
 /// into bands so that no part exceeds [`PART_RAW_BYTES`] by more than a band; parts and bands are
 /// compressed as independent jobs on `exec`.
@@ -164,48 +173,14 @@ pub(super) fn encode_parts(
             return Err(CodecError::OutOfBounds(*r));
         }
     }
-    // Lossless: gather parts of raw BGR.
-    type Chunk = (Vec<Rect>, Vec<Vec<[u8; 3]>>, Vec<u8>);
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let (mut rects, mut pals, mut raw) = (Vec::new(), Vec::new(), Vec::new());
-    for r in sharp {
-        let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
-        for band in bands(*r, rows) {
-            match palette_of(frame, &band) {
-                Some(pal) => {
-                    pack_indices(frame, &band, &pal, &mut raw);
-                    pals.push(pal);
-                }
-                None => {
-                    for y in band.y..band.y + band.h {
-                        for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
-                            raw.extend_from_slice(&px[..3]);
-                        }
-                    }
-                    pals.push(Vec::new());
-                }
-            }
-            rects.push(band);
-            if raw.len() >= PART_RAW_BYTES || rects.len() >= MAX_PART_RECTS {
-                chunks.push((
-                    std::mem::take(&mut rects),
-                    std::mem::take(&mut pals),
-                    std::mem::take(&mut raw),
-                ));
-            }
-        }
-    }
-    if !rects.is_empty() {
-        chunks.push((rects, pals, raw));
-    }
-    // Lossy: JPEG bands.
+    let chunks = gather_lossless(frame, sharp);
     let jpeg_bands: Vec<Rect> = soft
         .iter()
         .flat_map(|r| bands(*r, JPEG_BAND_ROWS))
         .collect();
     let jobs: Vec<Job<'_>> = chunks
         .iter()
-        .map(|(_, _, raw)| Job::Compress(raw))
+        .map(|c| Job::Compress(&c.raw))
         .chain(jpeg_bands.iter().map(|r| Job::Jpeg(*r)))
         .collect();
     let mut results = exec.run(frame, &jobs);
@@ -213,7 +188,6 @@ pub(super) fn encode_parts(
         return Err(CodecError::Corrupt("the executor lost jobs".into()));
     }
     let jpegs = results.split_off(chunks.len());
-    let compressed = results;
 
     let new_part = |index: usize| FrameUpdate {
         seq,
@@ -229,10 +203,10 @@ pub(super) fn encode_parts(
         timing,
     };
     let mut parts = Vec::new();
-    for ((rects, palettes, _), data) in chunks.into_iter().zip(compressed) {
+    for (chunk, data) in chunks.into_iter().zip(results) {
         let mut p = new_part(parts.len());
-        p.rects = rects;
-        p.palettes = palettes;
+        p.rects = chunk.rects;
+        p.palettes = chunk.palettes;
         p.data = data?;
         parts.push(p);
     }
@@ -254,4 +228,38 @@ pub(super) fn encode_parts(
         p.last = true;
     }
     Ok(parts)
+}
+
+/// Packs the lossless rectangles (as palette indices where few colours, raw BGR otherwise) into
+/// chunks of about [`PART_RAW_BYTES`], cutting big rectangles into bands.
+fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut cur = Chunk::default();
+    for r in sharp {
+        let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
+        for band in bands(*r, rows) {
+            match palette_of(frame, &band) {
+                Some(pal) => {
+                    pack_indices(frame, &band, &pal, &mut cur.raw);
+                    cur.palettes.push(pal);
+                }
+                None => {
+                    for y in band.y..band.y + band.h {
+                        for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
+                            cur.raw.extend_from_slice(&px[..3]);
+                        }
+                    }
+                    cur.palettes.push(Vec::new());
+                }
+            }
+            cur.rects.push(band);
+            if cur.raw.len() >= PART_RAW_BYTES || cur.rects.len() >= MAX_PART_RECTS {
+                chunks.push(std::mem::take(&mut cur));
+            }
+        }
+    }
+    if !cur.rects.is_empty() {
+        chunks.push(cur);
+    }
+    chunks
 }
