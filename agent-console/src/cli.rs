@@ -64,40 +64,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
             ConsoleState::login(LoginRequest::default()),
             Startup::LoginScreen,
         ),
-        Some(relay) => {
-            // An unreadable password file is said on the login form, where the agent looks.
-            let (password, problem) = match &cli.password_file {
-                Some(p) => match std::fs::read_to_string(p) {
-                    Ok(text) => (
-                        Some(text.lines().next().unwrap_or_default().to_string()),
-                        None,
-                    ),
-                    Err(e) => (
-                        None,
-                        Some(format!(
-                            "Cannot read the password file {}: {e}",
-                            p.display()
-                        )),
-                    ),
-                },
-                None => (None, None),
-            };
-            let req = LoginRequest {
-                relay: relay.clone(),
-                fingerprint: cli.relay_fingerprint.clone().unwrap_or_default(),
-                user: cli.user.clone().unwrap_or_default(),
-                password: password.clone().unwrap_or_default(),
-            };
-            if password.is_some() && !req.user.is_empty() && !req.fingerprint.is_empty() {
-                (ConsoleState::connecting(req.clone()), Startup::Login(req))
-            } else {
-                let mut state = ConsoleState::login(req);
-                if let (Some(p), crate::state::Phase::Login(form)) = (problem, &mut state.phase) {
-                    form.error = Some(p);
-                }
-                (state, Startup::LoginScreen)
-            }
-        }
+        Some(relay) => remote_login(&cli, relay),
     };
     let mut state = state;
     if let Some(d) = &cli.download_dir {
@@ -129,4 +96,36 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the console window: {e}"))
+}
+
+/// A relay given on the command line: log in at once if everything is there, or show the login
+/// form filled with what was given (and why the password file could not be read, where the
+/// agent looks).
+fn remote_login(cli: &Cli, relay: &str) -> (ConsoleState, Startup) {
+    let (password, problem) = match cli.password_file.as_deref().map(read_password) {
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let req = LoginRequest {
+        relay: relay.to_string(),
+        fingerprint: cli.relay_fingerprint.clone().unwrap_or_default(),
+        user: cli.user.clone().unwrap_or_default(),
+        password: password.clone().unwrap_or_default(),
+    };
+    if password.is_some() && !req.user.is_empty() && !req.fingerprint.is_empty() {
+        return (ConsoleState::connecting(req.clone()), Startup::Login(req));
+    }
+    let mut state = ConsoleState::login(req);
+    if let (Some(p), crate::state::Phase::Login(form)) = (problem, &mut state.phase) {
+        form.error = Some(p);
+    }
+    (state, Startup::LoginScreen)
+}
+
+/// The first line of a password file.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().next().unwrap_or_default().to_string())
+        .map_err(|e| format!("Cannot read the password file {}: {e}", path.display()))
 }

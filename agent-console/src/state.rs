@@ -534,24 +534,7 @@ impl ConsoleState {
                     link: Link::Online,
                 });
             }
-            Event::LoginFailed(message) => {
-                let request = match &self.phase {
-                    Phase::Login(f) | Phase::Connecting(f) => f.request.clone(),
-                    Phase::Desk(d) => LoginRequest {
-                        relay: d.relay.clone(),
-                        fingerprint: d.fingerprint.clone(),
-                        user: d.agent.clone(),
-                        password: String::new(),
-                    },
-                };
-                self.phase = Phase::Login(LoginForm {
-                    request: LoginRequest {
-                        password: String::new(),
-                        ..request
-                    },
-                    error: Some(message),
-                });
-            }
+            Event::LoginFailed(message) => self.login_failed(message),
             Event::Lost(reason) => {
                 if let Some(d) = self.desk_mut() {
                     d.link = Link::Lost(reason);
@@ -570,23 +553,7 @@ impl ConsoleState {
                 }
             }
             Event::Server(msg) => self.apply_server(msg),
-            Event::Control { session, grant } => {
-                if let Some(d) = self.desk_mut()
-                    && let Some(t) = d.tab_mut(session)
-                {
-                    t.control = grant;
-                    if grant != Grant::On {
-                        t.mods = ModSync::default();
-                    }
-                    let who = t.title();
-                    d.notice = Some(match grant {
-                        Grant::On => format!("{who} allowed remote control"),
-                        Grant::Denied => format!("{who} denied remote control"),
-                        Grant::Off => "Remote control ended".into(),
-                        Grant::Asked => format!("Asking {who} for control…"),
-                    });
-                }
-            }
+            Event::Control { session, grant } => self.control_changed(session, grant),
             Event::Listing {
                 session,
                 path,
@@ -602,16 +569,53 @@ impl ConsoleState {
                     });
                 }
             }
-            Event::ClipboardSync { session, grant } => {
-                if let Some(d) = self.desk_mut()
-                    && let Some(t) = d.tab_mut(session)
-                {
-                    t.clipboard = grant;
-                    if grant == Grant::Denied {
-                        d.notice = Some("The customer denied clipboard sync".into());
-                    }
-                }
-            }
+            Event::ClipboardSync { session, grant } => self.clipboard_changed(session, grant),
+        }
+    }
+
+    /// Back to the login form, with what was typed (but the password) and why.
+    fn login_failed(&mut self, message: String) {
+        let request = match &self.phase {
+            Phase::Login(f) | Phase::Connecting(f) => f.request.clone(),
+            Phase::Desk(d) => LoginRequest {
+                relay: d.relay.clone(),
+                fingerprint: d.fingerprint.clone(),
+                user: d.agent.clone(),
+                password: String::new(),
+            },
+        };
+        self.phase = Phase::Login(LoginForm {
+            request: LoginRequest {
+                password: String::new(),
+                ..request
+            },
+            error: Some(message),
+        });
+    }
+
+    /// The customer's answer about remote control (or its end), told in the notice line.
+    fn control_changed(&mut self, session: SessionId, grant: Grant) {
+        let Some(d) = self.desk_mut() else { return };
+        let Some(t) = d.tab_mut(session) else { return };
+        t.control = grant;
+        if grant != Grant::On {
+            t.mods = ModSync::default();
+        }
+        let who = t.title();
+        d.notice = Some(match grant {
+            Grant::On => format!("{who} allowed remote control"),
+            Grant::Denied => format!("{who} denied remote control"),
+            Grant::Off => "Remote control ended".into(),
+            Grant::Asked => format!("Asking {who} for control…"),
+        });
+    }
+
+    fn clipboard_changed(&mut self, session: SessionId, grant: Grant) {
+        let Some(d) = self.desk_mut() else { return };
+        let Some(t) = d.tab_mut(session) else { return };
+        t.clipboard = grant;
+        if grant == Grant::Denied {
+            d.notice = Some("The customer denied clipboard sync".into());
         }
     }
 

@@ -391,6 +391,26 @@ pub enum OpenStream {
     },
 }
 
+impl OpenStream {
+    /// The session the stream belongs to.
+    pub fn session(&self) -> SessionId {
+        match self {
+            OpenStream::Screen { session, .. }
+            | OpenStream::Input { session }
+            | OpenStream::Files { session } => *session,
+        }
+    }
+
+    /// The preamble the relay sends the host for this stream, naming the agent.
+    pub fn for_host(self, agent: String) -> HostStream {
+        match self {
+            OpenStream::Screen { monitor, .. } => HostStream::Screen { agent, monitor },
+            OpenStream::Input { .. } => HostStream::Input { agent },
+            OpenStream::Files { .. } => HostStream::Files { agent },
+        }
+    }
+}
+
 /// First frame of a media stream the relay opens towards a host.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum HostStream {

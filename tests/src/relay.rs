@@ -42,6 +42,15 @@ impl RelayProc {
 
     fn start_full(program: Program, extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        // The relay's log goes to a temporary file ([`ChildGuard::stderr_text`]), or where
+        // TETHER_TEST_RELAY_LOG says (a place to look when debugging a test).
+        let (log, err) = match std::env::var_os("TETHER_TEST_RELAY_LOG") {
+            Some(p) => (None, Stdio::from(std::fs::File::create(p)?)),
+            None => {
+                let (log, err) = ChildGuard::log_file()?;
+                (Some(log), err)
+            }
+        };
         // Port 0: the relay binds a free port and says which.
         let mut child = program
             .command()
@@ -51,16 +60,13 @@ impl RelayProc {
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(match std::env::var_os("TETHER_TEST_RELAY_LOG") {
-                // A place to look when debugging a test: the relay's log.
-                Some(p) => std::fs::File::create(p)
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-                None => Stdio::null(),
-            })
+            .stderr(err)
             .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let child = ChildGuard::new("tether-relay", child);
+        let child = match log {
+            Some(log) => ChildGuard::with_log("tether-relay", child, log),
+            None => ChildGuard::new("tether-relay", child),
+        };
         let mut fingerprint = None;
         let mut addr = None;
         for line in BufReader::new(stdout).lines() {

@@ -92,26 +92,16 @@ async fn run_input(
                 None => break,
             },
             h = host_rx.recv() => match h {
-                Some(Ok(m)) => match asked.received(m) {
-                    Verdict::Accept(HostMsg::Control(grant)) => sink.send(Event::Control { session, grant }),
-                    Verdict::Accept(HostMsg::ClipboardSync(grant)) => {
-                        clip.watch(grant == Grant::On);
-                        sink.send(Event::ClipboardSync { session, grant });
-                    }
-                    Verdict::Accept(HostMsg::Clipboard { text }) => {
-                        clip.set(text);
-                        sink.send(Event::Notice("Clipboard text received from the customer".into()));
-                    }
-                    Verdict::Accept(HostMsg::Refused(why)) => sink.send(Event::Notice(why)),
-                    Verdict::Accept(HostMsg::UrlOpened(url)) => sink.send(Event::Notice(format!("The customer's browser opened {url}"))),
-                    Verdict::Ignore(what) => warn!(%session, what, "ignored a message from the customer's host"),
-                },
+                Some(Ok(m)) => from_host(asked.received(m), session, &sink, &clip),
                 Some(Err(_)) | None => break,
             },
             t = local_rx.recv() => match t {
                 Some(text) if asked.clipboard() == Grant::On => {
                     if text.len() > MAX_CLIPBOARD {
-                        sink.send(Event::Notice(format!("Clipboard text of {} bytes not sent: the limit is {MAX_CLIPBOARD} bytes", text.len())));
+                        sink.send(Event::Notice(format!(
+                            "Clipboard text of {} bytes not sent: the limit is {MAX_CLIPBOARD} bytes",
+                            text.len()
+                        )));
                     } else if send.send(&AgentMsg::Clipboard { text }).await.is_err() {
                         break;
                     }
@@ -131,4 +121,28 @@ async fn run_input(
         session,
         grant: Grant::Off,
     });
+}
+
+/// Acts on what the customer's host said, if it answers this console's own requests.
+fn from_host(verdict: Verdict, session: SessionId, sink: &Sink, clip: &ClipboardWorker) {
+    match verdict {
+        Verdict::Accept(HostMsg::Control(grant)) => sink.send(Event::Control { session, grant }),
+        Verdict::Accept(HostMsg::ClipboardSync(grant)) => {
+            clip.watch(grant == Grant::On);
+            sink.send(Event::ClipboardSync { session, grant });
+        }
+        Verdict::Accept(HostMsg::Clipboard { text }) => {
+            clip.set(text);
+            sink.send(Event::Notice(
+                "Clipboard text received from the customer".into(),
+            ));
+        }
+        Verdict::Accept(HostMsg::Refused(why)) => sink.send(Event::Notice(why)),
+        Verdict::Accept(HostMsg::UrlOpened(url)) => sink.send(Event::Notice(format!(
+            "The customer's browser opened {url}"
+        ))),
+        Verdict::Ignore(what) => {
+            warn!(%session, what, "ignored a message from the customer's host")
+        }
+    }
 }

@@ -193,6 +193,76 @@ impl Connection {
     }
 }
 
+/// What a connection's commands report to and share with the rest of the console.
+struct Ctx<'a> {
+    sink: &'a Sink,
+    views: &'a Views,
+    transfers: &'a Transfers,
+    clipboard: &'a ClipboardFactory,
+}
+
+impl Connection {
+    /// Carries out a command that needs the relay.
+    async fn command(&mut self, cmd: Command, ctx: &Ctx<'_>) {
+        let sink = ctx.sink;
+        match cmd {
+            Command::CreateKey => {
+                if let Err(e) = self.client.create_key(None).await {
+                    sink.send(Event::Notice(e.to_string()));
+                }
+            }
+            Command::Leave(session) => {
+                self.forget(session, ctx.views);
+                if let Err(e) = self.client.leave(session).await {
+                    sink.send(Event::Notice(e.to_string()));
+                }
+            }
+            Command::ListRemote { session, path } => self.list(session, path, sink),
+            Command::Upload { session, local } => self.upload(session, local, ctx.transfers, sink),
+            Command::Download {
+                session,
+                remote,
+                dir,
+                into,
+            } => self.download(session, (remote, dir), into, ctx.transfers, sink),
+            Command::View { session, monitor } => {
+                self.view(session, monitor, ctx.views, sink).await
+            }
+            Command::SetQuality { session, quality } => {
+                self.set_quality(session, quality, sink).await
+            }
+            Command::SelectMonitor { session, monitor } => {
+                self.select_monitor(session, monitor, sink).await
+            }
+            cmd => match input_msg(cmd) {
+                Some(Ok((session, msg))) => {
+                    self.send_input(session, msg, sink, ctx.clipboard).await
+                }
+                Some(Err(why)) => sink.send(Event::Notice(why)),
+                None => {}
+            },
+        }
+    }
+}
+
+/// The message on the session's input stream that a command stands for (`None` if it is not
+/// an input command), or why it is not sent.
+fn input_msg(cmd: Command) -> Option<Result<(SessionId, AgentMsg), String>> {
+    let (session, msg) = match cmd {
+        Command::Control { session, on: true } => (session, AgentMsg::RequestControl),
+        Command::Control { session, on: false } => (session, AgentMsg::ReleaseControl),
+        Command::Input { session, event } => (session, AgentMsg::Input(event)),
+        Command::ClipboardSync { session, on: true } => (session, AgentMsg::RequestClipboard),
+        Command::ClipboardSync { session, on: false } => (session, AgentMsg::StopClipboard),
+        Command::PushUrl { session, url } => match tether_protocol::files::check_url(&url) {
+            Ok(url) => (session, AgentMsg::PushUrl { url }),
+            Err(e) => return Some(Err(format!("Not pushed: {e}"))),
+        },
+        _ => return None,
+    };
+    Some(Ok((session, msg)))
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
         for v in self.viewers.values() {
@@ -288,77 +358,23 @@ impl Worker {
     }
 
     async fn command(&mut self, cmd: Command) {
-        let (sink, views, transfers) = (&self.sink, &self.views, &self.transfers);
-        let clipboard = &self.options.clipboard;
         match cmd {
             Command::Login(req) => self.login(req).await,
             Command::ShowInFolder(folder) => {
                 if let Err(e) = self.options.opener.open(folder.as_os_str()) {
-                    sink.send(Event::Notice(e.to_string()));
+                    self.sink.send(Event::Notice(e.to_string()));
                 }
             }
-            Command::CancelTransfer(id) => files::cancel(transfers, id),
+            Command::CancelTransfer(id) => files::cancel(&self.transfers, id),
             cmd => {
-                let Some(c) = self.conn.as_mut() else { return };
-                match cmd {
-                    Command::CreateKey => {
-                        if let Err(e) = c.client.create_key(None).await {
-                            sink.send(Event::Notice(e.to_string()));
-                        }
-                    }
-                    Command::Leave(session) => {
-                        c.forget(session, views);
-                        if let Err(e) = c.client.leave(session).await {
-                            sink.send(Event::Notice(e.to_string()));
-                        }
-                    }
-                    Command::Control { session, on } => {
-                        let msg = if on {
-                            AgentMsg::RequestControl
-                        } else {
-                            AgentMsg::ReleaseControl
-                        };
-                        c.send_input(session, msg, sink, clipboard).await;
-                    }
-                    Command::Input { session, event } => {
-                        c.send_input(session, AgentMsg::Input(event), sink, clipboard)
-                            .await
-                    }
-                    Command::ClipboardSync { session, on } => {
-                        let msg = if on {
-                            AgentMsg::RequestClipboard
-                        } else {
-                            AgentMsg::StopClipboard
-                        };
-                        c.send_input(session, msg, sink, clipboard).await;
-                    }
-                    Command::PushUrl { session, url } => {
-                        match tether_protocol::files::check_url(&url) {
-                            Ok(url) => {
-                                c.send_input(session, AgentMsg::PushUrl { url }, sink, clipboard)
-                                    .await
-                            }
-                            Err(e) => sink.send(Event::Notice(format!("Not pushed: {e}"))),
-                        }
-                    }
-                    Command::ListRemote { session, path } => c.list(session, path, sink),
-                    Command::Upload { session, local } => c.upload(session, local, transfers, sink),
-                    Command::Download {
-                        session,
-                        remote,
-                        dir,
-                        into,
-                    } => c.download(session, (remote, dir), into, transfers, sink),
-                    Command::View { session, monitor } => {
-                        c.view(session, monitor, views, sink).await
-                    }
-                    Command::SetQuality { session, quality } => {
-                        c.set_quality(session, quality, sink).await
-                    }
-                    Command::SelectMonitor { session, monitor } => {
-                        c.select_monitor(session, monitor, sink).await
-                    }
-                    Command::Login(_) | Command::ShowInFolder(_) | Command::CancelTransfer(_) => {}
+                if let Some(c) = self.conn.as_mut() {
+                    let ctx = Ctx {
+                        sink: &self.sink,
+                        views: &self.views,
+                        transfers: &self.transfers,
+                        clipboard: &self.options.clipboard,
+                    };
+                    c.command(cmd, &ctx).await;
                 }
             }
         }

@@ -7,7 +7,9 @@ use egui::{Color32, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 use tether_protocol::msg::SessionId;
 
-use crate::state::{Command, Desk, SessionTab, Settings, SortKey, TransferStatus};
+use crate::state::{
+    Command, Desk, FileSort, RemoteDir, SessionTab, Settings, SortKey, TransferStatus,
+};
 
 use super::human;
 
@@ -80,31 +82,12 @@ pub(super) fn dialog(
     match open.dialog.state() {
         egui_file::State::Open => return,
         egui_file::State::Selected => {
-            let mut picked: Vec<std::path::PathBuf> = open
-                .dialog
-                .selection()
-                .into_iter()
-                .map(|p| p.to_path_buf())
-                .collect();
-            if picked.is_empty()
-                && let Some(p) = open.dialog.path()
-            {
-                picked.push(p.to_path_buf());
-            }
+            let picked = picked(&open.dialog);
             let session = open.session;
             match open.pick {
                 Pick::SendFiles | Pick::SendFolder => {
                     settings.send_dir = open.dialog.directory().to_path_buf();
-                    let n = picked.len();
-                    outbox.extend(
-                        picked
-                            .into_iter()
-                            .map(|local| Command::Upload { session, local }),
-                    );
-                    if let Some(t) = desk.tab_mut(session) {
-                        t.files_open = true;
-                        desk.notice = Some(format!("Sending {n} item(s) to {}", t.title()));
-                    }
+                    send(desk, outbox, session, picked);
                 }
                 Pick::DownloadFolder => {
                     if let Some(dir) = picked.into_iter().next() {
@@ -117,6 +100,40 @@ pub(super) fn dialog(
         egui_file::State::Closed | egui_file::State::Cancelled => {}
     }
     rt.dialog = None;
+}
+
+/// What a dialog picked: its selection, or the one path typed or clicked.
+fn picked(dialog: &egui_file::FileDialog) -> Vec<std::path::PathBuf> {
+    let mut picked: Vec<std::path::PathBuf> = dialog
+        .selection()
+        .into_iter()
+        .map(|p| p.to_path_buf())
+        .collect();
+    if picked.is_empty()
+        && let Some(p) = dialog.path()
+    {
+        picked.push(p.to_path_buf());
+    }
+    picked
+}
+
+/// Sends files and folders to the customer of `session`, and shows the files panel.
+fn send(
+    desk: &mut Desk,
+    outbox: &mut Vec<Command>,
+    session: SessionId,
+    picked: Vec<std::path::PathBuf>,
+) {
+    let n = picked.len();
+    outbox.extend(
+        picked
+            .into_iter()
+            .map(|local| Command::Upload { session, local }),
+    );
+    if let Some(t) = desk.tab_mut(session) {
+        t.files_open = true;
+        desk.notice = Some(format!("Sending {n} item(s) to {}", t.title()));
+    }
 }
 
 /// Files and folders dropped on the window while this tab is shown go to the customer; while
@@ -215,7 +232,6 @@ pub(super) fn local_time(secs: u64) -> String {
 /// The customer's folder as a table: Up, Refresh, Download selected, and the entries.
 fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, settings: &Settings) {
     let id = tab.info.id;
-    let sort = &mut tab.sort;
     let Some(r) = tab.remote.as_mut() else {
         ui.horizontal(|ui| {
             ui.spinner();
@@ -223,7 +239,29 @@ fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, se
         });
         return;
     };
-    let mut go: Option<String> = None;
+    let mut go = remote_toolbar(ui, r, id, outbox, settings);
+    let (open, toggle) = remote_table(ui, r, &mut tab.sort, id);
+    go = go.or(open);
+    if let Some(name) = toggle
+        && !r.selected.remove(&name)
+    {
+        r.selected.insert(name);
+    }
+    if let Some(path) = go {
+        outbox.push(Command::ListRemote { session: id, path });
+    }
+}
+
+/// Where the customer's folder is, Up, Refresh and Download selected. Returns the folder to
+/// list, if one was asked for.
+fn remote_toolbar(
+    ui: &mut Ui,
+    r: &mut RemoteDir,
+    id: SessionId,
+    outbox: &mut Vec<Command>,
+    settings: &Settings,
+) -> Option<String> {
+    let mut go = None;
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("Customer's files: {}", r.path)).strong());
         if let Some(p) = &r.parent
@@ -251,22 +289,35 @@ fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, se
             r.selected.clear();
         }
     });
-    let header = |ui: &mut Ui, sort: &mut crate::state::FileSort, key: SortKey, label: &str| {
-        let arrow = match (sort.key == key, sort.descending) {
-            (true, false) => " ⬆",
-            (true, true) => " ⬇",
-            (false, _) => "",
-        };
-        if ui
-            .add(egui::Button::new(RichText::new(format!("{label}{arrow}")).strong()).frame(false))
-            .on_hover_text("Sort")
-            .clicked()
-        {
-            sort.click(key);
-        }
+    go
+}
+
+/// A column header that sorts by `key` when clicked, with an arrow on the sorted column.
+fn sort_header(ui: &mut Ui, sort: &mut FileSort, key: SortKey, label: &str) {
+    let arrow = match (sort.key == key, sort.descending) {
+        (true, false) => " ⬆",
+        (true, true) => " ⬇",
+        (false, _) => "",
     };
+    if ui
+        .add(egui::Button::new(RichText::new(format!("{label}{arrow}")).strong()).frame(false))
+        .on_hover_text("Sort")
+        .clicked()
+    {
+        sort.click(key);
+    }
+}
+
+/// The entries, sorted as the agent chose. Returns a folder double-clicked (to open) and an
+/// entry clicked (to select or unselect).
+fn remote_table(
+    ui: &mut Ui,
+    r: &RemoteDir,
+    sort: &mut FileSort,
+    id: SessionId,
+) -> (Option<String>, Option<String>) {
+    let (mut go, mut toggle) = (None, None);
     let rows = sort.sorted(&r.entries);
-    let mut toggle: Option<String> = None;
     TableBuilder::new(ui)
         .id_salt(("remote-files", id.0))
         .striped(true)
@@ -275,27 +326,15 @@ fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, se
         .column(Column::auto().at_least(80.0))
         .column(Column::auto().at_least(130.0))
         .header(20.0, |mut h| {
-            h.col(|ui| header(ui, sort, SortKey::Name, "Name"));
-            h.col(|ui| header(ui, sort, SortKey::Size, "Size"));
-            h.col(|ui| header(ui, sort, SortKey::Modified, "Modified"));
+            h.col(|ui| sort_header(ui, sort, SortKey::Name, "Name"));
+            h.col(|ui| sort_header(ui, sort, SortKey::Size, "Size"));
+            h.col(|ui| sort_header(ui, sort, SortKey::Modified, "Modified"));
         })
         .body(|mut body| {
             for e in rows {
                 body.row(20.0, |mut row| {
-                    let selected = r.selected.contains(&e.name);
                     row.col(|ui| {
-                        let label = if e.dir {
-                            format!("🗀 {}/", e.name)
-                        } else {
-                            e.name.clone()
-                        };
-                        let resp = ui
-                            .selectable_label(selected, label)
-                            .on_hover_text(if e.dir {
-                                "Click to select, double-click to open"
-                            } else {
-                                "Click to select"
-                            });
+                        let resp = entry_label(ui, e, r.selected.contains(&e.name));
                         if resp.double_clicked() && e.dir {
                             go = Some(r.full_path(&e.name));
                         } else if resp.clicked() {
@@ -315,14 +354,21 @@ fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, se
                 });
             }
         });
-    if let Some(name) = toggle
-        && !r.selected.remove(&name)
-    {
-        r.selected.insert(name);
-    }
-    if let Some(path) = go {
-        outbox.push(Command::ListRemote { session: id, path });
-    }
+    (go, toggle)
+}
+
+fn entry_label(ui: &mut Ui, e: &tether_protocol::files::Entry, selected: bool) -> egui::Response {
+    let label = if e.dir {
+        format!("🗀 {}/", e.name)
+    } else {
+        e.name.clone()
+    };
+    ui.selectable_label(selected, label)
+        .on_hover_text(if e.dir {
+            "Click to select, double-click to open"
+        } else {
+            "Click to select"
+        })
 }
 
 /// Transfers of this session, newest first.
@@ -332,36 +378,40 @@ fn transfers(ui: &mut Ui, tab: &SessionTab, outbox: &mut Vec<Command>) {
     }
     ui.separator();
     for t in tab.transfers.iter().rev().take(10) {
-        ui.horizontal(|ui| {
-            ui.label(format!("{} {}", if t.upload { "⬆" } else { "⬇" }, t.name));
-            match &t.state {
-                TransferStatus::Running => {
-                    let f = tether_files::fraction(t.done, t.total);
-                    ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!(
-                        "{} / {}",
-                        human(t.done as f64),
-                        human(t.total as f64)
-                    )));
-                    ui.label(format!("{}/s", human(t.rate)));
-                    if t.rate > 0.0 && t.total > t.done {
-                        ui.label(format!("{:.0} s left", (t.total - t.done) as f64 / t.rate));
-                    }
-                    if ui.small_button("Cancel").clicked() {
-                        outbox.push(Command::CancelTransfer(t.id));
-                    }
-                }
-                TransferStatus::Done { saved, folder } => {
-                    ui.label(format!("done: {saved}"));
-                    if let Some(folder) = folder
-                        && ui.small_button("Show in folder").clicked()
-                    {
-                        outbox.push(Command::ShowInFolder(folder.clone()));
-                    }
-                }
-                TransferStatus::Failed(why) => {
-                    ui.colored_label(Color32::from_rgb(200, 60, 60), why);
-                }
+        ui.horizontal(|ui| transfer_row(ui, t, outbox));
+    }
+}
+
+/// One transfer: its progress, rate and time left with Cancel; or where it was saved; or why
+/// it failed.
+fn transfer_row(ui: &mut Ui, t: &crate::state::TransferInfo, outbox: &mut Vec<Command>) {
+    ui.label(format!("{} {}", if t.upload { "⬆" } else { "⬇" }, t.name));
+    match &t.state {
+        TransferStatus::Running => {
+            let f = tether_files::fraction(t.done, t.total);
+            ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!(
+                "{} / {}",
+                human(t.done as f64),
+                human(t.total as f64)
+            )));
+            ui.label(format!("{}/s", human(t.rate)));
+            if t.rate > 0.0 && t.total > t.done {
+                ui.label(format!("{:.0} s left", (t.total - t.done) as f64 / t.rate));
             }
-        });
+            if ui.small_button("Cancel").clicked() {
+                outbox.push(Command::CancelTransfer(t.id));
+            }
+        }
+        TransferStatus::Done { saved, folder } => {
+            ui.label(format!("done: {saved}"));
+            if let Some(folder) = folder
+                && ui.small_button("Show in folder").clicked()
+            {
+                outbox.push(Command::ShowInFolder(folder.clone()));
+            }
+        }
+        TransferStatus::Failed(why) => {
+            ui.colored_label(Color32::from_rgb(200, 60, 60), why);
+        }
     }
 }

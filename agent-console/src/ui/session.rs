@@ -35,67 +35,78 @@ pub(super) fn session(
 
 /// The toolbar. Returns a notice to show.
 fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option<String> {
-    let id = tab.info.id;
     let mut notice = None;
     ui.horizontal(|ui| {
-        let n = tab.monitor_count().max(1);
-        if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
-            tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
-            tab.screen = Screen::Connecting;
-            outbox.push(Command::SelectMonitor {
-                session: id,
-                monitor: tab.monitor,
-            });
-        }
+        screen_controls(ui, tab, outbox);
         ui.separator();
-        ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
-        ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
-        ui.separator();
-        let before = tab.quality;
-        egui::ComboBox::from_label("Quality")
-            .selected_text(tab.quality.label())
-            .show_ui(ui, |ui| {
-                for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
-                    ui.selectable_value(&mut tab.quality, q, q.label());
-                }
-            });
-        if tab.quality != before {
-            outbox.push(Command::SetQuality {
-                session: id,
-                quality: tab.quality,
-            });
-        }
-        ui.checkbox(&mut tab.overlay, "Stats");
-        ui.separator();
-        control_button(ui, tab, outbox);
-        ui.add_enabled_ui(tab.control == Grant::On, |ui| {
-            ui.menu_button("Send Keys", |ui| {
-                for c in Combo::ALL {
-                    if ui.button(c.label()).clicked() {
-                        outbox.push(Command::Input {
-                            session: id,
-                            event: InputEvent::Combo(c),
-                        });
-                        ui.close();
-                    }
-                }
-            });
-        });
-        let mut sync = matches!(tab.clipboard, Grant::On | Grant::Asked);
-        if ui.checkbox(&mut sync, "Sync clipboard").changed() {
-            outbox.push(Command::ClipboardSync {
-                session: id,
-                on: sync,
-            });
-            tab.clipboard = if sync { Grant::Asked } else { Grant::Off };
-        }
+        input_controls(ui, tab, outbox);
         ui.separator();
         if ui.button("Leave Session").clicked() {
-            outbox.push(Command::Leave(id));
+            outbox.push(Command::Leave(tab.info.id));
             notice = Some(format!("Left the session with {}", tab.title()));
         }
     });
     notice
+}
+
+/// Next Screen, scale, quality and the stats overlay.
+fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let id = tab.info.id;
+    let n = tab.monitor_count().max(1);
+    if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
+        tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
+        tab.screen = Screen::Connecting;
+        outbox.push(Command::SelectMonitor {
+            session: id,
+            monitor: tab.monitor,
+        });
+    }
+    ui.separator();
+    ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
+    ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
+    ui.separator();
+    let before = tab.quality;
+    egui::ComboBox::from_label("Quality")
+        .selected_text(tab.quality.label())
+        .show_ui(ui, |ui| {
+            for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
+                ui.selectable_value(&mut tab.quality, q, q.label());
+            }
+        });
+    if tab.quality != before {
+        outbox.push(Command::SetQuality {
+            session: id,
+            quality: tab.quality,
+        });
+    }
+    ui.checkbox(&mut tab.overlay, "Stats");
+}
+
+/// Remote control, Send Keys (while in control) and clipboard sync.
+fn input_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let id = tab.info.id;
+    control_button(ui, tab, outbox);
+    ui.add_enabled_ui(tab.control == Grant::On, |ui| {
+        ui.menu_button("Send Keys", |ui| {
+            for c in Combo::ALL {
+                if ui.button(c.label()).clicked() {
+                    outbox.push(Command::Input {
+                        session: id,
+                        event: InputEvent::Combo(c),
+                    });
+                    ui.close();
+                }
+            }
+        });
+    });
+    let mut sync = matches!(tab.clipboard, Grant::On | Grant::Asked);
+    if ui.checkbox(&mut sync, "Sync clipboard").changed() {
+        outbox.push(Command::ClipboardSync {
+            session: id,
+            on: sync,
+        });
+        tab.clipboard = if sync { Grant::Asked } else { Grant::Off };
+    }
 }
 
 /// The tools row: Transfer Files and Push URL. Returns a notice to show.

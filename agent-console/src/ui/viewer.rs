@@ -70,13 +70,17 @@ fn remote_input(
     size: (u32, u32),
     outbox: &mut Vec<Command>,
 ) {
-    let id = tab.info.id;
-    let mut out: Vec<InputEvent> = Vec::new();
     if resp.clicked() || resp.drag_started() || resp.secondary_clicked() {
         resp.request_focus();
     }
-    let focused = resp.has_focus();
-    if focused {
+    let view = View {
+        shown: resp.rect,
+        size,
+        focused: resp.has_focus(),
+        hovered: resp.hovered(),
+    };
+    if view.focused {
+        // Tab, arrows and Escape go to the customer, not to egui's focus navigation.
         ui.memory_mut(|m| {
             m.set_focus_lock_filter(
                 resp.id,
@@ -89,9 +93,38 @@ fn remote_input(
             )
         });
     }
-    let shown = resp.rect;
-    let move_to = |pos: egui::Pos2, out: &mut Vec<InputEvent>, tab: &mut SessionTab| {
-        if let Some(p) = viewer_to_remote(pos, shown, size)
+    let mut out: Vec<InputEvent> = Vec::new();
+    if let Some(pos) = ui.input(|i| i.pointer.latest_pos())
+        && (resp.hovered() || resp.dragged())
+    {
+        view.move_to(pos, tab, &mut out);
+    }
+    for ev in ui.input(|i| i.events.clone()) {
+        view.translate(ev, tab, &mut out);
+    }
+    if !view.focused {
+        out.extend(tab.mods.release_all());
+    }
+    let id = tab.info.id;
+    outbox.extend(
+        out.into_iter()
+            .map(|event| Command::Input { session: id, event }),
+    );
+}
+
+/// Where the remote screen is shown and whether it has the keyboard, this frame.
+struct View {
+    shown: egui::Rect,
+    /// The remote monitor's size.
+    size: (u32, u32),
+    focused: bool,
+    hovered: bool,
+}
+
+impl View {
+    /// A pointer move to `pos`, if it is over the screen and somewhere new.
+    fn move_to(&self, pos: egui::Pos2, tab: &mut SessionTab, out: &mut Vec<InputEvent>) {
+        if let Some(p) = viewer_to_remote(pos, self.shown, self.size)
             && tab.pointer != Some(p)
         {
             tab.pointer = Some(p);
@@ -101,14 +134,11 @@ fn remote_input(
                 y: p.1,
             });
         }
-    };
-    if let Some(pos) = ui.input(|i| i.pointer.latest_pos())
-        && (resp.hovered() || resp.dragged())
-    {
-        move_to(pos, &mut out, tab);
     }
-    let events = ui.input(|i| i.events.clone());
-    for ev in events {
+
+    /// One egui event as remote input: buttons pressed over the screen (and every release),
+    /// the wheel while hovered, keys and text while focused, copy/cut/paste as their shortcuts.
+    fn translate(&self, ev: egui::Event, tab: &mut SessionTab, out: &mut Vec<InputEvent>) {
         match ev {
             egui::Event::PointerButton {
                 pos,
@@ -116,35 +146,17 @@ fn remote_input(
                 pressed,
                 ..
             } => {
-                if pressed && !shown.contains(pos) {
-                    continue;
+                if pressed && !self.shown.contains(pos) {
+                    return;
                 }
-                let b = match button {
-                    egui::PointerButton::Primary => Button::Left,
-                    egui::PointerButton::Secondary => Button::Right,
-                    egui::PointerButton::Middle => Button::Middle,
-                    egui::PointerButton::Extra1 => Button::Back,
-                    egui::PointerButton::Extra2 => Button::Forward,
-                };
-                move_to(pos, &mut out, tab);
+                self.move_to(pos, tab, out);
                 out.push(InputEvent::Button {
-                    button: b,
+                    button: button_of(button),
                     down: pressed,
                 });
             }
-            egui::Event::MouseWheel { unit, delta, .. } if resp.hovered() => {
-                let scale = match unit {
-                    egui::MouseWheelUnit::Line => 1.0,
-                    egui::MouseWheelUnit::Page => 3.0,
-                    egui::MouseWheelUnit::Point => 1.0 / 40.0,
-                };
-                let (dx, dy) = (
-                    (-delta.x * scale).round() as i32,
-                    (-delta.y * scale).round() as i32,
-                );
-                if dx != 0 || dy != 0 {
-                    out.push(InputEvent::Wheel { dx, dy });
-                }
+            egui::Event::MouseWheel { unit, delta, .. } if self.hovered => {
+                out.extend(wheel(unit, delta));
             }
             egui::Event::Key {
                 key,
@@ -152,22 +164,22 @@ fn remote_input(
                 pressed,
                 modifiers,
                 ..
-            } if focused => {
+            } if self.focused => {
                 let Some(k) = key_of(physical_key.unwrap_or(key)) else {
-                    continue;
+                    return;
                 };
                 let shortcut = modifiers.ctrl || modifiers.alt || modifiers.mac_cmd;
                 if types_text(k) && !shortcut {
-                    continue; // it arrives as text
+                    return; // it arrives as text
                 }
                 out.extend(tab.mods.to(&modifier_keys(modifiers)));
                 out.push(tab.mods.key(k, pressed));
             }
-            egui::Event::Text(text) if focused => {
+            egui::Event::Text(text) if self.focused => {
                 out.extend(tab.mods.release());
                 out.push(InputEvent::Text { text });
             }
-            egui::Event::Copy | egui::Event::Cut | egui::Event::Paste(_) if focused => {
+            egui::Event::Copy | egui::Event::Cut | egui::Event::Paste(_) if self.focused => {
                 let k = match ev {
                     egui::Event::Copy => Key::C,
                     egui::Event::Cut => Key::X,
@@ -184,13 +196,30 @@ fn remote_input(
             _ => {}
         }
     }
-    if !focused {
-        out.extend(tab.mods.release_all());
+}
+
+fn button_of(b: egui::PointerButton) -> Button {
+    match b {
+        egui::PointerButton::Primary => Button::Left,
+        egui::PointerButton::Secondary => Button::Right,
+        egui::PointerButton::Middle => Button::Middle,
+        egui::PointerButton::Extra1 => Button::Back,
+        egui::PointerButton::Extra2 => Button::Forward,
     }
-    outbox.extend(
-        out.into_iter()
-            .map(|event| Command::Input { session: id, event }),
+}
+
+/// A wheel event in lines (a page counts three; 40 points make a line).
+fn wheel(unit: egui::MouseWheelUnit, delta: egui::Vec2) -> Option<InputEvent> {
+    let scale = match unit {
+        egui::MouseWheelUnit::Line => 1.0,
+        egui::MouseWheelUnit::Page => 3.0,
+        egui::MouseWheelUnit::Point => 1.0 / 40.0,
+    };
+    let (dx, dy) = (
+        (-delta.x * scale).round() as i32,
+        (-delta.y * scale).round() as i32,
     );
+    (dx != 0 || dy != 0).then_some(InputEvent::Wheel { dx, dy })
 }
 
 /// The stats overlay, top left of the remote screen (as Parsec and Moonlight show).

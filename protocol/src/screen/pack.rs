@@ -230,6 +230,15 @@ pub(super) fn encode_parts(
     Ok(parts)
 }
 
+/// Appends the pixels of `r` as packed BGR.
+fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
+    for y in r.y..r.y + r.h {
+        for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            out.extend_from_slice(&px[..3]);
+        }
+    }
+}
+
 /// Packs the lossless rectangles (as palette indices where few colours, raw BGR otherwise) into
 /// chunks of about [`PART_RAW_BYTES`], cutting big rectangles into bands.
 fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
@@ -244,11 +253,7 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
                     cur.palettes.push(pal);
                 }
                 None => {
-                    for y in band.y..band.y + band.h {
-                        for px in frame.row(y, band.x, band.x + band.w).chunks_exact(4) {
-                            cur.raw.extend_from_slice(&px[..3]);
-                        }
-                    }
+                    pack_bgr(frame, &band, &mut cur.raw);
                     cur.palettes.push(Vec::new());
                 }
             }

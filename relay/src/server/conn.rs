@@ -54,23 +54,8 @@ pub(super) async fn serve(
             Ok(_) => shared.limits.auth_timeout,
             Err(_) => REFUSAL_GRACE,
         };
-    let conn = match tokio::time::timeout_at(deadline, incoming).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            debug!(%remote, error = %e, "handshake failed");
-            return;
-        }
-        Err(_) => {
-            debug!(%remote, "handshake took too long");
-            return;
-        }
-    };
-    let (send, mut recv) = match tokio::time::timeout_at(deadline, conn.accept_bi()).await {
-        Ok(Ok(s)) => s,
-        _ => {
-            conn.close(close::OVERLOAD.into(), b"no control stream in time");
-            return;
-        }
+    let Some((conn, send, mut recv)) = handshake(incoming, deadline).await else {
+        return;
     };
     let id = {
         let mut st = shared.state();
@@ -93,26 +78,8 @@ pub(super) async fn serve(
             return c.refuse(r).await;
         }
     };
-    let who = match tokio::time::timeout_at(deadline, c.authenticate(&mut recv)).await {
-        Ok(Some(who)) => who,
-        Ok(None) => return,
-        Err(_) => {
-            let secs = shared.limits.auth_timeout.as_secs();
-            shared
-                .audit_refusal(
-                    &Actor::Peer(remote.ip()),
-                    "peer.auth_timeout",
-                    "timeout",
-                    &format!("did not log in or join within {secs} s"),
-                    remote,
-                )
-                .await;
-            conn.close(
-                close::OVERLOAD.into(),
-                format!("did not log in or join within {secs} s").as_bytes(),
-            );
-            return;
-        }
+    let Some(who) = c.authenticate_by(deadline, &mut recv).await else {
+        return;
     };
     slot.authenticated();
     match who {
@@ -131,6 +98,32 @@ pub(super) async fn serve(
         }
     }
     drop(slot);
+}
+
+/// The QUIC handshake and the control stream, both before `deadline`.
+async fn handshake(
+    incoming: quinn::Incoming,
+    deadline: Instant,
+) -> Option<(quinn::Connection, quinn::SendStream, quinn::RecvStream)> {
+    let remote = incoming.remote_address();
+    let conn = match tokio::time::timeout_at(deadline, incoming).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            debug!(%remote, error = %e, "handshake failed");
+            return None;
+        }
+        Err(_) => {
+            debug!(%remote, "handshake took too long");
+            return None;
+        }
+    };
+    match tokio::time::timeout_at(deadline, conn.accept_bi()).await {
+        Ok(Ok((send, recv))) => Some((conn, send, recv)),
+        _ => {
+            conn.close(close::OVERLOAD.into(), b"no control stream in time");
+            None
+        }
+    }
 }
 
 /// One client connection, after the QUIC handshake.
@@ -245,6 +238,33 @@ impl Conn {
             }
             Err(_) => None,
         }
+    }
+
+    /// [`Conn::authenticate`] before `deadline`; a peer still not logged in then is audited and
+    /// closed.
+    async fn authenticate_by(
+        &mut self,
+        deadline: Instant,
+        recv: &mut quinn::RecvStream,
+    ) -> Option<Who> {
+        if let Ok(who) = tokio::time::timeout_at(deadline, self.authenticate(recv)).await {
+            return who;
+        }
+        let why = format!(
+            "did not log in or join within {} s",
+            self.shared.limits.auth_timeout.as_secs()
+        );
+        self.shared
+            .audit_refusal(
+                &Actor::Peer(self.remote.ip()),
+                "peer.auth_timeout",
+                "timeout",
+                &why,
+                self.remote,
+            )
+            .await;
+        self.conn.close(close::OVERLOAD.into(), why.as_bytes());
+        None
     }
 
     /// The hello, then a login or a join. `None` if the peer was refused or went away.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tether_net::{close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
-use tether_protocol::msg::{Denied, HostStream, OpenStream, Refusal};
+use tether_protocol::msg::{Denied, OpenStream, Refusal};
 use tracing::{debug, warn};
 
 use super::{PREAMBLE_TIMEOUT, Shared};
@@ -36,13 +36,45 @@ async fn route(
     mut a_send: quinn::SendStream,
     mut a_recv: quinn::RecvStream,
 ) {
-    let open = match tokio::time::timeout(
-        PREAMBLE_TIMEOUT,
-        read_msg::<OpenStream>(&mut a_recv, CONTROL_MAX_FRAME),
-    )
-    .await
+    let Some(open) = preamble(&shared, &conn, remote, &mut a_recv).await else {
+        return;
+    };
+    let session = open.session();
+    let Some((host_conn, agent)) = check(&shared, id, remote, session).await else {
+        let _ = a_send.reset(close::REFUSED.into());
+        return;
+    };
+    let Ok((mut h_send, h_recv)) = host_conn.open_bi().await else {
+        let _ = a_send.reset(close::REFUSED.into());
+        return;
+    };
+    let to_host = open.for_host(agent.clone());
+    if write_msg(&mut h_send, &to_host, CONTROL_MAX_FRAME)
+        .await
+        .is_err()
     {
-        Ok(Ok(Some(o))) => o,
+        let _ = a_send.reset(close::REFUSED.into());
+        return;
+    }
+    debug!(%session, %agent, "media stream routed");
+    tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
+}
+
+/// The stream's preamble, within [`PREAMBLE_TIMEOUT`]. A malformed one closes the peer (and is
+/// audited); a stream that ends or stalls is dropped.
+async fn preamble(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    remote: SocketAddr,
+    recv: &mut quinn::RecvStream,
+) -> Option<OpenStream> {
+    let read = tokio::time::timeout(
+        PREAMBLE_TIMEOUT,
+        read_msg::<OpenStream>(recv, CONTROL_MAX_FRAME),
+    )
+    .await;
+    match read {
+        Ok(Ok(Some(o))) => Some(o),
         Ok(Err(e)) if e.is_protocol_violation() => {
             warn!(%remote, error = %e, "bad stream preamble; closing peer");
             shared
@@ -55,15 +87,20 @@ async fn route(
                 )
                 .await;
             conn.close(close::PROTOCOL.into(), e.to_string().as_bytes());
-            return;
+            None
         }
-        _ => return,
-    };
-    let session = match &open {
-        OpenStream::Screen { session, .. }
-        | OpenStream::Input { session }
-        | OpenStream::Files { session } => *session,
-    };
+        _ => None,
+    }
+}
+
+/// Checks with the core that connection `id` may open a stream in `session`: the host's
+/// connection and the agent's name, or `None` (audited as `stream.refused`).
+async fn check(
+    shared: &Shared,
+    id: ConnId,
+    remote: SocketAddr,
+    session: tether_protocol::msg::SessionId,
+) -> Option<(quinn::Connection, String)> {
     let route = {
         let st = shared.state();
         st.core.stream_route(id, session).and_then(|(host, agent)| {
@@ -73,51 +110,24 @@ async fn route(
                 .ok_or(Refusal::NotAllowed(Denied::CustomerGone))
         })
     };
-    let (host_conn, agent) = match route {
-        Ok(r) => r,
-        Err(r) => {
-            let actor = match shared.state().core.agent_of(id) {
-                Some(name) => Actor::Agent(name.to_string()),
-                None => Actor::Peer(remote.ip()),
-            };
-            shared
-                .audit(
-                    Some(session),
-                    &actor,
-                    "stream.refused",
-                    &r.to_string(),
-                    Some(remote),
-                )
-                .await;
-            let _ = a_send.reset(close::REFUSED.into());
-            return;
-        }
+    let refusal = match route {
+        Ok(r) => return Some(r),
+        Err(r) => r,
     };
-    let Ok((mut h_send, h_recv)) = host_conn.open_bi().await else {
-        let _ = a_send.reset(close::REFUSED.into());
-        return;
+    let actor = match shared.state().core.agent_of(id) {
+        Some(name) => Actor::Agent(name.to_string()),
+        None => Actor::Peer(remote.ip()),
     };
-    let preamble = match open {
-        OpenStream::Screen { monitor, .. } => HostStream::Screen {
-            agent: agent.clone(),
-            monitor,
-        },
-        OpenStream::Input { .. } => HostStream::Input {
-            agent: agent.clone(),
-        },
-        OpenStream::Files { .. } => HostStream::Files {
-            agent: agent.clone(),
-        },
-    };
-    if write_msg(&mut h_send, &preamble, CONTROL_MAX_FRAME)
-        .await
-        .is_err()
-    {
-        let _ = a_send.reset(close::REFUSED.into());
-        return;
-    }
-    debug!(%session, %agent, "media stream routed");
-    tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
+    shared
+        .audit(
+            Some(session),
+            &actor,
+            "stream.refused",
+            &refusal.to_string(),
+            Some(remote),
+        )
+        .await;
+    None
 }
 
 /// Copies one direction of a media stream, opaque. A reset or a stop is passed on with its

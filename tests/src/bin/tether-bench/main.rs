@@ -1,0 +1,263 @@
+//! `tether-bench`: Tether's screen benchmark with real processes.
+//!
+//! It starts Xvfb (1920x1080), a relay and a customer host as separate processes (this binary
+//! re-run with `--as-relay` / `--as-host`, so nothing else needs building), and a headless agent in
+//! this process that decodes every frame. Scenarios are driven by xdotool and measured from the
+//! input event to the moment the agent's decoded frame equals the X server's pixels in the
+//! changed region.
+//!
+//! `cargo run --release -p tether-tests --bin tether-bench -- [--scenarios typing,idle] [--json FILE]`
+
+mod measure;
+mod report;
+mod scenarios;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use tether_console::net::AgentClient;
+use tether_protocol::msg::ServerMsg;
+use tether_protocol::screen::Quality;
+use tether_tests::{Program, RelayProc, Xvfb, spawn_host_with};
+use x11rb::connection::Connection as _;
+
+use measure::{Bench, Received, Record};
+use scenarios::*;
+
+const ALL: &[&str] = &[
+    "typing",
+    "scroll",
+    "drag",
+    "photo",
+    "photo-smooth",
+    "photo-auto",
+    "idle",
+    "files",
+];
+/// Size of the file scenario's file.
+const FILE_BYTES: u64 = 1 << 30;
+const W: u16 = 1920;
+const H: u16 = 1080;
+
+#[derive(Parser)]
+#[command(
+    name = "tether-bench",
+    about = "Tether screen benchmark (real processes, Xvfb, xdotool)"
+)]
+struct Cli {
+    /// Comma-separated scenarios: typing, scroll, drag, photo, photo-smooth, photo-auto, idle,
+    /// files (default: all).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Option<Vec<String>>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("--as-relay") => {
+            let rest = std::iter::once(OsString::from("tether-relay"))
+                .chain(args[2..].iter().cloned())
+                .collect();
+            return match tether_relay::cli::run_with_args(rest) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tether-relay: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some("--as-host") => {
+            let rest = std::iter::once(OsString::from("tether-host"))
+                .chain(args[2..].iter().cloned())
+                .collect();
+            return tether_host::cli::run_with_args(rest);
+        }
+        _ => {}
+    }
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tether-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tether-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let scenarios: Vec<String> = cli
+        .scenarios
+        .clone()
+        .unwrap_or_else(|| ALL.iter().map(|s| s.to_string()).collect());
+    for s in &scenarios {
+        if !ALL.contains(&s.as_str()) {
+            bail!("unknown scenario {s:?}; known: {}", ALL.join(", "));
+        }
+    }
+    let (bench, processes) = start().await?;
+    // A plain desktop background.
+    bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
+    bench.synced(Duration::from_secs(20)).await?;
+
+    let mut results = Vec::new();
+    for s in &scenarios {
+        eprintln!("running {s}…");
+        let (h0, r0) = bench.cpu();
+        let mut res = match s.as_str() {
+            "typing" => typing(&bench).await?,
+            "scroll" => scroll(&bench).await?,
+            "drag" => drag(&bench).await?,
+            "photo" => photos(&bench, Quality::Sharp, "photo").await?,
+            "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth").await?,
+            "photo-auto" => photos(&bench, Quality::Auto, "photo-auto").await?,
+            "idle" => idle(&bench).await?,
+            "files" => files(&bench).await?,
+            _ => unreachable!("checked above"),
+        };
+        let (h1, r1) = bench.cpu();
+        res.host_cpu_s = h1 - h0;
+        res.relay_cpu_s = r1 - r0;
+        results.push(res);
+        bench.control.set_quality(Quality::Auto).await?;
+        bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
+    }
+
+    report::table(&results);
+    if let Some(path) = cli.json {
+        report::json(&path, &results)?;
+    }
+    drop(bench);
+    drop(processes);
+    Ok(())
+}
+
+/// What the benchmark started; stopped on drop.
+struct Processes {
+    _host: tether_tests::ChildGuard,
+    _relay: RelayProc,
+    _host_dir: tempfile::TempDir,
+}
+
+/// Starts Xvfb, a relay and a host (this binary re-run as each), logs an agent in, and views the
+/// session's screen, recording every frame as it is decoded.
+async fn start() -> anyhow::Result<(Bench, Processes)> {
+    let me = std::env::current_exe()?;
+    let x = Xvfb::start(u32::from(W), u32::from(H))?;
+    let (conn, screen) = x11rb::connect(Some(&x.display()))?;
+    let root = conn.setup().roots[screen].root;
+    let relay = RelayProc::start_with(Program {
+        path: me.clone(),
+        prefix: vec!["--as-relay".into()],
+    })?;
+    relay.add_agent("bench", "benchmark password")?;
+    let mut agent = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "bench",
+        "benchmark password",
+    )
+    .await?;
+    agent.create_key(None).await?;
+    let pin = loop {
+        if let ServerMsg::KeyCreated(k) = agent.next_event().await? {
+            break k.pin;
+        }
+    };
+    let host_prog = Program {
+        path: me,
+        prefix: vec!["--as-host".into()],
+    };
+    let host_dir = tempfile::tempdir()?;
+    let host_dir_arg = host_dir.path().display().to_string();
+    let host = spawn_host_with(
+        &host_prog,
+        &x.display(),
+        &pin,
+        &relay.addr,
+        &relay.fingerprint,
+        &[
+            "--headless",
+            "--allow",
+            "files",
+            "--download-dir",
+            &host_dir_arg,
+        ],
+    )?;
+    let info = loop {
+        if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
+            break i;
+        }
+    };
+    let view = agent.view(info.id, 0).await?;
+    let control = view.control();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let rx = received.clone();
+    tokio::spawn(record(view, rx));
+    let agent = Arc::new(agent);
+    let bench = Bench {
+        x,
+        agent,
+        session: info.id,
+        host_dir: host_dir.path().to_path_buf(),
+        conn,
+        root,
+        received,
+        control,
+        host_pid: host.pid(),
+        relay_pid: relay.child.pid(),
+    };
+    Ok((
+        bench,
+        Processes {
+            _relay: relay,
+            _host: host,
+            _host_dir: host_dir,
+        },
+    ))
+}
+
+/// Keeps the agent's copy of the screen and each frame's arrival time, bytes and rectangles.
+async fn record(mut view: tether_console::net::ScreenView, rx: Arc<Mutex<Received>>) {
+    while let Ok(f) = view.next_frame().await {
+        let at = Instant::now();
+        let fb = view.framebuffer();
+        let mut r = rx.lock().unwrap_or_else(|e| e.into_inner());
+        if f.resized || r.width != fb.width() || r.height != fb.height() {
+            r.width = fb.width();
+            r.height = fb.height();
+            r.pixels = fb.pixels().to_vec();
+        } else {
+            let pitch = fb.width() as usize * 4;
+            for rect in &f.rects {
+                for y in rect.y..rect.y + rect.h {
+                    let off = y as usize * pitch + rect.x as usize * 4;
+                    let n = rect.w as usize * 4;
+                    r.pixels[off..off + n].copy_from_slice(&fb.pixels()[off..off + n]);
+                }
+            }
+        }
+        r.records.push(Record {
+            at,
+            rects: f.rects,
+            bytes: f.bytes,
+        });
+    }
+}

@@ -1,0 +1,41 @@
+//! The results as a table on standard output and as JSON.
+
+use crate::measure::Result_;
+
+/// Prints one row per scenario.
+pub(crate) fn table(results: &[Result_]) {
+    let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10} {:>11} {:>8} {:>10}",
+        "scenario",
+        "p50 ms",
+        "p95 ms",
+        "bytes/event",
+        "fps",
+        "host CPU s",
+        "relay CPU s",
+        "up MB/s",
+        "down MB/s"
+    );
+    for r in results {
+        println!(
+            "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10.2} {:>11.2} {:>8} {:>10}",
+            r.scenario,
+            f(r.latency_p50_ms, 1),
+            f(r.latency_p95_ms, 1),
+            f(r.bytes_per_event, 0),
+            f(r.fps, 1),
+            r.host_cpu_s,
+            r.relay_cpu_s,
+            f(r.upload_mb_s, 0),
+            f(r.download_mb_s, 0)
+        );
+    }
+}
+
+/// Writes the results as a JSON array of objects, one per scenario.
+pub(crate) fn json(path: &std::path::Path, results: &[Result_]) -> anyhow::Result<()> {
+    let json = serde_json::Value::Array(results.iter().map(Result_::json).collect());
+    std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The scenarios: real applications (xterm) driven by xdotool, photos, an idle screen and
+//! files, each returning its figures.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tether_protocol::screen::Quality;
+use tether_tests::ChildGuard;
+
+use crate::measure::{Bench, Record, Result_, summarize};
+use crate::{FILE_BYTES, H, W};
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
+    let st = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("xdotool is missing (apt-get install xdotool)")?;
+    if !st.success() {
+        bail!("xdotool {args:?} failed");
+    }
+    Ok(())
+}
+
+fn xterm(display: &str, geometry: &str, cmd: &[&str]) -> anyhow::Result<ChildGuard> {
+    let child = Command::new("xterm")
+        .args([
+            "-geometry",
+            geometry,
+            "-bg",
+            "white",
+            "-fg",
+            "black",
+            "+sb",
+            "-e",
+        ])
+        .args(cmd)
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("xterm is missing (apt-get install xterm)")?;
+    Ok(ChildGuard::new("xterm", child))
+}
+
+async fn wait_window(b: &Bench) -> anyhow::Result<()> {
+    let blank = b.read_screen()?;
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(_after) = b.settled_change(&blank).await? {
+            // Give the terminal time to finish its first paint.
+            let cur = b.read_screen()?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if b.read_screen()? == cur {
+                b.synced(Duration::from_secs(10)).await?;
+                return Ok(());
+            }
+        }
+        if Instant::now() > end {
+            bail!("the window did not appear");
+        }
+    }
+}
+
+pub(crate) async fn typing(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let _term = xterm(&display, "160x50+0+0", &["cat"])?;
+    wait_window(b).await?;
+    xdotool(&display, &["mousemove", "400", "300"])?;
+    let keys = "abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut samples = Vec::new();
+    for i in 0..200 {
+        let k = &keys[i % keys.len()..i % keys.len() + 1];
+        if let Some(s) = b.event(|| xdotool(&display, &["key", k])).await? {
+            samples.push(s);
+        }
+    }
+    Ok(summarize("typing", &samples))
+}
+
+pub(crate) async fn scroll(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let file = tempfile::NamedTempFile::new()?;
+    let words = [
+        "remote", "support", "latency", "tether", "screen", "frame", "session", "agent",
+        "customer", "relay", "quic", "tile",
+    ];
+    let mut text = String::new();
+    for i in 0..6000usize {
+        let n = 4 + i * 7 % 14;
+        let line: Vec<&str> = (0..n)
+            .map(|j| words[(i * 31 + j * 17) % words.len()])
+            .collect();
+        text.push_str(&format!("{i:5}  {}\n", line.join(" ")));
+    }
+    std::fs::write(file.path(), text)?;
+    let path = file.path().to_string_lossy().into_owned();
+    let _term = xterm(&display, "160x60+0+0", &["less", &path])?;
+    wait_window(b).await?;
+    xdotool(&display, &["mousemove", "400", "300"])?;
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        if let Some(s) = b.event(|| xdotool(&display, &["key", "space"])).await? {
+            samples.push(s);
+        }
+    }
+    Ok(summarize("scroll", &samples))
+}
+
+pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        file.path(),
+        (0..200)
+            .map(|i| format!("line {i} of a window being dragged across the screen\n"))
+            .collect::<String>(),
+    )?;
+    let path = file.path().to_string_lossy().into_owned();
+    let _term = xterm(&display, "80x30+0+0", &["less", &path])?;
+    wait_window(b).await?;
+    let out = Command::new("xdotool")
+        .args(["search", "--sync", "--class", "xterm"])
+        .env("DISPLAY", &display)
+        .output()?;
+    let wid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .context("no xterm window")?
+        .trim()
+        .to_string();
+    let mark = b.lock().records.len();
+    let start = Instant::now();
+    let step = Duration::from_secs_f64(1.0 / 30.0);
+    for i in 0..60u32 {
+        let due = start + step * i;
+        tokio::time::sleep_until(due.into()).await;
+        let (x, y) = (20 * i, 8 * i);
+        xdotool(
+            &display,
+            &["windowmove", &wid, &x.to_string(), &y.to_string()],
+        )?;
+    }
+    let end = start + step * 60;
+    b.synced(Duration::from_secs(10)).await?;
+    let r = b.lock();
+    let frames = r.records[mark..].iter().filter(|f| f.at <= end).count();
+    let bytes: usize = r.records[mark..].iter().map(|f| f.bytes).sum();
+    Ok(Result_ {
+        scenario: "drag".into(),
+        fps: Some(frames as f64 / end.duration_since(start).as_secs_f64()),
+        bytes_per_event: Some(bytes as f64 / 60.0),
+        ..Default::default()
+    })
+}
+
+pub(crate) async fn photos(b: &Bench, q: Quality, name: &str) -> anyhow::Result<Result_> {
+    b.control.set_quality(q).await?;
+    let pics = [b.pixmap(&photo(1))?, b.pixmap(&photo(2))?];
+    if q == Quality::Sharp {
+        let mut samples = Vec::new();
+        for i in 0..30 {
+            if let Some(s) = b.event(|| b.show(pics[i % 2])).await? {
+                samples.push(s);
+            }
+        }
+        for pm in pics {
+            b.conn.free_pixmap(pm)?;
+        }
+        return Ok(summarize(name, &samples));
+    }
+    // Lossy modes: flip continuously at 30 Hz and count what is delivered.
+    b.synced(Duration::from_secs(10)).await?;
+    let mark = b.lock().records.len();
+    let start = Instant::now();
+    let step = Duration::from_secs_f64(1.0 / 30.0);
+    for i in 0..30u32 {
+        tokio::time::sleep_until((start + step * i).into()).await;
+        b.show(pics[i as usize % 2])?;
+    }
+    let end = Instant::now();
+    b.synced(Duration::from_secs(10)).await?;
+    for pm in pics {
+        b.conn.free_pixmap(pm)?;
+    }
+    let r = b.lock();
+    let during: Vec<&Record> = r.records[mark..].iter().filter(|f| f.at <= end).collect();
+    let bytes: usize = during.iter().map(|f| f.bytes).sum();
+    Ok(Result_ {
+        scenario: name.into(),
+        fps: Some(during.len() as f64 / end.duration_since(start).as_secs_f64()),
+        bytes_per_event: Some(bytes as f64 / during.len().max(1) as f64),
+        ..Default::default()
+    })
+}
+
+pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
+    b.synced(Duration::from_secs(10)).await?;
+    let mark = b.lock().records.len();
+    let (h0, _) = b.cpu();
+    // The scenario is ten seconds of nothing.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (h1, _) = b.cpu();
+    let bytes: usize = b.lock().records[mark..].iter().map(|f| f.bytes).sum();
+    Ok(Result_ {
+        scenario: "idle".into(),
+        bytes_per_event: Some(bytes as f64),
+        fps: None,
+        latency_p50_ms: None,
+        latency_p95_ms: None,
+        host_cpu_s: h1 - h0,
+        relay_cpu_s: 0.0,
+        upload_mb_s: None,
+        download_mb_s: None,
+    })
+}
+
+/// Writes `len` bytes of fast pseudo-random data.
+fn random_file(path: &std::path::Path, len: u64) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for w in buf.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Runs a transfer and measures its data phase: from the first byte moved (after the sender has
+/// hashed the file) to the verified file in place.
+async fn timed<
+    F: std::future::Future<Output = Result<String, tether_console::net::ClientError>>,
+>(
+    progress: Arc<tether_files::Progress>,
+    fut: F,
+) -> anyhow::Result<f64> {
+    let p = progress.clone();
+    let first = tokio::spawn(async move {
+        loop {
+            if p.done.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    fut.await?;
+    let end = Instant::now();
+    let start = first.await?;
+    Ok(FILE_BYTES as f64 / 1e6 / end.duration_since(start).as_secs_f64())
+}
+
+pub(crate) async fn files(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let src = tempfile::tempdir()?;
+    let file = src.path().join("payload.bin");
+    random_file(&file, FILE_BYTES)?;
+    let _term = xterm(&display, "160x50+0+0", &["cat"])?;
+    wait_window(b).await?;
+    xdotool(&display, &["mousemove", "400", "300"])?;
+
+    // Upload alone, for the rate.
+    let up = tether_files::Progress::new(0);
+    let upload_mb_s = timed(
+        up.clone(),
+        b.agent.upload(b.session, &file, "payload.bin", &up),
+    )
+    .await?;
+
+    // Upload again while typing, for the screen's latency during a transfer (the harness's
+    // own screen reads would slow the transfer it measures, so the rate comes from the run above).
+    let again = tether_files::Progress::new(0);
+    let (agent, session, f, p) = (b.agent.clone(), b.session, file.clone(), again.clone());
+    let upload =
+        tokio::spawn(async move { agent.upload(session, &f, "payload-again.bin", &p).await });
+    while again.done.load(std::sync::atomic::Ordering::Relaxed) == 0 && !upload.is_finished() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let keys = "abcdefghijklmnopqrstuvwxyz";
+    let mut samples = Vec::new();
+    let mut i = 0;
+    while !upload.is_finished() && i < 40 {
+        let k = &keys[i % keys.len()..i % keys.len() + 1];
+        if let Some(s) = b.event(|| xdotool(&display, &["key", k])).await? {
+            samples.push(s);
+        }
+        i += 1;
+    }
+    upload.await??;
+    let _ = std::fs::remove_file(b.host_dir.join("payload-again.bin"));
+
+    // Download it back.
+    let mine = tempfile::tempdir()?;
+    let inbox = tether_files::Inbox::new(mine.path().to_path_buf(), 1 << 40);
+    let down = tether_files::Progress::new(0);
+    let remote = b.host_dir.join("payload.bin").display().to_string();
+    let download_mb_s = timed(
+        down.clone(),
+        b.agent
+            .download(b.session, &remote, Some("back.bin"), &inbox, &down),
+    )
+    .await?;
+    let _ = std::fs::remove_file(b.host_dir.join("payload.bin"));
+    let mut res = summarize("files", &samples);
+    res.bytes_per_event = None;
+    res.upload_mb_s = Some(upload_mb_s);
+    res.download_mb_s = Some(download_mb_s);
+    eprintln!(
+        "files: typing during the upload: {} keystrokes measured",
+        samples.len()
+    );
+    Ok(res)
+}
+
+/// A photo-like picture: smooth value noise in several octaves, per channel, with fine grain.
+fn photo(seed: u64) -> Vec<u8> {
+    let (w, h) = (usize::from(W), usize::from(H));
+    let mut rng = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut acc = vec![0f32; w * h * 3];
+    for (octave, cell) in [256usize, 96, 40, 16, 6].into_iter().enumerate() {
+        let amp = [90.0f32, 60.0, 35.0, 18.0, 9.0][octave];
+        let (gw, gh) = (w / cell + 2, h / cell + 2);
+        for c in 0..3 {
+            let grid: Vec<f32> = (0..gw * gh)
+                .map(|_| (next() % 1000) as f32 / 1000.0 - 0.5)
+                .collect();
+            for y in 0..h {
+                let gy = y / cell;
+                let fy = (y % cell) as f32 / cell as f32;
+                for x in 0..w {
+                    let gx = x / cell;
+                    let fx = (x % cell) as f32 / cell as f32;
+                    let v00 = grid[gy * gw + gx];
+                    let v10 = grid[gy * gw + gx + 1];
+                    let v01 = grid[(gy + 1) * gw + gx];
+                    let v11 = grid[(gy + 1) * gw + gx + 1];
+                    let v = v00 * (1.0 - fx) * (1.0 - fy)
+                        + v10 * fx * (1.0 - fy)
+                        + v01 * (1.0 - fx) * fy
+                        + v11 * fx * fy;
+                    acc[(y * w + x) * 3 + c] += v * amp;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(w * h * 4);
+    for px in acc.chunks_exact(3) {
+        for c in px {
+            let grain = (next() % 9) as f32 - 4.0;
+            out.push((128.0 + c + grain).clamp(0.0, 255.0) as u8);
+        }
+        out.push(0);
+    }
+    out
+}
