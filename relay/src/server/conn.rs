@@ -66,16 +66,8 @@ pub(super) async fn serve(
     let mut slot = match slot {
         Ok(s) => s,
         Err(r) => {
-            shared
-                .audit_refusal(
-                    &Actor::Peer(remote.ip()),
-                    "peer.connection_refused",
-                    r.kind(),
-                    &r.to_string(),
-                    remote,
-                )
-                .await;
-            return c.refuse(r).await;
+            let actor = Actor::Peer(remote.ip());
+            return c.refuse_audited(&actor, "peer.connection_refused", r).await;
         }
     };
     let Some(who) = c.authenticate_by(deadline, &mut recv).await else {
@@ -196,6 +188,20 @@ impl Conn {
     }
 
     /// Sends a refusal, lets it arrive, and closes the connection.
+    /// Records the refusal in the audit trail (digested per source), then refuses.
+    async fn refuse_audited(&mut self, actor: &Actor, action: &'static str, refusal: Refusal) {
+        self.shared
+            .audit_refusal(
+                actor,
+                action,
+                refusal.kind(),
+                &refusal.to_string(),
+                self.remote,
+            )
+            .await;
+        self.take().refuse(refusal).await;
+    }
+
     async fn refuse(mut self, refusal: Refusal) {
         debug!(remote = %self.remote, %refusal, "refused");
         self.send(ServerMsg::Refused(refusal.clone()));
@@ -210,18 +216,9 @@ impl Conn {
     }
 
     async fn protocol_error(&self, actor: Actor, err: &ReadError) {
-        warn!(remote = %self.remote, error = %err, "closing peer after a protocol error");
         self.shared
-            .audit_refusal(
-                &actor,
-                "peer.protocol_error",
-                "protocol",
-                &err.to_string(),
-                self.remote,
-            )
+            .close_for_protocol(&self.conn, &actor, self.remote, err)
             .await;
-        self.conn
-            .close(close::PROTOCOL.into(), err.to_string().as_bytes());
     }
 
     /// Reads one message of the authentication phase; `None` when the peer is gone or was closed.
@@ -279,16 +276,8 @@ impl Conn {
                 ours: tether_protocol::PROTOCOL_VERSION,
                 theirs: hello.version,
             };
-            self.shared
-                .audit_refusal(
-                    &Actor::Peer(self.remote.ip()),
-                    "peer.version_refused",
-                    r.kind(),
-                    &r.to_string(),
-                    self.remote,
-                )
+            self.refuse_audited(&Actor::Peer(self.remote.ip()), "peer.version_refused", r)
                 .await;
-            self.take().refuse(r).await;
             return None;
         }
         self.send(ServerMsg::Welcome {
@@ -346,16 +335,8 @@ impl Conn {
             }
         };
         if let Err(r) = admitted {
-            self.shared
-                .audit_refusal(
-                    &Actor::Agent(name.clone()),
-                    "agent.login_refused",
-                    r.kind(),
-                    &r.to_string(),
-                    self.remote,
-                )
+            self.refuse_audited(&Actor::Agent(name.clone()), "agent.login_refused", r)
                 .await;
-            self.take().refuse(r).await;
             return None;
         }
         let ok = {
@@ -417,10 +398,7 @@ impl Conn {
                 customer,
             }),
             Err(r) => {
-                self.shared
-                    .audit_refusal(&actor, "key.refused", r.kind(), &r.to_string(), self.remote)
-                    .await;
-                self.take().refuse(r).await;
+                self.refuse_audited(&actor, "key.refused", r).await;
                 None
             }
         }

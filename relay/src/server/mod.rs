@@ -202,6 +202,21 @@ impl Shared {
         }
     }
 
+    /// Closes a peer that broke the protocol, with the error as the reason, and audits it.
+    async fn close_for_protocol(
+        &self,
+        conn: &quinn::Connection,
+        actor: &Actor,
+        remote: SocketAddr,
+        err: &(dyn std::fmt::Display + Sync),
+    ) {
+        warn!(%remote, error = %err, "closing peer after a protocol error");
+        let why = err.to_string();
+        self.audit_refusal(actor, "peer.protocol_error", "protocol", &why, remote)
+            .await;
+        conn.close(tether_net::close::PROTOCOL.into(), why.as_bytes());
+    }
+
     /// Audits a refusal, unless this source has had many of this kind lately: those are counted
     /// and audited as one line when the digest's window closes.
     async fn audit_refusal(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tether_net::{close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{Denied, OpenStream, Refusal};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{PREAMBLE_TIMEOUT, Shared};
 use crate::core::ConnId;
@@ -76,17 +76,8 @@ async fn preamble(
     match read {
         Ok(Ok(Some(o))) => Some(o),
         Ok(Err(e)) if e.is_protocol_violation() => {
-            warn!(%remote, error = %e, "bad stream preamble; closing peer");
-            shared
-                .audit_refusal(
-                    &Actor::Peer(remote.ip()),
-                    "peer.protocol_error",
-                    "protocol",
-                    &e.to_string(),
-                    remote,
-                )
-                .await;
-            conn.close(close::PROTOCOL.into(), e.to_string().as_bytes());
+            let actor = Actor::Peer(remote.ip());
+            shared.close_for_protocol(conn, &actor, remote, &e).await;
             None
         }
         _ => None,
