@@ -8,12 +8,14 @@
 //! - [`frame`]: length-prefixed postcard frames with a hard size limit and typed errors.
 //! - [`msg`]: the messages of the control plane and the routing preambles of media streams.
 //! - [`pairing`]: session PINs, key checks and the per-source attempt limiter.
-//! - [`screen`]: the lossless changed-tile screen codec and the viewer's framebuffer.
+//! - [`screen`]: the changed-tile screen codec (lossless palette or BGR + zstd, lossy JPEG for
+//!   photo-like motion), the `ScreenEncoder` trait and the viewer's bounded framebuffer.
 //! - [`flow`]: the latest-frame-wins in-flight window for screen updates.
 //! - [`consent`]: what the customer allowed one participant ([`consent::ConsentGate`]).
 //! - [`input`]: remote input, and the host's [`input::InputGate`] that lets only allowed input
 //!   through.
 //! - [`files`]: file-stream messages and the path and address rules.
+//! - [`fuzzing`]: the bodies of the fuzz targets, also run on their regression inputs by tests.
 
 pub mod consent;
 pub mod files;

@@ -2,10 +2,12 @@
 //!
 //! The host keeps, per viewer, a copy of the last frame that viewer was sent. Each new capture is
 //! compared with it tile by tile; inside a changed tile only the bounding box of the changed pixels
-//! is kept, and horizontally adjacent boxes are merged. The pixels of the changed rectangles
-//! (BGR, 3 bytes each) are compressed with zstd in parts of at most [`PART_RAW_BYTES`], so that no
-//! frame on the wire approaches the media frame limit and a viewer can start applying a big
-//! update before all of it has arrived.
+//! is kept, and adjacent boxes are merged sideways and downwards. The changed rectangles, as
+//! palette indices when they have few colours and as BGR (3 bytes a pixel) otherwise, are
+//! compressed with zstd in parts of at most [`PART_RAW_BYTES`], so that no frame on the wire
+//! approaches the media frame limit and a viewer can start applying a big update before all of it
+//! has arrived. Photo-like rectangles in motion (or any sizeable one in Smooth, or on a slow link
+//! in Auto) go as JPEG instead, and are sent again losslessly once they settle.
 //!
 //! Pixels are 32-bit BGRX, as X11 and the other capture APIs deliver them.
 //!
