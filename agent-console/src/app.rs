@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::backend::{self, Backend, Startup};
-use crate::state::{ConsoleState, Screen};
+use crate::state::{ConsoleState, Screen, Settings};
 use crate::ui::{self, RemoteScreen};
 
 /// The console application.
@@ -12,6 +12,8 @@ pub struct ConsoleApp {
     state: ConsoleState,
     backend: Backend,
     runtime: ui::Runtime,
+    /// Where the settings are kept, and what was last written there.
+    settings_file: Option<(std::path::PathBuf, Settings)>,
 }
 
 impl std::fmt::Debug for ConsoleApp {
@@ -40,7 +42,33 @@ impl ConsoleApp {
             state,
             backend,
             runtime: ui::Runtime::default(),
+            settings_file: None,
         })
+    }
+
+    /// Writes the settings to `path` whenever the agent changes them.
+    pub fn keep_settings_in(mut self, path: std::path::PathBuf) -> Self {
+        self.settings_file = Some((path, self.state.settings.clone()));
+        self
+    }
+
+    /// Writes changed settings; a failure is shown in the status line.
+    fn save_settings(&mut self) {
+        let Some((path, saved)) = &mut self.settings_file else {
+            return;
+        };
+        if *saved == self.state.settings {
+            return;
+        }
+        *saved = self.state.settings.clone();
+        if let Err(e) = saved.save(path)
+            && let Some(d) = self.state.desk_mut()
+        {
+            d.notice = Some(format!(
+                "Cannot save the settings to {}: {e}",
+                path.display()
+            ));
+        }
     }
 
     /// The state (for tests).
@@ -162,7 +190,8 @@ impl ConsoleApp {
         for cmd in self.state.take_commands() {
             self.backend.send(cmd);
         }
-        // Key expiry counts down on the home tab.
+        self.save_settings();
+        // Key expiry, waits and tab markers count on.
         ctx.request_repaint_after(std::time::Duration::from_secs(1));
     }
 

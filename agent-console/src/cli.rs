@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::app::ConsoleApp;
 use crate::backend::{BackendOptions, Startup};
-use crate::state::{ConsoleState, LoginRequest};
+use crate::state::{ConsoleState, LoginRequest, Settings};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -32,6 +32,10 @@ struct Cli {
     /// Where files fetched from customers go (default: your Downloads folder).
     #[arg(long)]
     download_dir: Option<PathBuf>,
+    /// The settings file: favourite queues, tab markers, folders (default: in your
+    /// configuration folder).
+    #[arg(long)]
+    settings: Option<PathBuf>,
     /// Data dir of the embedded relay.
     #[cfg(feature = "embedded-relay")]
     #[arg(long)]
@@ -67,6 +71,10 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
         Some(relay) => remote_login(&cli, relay),
     };
     let mut state = state;
+    let settings_file = cli.settings.clone().or_else(Settings::default_path);
+    if let Some(path) = &settings_file {
+        state.settings = Settings::load(path);
+    }
     if let Some(d) = &cli.download_dir {
         state.settings.download_dir = d.clone();
     }
@@ -87,12 +95,11 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
         "Tether Console",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(ConsoleApp::new(
-                &cc.egui_ctx,
-                state,
-                startup,
-                backend,
-            )?))
+            let app = ConsoleApp::new(&cc.egui_ctx, state, startup, backend)?;
+            Ok(Box::new(match settings_file {
+                Some(path) => app.keep_settings_in(path),
+                None => app,
+            }))
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the console window: {e}"))

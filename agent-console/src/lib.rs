@@ -2,7 +2,8 @@
 //!
 //! - [`net`]: the agent's client (login, keys, session events, screen views), UI-free.
 //! - [`backend`]: runs [`net`] on a tokio runtime and talks to the UI over channels.
-//! - [`state`]: the console's state, apart from drawing.
+//! - [`state`]: the console's state, apart from drawing; [`queue`]: its queues, alerts and
+//!   activity markers.
 //! - [`ui`]: panels, each a function of the state.
 //! - [`app`]: the eframe application gluing them.
 //! - [`local`]: the in-process relay and demo host for a local try (cargo features).
@@ -15,5 +16,6 @@ pub mod cli;
 pub mod keys;
 pub mod local;
 pub mod net;
+pub mod queue;
 pub mod state;
 pub mod ui;

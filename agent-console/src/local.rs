@@ -149,6 +149,7 @@ mod relay {
             data_dir: data_dir.clone(),
             public_url: None,
             limits: tether_relay::Limits::default(),
+            requeue_after: tether_relay::core::REQUEUE_AFTER,
         };
         let relay = match Relay::start(cfg(DEFAULT_PORT)).await {
             Ok(r) => r,
@@ -160,13 +161,22 @@ mod relay {
         let agent = local_agent_name();
         let password = read_or_make_secret(&data_dir.join("local-agent.secret"))?;
         let store = relay.store();
-        if !store.verify_agent(&agent, &password).await? {
-            match store
-                .add_agent(&agent, &password, crate::state::now_unix())
-                .await
-            {
+        if store
+            .login(agent.clone(), password.clone())
+            .await?
+            .is_none()
+        {
+            let new = store::NewAgent {
+                name: agent.clone(),
+                display: Some(tether_desktop::info::full_name()),
+                password: password.clone(),
+            };
+            match store.add_agent(new, crate::state::now_unix()).await {
                 Ok(()) => {}
-                Err(StoreError::AgentExists(_)) => store.set_password(&agent, &password).await?,
+                Err(StoreError::AgentExists(_)) => {
+                    store.set_password(agent.clone(), password.clone()).await?;
+                    store.set_disabled(agent.clone(), false).await?;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -203,7 +213,7 @@ mod demo {
         pub(super) async fn logged_in(&mut self, client: &AgentClient, wanted: bool) {
             if wanted && matches!(self, Demo::Off) {
                 *self = Demo::WaitingForKey;
-                let _ = client.create_key(None).await;
+                let _ = client.create_key(None, None).await;
             }
         }
 
@@ -235,6 +245,7 @@ mod demo {
                 key: pin,
                 relay,
                 fingerprint,
+                name: None,
             };
             let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
             let (_end_tx, end_rx) = watch::channel(false);

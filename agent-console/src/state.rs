@@ -1,15 +1,18 @@
 //! The console's state, apart from drawing. Panels read and edit it and queue [`Command`]s; the
 //! backend's [`Event`]s are applied to it with [`ConsoleState::apply`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+use tether_protocol::desk::{AgentInfo, LeftReason, MemberInfo, MemberRole, Target, TeamInfo};
 use tether_protocol::files::Entry;
 use tether_protocol::input::{Grant, InputEvent};
-use tether_protocol::msg::{ServerMsg, SessionId, SessionInfo, SessionKey};
+use tether_protocol::msg::{Refusal, ServerMsg, SessionId, SessionInfo, SessionKey};
 use tether_protocol::screen::Quality;
 
 use crate::keys::ModSync;
+use crate::queue::{Activity, Queues};
 
 /// Login details. Its `Debug` output leaves the password out.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -40,10 +43,35 @@ impl std::fmt::Debug for LoginRequest {
 pub enum Command {
     /// Log in.
     Login(LoginRequest),
-    /// Generate a session key.
-    CreateKey,
-    /// Leave a session.
+    /// Generate a session key for the agent's own queue, or a team's.
+    CreateKey {
+        /// The team, or `None` for the agent's own queue.
+        team: Option<String>,
+    },
+    /// Accept a waiting session or an invitation.
+    Accept(SessionId),
+    /// Move a session (the agent owns) to another agent's or a team's queue.
+    Transfer {
+        /// The session.
+        session: SessionId,
+        /// Where to.
+        to: Target,
+    },
+    /// Invite another agent or a team into a session.
+    Invite {
+        /// The session.
+        session: SessionId,
+        /// Whom.
+        to: Target,
+        /// Whether they join hidden from the customer.
+        masked: bool,
+    },
+    /// Ask for the teams and agents (for the transfer and invite dialogs).
+    Directory,
+    /// Leave a session; the others in it stay.
     Leave(SessionId),
+    /// End a session (the agent owns) for everyone.
+    EndForAll(SessionId),
     /// Start viewing a session's screen.
     View {
         /// The session.
@@ -124,6 +152,28 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The session a command acts in, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Command::Leave(s) | Command::EndForAll(s) => Some(*s),
+            Command::Transfer { session, .. }
+            | Command::Invite { session, .. }
+            | Command::View { session, .. }
+            | Command::SelectMonitor { session, .. }
+            | Command::Control { session, .. }
+            | Command::Input { session, .. }
+            | Command::ClipboardSync { session, .. }
+            | Command::PushUrl { session, .. }
+            | Command::ListRemote { session, .. }
+            | Command::Upload { session, .. }
+            | Command::Download { session, .. }
+            | Command::SetQuality { session, .. } => Some(*session),
+            _ => None,
+        }
+    }
+}
+
 /// What the backend tells the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -131,6 +181,10 @@ pub enum Event {
     LoggedIn {
         /// Account name.
         agent: String,
+        /// Display name.
+        display: String,
+        /// The agent's teams.
+        teams: Vec<String>,
         /// Relay address.
         relay: String,
         /// Relay fingerprint.
@@ -327,8 +381,10 @@ pub enum Screen {
 pub struct SessionTab {
     /// What the relay said of it.
     pub info: SessionInfo,
-    /// Agents present.
-    pub agents: Vec<String>,
+    /// The agents in it now.
+    pub members: Vec<MemberInfo>,
+    /// When the agent last acted in it, seconds since the Unix epoch.
+    pub last_acted: u64,
     /// Viewed monitor.
     pub monitor: u8,
     /// Scaling.
@@ -360,10 +416,46 @@ pub struct SessionTab {
 }
 
 impl SessionTab {
-    /// A tab title: the customer's user and host.
+    /// A tab title: the customer's name.
     pub fn title(&self) -> String {
         let c = &self.info.customer;
-        format!("{}@{}", c.user, c.hostname)
+        if c.name.trim().is_empty() {
+            format!("{}@{}", c.user, c.hostname)
+        } else {
+            c.name.clone()
+        }
+    }
+
+    /// Whether this agent is in charge of the session.
+    pub fn owner(&self) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.id == self.info.me && m.role == MemberRole::Owner)
+    }
+
+    /// Whether this agent watches hidden from the customer.
+    pub fn masked(&self) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.id == self.info.me && m.masked)
+    }
+
+    /// The Users line: every agent, with their part and whether the customer sees them.
+    pub fn users_line(&self) -> String {
+        self.members
+            .iter()
+            .filter(|m| m.role != MemberRole::Host)
+            .map(|m| {
+                let mut marks = Vec::new();
+                if m.role == MemberRole::Owner {
+                    marks.push("owner");
+                }
+                marks.push(if m.masked { "masked" } else { "unmasked" });
+                let you = if m.id == self.info.me { ", you" } else { "" };
+                format!("{} ({}{you})", m.display, marks.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The Screen line: "none" before a picture, else "N — WxH".
@@ -391,11 +483,58 @@ pub enum Link {
     Lost(String),
 }
 
+/// The teams and agents, for the transfer and invite dialogs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Directory {
+    /// Teams.
+    pub teams: Vec<TeamInfo>,
+    /// Agents.
+    pub agents: Vec<AgentInfo>,
+}
+
+/// A dialog over the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskDialog {
+    /// Choose where a session goes.
+    Transfer {
+        /// The session.
+        session: SessionId,
+        /// The choice so far.
+        to: Option<Target>,
+    },
+    /// Choose whom to invite into a session.
+    Invite {
+        /// The session.
+        session: SessionId,
+        /// The choice so far.
+        to: Option<Target>,
+        /// Whether they join hidden from the customer.
+        masked: bool,
+    },
+    /// Confirm ending a session for everyone.
+    ConfirmEnd {
+        /// The session.
+        session: SessionId,
+    },
+}
+
 /// The logged-in desk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desk {
     /// Account name.
     pub agent: String,
+    /// Display name.
+    pub display: String,
+    /// The agent's teams.
+    pub teams: Vec<String>,
+    /// The agent's queues and alerts.
+    pub queues: Queues,
+    /// Teams and agents, once asked for.
+    pub directory: Option<Directory>,
+    /// The dialog open over the desk.
+    pub dialog: Option<DeskDialog>,
+    /// The team the next key is for (`None`: the agent's own queue).
+    pub key_team: Option<String>,
     /// Relay address.
     pub relay: String,
     /// Relay fingerprint.
@@ -417,6 +556,26 @@ impl Desk {
     pub fn tab_mut(&mut self, id: SessionId) -> Option<&mut SessionTab> {
         self.sessions.iter_mut().find(|t| t.info.id == id)
     }
+
+    /// The key under which this agent's own settings (favourites) are kept.
+    pub fn settings_key(&self) -> String {
+        format!("{}@{}", self.agent, self.relay)
+    }
+
+    /// Closes a session's tab (ended, left or transferred) and says why.
+    fn close_tab(&mut self, session: SessionId, why: impl FnOnce(&SessionTab) -> String) {
+        if let Some(pos) = self.sessions.iter().position(|t| t.info.id == session) {
+            let tab = self.sessions.remove(pos);
+            self.notice = Some(why(&tab));
+        }
+        if self.selected == Some(session) {
+            self.selected = self.sessions.last().map(|t| t.info.id);
+        }
+        if matches!(&self.dialog, Some(DeskDialog::Transfer { session: s, .. } | DeskDialog::Invite { session: s, .. } | DeskDialog::ConfirmEnd { session: s }) if *s == session)
+        {
+            self.dialog = None;
+        }
+    }
 }
 
 /// Where the console is.
@@ -427,16 +586,21 @@ pub enum Phase {
     /// Logging in.
     Connecting(LoginForm),
     /// Logged in.
-    Desk(Desk),
+    Desk(Box<Desk>),
 }
 
-/// The agent's choices that outlive a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The agent's choices that outlive a session, kept in the console's settings file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     /// Where files fetched from customers go.
     pub download_dir: PathBuf,
     /// Where the file dialog opens to send files (the last folder sent from).
     pub send_dir: PathBuf,
+    /// Favourite team queues, per agent (`agent@relay`).
+    pub favourites: BTreeMap<String, BTreeSet<String>>,
+    /// When session tabs' markers turn amber and red.
+    pub activity: Activity,
 }
 
 impl Default for Settings {
@@ -446,6 +610,68 @@ impl Default for Settings {
             send_dir: directories::UserDirs::new()
                 .map(|u| u.home_dir().to_path_buf())
                 .unwrap_or_else(|| PathBuf::from("/")),
+            favourites: BTreeMap::new(),
+            activity: Activity::default(),
+        }
+    }
+}
+
+/// Most bytes of a settings file read.
+const SETTINGS_MAX: u64 = 1 << 20;
+
+impl Settings {
+    /// The settings file's default place (the user's configuration folder).
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "Tether", "tether-console")
+            .map(|p| p.config_dir().join("settings.json"))
+    }
+
+    /// Reads settings; a missing, oversized or unreadable file gives the defaults (and says why
+    /// in the log).
+    pub fn load(path: &std::path::Path) -> Settings {
+        let read = || -> Result<Settings, String> {
+            let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+            if meta.len() > SETTINGS_MAX {
+                return Err(format!("larger than {SETTINGS_MAX} bytes"));
+            }
+            let text = std::fs::read(path).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&text).map_err(|e| e.to_string())
+        };
+        match read() {
+            Ok(s) => s,
+            Err(e) => {
+                if path.exists() {
+                    tracing::warn!(path = %path.display(), error = %e, "settings not read; using the defaults");
+                }
+                Settings::default()
+            }
+        }
+    }
+
+    /// Writes settings (owner-only, replaced whole so a crash never leaves half a file).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, &text)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// The favourite teams of an agent.
+    pub fn favourites_of(&self, key: &str) -> BTreeSet<String> {
+        self.favourites.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Stars or unstars a team for an agent.
+    pub fn toggle_favourite(&mut self, key: &str, team: &str) {
+        let set = self.favourites.entry(key.to_string()).or_default();
+        if !set.remove(team) {
+            set.insert(team.to_string());
+        }
+        if set.is_empty() {
+            self.favourites.remove(key);
         }
     }
 }
@@ -502,9 +728,18 @@ impl ConsoleState {
         }
     }
 
-    /// Takes the queued commands.
+    /// Takes the queued commands. Each one acting in a session marks the agent active in it.
     pub fn take_commands(&mut self) -> Vec<Command> {
-        std::mem::take(&mut self.outbox)
+        let commands = std::mem::take(&mut self.outbox);
+        if let Some(d) = self.desk_mut() {
+            let now = now_unix();
+            for s in commands.iter().filter_map(Command::session) {
+                if let Some(t) = d.tab_mut(s) {
+                    t.last_acted = now;
+                }
+            }
+        }
+        commands
     }
 
     /// The desk, if logged in.
@@ -520,11 +755,19 @@ impl ConsoleState {
         match ev {
             Event::LoggedIn {
                 agent,
+                display,
+                teams,
                 relay,
                 fingerprint,
             } => {
-                self.phase = Phase::Desk(Desk {
+                self.phase = Phase::Desk(Box::new(Desk {
                     agent,
+                    display,
+                    teams,
+                    queues: Queues::default(),
+                    directory: None,
+                    dialog: None,
+                    key_team: None,
                     relay,
                     fingerprint,
                     key: None,
@@ -532,7 +775,7 @@ impl ConsoleState {
                     selected: None,
                     notice: None,
                     link: Link::Online,
-                });
+                }));
             }
             Event::LoginFailed(message) => self.login_failed(message),
             Event::Lost(reason) => {
@@ -540,6 +783,8 @@ impl ConsoleState {
                     d.link = Link::Lost(reason);
                     d.sessions.clear();
                     d.selected = None;
+                    d.queues = Queues::default();
+                    d.dialog = None;
                 }
             }
             Event::Notice(n) => {
@@ -629,63 +874,130 @@ impl ConsoleState {
             }
             ServerMsg::SessionStarted(info) => {
                 let id = info.id;
-                if d.tab_mut(id).is_none() {
-                    // The primary monitor comes first in the customer's list.
-                    d.sessions.push(SessionTab {
-                        agents: info.agents.clone(),
-                        info,
-                        monitor: 0,
-                        scale: Scale::Fit,
-                        quality: Quality::Auto,
-                        overlay: false,
-                        control: Grant::Off,
-                        clipboard: Grant::Off,
-                        mods: ModSync::default(),
-                        pointer: None,
-                        files_open: false,
-                        sort: FileSort::default(),
-                        url: String::new(),
-                        remote: None,
-                        transfers: Vec::new(),
-                        screen: Screen::Connecting,
-                    });
-                    commands.push(Command::View {
-                        session: id,
-                        monitor: 0,
-                    });
+                d.queues.started(id);
+                match d.tab_mut(id) {
+                    Some(t) => t.members = info.members.clone(),
+                    None => {
+                        d.sessions.push(SessionTab::new(info));
+                        // The primary monitor comes first in the customer's list.
+                        commands.push(Command::View {
+                            session: id,
+                            monitor: 0,
+                        });
+                    }
                 }
                 d.selected = Some(id);
             }
             ServerMsg::SessionEnded { session, reason } => {
-                if let Some(pos) = d.sessions.iter().position(|t| t.info.id == session) {
-                    let tab = d.sessions.remove(pos);
-                    d.notice = Some(format!("Session with {} ended: {reason}", tab.title()));
+                d.close_tab(session, |t| {
+                    format!("Session with {} ended: {reason}", t.title())
+                });
+            }
+            ServerMsg::Left { session, reason } => d.close_tab(session, |t| match &reason {
+                LeftReason::Left => format!("You left the session with {}", t.title()),
+                LeftReason::Transferred(q) => {
+                    format!("The session with {} went to the {q}", t.title())
                 }
-                if d.selected == Some(session) {
-                    d.selected = d.sessions.last().map(|t| t.info.id);
+            }),
+            ServerMsg::MembersChanged { session, members } => {
+                if let Some(t) = d.tab_mut(session) {
+                    t.members = members;
                 }
             }
-            ServerMsg::AgentsChanged { session, agents } => {
-                if let Some(t) = d.tab_mut(session) {
-                    t.agents = agents;
+            ServerMsg::Queue { entries } => {
+                for e in entries {
+                    d.queues.upsert(e);
                 }
+            }
+            ServerMsg::Unqueued {
+                session,
+                queue,
+                why,
+            } => {
+                if let Some(n) = d.queues.departure_notice(session, &why, &d.display) {
+                    d.notice = Some(n);
+                }
+                d.queues.remove(session, &queue);
+            }
+            ServerMsg::Directory { teams, agents } => {
+                d.directory = Some(Directory { teams, agents });
+            }
+            ServerMsg::Refused(Refusal::NotAllowed(why)) => {
+                d.notice = Some(capitalized(&why.to_string()))
             }
             ServerMsg::Refused(r) => d.notice = Some(format!("Refused: {r}")),
-            ServerMsg::Welcome { .. } | ServerMsg::LoggedIn { .. } | ServerMsg::Joined { .. } => {}
+            ServerMsg::Welcome { .. }
+            | ServerMsg::LoggedIn { .. }
+            | ServerMsg::Joined { .. }
+            | ServerMsg::InLine { .. }
+            | ServerMsg::AgentsChanged { .. } => {}
         }
         self.outbox.extend(commands);
+    }
+}
+
+impl SessionTab {
+    /// A new tab for a session the agent is now in.
+    pub fn new(info: SessionInfo) -> Self {
+        SessionTab {
+            members: info.members.clone(),
+            info,
+            last_acted: now_unix(),
+            monitor: 0,
+            scale: Scale::Fit,
+            quality: Quality::Auto,
+            overlay: false,
+            control: Grant::Off,
+            clipboard: Grant::Off,
+            mods: ModSync::default(),
+            pointer: None,
+            files_open: false,
+            sort: FileSort::default(),
+            url: String::new(),
+            remote: None,
+            transfers: Vec::new(),
+            screen: Screen::Connecting,
+        }
+    }
+}
+
+/// A member for tests: an agent by login, display name "Login".
+#[cfg(test)]
+pub(crate) fn test_member(id: u64, login: &str, role: MemberRole, masked: bool) -> MemberInfo {
+    let mut display = login.to_string();
+    if let Some(f) = display.get_mut(0..1) {
+        f.make_ascii_uppercase();
+    }
+    MemberInfo {
+        id: tether_protocol::desk::ParticipantId(id),
+        login: login.into(),
+        display,
+        role,
+        masked,
+    }
+}
+
+/// A message with its first letter in capitals.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tether_protocol::desk::{ParticipantId, QueueId};
     use tether_protocol::msg::{CustomerInfo, EndReason, MonitorInfo};
 
     fn desk() -> ConsoleState {
         let mut s = ConsoleState::connecting(LoginRequest::default());
         s.apply(Event::LoggedIn {
             agent: "alice".into(),
+            display: "Alice A.".into(),
+            teams: vec!["Support".into()],
             relay: "r:1".into(),
             fingerprint: "f".into(),
         });
@@ -696,6 +1008,7 @@ mod tests {
         SessionInfo {
             id: SessionId(id),
             customer: CustomerInfo {
+                name: "Carol Customer".into(),
                 os: "Linux".into(),
                 hostname: "pc".into(),
                 user: "carol".into(),
@@ -708,7 +1021,14 @@ mod tests {
                     primary: true,
                 }],
             },
-            agents: vec!["alice".into()],
+            members: vec![crate::state::test_member(
+                1,
+                "alice",
+                MemberRole::Owner,
+                false,
+            )],
+            me: ParticipantId(1),
+            origin: QueueId::Personal("alice".into()),
             started_at: 0,
         }
     }
@@ -748,6 +1068,26 @@ mod tests {
                 .unwrap_or("")
                 .contains("the customer ended the session")
         );
+    }
+
+    #[test]
+    fn settings_are_kept_per_agent_and_a_broken_file_gives_the_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("sub").join("settings.json");
+        let mut s = Settings::default();
+        s.toggle_favourite("alice@r:1", "Support");
+        s.toggle_favourite("bob@r:1", "Billing");
+        s.activity.amber_after_mins = 3;
+        s.save(&path).expect("save");
+        let back = Settings::load(&path);
+        assert_eq!(back, s);
+        assert!(back.favourites_of("alice@r:1").contains("Support"));
+        assert!(!back.favourites_of("alice@r:1").contains("Billing"));
+        let mut unstarred = back.clone();
+        unstarred.toggle_favourite("alice@r:1", "Support");
+        assert!(unstarred.favourites_of("alice@r:1").is_empty());
+        std::fs::write(&path, b"{ not json").expect("write");
+        assert_eq!(Settings::load(&path).activity, Activity::default());
     }
 
     #[test]

@@ -49,6 +49,10 @@ struct Cli {
     /// Most files the agent may send in one session.
     #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILES)]
     max_files: u64,
+    /// Your name, as your support agent sees it in their queue (default: your full name on this
+    /// computer).
+    #[arg(long, env = "TETHER_CUSTOMER_NAME")]
+    name: Option<String>,
     /// Grant these without asking (comma-separated). Logged.
     #[arg(long, value_delimiter = ',', value_enum)]
     allow: Vec<Allow>,
@@ -123,6 +127,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     let controller = rt.spawn(crate::controller::run(
         target,
         cli.key.clone(),
+        cli.name.clone(),
         services,
         decisions,
         life_rx,

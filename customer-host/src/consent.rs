@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tether_protocol::desk::Participant;
 use tether_protocol::input::{Grant, Permission};
 use tokio::sync::mpsc;
 
@@ -38,7 +39,7 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     /// The agent asking.
-    pub agent: String,
+    pub agent: Participant,
     /// What for.
     pub permission: Permission,
     /// The web address, for [`Permission::Url`].
@@ -74,7 +75,7 @@ pub enum Decision {
     /// Answer a prompt.
     Answer {
         /// The agent.
-        agent: String,
+        agent: Participant,
         /// The permission.
         permission: Permission,
         /// Allowed?
@@ -83,7 +84,7 @@ pub enum Decision {
     /// Take a permission back.
     Revoke {
         /// The agent.
-        agent: String,
+        agent: Participant,
         /// The permission.
         permission: Permission,
     },
@@ -106,22 +107,24 @@ pub struct HostView {
     pub phase: Phase,
     /// Why the last attempt failed, shown until the next one starts.
     pub failure: Option<crate::failure::Failure>,
-    /// The agent whose key it was.
+    /// Whose queue the customer waits in: the agent whose key it was, or the team.
     pub owner: Option<String>,
-    /// Agents connected now (unmasked).
+    /// The customer's place in line while no agent has taken the session (1 is next).
+    pub place: Option<u32>,
+    /// Agents helping now (unmasked members only; the host never learns of the others).
     pub agents: Vec<String>,
-    /// Who views which monitor.
-    pub viewers: Vec<(String, u8)>,
+    /// Who views which monitor (unmasked members only).
+    pub viewers: Vec<(Participant, u8)>,
     /// Open questions.
     pub prompts: Vec<Prompt>,
     /// Control and clipboard grants per agent.
-    pub grants: BTreeMap<String, (Grant, Grant)>,
+    pub grants: BTreeMap<Participant, (Grant, Grant)>,
     /// What happened, newest last.
     pub log: Vec<String>,
     /// File transfers, newest last.
     pub transfers: Vec<TransferRow>,
     /// File access per agent.
-    pub files: BTreeMap<String, Grant>,
+    pub files: BTreeMap<Participant, Grant>,
 }
 
 impl HostView {
@@ -136,6 +139,7 @@ impl HostView {
     /// activity log stay for the customer to read.
     pub fn end_session(&mut self) {
         self.owner = None;
+        self.place = None;
         self.agents.clear();
         self.viewers.clear();
         self.prompts.clear();
@@ -150,7 +154,7 @@ pub struct TransferRow {
     /// Identifier (for Stop).
     pub id: u64,
     /// The agent.
-    pub agent: String,
+    pub agent: Participant,
     /// File name.
     pub name: String,
     /// Whether the file comes to this computer.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tether_net::write_msg;
 use tether_protocol::consent::Permission;
+use tether_protocol::desk::Participant;
 use tether_protocol::frame::INPUT_MAX_FRAME;
 use tether_protocol::input::{Action, AgentMsg, Grant, HostMsg, InputGate, MAX_CLIPBOARD};
 use tether_protocol::msg::MonitorInfo;
@@ -50,7 +51,7 @@ impl std::fmt::Debug for ControlDeps {
 pub async fn serve(
     send: quinn::SendStream,
     recv: quinn::RecvStream,
-    agent: String,
+    agent: Participant,
     deps: ControlDeps,
     mut decisions: mpsc::UnboundedReceiver<Decision>,
 ) {
@@ -118,7 +119,7 @@ pub async fn serve(
 
 /// One agent's input stream and what carries out its gate's actions.
 struct Stream {
-    agent: String,
+    agent: Participant,
     deps: ControlDeps,
     gate: InputGate,
     inject: InjectQueue,

@@ -26,6 +26,7 @@ pub enum WindowLife {
 pub async fn run(
     target: Result<Target, Failure>,
     first_key: Option<String>,
+    name: Option<String>,
     services: Services,
     decisions: mpsc::UnboundedReceiver<Decision>,
     life: watch::Receiver<WindowLife>,
@@ -50,6 +51,7 @@ pub async fn run(
     let (events, printer) = printer();
     let mut attempts = Attempts {
         target,
+        name,
         shared: services.shared.clone(),
         answerer: services.answerer.clone(),
         services,
@@ -130,6 +132,8 @@ enum Then {
 /// Attempts at a session, one after the other.
 struct Attempts {
     target: Target,
+    /// The customer's name, if they gave one.
+    name: Option<String>,
     services: Services,
     shared: Shared,
     answerer: Answerer,
@@ -190,6 +194,7 @@ impl Attempts {
             key,
             relay: self.target.relay.clone(),
             fingerprint: self.target.fingerprint,
+            name: self.name.clone(),
         };
         let res = crate::run_with(
             opts,
@@ -254,15 +259,14 @@ fn printer() -> (
                 HostEvent::Agents(a) if a.is_empty() && had_agent => {
                     had_agent = false;
                     println!(
-                        "your support agent's connection was lost; waiting for them to come back (Ctrl+C ends the session)"
+                        "your representative is no longer connected; waiting for the next one (Ctrl+C ends the session)"
                     );
                 }
-                HostEvent::Joined { session, agent } => {
-                    println!("joined session {session} of {agent}");
+                HostEvent::Joined { session, queue } => {
+                    println!("joined session {session}: waiting for a representative ({queue})");
                 }
-                HostEvent::Agents(a) if a.is_empty() => {
-                    println!("waiting for your support agent to connect")
-                }
+                HostEvent::InLine(place) => println!("you are number {place} in line"),
+                HostEvent::Agents(a) if a.is_empty() => println!("waiting for a representative"),
                 HostEvent::Agents(a) => {
                     had_agent = true;
                     println!("connected: {}", a.join(", "));

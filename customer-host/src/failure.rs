@@ -159,7 +159,7 @@ impl From<&HostError> for Failure {
 /// How the session's end reads for the customer.
 pub fn ended_words(reason: EndReason) -> &'static str {
     match reason {
-        EndReason::AgentLeft => "Your support agent ended the session.",
+        EndReason::AgentLeft | EndReason::AgentEnded => "Your support agent ended the session.",
         EndReason::CustomerEnded => "You ended the session.",
         EndReason::CustomerDisconnected => "This computer's connection to the session was lost.",
         EndReason::RelayShutdown => {

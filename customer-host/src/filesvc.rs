@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tether_net::{read_msg, write_msg};
 use tether_protocol::consent::{Answer, Ask, Permission};
+use tether_protocol::desk::Participant;
 use tether_protocol::files::{Entry, FileMsg};
 use tether_protocol::frame::{FILE_REQUEST_MAX_FRAME, FILES_MAX_FRAME};
 use tether_protocol::input::Grant;
@@ -25,7 +26,7 @@ const MAX_ENTRIES: usize = 20_000;
 pub struct FileAccess {
     shared: Shared,
     next_id: AtomicU64,
-    running: Mutex<HashMap<u64, (String, Arc<Progress>)>>,
+    running: Mutex<HashMap<u64, (Participant, Arc<Progress>)>>,
     received: AtomicU64,
 }
 
@@ -47,15 +48,15 @@ impl FileAccess {
     }
 
     /// Shows `agent`'s file access in the window.
-    fn show(&self, agent: &str, g: Grant) {
-        let a = agent.to_string();
+    fn show(&self, agent: &Participant, g: Grant) {
+        let a = agent.clone();
         self.shared.update(|v| {
             v.files.insert(a, g);
         });
     }
 
     /// The customer answered `agent`'s file prompt.
-    pub fn answer(&self, agent: &AgentConsent, name: &str, allow: bool, now: Duration) {
+    pub fn answer(&self, agent: &AgentConsent, name: &Participant, allow: bool, now: Duration) {
         let answered = agent.gate().answer(Permission::Files, allow, now);
         if let Answer::Grant(g) = answered {
             self.show(name, g);
@@ -64,7 +65,7 @@ impl FileAccess {
     }
 
     /// The customer took file access back from `agent`: its running transfers stop.
-    pub fn revoke(&self, agent: &AgentConsent, name: &str) {
+    pub fn revoke(&self, agent: &AgentConsent, name: &Participant) {
         agent.gate().revoke(Permission::Files);
         agent.changed();
         self.show(name, Grant::Off);
@@ -124,7 +125,7 @@ enum NoAccess {
 
 impl FileDeps {
     /// Waits until file access is decided for `agent`.
-    async fn consent(&self, agent: &str) -> Result<(), NoAccess> {
+    async fn consent(&self, agent: &Participant) -> Result<(), NoAccess> {
         loop {
             let notified = self.consent.notified();
             let ask = self
@@ -249,7 +250,7 @@ async fn reply(send: &mut quinn::SendStream, msg: &FileMsg) -> bool {
 pub async fn serve(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    agent: String,
+    agent: Participant,
     deps: FileDeps,
 ) {
     let first = match read_msg::<FileMsg>(&mut recv, FILE_REQUEST_MAX_FRAME).await {
@@ -306,15 +307,15 @@ struct Row {
 }
 
 impl Row {
-    fn start(deps: &FileDeps, agent: &str, name: &str, incoming: bool, total: u64) -> Row {
+    fn start(deps: &FileDeps, agent: &Participant, name: &str, incoming: bool, total: u64) -> Row {
         let id = deps.access.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let progress = Progress::new(total);
         if let Ok(mut r) = deps.access.running.lock() {
-            r.insert(id, (agent.to_string(), progress.clone()));
+            r.insert(id, (agent.clone(), progress.clone()));
         }
         let row = TransferRow {
             id,
-            agent: agent.to_string(),
+            agent: agent.clone(),
             name: name.to_string(),
             incoming,
             done: 0,
@@ -361,7 +362,7 @@ impl Row {
 async fn receive(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    agent: String,
+    agent: Participant,
     deps: FileDeps,
     name: String,
     size: u64,
@@ -445,7 +446,7 @@ async fn receive(
 async fn transmit(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    agent: String,
+    agent: Participant,
     deps: FileDeps,
     path: String,
 ) {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tether_protocol::consent::{ConsentGate, Permission};
+use tether_protocol::desk::{Participant, ParticipantId};
 use tokio::sync::Notify;
 
 use crate::consent::{Prompt, Shared};
@@ -38,7 +39,7 @@ impl AgentConsent {
 /// Every agent's permissions in one session, and the session's clock for them.
 #[derive(Debug, Clone)]
 pub struct Consents {
-    agents: Arc<Mutex<HashMap<String, Arc<AgentConsent>>>>,
+    agents: Arc<Mutex<HashMap<ParticipantId, Arc<AgentConsent>>>>,
     allowed: Vec<Permission>,
     clock: Instant,
 }
@@ -53,10 +54,10 @@ impl Consents {
         }
     }
 
-    /// The permissions of `agent`.
-    pub fn of(&self, agent: &str) -> Arc<AgentConsent> {
+    /// The permissions of `agent` (a participant: a new membership starts with nothing).
+    pub fn of(&self, agent: &Participant) -> Arc<AgentConsent> {
         let mut m = self.agents.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(agent.to_string())
+        m.entry(agent.id)
             .or_insert_with(|| {
                 Arc::new(AgentConsent {
                     gate: Mutex::new(ConsentGate::new(&self.allowed)),
@@ -109,7 +110,12 @@ impl Answerer {
 
     /// Puts a question. `Some(false)` when nobody can answer (denied at once); `None` when the
     /// customer was asked and the answer comes later as a decision.
-    pub fn ask(&self, agent: &str, permission: Permission, detail: Option<String>) -> Option<bool> {
+    pub fn ask(
+        &self,
+        agent: &Participant,
+        permission: Permission,
+        detail: Option<String>,
+    ) -> Option<bool> {
         if self.is_nobody() {
             self.shared.log(format!(
                 "{agent} asked for {}; denied: nobody can answer on this computer",
@@ -117,7 +123,7 @@ impl Answerer {
             ));
             return Some(false);
         }
-        let agent = agent.to_string();
+        let agent = agent.clone();
         self.shared.update(|v| {
             v.prompts.push(Prompt {
                 agent,

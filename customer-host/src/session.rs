@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tether_protocol::desk::{Participant, ParticipantId};
 use tether_protocol::input::Permission;
 
 use crate::consent::{Decision, Phase, Shared};
@@ -59,19 +60,23 @@ pub struct HostOptions {
     pub relay: String,
     /// SHA-256 of the relay's certificate.
     pub fingerprint: [u8; 32],
+    /// The name the customer gave (their full name on this computer when absent).
+    pub name: Option<String>,
 }
 
 /// What happens during a session, for the customer's eyes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostEvent {
-    /// Joined a session of this agent.
+    /// Joined: waiting in a queue.
     Joined {
         /// The session.
         session: SessionId,
-        /// The agent whose key it was.
-        agent: String,
+        /// Whose queue: the agent whose key it was, or the team.
+        queue: String,
     },
-    /// The agents connected now (empty: waiting for an agent).
+    /// The place in line (1 is next).
+    InLine(u32),
+    /// The agents helping now (empty: waiting for one).
     Agents(Vec<String>),
     /// An agent started viewing a monitor.
     ViewerStarted {
@@ -114,25 +119,25 @@ pub const MAX_FILE_STREAMS: usize = 32;
 
 /// Open streams per agent and kind.
 #[derive(Debug, Default, Clone)]
-struct StreamCaps(Arc<std::sync::Mutex<HashMap<(String, &'static str), usize>>>);
+struct StreamCaps(Arc<std::sync::Mutex<HashMap<(ParticipantId, &'static str), usize>>>);
 
 /// A stream's place under its agent's cap; given back when dropped.
 struct StreamSlot {
     caps: StreamCaps,
-    key: (String, &'static str),
+    key: (ParticipantId, &'static str),
 }
 
 impl StreamCaps {
-    fn take(&self, agent: &str, kind: &'static str, max: usize) -> Option<StreamSlot> {
+    fn take(&self, agent: ParticipantId, kind: &'static str, max: usize) -> Option<StreamSlot> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry((agent.to_string(), kind)).or_default();
+        let n = m.entry((agent, kind)).or_default();
         if *n >= max {
             return None;
         }
         *n += 1;
         Some(StreamSlot {
             caps: self.clone(),
-            key: (agent.to_string(), kind),
+            key: (agent, kind),
         })
     }
 }
@@ -201,7 +206,7 @@ pub async fn run_with(
         .await
         .map_err(|e| HostError::Local(CaptureError::Failed(e.to_string())))?
         .map_err(HostError::Local)?;
-    let customer = info::customer_info(monitors);
+    let customer = info::customer_info(opts.name.clone(), monitors);
     let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
     let result = session(&conn, opts, customer, services, decisions, events, &mut end).await;
     match &result {
@@ -231,12 +236,12 @@ async fn join(
         .await
         .map_err(|e| HostError::Lost(e.to_string()))?;
     match read_server(&mut recv).await? {
-        ServerMsg::Joined { session, agent } => {
+        ServerMsg::Joined { session, queue } => {
             shared.update(|v| {
-                v.owner = Some(agent.clone());
+                v.owner = Some(queue.clone());
                 v.phase = Phase::Waiting;
             });
-            let _ = events.send(HostEvent::Joined { session, agent });
+            let _ = events.send(HostEvent::Joined { session, queue });
             Ok((send, recv))
         }
         ServerMsg::Refused(r) => Err(HostError::Refused(r)),
@@ -262,7 +267,7 @@ struct Served {
     events: mpsc::UnboundedSender<HostEvent>,
     tasks: tokio::task::JoinSet<()>,
     /// Each agent's input stream task, for the customer's answers and revocations.
-    controls: HashMap<String, mpsc::UnboundedSender<Decision>>,
+    controls: HashMap<Participant, mpsc::UnboundedSender<Decision>>,
     files: Arc<crate::filesvc::FileAccess>,
     consents: crate::grants::Consents,
     caps: StreamCaps,
@@ -277,15 +282,12 @@ impl Served {
     fn on_relay(&mut self, m: Option<Result<ServerMsg, tether_net::ReadError>>) -> Step {
         match m {
             Some(Ok(ServerMsg::AgentsChanged { agents, .. })) => {
-                self.shared().update(|v| {
-                    v.phase = match (agents.is_empty(), &v.phase) {
-                        (false, _) => Phase::Connected,
-                        (true, Phase::Connected | Phase::AgentAway) => Phase::AgentAway,
-                        (true, _) => Phase::Waiting,
-                    };
-                    v.agents = agents.clone();
-                });
-                let _ = self.events.send(HostEvent::Agents(agents));
+                self.agents_changed(agents);
+                Step::Go
+            }
+            Some(Ok(ServerMsg::InLine { place })) => {
+                self.shared().update(|v| v.place = Some(place));
+                let _ = self.events.send(HostEvent::InLine(place));
                 Step::Go
             }
             Some(Ok(ServerMsg::SessionEnded { reason, .. })) => {
@@ -307,6 +309,30 @@ impl Served {
         }
     }
 
+    /// The agents helping changed: who came and who went is logged, so the customer sees who
+    /// took over after a transfer.
+    fn agents_changed(&mut self, agents: Vec<String>) {
+        let before = self.shared().view().agents.clone();
+        for gone in before.iter().filter(|a| !agents.contains(a)) {
+            self.shared().log(format!("{gone} left the session"));
+        }
+        for came in agents.iter().filter(|a| !before.contains(a)) {
+            self.shared().log(format!("{came} is now helping you"));
+        }
+        self.shared().update(|v| {
+            v.phase = match (agents.is_empty(), &v.phase) {
+                (false, _) => Phase::Connected,
+                (true, Phase::Connected | Phase::AgentAway) => Phase::AgentAway,
+                (true, _) => Phase::Waiting,
+            };
+            if !agents.is_empty() {
+                v.place = None;
+            }
+            v.agents = agents.clone();
+        });
+        let _ = self.events.send(HostEvent::Agents(agents));
+    }
+
     /// A stream the relay opened for an agent: checked against the agent's caps, then served.
     async fn on_stream(&mut self, mut s: quinn::SendStream, mut r: quinn::RecvStream) -> Step {
         let pre = match read_msg::<HostStream>(&mut r, CONTROL_MAX_FRAME).await {
@@ -314,12 +340,13 @@ impl Served {
             Ok(None) => return Step::Go,
             Err(e) => return Step::Done(Err(HostError::Protocol(e.to_string()))),
         };
-        let (who, kind, max) = match &pre {
-            HostStream::Screen { agent, .. } => (agent.clone(), "screen", MAX_SCREEN_STREAMS),
-            HostStream::Input { agent } => (agent.clone(), "input", MAX_INPUT_STREAMS),
-            HostStream::Files { agent } => (agent.clone(), "file", MAX_FILE_STREAMS),
+        let who = pre.who().clone();
+        let (kind, max) = match &pre {
+            HostStream::Screen { .. } => ("screen", MAX_SCREEN_STREAMS),
+            HostStream::Input { .. } => ("input", MAX_INPUT_STREAMS),
+            HostStream::Files { .. } => ("file", MAX_FILE_STREAMS),
         };
-        let Some(slot) = self.caps.take(&who, kind, max) else {
+        let Some(slot) = self.caps.take(who.id, kind, max) else {
             self.shared().log(format!(
                 "{who}: refused a {kind} stream: {max} are open already"
             ));
@@ -328,7 +355,9 @@ impl Served {
             return Step::Go;
         };
         match pre {
-            HostStream::Screen { agent, monitor } => self.spawn_screen(s, r, agent, monitor, slot),
+            HostStream::Screen { viewer, monitor } => {
+                self.spawn_screen(s, r, viewer, monitor, slot)
+            }
             HostStream::Input { agent } => self.spawn_input(s, r, agent, slot),
             HostStream::Files { agent } => self.spawn_files(s, r, agent, slot),
         }
@@ -339,33 +368,41 @@ impl Served {
         &mut self,
         s: quinn::SendStream,
         r: quinn::RecvStream,
-        agent: String,
+        viewer: Participant,
         monitor: u8,
         slot: StreamSlot,
     ) {
         let events = self.events.clone();
         let factory = self.services.capture.clone();
         let shared = self.shared().clone();
+        // Only unmasked members appear in the window (the relay gives a masked one no name).
+        let shown = viewer.name.is_some();
         self.tasks.spawn(async move {
             let _slot = slot;
-            shared.update(|v| v.viewers.push((agent.clone(), monitor)));
-            let _ = events.send(HostEvent::ViewerStarted {
-                agent: agent.clone(),
-                monitor,
-            });
-            if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
-                warn!(error = %e, %agent, "screen stream ended with an error");
+            if shown {
+                shared.update(|v| v.viewers.push((viewer.clone(), monitor)));
+                let _ = events.send(HostEvent::ViewerStarted {
+                    agent: viewer.to_string(),
+                    monitor,
+                });
             }
-            shared.update(|v| {
-                if let Some(i) = v
-                    .viewers
-                    .iter()
-                    .position(|(a, m)| *a == agent && *m == monitor)
-                {
-                    v.viewers.remove(i);
-                }
-            });
-            let _ = events.send(HostEvent::ViewerStopped { agent });
+            if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
+                warn!(error = %e, viewer = %viewer.id, "screen stream ended with an error");
+            }
+            if shown {
+                shared.update(|v| {
+                    if let Some(i) = v
+                        .viewers
+                        .iter()
+                        .position(|(a, m)| *a == viewer && *m == monitor)
+                    {
+                        v.viewers.remove(i);
+                    }
+                });
+                let _ = events.send(HostEvent::ViewerStopped {
+                    agent: viewer.to_string(),
+                });
+            }
         });
     }
 
@@ -373,7 +410,7 @@ impl Served {
         &mut self,
         s: quinn::SendStream,
         r: quinn::RecvStream,
-        agent: String,
+        agent: Participant,
         slot: StreamSlot,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -399,7 +436,7 @@ impl Served {
         &mut self,
         s: quinn::SendStream,
         r: quinn::RecvStream,
-        agent: String,
+        agent: Participant,
         slot: StreamSlot,
     ) {
         let svc = &self.services;

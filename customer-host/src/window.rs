@@ -26,11 +26,10 @@ pub fn title(view: &HostView) -> String {
             None => "Enter your session key".into(),
         },
         Phase::Connecting => "Connecting".into(),
-        Phase::Waiting => match &view.owner {
-            Some(o) => format!("Waiting for {o}"),
-            None => "Waiting".into(),
+        Phase::Waiting | Phase::AgentAway => match view.place {
+            Some(p) => format!("Waiting for a representative (number {p} in line)"),
+            None => "Waiting for a representative".into(),
         },
-        Phase::AgentAway => "Agent connection lost".into(),
         Phase::Connected => format!("Connected to {}", view.agents.join(", ")),
         Phase::Ended(_) => "Session ended".into(),
         Phase::Broken => view
@@ -41,6 +40,27 @@ pub fn title(view: &HostView) -> String {
             .into(),
     };
     format!("Tether remote support — {state}")
+}
+
+/// Waiting in line: for whom, the place, and (after a representative left) that another one
+/// will take over.
+fn waiting(ui: &mut Ui, view: &HostView) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        ui.label(RichText::new("Waiting for a representative").strong());
+    });
+    if view.phase == Phase::AgentAway {
+        ui.label("Your representative is no longer connected; the next one will take over here.");
+    } else if let Some(o) = &view.owner {
+        ui.label(format!("Your request is with {o}."));
+    }
+    if let Some(p) = view.place {
+        ui.label(if p == 1 {
+            "You are next in line.".to_string()
+        } else {
+            format!("You are number {p} in line.")
+        });
+    }
 }
 
 /// Draws the window's contents; decisions go to `decide`.
@@ -63,26 +83,9 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
                 ui.label("Connecting to the support server…");
             });
         }
-        Phase::Waiting => {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label(match &view.owner {
-                    Some(o) => format!("Waiting for your support agent, {o}, to connect."),
-                    None => "Waiting for your support agent to connect.".into(),
-                });
-            });
-        }
-        Phase::AgentAway => {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label(format!(
-                    "{}'s connection was lost. Waiting for them to come back…",
-                    view.owner.as_deref().unwrap_or("Your support agent")
-                ));
-            });
-        }
+        Phase::Waiting | Phase::AgentAway => waiting(ui, view),
         Phase::Connected => {
-            ui.label(RichText::new(format!("Connected: {}", view.agents.join(", "))).strong());
+            ui.label(RichText::new(format!("Helping you: {}", view.agents.join(", "))).strong());
         }
         Phase::Ended(words) => {
             ui.label(RichText::new(words).strong());

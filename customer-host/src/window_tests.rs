@@ -43,7 +43,7 @@ fn connected() -> HostView {
         phase: Phase::Connected,
         owner: Some("alice".into()),
         agents: vec!["alice".into()],
-        viewers: vec![("alice".into(), 0)],
+        viewers: vec![(alice(), 0)],
         ..Default::default()
     }
 }
@@ -51,7 +51,7 @@ fn connected() -> HostView {
 #[test]
 fn it_names_who_is_connected_and_what_they_see() {
     let (h, _) = harness(connected());
-    assert!(h.query_by_label("Connected: alice").is_some());
+    assert!(h.query_by_label("Helping you: alice").is_some());
     assert!(
         h.query_by_label("alice is viewing your screen (monitor 1)")
             .is_some()
@@ -63,7 +63,7 @@ fn it_names_who_is_connected_and_what_they_see() {
 fn a_control_request_is_answered_allow_or_deny() {
     let mut view = connected();
     view.prompts.push(Prompt {
-        agent: "alice".into(),
+        agent: alice(),
         permission: Permission::Control,
         detail: None,
     });
@@ -77,14 +77,14 @@ fn a_control_request_is_answered_allow_or_deny() {
     assert_eq!(
         decisions.lock().expect("lock").as_slice(),
         &[Decision::Answer {
-            agent: "alice".into(),
+            agent: alice(),
             permission: Permission::Control,
             allow: true
         }]
     );
     let mut view = connected();
     view.prompts.push(Prompt {
-        agent: "alice".into(),
+        agent: alice(),
         permission: Permission::Clipboard,
         detail: None,
     });
@@ -94,7 +94,7 @@ fn a_control_request_is_answered_allow_or_deny() {
     assert_eq!(
         decisions.lock().expect("lock").as_slice(),
         &[Decision::Answer {
-            agent: "alice".into(),
+            agent: alice(),
             permission: Permission::Clipboard,
             allow: false
         }]
@@ -104,8 +104,8 @@ fn a_control_request_is_answered_allow_or_deny() {
 #[test]
 fn grants_can_be_stopped_and_the_session_ended() {
     let mut view = connected();
-    view.grants.insert("alice".into(), (Grant::On, Grant::On));
-    view.files.insert("alice".into(), Grant::On);
+    view.grants.insert(alice(), (Grant::On, Grant::On));
+    view.files.insert(alice(), Grant::On);
     let (mut h, decisions) = harness(view);
     assert!(
         h.query_by_label("alice controls your mouse and keyboard")
@@ -123,15 +123,15 @@ fn grants_can_be_stopped_and_the_session_ended() {
         decisions.lock().expect("lock").as_slice(),
         &[
             Decision::Revoke {
-                agent: "alice".into(),
+                agent: alice(),
                 permission: Permission::Control
             },
             Decision::Revoke {
-                agent: "alice".into(),
+                agent: alice(),
                 permission: Permission::Clipboard
             },
             Decision::Revoke {
-                agent: "alice".into(),
+                agent: alice(),
                 permission: Permission::Files,
             },
             Decision::EndSession,
@@ -262,25 +262,38 @@ fn a_download_without_relay_settings_says_so_and_only_closes() {
 }
 
 #[test]
-fn waiting_names_the_agent_and_a_lost_agent_is_told() {
+fn waiting_shows_the_place_in_line_and_a_lost_representative_is_told() {
     let view = HostView {
         phase: Phase::Waiting,
         owner: Some("alice".into()),
         ..Default::default()
     };
     let (h, _) = harness(view.clone());
-    assert!(
-        h.query_by_label("Waiting for your support agent, alice, to connect.")
-            .is_some()
+    assert!(h.query_by_label("Waiting for a representative").is_some());
+    assert!(h.query_by_label("Your request is with alice.").is_some());
+    assert_eq!(
+        title(&view),
+        "Tether remote support — Waiting for a representative"
     );
-    assert_eq!(title(&view), "Tether remote support — Waiting for alice");
+    let in_line = HostView {
+        place: Some(3),
+        ..view.clone()
+    };
+    let (h, _) = harness(in_line.clone());
+    assert!(h.query_by_label("You are number 3 in line.").is_some());
+    assert_eq!(
+        title(&in_line),
+        "Tether remote support — Waiting for a representative (number 3 in line)"
+    );
     let (h, _) = harness(HostView {
         phase: Phase::AgentAway,
         ..view
     });
     assert!(
-        h.query_by_label("alice's connection was lost. Waiting for them to come back…")
-            .is_some()
+        h.query_by_label(
+            "Your representative is no longer connected; the next one will take over here."
+        )
+        .is_some()
     );
     assert!(h.query_by_label("End session").is_some());
 }
@@ -305,4 +318,11 @@ fn an_ended_session_stays_on_screen_until_closed_or_restarted() {
         decisions.lock().expect("lock").as_slice(),
         &[Decision::NewSession, Decision::CloseWindow]
     );
+}
+
+fn alice() -> tether_protocol::desk::Participant {
+    tether_protocol::desk::Participant {
+        id: tether_protocol::desk::ParticipantId(1),
+        name: Some("alice".into()),
+    }
 }

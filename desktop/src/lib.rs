@@ -7,6 +7,7 @@
 //!   `InjectQueue` that keeps events in order and drops them at once on request.
 //! - [`clipboard`]: text clipboard, `Clipboard` (arboard; memory) and the `ClipboardWorker`.
 //! - [`opener`]: opening web addresses and folders, `Opener` (the desktop's defaults; a recorder).
+//! - [`notify`]: desktop notifications, `Notifier` (`notify-send` where installed; a recorder).
 //! - [`info`]: OS, host and user names.
 
 #[cfg(feature = "capture")]
@@ -15,4 +16,5 @@ pub mod clipboard;
 pub mod info;
 #[cfg(feature = "inject")]
 pub mod input;
+pub mod notify;
 pub mod opener;

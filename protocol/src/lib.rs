@@ -7,6 +7,7 @@
 //!
 //! - [`frame`]: length-prefixed postcard frames with a hard size limit and typed errors.
 //! - [`msg`]: the messages of the control plane and the routing preambles of media streams.
+//! - [`desk`]: participants, members, queues and their entries, transfer targets.
 //! - [`pairing`]: session PINs, key checks and the per-source attempt limiter.
 //! - [`screen`]: the changed-tile screen codec (lossless palette or BGR + zstd, lossy JPEG for
 //!   photo-like motion), the `ScreenEncoder` trait and the viewer's bounded framebuffer.
@@ -18,6 +19,7 @@
 //! - [`fuzzing`]: the bodies of the fuzz targets, also run on their regression inputs by tests.
 
 pub mod consent;
+pub mod desk;
 pub mod files;
 pub mod flow;
 pub mod frame;
@@ -29,7 +31,7 @@ pub mod screen;
 
 /// The ALPN protocol name. It carries the protocol version, so a peer of another version fails
 /// the TLS handshake with "no application protocol" instead of misreading our frames.
-pub const ALPN: &[u8] = b"tether/2";
+pub const ALPN: &[u8] = b"tether/3";
 
 /// The protocol version carried in [`msg::Hello`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;

@@ -11,6 +11,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::desk::{
+    AgentInfo, LeftReason, MemberInfo, Participant, ParticipantId, QueueEntry, QueueId, Target,
+    TeamInfo, Unqueued,
+};
 use crate::screen::{FrameUpdate, Quality};
 
 /// Four bytes that open every hello, so that a stray client is told apart from a peer of another
@@ -69,6 +73,8 @@ pub struct MonitorInfo {
 /// What the host reports about the customer's computer when it joins.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomerInfo {
+    /// The customer's name, as they gave it (or their full name on the computer).
+    pub name: String,
     /// Operating system, e.g. "Debian GNU/Linux 12 (bookworm)".
     pub os: String,
     /// Host name of the computer.
@@ -88,19 +94,25 @@ pub struct SessionKey {
     pub url: String,
     /// Expiry, seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The team whose queue the customer lands in; `None` for the agent's personal queue.
+    pub team: Option<String>,
 }
 
-/// What an agent sees of a session.
+/// What an agent sees of a session they are in.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The session.
     pub id: SessionId,
     /// The customer's computer.
     pub customer: CustomerInfo,
-    /// Agents in the session, by name.
-    pub agents: Vec<String>,
+    /// The agents in the session.
+    pub members: Vec<MemberInfo>,
+    /// This agent's membership.
+    pub me: ParticipantId,
     /// Start, seconds since the Unix epoch.
     pub started_at: u64,
+    /// The queue the customer first entered.
+    pub origin: QueueId,
 }
 
 /// A password. Its `Debug` output never shows it, so a logged message cannot leak it.
@@ -141,12 +153,43 @@ pub enum ClientMsg {
     CreateKey {
         /// Validity in seconds; the relay's default (30 min) when absent.
         ttl_secs: Option<u32>,
+        /// Make it for this team's queue (the agent must be a member); the agent's own queue
+        /// when absent.
+        team: Option<String>,
     },
-    /// Agent leaves a session.
+    /// Agent accepts a waiting session or an invitation from one of their queues.
+    Accept {
+        /// The session.
+        session: SessionId,
+    },
+    /// The session's owner moves it to another agent's or a team's queue, and leaves it.
+    Transfer {
+        /// The session.
+        session: SessionId,
+        /// Where to.
+        to: Target,
+    },
+    /// A member invites another agent or a team to join the session.
+    Invite {
+        /// The session.
+        session: SessionId,
+        /// Whom.
+        to: Target,
+        /// Whether the invitee joins hidden from the customer (watching only).
+        masked: bool,
+    },
+    /// Agent leaves a session; the others stay.
     LeaveSession {
         /// The session to leave.
         session: SessionId,
     },
+    /// The owner ends a session for everyone.
+    EndForAll {
+        /// The session.
+        session: SessionId,
+    },
+    /// Agent asks for the teams and agents they can transfer to or invite.
+    Directory,
     /// Host ends its session.
     EndSession,
 }
@@ -165,33 +208,86 @@ pub enum ServerMsg {
     LoggedIn {
         /// Account name.
         agent: String,
+        /// Display name.
+        display: String,
+        /// The teams the agent belongs to.
+        teams: Vec<String>,
     },
     /// A key was created for this agent.
     KeyCreated(SessionKey),
-    /// The host joined a session.
+    /// The host joined: the customer waits in a queue.
     Joined {
         /// The session.
         session: SessionId,
-        /// The agent whose key it was.
-        agent: String,
+        /// Whose queue it waits in, for the customer: an agent's display name or a team's name.
+        queue: String,
     },
-    /// A session this agent belongs to has started (or was waiting while the agent was away).
+    /// The host's place in line while no agent has accepted it (1 is next).
+    InLine {
+        /// The place.
+        place: u32,
+    },
+    /// Entries of this agent's queues: new, changed, or listed at login (at most
+    /// [`QUEUE_CHUNK`] per message).
+    Queue {
+        /// The entries.
+        entries: Vec<QueueEntry>,
+    },
+    /// An entry left one of this agent's queues.
+    Unqueued {
+        /// The session.
+        session: SessionId,
+        /// The queue.
+        queue: QueueId,
+        /// Why.
+        why: Unqueued,
+    },
+    /// This agent is now in a session: open its tab.
     SessionStarted(SessionInfo),
-    /// A session ended, or this agent left it.
+    /// A session ended for everyone.
     SessionEnded {
         /// The session.
         session: SessionId,
         /// Why.
         reason: EndReason,
     },
-    /// The agents in a session changed.
+    /// This agent is no longer in a session that goes on.
+    Left {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: LeftReason,
+    },
+    /// The agents in a session changed (sent to its agents).
+    MembersChanged {
+        /// The session.
+        session: SessionId,
+        /// The agents in it now.
+        members: Vec<MemberInfo>,
+    },
+    /// The agents helping the customer changed (sent to the host): display names of the unmasked
+    /// members only.
     AgentsChanged {
         /// The session.
         session: SessionId,
-        /// Agents now in it.
+        /// Display names.
         agents: Vec<String>,
     },
+    /// The answer to [`ClientMsg::Directory`].
+    Directory {
+        /// Teams.
+        teams: Vec<TeamInfo>,
+        /// Agents (at most [`DIRECTORY_MAX`]).
+        agents: Vec<AgentInfo>,
+    },
 }
+
+/// Most queue entries in one [`ServerMsg::Queue`], so a message stays far below the control
+/// frame limit.
+pub const QUEUE_CHUNK: usize = 32;
+
+/// Most agents (and teams) in one [`ServerMsg::Directory`].
+pub const DIRECTORY_MAX: usize = 200;
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +319,8 @@ pub enum EndReason {
     CustomerDisconnected,
     /// The (last) agent left the session.
     AgentLeft,
+    /// The owner ended the session for everyone.
+    AgentEnded,
     /// The relay is shutting down.
     RelayShutdown,
 }
@@ -234,6 +332,7 @@ impl EndReason {
             EndReason::CustomerEnded => "customer_ended",
             EndReason::CustomerDisconnected => "customer_disconnected",
             EndReason::AgentLeft => "agent_left",
+            EndReason::AgentEnded => "agent_ended",
             EndReason::RelayShutdown => "relay_shutdown",
         }
     }
@@ -245,6 +344,7 @@ impl fmt::Display for EndReason {
             EndReason::CustomerEnded => "the customer ended the session",
             EndReason::CustomerDisconnected => "the customer's connection was lost",
             EndReason::AgentLeft => "the agent left the session",
+            EndReason::AgentEnded => "the support agent ended the session",
             EndReason::RelayShutdown => "the relay shut down",
         })
     }
@@ -344,6 +444,36 @@ pub enum Denied {
     /// The host's description of the computer is too long.
     #[error("customer information is too large")]
     CustomerInfoTooLarge,
+    /// Another agent accepted it first.
+    #[error("already accepted by {0}")]
+    AlreadyAccepted(String),
+    /// The session is not in one of the asker's queues.
+    #[error("that session is not in one of your queues")]
+    NotYourQueue,
+    /// Only the session's owner may do that.
+    #[error("only the agent in charge of the session can do that")]
+    NotOwner,
+    /// A masked member may only watch.
+    #[error("a masked member can only watch")]
+    MaskedWatchOnly,
+    /// The asker is in the session already.
+    #[error("you are in that session already")]
+    AlreadyInSession,
+    /// No team of that name.
+    #[error("no team named {0}")]
+    NoSuchTeam(String),
+    /// No agent of that name.
+    #[error("no agent named {0}")]
+    NoSuchAgent(String),
+    /// The agent is not logged in.
+    #[error("{0} is not online")]
+    AgentOffline(String),
+    /// The asker is not in that team.
+    #[error("you are not in team {0}")]
+    NotInTeam(String),
+    /// A transfer or invitation to oneself.
+    #[error("you cannot transfer or invite to yourself")]
+    ToYourself,
     /// The relay failed (its database, say); the details are in its log.
     #[error("the relay could not do that right now; try again")]
     RelayFailed,
@@ -401,12 +531,26 @@ impl OpenStream {
         }
     }
 
-    /// The preamble the relay sends the host for this stream, naming the agent.
-    pub fn for_host(self, agent: String) -> HostStream {
+    /// Which kind of stream it is.
+    pub fn kind(&self) -> crate::desk::StreamKind {
+        use crate::desk::StreamKind;
         match self {
-            OpenStream::Screen { monitor, .. } => HostStream::Screen { agent, monitor },
-            OpenStream::Input { .. } => HostStream::Input { agent },
-            OpenStream::Files { .. } => HostStream::Files { agent },
+            OpenStream::Screen { .. } => StreamKind::Screen,
+            OpenStream::Input { .. } => StreamKind::Input,
+            OpenStream::Files { .. } => StreamKind::Files,
+        }
+    }
+
+    /// The preamble the relay sends the host for this stream, naming the participant as the
+    /// host may see them.
+    pub fn for_host(self, who: Participant) -> HostStream {
+        match self {
+            OpenStream::Screen { monitor, .. } => HostStream::Screen {
+                viewer: who,
+                monitor,
+            },
+            OpenStream::Input { .. } => HostStream::Input { agent: who },
+            OpenStream::Files { .. } => HostStream::Files { agent: who },
         }
     }
 }
@@ -414,23 +558,33 @@ impl OpenStream {
 /// First frame of a media stream the relay opens towards a host.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum HostStream {
-    /// An agent subscribes to a screen.
+    /// A member subscribes to a screen.
     Screen {
-        /// The agent viewing.
-        agent: String,
+        /// Who watches.
+        viewer: Participant,
         /// Index into [`CustomerInfo::monitors`].
         monitor: u8,
     },
     /// An agent's input stream.
     Input {
         /// The agent.
-        agent: String,
+        agent: Participant,
     },
     /// One of an agent's file operations.
     Files {
         /// The agent.
-        agent: String,
+        agent: Participant,
     },
+}
+
+impl HostStream {
+    /// Who opened it.
+    pub fn who(&self) -> &Participant {
+        match self {
+            HostStream::Screen { viewer, .. } => viewer,
+            HostStream::Input { agent } | HostStream::Files { agent } => agent,
+        }
+    }
 }
 
 /// Host to viewer, on a screen stream. Opaque to the relay. A frame is one or more messages, the

@@ -28,6 +28,8 @@ pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(30 * 60);
 pub const MAX_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most keys an agent may have live at once.
 pub const MAX_LIVE_KEYS_PER_AGENT: u32 = 50;
+/// Most live keys a team may have (a team key may be handed to many customers at once).
+pub const MAX_LIVE_KEYS_PER_TEAM: u32 = 2000;
 /// The window over which wrong guesses from everywhere are counted.
 pub const GUESS_WINDOW: Duration = Duration::from_secs(60);
 /// Wrong guesses per [`GUESS_WINDOW`], from everywhere together, above which joins slow down.

@@ -68,16 +68,26 @@ pub struct TestSession {
     pub info: tether_protocol::msg::SessionInfo,
 }
 
-/// Waits for the next session to start on `agent` (15 s at most).
+/// Accepts the next customer who arrives in one of `agent`'s queues and waits for the session
+/// to start (15 s at most).
 pub async fn wait_session(
     agent: &mut tether_console::net::AgentClient,
 ) -> anyhow::Result<tether_protocol::msg::SessionInfo> {
+    use tether_protocol::desk::EntryKind;
+    use tether_protocol::msg::ServerMsg;
     tokio::time::timeout(Duration::from_secs(15), async {
         loop {
-            if let tether_protocol::msg::ServerMsg::SessionStarted(info) =
-                agent.next_event().await?
-            {
-                return anyhow::Ok(info);
+            match agent.next_event().await? {
+                ServerMsg::Queue { entries } => {
+                    let waiting = entries
+                        .iter()
+                        .find(|e| !matches!(e.kind, EntryKind::Invitation { .. }));
+                    if let Some(e) = waiting {
+                        agent.accept(e.session).await?;
+                    }
+                }
+                ServerMsg::SessionStarted(info) => return anyhow::Ok(info),
+                _ => {}
             }
         }
     })

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tether_desktop::clipboard::ClipboardFactory;
+use tether_desktop::notify::Notifier;
 use tether_desktop::opener::Opener;
 use tether_protocol::input::AgentMsg;
 use tether_protocol::msg::{ServerMsg, SessionId};
@@ -52,6 +53,8 @@ pub struct BackendOptions {
     pub clipboard: ClipboardFactory,
     /// Shows downloaded files' folders.
     pub opener: Arc<dyn Opener>,
+    /// Tells the desktop of customers arriving in the agent's queues.
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl BackendOptions {
@@ -62,6 +65,7 @@ impl BackendOptions {
             demo: false,
             clipboard: tether_desktop::clipboard::system_clipboard(),
             opener: Arc::new(tether_desktop::opener::SystemOpener),
+            notifier: Arc::new(tether_desktop::notify::SystemNotifier),
         }
     }
 }
@@ -206,17 +210,26 @@ impl Connection {
     async fn command(&mut self, cmd: Command, ctx: &Ctx<'_>) {
         let sink = ctx.sink;
         match cmd {
-            Command::CreateKey => {
-                if let Err(e) = self.client.create_key(None).await {
-                    sink.send(Event::Notice(e.to_string()));
-                }
-            }
             Command::Leave(session) => {
                 self.forget(session, ctx.views);
-                if let Err(e) = self.client.leave(session).await {
-                    sink.send(Event::Notice(e.to_string()));
-                }
+                self.desk(cmd_of(self.client.leave(session).await), sink);
             }
+            Command::CreateKey { team } => {
+                self.desk(cmd_of(self.client.create_key(None, team).await), sink)
+            }
+            Command::Accept(session) => self.desk(cmd_of(self.client.accept(session).await), sink),
+            Command::Transfer { session, to } => {
+                self.desk(cmd_of(self.client.transfer(session, to).await), sink)
+            }
+            Command::Invite {
+                session,
+                to,
+                masked,
+            } => self.desk(cmd_of(self.client.invite(session, to, masked).await), sink),
+            Command::EndForAll(session) => {
+                self.desk(cmd_of(self.client.end_for_all(session).await), sink)
+            }
+            Command::Directory => self.desk(cmd_of(self.client.directory().await), sink),
             Command::ListRemote { session, path } => self.list(session, path, sink),
             Command::Upload { session, local } => self.upload(session, local, ctx.transfers, sink),
             Command::Download {
@@ -241,6 +254,19 @@ impl Connection {
                 Some(Err(why)) => sink.send(Event::Notice(why)),
                 None => {}
             },
+        }
+    }
+}
+
+/// A desk request's failure to send, as a notice (the relay's answer comes as an event).
+fn cmd_of(r: Result<(), ClientError>) -> Option<String> {
+    r.err().map(|e| e.to_string())
+}
+
+impl Connection {
+    fn desk(&self, failed: Option<String>, sink: &Sink) {
+        if let Some(why) = failed {
+            sink.send(Event::Notice(why));
         }
     }
 }
@@ -342,8 +368,20 @@ impl Worker {
                 if let (ServerMsg::KeyCreated(key), Some(c)) = (&msg, &self.conn) {
                     self.local.key_created(key, &c.client);
                 }
-                if let (ServerMsg::SessionEnded { session, .. }, Some(c)) = (&msg, &mut self.conn) {
-                    c.forget(*session, &self.views);
+                match (&msg, &mut self.conn) {
+                    (
+                        ServerMsg::SessionEnded { session, .. } | ServerMsg::Left { session, .. },
+                        Some(c),
+                    ) => c.forget(*session, &self.views),
+                    (ServerMsg::Queue { entries }, _) => {
+                        for e in entries.iter().filter(|e| e.arrived) {
+                            self.options.notifier.notify(
+                                &format!("{} is waiting", e.customer.name),
+                                &format!("{} — {}: {}", e.queue, e.customer.os, e.kind.describe()),
+                            );
+                        }
+                    }
+                    _ => {}
                 }
                 self.sink.send(Event::Server(msg));
             }
@@ -392,6 +430,8 @@ impl Worker {
                 let events = c.take_events();
                 self.sink.send(Event::LoggedIn {
                     agent: c.agent().to_string(),
+                    display: c.display().to_string(),
+                    teams: c.teams().to_vec(),
                     relay: req.relay.clone(),
                     fingerprint: req.fingerprint.clone(),
                 });

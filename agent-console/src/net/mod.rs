@@ -4,7 +4,8 @@
 //! This is plain async code with no UI in it; the console's backend drives it, and so do the
 //! end-to-end tests and the benchmark's headless agent.
 //!
-//! - this module: [`AgentClient`], the control stream (login, keys, session events);
+//! - this module: [`AgentClient`], the control stream (login, keys, queues, accepting,
+//!   transfers, invitations, session events);
 //! - [`screen`]: [`ScreenView`], one screen subscription;
 //! - [`input`]: [`InputChannel`], one session's input stream;
 //! - [`files`]: listings, uploads and downloads, one stream each.
@@ -21,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tether_net::{LinkError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 
+use tether_protocol::desk::Target;
 use tether_protocol::msg::{ClientMsg, Role, ServerMsg, SessionId};
 use tether_protocol::screen::CodecError;
 use tokio::sync::{Mutex, mpsc};
@@ -73,6 +75,8 @@ pub struct AgentClient {
     send: Mutex<quinn::SendStream>,
     events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
     agent: String,
+    display: String,
+    teams: Vec<String>,
     relay: String,
     fingerprint: [u8; 32],
 }
@@ -101,8 +105,12 @@ impl AgentClient {
         write_msg(&mut send, &login, CONTROL_MAX_FRAME)
             .await
             .map_err(lost)?;
-        let agent = match read_server(&mut recv).await? {
-            ServerMsg::LoggedIn { agent } => agent,
+        let (agent, display, teams) = match read_server(&mut recv).await? {
+            ServerMsg::LoggedIn {
+                agent,
+                display,
+                teams,
+            } => (agent, display, teams),
             ServerMsg::Refused(r) => {
                 conn.close(close::NORMAL.into(), b"refused");
                 return Err(ClientError::Refused(r));
@@ -133,6 +141,8 @@ impl AgentClient {
             send: Mutex::new(send),
             events: rx,
             agent,
+            display,
+            teams,
             relay: relay.to_string(),
             fingerprint,
         })
@@ -141,6 +151,16 @@ impl AgentClient {
     /// The agent's account name.
     pub fn agent(&self) -> &str {
         &self.agent
+    }
+
+    /// The agent's display name.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// The teams the agent belongs to.
+    pub fn teams(&self) -> &[String] {
+        &self.teams
     }
 
     /// The relay address this client connected to.
@@ -175,14 +195,55 @@ impl AgentClient {
         std::mem::replace(&mut self.events, rx)
     }
 
-    /// Asks for a new session key; it arrives as [`ServerMsg::KeyCreated`].
-    pub async fn create_key(&self, ttl_secs: Option<u32>) -> Result<(), ClientError> {
-        self.send(&ClientMsg::CreateKey { ttl_secs }).await
+    /// Asks for a new session key for the agent's own queue, or for a team's; it arrives as
+    /// [`ServerMsg::KeyCreated`].
+    pub async fn create_key(
+        &self,
+        ttl_secs: Option<u32>,
+        team: Option<String>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMsg::CreateKey { ttl_secs, team }).await
     }
 
-    /// Leaves a session.
+    /// Accepts a waiting session or an invitation; the session arrives as
+    /// [`ServerMsg::SessionStarted`] (or a refusal, if another agent was first).
+    pub async fn accept(&self, session: SessionId) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Accept { session }).await
+    }
+
+    /// Transfers a session (this agent owns) to another agent's or a team's queue.
+    pub async fn transfer(&self, session: SessionId, to: Target) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Transfer { session, to }).await
+    }
+
+    /// Invites another agent or a team to join a session, masked or not.
+    pub async fn invite(
+        &self,
+        session: SessionId,
+        to: Target,
+        masked: bool,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Invite {
+            session,
+            to,
+            masked,
+        })
+        .await
+    }
+
+    /// Leaves a session; the others in it stay.
     pub async fn leave(&self, session: SessionId) -> Result<(), ClientError> {
         self.send(&ClientMsg::LeaveSession { session }).await
+    }
+
+    /// Ends a session (this agent owns) for everyone.
+    pub async fn end_for_all(&self, session: SessionId) -> Result<(), ClientError> {
+        self.send(&ClientMsg::EndForAll { session }).await
+    }
+
+    /// Asks for the teams and agents; they arrive as [`ServerMsg::Directory`].
+    pub async fn directory(&self) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Directory).await
     }
 
     /// The QUIC connection (for tests that misbehave on purpose).

@@ -8,8 +8,12 @@ use tether_protocol::msg::SessionId;
 
 use crate::backend::ViewStats;
 
+use crate::queue::Marker;
 use crate::state::{Command, ConsoleState, Desk, Link, LoginForm, Phase, Settings};
 
+mod desk;
+#[cfg(test)]
+mod desk_tests;
 mod files;
 mod home;
 mod login;
@@ -18,6 +22,7 @@ mod session;
 mod tests;
 mod viewer;
 
+pub use desk::queue_title;
 pub use files::{FileDialog, Pick};
 pub use home::customer_command;
 pub use login::login;
@@ -42,6 +47,8 @@ pub struct Runtime {
     pub textures: Textures,
     /// The file dialog, while one is open.
     pub dialog: Option<FileDialog>,
+    /// Whether the settings window is open.
+    pub settings_open: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -114,7 +121,7 @@ fn desk_ui(
         ui.horizontal(|ui| {
             ui.strong("Tether");
             ui.separator();
-            ui.label(format!("Agent: {}", desk.agent));
+            ui.label(format!("Agent: {} ({})", desk.display, desk.agent));
             ui.separator();
             match &desk.link {
                 Link::Online => {
@@ -132,13 +139,11 @@ fn desk_ui(
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                let enabled = desk.link == Link::Online;
-                if ui
-                    .add_enabled(enabled, egui::Button::new("Generate session key"))
-                    .clicked()
-                {
-                    outbox.push(Command::CreateKey);
+                if ui.button("Settings").clicked() {
+                    rt.settings_open = !rt.settings_open;
                 }
+                ui.separator();
+                key_controls(ui, desk, outbox);
             });
         });
     });
@@ -146,33 +151,70 @@ fn desk_ui(
         ui.label(desk.notice.as_deref().unwrap_or("Ready"));
     });
     egui::CentralPanel::default().show(ui, |ui| {
-        tabs(ui, desk);
+        tabs(ui, desk, settings);
         ui.separator();
         let selected = desk.selected;
         match selected.and_then(|id| desk.sessions.iter().position(|t| t.info.id == id)) {
             Some(i) => {
-                let agent = desk.agent.clone();
                 let tab = &mut desk.sessions[i];
-                if let Some(n) = session::session(ui, tab, outbox, settings, rt) {
+                let notice = session::session(ui, tab, outbox, settings, rt, &mut desk.dialog);
+                if let Some(n) = notice {
                     desk.notice = Some(n);
                 }
-                let _ = agent;
             }
             None => {
-                if let Some(n) = home::home(ui, desk) {
-                    desk.notice = Some(n);
-                }
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Some(n) = home::home(ui, desk) {
+                        desk.notice = Some(n);
+                    }
+                    ui.separator();
+                    desk::queues(ui, desk, outbox, settings);
+                });
             }
         }
     });
-    files::dialog(ui.ctx(), desk, outbox, settings, rt);
+    let ctx = ui.ctx().clone();
+    desk::alerts(&ctx, desk, outbox);
+    desk::dialog(&ctx, desk, outbox);
+    desk::settings_window(&ctx, &mut rt.settings_open, settings);
+    files::dialog(&ctx, desk, outbox, settings, rt);
     relogin
 }
 
+/// Generate session key, and whose queue the key leads to (the agent's own, or a team's).
+fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
+    let enabled = desk.link == Link::Online;
+    if ui
+        .add_enabled(enabled, egui::Button::new("Generate session key"))
+        .clicked()
+    {
+        outbox.push(Command::CreateKey {
+            team: desk.key_team.clone(),
+        });
+    }
+    if desk.teams.is_empty() {
+        return;
+    }
+    let shown = match &desk.key_team {
+        Some(t) => format!("Team {t}"),
+        None => "My queue".into(),
+    };
+    egui::ComboBox::from_label("Key for")
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut desk.key_team, None, "My queue");
+            for t in desk.teams.clone() {
+                let label = format!("Team {t}");
+                ui.selectable_value(&mut desk.key_team, Some(t), label);
+            }
+        });
+}
+
 /// A small filled circle, e.g. a status light.
-pub fn dot(ui: &mut Ui, color: Color32) {
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+pub fn dot(ui: &mut Ui, color: Color32) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
     ui.painter().circle_filled(rect.center(), 4.0, color);
+    response
 }
 
 /// Bytes for people.
@@ -191,16 +233,32 @@ pub fn human(n: f64) -> String {
     }
 }
 
-/// The tab strip: Home, then one tab per session.
-fn tabs(ui: &mut Ui, desk: &mut Desk) {
+/// The tab strip: Home (with the number waiting), then one tab per session with the customer's
+/// name and a marker of how long since the agent acted in it.
+fn tabs(ui: &mut Ui, desk: &mut Desk, settings: &Settings) {
+    let now = crate::state::now_unix();
     ui.horizontal_wrapped(|ui| {
-        if ui
-            .selectable_label(desk.selected.is_none(), "Home")
-            .clicked()
-        {
+        let waiting = desk.queues.entries.len();
+        let home = if waiting == 0 {
+            "Home".to_string()
+        } else {
+            format!("Home ({waiting} waiting)")
+        };
+        if ui.selectable_label(desk.selected.is_none(), home).clicked() {
             desk.selected = None;
         }
         for t in &desk.sessions {
+            let idle = now.saturating_sub(t.last_acted);
+            let colour = match settings.activity.marker(idle) {
+                Marker::Green => Color32::from_rgb(40, 170, 60),
+                Marker::Amber => Color32::from_rgb(230, 160, 20),
+                Marker::Red => Color32::from_rgb(210, 50, 50),
+            };
+            ui.separator();
+            dot(ui, colour).on_hover_text(format!(
+                "{} since you last acted here",
+                crate::queue::wait_time(idle)
+            ));
             let on = desk.selected == Some(t.info.id);
             if ui.selectable_label(on, t.title()).clicked() {
                 desk.selected = Some(t.info.id);

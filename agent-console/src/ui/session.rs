@@ -7,7 +7,7 @@ use tether_protocol::input::{Combo, Grant, InputEvent};
 use tether_protocol::screen::Quality;
 
 use super::{Runtime, dot, files, info_lines, viewer};
-use crate::state::{Command, Scale, Screen, SessionTab, Settings};
+use crate::state::{Command, DeskDialog, Scale, Screen, SessionTab, Settings};
 
 /// One session tab. Returns a notice to show.
 pub(super) fn session(
@@ -16,37 +16,77 @@ pub(super) fn session(
     outbox: &mut Vec<Command>,
     settings: &mut Settings,
     rt: &mut Runtime,
+    dialog: &mut Option<DeskDialog>,
 ) -> Option<String> {
     files::take_dropped(ui, tab, outbox);
-    let mut notice = toolbar(ui, tab, outbox);
-    if let Some(n) = tools(ui, tab, outbox) {
-        notice = Some(n);
-    }
+    toolbar(ui, tab, outbox);
+    desk_controls(ui, tab, outbox, dialog);
+    let notice = tools(ui, tab, outbox);
     if tab.files_open {
         files::panel(ui, tab, outbox, settings, &mut rt.dialog);
     }
     let c = &tab.info.customer;
-    ui.label(format!("Customer: {}@{} — {}", c.user, c.hostname, c.os));
-    info_lines(ui, &tab.agents.join(", "), &tab.screen_line());
+    ui.label(format!(
+        "Customer: {} ({}@{}) — {}",
+        c.name, c.user, c.hostname, c.os
+    ));
+    info_lines(ui, &tab.users_line(), &tab.screen_line());
     ui.separator();
     viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));
     notice
 }
 
-/// The toolbar. Returns a notice to show.
-fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option<String> {
-    let mut notice = None;
+/// The toolbar.
+fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         screen_controls(ui, tab, outbox);
         ui.separator();
         input_controls(ui, tab, outbox);
+    });
+}
+
+/// Transfer, Invite, Leave Session and End Session (the last behind a confirmation).
+fn desk_controls(
+    ui: &mut Ui,
+    tab: &SessionTab,
+    outbox: &mut Vec<Command>,
+    dialog: &mut Option<DeskDialog>,
+) {
+    let session = tab.info.id;
+    let owner = tab.owner();
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(owner, egui::Button::new("Transfer…"))
+            .on_disabled_hover_text("Only the agent in charge of the session can transfer it")
+            .clicked()
+        {
+            outbox.push(Command::Directory);
+            *dialog = Some(DeskDialog::Transfer { session, to: None });
+        }
+        if ui
+            .add_enabled(!tab.masked(), egui::Button::new("Invite…"))
+            .on_disabled_hover_text("A masked member can only watch")
+            .clicked()
+        {
+            outbox.push(Command::Directory);
+            *dialog = Some(DeskDialog::Invite {
+                session,
+                to: None,
+                masked: false,
+            });
+        }
         ui.separator();
-        if ui.button("Leave Session").clicked() {
-            outbox.push(Command::Leave(tab.info.id));
-            notice = Some(format!("Left the session with {}", tab.title()));
+        if ui
+            .button("Leave Session")
+            .on_hover_text("Leave; the others in the session stay with the customer")
+            .clicked()
+        {
+            outbox.push(Command::Leave(session));
+        }
+        if owner && ui.button("End Session").clicked() {
+            *dialog = Some(DeskDialog::ConfirmEnd { session });
         }
     });
-    notice
 }
 
 /// Next Screen, scale, quality and the stats overlay.

@@ -4,11 +4,12 @@ use crate::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
 use crate::ui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use tether_protocol::desk::{MemberRole, ParticipantId, QueueId};
 use tether_protocol::msg::{
     CustomerInfo, MonitorInfo, ServerMsg, SessionId, SessionInfo, SessionKey,
 };
 
-fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
+pub(super) fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
     let mut rt = ui::Runtime::default();
     let mut h = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
@@ -20,20 +21,23 @@ fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
     h
 }
 
-fn logged_in() -> ConsoleState {
+pub(super) fn logged_in() -> ConsoleState {
     let mut s = ConsoleState::connecting(LoginRequest::default());
     s.apply(Event::LoggedIn {
         agent: "alice".into(),
+        display: "Alice A.".into(),
+        teams: vec!["Support".into()],
         relay: "127.0.0.1:4433".into(),
         fingerprint: "ab".repeat(32),
     });
     s
 }
 
-fn session(id: u64, monitors: usize) -> SessionInfo {
+pub(super) fn session(id: u64, monitors: usize) -> SessionInfo {
     SessionInfo {
         id: SessionId(id),
         customer: CustomerInfo {
+            name: "Carol Customer".into(),
             os: "Debian GNU/Linux 12".into(),
             hostname: "carol-pc".into(),
             user: "carol".into(),
@@ -48,7 +52,14 @@ fn session(id: u64, monitors: usize) -> SessionInfo {
                 })
                 .collect(),
         },
-        agents: vec!["alice".into()],
+        members: vec![crate::state::test_member(
+            1,
+            "alice",
+            MemberRole::Owner,
+            false,
+        )],
+        me: ParticipantId(1),
+        origin: QueueId::Personal("alice".into()),
         started_at: 0,
     }
 }
@@ -103,11 +114,15 @@ fn generating_a_key_shows_pin_and_url_with_copy_buttons() {
     );
     h.get_by_label("Generate session key").click();
     h.run_steps(4);
-    assert_eq!(h.state_mut().take_commands(), vec![Command::CreateKey]);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::CreateKey { team: None }]
+    );
     let key = SessionKey {
         pin: "123456789".into(),
         url: "https://relay.example/s/123456789".into(),
         expires_at: u64::MAX / 2,
+        team: None,
     };
     h.state_mut()
         .apply(Event::Server(ServerMsg::KeyCreated(key)));
@@ -155,10 +170,13 @@ fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
         }]
     );
     assert!(
-        h.query_by_label("carol@carol-pc").is_some(),
+        h.query_by_label("Carol Customer").is_some(),
         "tab titled after the customer"
     );
-    assert!(h.query_by_label("Users: alice").is_some());
+    assert!(
+        h.query_by_label("Users: Alice (owner, unmasked, you)")
+            .is_some()
+    );
     assert!(h.query_by_label("Screen: none").is_some());
     if let Some(d) = h.state_mut().desk_mut() {
         d.sessions[0].screen = Screen::Live {

@@ -12,7 +12,7 @@
 //! its first packet to its login, and (for logins) one password check at a time per source,
 //! counted before it runs, with a global bound on checks running at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,11 +21,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use tether_net::close;
 use tether_protocol::msg::{ServerMsg, SessionId};
-use tether_protocol::pairing::{AttemptLimiter, GuessRate};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
-use crate::core::{ConnId, Core, Output};
+use crate::core::{ConnId, Core, Now, Output};
 use crate::store::{Actor, AuditEvent, Store};
 use crate::tls;
 
@@ -73,6 +72,8 @@ impl Default for Limits {
 const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often limiters and digests are pruned.
 const JANITOR_PERIOD: Duration = Duration::from_secs(30);
+/// How often the core is told the time (sessions waiting for a dropped owner move on).
+const TICK_PERIOD: Duration = Duration::from_secs(1);
 
 /// Where and how the relay runs.
 #[derive(Debug, Clone)]
@@ -85,6 +86,9 @@ pub struct RelayConfig {
     pub public_url: Option<String>,
     /// What the relay spends on peers at most.
     pub limits: Limits,
+    /// How long a session whose owner lost their connection waits in the owner's personal
+    /// queue before it moves to the queue it came from.
+    pub requeue_after: Duration,
 }
 
 /// Seconds since the Unix epoch.
@@ -148,17 +152,31 @@ impl Peer {
 struct State {
     core: Core,
     peers: HashMap<ConnId, Peer>,
-    join_limiter: AttemptLimiter,
-    login_limiter: AttemptLimiter,
-    /// Sources with a password check under way.
-    logins: HashSet<IpAddr>,
-    guesses: GuessRate,
+    /// One switch per agent connection and session, turned on to cut that member's media
+    /// streams when they leave the session.
+    revokers: HashMap<(ConnId, SessionId), watch::Sender<bool>>,
     digest: guard::RefusalDigest,
     next_conn: ConnId,
 }
 
+impl State {
+    /// The switch that cuts `conn`'s streams of `session`.
+    fn revoker(&mut self, conn: ConnId, session: SessionId) -> watch::Receiver<bool> {
+        self.revokers
+            .entry((conn, session))
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe()
+    }
+
+    fn revoke(&mut self, conn: ConnId, session: SessionId) {
+        if let Some(tx) = self.revokers.remove(&(conn, session)) {
+            let _ = tx.send(true);
+        }
+    }
+}
+
 struct Shared {
-    store: Store,
+    store: Arc<dyn Store>,
     public_url: String,
     started: Instant,
     limits: Limits,
@@ -180,6 +198,13 @@ impl Shared {
         self.started.elapsed()
     }
 
+    fn now(&self) -> Now {
+        Now {
+            mono: self.mono(),
+            unix: now_unix(),
+        }
+    }
+
     async fn audit(
         &self,
         session: Option<SessionId>,
@@ -197,7 +222,7 @@ impl Shared {
             detail: detail.to_string(),
             source: source.map(|s| s.to_string()),
         };
-        if let Err(e) = self.store.audit(&ev).await {
+        if let Err(e) = self.store.audit(ev).await {
             warn!(error = %e, "cannot write audit event");
         }
     }
@@ -237,7 +262,7 @@ impl Shared {
     async fn apply(&self, outputs: Vec<Output>) {
         let mut later = Vec::new();
         {
-            let st = self.state();
+            let mut st = self.state();
             for o in outputs {
                 match o {
                     Output::Send(conn, msg) => {
@@ -245,6 +270,7 @@ impl Shared {
                             p.send(msg);
                         }
                     }
+                    Output::Revoke { conn, session } => st.revoke(conn, session),
                     other => later.push(other),
                 }
             }
@@ -272,7 +298,7 @@ impl Shared {
                 } => {
                     self.audit(session, &actor, action, &detail, None).await;
                 }
-                Output::Send(..) => {}
+                Output::Send(..) | Output::Revoke { .. } => {}
             }
         }
     }
@@ -282,8 +308,7 @@ impl Shared {
         let now = self.mono();
         let flushed = {
             let mut st = self.state();
-            st.join_limiter.prune(now);
-            st.login_limiter.prune(now);
+            st.core.admission.prune(now);
             st.digest.flush(now, all)
         };
         for (source, action, kind, n) in flushed {
@@ -320,7 +345,7 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// Opens the store, loads or makes the certificate, and starts listening.
     pub async fn start(cfg: RelayConfig) -> anyhow::Result<Relay> {
-        let store = Store::open(&cfg.data_dir)
+        let store = crate::store::open(&cfg.data_dir)
             .await
             .context("opening the relay database")?;
         let id = tls::load_or_create(&cfg.data_dir)?;
@@ -332,7 +357,11 @@ impl Relay {
             .public_url
             .clone()
             .unwrap_or_else(|| default_public_url(addr));
-        store.set_setting("public_url", &public_url).await?;
+        store
+            .set_setting("public_url".into(), public_url.clone())
+            .await?;
+        let mut core = Core::new();
+        core.requeue_after = cfg.requeue_after;
         let shared = Arc::new(Shared {
             store,
             public_url,
@@ -342,12 +371,9 @@ impl Relay {
             password_checks: Semaphore::new(cfg.limits.password_checks.max(1)),
             slow_lane: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
-                core: Core::new(),
+                core,
                 peers: HashMap::new(),
-                join_limiter: AttemptLimiter::new(),
-                login_limiter: AttemptLimiter::new(),
-                logins: HashSet::new(),
-                guesses: GuessRate::new(),
+                revokers: HashMap::new(),
                 digest: guard::RefusalDigest::default(),
                 next_conn: 1,
             }),
@@ -368,13 +394,23 @@ impl Relay {
                 sh.janitor(false).await;
             }
         });
+        let sh = shared.clone();
+        let ticker = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK_PERIOD);
+            loop {
+                tick.tick().await;
+                let now = sh.now();
+                let out = sh.state().core.tick(now);
+                sh.apply(out).await;
+            }
+        });
         info!(%addr, fingerprint = %id.fingerprint, "relay listening");
         Ok(Relay {
             addr,
             fingerprint: id.fingerprint,
             shared,
             endpoint,
-            tasks: vec![accept, janitor],
+            tasks: vec![accept, janitor, ticker],
         })
     }
 
@@ -394,8 +430,8 @@ impl Relay {
     }
 
     /// The database.
-    pub fn store(&self) -> &Store {
-        &self.shared.store
+    pub fn store(&self) -> &dyn Store {
+        self.shared.store.as_ref()
     }
 
     /// Connections open now, and of those not logged in or joined yet.
@@ -416,7 +452,9 @@ impl Relay {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.shared.janitor(true).await;
-        self.shared.store.close().await;
+        if let Err(e) = self.shared.store.close().await {
+            warn!(error = %e, "cannot close the database");
+        }
     }
 }
 

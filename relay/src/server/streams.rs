@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tether_net::{close, read_msg, write_msg};
+use tether_protocol::desk::Participant;
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{Denied, OpenStream, Refusal};
+use tokio::sync::watch;
 use tracing::debug;
 
 use super::{PREAMBLE_TIMEOUT, Shared};
@@ -40,7 +42,7 @@ async fn route(
         return;
     };
     let session = open.session();
-    let Some((host_conn, agent)) = check(&shared, id, remote, session).await else {
+    let Some((host_conn, who, revoked)) = check(&shared, id, remote, &open).await else {
         let _ = a_send.reset(close::REFUSED.into());
         return;
     };
@@ -48,7 +50,8 @@ async fn route(
         let _ = a_send.reset(close::REFUSED.into());
         return;
     };
-    let to_host = open.for_host(agent.clone());
+    let agent = who.id;
+    let to_host = open.for_host(who);
     if write_msg(&mut h_send, &to_host, CONTROL_MAX_FRAME)
         .await
         .is_err()
@@ -57,7 +60,10 @@ async fn route(
         return;
     }
     debug!(%session, %agent, "media stream routed");
-    tokio::join!(pump(a_recv, h_send), pump(h_recv, a_send));
+    tokio::join!(
+        pump(a_recv, h_send, revoked.clone()),
+        pump(h_recv, a_send, revoked)
+    );
 }
 
 /// The stream's preamble, within [`PREAMBLE_TIMEOUT`]. A malformed one closes the peer (and is
@@ -84,48 +90,67 @@ async fn preamble(
     }
 }
 
-/// Checks with the core that connection `id` may open a stream in `session`: the host's
-/// connection and the agent's name, or `None` (audited as `stream.refused`).
+/// Checks with the core that connection `id` may open this stream: the host's connection, the
+/// agent as the host may see them, and the switch that cuts the stream if the agent leaves the
+/// session; or `None` (audited as `stream.refused`).
 async fn check(
     shared: &Shared,
     id: ConnId,
     remote: SocketAddr,
-    session: tether_protocol::msg::SessionId,
-) -> Option<(quinn::Connection, String)> {
+    open: &OpenStream,
+) -> Option<(quinn::Connection, Participant, watch::Receiver<bool>)> {
+    let session = open.session();
     let route = {
-        let st = shared.state();
-        st.core.stream_route(id, session).and_then(|(host, agent)| {
+        let mut st = shared.state();
+        let routed = st.core.stream_route(id, session, open.kind());
+        match routed.and_then(|(host, who)| {
             st.peers
                 .get(&host)
-                .map(|p| (p.conn.clone(), agent))
+                .map(|p| (p.conn.clone(), who))
                 .ok_or(Refusal::NotAllowed(Denied::CustomerGone))
-        })
+        }) {
+            Ok((conn, who)) => Ok((conn, who, st.revoker(id, session))),
+            Err(r) => Err(r),
+        }
     };
     let refusal = match route {
         Ok(r) => return Some(r),
         Err(r) => r,
     };
     let actor = match shared.state().core.agent_of(id) {
-        Some(name) => Actor::Agent(name.to_string()),
+        Some(a) => Actor::Agent(a.login.clone()),
         None => Actor::Peer(remote.ip()),
     };
+    let what = format!("{} stream: {refusal}", open.kind().as_str());
     shared
-        .audit(
-            Some(session),
-            &actor,
-            "stream.refused",
-            &refusal.to_string(),
-            Some(remote),
-        )
+        .audit(Some(session), &actor, "stream.refused", &what, Some(remote))
         .await;
     None
 }
 
 /// Copies one direction of a media stream, opaque. A reset or a stop is passed on with its
-/// code, so the two ends see each other's intent (a cancelled transfer stays cancelled).
-async fn pump(mut from: quinn::RecvStream, mut to: quinn::SendStream) {
+/// code, so the two ends see each other's intent (a cancelled transfer stays cancelled). When
+/// `revoked` turns on (the agent left the session), both ends are cut.
+async fn pump(
+    mut from: quinn::RecvStream,
+    mut to: quinn::SendStream,
+    mut revoked: watch::Receiver<bool>,
+) {
     loop {
+        if *revoked.borrow() {
+            let _ = to.reset(close::REFUSED.into());
+            let _ = from.stop(close::REFUSED.into());
+            return;
+        }
         tokio::select! {
+            changed = revoked.changed() => {
+                if changed.is_err() {
+                    // The switch is gone with the connection's registration: cut as well.
+                    let _ = to.reset(close::REFUSED.into());
+                    let _ = from.stop(close::REFUSED.into());
+                    return;
+                }
+            }
             chunk = from.read_chunk(1 << 20, true) => match chunk {
                 Ok(Some(c)) => {
                     if to.write_chunk(c.bytes).await.is_err() {

@@ -590,6 +590,15 @@ fn a_file_picked_in_the_console_and_a_file_dropped_on_it_both_arrive_on_the_host
                 options,
             )?,
         );
+    // The customer waits in alice's queue; she accepts (from the queue view, or from the alert
+    // if the customer arrived after her login).
+    step_until(&mut h, "the customer in the queue", |h| {
+        h.query_all_by_label("Accept").next().is_some()
+    })?;
+    h.query_all_by_label("Accept")
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no Accept button"))?
+        .click();
     step_until(&mut h, "the session tab", |h| {
         h.query_by_label("Transfer Files").is_some()
     })?;

@@ -234,6 +234,7 @@ async fn join(relay: &RelayProc, key: &str) -> anyhow::Result<(RawPeer, ServerMs
     h.send(&ClientMsg::Join {
         key: key.into(),
         customer: CustomerInfo {
+            name: "Carol".into(),
             os: "test".into(),
             hostname: "pc".into(),
             user: "carol".into(),
@@ -409,6 +410,24 @@ fn console_event<T>(
     })
 }
 
+/// Accepts the customer who arrives in the console's queue, as the agent would from the alert,
+/// and waits for the session to start.
+fn accept(
+    backend: &tether_console::backend::Backend,
+    seen: &mut Vec<tether_console::state::Event>,
+) -> anyhow::Result<SessionId> {
+    use tether_console::state::{Command, Event};
+    let waiting = console_event(backend, seen, "the customer in the queue", |e| match e {
+        Event::Server(ServerMsg::Queue { entries }) => entries.first().map(|e| e.session),
+        _ => None,
+    })?;
+    backend.send(Command::Accept(waiting));
+    console_event(backend, seen, "the session", |e| match e {
+        Event::Server(ServerMsg::SessionStarted(i)) => Some(i.id),
+        _ => None,
+    })
+}
+
 /// The next stream the relay opens to a raw host, with its preamble.
 async fn host_stream(
     host: &RawPeer,
@@ -440,10 +459,7 @@ async fn the_console_acts_only_on_answers_to_its_own_requests() -> anyhow::Resul
     })?;
     let (host, answer) = join(&relay, &pin).await?;
     assert!(matches!(answer, ServerMsg::Joined { .. }));
-    let session = console_event(&backend, &mut seen, "the session", |e| match e {
-        Event::Server(ServerMsg::SessionStarted(i)) => Some(i.id),
-        _ => None,
-    })?;
+    let session = accept(&backend, &mut seen)?;
     // The agent asks for control; the hostile host answers that and more.
     backend.send(Command::Control { session, on: true });
     let (mut hs, mut hr, pre) = host_stream(&host).await?;
@@ -536,10 +552,7 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
     let backend = console(&relay, &clip)?;
     let mut seen = Vec::new();
     let (host, _) = join(&relay, &pin).await?;
-    let session = console_event(&backend, &mut seen, "the session", |e| match e {
-        Event::Server(ServerMsg::SessionStarted(i)) => Some(i.id),
-        _ => None,
-    })?;
+    let session = accept(&backend, &mut seen)?;
     backend.send(Command::View {
         session,
         monitor: 0,
@@ -570,7 +583,7 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
     })?;
     assert!(why.contains("too large"), "{why}");
     // The console goes on.
-    backend.send(Command::CreateKey);
+    backend.send(Command::CreateKey { team: None });
     console_event(&backend, &mut seen, "a new key", |e| {
         matches!(e, Event::Server(ServerMsg::KeyCreated(_))).then_some(())
     })?;
@@ -667,7 +680,10 @@ async fn try_stream(
 async fn try_request(p: &mut RawPeer, what: What, session: SessionId) -> anyhow::Result<Outcome> {
     let msg = match what {
         What::Leave => ClientMsg::LeaveSession { session },
-        What::CreateKey => ClientMsg::CreateKey { ttl_secs: None },
+        What::CreateKey => ClientMsg::CreateKey {
+            ttl_secs: None,
+            team: None,
+        },
         _ => ClientMsg::EndSession,
     };
     p.send(&msg).await?;
@@ -685,7 +701,9 @@ async fn try_request(p: &mut RawPeer, what: What, session: SessionId) -> anyhow:
                 });
             }
             Ok(ServerMsg::KeyCreated(_)) if what == What::CreateKey => return Ok(Outcome::Allowed),
-            Ok(ServerMsg::SessionEnded { session: s, .. }) if s == session => {
+            Ok(ServerMsg::SessionEnded { session: s, .. } | ServerMsg::Left { session: s, .. })
+                if s == session =>
+            {
                 return Ok(Outcome::Allowed);
             }
             Ok(_) => continue,
@@ -753,7 +771,19 @@ async fn every_request_is_checked_against_who_asks() -> anyhow::Result<()> {
                         p
                     }
                     Who::NonMember => agent_peer(&relay, "bob").await?,
-                    _ => agent_peer(&relay, "alice").await?,
+                    _ => {
+                        // A member: alice accepts the customer from her queue.
+                        let mut p = agent_peer(&relay, "alice").await?;
+                        p.send(&ClientMsg::Accept { session }).await?;
+                        loop {
+                            match p.next().await? {
+                                ServerMsg::SessionStarted(i) if i.id == session => break,
+                                ServerMsg::Refused(r) => anyhow::bail!("accept refused: {r}"),
+                                _ => {}
+                            }
+                        }
+                        p
+                    }
                 };
                 if stream {
                     try_stream(&p, &host, what, session).await?

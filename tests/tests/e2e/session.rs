@@ -47,7 +47,8 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
     // The customer joins with the session URL (the PIN works the same way).
     let mut host = spawn_host(&x.display(), &url, &relay.addr, &relay.fingerprint)?;
     let info = wait_session(&mut agent).await?;
-    assert_eq!(info.agents, vec!["alice".to_string()]);
+    let logins: Vec<&str> = info.members.iter().map(|m| m.login.as_str()).collect();
+    assert_eq!(logins, ["alice"]);
     let m = &info.customer.monitors[0];
     assert_eq!((m.width, m.height), (w, h));
     assert!(!info.customer.os.is_empty() && !info.customer.hostname.is_empty());
@@ -69,14 +70,14 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
     // The screen memory is never in a SysV segment other users could attach.
     assert!(sysv_segments_of(host.pid()).is_empty());
 
-    // Leaving ends the session; the host says so and exits cleanly.
-    agent.leave(info.id).await?;
+    // Ending the session for everyone: the host says so and exits cleanly.
+    agent.end_for_all(info.id).await?;
     let status = host.wait_exit(Duration::from_secs(10))?;
     assert!(status.success(), "host exit status {status}");
     let mut out = String::new();
     std::io::Read::read_to_string(host.child.stdout.as_mut().context("stdout")?, &mut out)?;
     assert!(
-        out.contains("session ended: the agent left the session"),
+        out.contains("session ended: the support agent ended the session"),
         "{out}"
     );
     agent.close().await;
@@ -84,7 +85,7 @@ async fn the_customer_screen_arrives_exactly_and_changes_arrive_as_partial_updat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_who_joins_while_the_agent_is_away_waits_for_the_agent() -> anyhow::Result<()> {
+async fn a_customer_who_joins_while_no_agent_is_online_waits_in_the_queue() -> anyhow::Result<()> {
     let x = Xvfb::start(640, 480)?;
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
@@ -108,7 +109,7 @@ async fn a_customer_who_joins_while_the_agent_is_away_waits_for_the_agent() -> a
         || {
             rx.try_recv()
                 .ok()
-                .filter(|l| l.contains("waiting for your support agent"))
+                .filter(|l| l.contains("waiting for a representative"))
         },
     )?;
     let mut agent =

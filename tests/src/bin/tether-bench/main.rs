@@ -175,7 +175,7 @@ async fn start() -> anyhow::Result<(Bench, Processes)> {
         "benchmark password",
     )
     .await?;
-    agent.create_key(None).await?;
+    agent.create_key(None, None).await?;
     let pin = loop {
         if let ServerMsg::KeyCreated(k) = agent.next_event().await? {
             break k.pin;
@@ -201,11 +201,7 @@ async fn start() -> anyhow::Result<(Bench, Processes)> {
             &host_dir_arg,
         ],
     )?;
-    let info = loop {
-        if let ServerMsg::SessionStarted(i) = agent.next_event().await? {
-            break i;
-        }
-    };
+    let info = tether_tests::session::wait_session(&mut agent).await?;
     let view = agent.view(info.id, 0).await?;
     let control = view.control();
     let received = Arc::new(Mutex::new(Received::default()));

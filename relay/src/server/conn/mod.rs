@@ -13,16 +13,18 @@ use tether_net::{ReadError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{
     ClientMsg, CustomerInfo, Denied, HELLO_MAGIC, Hello, Password, Refusal, Role, ServerMsg,
-    SessionId, SessionKey,
 };
-use tether_protocol::pairing::{self, source_key};
+use tether_protocol::pairing;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+mod agent;
+mod host;
+
 use super::guard::{Slot, audit_name};
-use super::{Peer, Shared, now_unix, session_url};
-use crate::core::ConnId;
+use super::{Peer, Shared};
+use crate::core::{AgentProfile, ConnId, KeyOwner};
 use crate::store::Actor;
 
 /// How long a peer over a connection limit has to read why before it is closed.
@@ -33,9 +35,9 @@ const UNREAD_GRACE: Duration = Duration::from_secs(5);
 
 /// Who a connection turned out to be.
 enum Who {
-    Agent(String),
+    Agent(AgentProfile),
     Host {
-        owner: String,
+        owner: KeyOwner,
         key_id: i64,
         customer: CustomerInfo,
     },
@@ -187,7 +189,6 @@ impl Conn {
         }
     }
 
-    /// Sends a refusal, lets it arrive, and closes the connection.
     /// Records the refusal in the audit trail (digested per source), then refuses.
     async fn refuse_audited(&mut self, actor: &Actor, action: &'static str, refusal: Refusal) {
         self.shared
@@ -202,6 +203,7 @@ impl Conn {
         self.take().refuse(refusal).await;
     }
 
+    /// Sends a refusal, lets it arrive, and closes the connection.
     async fn refuse(mut self, refusal: Refusal) {
         debug!(remote = %self.remote, %refusal, "refused");
         self.send(ServerMsg::Refused(refusal.clone()));
@@ -324,38 +326,33 @@ impl Conn {
         let name = audit_name(&user);
         let admitted = {
             let mono = self.shared.mono();
-            let mut st = self.shared.state();
-            match st.login_limiter.check(ip, mono) {
-                Err(r) => Err(r),
-                Ok(()) if !st.logins.insert(source_key(ip)) => Err(Refusal::LoginInProgress),
-                Ok(()) => {
-                    st.login_limiter.fail(ip, mono);
-                    Ok(())
-                }
-            }
+            self.shared.state().core.admission.begin_login(ip, mono)
         };
         if let Err(r) = admitted {
             self.refuse_audited(&Actor::Agent(name.clone()), "agent.login_refused", r)
                 .await;
             return None;
         }
-        let ok = {
-            let _in_flight = InFlight {
+        let profile = {
+            let mut in_flight = InFlight {
                 shared: self.shared.clone(),
                 ip,
+                ok: false,
             };
-            match self.shared.password_checks.acquire().await {
-                Ok(_permit) => match self.shared.store.verify_agent(&user, &password.0).await {
-                    Ok(ok) => ok,
+            let profile = match self.shared.password_checks.acquire().await {
+                Ok(_permit) => match self.shared.store.login(user, password.0).await {
+                    Ok(p) => p,
                     Err(e) => {
                         warn!(error = %e, "login check failed");
-                        false
+                        None
                     }
                 },
-                Err(_) => false,
-            }
+                Err(_) => None,
+            };
+            in_flight.ok = profile.is_some();
+            profile
         };
-        if !ok {
+        let Some(profile) = profile else {
             self.shared
                 .audit(
                     None,
@@ -367,10 +364,11 @@ impl Conn {
                 .await;
             self.take().refuse(Refusal::BadCredentials).await;
             return None;
-        }
-        self.shared.state().login_limiter.forgive(ip);
+        };
         self.send(ServerMsg::LoggedIn {
-            agent: user.clone(),
+            agent: profile.login.clone(),
+            display: profile.display.clone(),
+            teams: profile.teams.iter().cloned().collect(),
         });
         self.shared
             .audit(
@@ -381,7 +379,7 @@ impl Conn {
                 Some(self.remote),
             )
             .await;
-        Some(Who::Agent(user))
+        Some(Who::Agent(profile))
     }
 
     /// Checks a presented key under the source's limit, slowed while keys are being guessed.
@@ -405,14 +403,12 @@ impl Conn {
     }
 
     /// Returns the key's owner and id, or why it does not open a session.
-    async fn check_key(&self, key: &str) -> Result<(String, i64), Refusal> {
+    async fn check_key(&self, key: &str) -> Result<(KeyOwner, i64), Refusal> {
         let ip = self.remote.ip();
-        let now = now_unix();
+        let now = self.shared.now();
         let delay = {
-            let mono = self.shared.mono();
             let mut st = self.shared.state();
-            st.join_limiter.check(ip, mono)?;
-            st.guesses.delay(mono)
+            st.core.admission.begin_join(ip, now.mono)?
         };
         // While someone guesses keys, joins go one at a time, each after a pause: guessing slows
         // to a trickle, and nobody's key is disabled.
@@ -425,14 +421,19 @@ impl Conn {
         };
         let result = async {
             let pin = pairing::parse_key(key)?;
-            let found = self.shared.store.find_key(&pin).await.map_err(|e| {
+            let found = self.shared.store.find_key(pin).await.map_err(|e| {
                 warn!(error = %e, "key lookup failed");
                 Refusal::KeyWrong
             })?;
-            pairing::check_key(found.as_ref().map(|f| f.record), now)?;
+            let record = found.as_ref().map(|f| f.record);
+            self.shared
+                .state()
+                .core
+                .admission
+                .check_key(record, now.unix)?;
             let found = found.ok_or(Refusal::KeyWrong)?;
-            match self.shared.store.use_key(found.id, now).await {
-                Ok(true) => Ok((found.agent, found.id)),
+            match self.shared.store.use_key(found.id, now.unix).await {
+                Ok(true) => Ok((found.owner, found.id)),
                 _ => Err(Refusal::KeyUsed),
             }
         }
@@ -440,12 +441,7 @@ impl Conn {
         if let Err(r) = &result {
             let alert = {
                 let mono = self.shared.mono();
-                let mut st = self.shared.state();
-                st.join_limiter.fail(ip, mono);
-                match r {
-                    Refusal::KeyWrong => st.guesses.record(mono),
-                    _ => None,
-                }
+                self.shared.state().core.admission.join_failed(ip, r, mono)
             };
             if let Some(n) = alert {
                 self.shared
@@ -472,192 +468,64 @@ impl Conn {
     }
 
     async fn unregister(&self) {
+        let now = self.shared.now();
         let out = {
             let mut st = self.shared.state();
             st.peers.remove(&self.id);
-            st.core.closed(self.id)
+            st.revokers.retain(|(c, _), _| *c != self.id);
+            st.core.closed(self.id, now)
         };
         self.shared.apply(out).await;
     }
 
-    async fn serve_agent(self, recv: &mut quinn::RecvStream, user: String) {
-        self.register();
-        let out = self.shared.state().core.agent_online(self.id, &user);
-        self.shared.apply(out).await;
-        let streams = tokio::spawn(super::streams::accept(
-            self.shared.clone(),
-            self.conn.clone(),
-            self.id,
-            self.remote,
-        ));
-        loop {
-            let msg = match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(e) if e.is_protocol_violation() => {
-                    self.protocol_error(Actor::Agent(user.clone()), &e).await;
-                    break;
-                }
-                Err(_) => break,
-            };
-            self.agent_msg(&user, msg).await;
-        }
-        streams.abort();
-        self.unregister().await;
-        self.conn.close(close::NORMAL.into(), b"bye");
-    }
-
-    async fn agent_msg(&self, user: &str, msg: ClientMsg) {
-        match msg {
-            ClientMsg::CreateKey { ttl_secs } => {
-                let ttl = ttl_secs
-                    .map(|s| Duration::from_secs(s.into()))
-                    .unwrap_or(pairing::DEFAULT_KEY_TTL);
-                match self.shared.store.create_key(user, ttl, now_unix()).await {
-                    Ok((pin, expires_at)) => {
-                        let url = session_url(&self.shared.public_url, &pin);
-                        self.shared
-                            .audit(
-                                None,
-                                &Actor::Agent(user.to_string()),
-                                "key.created",
-                                &format!("expires at {expires_at}"),
-                                Some(self.remote),
-                            )
-                            .await;
-                        self.reply(ServerMsg::KeyCreated(SessionKey {
-                            pin,
-                            url,
-                            expires_at,
-                        }))
-                        .await;
-                    }
-                    Err(crate::store::StoreError::TooManyKeys { limit, .. }) => {
-                        self.reply(ServerMsg::Refused(Refusal::TooManyKeys { limit }))
-                            .await
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "cannot create a key");
-                        self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::RelayFailed)))
-                            .await
-                    }
-                }
+    /// Reads the next request on the control stream; `None` when it ends or breaks the
+    /// protocol (then the peer is closed).
+    async fn next_request(&self, recv: &mut quinn::RecvStream, actor: Actor) -> Option<ClientMsg> {
+        match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
+            Ok(Some(m)) => Some(m),
+            Ok(None) => None,
+            Err(e) if e.is_protocol_violation() => {
+                self.protocol_error(actor, &e).await;
+                None
             }
-            ClientMsg::LeaveSession { session } => {
-                let res = self.shared.state().core.leave_session(self.id, session);
-                match res {
-                    Ok(out) => self.shared.apply(out).await,
-                    Err(r) => self.reply(ServerMsg::Refused(r)).await,
-                }
-            }
-            ClientMsg::Login { .. } => {
-                self.reply(ServerMsg::Refused(Refusal::NotAllowed(
-                    Denied::AlreadyLoggedIn,
-                )))
-                .await
-            }
-            ClientMsg::Join { .. } | ClientMsg::EndSession => {
-                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::HostsOnly)))
-                    .await
-            }
+            Err(_) => None,
         }
     }
 
-    async fn serve_host(
-        self,
-        recv: &mut quinn::RecvStream,
-        owner: String,
-        key_id: i64,
-        customer: CustomerInfo,
-    ) {
-        let actor = Actor::Host(self.remote.ip());
-        let mut sid = [0u8; 8];
-        if getrandom::fill(&mut sid).is_err() {
-            return self.refuse(Refusal::NotAllowed(Denied::RelayFailed)).await;
+    /// Carries out what the core decided, or answers its refusal.
+    async fn outcome(&self, res: Result<Vec<crate::core::Output>, Refusal>) {
+        match res {
+            Ok(out) => self.shared.apply(out).await,
+            Err(r) => self.reply(ServerMsg::Refused(r)).await,
         }
-        let session = SessionId(u64::from_le_bytes(sid));
-        let summary = customer_summary(&customer);
-        if let Err(e) = self
-            .shared
-            .store
-            .session_started(session, &owner, Some(key_id), &summary, now_unix())
-            .await
-        {
-            warn!(error = %e, "cannot record session start");
-        }
-        self.shared
-            .audit(
-                Some(session),
-                &actor,
-                "session.started",
-                &format!("customer {summary} joined with a key of {owner}"),
-                Some(self.remote),
-            )
-            .await;
-        self.register();
-        let out =
-            self.shared
-                .state()
-                .core
-                .host_joined(self.id, session, &owner, customer, now_unix());
-        self.shared.apply(out).await;
-        loop {
-            match read_msg::<ClientMsg>(recv, CONTROL_MAX_FRAME).await {
-                Ok(Some(ClientMsg::EndSession)) => {
-                    let out = self.shared.state().core.end_by_host(self.id);
-                    self.shared.apply(out).await;
-                }
-                Ok(Some(_)) => {
-                    self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
-                        .await
-                }
-                Ok(None) => break,
-                Err(e) if e.is_protocol_violation() => {
-                    self.protocol_error(Actor::Host(self.remote.ip()), &e).await;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        self.unregister().await;
-        self.conn.close(close::NORMAL.into(), b"bye");
     }
 }
 
-/// A password check under way for a source; the source may try again once it is dropped.
+/// A password check under way for a source; the source may try again once it is dropped (and
+/// is forgiven its failures if the check succeeded).
 struct InFlight {
     shared: Arc<Shared>,
     ip: std::net::IpAddr,
+    ok: bool,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.shared.state().logins.remove(&source_key(self.ip));
+        self.shared
+            .state()
+            .core
+            .admission
+            .end_login(self.ip, self.ok);
     }
 }
 
 fn check_customer(c: &CustomerInfo) -> Result<(), Denied> {
     let short = |s: &str| s.len() <= 256;
-    if !(short(&c.os) && short(&c.hostname) && short(&c.user))
+    if !(short(&c.name) && short(&c.os) && short(&c.hostname) && short(&c.user))
         || c.monitors.len() > 16
         || c.monitors.iter().any(|m| !short(&m.name))
     {
         return Err(Denied::CustomerInfoTooLarge);
     }
     Ok(())
-}
-
-fn customer_summary(c: &CustomerInfo) -> String {
-    let monitors: Vec<String> = c
-        .monitors
-        .iter()
-        .map(|m| format!("{}x{}", m.width, m.height))
-        .collect();
-    format!(
-        "{}@{} ({}; monitors {})",
-        c.user,
-        c.hostname,
-        c.os,
-        monitors.join(", ")
-    )
 }

@@ -1,13 +1,13 @@
-//! The `tether-relay` command line: run the relay and manage its agents and keys.
+//! The `tether-relay` command line: run the relay, and manage its agents, teams, keys and
+//! history ([`admin`]).
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::server::{self, Limits, RelayConfig, now_unix};
-use crate::store::{self, Store};
+use crate::server::{Limits, RelayConfig, now_unix};
+use crate::store::{self, NewAgent};
 use crate::{Relay, tls};
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -62,12 +62,22 @@ enum Cmd {
     /// Manage agent accounts.
     User {
         #[command(subcommand)]
-        cmd: UserCmd,
+        cmd: admin::UserCmd,
+    },
+    /// Manage teams and their members.
+    Team {
+        #[command(subcommand)]
+        cmd: admin::TeamCmd,
     },
     /// Manage session keys.
     Key {
         #[command(subcommand)]
-        cmd: KeyCmd,
+        cmd: admin::KeyCmd,
+    },
+    /// The session history.
+    Session {
+        #[command(subcommand)]
+        cmd: admin::SessionCmd,
     },
     /// Print the newest audit events.
     Audit {
@@ -103,6 +113,11 @@ struct LimitArgs {
     /// Streams a logged-in agent may have open at once.
     #[arg(long, default_value_t = Limits::default().agent_streams)]
     agent_streams: u32,
+    /// How long a session whose agent lost their connection waits in that agent's personal
+    /// queue before it goes back to the queue it came from (the general queue for a personal
+    /// key), e.g. 60s.
+    #[arg(long, default_value = "60s")]
+    requeue_after: humantime::Duration,
 }
 
 impl LimitArgs {
@@ -120,32 +135,6 @@ impl LimitArgs {
     }
 }
 
-#[derive(Subcommand)]
-enum UserCmd {
-    /// Add an agent; the password is read from standard input.
-    Add {
-        /// Account name.
-        name: String,
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeyCmd {
-    /// Create a session key: prints the PIN, then the session URL.
-    Create {
-        /// The agent the key belongs to.
-        #[arg(long)]
-        agent: String,
-        /// Validity, e.g. 30m, 2h, 1d (default 30m).
-        #[arg(long, default_value = "30m")]
-        ttl: humantime::Duration,
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
 /// The file the first-run admin password is written to, in the data dir.
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 
@@ -159,6 +148,8 @@ macro_rules! say {
         let _ = out.flush();
     }};
 }
+
+mod admin;
 
 /// A text from the database made safe for a terminal: control and format characters (a forged
 /// newline, an escape sequence) are shown escaped, never acted on.
@@ -197,93 +188,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             limits,
             data,
-        } => serve(listen, public_url, limits.limits(), data.path()?).await,
+        } => {
+            let cfg = RelayConfig {
+                listen,
+                data_dir: data.path()?,
+                public_url,
+                limits: limits.limits(),
+                requeue_after: limits.requeue_after.into(),
+            };
+            serve(cfg).await
+        }
         Cmd::Fingerprint { data } => {
             let id = tls::load_or_create(&data.path()?)?;
             println!("{}", id.fingerprint);
             Ok(())
         }
-        Cmd::User {
-            cmd: UserCmd::Add { name, data },
-        } => {
-            let store = Store::open(&data.path()?).await?;
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .context("reading the password from stdin")?;
-            let password = password.trim_end_matches(['\n', '\r']);
-            if password.is_empty() {
-                bail!("no password on standard input");
-            }
-            store.add_agent(&name, password, now_unix()).await?;
-            store.close().await;
-            eprintln!("added agent {name}");
-            Ok(())
-        }
-        Cmd::Key {
-            cmd: KeyCmd::Create { agent, ttl, data },
-        } => {
-            let store = Store::open(&data.path()?).await?;
-            let ttl: std::time::Duration = ttl.into();
-            let (pin, _) = store.create_key(&agent, ttl, now_unix()).await?;
-            let base = match store.setting("public_url").await? {
-                Some(b) => b,
-                None => server::default_public_url(SocketAddr::from(([0, 0, 0, 0], 4433))),
-            };
-            store
-                .audit(&store::AuditEvent {
-                    at: now_unix(),
-                    session: None,
-                    actor: store::Actor::Cli,
-                    action: "key.created".into(),
-                    detail: format!("key for {agent}, valid {} s", ttl.as_secs()),
-                    source: None,
-                })
-                .await?;
-            store.close().await;
-            println!("{pin}");
-            println!("{}", server::session_url(&base, &pin));
-            Ok(())
-        }
-        Cmd::Audit { limit, data } => {
-            let store = Store::open(&data.path()?).await?;
-            for e in store.audit_events(limit).await? {
-                let session = e
-                    .session
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into());
-                let source = e.source.unwrap_or_else(|| "-".into());
-                say!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.at,
-                    session,
-                    printable(&e.actor.to_string()),
-                    printable(&e.action),
-                    printable(&source),
-                    printable(&e.detail)
-                );
-            }
-            Ok(())
-        }
+        Cmd::User { cmd } => admin::user(cmd).await,
+        Cmd::Team { cmd } => admin::team(cmd).await,
+        Cmd::Key { cmd } => admin::key(cmd).await,
+        Cmd::Session { cmd } => admin::session(cmd).await,
+        Cmd::Audit { limit, data } => admin::audit(limit, data).await,
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    public_url: Option<String>,
-    limits: Limits,
-    data_dir: PathBuf,
-) -> anyhow::Result<()> {
+async fn serve(cfg: RelayConfig) -> anyhow::Result<()> {
     // Listen for signals before announcing readiness, so an early SIGTERM still shuts down cleanly.
     let signals = shutdown_signal()?;
-    let relay = Relay::start(RelayConfig {
-        listen,
-        data_dir: data_dir.clone(),
-        public_url,
-        limits,
-    })
-    .await?;
+    let data_dir = cfg.data_dir.clone();
+    let relay = Relay::start(cfg).await?;
     say!("tether-relay listening on {} (UDP)", relay.local_addr());
     say!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
     if relay.store().agent_count().await? == 0 {
@@ -292,10 +224,12 @@ async fn serve(
         let file = data_dir.join(ADMIN_PASSWORD_FILE);
         crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())
             .with_context(|| format!("writing {}", file.display()))?;
-        relay
-            .store()
-            .add_agent("admin", &password, now_unix())
-            .await?;
+        let admin = NewAgent {
+            name: "admin".into(),
+            display: None,
+            password,
+        };
+        relay.store().add_agent(admin, now_unix()).await?;
         say!(
             "created agent \"admin\"; its password is in {} (owner-only: read it, then delete the file)",
             file.display()

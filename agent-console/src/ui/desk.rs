@@ -1,0 +1,325 @@
+//! The support desk's panels: the queue view (own queue, team queues with favourite stars, the
+//! general queue), the arrival alerts in the lower-left corner, the transfer, invite and end
+//! dialogs, and the console's settings.
+
+use egui::{Color32, RichText, Ui};
+use tether_protocol::desk::{EntryKind, QueueEntry, QueueId, Target};
+
+use crate::queue::{Queues, wait_time};
+use crate::state::{Command, Desk, DeskDialog, Settings, now_unix};
+
+/// How many alerts are shown at once (the newest); the rest wait in the queues.
+const ALERTS_SHOWN: usize = 3;
+
+/// A queue's heading.
+pub fn queue_title(q: &QueueId, me: &str) -> String {
+    match q {
+        QueueId::Personal(a) if a == me => "My queue".into(),
+        QueueId::Personal(a) => format!("Queue of {a}"),
+        QueueId::Team(t) => format!("Team {t}"),
+        QueueId::General => "General queue".into(),
+    }
+}
+
+/// The queue view: every queue the agent sees, favourites first.
+pub(super) fn queues(
+    ui: &mut Ui,
+    desk: &mut Desk,
+    outbox: &mut Vec<Command>,
+    settings: &mut Settings,
+) {
+    ui.heading("Queues");
+    let key = desk.settings_key();
+    let favourites = settings.favourites_of(&key);
+    let now = now_unix();
+    for q in Queues::listed(&desk.agent, &desk.teams, &favourites) {
+        let entries = desk.queues.of(&q);
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            if let QueueId::Team(team) = &q {
+                let fav = favourites.contains(team);
+                if ui
+                    .button(if fav { "★" } else { "☆" })
+                    .on_hover_text(if fav {
+                        "Favourite: listed first. Click to unstar"
+                    } else {
+                        "Star to list this team first"
+                    })
+                    .clicked()
+                {
+                    settings.toggle_favourite(&key, team);
+                }
+            }
+            ui.strong(queue_title(&q, &desk.agent));
+            ui.label(format!("— {} waiting", entries.len()));
+        });
+        if entries.is_empty() {
+            continue;
+        }
+        egui::Grid::new(("queue", q.to_string()))
+            .num_columns(5)
+            .striped(true)
+            .spacing([14.0, 4.0])
+            .show(ui, |ui| {
+                for h in ["Customer", "Computer", "Waiting", "Request", ""] {
+                    ui.label(RichText::new(h).small().strong());
+                }
+                ui.end_row();
+                for e in entries {
+                    entry_row(ui, e, desk.queues.focus == Some(e.session), now, outbox);
+                    ui.end_row();
+                }
+            });
+    }
+}
+
+fn entry_row(ui: &mut Ui, e: &QueueEntry, focused: bool, now: u64, outbox: &mut Vec<Command>) {
+    let name = RichText::new(&e.customer.name);
+    ui.label(if focused {
+        name.strong().color(Color32::from_rgb(40, 120, 220))
+    } else {
+        name
+    });
+    ui.label(format!("{} ({})", e.customer.os, e.customer.hostname));
+    ui.label(wait_time(now.saturating_sub(e.waiting_since)));
+    ui.label(e.kind.describe());
+    let label = match e.kind {
+        EntryKind::Invitation { .. } => "Join",
+        _ => "Accept",
+    };
+    if ui.button(label).clicked() {
+        outbox.push(Command::Accept(e.session));
+    }
+}
+
+/// The alerts of new arrivals, in the lower-left corner: who, from where, how long, and View
+/// and Accept.
+pub(super) fn alerts(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Command>) {
+    if desk.queues.alerts.is_empty() {
+        return;
+    }
+    let now = now_unix();
+    let shown: Vec<QueueEntry> = desk
+        .queues
+        .alerts
+        .iter()
+        .rev()
+        .take(ALERTS_SHOWN)
+        .cloned()
+        .collect();
+    let more = desk.queues.alerts.len().saturating_sub(ALERTS_SHOWN);
+    egui::Area::new(egui::Id::unique("queue-alerts"))
+        .anchor(egui::Align2::LEFT_BOTTOM, [10.0, -36.0])
+        .order(egui::Order::Foreground)
+        .show(ctx, |ui| {
+            for e in shown {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_width(320.0);
+                    let what = match e.kind {
+                        EntryKind::Invitation { .. } => "Invitation",
+                        EntryKind::Transferred { .. } => "Transferred to you",
+                        _ => "New customer",
+                    };
+                    ui.strong(format!("{what} — {}", queue_title(&e.queue, &desk.agent)));
+                    ui.label(RichText::new(&e.customer.name).size(16.0));
+                    ui.label(format!(
+                        "{} · waiting {}",
+                        e.customer.os,
+                        wait_time(now.saturating_sub(e.waiting_since))
+                    ));
+                    ui.label(RichText::new(e.kind.describe()).small());
+                    ui.horizontal(|ui| {
+                        if ui.button("View").clicked() {
+                            desk.selected = None;
+                            desk.queues.focus = Some(e.session);
+                            desk.queues.dismiss(e.session);
+                        }
+                        if ui.button("Accept").clicked() {
+                            outbox.push(Command::Accept(e.session));
+                            desk.queues.dismiss(e.session);
+                        }
+                        if ui.button("Dismiss").clicked() {
+                            desk.queues.dismiss(e.session);
+                        }
+                    });
+                });
+                ui.add_space(4.0);
+            }
+            if more > 0 {
+                ui.label(format!("and {more} more in your queues"));
+            }
+        });
+}
+
+/// A dialog's buttons, as clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Nothing yet.
+    Open,
+    /// The confirm button.
+    Confirm,
+    /// Cancel.
+    Cancel,
+}
+
+/// The dialog open over the desk, if any.
+pub(super) fn dialog(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Command>) {
+    let Some(mut dialog) = desk.dialog.take() else {
+        return;
+    };
+    let mut open = true;
+    let mut answer = Answer::Open;
+    let title = match &dialog {
+        DeskDialog::Transfer { .. } => "Transfer session",
+        DeskDialog::Invite { .. } => "Invite to session",
+        DeskDialog::ConfirmEnd { .. } => "End session",
+    };
+    egui::Window::new(title)
+        .collapsible(false)
+        .resizable(false)
+        .open(&mut open)
+        .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            answer = dialog_body(ui, desk, &mut dialog, outbox);
+        });
+    if open && answer == Answer::Open {
+        desk.dialog = Some(dialog);
+    }
+}
+
+fn dialog_body(
+    ui: &mut Ui,
+    desk: &Desk,
+    dialog: &mut DeskDialog,
+    outbox: &mut Vec<Command>,
+) -> Answer {
+    match dialog {
+        DeskDialog::Transfer { session, to } => {
+            ui.label("Move the session to a team's queue or an agent; you leave it.");
+            targets(ui, desk, to);
+            let a = buttons(ui, "Transfer", to.is_some());
+            if let (Answer::Confirm, Some(to)) = (a, to.clone()) {
+                outbox.push(Command::Transfer {
+                    session: *session,
+                    to,
+                });
+            }
+            a
+        }
+        DeskDialog::Invite {
+            session,
+            to,
+            masked,
+        } => {
+            ui.label("Ask an agent or a team to join this session with you.");
+            targets(ui, desk, to);
+            ui.checkbox(masked, "Masked: hidden from the customer, watch only");
+            let a = buttons(ui, "Invite", to.is_some());
+            if let (Answer::Confirm, Some(to)) = (a, to.clone()) {
+                outbox.push(Command::Invite {
+                    session: *session,
+                    to,
+                    masked: *masked,
+                });
+            }
+            a
+        }
+        DeskDialog::ConfirmEnd { session } => {
+            let who = desk
+                .sessions
+                .iter()
+                .find(|t| t.info.id == *session)
+                .map(|t| t.title())
+                .unwrap_or_default();
+            ui.label(format!(
+                "End the session with {who} for everyone? The customer is disconnected."
+            ));
+            let a = buttons(ui, "End Session", true);
+            if a == Answer::Confirm {
+                outbox.push(Command::EndForAll(*session));
+            }
+            a
+        }
+    }
+}
+
+/// The confirm and Cancel buttons.
+fn buttons(ui: &mut Ui, confirm: &str, enabled: bool) -> Answer {
+    let mut answer = Answer::Open;
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(enabled, egui::Button::new(confirm))
+            .clicked()
+        {
+            answer = Answer::Confirm;
+        }
+        if ui.button("Cancel").clicked() {
+            answer = Answer::Cancel;
+        }
+    });
+    answer
+}
+
+/// The teams, the online agents and the general queue to choose from.
+fn targets(ui: &mut Ui, desk: &Desk, to: &mut Option<Target>) {
+    let Some(dir) = &desk.directory else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Asking the relay for teams and agents…");
+        });
+        return;
+    };
+    ui.add_space(4.0);
+    ui.strong("Teams");
+    for t in &dir.teams {
+        let label = format!("{} ({} online)", t.name, t.online);
+        ui.radio_value(to, Some(Target::Team(t.name.clone())), label);
+    }
+    ui.radio_value(to, Some(Target::General), "General queue");
+    ui.add_space(4.0);
+    ui.strong("Agents online");
+    let mut any = false;
+    for a in dir
+        .agents
+        .iter()
+        .filter(|a| a.online && a.login != desk.agent)
+    {
+        any = true;
+        let label = format!("{} ({})", a.display, a.login);
+        ui.radio_value(to, Some(Target::Agent(a.login.clone())), label);
+    }
+    if !any {
+        ui.label(RichText::new("No other agent is online.").weak());
+    }
+}
+
+/// The console's settings: the download folder and the tab markers' thresholds.
+pub(super) fn settings_window(ctx: &egui::Context, open: &mut bool, settings: &mut Settings) {
+    egui::Window::new("Settings")
+        .collapsible(false)
+        .resizable(false)
+        .open(open)
+        .show(ctx, |ui| {
+            ui.label(format!(
+                "Downloads go to {}",
+                settings.download_dir.display()
+            ));
+            ui.add_space(6.0);
+            ui.strong("Session tab markers");
+            let a = &mut settings.activity;
+            ui.horizontal(|ui| {
+                ui.label("Amber after");
+                ui.add(egui::DragValue::new(&mut a.amber_after_mins).range(1..=120));
+                ui.label("minutes without action");
+            });
+            ui.horizontal(|ui| {
+                ui.label("Red after");
+                ui.add(egui::DragValue::new(&mut a.red_after_mins).range(1..=240));
+                ui.label("minutes without action");
+            });
+            if a.red_after_mins < a.amber_after_mins {
+                a.red_after_mins = a.amber_after_mins;
+            }
+        });
+}

@@ -1,0 +1,524 @@
+//! The core's rules, with plain calls: queues, accepting, transfers, invitations, leaving,
+//! lost connections, and an authorization matrix of who may do what in which session.
+
+use super::*;
+
+const HOST: ConnId = 1;
+const HOST2: ConnId = 2;
+const HOST3: ConnId = 3;
+const ALICE: ConnId = 10;
+const BOB: ConnId = 11;
+const CAROL: ConnId = 12;
+const DAVE: ConnId = 13;
+const NOBODY: ConnId = 99;
+
+const S1: SessionId = SessionId(0x51);
+const S2: SessionId = SessionId(0x52);
+const S3: SessionId = SessionId(0x53);
+
+fn profile(login: &str, teams: &[&str]) -> AgentProfile {
+    AgentProfile {
+        login: login.into(),
+        display: format!("{login} D."),
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn at(unix: u64) -> Now {
+    Now {
+        mono: Duration::from_secs(unix),
+        unix,
+    }
+}
+
+fn sends_to(out: &[Output], conn: ConnId) -> Vec<ServerMsg> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(c, m) if *c == conn => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alerts(out: &[Output], conn: ConnId) -> Vec<QueueEntry> {
+    sends_to(out, conn)
+        .into_iter()
+        .flat_map(|m| match m {
+            ServerMsg::Queue { entries } => entries,
+            _ => Vec::new(),
+        })
+        .filter(|e| e.arrived)
+        .collect()
+}
+
+fn places(out: &[Output], conn: ConnId) -> Vec<u32> {
+    sends_to(out, conn)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMsg::InLine { place } => Some(place),
+            _ => None,
+        })
+        .collect()
+}
+
+fn denied(r: Result<Vec<Output>, Refusal>) -> Option<Denied> {
+    match r {
+        Ok(_) => None,
+        Err(Refusal::NotAllowed(d)) => Some(d),
+        Err(other) => panic!("unexpected refusal {other:?}"),
+    }
+}
+
+fn customer(name: &str) -> CustomerInfo {
+    CustomerInfo {
+        name: name.into(),
+        os: "Debian".into(),
+        ..CustomerInfo::default()
+    }
+}
+
+/// Alice and Bob in team support, Carol in billing, Dave in no team; all online.
+fn desk() -> Core {
+    let mut core = Core::new();
+    core.agent_online(ALICE, profile("alice", &["support"]));
+    core.agent_online(BOB, profile("bob", &["support"]));
+    core.agent_online(CAROL, profile("carol", &["billing"]));
+    core.agent_online(DAVE, profile("dave", &[]));
+    core
+}
+
+fn team_session(core: &mut Core, host: ConnId, id: SessionId, now: u64) -> Vec<Output> {
+    core.host_joined(
+        host,
+        id,
+        KeyOwner::Team("support".into()),
+        customer("Customer"),
+        at(now),
+    )
+}
+
+#[test]
+fn a_team_key_puts_the_customer_in_the_team_queue_and_alerts_its_members_only() {
+    let mut core = desk();
+    let out = team_session(&mut core, HOST, S1, 100);
+    assert!(matches!(
+        &sends_to(&out, HOST)[..],
+        [ServerMsg::Joined { queue, .. }, ServerMsg::InLine { place: 1 }] if queue == "support"
+    ));
+    for who in [ALICE, BOB] {
+        let a = alerts(&out, who);
+        assert_eq!(a.len(), 1, "{who}");
+        assert_eq!(a[0].queue, QueueId::Team("support".into()));
+        assert_eq!(a[0].customer.name, "Customer");
+        assert!(
+            matches!(a[0].kind, EntryKind::Waiting { ref via } if via == "team key of support")
+        );
+    }
+    assert!(sends_to(&out, CAROL).is_empty());
+    assert!(sends_to(&out, DAVE).is_empty());
+    // No member yet: nobody streams.
+    assert!(core.stream_route(ALICE, S1, StreamKind::Screen).is_err());
+    // An agent who logs in later finds it in the queue (listed, not an alert).
+    let out = core.agent_online(20, profile("erin", &["support"]));
+    assert!(matches!(
+        &sends_to(&out, 20)[..],
+        [ServerMsg::Queue { entries }] if entries.len() == 1 && !entries[0].arrived
+    ));
+}
+
+#[test]
+fn a_personal_key_puts_the_customer_in_its_agents_queue() {
+    let mut core = desk();
+    let out = core.host_joined(
+        HOST,
+        S1,
+        KeyOwner::Agent {
+            login: "carol".into(),
+            display: "carol D.".into(),
+        },
+        customer("Customer"),
+        at(100),
+    );
+    assert_eq!(alerts(&out, CAROL).len(), 1);
+    assert!(alerts(&out, ALICE).is_empty());
+    assert!(
+        matches!(&sends_to(&out, HOST)[0], ServerMsg::Joined { queue, .. } if queue == "carol D.")
+    );
+    assert_eq!(
+        denied(core.accept(ALICE, S1, at(101))),
+        Some(Denied::NotYourQueue)
+    );
+    assert!(core.accept(CAROL, S1, at(101)).is_ok());
+}
+
+#[test]
+fn of_two_agents_accepting_exactly_one_wins() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    let out = core.accept(ALICE, S1, at(110)).expect("alice accepts");
+    assert!(sends_to(&out, ALICE).iter().any(|m| matches!(m,
+        ServerMsg::SessionStarted(info) if info.id == S1 && info.members.len() == 1
+            && info.members[0].role == MemberRole::Owner)));
+    assert!(sends_to(&out, BOB).contains(&ServerMsg::Unqueued {
+        session: S1,
+        queue: QueueId::Team("support".into()),
+        why: Unqueued::Accepted("alice D.".into()),
+    }));
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::AgentsChanged {
+        session: S1,
+        agents: vec!["alice D.".into()],
+    }));
+    assert_eq!(
+        denied(core.accept(BOB, S1, at(110))),
+        Some(Denied::AlreadyAccepted("alice D.".into()))
+    );
+}
+
+#[test]
+fn the_place_in_line_follows_the_queue() {
+    let mut core = desk();
+    let a = team_session(&mut core, HOST, S1, 100);
+    let b = team_session(&mut core, HOST2, S2, 101);
+    let c = team_session(&mut core, HOST3, S3, 102);
+    assert_eq!(
+        (places(&a, HOST), places(&b, HOST2), places(&c, HOST3)),
+        (vec![1], vec![2], vec![3])
+    );
+    let out = core.accept(BOB, S1, at(103)).expect("accept");
+    assert_eq!(
+        (places(&out, HOST2), places(&out, HOST3)),
+        (vec![1], vec![2])
+    );
+    assert!(places(&out, HOST).is_empty());
+}
+
+/// A session of team support accepted by Alice, with Bob invited masked; a second one waiting.
+fn shared_session() -> Core {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    let out = core
+        .invite(ALICE, S1, &Target::Agent("bob".into()), true, at(102))
+        .expect("invite");
+    let inv = alerts(&out, BOB);
+    assert!(matches!(
+        inv[..],
+        [QueueEntry {
+            kind: EntryKind::Invitation { masked: true, .. },
+            ..
+        }]
+    ));
+    core.accept(BOB, S1, at(103)).expect("bob joins");
+    team_session(&mut core, HOST2, S2, 104);
+    core
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Accept,
+    Stream(StreamKind),
+    Transfer,
+    Invite,
+    Leave,
+    End,
+}
+
+fn attempt(core: &mut Core, who: ConnId, act: Act, id: SessionId) -> Option<Denied> {
+    let now = at(200);
+    match act {
+        Act::Accept => denied(core.accept(who, id, now)),
+        Act::Stream(k) => match core.stream_route(who, id, k) {
+            Ok(_) => None,
+            Err(Refusal::NotAllowed(d)) => Some(d),
+            Err(e) => panic!("{e:?}"),
+        },
+        Act::Transfer => denied(core.transfer(who, id, &Target::Team("billing".into()), now)),
+        Act::Invite => denied(core.invite(who, id, &Target::Team("billing".into()), false, now)),
+        Act::Leave => denied(core.leave(who, id, now)),
+        Act::End => denied(core.end_for_all(who, id)),
+    }
+}
+
+#[test]
+fn who_may_do_what_in_which_session() {
+    use Act::*;
+    use StreamKind::*;
+    let none = None;
+    let not_in = Some(Denied::NotInSession);
+    let masked = Some(Denied::MaskedWatchOnly);
+    let not_owner = Some(Denied::NotOwner);
+    #[rustfmt::skip]
+    let table: Vec<(ConnId, Act, SessionId, Option<Denied>)> = vec![
+        // The owner may do everything in their session.
+        (ALICE, Stream(Screen), S1, none.clone()),
+        (ALICE, Stream(Input), S1, none.clone()),
+        (ALICE, Stream(Files), S1, none.clone()),
+        (ALICE, Invite, S1, none.clone()),
+        (ALICE, Accept, S1, Some(Denied::AlreadyInSession)),
+        // A masked member only watches.
+        (BOB, Stream(Screen), S1, none.clone()),
+        (BOB, Stream(Input), S1, masked.clone()),
+        (BOB, Stream(Files), S1, masked.clone()),
+        (BOB, Invite, S1, masked.clone()),
+        (BOB, Transfer, S1, not_owner.clone()),
+        (BOB, End, S1, not_owner.clone()),
+        // Outsiders: no stream of any kind, nothing to transfer, end or leave.
+        (DAVE, Stream(Screen), S1, not_in.clone()),
+        (DAVE, Stream(Input), S1, not_in.clone()),
+        (DAVE, Stream(Files), S1, not_in.clone()),
+        (DAVE, Transfer, S1, not_in.clone()),
+        (DAVE, Invite, S1, not_in.clone()),
+        (DAVE, Leave, S1, not_in.clone()),
+        (DAVE, End, S1, not_in.clone()),
+        (CAROL, Stream(Screen), S1, not_in.clone()),
+        // Accepting: a waiting session of another team, or one already taken.
+        (CAROL, Accept, S2, Some(Denied::NotYourQueue)),
+        (DAVE, Accept, S2, Some(Denied::NotYourQueue)),
+        (CAROL, Accept, S1, Some(Denied::AlreadyAccepted("alice D.".into()))),
+        // Nobody streams from a session that waits for an owner.
+        (ALICE, Stream(Screen), S2, not_in.clone()),
+        // No such session; not logged in.
+        (ALICE, Stream(Screen), SessionId(9), Some(Denied::NoSuchSession)),
+        (NOBODY, Stream(Screen), S1, Some(Denied::NotLoggedIn)),
+        (NOBODY, Accept, S2, Some(Denied::NotLoggedIn)),
+    ];
+    for (who, act, id, expected) in table {
+        let mut core = shared_session();
+        assert_eq!(
+            attempt(&mut core, who, act, id),
+            expected,
+            "{who} {act:?} {id}"
+        );
+    }
+}
+
+#[test]
+fn a_masked_members_name_never_reaches_the_host() {
+    let mut core = desk();
+    let mut to_host = Vec::new();
+    to_host.extend(team_session(&mut core, HOST, S1, 100));
+    to_host.extend(core.accept(ALICE, S1, at(101)).expect("accept"));
+    to_host.extend(
+        core.invite(ALICE, S1, &Target::Agent("bob".into()), true, at(102))
+            .expect("invite"),
+    );
+    to_host.extend(core.accept(BOB, S1, at(103)).expect("join"));
+    let (_, bob) = core
+        .stream_route(BOB, S1, StreamKind::Screen)
+        .expect("route");
+    assert_eq!(bob.name, None);
+    let (_, alice) = core
+        .stream_route(ALICE, S1, StreamKind::Input)
+        .expect("route");
+    assert_eq!(alice.name.as_deref(), Some("alice D."));
+    to_host.extend(core.leave(BOB, S1, at(104)).expect("leave"));
+    for m in sends_to(&to_host, HOST) {
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("bob"), "the host learnt of bob: {shown}");
+        // Login names never reach the host either: only display names.
+        if let ServerMsg::AgentsChanged { agents, .. } = m {
+            assert!(agents.iter().all(|a| a == "alice D."), "{agents:?}");
+        }
+    }
+    // The members see Bob, marked masked.
+    let out = core.invite(ALICE, S1, &Target::Agent("bob".into()), true, at(105));
+    assert!(out.is_ok());
+    let out = core.accept(BOB, S1, at(106)).expect("join again");
+    assert!(sends_to(&out, ALICE).iter().any(|m| matches!(m,
+        ServerMsg::MembersChanged { members, .. } if members.iter().any(|x| x.login == "bob" && x.masked))));
+}
+
+#[test]
+fn a_transferred_away_agent_can_no_longer_stream_and_the_new_owner_starts_afresh() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    let (_, before) = core
+        .stream_route(ALICE, S1, StreamKind::Input)
+        .expect("route");
+    let out = core
+        .transfer(ALICE, S1, &Target::Team("billing".into()), at(110))
+        .expect("transfer");
+    assert!(out.contains(&Output::Revoke {
+        conn: ALICE,
+        session: S1
+    }));
+    assert!(sends_to(&out, ALICE).contains(&ServerMsg::Left {
+        session: S1,
+        reason: LeftReason::Transferred(QueueId::Team("billing".into())),
+    }));
+    assert!(matches!(
+        alerts(&out, CAROL)[..],
+        [QueueEntry { kind: EntryKind::Transferred { ref from }, .. }] if from == "alice D."
+    ));
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::InLine { place: 1 }));
+    for k in [StreamKind::Screen, StreamKind::Input, StreamKind::Files] {
+        assert_eq!(
+            core.stream_route(ALICE, S1, k).err(),
+            Some(Refusal::NotAllowed(Denied::NotInSession))
+        );
+    }
+    let out = core.accept(CAROL, S1, at(120)).expect("carol takes it");
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::AgentsChanged {
+        session: S1,
+        agents: vec!["carol D.".into()],
+    }));
+    // A new membership is a new participant: the customer's grants to Alice do not carry over.
+    let (_, after) = core
+        .stream_route(CAROL, S1, StreamKind::Input)
+        .expect("route");
+    assert_ne!(before.id, after.id);
+    // Transfers to oneself or to an agent who is not online are refused.
+    assert_eq!(
+        denied(core.transfer(CAROL, S1, &Target::Agent("carol".into()), at(121))),
+        Some(Denied::ToYourself)
+    );
+    assert_eq!(
+        denied(core.transfer(CAROL, S1, &Target::Agent("zoe".into()), at(121))),
+        Some(Denied::AgentOffline("zoe".into()))
+    );
+}
+
+#[test]
+fn leaving_keeps_the_session_for_the_others_and_the_last_one_out_requeues_it() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    core.invite(ALICE, S1, &Target::Agent("bob".into()), false, at(102))
+        .expect("invite");
+    core.accept(BOB, S1, at(103)).expect("join");
+    // The owner leaves: Bob takes charge, the customer stays with him.
+    let out = core.leave(ALICE, S1, at(104)).expect("leave");
+    assert!(sends_to(&out, BOB).iter().any(|m| matches!(m,
+        ServerMsg::MembersChanged { members, .. }
+            if members.len() == 1 && members[0].role == MemberRole::Owner)));
+    assert!(!out.iter().any(|o| matches!(o, Output::Ended { .. })));
+    assert!(core.end_for_all(BOB, S1).is_ok(), "bob is in charge now");
+}
+
+#[test]
+fn the_last_agent_leaving_puts_the_customer_back_in_the_queue_it_came_from() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    let out = core.leave(ALICE, S1, at(110)).expect("leave");
+    assert!(!out.iter().any(|o| matches!(o, Output::Ended { .. })));
+    assert!(matches!(
+        alerts(&out, BOB)[..],
+        [QueueEntry { kind: EntryKind::Returned { lost: false, .. }, ref queue, .. }]
+            if *queue == QueueId::Team("support".into())
+    ));
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::InLine { place: 1 }));
+    assert!(core.accept(BOB, S1, at(111)).is_ok());
+}
+
+#[test]
+fn the_owner_ends_the_session_for_everyone() {
+    let mut core = shared_session();
+    let out = core.end_for_all(ALICE, S1).expect("end");
+    let ended = ServerMsg::SessionEnded {
+        session: S1,
+        reason: EndReason::AgentEnded,
+    };
+    for who in [HOST, ALICE, BOB] {
+        assert!(sends_to(&out, who).contains(&ended), "{who}");
+    }
+    assert!(out.contains(&Output::Ended {
+        session: S1,
+        reason: EndReason::AgentEnded
+    }));
+    assert_eq!(core.session_count(), 1);
+}
+
+#[test]
+fn a_dropped_owners_session_waits_in_their_queue_then_moves_on() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    let out = core.closed(ALICE, at(200));
+    // Nobody else is told yet: it waits for Alice in her own queue; the host is told it waits.
+    assert!(alerts(&out, BOB).is_empty());
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::InLine { place: 1 }));
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::AgentsChanged {
+        session: S1,
+        agents: vec![]
+    }));
+    assert!(core.tick(at(259)).is_empty());
+    // Alice comes back in time and finds it.
+    let mut again = core_clone_after_drop();
+    let out = again.agent_online(30, profile("alice", &["support"]));
+    assert!(matches!(
+        &sends_to(&out, 30)[..],
+        [ServerMsg::Queue { entries }] if entries[0].queue == QueueId::Personal("alice".into())
+    ));
+    assert!(again.accept(30, S1, at(230)).is_ok());
+    // Otherwise, after the wait, it moves to the team's queue and the team is alerted.
+    let out = core.tick(at(260));
+    assert!(matches!(
+        alerts(&out, BOB)[..],
+        [QueueEntry { kind: EntryKind::Returned { lost: true, .. }, ref queue, .. }]
+            if *queue == QueueId::Team("support".into())
+    ));
+    assert!(core.accept(BOB, S1, at(270)).is_ok());
+}
+
+fn core_clone_after_drop() -> Core {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    core.closed(ALICE, at(200));
+    core
+}
+
+#[test]
+fn a_customer_who_leaves_or_drops_ends_the_session_and_leaves_every_queue() {
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    team_session(&mut core, HOST2, S2, 101);
+    let out = core.closed(HOST, at(102));
+    assert!(sends_to(&out, ALICE).contains(&ServerMsg::Unqueued {
+        session: S1,
+        queue: QueueId::Team("support".into()),
+        why: Unqueued::Ended,
+    }));
+    assert_eq!(places(&out, HOST2), vec![1]);
+    let out = core.end_by_host(HOST2);
+    assert!(out.contains(&Output::Ended {
+        session: S2,
+        reason: EndReason::CustomerEnded
+    }));
+    assert_eq!(core.session_count(), 0);
+}
+
+#[test]
+fn shutdown_ends_every_session() {
+    let mut core = shared_session();
+    let out = core.shutdown();
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::SessionEnded {
+        session: S1,
+        reason: EndReason::RelayShutdown
+    }));
+    assert_eq!(core.session_count(), 0);
+}
+
+#[test]
+fn logins_are_counted_before_the_check_and_one_at_a_time_per_source() {
+    let mut a = Admission::new();
+    let ip: std::net::IpAddr = "192.0.2.7".parse().expect("ip");
+    let t = Duration::from_secs(1);
+    assert!(a.begin_login(ip, t).is_ok());
+    assert_eq!(a.begin_login(ip, t), Err(Refusal::LoginInProgress));
+    a.end_login(ip, false);
+    for _ in 1..pairing_limit() {
+        assert!(a.begin_login(ip, t).is_ok());
+        a.end_login(ip, false);
+    }
+    assert!(matches!(
+        a.begin_login(ip, t),
+        Err(Refusal::RateLimited { .. })
+    ));
+}
+
+fn pairing_limit() -> u32 {
+    tether_protocol::pairing::SOURCE_MAX_FAILURES
+}

@@ -1,0 +1,207 @@
+//! A logged-in agent's control stream: keys, accepting, transferring, inviting, leaving and
+//! ending sessions, and the directory of teams and agents. Every rule is the core's; this reads
+//! requests, looks up what only the store knows (keys, teams), and carries out the outcome.
+
+use std::time::Duration;
+
+use tether_protocol::desk::{AgentInfo, Target, TeamInfo};
+use tether_protocol::msg::{ClientMsg, DIRECTORY_MAX, Denied, Refusal, ServerMsg, SessionKey};
+use tether_protocol::pairing;
+use tracing::warn;
+
+use super::super::session_url;
+use super::Conn;
+use crate::core::AgentProfile;
+use crate::store::{Actor, KeyFor, StoreError};
+
+impl Conn {
+    pub(super) async fn serve_agent(self, recv: &mut quinn::RecvStream, profile: AgentProfile) {
+        self.register();
+        let out = self
+            .shared
+            .state()
+            .core
+            .agent_online(self.id, profile.clone());
+        self.shared.apply(out).await;
+        let streams = tokio::spawn(super::super::streams::accept(
+            self.shared.clone(),
+            self.conn.clone(),
+            self.id,
+            self.remote,
+        ));
+        let actor = Actor::Agent(profile.login.clone());
+        while let Some(msg) = self.next_request(recv, actor.clone()).await {
+            self.agent_msg(&profile, msg).await;
+        }
+        streams.abort();
+        self.unregister().await;
+        self.conn.close(tether_net::close::NORMAL.into(), b"bye");
+    }
+
+    async fn agent_msg(&self, me: &AgentProfile, msg: ClientMsg) {
+        let now = self.shared.now();
+        match msg {
+            ClientMsg::CreateKey { ttl_secs, team } => self.create_key(me, ttl_secs, team).await,
+            ClientMsg::Accept { session } => {
+                let res = self.shared.state().core.accept(self.id, session, now);
+                self.outcome(res).await
+            }
+            ClientMsg::Transfer { session, to } => {
+                if let Err(r) = self.check_target(&to).await {
+                    return self.reply(ServerMsg::Refused(r)).await;
+                }
+                let res = self
+                    .shared
+                    .state()
+                    .core
+                    .transfer(self.id, session, &to, now);
+                self.outcome(res).await
+            }
+            ClientMsg::Invite {
+                session,
+                to,
+                masked,
+            } => {
+                if let Err(r) = self.check_target(&to).await {
+                    return self.reply(ServerMsg::Refused(r)).await;
+                }
+                let res = self
+                    .shared
+                    .state()
+                    .core
+                    .invite(self.id, session, &to, masked, now);
+                self.outcome(res).await
+            }
+            ClientMsg::LeaveSession { session } => {
+                let res = self.shared.state().core.leave(self.id, session, now);
+                self.outcome(res).await
+            }
+            ClientMsg::EndForAll { session } => {
+                let res = self.shared.state().core.end_for_all(self.id, session);
+                self.outcome(res).await
+            }
+            ClientMsg::Directory => self.directory(me).await,
+            ClientMsg::Login { .. } => {
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(
+                    Denied::AlreadyLoggedIn,
+                )))
+                .await
+            }
+            ClientMsg::Join { .. } | ClientMsg::EndSession => {
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::HostsOnly)))
+                    .await
+            }
+        }
+    }
+
+    /// A key for the agent's own queue, or for a team they are in.
+    async fn create_key(&self, me: &AgentProfile, ttl_secs: Option<u32>, team: Option<String>) {
+        let ttl = ttl_secs
+            .map(|s| Duration::from_secs(s.into()))
+            .unwrap_or(pairing::DEFAULT_KEY_TTL);
+        let owner = match &team {
+            Some(t) if !me.teams.contains(t) => {
+                return self
+                    .reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::NotInTeam(
+                        t.clone(),
+                    ))))
+                    .await;
+            }
+            Some(t) => KeyFor::Team {
+                team: t.clone(),
+                by: Some(me.login.clone()),
+            },
+            None => KeyFor::Agent(me.login.clone()),
+        };
+        let now = self.shared.now().unix;
+        match self.shared.store.create_key(owner, ttl, now).await {
+            Ok((pin, expires_at)) => {
+                let url = session_url(&self.shared.public_url, &pin);
+                let whose = match &team {
+                    Some(t) => format!("for team {t}, "),
+                    None => String::new(),
+                };
+                self.shared
+                    .audit(
+                        None,
+                        &Actor::Agent(me.login.clone()),
+                        "key.created",
+                        &format!("{whose}expires at {expires_at}"),
+                        Some(self.remote),
+                    )
+                    .await;
+                self.reply(ServerMsg::KeyCreated(SessionKey {
+                    pin,
+                    url,
+                    expires_at,
+                    team,
+                }))
+                .await;
+            }
+            Err(StoreError::TooManyKeys { limit, .. }) => {
+                self.reply(ServerMsg::Refused(Refusal::TooManyKeys { limit }))
+                    .await
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot create a key");
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::RelayFailed)))
+                    .await
+            }
+        }
+    }
+
+    /// What only the store knows about a transfer or invitation target: that the team exists.
+    /// (Whether an agent is online, and everything else, the core decides.)
+    async fn check_target(&self, to: &Target) -> Result<(), Refusal> {
+        let Target::Team(team) = to else {
+            return Ok(());
+        };
+        match self.shared.store.teams().await {
+            Ok(teams) if teams.iter().any(|t| t.name == *team) => Ok(()),
+            Ok(_) => Err(Refusal::NotAllowed(Denied::NoSuchTeam(team.clone()))),
+            Err(e) => {
+                warn!(error = %e, "cannot read the teams");
+                Err(Refusal::NotAllowed(Denied::RelayFailed))
+            }
+        }
+    }
+
+    /// The teams and enabled agents, with who is online, for the transfer and invite dialogs.
+    async fn directory(&self, me: &AgentProfile) {
+        let (teams, agents) = match (
+            self.shared.store.teams().await,
+            self.shared.store.agents().await,
+        ) {
+            (Ok(t), Ok(a)) => (t, a),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "cannot read the directory");
+                return self
+                    .reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::RelayFailed)))
+                    .await;
+            }
+        };
+        let (online, online_by_team) = self.shared.state().core.online_agents();
+        let teams = teams
+            .into_iter()
+            .take(DIRECTORY_MAX)
+            .map(|t| TeamInfo {
+                online: online_by_team.get(&t.name).copied().unwrap_or(0),
+                mine: me.teams.contains(&t.name),
+                name: t.name,
+            })
+            .collect();
+        // Online agents first, so a long list never hides who can take a session now.
+        let mut agents: Vec<AgentInfo> = agents
+            .into_iter()
+            .filter(|a| !a.disabled)
+            .map(|a| AgentInfo {
+                online: online.contains(&a.name),
+                login: a.name,
+                display: a.display,
+            })
+            .collect();
+        agents.sort_by_key(|a| !a.online);
+        agents.truncate(DIRECTORY_MAX);
+        self.reply(ServerMsg::Directory { teams, agents }).await;
+    }
+}

@@ -1,0 +1,87 @@
+//! A joined host's control stream: the session is recorded and queued, then the host may only
+//! end it.
+
+use tether_protocol::desk::QueueId;
+use tether_protocol::msg::{ClientMsg, CustomerInfo, Denied, Refusal, ServerMsg, SessionId};
+use tracing::warn;
+
+use super::Conn;
+use crate::core::KeyOwner;
+use crate::store::{Actor, SessionStart};
+
+impl Conn {
+    pub(super) async fn serve_host(
+        self,
+        recv: &mut quinn::RecvStream,
+        owner: KeyOwner,
+        key_id: i64,
+        customer: CustomerInfo,
+    ) {
+        let actor = Actor::Host(self.remote.ip());
+        let mut sid = [0u8; 8];
+        if getrandom::fill(&mut sid).is_err() {
+            return self.refuse(Refusal::NotAllowed(Denied::RelayFailed)).await;
+        }
+        let session = SessionId(u64::from_le_bytes(sid));
+        let summary = customer_summary(&customer);
+        let (origin, whose) = match &owner {
+            KeyOwner::Agent { login, .. } => (QueueId::Personal(login.clone()), login.clone()),
+            KeyOwner::Team(t) => (QueueId::Team(t.clone()), format!("team {t}")),
+        };
+        let now = self.shared.now();
+        let start = SessionStart {
+            id: session,
+            origin: origin.to_string(),
+            key_id: Some(key_id),
+            customer: summary.clone(),
+            at: now.unix,
+        };
+        if let Err(e) = self.shared.store.session_started(start).await {
+            warn!(error = %e, "cannot record session start");
+        }
+        self.shared
+            .audit(
+                Some(session),
+                &actor,
+                "session.started",
+                &format!("customer {summary} joined with a key of {whose}"),
+                Some(self.remote),
+            )
+            .await;
+        self.register();
+        let out = self
+            .shared
+            .state()
+            .core
+            .host_joined(self.id, session, owner, customer, now);
+        self.shared.apply(out).await;
+        while let Some(msg) = self.next_request(recv, actor.clone()).await {
+            if let ClientMsg::EndSession = msg {
+                let out = self.shared.state().core.end_by_host(self.id);
+                self.shared.apply(out).await;
+            } else {
+                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
+                    .await
+            }
+        }
+        self.unregister().await;
+        self.conn.close(tether_net::close::NORMAL.into(), b"bye");
+    }
+}
+
+/// The customer in one line, for the history.
+fn customer_summary(c: &CustomerInfo) -> String {
+    let monitors: Vec<String> = c
+        .monitors
+        .iter()
+        .map(|m| format!("{}x{}", m.width, m.height))
+        .collect();
+    format!(
+        "{} ({}@{}; {}; monitors {})",
+        c.name,
+        c.user,
+        c.hostname,
+        c.os,
+        monitors.join(", ")
+    )
+}
