@@ -876,7 +876,17 @@ impl ConsoleState {
                 let id = info.id;
                 d.queues.started(id);
                 match d.tab_mut(id) {
-                    Some(t) => t.members = info.members.clone(),
+                    // Announced again with the same membership (the relay repeats itself).
+                    Some(t) if t.info.me == info.me => t.members = info.members.clone(),
+                    // A new membership (a masked member took charge): the old streams were cut
+                    // and the customer's grants were to the old one.
+                    Some(t) => {
+                        *t = SessionTab::new(info);
+                        commands.push(Command::View {
+                            session: id,
+                            monitor: 0,
+                        });
+                    }
                     None => {
                         d.sessions.push(SessionTab::new(info));
                         // The primary monitor comes first in the customer's list.
@@ -1055,6 +1065,18 @@ mod tests {
         // A repeated announcement (agent came back) opens no second tab.
         s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
         assert!(s.take_commands().is_empty());
+        // A new membership in the same session (taking charge of it) starts the tab afresh.
+        let mut owner = info(1);
+        owner.me = ParticipantId(9);
+        s.apply(Event::Server(ServerMsg::SessionStarted(owner)));
+        assert_eq!(
+            s.take_commands(),
+            vec![Command::View {
+                session: SessionId(1),
+                monitor: 0
+            }]
+        );
+        assert_eq!(s.desk_mut().expect("desk").sessions.len(), 1);
         s.apply(Event::Server(ServerMsg::SessionEnded {
             session: SessionId(1),
             reason: EndReason::CustomerEnded,

@@ -40,7 +40,8 @@ impl RelayProc {
         Self::start_full(Program::relay(), extra)
     }
 
-    fn start_full(program: Program, extra: &[&str]) -> anyhow::Result<Self> {
+    /// Starts a relay run as `program` with extra `serve` arguments.
+    pub fn start_full(program: Program, extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         // The relay's log goes to a temporary file ([`ChildGuard::stderr_text`]), or where
         // TETHER_TEST_RELAY_LOG says (a place to look when debugging a test).

@@ -21,7 +21,7 @@ pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
     ui.heading("Remote support");
     let Some(key) = &desk.key else {
         ui.label("Click \"Generate session key\" and give the Session PIN or the Session URL to your customer.");
-        ui.label("Their session opens here by itself when they join.");
+        ui.label("They wait in your queue below until you accept them.");
         info_lines(ui, &desk.agent, "none");
         return None;
     };

@@ -199,7 +199,8 @@ fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
         Some(t) => format!("Team {t}"),
         None => "My queue".into(),
     };
-    egui::ComboBox::from_label("Key for")
+    // Right to left: the combo box, then its label on its left.
+    let combo = egui::ComboBox::from_id_salt("key-for")
         .selected_text(shown)
         .show_ui(ui, |ui| {
             ui.selectable_value(&mut desk.key_team, None, "My queue");
@@ -208,6 +209,8 @@ fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
                 ui.selectable_value(&mut desk.key_team, Some(t), label);
             }
         });
+    let label = ui.label("Key for");
+    combo.response.labelled_by(label.id);
 }
 
 /// A small filled circle, e.g. a status light.

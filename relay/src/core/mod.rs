@@ -469,10 +469,13 @@ impl Core {
     ) -> Result<Vec<Output>, Refusal> {
         let agent = self.agent(conn)?.clone();
         let s = self.session(id)?;
-        if s.member(&agent.login).is_some() {
+        let waiting = s.waiting.as_ref().filter(|w| agent.sees(&w.queue)).cloned();
+        // A member may only take charge of a session transferred to them (an invited or masked
+        // member becomes its owner, visible to the customer, as a new participant).
+        let was_member = s.member(&agent.login).is_some();
+        if was_member && waiting.is_none() {
             return Err(Refusal::NotAllowed(Denied::AlreadyInSession));
         }
-        let waiting = s.waiting.as_ref().filter(|w| agent.sees(&w.queue)).cloned();
         let invitation = s.invitations.iter().position(|i| agent.sees(&i.queue));
         let (role, masked, queue, action) = match (waiting, invitation) {
             (Some(w), _) => (MemberRole::Owner, false, w.queue, "session.accepted"),
@@ -494,7 +497,16 @@ impl Core {
         };
         let pid = self.pid();
         let mut out = Vec::new();
+        if was_member {
+            for c in self.conns_of(&agent.login) {
+                out.push(Output::Revoke {
+                    conn: c,
+                    session: id,
+                });
+            }
+        }
         let s = self.session_mut(id)?;
+        s.members.retain(|m| m.login != agent.login);
         if role == MemberRole::Owner {
             s.waiting = None;
             s.place = 0;

@@ -380,6 +380,51 @@ fn a_transferred_away_agent_can_no_longer_stream_and_the_new_owner_starts_afresh
 }
 
 #[test]
+fn a_masked_member_takes_charge_of_a_session_transferred_to_them_as_a_new_participant() {
+    let mut core = shared_session();
+    let (_, masked) = core
+        .stream_route(BOB, S1, StreamKind::Screen)
+        .expect("bob watches");
+    assert_eq!(masked.name, None);
+    // Bob cannot accept the session again while nobody hands it over.
+    assert_eq!(
+        denied(core.accept(BOB, S1, at(104))),
+        Some(Denied::AlreadyInSession)
+    );
+    core.transfer(ALICE, S1, &Target::Agent("bob".into()), at(105))
+        .expect("transfer");
+    let out = core.accept(BOB, S1, at(106)).expect("bob takes charge");
+    // His masked streams are cut; he comes back as the named owner.
+    assert!(out.contains(&Output::Revoke {
+        conn: BOB,
+        session: S1
+    }));
+    assert!(sends_to(&out, HOST).contains(&ServerMsg::AgentsChanged {
+        session: S1,
+        agents: vec!["bob D.".into()],
+    }));
+    let (_, owner) = core
+        .stream_route(BOB, S1, StreamKind::Input)
+        .expect("the owner may control");
+    assert_ne!(owner.id, masked.id);
+    assert_eq!(owner.name.as_deref(), Some("bob D."));
+    let started = sends_to(&out, BOB)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMsg::SessionStarted(i) => Some(i),
+            _ => None,
+        })
+        .expect("a fresh start");
+    assert_eq!(started.me, owner.id);
+    assert!(
+        started
+            .members
+            .iter()
+            .any(|m| m.login == "bob" && m.role == MemberRole::Owner && !m.masked)
+    );
+}
+
+#[test]
 fn leaving_keeps_the_session_for_the_others_and_the_last_one_out_requeues_it() {
     let mut core = desk();
     team_session(&mut core, HOST, S1, 100);

@@ -168,6 +168,23 @@ impl State {
             .subscribe()
     }
 
+    /// Delivers the core's messages and revocations, in order; returns what needs the store.
+    fn deliver(&mut self, outputs: Vec<Output>) -> Vec<Output> {
+        let mut later = Vec::new();
+        for o in outputs {
+            match o {
+                Output::Send(conn, msg) => {
+                    if let Some(p) = self.peers.get(&conn) {
+                        p.send(msg);
+                    }
+                }
+                Output::Revoke { conn, session } => self.revoke(conn, session),
+                other => later.push(other),
+            }
+        }
+        later
+    }
+
     fn revoke(&mut self, conn: ConnId, session: SessionId) {
         if let Some(tx) = self.revokers.remove(&(conn, session)) {
             let _ = tx.send(true);
@@ -258,23 +275,34 @@ impl Shared {
         }
     }
 
-    /// Carries out what the core asked for.
-    async fn apply(&self, outputs: Vec<Output>) {
-        let mut later = Vec::new();
-        {
+    /// Runs a core decision and delivers its messages and revocations under the same lock, so
+    /// every peer gets its messages in the order the core made them even when decisions race;
+    /// then records what needs the store.
+    async fn decide(&self, f: impl FnOnce(&mut Core) -> Vec<Output>) {
+        let later = {
             let mut st = self.state();
-            for o in outputs {
-                match o {
-                    Output::Send(conn, msg) => {
-                        if let Some(p) = st.peers.get(&conn) {
-                            p.send(msg);
-                        }
-                    }
-                    Output::Revoke { conn, session } => st.revoke(conn, session),
-                    other => later.push(other),
-                }
-            }
-        }
+            let out = f(&mut st.core);
+            st.deliver(out)
+        };
+        self.finish(later).await;
+    }
+
+    /// [`Shared::decide`] for a decision that may be refused.
+    async fn try_decide(
+        &self,
+        f: impl FnOnce(&mut Core) -> Result<Vec<Output>, tether_protocol::msg::Refusal>,
+    ) -> Result<(), tether_protocol::msg::Refusal> {
+        let later = {
+            let mut st = self.state();
+            let out = f(&mut st.core)?;
+            st.deliver(out)
+        };
+        self.finish(later).await;
+        Ok(())
+    }
+
+    /// Records session ends and audit events the core asked for.
+    async fn finish(&self, later: Vec<Output>) {
         for o in later {
             match o {
                 Output::Ended { session, reason } => {
@@ -400,8 +428,7 @@ impl Relay {
             loop {
                 tick.tick().await;
                 let now = sh.now();
-                let out = sh.state().core.tick(now);
-                sh.apply(out).await;
+                sh.decide(|core| core.tick(now)).await;
             }
         });
         info!(%addr, fingerprint = %id.fingerprint, "relay listening");
@@ -441,8 +468,7 @@ impl Relay {
 
     /// Ends every session, tells every peer, and stops.
     pub async fn shutdown(self) {
-        let out = self.shared.state().core.shutdown();
-        self.shared.apply(out).await;
+        self.shared.decide(|core| core.shutdown()).await;
         // Give the goodbyes a moment to leave before the connections close.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.endpoint

@@ -7,6 +7,7 @@
 
 mod console;
 mod control;
+mod desk;
 mod files;
 mod hardening;
 mod host_cli;

@@ -17,12 +17,9 @@ use crate::store::{Actor, KeyFor, StoreError};
 impl Conn {
     pub(super) async fn serve_agent(self, recv: &mut quinn::RecvStream, profile: AgentProfile) {
         self.register();
-        let out = self
-            .shared
-            .state()
-            .core
-            .agent_online(self.id, profile.clone());
-        self.shared.apply(out).await;
+        self.shared
+            .decide(|core| core.agent_online(self.id, profile.clone()))
+            .await;
         let streams = tokio::spawn(super::super::streams::accept(
             self.shared.clone(),
             self.conn.clone(),
@@ -43,19 +40,15 @@ impl Conn {
         match msg {
             ClientMsg::CreateKey { ttl_secs, team } => self.create_key(me, ttl_secs, team).await,
             ClientMsg::Accept { session } => {
-                let res = self.shared.state().core.accept(self.id, session, now);
-                self.outcome(res).await
+                self.outcome(|core| core.accept(self.id, session, now))
+                    .await
             }
             ClientMsg::Transfer { session, to } => {
                 if let Err(r) = self.check_target(&to).await {
                     return self.reply(ServerMsg::Refused(r)).await;
                 }
-                let res = self
-                    .shared
-                    .state()
-                    .core
-                    .transfer(self.id, session, &to, now);
-                self.outcome(res).await
+                self.outcome(|core| core.transfer(self.id, session, &to, now))
+                    .await
             }
             ClientMsg::Invite {
                 session,
@@ -65,20 +58,15 @@ impl Conn {
                 if let Err(r) = self.check_target(&to).await {
                     return self.reply(ServerMsg::Refused(r)).await;
                 }
-                let res = self
-                    .shared
-                    .state()
-                    .core
-                    .invite(self.id, session, &to, masked, now);
-                self.outcome(res).await
+                self.outcome(|core| core.invite(self.id, session, &to, masked, now))
+                    .await
             }
             ClientMsg::LeaveSession { session } => {
-                let res = self.shared.state().core.leave(self.id, session, now);
-                self.outcome(res).await
+                self.outcome(|core| core.leave(self.id, session, now)).await
             }
             ClientMsg::EndForAll { session } => {
-                let res = self.shared.state().core.end_for_all(self.id, session);
-                self.outcome(res).await
+                self.outcome(|core| core.end_for_all(self.id, session))
+                    .await
             }
             ClientMsg::Directory => self.directory(me).await,
             ClientMsg::Login { .. } => {

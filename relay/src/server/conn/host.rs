@@ -49,16 +49,12 @@ impl Conn {
             )
             .await;
         self.register();
-        let out = self
-            .shared
-            .state()
-            .core
-            .host_joined(self.id, session, owner, customer, now);
-        self.shared.apply(out).await;
+        self.shared
+            .decide(|core| core.host_joined(self.id, session, owner, customer, now))
+            .await;
         while let Some(msg) = self.next_request(recv, actor.clone()).await {
             if let ClientMsg::EndSession = msg {
-                let out = self.shared.state().core.end_by_host(self.id);
-                self.shared.apply(out).await;
+                self.shared.decide(|core| core.end_by_host(self.id)).await;
             } else {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
                     .await

@@ -469,13 +469,14 @@ impl Conn {
 
     async fn unregister(&self) {
         let now = self.shared.now();
-        let out = {
+        let later = {
             let mut st = self.shared.state();
             st.peers.remove(&self.id);
             st.revokers.retain(|(c, _), _| *c != self.id);
-            st.core.closed(self.id, now)
+            let out = st.core.closed(self.id, now);
+            st.deliver(out)
         };
-        self.shared.apply(out).await;
+        self.shared.finish(later).await;
     }
 
     /// Reads the next request on the control stream; `None` when it ends or breaks the
@@ -492,11 +493,13 @@ impl Conn {
         }
     }
 
-    /// Carries out what the core decided, or answers its refusal.
-    async fn outcome(&self, res: Result<Vec<crate::core::Output>, Refusal>) {
-        match res {
-            Ok(out) => self.shared.apply(out).await,
-            Err(r) => self.reply(ServerMsg::Refused(r)).await,
+    /// Carries out what the core decides, or answers its refusal.
+    async fn outcome(
+        &self,
+        f: impl FnOnce(&mut crate::core::Core) -> Result<Vec<crate::core::Output>, Refusal>,
+    ) {
+        if let Err(r) = self.shared.try_decide(f).await {
+            self.reply(ServerMsg::Refused(r)).await
         }
     }
 }

@@ -9,6 +9,7 @@
 //! `cargo run --release -p tether-tests --bin tether-bench -- [--scenarios typing,idle] [--json FILE]`
 
 mod measure;
+mod queue;
 mod report;
 mod scenarios;
 
@@ -37,6 +38,7 @@ const ALL: &[&str] = &[
     "photo-auto",
     "idle",
     "files",
+    "queue",
 ];
 /// Size of the file scenario's file.
 const FILE_BYTES: u64 = 1 << 30;
@@ -50,7 +52,7 @@ const H: u16 = 1080;
 )]
 struct Cli {
     /// Comma-separated scenarios: typing, scroll, drag, photo, photo-smooth, photo-auto, idle,
-    /// files (default: all).
+    /// files, queue (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -112,6 +114,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bail!("unknown scenario {s:?}; known: {}", ALL.join(", "));
         }
     }
+    // The queue scenario runs on a relay of its own, without a screen.
+    let mut queue_result = None;
+    if scenarios.iter().any(|s| s == "queue") {
+        eprintln!("running queue…");
+        let q = queue::queue().await?;
+        println!(
+            "queue: {} customers waiting, accept p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, relay peak RSS {:.0} MB, joined in {:.1} s",
+            q.customers,
+            q.accept_p50_ms,
+            q.accept_p95_ms,
+            q.accept_max_ms,
+            q.relay_rss_mb,
+            q.join_s
+        );
+        queue_result = Some(q);
+    }
+    let scenarios: Vec<String> = scenarios.into_iter().filter(|s| s != "queue").collect();
+    if scenarios.is_empty() {
+        if let (Some(path), Some(q)) = (&cli.json, &queue_result) {
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&serde_json::json!([q.json()]))?,
+            )?;
+        }
+        return Ok(());
+    }
     let (bench, processes) = start().await?;
     // A plain desktop background.
     bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
@@ -142,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     report::table(&results);
     if let Some(path) = cli.json {
-        report::json(&path, &results)?;
+        report::json(&path, &results, queue_result.as_ref())?;
     }
     drop(bench);
     drop(processes);

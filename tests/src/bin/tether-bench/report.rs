@@ -34,8 +34,18 @@ pub(crate) fn table(results: &[Result_]) {
 }
 
 /// Writes the results as a JSON array of objects, one per scenario.
-pub(crate) fn json(path: &std::path::Path, results: &[Result_]) -> anyhow::Result<()> {
-    let json = serde_json::Value::Array(results.iter().map(Result_::json).collect());
+pub(crate) fn json(
+    path: &std::path::Path,
+    results: &[Result_],
+    queue: Option<&crate::queue::QueueResult>,
+) -> anyhow::Result<()> {
+    let json = serde_json::Value::Array(
+        results
+            .iter()
+            .map(Result_::json)
+            .chain(queue.map(crate::queue::QueueResult::json))
+            .collect(),
+    );
     std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }
