@@ -234,6 +234,16 @@ impl Core {
             .ok_or(Refusal::NotAllowed(Denied::NotLoggedIn))
     }
 
+    /// The agent on `conn` and their membership of session `id`.
+    fn membership(&self, conn: ConnId, id: SessionId) -> Result<(AgentProfile, Member), Refusal> {
+        let agent = self.agent(conn)?;
+        let me = self
+            .session(id)?
+            .member(&agent.login)
+            .ok_or(Refusal::NotAllowed(Denied::NotInSession))?;
+        Ok((agent.clone(), me.clone()))
+    }
+
     fn conns_of<'a>(&'a self, login: &'a str) -> impl Iterator<Item = ConnId> + 'a {
         self.agents
             .iter()
@@ -612,11 +622,7 @@ impl Core {
         to: &Target,
         now: Now,
     ) -> Result<Vec<Output>, Refusal> {
-        let agent = self.agent(conn)?.clone();
-        let s = self.session(id)?;
-        let me = s
-            .member(&agent.login)
-            .ok_or(Refusal::NotAllowed(Denied::NotInSession))?;
+        let (agent, me) = self.membership(conn, id)?;
         if me.role != MemberRole::Owner {
             return Err(Refusal::NotAllowed(Denied::NotOwner));
         }
@@ -661,11 +667,7 @@ impl Core {
         masked: bool,
         now: Now,
     ) -> Result<Vec<Output>, Refusal> {
-        let agent = self.agent(conn)?.clone();
-        let s = self.session(id)?;
-        let me = s
-            .member(&agent.login)
-            .ok_or(Refusal::NotAllowed(Denied::NotInSession))?;
+        let (agent, me) = self.membership(conn, id)?;
         if me.masked {
             return Err(Refusal::NotAllowed(Denied::MaskedWatchOnly));
         }
