@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tether_protocol::chat::{Audience, ChatEntry, MAX_CHAT_LINES};
 use tether_protocol::desk::{AgentInfo, LeftReason, MemberInfo, MemberRole, Target, TeamInfo};
 use tether_protocol::files::Entry;
 use tether_protocol::input::{Grant, InputEvent};
@@ -68,6 +69,24 @@ pub enum Command {
     },
     /// Ask for the teams and agents (for the transfer and invite dialogs).
     Directory,
+    /// Send a chat message.
+    Say {
+        /// The session.
+        session: SessionId,
+        /// For whom.
+        to: Audience,
+        /// The text.
+        text: String,
+    },
+    /// Fetch a session's chat log so far.
+    ChatHistory(SessionId),
+    /// Write text to a local file (a chat transcript).
+    SaveText {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        text: String,
+    },
     /// Leave a session; the others in it stay.
     Leave(SessionId),
     /// End a session (the agent owns) for everyone.
@@ -157,6 +176,7 @@ impl Command {
     pub fn session(&self) -> Option<SessionId> {
         match self {
             Command::Leave(s) | Command::EndForAll(s) => Some(*s),
+            Command::Say { session, .. } => Some(*session),
             Command::Transfer { session, .. }
             | Command::Invite { session, .. }
             | Command::View { session, .. }
@@ -413,6 +433,12 @@ pub struct SessionTab {
     pub transfers: Vec<TransferInfo>,
     /// Screen state.
     pub screen: Screen,
+    /// The chat log, in order.
+    pub chat: Vec<ChatEntry>,
+    /// The message being typed.
+    pub message: String,
+    /// Whom it goes to.
+    pub to: Audience,
 }
 
 impl SessionTab {
@@ -590,7 +616,7 @@ pub enum Phase {
 }
 
 /// The agent's choices that outlive a session, kept in the console's settings file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// Where files fetched from customers go.
@@ -601,6 +627,8 @@ pub struct Settings {
     pub favourites: BTreeMap<String, BTreeSet<String>>,
     /// When session tabs' markers turn amber and red.
     pub activity: Activity,
+    /// The Chat box's text size, in points.
+    pub chat_font: f32,
 }
 
 impl Default for Settings {
@@ -612,6 +640,7 @@ impl Default for Settings {
                 .unwrap_or_else(|| PathBuf::from("/")),
             favourites: BTreeMap::new(),
             activity: Activity::default(),
+            chat_font: 14.0,
         }
     }
 }
@@ -886,6 +915,7 @@ impl ConsoleState {
                             session: id,
                             monitor: 0,
                         });
+                        commands.push(Command::ChatHistory(id));
                     }
                     None => {
                         d.sessions.push(SessionTab::new(info));
@@ -894,6 +924,7 @@ impl ConsoleState {
                             session: id,
                             monitor: 0,
                         });
+                        commands.push(Command::ChatHistory(id));
                     }
                 }
                 d.selected = Some(id);
@@ -928,6 +959,11 @@ impl ConsoleState {
                     d.notice = Some(n);
                 }
                 d.queues.remove(session, &queue);
+            }
+            ServerMsg::Chat { session, entries } => {
+                if let Some(t) = d.tab_mut(session) {
+                    t.chat_arrived(entries);
+                }
             }
             ServerMsg::Directory { teams, agents } => {
                 d.directory = Some(Directory { teams, agents });
@@ -967,7 +1003,27 @@ impl SessionTab {
             remote: None,
             transfers: Vec::new(),
             screen: Screen::Connecting,
+            chat: Vec::new(),
+            message: String::new(),
+            to: Audience::Everyone,
         }
+    }
+
+    /// Lines of the chat arrived (new ones, or the log so far): kept once each, in order.
+    pub fn chat_arrived(&mut self, entries: Vec<ChatEntry>) {
+        for e in entries {
+            match self.chat.binary_search_by_key(&e.seq, |c| c.seq) {
+                Ok(_) => {}
+                Err(i) => self.chat.insert(i, e),
+            }
+        }
+        let extra = self.chat.len().saturating_sub(MAX_CHAT_LINES);
+        self.chat.drain(..extra);
+    }
+
+    /// The whole chat as text, for an export.
+    pub fn transcript(&self) -> String {
+        self.chat.iter().map(|e| e.transcript() + "\n").collect()
     }
 }
 
@@ -1049,10 +1105,13 @@ mod tests {
         s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
         assert_eq!(
             s.take_commands(),
-            vec![Command::View {
-                session: SessionId(1),
-                monitor: 0
-            }]
+            vec![
+                Command::View {
+                    session: SessionId(1),
+                    monitor: 0
+                },
+                Command::ChatHistory(SessionId(1))
+            ]
         );
         let d = s.desk_mut().expect("desk");
         assert_eq!(d.selected, Some(SessionId(1)));
@@ -1071,10 +1130,13 @@ mod tests {
         s.apply(Event::Server(ServerMsg::SessionStarted(owner)));
         assert_eq!(
             s.take_commands(),
-            vec![Command::View {
-                session: SessionId(1),
-                monitor: 0
-            }]
+            vec![
+                Command::View {
+                    session: SessionId(1),
+                    monitor: 0
+                },
+                Command::ChatHistory(SessionId(1))
+            ]
         );
         assert_eq!(s.desk_mut().expect("desk").sessions.len(), 1);
         s.apply(Event::Server(ServerMsg::SessionEnded {

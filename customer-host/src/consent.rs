@@ -98,6 +98,8 @@ pub enum Decision {
     NewSession,
     /// Close the window (the process then exits).
     CloseWindow,
+    /// Send a chat message to the representatives.
+    Say(String),
 }
 
 /// Everything the window shows.
@@ -125,12 +127,29 @@ pub struct HostView {
     pub transfers: Vec<TransferRow>,
     /// File access per agent.
     pub files: BTreeMap<Participant, Grant>,
+    /// The chat, oldest first (at most [`MAX_CHAT_SHOWN`] lines).
+    pub chat: Vec<ChatShown>,
+}
+
+/// Most chat lines the window keeps.
+pub const MAX_CHAT_SHOWN: usize = 500;
+
+/// A chat line as the customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatShown {
+    /// Who wrote it ("You" for the customer).
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// Written here.
+    pub mine: bool,
 }
 
 impl HostView {
     /// A new attempt starts: connecting, no failure shown, nothing of an earlier session left.
     pub fn start_attempt(&mut self) {
         self.end_session();
+        self.chat.clear();
         self.failure = None;
         self.phase = Phase::Connecting;
     }
@@ -184,6 +203,8 @@ pub struct Shared {
     view: Arc<Mutex<HostView>>,
     decisions: mpsc::UnboundedSender<Decision>,
     repaint: Arc<dyn Fn() + Send + Sync>,
+    /// Where notes for the session's chat log go while a session runs.
+    notes: Arc<Mutex<Option<mpsc::UnboundedSender<tether_protocol::chat::HostNote>>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -201,6 +222,7 @@ impl Shared {
                 view: Arc::default(),
                 decisions: tx,
                 repaint,
+                notes: Arc::default(),
             },
             rx,
         )
@@ -227,6 +249,24 @@ impl Shared {
                 v.log.remove(0);
             }
         });
+    }
+
+    /// Reports something that happened (control granted, a file received…) for the session's
+    /// chat log; nothing while no session runs.
+    pub fn report(&self, note: tether_protocol::chat::HostNote) {
+        if let Some(tx) = self
+            .notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let _ = tx.send(note);
+        }
+    }
+
+    /// Sends reported notes to `tx` (a session started), or nowhere (`None`: it ended).
+    pub fn notes_to(&self, tx: Option<mpsc::UnboundedSender<tether_protocol::chat::HostNote>>) {
+        *self.notes.lock().unwrap_or_else(|e| e.into_inner()) = tx;
     }
 
     /// The customer decided something.

@@ -6,6 +6,7 @@
 //! or reordered).
 
 use std::sync::Arc;
+use tether_protocol::chat::HostNote;
 
 use tether_net::write_msg;
 use tether_protocol::consent::Permission;
@@ -184,7 +185,13 @@ impl Stream {
                 Action::SetClipboard(text) => self.clip.set(text),
                 Action::Audit(line) => self.log(line),
                 Action::OpenUrl(url) => {
-                    if let Err(e) = self.deps.opener.open(url.as_ref()) {
+                    let opened = self.deps.opener.open(url.as_ref());
+                    if opened.is_ok() {
+                        self.deps
+                            .shared
+                            .report(HostNote::UrlOpened(url.to_string()));
+                    }
+                    if let Err(e) = opened {
                         self.deps.shared.log(format!("cannot open {url}: {e}"));
                         let why = format!("the customer's browser could not open {url}: {e}");
                         self.send(&HostMsg::Refused(why)).await;
@@ -216,11 +223,24 @@ impl Stream {
     /// Shows a grant change in the window, and starts or stops watching the clipboard.
     fn show_grant(&self, msg: &HostMsg) {
         let agent = self.agent.clone();
+        let name = agent.shown().to_string();
         match msg {
-            HostMsg::Control(g) => self.deps.shared.update(|v| {
-                v.grants.entry(agent).or_default().0 = *g;
-            }),
+            HostMsg::Control(g) => {
+                let before = self.deps.shared.view().grants.get(&agent).map(|g| g.0);
+                match (before, g) {
+                    (Some(Grant::On), Grant::On) => {}
+                    (_, Grant::On) => self.deps.shared.report(HostNote::ControlGranted(name)),
+                    (Some(Grant::On), _) => self.deps.shared.report(HostNote::ControlStopped(name)),
+                    _ => {}
+                }
+                self.deps.shared.update(|v| {
+                    v.grants.entry(agent).or_default().0 = *g;
+                })
+            }
             HostMsg::ClipboardSync(g) => {
+                if *g == Grant::On {
+                    self.deps.shared.report(HostNote::ClipboardGranted(name));
+                }
                 self.clip.watch(*g == Grant::On);
                 self.deps.shared.update(|v| {
                     v.grants.entry(agent).or_default().1 = *g;

@@ -424,6 +424,11 @@ async fn receive(
         Ok(saved) => {
             deps.shared
                 .log(format!("{agent} sent {saved} ({size} bytes)"));
+            deps.shared
+                .report(tether_protocol::chat::HostNote::FileReceived {
+                    name: saved.clone(),
+                    size,
+                });
             let _ = reply(&mut send, &FileMsg::Done { saved_as: saved }).await;
             let _ = send.finish();
             row.finish(TransferState::Done);
@@ -504,6 +509,11 @@ async fn transmit(
         Ok(()) => {
             deps.shared
                 .log(format!("{agent} fetched {} ({size} bytes)", p.display()));
+            deps.shared
+                .report(tether_protocol::chat::HostNote::FileSent {
+                    name: name.clone(),
+                    size,
+                });
             row.finish(TransferState::Done);
         }
         Err(e) => {

@@ -225,7 +225,7 @@ async fn join(
     customer: tether_protocol::msg::CustomerInfo,
     shared: &Shared,
     events: &mpsc::UnboundedSender<HostEvent>,
-) -> Result<(quinn::SendStream, quinn::RecvStream), HostError> {
+) -> Result<(quinn::SendStream, quinn::RecvStream, SessionId), HostError> {
     let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
     let (mut send, mut recv) = tether_net::hello(conn, Role::Host, &software).await?;
     let join = ClientMsg::Join {
@@ -242,7 +242,7 @@ async fn join(
                 v.phase = Phase::Waiting;
             });
             let _ = events.send(HostEvent::Joined { session, queue });
-            Ok((send, recv))
+            Ok((send, recv, session))
         }
         ServerMsg::Refused(r) => Err(HostError::Refused(r)),
         other => Err(HostError::Protocol(format!("unexpected {other:?}"))),
@@ -252,6 +252,8 @@ async fn join(
 /// What the session loop does after an event.
 enum Step {
     Go,
+    /// Send this on the control stream.
+    Send(ClientMsg),
     /// End it from here (the customer or Ctrl+C).
     EndHere,
     /// It is over.
@@ -262,6 +264,7 @@ enum Step {
 /// serves them.
 struct Served {
     conn: quinn::Connection,
+    session: SessionId,
     services: Services,
     monitors: Vec<tether_protocol::msg::MonitorInfo>,
     events: mpsc::UnboundedSender<HostEvent>,
@@ -293,6 +296,10 @@ impl Served {
             Some(Ok(ServerMsg::SessionEnded { reason, .. })) => {
                 Step::Done(Ok(Outcome::Ended(reason)))
             }
+            Some(Ok(ServerMsg::Chat { entries, .. })) => {
+                self.chat(entries);
+                Step::Go
+            }
             Some(Ok(ServerMsg::Refused(r))) => {
                 warn!(%r, "relay refused a request");
                 Step::Go
@@ -307,6 +314,31 @@ impl Served {
             Some(Err(e)) => Step::Done(Err(HostError::Lost(e.to_string()))),
             None => Step::Done(Err(HostError::Lost("control stream ended".into()))),
         }
+    }
+
+    /// Chat lines for the customer (the relay sends only messages to everyone, masked
+    /// representatives named "Support").
+    fn chat(&mut self, entries: Vec<tether_protocol::chat::ChatEntry>) {
+        use tether_protocol::chat::{ChatLine, Speaker};
+        self.shared().update(|v| {
+            for e in entries {
+                let ChatLine::Message { from, text, .. } = e.line else {
+                    continue;
+                };
+                let mine = matches!(from, Speaker::Customer(_));
+                v.chat.push(crate::consent::ChatShown {
+                    from: if mine {
+                        "You".into()
+                    } else {
+                        from.name().to_string()
+                    },
+                    text,
+                    mine,
+                });
+            }
+            let extra = v.chat.len().saturating_sub(crate::consent::MAX_CHAT_SHOWN);
+            v.chat.drain(..extra);
+        });
     }
 
     /// The agents helping changed: who came and who went is logged, so the customer sees who
@@ -459,6 +491,13 @@ impl Served {
     fn on_decision(&mut self, d: Decision) -> Step {
         match d {
             Decision::EndSession => return Step::EndHere,
+            Decision::Say(text) => {
+                return Step::Send(ClientMsg::Say {
+                    session: self.session,
+                    to: tether_protocol::chat::Audience::Everyone,
+                    text,
+                });
+            }
             Decision::CancelTransfer(id) => self.files.cancel(id),
             Decision::Answer {
                 agent,
@@ -514,10 +553,12 @@ async fn session(
     end: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
     let monitors = customer.monitors.clone();
-    let (mut send, recv) = join(conn, &opts.key, customer, &services.shared, &events).await?;
+    let (mut send, recv, session) =
+        join(conn, &opts.key, customer, &services.shared, &events).await?;
     let mut relay = tether_net::spawn_reader::<ServerMsg>(recv, CONTROL_MAX_FRAME);
     let mut served = Served {
         conn: conn.clone(),
+        session,
         files: Arc::new(crate::filesvc::FileAccess::new(services.shared.clone())),
         consents: crate::grants::Consents::new(&services.allowed),
         services,
@@ -528,9 +569,12 @@ async fn session(
         caps: StreamCaps::default(),
     };
     let mut decisions_open = true;
+    let (notes_tx, mut notes) = mpsc::unbounded_channel();
+    served.shared().notes_to(Some(notes_tx));
     let outcome = loop {
         let step = tokio::select! {
             m = relay.recv() => served.on_relay(m),
+            Some(n) = notes.recv() => Step::Send(ClientMsg::Note(n)),
             s = served.conn.accept_bi() => match s {
                 Ok((s, r)) => served.on_stream(s, r).await,
                 Err(e) => Step::Done(Err(HostError::Lost(e.to_string()))),
@@ -548,6 +592,11 @@ async fn session(
         };
         match step {
             Step::Go => {}
+            Step::Send(msg) => {
+                if let Err(e) = write_msg(&mut send, &msg, CONTROL_MAX_FRAME).await {
+                    break Err(HostError::Lost(e.to_string()));
+                }
+            }
             Step::EndHere => {
                 end_here(&mut send, &mut relay).await;
                 break Ok(Outcome::EndedHere);
@@ -555,6 +604,7 @@ async fn session(
             Step::Done(r) => break r,
         }
     };
+    served.shared().notes_to(None);
     served.tasks.abort_all();
     outcome
 }

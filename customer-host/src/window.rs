@@ -13,6 +13,8 @@ use crate::failure::Failure;
 pub struct WindowState {
     /// The key being typed.
     pub key: String,
+    /// The chat message being typed.
+    pub message: String,
 }
 
 const RED: Color32 = Color32::from_rgb(200, 60, 60);
@@ -101,6 +103,7 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
     }
     if view.phase.in_session() {
         session_parts(ui, view, decide);
+        chat(ui, view, state, decide);
         ui.separator();
         if ui.button("End session").clicked() {
             decide(Decision::EndSession);
@@ -116,6 +119,52 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
                     ui.label(RichText::new(line).small());
                 }
             });
+    }
+}
+
+/// The chat with the representatives: the messages, a field and Send (or Enter).
+fn chat(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn FnMut(Decision)) {
+    ui.separator();
+    ui.strong("Chat");
+    egui::ScrollArea::vertical()
+        .id_salt("chat")
+        .max_height(160.0)
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            if view.chat.is_empty() {
+                ui.label(RichText::new("Messages from your representative appear here.").weak());
+            }
+            for line in &view.chat {
+                ui.horizontal_wrapped(|ui| {
+                    let name = RichText::new(format!("{}:", line.from)).strong();
+                    ui.label(if line.mine { name } else { name.color(GREEN) });
+                    ui.label(&line.text);
+                });
+            }
+        });
+    let mut send = false;
+    ui.horizontal(|ui| {
+        let l = ui.label("Message");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.message)
+                    .hint_text("Type a message")
+                    .desired_width(260.0),
+            )
+            .labelled_by(l.id);
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            send = true;
+            field.request_focus();
+        }
+        if ui.button("Send").clicked() {
+            send = true;
+        }
+    });
+    if send {
+        if let Ok(text) = tether_protocol::chat::check_text(&state.message) {
+            decide(Decision::Say(text));
+        }
+        state.message.clear();
     }
 }
 
@@ -289,6 +338,8 @@ pub struct HostWindow {
     state: WindowState,
     title: String,
     prompts: usize,
+    /// Chat lines from representatives seen so far.
+    heard: usize,
 }
 
 impl std::fmt::Debug for HostWindow {
@@ -302,9 +353,13 @@ impl HostWindow {
     pub fn new(shared: Shared, key: String) -> Self {
         Self {
             shared,
-            state: WindowState { key },
+            state: WindowState {
+                key,
+                message: String::new(),
+            },
             title: String::new(),
             prompts: 0,
+            heard: 0,
         }
     }
 }
@@ -325,6 +380,14 @@ impl eframe::App for HostWindow {
             ));
         }
         self.prompts = view.prompts.len();
+        // So does a new message from a representative.
+        let heard = view.chat.iter().filter(|l| !l.mine).count();
+        if heard > self.heard {
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Informational,
+            ));
+        }
+        self.heard = heard;
         let shared = self.shared.clone();
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {

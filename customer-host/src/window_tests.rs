@@ -326,3 +326,41 @@ fn alice() -> tether_protocol::desk::Participant {
         name: Some("alice".into()),
     }
 }
+
+#[test]
+fn the_customer_chats_from_the_window() {
+    let mut view = connected();
+    view.chat.push(crate::consent::ChatShown {
+        from: "Alice Archer".into(),
+        text: "Hello, I can see your screen".into(),
+        mine: false,
+    });
+    view.chat.push(crate::consent::ChatShown {
+        from: "Support".into(),
+        text: "A colleague is here too".into(),
+        mine: false,
+    });
+    let (mut h, decisions) = harness(view);
+    for label in [
+        "Chat",
+        "Alice Archer:",
+        "Hello, I can see your screen",
+        "Support:",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label}");
+    }
+    h.get_by_label("Message").focus();
+    h.run_steps(2);
+    h.get_by_label("Message").type_text("Thanks!");
+    h.run_steps(2);
+    h.get_by_label("Send").click();
+    h.run_steps(3);
+    assert_eq!(
+        decisions.lock().expect("lock").as_slice(),
+        &[Decision::Say("Thanks!".into())]
+    );
+    // A blank message is not sent.
+    h.get_by_label("Send").click();
+    h.run_steps(3);
+    assert_eq!(decisions.lock().expect("lock").len(), 1);
+}

@@ -18,6 +18,7 @@
 //! - [`files`]: file-stream messages and the path and address rules.
 //! - [`fuzzing`]: the bodies of the fuzz targets, also run on their regression inputs by tests.
 
+pub mod chat;
 pub mod consent;
 pub mod desk;
 pub mod files;
@@ -31,7 +32,7 @@ pub mod screen;
 
 /// The ALPN protocol name. It carries the protocol version, so a peer of another version fails
 /// the TLS handshake with "no application protocol" instead of misreading our frames.
-pub const ALPN: &[u8] = b"tether/3";
+pub const ALPN: &[u8] = b"tether/4";
 
 /// The protocol version carried in [`msg::Hello`].
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;

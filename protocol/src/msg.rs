@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::chat::{Audience, ChatEntry, HostNote};
 use crate::desk::{
     AgentInfo, LeftReason, MemberInfo, Participant, ParticipantId, QueueEntry, QueueId, Target,
     TeamInfo, Unqueued,
@@ -192,6 +193,22 @@ pub enum ClientMsg {
     Directory,
     /// Host ends its session.
     EndSession,
+    /// A chat message (a host's always goes to everyone).
+    Say {
+        /// The session.
+        session: SessionId,
+        /// For whom.
+        to: Audience,
+        /// The text (at most [`crate::chat::MAX_CHAT_CHARS`] characters).
+        text: String,
+    },
+    /// Agent asks for a session's chat log so far (it comes as [`ServerMsg::Chat`]).
+    ChatHistory {
+        /// The session.
+        session: SessionId,
+    },
+    /// Host reports something for the session's log.
+    Note(HostNote),
 }
 
 /// Relay to client, on the control stream.
@@ -272,6 +289,14 @@ pub enum ServerMsg {
         session: SessionId,
         /// Display names.
         agents: Vec<String>,
+    },
+    /// Lines of a session's chat: new, or the log so far (at most [`crate::chat::CHAT_CHUNK`]
+    /// per message). Each reader gets only the lines meant for them.
+    Chat {
+        /// The session.
+        session: SessionId,
+        /// The lines, in order.
+        entries: Vec<ChatEntry>,
     },
     /// The answer to [`ClientMsg::Directory`].
     Directory {
@@ -471,6 +496,9 @@ pub enum Denied {
     /// The asker is not in that team.
     #[error("you are not in team {0}")]
     NotInTeam(String),
+    /// A chat message was not taken.
+    #[error("{0}")]
+    Chat(crate::chat::ChatError),
     /// A transfer or invitation to oneself.
     #[error("you cannot transfer or invite to yourself")]
     ToYourself,

@@ -230,6 +230,12 @@ impl Connection {
                 self.desk(cmd_of(self.client.end_for_all(session).await), sink)
             }
             Command::Directory => self.desk(cmd_of(self.client.directory().await), sink),
+            Command::Say { session, to, text } => {
+                self.desk(cmd_of(self.client.say(session, to, text).await), sink)
+            }
+            Command::ChatHistory(session) => {
+                self.desk(cmd_of(self.client.chat_history(session).await), sink)
+            }
             Command::ListRemote { session, path } => self.list(session, path, sink),
             Command::Upload { session, local } => self.upload(session, local, ctx.transfers, sink),
             Command::Download {
@@ -404,6 +410,16 @@ impl Worker {
                 }
             }
             Command::CancelTransfer(id) => files::cancel(&self.transfers, id),
+            Command::SaveText { path, text } => {
+                let sink = self.sink.clone();
+                tokio::task::spawn_blocking(move || {
+                    let said = match std::fs::write(&path, text) {
+                        Ok(()) => format!("Transcript saved to {}", path.display()),
+                        Err(e) => format!("Cannot save {}: {e}", path.display()),
+                    };
+                    sink.send(Event::Notice(said));
+                });
+            }
             cmd => {
                 if let Some(c) = self.conn.as_mut() {
                     let ctx = Ctx {

@@ -241,6 +241,21 @@ impl AgentClient {
         self.send(&ClientMsg::EndForAll { session }).await
     }
 
+    /// Says something in a session's chat.
+    pub async fn say(
+        &self,
+        session: SessionId,
+        to: tether_protocol::chat::Audience,
+        text: String,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Say { session, to, text }).await
+    }
+
+    /// Asks for a session's chat log so far; it arrives as [`ServerMsg::Chat`].
+    pub async fn chat_history(&self, session: SessionId) -> Result<(), ClientError> {
+        self.send(&ClientMsg::ChatHistory { session }).await
+    }
+
     /// Asks for the teams and agents; they arrive as [`ServerMsg::Directory`].
     pub async fn directory(&self) -> Result<(), ClientError> {
         self.send(&ClientMsg::Directory).await

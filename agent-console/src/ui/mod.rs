@@ -11,6 +11,9 @@ use crate::backend::ViewStats;
 use crate::queue::Marker;
 use crate::state::{Command, ConsoleState, Desk, Link, LoginForm, Phase, Settings};
 
+mod chat;
+#[cfg(test)]
+mod chat_tests;
 mod desk;
 #[cfg(test)]
 mod desk_tests;

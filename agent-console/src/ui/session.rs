@@ -6,7 +6,7 @@ use egui::{Color32, Ui};
 use tether_protocol::input::{Combo, Grant, InputEvent};
 use tether_protocol::screen::Quality;
 
-use super::{Runtime, dot, files, info_lines, viewer};
+use super::{Runtime, chat, dot, files, info_lines, viewer};
 use crate::state::{Command, DeskDialog, Scale, Screen, SessionTab, Settings};
 
 /// One session tab. Returns a notice to show.
@@ -32,6 +32,13 @@ pub(super) fn session(
     ));
     info_lines(ui, &tab.users_line(), &tab.screen_line());
     ui.separator();
+    let said = egui::Panel::right(("chat-box", tab.info.id.0))
+        .resizable(true)
+        .default_size(330.0)
+        .min_size(220.0)
+        .show(ui, |ui| chat::chat_box(ui, tab, outbox, settings))
+        .inner;
+    let notice = said.or(notice);
     viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));
     notice
 }

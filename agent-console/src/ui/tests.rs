@@ -164,10 +164,13 @@ fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
     h.run_steps(4);
     assert_eq!(
         h.state_mut().take_commands(),
-        vec![Command::View {
-            session: SessionId(7),
-            monitor: 0
-        }]
+        vec![
+            Command::View {
+                session: SessionId(7),
+                monitor: 0
+            },
+            Command::ChatHistory(SessionId(7))
+        ]
     );
     assert!(
         h.query_by_label("Carol Customer").is_some(),

@@ -122,6 +122,9 @@ pub(super) enum SessionCmd {
     Show {
         /// The session id (16 hex digits, as `session list` prints it).
         id: String,
+        /// Print the chat with its status notes instead of the events.
+        #[arg(long)]
+        transcript: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -327,7 +330,11 @@ pub(super) async fn session(cmd: SessionCmd) -> anyhow::Result<()> {
             }
             store.close().await?;
         }
-        SessionCmd::Show { id, data } => {
+        SessionCmd::Show {
+            id,
+            transcript,
+            data,
+        } => {
             let sid = u64::from_str_radix(id.trim(), 16)
                 .map(SessionId)
                 .with_context(|| format!("{id:?} is not a session id (16 hex digits)"))?;
@@ -343,6 +350,13 @@ pub(super) async fn session(cmd: SessionCmd) -> anyhow::Result<()> {
             match (s.ended_at, &s.end_reason) {
                 (Some(at), Some(r)) => say!("ended: {} ({r})", when(at)),
                 _ => say!("ended: not yet"),
+            }
+            if transcript {
+                for line in store.chat(sid).await? {
+                    say!("{}", printable(&line.transcript()));
+                }
+                store.close().await?;
+                return Ok(());
             }
             for e in events {
                 say!(

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use tether_protocol::chat::{ChatEntry, StatusNote};
 use tether_protocol::desk::{
     EntryKind, LeftReason, MemberInfo, MemberRole, Participant, ParticipantId, QueueEntry, QueueId,
     StreamKind, Target, Unqueued,
@@ -26,6 +27,7 @@ use tether_protocol::msg::{
 use crate::store::Actor;
 
 mod admission;
+mod chat;
 #[cfg(test)]
 mod tests;
 
@@ -98,6 +100,13 @@ pub enum Output {
         /// Why.
         reason: EndReason,
     },
+    /// Keep a chat line in the session's record.
+    Chat {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        entry: ChatEntry,
+    },
     /// Append to the audit trail (the session's history).
     Audit {
         /// The session concerned.
@@ -162,6 +171,10 @@ struct Session {
     invitations: Vec<Invitation>,
     /// The place in line last told to the host (0: not in line).
     place: u32,
+    /// The chat log's latest lines.
+    chat: std::collections::VecDeque<ChatEntry>,
+    /// The number of the last chat line.
+    chat_seq: u64,
 }
 
 impl Session {
@@ -446,6 +459,8 @@ impl Core {
             }),
             invitations: Vec::new(),
             place: 0,
+            chat: std::collections::VecDeque::new(),
+            chat_seq: 0,
         };
         let mut out = vec![Output::Send(
             conn,
@@ -459,6 +474,7 @@ impl Core {
         }
         self.hosts.insert(conn, id);
         self.sessions.insert(id, session);
+        self.note(id, StatusNote::Waiting(queue.clone()), now.unix, &mut out);
         self.update_places(&queue, &mut out);
         out.push(audit(
             id,
@@ -540,6 +556,11 @@ impl Core {
         let started = ServerMsg::SessionStarted(self.info(id, s, pid));
         self.send_to_login(&agent.login, &started, &mut out);
         self.members_changed(id, &mut out);
+        let note = StatusNote::Joined {
+            name: agent.display.clone(),
+            masked,
+        };
+        self.note(id, note, now.unix, &mut out);
         self.update_places(&queue, &mut out);
         let how = if masked { ", masked" } else { "" };
         out.push(audit(
@@ -629,6 +650,11 @@ impl Core {
         self.check_target(&agent, to)?;
         let queue = to.queue();
         let mut out = Vec::new();
+        let note = StatusNote::Transferred {
+            by: agent.display.clone(),
+            to: queue.clone(),
+        };
+        self.note(id, note, now.unix, &mut out);
         self.remove_member(
             id,
             &agent.login,
@@ -689,6 +715,12 @@ impl Core {
         if let Some(e) = entry {
             self.announce(e, &mut out);
         }
+        let note = StatusNote::Invited {
+            by: agent.display.clone(),
+            to: queue.clone(),
+            masked,
+        };
+        self.note(id, note, now.unix, &mut out);
         let how = if masked { "masked" } else { "unmasked" };
         out.push(audit(
             id,
@@ -736,6 +768,7 @@ impl Core {
                 fallback,
             };
             let _ = self.enqueue(id, waiting, &mut out);
+            self.note(id, StatusNote::Waiting(queue.clone()), now.unix, &mut out);
             out.push(audit(
                 id,
                 Actor::Relay,
@@ -768,6 +801,12 @@ impl Core {
         }
         let mut out = Vec::new();
         let gone = self.remove_member(id, &agent.login, LeftReason::Left, &mut out);
+        self.note(
+            id,
+            StatusNote::Left(agent.display.clone()),
+            now.unix,
+            &mut out,
+        );
         out.push(audit(
             id,
             Actor::Agent(agent.login.clone()),
@@ -868,6 +907,12 @@ impl Core {
                 continue;
             };
             let gone = s.members.remove(i);
+            self.note(
+                id,
+                StatusNote::Lost(gone.display.clone()),
+                now.unix,
+                &mut out,
+            );
             out.push(audit(
                 id,
                 Actor::Agent(agent.login.clone()),

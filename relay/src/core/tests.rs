@@ -2,6 +2,7 @@
 //! lost connections, and an authorization matrix of who may do what in which session.
 
 use super::*;
+use tether_protocol::chat::{Audience, ChatLine, HostNote, SUPPORT_NAME, Speaker};
 
 const HOST: ConnId = 1;
 const HOST2: ConnId = 2;
@@ -566,4 +567,160 @@ fn logins_are_counted_before_the_check_and_one_at_a_time_per_source() {
 
 fn pairing_limit() -> u32 {
     tether_protocol::pairing::SOURCE_MAX_FAILURES
+}
+
+fn chat_of(out: &[Output], conn: ConnId) -> Vec<ChatEntry> {
+    sends_to(out, conn)
+        .into_iter()
+        .flat_map(|m| match m {
+            ServerMsg::Chat { entries, .. } => entries,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn texts(entries: &[ChatEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.line {
+            ChatLine::Message { text, .. } => Some(text.clone()),
+            ChatLine::Note(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chat_lines_reach_only_their_audience_and_the_host_never_learns_a_masked_name() {
+    // Alice owns S1 and Bob watches masked; Carol joins unmasked on an invitation.
+    let mut core = shared_session();
+    core.invite(ALICE, S1, &Target::Agent("carol".into()), false, at(104))
+        .expect("invite");
+    core.accept(CAROL, S1, at(105)).expect("carol joins");
+    /// Who says what to whom; who reads it; who must not.
+    type Case<'a> = (ConnId, Audience, &'a str, &'a [ConnId], &'a [ConnId]);
+    let cases: [Case<'_>; 5] = [
+        (
+            ALICE,
+            Audience::Agent("bob".into()),
+            "psst bob",
+            &[ALICE, BOB],
+            &[HOST, CAROL, DAVE],
+        ),
+        (
+            ALICE,
+            Audience::Representatives,
+            "reps only",
+            &[ALICE, BOB, CAROL],
+            &[HOST, DAVE],
+        ),
+        (
+            ALICE,
+            Audience::Everyone,
+            "hello all",
+            &[ALICE, BOB, CAROL, HOST],
+            &[DAVE],
+        ),
+        (
+            BOB,
+            Audience::Everyone,
+            "masked hello",
+            &[ALICE, BOB, CAROL, HOST],
+            &[DAVE],
+        ),
+        // A host always speaks to everyone, whatever it asks for.
+        (
+            HOST,
+            Audience::Agent("bob".into()),
+            "from the customer",
+            &[ALICE, BOB, CAROL, HOST],
+            &[DAVE],
+        ),
+    ];
+    for (who, to, text, readers, not) in cases {
+        let out = core.say(who, S1, to, text, at(110)).expect("said");
+        for r in readers {
+            assert_eq!(texts(&chat_of(&out, *r)), [text], "{text} to {r}");
+        }
+        for n in not {
+            assert!(chat_of(&out, *n).is_empty(), "{text} reached {n}");
+        }
+        // The host sees a masked sender as Support, and no login at all.
+        for e in chat_of(&out, HOST) {
+            if let ChatLine::Message {
+                from: Speaker::Agent { login, name, .. },
+                ..
+            } = &e.line
+            {
+                assert!(login.is_empty());
+                assert_ne!(name, "bob D.");
+                if who == BOB {
+                    assert_eq!(name, SUPPORT_NAME);
+                }
+            }
+        }
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Chat { session: S1, .. }))
+        );
+    }
+    // Status notes go to the agents only.
+    let out = core.leave(CAROL, S1, at(120)).expect("carol leaves");
+    assert!(
+        chat_of(&out, ALICE)
+            .iter()
+            .any(|e| e.line == ChatLine::Note(StatusNote::Left("carol D.".into())))
+    );
+    assert!(chat_of(&out, HOST).is_empty());
+    // Non-members may not speak; bad text is refused.
+    assert_eq!(
+        denied(core.say(DAVE, S1, Audience::Everyone, "hi", at(121))),
+        Some(Denied::NotInSession)
+    );
+    assert_eq!(
+        denied(core.say(ALICE, S1, Audience::Everyone, "   ", at(121))),
+        Some(Denied::Chat(tether_protocol::chat::ChatError::Empty))
+    );
+    assert_eq!(
+        denied(core.say(ALICE, S1, Audience::Agent("dave".into()), "x", at(121))),
+        Some(Denied::NoSuchAgent("dave".into()))
+    );
+}
+
+#[test]
+fn the_log_holds_messages_and_notes_in_order_and_each_reader_gets_their_part() {
+    let mut core = shared_session();
+    core.say(ALICE, S1, Audience::Agent("bob".into()), "private", at(110))
+        .expect("said");
+    core.say(HOST, S1, Audience::Everyone, "hello", at(111))
+        .expect("said");
+    core.host_note(HOST, HostNote::ControlGranted("alice D.".into()), at(112));
+    let read = |core: &Core, who| chat_of(&core.chat_history(who, S1).expect("history"), who);
+    let alice = read(&core, ALICE);
+    let seqs: Vec<u64> = alice.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let lines: Vec<String> = alice.iter().map(ChatEntry::transcript).collect();
+    let expect = [
+        "* the customer waits in the team support",
+        "* alice D. joined",
+        "* alice D. invited the personal queue of bob (masked)",
+        "* bob D. joined (masked)",
+        "alice D. (to bob): private",
+        "Customer: hello",
+        "* the customer gave alice D. control",
+    ];
+    assert_eq!(lines.len(), expect.len(), "{lines:#?}");
+    for (l, e) in lines.iter().zip(expect) {
+        assert!(l.ends_with(e), "{l} should end with {e}");
+    }
+    // Carol, invited later, reads everything but Alice's private line to Bob.
+    core.invite(ALICE, S1, &Target::Agent("carol".into()), false, at(113))
+        .expect("invite");
+    core.accept(CAROL, S1, at(114)).expect("carol joins");
+    let carol = read(&core, CAROL);
+    assert!(!texts(&carol).contains(&"private".to_string()));
+    assert!(texts(&carol).contains(&"hello".to_string()));
+    assert_eq!(
+        core.chat_history(DAVE, S1).err(),
+        Some(Refusal::NotAllowed(Denied::NotInSession))
+    );
 }

@@ -326,6 +326,11 @@ impl Shared {
                 } => {
                     self.audit(session, &actor, action, &detail, None).await;
                 }
+                Output::Chat { session, entry } => {
+                    if let Err(e) = self.store.chat_line(session, entry).await {
+                        warn!(error = %e, "cannot record a chat line");
+                    }
+                }
                 Output::Send(..) | Output::Revoke { .. } => {}
             }
         }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use tether_protocol::chat::ChatEntry;
 use tether_protocol::msg::{EndReason, SessionId};
 use tether_protocol::pairing::KeyRecord;
 
@@ -68,6 +69,9 @@ pub enum StoreError {
     /// No session of that id.
     #[error("no session {0}")]
     NoSuchSession(String),
+    /// A stored record could not be read back.
+    #[error("unreadable record: {0}")]
+    Corrupt(String),
 }
 
 /// A future a store method returns.
@@ -267,6 +271,10 @@ pub trait Store: Send + Sync {
     fn audit(&self, event: AuditEvent) -> StoreFuture<'_, ()>;
     /// The newest `limit` audit events, oldest first.
     fn audit_events(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>>;
+    /// Keeps a chat line of a session.
+    fn chat_line(&self, session: SessionId, entry: ChatEntry) -> StoreFuture<'_, ()>;
+    /// A session's chat log, in order.
+    fn chat(&self, session: SessionId) -> StoreFuture<'_, Vec<ChatEntry>>;
     /// Reads a setting.
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>>;
     /// Writes a setting.

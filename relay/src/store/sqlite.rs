@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use tether_protocol::chat::ChatEntry;
 use tether_protocol::msg::{EndReason, SessionId};
 use tether_protocol::pairing::{self, KeyRecord, KeyState};
 
@@ -570,6 +571,40 @@ impl SqliteStore {
         Ok(())
     }
 
+    async fn chat_line(&self, session: SessionId, e: ChatEntry) -> Result<(), StoreError> {
+        let line =
+            serde_json::to_string(&e.line).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO chat_lines (session, seq, at, line) VALUES (?, ?, ?, ?)",
+        )
+        .bind(session.to_string())
+        .bind(e.seq as i64)
+        .bind(e.at as i64)
+        .bind(line)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn chat(&self, session: SessionId) -> Result<Vec<ChatEntry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, at, line FROM chat_lines WHERE session = ? ORDER BY seq")
+                .bind(session.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let line: String = r.try_get("line")?;
+                Ok(ChatEntry {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    at: r.try_get::<i64, _>("at")? as u64,
+                    line: serde_json::from_str(&line)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
     async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, session, actor, action, detail, source FROM \
@@ -656,6 +691,12 @@ impl Store for SqliteStore {
     }
     fn audit_events(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         Box::pin(SqliteStore::audit_events(self, limit))
+    }
+    fn chat_line(&self, session: SessionId, entry: ChatEntry) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteStore::chat_line(self, session, entry))
+    }
+    fn chat(&self, session: SessionId) -> StoreFuture<'_, Vec<ChatEntry>> {
+        Box::pin(SqliteStore::chat(self, session))
     }
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>> {
         Box::pin(SqliteStore::setting(self, name))

@@ -5,6 +5,7 @@
 // Helpers here are test code too: a failed expectation is the test failing.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod chat;
 mod console;
 mod control;
 mod desk;

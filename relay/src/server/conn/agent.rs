@@ -69,13 +69,21 @@ impl Conn {
                     .await
             }
             ClientMsg::Directory => self.directory(me).await,
+            ClientMsg::Say { session, to, text } => {
+                self.outcome(|core| core.say(self.id, session, to, &text, now))
+                    .await
+            }
+            ClientMsg::ChatHistory { session } => {
+                self.outcome(|core| core.chat_history(self.id, session))
+                    .await
+            }
             ClientMsg::Login { .. } => {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(
                     Denied::AlreadyLoggedIn,
                 )))
                 .await
             }
-            ClientMsg::Join { .. } | ClientMsg::EndSession => {
+            ClientMsg::Join { .. } | ClientMsg::EndSession | ClientMsg::Note(_) => {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::HostsOnly)))
                     .await
             }

@@ -1,6 +1,7 @@
 //! A joined host's control stream: the session is recorded and queued, then the host may only
 //! end it.
 
+use tether_protocol::chat::Audience;
 use tether_protocol::desk::QueueId;
 use tether_protocol::msg::{ClientMsg, CustomerInfo, Denied, Refusal, ServerMsg, SessionId};
 use tracing::warn;
@@ -53,11 +54,22 @@ impl Conn {
             .decide(|core| core.host_joined(self.id, session, owner, customer, now))
             .await;
         while let Some(msg) = self.next_request(recv, actor.clone()).await {
-            if let ClientMsg::EndSession = msg {
-                self.shared.decide(|core| core.end_by_host(self.id)).await;
-            } else {
-                self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
-                    .await
+            let now = self.shared.now();
+            match msg {
+                ClientMsg::EndSession => self.shared.decide(|core| core.end_by_host(self.id)).await,
+                ClientMsg::Say { text, .. } => {
+                    self.outcome(|core| core.say(self.id, session, Audience::Everyone, &text, now))
+                        .await
+                }
+                ClientMsg::Note(note) => {
+                    self.shared
+                        .decide(|core| core.host_note(self.id, note, now))
+                        .await
+                }
+                _ => {
+                    self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::AgentsOnly)))
+                        .await
+                }
             }
         }
         self.unregister().await;

@@ -1,0 +1,145 @@
+//! A session's Chat box: the log (messages and status notes), To: (everyone, representatives,
+//! one representative), the message field with Send or Enter, the font size, and an export of
+//! the transcript.
+
+use egui::{Color32, RichText, Ui};
+use tether_protocol::chat::{Audience, ChatLine, Speaker, check_text};
+use tether_protocol::desk::MemberRole;
+
+use crate::state::{Command, SessionTab, Settings};
+
+/// Whom `to` names, for the To: menu.
+fn audience_label(tab: &SessionTab, to: &Audience) -> String {
+    match to {
+        Audience::Everyone => "Everyone".into(),
+        Audience::Representatives => "Representatives".into(),
+        Audience::Agent(login) => tab
+            .members
+            .iter()
+            .find(|m| &m.login == login)
+            .map(|m| m.display.clone())
+            .unwrap_or_else(|| login.clone()),
+    }
+}
+
+/// The Chat box of a session tab.
+pub(super) fn chat_box(
+    ui: &mut Ui,
+    tab: &mut SessionTab,
+    outbox: &mut Vec<Command>,
+    settings: &mut Settings,
+) -> Option<String> {
+    let mut notice = None;
+    let size = settings.chat_font.clamp(10.0, 28.0);
+    ui.horizontal(|ui| {
+        ui.strong("Chat");
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui
+                .button("Export")
+                .on_hover_text("Save the transcript")
+                .clicked()
+            {
+                let path = settings
+                    .download_dir
+                    .join(format!("tether-chat-{}.txt", tab.info.id));
+                notice = Some(format!("Saving the transcript to {}", path.display()));
+                outbox.push(Command::SaveText {
+                    path,
+                    text: tab.transcript(),
+                });
+            }
+            if ui.button("A+").on_hover_text("Larger text").clicked() {
+                settings.chat_font = (size + 1.0).min(28.0);
+            }
+            if ui.button("A-").on_hover_text("Smaller text").clicked() {
+                settings.chat_font = (size - 1.0).max(10.0);
+            }
+        });
+    });
+    let me = tab.info.me;
+    egui::ScrollArea::vertical()
+        .id_salt(("chat-log", tab.info.id.0))
+        .max_height((ui.available_height() - 60.0).max(80.0))
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for e in &tab.chat {
+                match &e.line {
+                    ChatLine::Note(n) => {
+                        ui.label(RichText::new(format!("* {n}")).italics().weak().size(size));
+                    }
+                    ChatLine::Message { from, to, text } => {
+                        let mine = matches!(from, Speaker::Agent { id, .. } if *id == me);
+                        let whom = match to {
+                            Audience::Everyone => String::new(),
+                            other => format!(" (to {})", audience_label(tab, other)),
+                        };
+                        let colour = match from {
+                            Speaker::Customer(_) => Color32::from_rgb(60, 140, 220),
+                            _ if mine => Color32::from_rgb(120, 120, 120),
+                            _ => Color32::from_rgb(40, 160, 90),
+                        };
+                        ui.horizontal_wrapped(|ui| {
+                            ui.label(
+                                RichText::new(format!("{}{whom}:", from.name()))
+                                    .strong()
+                                    .color(colour)
+                                    .size(size),
+                            );
+                            ui.label(RichText::new(text).size(size));
+                        });
+                    }
+                }
+            }
+        });
+    ui.horizontal(|ui| {
+        let shown = audience_label(tab, &tab.to);
+        let mut to = tab.to.clone();
+        egui::ComboBox::from_label("To")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut to, Audience::Everyone, "Everyone");
+                ui.selectable_value(&mut to, Audience::Representatives, "Representatives");
+                for m in tab
+                    .members
+                    .iter()
+                    .filter(|m| m.id != me && m.role != MemberRole::Host)
+                {
+                    ui.selectable_value(&mut to, Audience::Agent(m.login.clone()), &m.display);
+                }
+            });
+        tab.to = to;
+    });
+    let mut send = false;
+    ui.horizontal(|ui| {
+        let l = ui.label("Message");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut tab.message)
+                    .hint_text("Type a message")
+                    .desired_width(ui.available_width() - 60.0),
+            )
+            .labelled_by(l.id);
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            send = true;
+            field.request_focus();
+        }
+        if ui.button("Send").clicked() {
+            send = true;
+        }
+    });
+    if send {
+        match check_text(&tab.message) {
+            Ok(text) => {
+                outbox.push(Command::Say {
+                    session: tab.info.id,
+                    to: tab.to.clone(),
+                    text,
+                });
+                tab.message.clear();
+            }
+            Err(e) => notice = Some(format!("Not sent: {e}")),
+        }
+    }
+    notice
+}

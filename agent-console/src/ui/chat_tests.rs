@@ -1,0 +1,122 @@
+//! The Chat box through egui_kittest: the log with notes and private lines, To:, Send, the font
+//! size and the transcript export.
+
+use egui_kittest::kittest::Queryable as _;
+use tether_protocol::chat::{Audience, ChatEntry, ChatLine, Speaker, StatusNote};
+use tether_protocol::desk::{MemberRole, ParticipantId};
+use tether_protocol::msg::{ServerMsg, SessionId};
+
+use super::tests::{harness, logged_in, session};
+use crate::state::{Command, Event, test_member};
+
+fn line(seq: u64, line: ChatLine) -> ChatEntry {
+    ChatEntry {
+        seq,
+        at: 3600,
+        line,
+    }
+}
+
+#[test]
+fn the_chat_box_shows_the_log_and_sends_to_the_chosen_audience() {
+    let mut s = logged_in();
+    let mut info = session(5, 1);
+    info.members = vec![
+        test_member(1, "alice", MemberRole::Owner, false),
+        test_member(2, "bob", MemberRole::Invited, true),
+    ];
+    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.take_commands();
+    // The log arrives out of order and twice: it is kept once, in order.
+    let hello = line(
+        2,
+        ChatLine::Message {
+            from: Speaker::Customer("Carol Customer".into()),
+            to: Audience::Everyone,
+            text: "my printer is stuck".into(),
+        },
+    );
+    let note = line(
+        1,
+        ChatLine::Note(StatusNote::Joined {
+            name: "Alice".into(),
+            masked: false,
+        }),
+    );
+    let private = line(
+        3,
+        ChatLine::Message {
+            from: Speaker::Agent {
+                id: ParticipantId(2),
+                login: "bob".into(),
+                name: "Bob".into(),
+            },
+            to: Audience::Agent("alice".into()),
+            text: "try the spooler".into(),
+        },
+    );
+    for entries in [vec![hello.clone(), note.clone()], vec![private, hello]] {
+        s.apply(Event::Server(ServerMsg::Chat {
+            session: SessionId(5),
+            entries,
+        }));
+    }
+    let mut h = harness(s);
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().desk_mut().expect("desk").sessions[0]
+            .chat
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for label in [
+        "* Alice joined",
+        "Carol Customer:",
+        "my printer is stuck",
+        "Bob (to Alice):",
+        "try the spooler",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label} shown");
+    }
+    // To: Bob only, then Send.
+    h.get_by_label("To").click();
+    h.run_steps(4);
+    h.get_by_label("Bob").click();
+    h.run_steps(4);
+    h.get_by_label("Message").focus();
+    h.run_steps(2);
+    h.get_by_label("Message").type_text("on it");
+    h.run_steps(2);
+    h.get_by_label("Send").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::Say {
+            session: SessionId(5),
+            to: Audience::Agent("bob".into()),
+            text: "on it".into()
+        }]
+    );
+    // An empty message is not sent.
+    h.get_by_label("Send").click();
+    h.run_steps(4);
+    assert!(h.state_mut().take_commands().is_empty());
+    // Text size and export.
+    h.get_by_label("A+").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings.chat_font, 15.0);
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    match h.state_mut().take_commands().as_slice() {
+        [Command::SaveText { path, text }] => {
+            assert!(path.ends_with(format!("tether-chat-{}.txt", SessionId(5))));
+            assert_eq!(
+                text,
+                "[01:00:00] * Alice joined\n[01:00:00] Carol Customer: my printer is stuck\n[01:00:00] Bob (to alice): try the spooler\n"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
