@@ -80,6 +80,13 @@ pub enum Command {
     },
     /// Fetch a session's chat log so far.
     ChatHistory(SessionId),
+    /// Save a session's notes on the relay.
+    SaveNotes {
+        /// The session.
+        session: SessionId,
+        /// The notes.
+        text: String,
+    },
     /// Write text to a local file (a chat transcript).
     SaveText {
         /// Where.
@@ -176,7 +183,7 @@ impl Command {
     pub fn session(&self) -> Option<SessionId> {
         match self {
             Command::Leave(s) | Command::EndForAll(s) => Some(*s),
-            Command::Say { session, .. } => Some(*session),
+            Command::Say { session, .. } | Command::SaveNotes { session, .. } => Some(*session),
             Command::Transfer { session, .. }
             | Command::Invite { session, .. }
             | Command::View { session, .. }
@@ -439,6 +446,12 @@ pub struct SessionTab {
     pub message: String,
     /// Whom it goes to.
     pub to: Audience,
+    /// The notes as being edited.
+    pub notes: String,
+    /// The notes as the relay has them, and who saved them.
+    pub notes_saved: (String, Option<String>),
+    /// Whether the right navigation (details, attendees, notes) is shown.
+    pub nav_open: bool,
 }
 
 impl SessionTab {
@@ -960,6 +973,15 @@ impl ConsoleState {
                 }
                 d.queues.remove(session, &queue);
             }
+            ServerMsg::Notes { session, text, by } => {
+                if let Some(t) = d.tab_mut(session) {
+                    // Edits not saved yet are kept; otherwise the notes follow the relay's.
+                    if t.notes == t.notes_saved.0 {
+                        t.notes = text.clone();
+                    }
+                    t.notes_saved = (text, by);
+                }
+            }
             ServerMsg::Chat { session, entries } => {
                 if let Some(t) = d.tab_mut(session) {
                     t.chat_arrived(entries);
@@ -1006,6 +1028,9 @@ impl SessionTab {
             chat: Vec::new(),
             message: String::new(),
             to: Audience::Everyone,
+            notes: String::new(),
+            notes_saved: (String::new(), None),
+            nav_open: true,
         }
     }
 

@@ -209,7 +209,17 @@ pub enum ClientMsg {
     },
     /// Host reports something for the session's log.
     Note(HostNote),
+    /// A member replaces the session's notes (at most [`NOTES_MAX`] characters).
+    SetNotes {
+        /// The session.
+        session: SessionId,
+        /// The notes.
+        text: String,
+    },
 }
+
+/// Most characters of a session's notes.
+pub const NOTES_MAX: usize = 20_000;
 
 /// Relay to client, on the control stream.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -297,6 +307,15 @@ pub enum ServerMsg {
         session: SessionId,
         /// The lines, in order.
         entries: Vec<ChatEntry>,
+    },
+    /// A session's notes (on opening its tab, and whenever a member saves them).
+    Notes {
+        /// The session.
+        session: SessionId,
+        /// The notes.
+        text: String,
+        /// Who saved them last (display name), if anyone did.
+        by: Option<String>,
     },
     /// The answer to [`ClientMsg::Directory`].
     Directory {
@@ -496,6 +515,9 @@ pub enum Denied {
     /// The asker is not in that team.
     #[error("you are not in team {0}")]
     NotInTeam(String),
+    /// The notes are longer than allowed.
+    #[error("notes are limited to {NOTES_MAX} characters")]
+    NotesTooLong,
     /// A chat message was not taken.
     #[error("{0}")]
     Chat(crate::chat::ChatError),

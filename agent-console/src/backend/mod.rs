@@ -233,6 +233,9 @@ impl Connection {
             Command::Say { session, to, text } => {
                 self.desk(cmd_of(self.client.say(session, to, text).await), sink)
             }
+            Command::SaveNotes { session, text } => {
+                self.desk(cmd_of(self.client.set_notes(session, text).await), sink)
+            }
             Command::ChatHistory(session) => {
                 self.desk(cmd_of(self.client.chat_history(session).await), sink)
             }

@@ -251,6 +251,11 @@ impl AgentClient {
         self.send(&ClientMsg::Say { session, to, text }).await
     }
 
+    /// Saves a session's notes on the relay.
+    pub async fn set_notes(&self, session: SessionId, text: String) -> Result<(), ClientError> {
+        self.send(&ClientMsg::SetNotes { session, text }).await
+    }
+
     /// Asks for a session's chat log so far; it arrives as [`ServerMsg::Chat`].
     pub async fn chat_history(&self, session: SessionId) -> Result<(), ClientError> {
         self.send(&ClientMsg::ChatHistory { session }).await

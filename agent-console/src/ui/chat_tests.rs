@@ -120,3 +120,58 @@ fn the_chat_box_shows_the_log_and_sends_to_the_chosen_audience() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_right_navigation_shows_details_attendees_and_saves_notes() {
+    let mut s = logged_in();
+    let mut info = session(5, 2);
+    info.members = vec![
+        test_member(1, "alice", MemberRole::Owner, false),
+        test_member(2, "bob", MemberRole::Invited, true),
+    ];
+    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.take_commands();
+    s.apply(Event::Server(ServerMsg::Notes {
+        session: SessionId(5),
+        text: "printer on floor 2".into(),
+        by: Some("Bob".into()),
+    }));
+    let mut h = harness(s);
+    h.run_steps(4);
+    for label in [
+        "Details",
+        "Attendees",
+        "Notes",
+        "carol-pc",
+        "Debian GNU/Linux 12",
+        "personal queue of alice",
+        "Carol Customer (customer)",
+        "Alice (in charge, unmasked, you)",
+        "Bob (invited, masked)",
+        "saved by Bob",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label} shown");
+    }
+    h.get_by_label("Session notes").focus();
+    h.run_steps(2);
+    h.get_by_label("Session notes").type_text("; toner low");
+    h.run_steps(2);
+    assert!(h.query_by_label("not saved").is_some());
+    h.get_by_label("Save notes").click();
+    h.run_steps(2);
+    match h.state_mut().take_commands().as_slice() {
+        [Command::SaveNotes { session, text }] => {
+            assert_eq!(*session, SessionId(5));
+            assert!(
+                text.contains("printer on floor 2") && text.contains("toner low"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The arrow hides the navigation.
+    h.get_by_label("Details ▶").click();
+    h.run_steps(4);
+    assert!(h.query_by_label("Attendees").is_none());
+    assert!(h.query_by_label("◀ Details").is_some());
+}

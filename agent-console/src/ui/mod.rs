@@ -20,6 +20,7 @@ mod desk_tests;
 mod files;
 mod home;
 mod login;
+mod nav;
 mod session;
 #[cfg(test)]
 mod tests;

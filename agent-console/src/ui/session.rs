@@ -6,7 +6,7 @@ use egui::{Color32, Ui};
 use tether_protocol::input::{Combo, Grant, InputEvent};
 use tether_protocol::screen::Quality;
 
-use super::{Runtime, chat, dot, files, info_lines, viewer};
+use super::{Runtime, chat, dot, files, info_lines, nav, viewer};
 use crate::state::{Command, DeskDialog, Scale, Screen, SessionTab, Settings};
 
 /// One session tab. Returns a notice to show.
@@ -20,7 +20,9 @@ pub(super) fn session(
 ) -> Option<String> {
     files::take_dropped(ui, tab, outbox);
     toolbar(ui, tab, outbox);
-    desk_controls(ui, tab, outbox, dialog);
+    let mut nav_open = tab.nav_open;
+    desk_controls(ui, tab, &mut nav_open, outbox, dialog);
+    tab.nav_open = nav_open;
     let notice = tools(ui, tab, outbox);
     if tab.files_open {
         files::panel(ui, tab, outbox, settings, &mut rt.dialog);
@@ -32,6 +34,13 @@ pub(super) fn session(
     ));
     info_lines(ui, &tab.users_line(), &tab.screen_line());
     ui.separator();
+    if tab.nav_open {
+        egui::Panel::right(("nav", tab.info.id.0))
+            .resizable(true)
+            .default_size(260.0)
+            .min_size(200.0)
+            .show(ui, |ui| nav::nav(ui, tab, outbox));
+    }
     let said = egui::Panel::right(("chat-box", tab.info.id.0))
         .resizable(true)
         .default_size(330.0)
@@ -56,6 +65,7 @@ fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
 fn desk_controls(
     ui: &mut Ui,
     tab: &SessionTab,
+    nav_open: &mut bool,
     outbox: &mut Vec<Command>,
     dialog: &mut Option<DeskDialog>,
 ) {
@@ -92,6 +102,19 @@ fn desk_controls(
         }
         if owner && ui.button("End Session").clicked() {
             *dialog = Some(DeskDialog::ConfirmEnd { session });
+        }
+        ui.separator();
+        let arrow = if *nav_open {
+            "Details ▶"
+        } else {
+            "◀ Details"
+        };
+        if ui
+            .button(arrow)
+            .on_hover_text("Show or hide details, attendees and notes")
+            .clicked()
+        {
+            *nav_open = !*nav_open;
         }
     });
 }

@@ -173,7 +173,7 @@ fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
         ]
     );
     assert!(
-        h.query_by_label("Carol Customer").is_some(),
+        h.query_all_by_label("Carol Customer").next().is_some(),
         "tab titled after the customer"
     );
     assert!(

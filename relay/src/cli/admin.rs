@@ -351,6 +351,12 @@ pub(super) async fn session(cmd: SessionCmd) -> anyhow::Result<()> {
                 (Some(at), Some(r)) => say!("ended: {} ({r})", when(at)),
                 _ => say!("ended: not yet"),
             }
+            if let Some((text, by)) = store.notes(sid).await? {
+                say!("notes (saved by {}):", printable(&by));
+                for line in text.lines() {
+                    say!("  {}", printable(line));
+                }
+            }
             if transcript {
                 for line in store.chat(sid).await? {
                     say!("{}", printable(&line.transcript()));

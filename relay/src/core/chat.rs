@@ -6,7 +6,7 @@ use tether_protocol::chat::{
     Audience, CHAT_CHUNK, ChatEntry, ChatLine, HostNote, MAX_CHAT_LINES, SUPPORT_NAME, Speaker,
     StatusNote, check_text,
 };
-use tether_protocol::msg::{Denied, Refusal, ServerMsg, SessionId};
+use tether_protocol::msg::{Denied, NOTES_MAX, Refusal, ServerMsg, SessionId};
 
 use super::{ConnId, Core, Now, Output, Session};
 
@@ -171,7 +171,38 @@ impl Core {
         out
     }
 
-    /// The log of session `id` so far, as the member on `conn` may read it.
+    /// A member replaces session `id`'s notes; every member sees them.
+    pub fn set_notes(
+        &mut self,
+        conn: ConnId,
+        id: SessionId,
+        text: &str,
+    ) -> Result<Vec<Output>, Refusal> {
+        let (agent, _) = self.membership(conn, id)?;
+        if text.chars().count() > NOTES_MAX {
+            return Err(Refusal::NotAllowed(Denied::NotesTooLong));
+        }
+        let s = self.session_mut(id)?;
+        s.notes = (text.to_string(), Some(agent.display.clone()));
+        let msg = ServerMsg::Notes {
+            session: id,
+            text: text.to_string(),
+            by: Some(agent.display.clone()),
+        };
+        let mut out = Vec::new();
+        let s = self.session(id)?;
+        for m in &s.members {
+            self.send_to_login(&m.login, &msg, &mut out);
+        }
+        out.push(Output::Notes {
+            session: id,
+            text: text.to_string(),
+            by: agent.login,
+        });
+        Ok(out)
+    }
+
+    /// The log of session `id` so far, as the member on `conn` may read it, then its notes.
     pub fn chat_history(&self, conn: ConnId, id: SessionId) -> Result<Vec<Output>, Refusal> {
         let (agent, _) = self.membership(conn, id)?;
         let s = self.session(id)?;
@@ -181,6 +212,11 @@ impl Core {
             .filter(|e| s.readable_by(&agent.login, &e.line))
             .cloned()
             .collect();
+        let notes = ServerMsg::Notes {
+            session: id,
+            text: s.notes.0.clone(),
+            by: s.notes.1.clone(),
+        };
         Ok(lines
             .chunks(CHAT_CHUNK)
             .map(|c| {
@@ -192,6 +228,7 @@ impl Core {
                     },
                 )
             })
+            .chain(std::iter::once(Output::Send(conn, notes)))
             .collect())
     }
 }

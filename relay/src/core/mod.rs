@@ -100,6 +100,15 @@ pub enum Output {
         /// Why.
         reason: EndReason,
     },
+    /// Keep a session's notes in its record.
+    Notes {
+        /// The session.
+        session: SessionId,
+        /// The notes.
+        text: String,
+        /// Who saved them (login).
+        by: String,
+    },
     /// Keep a chat line in the session's record.
     Chat {
         /// The session.
@@ -175,6 +184,8 @@ struct Session {
     chat: std::collections::VecDeque<ChatEntry>,
     /// The number of the last chat line.
     chat_seq: u64,
+    /// The members' notes, and who saved them last (display name).
+    notes: (String, Option<String>),
 }
 
 impl Session {
@@ -461,6 +472,7 @@ impl Core {
             place: 0,
             chat: std::collections::VecDeque::new(),
             chat_seq: 0,
+            notes: (String::new(), None),
         };
         let mut out = vec![Output::Send(
             conn,

@@ -724,3 +724,41 @@ fn the_log_holds_messages_and_notes_in_order_and_each_reader_gets_their_part() {
         Some(Refusal::NotAllowed(Denied::NotInSession))
     );
 }
+
+#[test]
+fn notes_are_shared_among_members_only_and_bounded() {
+    let mut core = shared_session();
+    let out = core
+        .set_notes(BOB, S1, "printer on floor 2")
+        .expect("saved");
+    for who in [ALICE, BOB] {
+        assert!(sends_to(&out, who).contains(&ServerMsg::Notes {
+            session: S1,
+            text: "printer on floor 2".into(),
+            by: Some("bob D.".into()),
+        }));
+    }
+    assert!(
+        sends_to(&out, HOST).is_empty(),
+        "the customer never sees the notes"
+    );
+    assert!(out.contains(&Output::Notes {
+        session: S1,
+        text: "printer on floor 2".into(),
+        by: "bob".into(),
+    }));
+    // They come with the log when a tab opens.
+    let h = core.chat_history(ALICE, S1).expect("history");
+    assert!(
+        matches!(sends_to(&h, ALICE).last(), Some(ServerMsg::Notes { text, .. }) if text == "printer on floor 2")
+    );
+    assert_eq!(
+        core.set_notes(DAVE, S1, "x").err(),
+        Some(Refusal::NotAllowed(Denied::NotInSession))
+    );
+    let long = "x".repeat(tether_protocol::msg::NOTES_MAX + 1);
+    assert_eq!(
+        core.set_notes(ALICE, S1, &long).err(),
+        Some(Refusal::NotAllowed(Denied::NotesTooLong))
+    );
+}

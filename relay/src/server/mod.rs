@@ -326,6 +326,11 @@ impl Shared {
                 } => {
                     self.audit(session, &actor, action, &detail, None).await;
                 }
+                Output::Notes { session, text, by } => {
+                    if let Err(e) = self.store.set_notes(session, text, by, now_unix()).await {
+                        warn!(error = %e, "cannot record session notes");
+                    }
+                }
                 Output::Chat { session, entry } => {
                     if let Err(e) = self.store.chat_line(session, entry).await {
                         warn!(error = %e, "cannot record a chat line");

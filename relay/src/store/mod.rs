@@ -275,6 +275,16 @@ pub trait Store: Send + Sync {
     fn chat_line(&self, session: SessionId, entry: ChatEntry) -> StoreFuture<'_, ()>;
     /// A session's chat log, in order.
     fn chat(&self, session: SessionId) -> StoreFuture<'_, Vec<ChatEntry>>;
+    /// Replaces a session's notes.
+    fn set_notes(
+        &self,
+        session: SessionId,
+        text: String,
+        by: String,
+        now: u64,
+    ) -> StoreFuture<'_, ()>;
+    /// A session's notes and who saved them last, if any were saved.
+    fn notes(&self, session: SessionId) -> StoreFuture<'_, Option<(String, String)>>;
     /// Reads a setting.
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>>;
     /// Writes a setting.

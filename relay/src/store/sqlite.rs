@@ -605,6 +605,36 @@ impl SqliteStore {
             .collect()
     }
 
+    async fn set_notes(
+        &self,
+        session: SessionId,
+        text: String,
+        by: String,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO session_notes (session, text, by_agent, at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (session) DO UPDATE SET text = excluded.text, \
+             by_agent = excluded.by_agent, at = excluded.at",
+        )
+        .bind(session.to_string())
+        .bind(text)
+        .bind(by)
+        .bind(now as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn notes(&self, session: SessionId) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT text, by_agent FROM session_notes WHERE session = ?")
+            .bind(session.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("text")?, r.try_get("by_agent")?)))
+            .transpose()
+    }
+
     async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, session, actor, action, detail, source FROM \
@@ -697,6 +727,18 @@ impl Store for SqliteStore {
     }
     fn chat(&self, session: SessionId) -> StoreFuture<'_, Vec<ChatEntry>> {
         Box::pin(SqliteStore::chat(self, session))
+    }
+    fn set_notes(
+        &self,
+        session: SessionId,
+        text: String,
+        by: String,
+        now: u64,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteStore::set_notes(self, session, text, by, now))
+    }
+    fn notes(&self, session: SessionId) -> StoreFuture<'_, Option<(String, String)>> {
+        Box::pin(SqliteStore::notes(self, session))
     }
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>> {
         Box::pin(SqliteStore::setting(self, name))

@@ -162,7 +162,27 @@ async fn the_customer_and_agents_chat_and_private_lines_stay_private() -> anyhow
             lines[i]
         );
     }
-    // The record keeps the transcript.
+    // Notes are shared with the other representative and kept in the record.
+    bob.set_notes(id, "printer on floor 2".into()).await?;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let ServerMsg::Notes { text, by, .. } = alice.next_event().await?
+                && text == "printer on floor 2"
+            {
+                assert_eq!(by.as_deref(), Some("bob"));
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await??;
+    // The record keeps the transcript and the notes.
+    let show = tether_tests::wait_for("the notes in the record", Duration::from_secs(10), || {
+        relay
+            .cli(&["session", "show", &id.to_string()], None)
+            .ok()
+            .filter(|s| s.contains("printer on floor 2"))
+    })?;
+    assert!(show.contains("notes (saved by bob)"), "{show}");
     let transcript = relay.cli(&["session", "show", &id.to_string(), "--transcript"], None)?;
     assert!(
         transcript.contains("alice (to representatives): reps only"),

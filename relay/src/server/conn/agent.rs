@@ -73,6 +73,10 @@ impl Conn {
                 self.outcome(|core| core.say(self.id, session, to, &text, now))
                     .await
             }
+            ClientMsg::SetNotes { session, text } => {
+                self.outcome(|core| core.set_notes(self.id, session, &text))
+                    .await
+            }
             ClientMsg::ChatHistory { session } => {
                 self.outcome(|core| core.chat_history(self.id, session))
                     .await

@@ -1,0 +1,101 @@
+//! A session's right navigation, hidden or shown with its arrow: the Details of the session and
+//! the customer, the Attendees with their marks, and the Notes saved on the relay.
+
+use egui::{RichText, Ui};
+use tether_protocol::desk::MemberRole;
+
+use crate::state::{Command, SessionTab};
+
+/// When, for people (UTC).
+fn when(unix: u64) -> String {
+    jiff::Timestamp::from_second(unix as i64)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+/// The right navigation's contents.
+pub(super) fn nav(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    egui::ScrollArea::vertical()
+        .id_salt(("nav", tab.info.id.0))
+        .show(ui, |ui| {
+            egui::CollapsingHeader::new("Details")
+                .default_open(true)
+                .show(ui, |ui| details(ui, tab));
+            egui::CollapsingHeader::new("Attendees")
+                .default_open(true)
+                .show(ui, |ui| attendees(ui, tab));
+            egui::CollapsingHeader::new("Notes")
+                .default_open(true)
+                .show(ui, |ui| notes(ui, tab, outbox));
+        });
+}
+
+fn details(ui: &mut Ui, tab: &SessionTab) {
+    let c = &tab.info.customer;
+    egui::Grid::new(("details", tab.info.id.0))
+        .num_columns(2)
+        .spacing([8.0, 2.0])
+        .show(ui, |ui| {
+            let monitors = c.monitors.len().to_string();
+            for (k, v) in [
+                ("Session", tab.info.id.to_string()),
+                ("Came through", tab.info.origin.to_string()),
+                ("Started", when(tab.info.started_at)),
+                ("Customer", c.name.clone()),
+                ("Computer", c.hostname.clone()),
+                ("User", c.user.clone()),
+                ("System", c.os.clone()),
+                ("Monitors", monitors),
+            ] {
+                ui.label(RichText::new(k).weak());
+                ui.label(v);
+                ui.end_row();
+            }
+        });
+}
+
+fn attendees(ui: &mut Ui, tab: &SessionTab) {
+    ui.label(format!("{} (customer)", tab.info.customer.name));
+    for m in tab.members.iter().filter(|m| m.role != MemberRole::Host) {
+        let role = match m.role {
+            MemberRole::Owner => "in charge",
+            _ => "invited",
+        };
+        let mask = if m.masked { "masked" } else { "unmasked" };
+        let you = if m.id == tab.info.me { ", you" } else { "" };
+        ui.label(format!("{} ({role}, {mask}{you})", m.display))
+            .on_hover_text(if m.masked {
+                "Hidden from the customer"
+            } else {
+                "The customer sees this name"
+            });
+    }
+}
+
+fn notes(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let l = ui.label("Session notes");
+    ui.add(
+        egui::TextEdit::multiline(&mut tab.notes)
+            .desired_rows(5)
+            .desired_width(f32::INFINITY)
+            .hint_text("Notes for the session record"),
+    )
+    .labelled_by(l.id);
+    ui.horizontal(|ui| {
+        let changed = tab.notes != tab.notes_saved.0;
+        if ui
+            .add_enabled(changed, egui::Button::new("Save notes"))
+            .clicked()
+        {
+            outbox.push(Command::SaveNotes {
+                session: tab.info.id,
+                text: tab.notes.clone(),
+            });
+        }
+        match (&tab.notes_saved.1, changed) {
+            (_, true) => ui.label(RichText::new("not saved").weak()),
+            (Some(by), false) => ui.label(RichText::new(format!("saved by {by}")).weak()),
+            (None, false) => ui.label(""),
+        };
+    });
+}
