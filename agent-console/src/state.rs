@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tether_protocol::chat::{Audience, ChatEntry, MAX_CHAT_LINES};
+use tether_protocol::chat::{Audience, ChatEntry, MAX_CHAT_LINES, Script};
 use tether_protocol::desk::{AgentInfo, LeftReason, MemberInfo, MemberRole, Target, TeamInfo};
 use tether_protocol::files::Entry;
 use tether_protocol::input::{Grant, InputEvent};
@@ -574,6 +574,8 @@ pub struct Desk {
     pub dialog: Option<DeskDialog>,
     /// The team the next key is for (`None`: the agent's own queue).
     pub key_team: Option<String>,
+    /// Scripted messages and addresses for the Chat box.
+    pub scripts: Vec<Script>,
     /// Relay address.
     pub relay: String,
     /// Relay fingerprint.
@@ -810,6 +812,7 @@ impl ConsoleState {
                     directory: None,
                     dialog: None,
                     key_team: None,
+                    scripts: Vec::new(),
                     relay,
                     fingerprint,
                     key: None,
@@ -987,6 +990,7 @@ impl ConsoleState {
                     t.chat_arrived(entries);
                 }
             }
+            ServerMsg::Scripts(s) => d.scripts = s,
             ServerMsg::Directory { teams, agents } => {
                 d.directory = Some(Directory { teams, agents });
             }

@@ -206,6 +206,22 @@ impl ChatEntry {
     }
 }
 
+/// A canned message or address from the team's or the agent's library.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// Its title in the menu.
+    pub title: String,
+    /// The message (for an address, what goes with it).
+    pub text: String,
+    /// An address to send as a link or push.
+    pub url: Option<String>,
+    /// Whose library: "team NAME" or "yours".
+    pub scope: String,
+}
+
+/// Most scripts sent to an agent.
+pub const MAX_SCRIPTS: usize = 500;
+
 /// Why a message was not taken.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {

@@ -209,6 +209,8 @@ pub enum ClientMsg {
     },
     /// Host reports something for the session's log.
     Note(HostNote),
+    /// Agent asks for their scripted messages and addresses (their own and their teams').
+    Scripts,
     /// A member replaces the session's notes (at most [`NOTES_MAX`] characters).
     SetNotes {
         /// The session.
@@ -308,6 +310,8 @@ pub enum ServerMsg {
         /// The lines, in order.
         entries: Vec<ChatEntry>,
     },
+    /// The agent's scripted messages and addresses.
+    Scripts(Vec<crate::chat::Script>),
     /// A session's notes (on opening its tab, and whenever a member saves them).
     Notes {
         /// The session.

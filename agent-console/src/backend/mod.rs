@@ -455,6 +455,9 @@ impl Worker {
                     fingerprint: req.fingerprint.clone(),
                 });
                 info!(agent = c.agent(), relay = %req.relay, "logged in");
+                if let Err(e) = c.scripts().await {
+                    warn!(error = %e, "cannot ask for scripts");
+                }
                 self.local.logged_in(&c, &self.options).await;
                 self.conn = Some(Connection {
                     client: Arc::new(c),

@@ -251,6 +251,12 @@ impl AgentClient {
         self.send(&ClientMsg::Say { session, to, text }).await
     }
 
+    /// Asks for the agent's scripted messages and addresses; they arrive as
+    /// [`ServerMsg::Scripts`].
+    pub async fn scripts(&self) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Scripts).await
+    }
+
     /// Saves a session's notes on the relay.
     pub async fn set_notes(&self, session: SessionId, text: String) -> Result<(), ClientError> {
         self.send(&ClientMsg::SetNotes { session, text }).await

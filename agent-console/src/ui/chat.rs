@@ -3,7 +3,7 @@
 //! the transcript.
 
 use egui::{Color32, RichText, Ui};
-use tether_protocol::chat::{Audience, ChatLine, Speaker, check_text};
+use tether_protocol::chat::{Audience, ChatLine, Script, Speaker, check_text};
 use tether_protocol::desk::MemberRole;
 
 use crate::state::{Command, SessionTab, Settings};
@@ -28,6 +28,7 @@ pub(super) fn chat_box(
     tab: &mut SessionTab,
     outbox: &mut Vec<Command>,
     settings: &mut Settings,
+    scripts: &[Script],
 ) -> Option<String> {
     let mut notice = None;
     let size = settings.chat_font.clamp(10.0, 28.0);
@@ -110,6 +111,7 @@ pub(super) fn chat_box(
             });
         tab.to = to;
     });
+    script_menus(ui, tab, outbox, scripts);
     let mut send = false;
     ui.horizontal(|ui| {
         let l = ui.label("Message");
@@ -142,4 +144,49 @@ pub(super) fn chat_box(
         }
     }
     notice
+}
+
+/// The scripted messages (picked into the field) and addresses (sent as a link, or pushed).
+fn script_menus(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, scripts: &[Script]) {
+    if scripts.is_empty() {
+        return;
+    }
+    let session = tab.info.id;
+    ui.horizontal(|ui| {
+        ui.menu_button("Scripted messages", |ui| {
+            for s in scripts.iter().filter(|s| s.url.is_none()) {
+                if ui
+                    .button(format!("{} ({})", s.title, s.scope))
+                    .on_hover_text(&s.text)
+                    .clicked()
+                {
+                    tab.message = s.text.clone();
+                    ui.close();
+                }
+            }
+        });
+        ui.menu_button("Scripted URLs", |ui| {
+            for s in scripts.iter() {
+                let Some(url) = &s.url else { continue };
+                ui.menu_button(format!("{} ({})", s.title, s.scope), |ui| {
+                    ui.label(RichText::new(url).small());
+                    if ui.button("Send as link").clicked() {
+                        outbox.push(Command::Say {
+                            session,
+                            to: tab.to.clone(),
+                            text: format!("{} {url}", s.text),
+                        });
+                        ui.close();
+                    }
+                    if ui.button("Push URL").clicked() {
+                        outbox.push(Command::PushUrl {
+                            session,
+                            url: url.clone(),
+                        });
+                        ui.close();
+                    }
+                });
+            }
+        });
+    });
 }

@@ -175,3 +175,48 @@ fn the_right_navigation_shows_details_attendees_and_saves_notes() {
     assert!(h.query_by_label("Attendees").is_none());
     assert!(h.query_by_label("◀ Details").is_some());
 }
+
+#[test]
+fn scripted_messages_fill_the_field_and_scripted_urls_are_sent_or_pushed() {
+    use tether_protocol::chat::Script;
+    let mut s = logged_in();
+    s.apply(Event::Server(ServerMsg::SessionStarted(session(5, 1))));
+    s.apply(Event::Server(ServerMsg::Scripts(vec![
+        Script {
+            title: "Greeting".into(),
+            text: "Hello, I am looking at your screen now.".into(),
+            url: None,
+            scope: "team Support".into(),
+        },
+        Script {
+            title: "Driver".into(),
+            text: "Download the driver here:".into(),
+            url: Some("https://example.com/driver".into()),
+            scope: "yours".into(),
+        },
+    ])));
+    s.take_commands();
+    let mut h = harness(s);
+    h.get_by_label("Scripted messages").click();
+    h.run_steps(4);
+    h.get_by_label("Greeting (team Support)").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().desk_mut().expect("desk").sessions[0].message,
+        "Hello, I am looking at your screen now."
+    );
+    h.get_by_label("Scripted URLs").click();
+    h.run_steps(4);
+    h.get_by_label("Driver (yours)").hover();
+    h.run_steps(4);
+    // The menu's Push URL (the tools row has one too).
+    h.query_all_by_label("Push URL")
+        .last()
+        .expect("the menu's Push URL")
+        .click();
+    h.run_steps(4);
+    assert!(h.state_mut().take_commands().contains(&Command::PushUrl {
+        session: SessionId(5),
+        url: "https://example.com/driver".into()
+    }));
+}

@@ -161,7 +161,13 @@ fn desk_ui(
         match selected.and_then(|id| desk.sessions.iter().position(|t| t.info.id == id)) {
             Some(i) => {
                 let tab = &mut desk.sessions[i];
-                let notice = session::session(ui, tab, outbox, settings, rt, &mut desk.dialog);
+                let parts = session::Parts {
+                    settings,
+                    rt,
+                    dialog: &mut desk.dialog,
+                    scripts: &desk.scripts,
+                };
+                let notice = session::session(ui, tab, outbox, parts);
                 if let Some(n) = notice {
                     desk.notice = Some(n);
                 }

@@ -3,6 +3,7 @@
 //! and the remote screen.
 
 use egui::{Color32, Ui};
+use tether_protocol::chat::Script;
 use tether_protocol::input::{Combo, Grant, InputEvent};
 use tether_protocol::screen::Quality;
 
@@ -10,14 +11,30 @@ use super::{Runtime, chat, dot, files, info_lines, nav, viewer};
 use crate::state::{Command, DeskDialog, Scale, Screen, SessionTab, Settings};
 
 /// One session tab. Returns a notice to show.
+/// What a session tab uses of the desk besides its own tab.
+pub(super) struct Parts<'a> {
+    /// The agent's settings.
+    pub settings: &'a mut Settings,
+    /// Textures and the file dialog.
+    pub rt: &'a mut Runtime,
+    /// The desk's dialog (transfer, invite, end).
+    pub dialog: &'a mut Option<DeskDialog>,
+    /// Scripted messages and addresses.
+    pub scripts: &'a [Script],
+}
+
 pub(super) fn session(
     ui: &mut Ui,
     tab: &mut SessionTab,
     outbox: &mut Vec<Command>,
-    settings: &mut Settings,
-    rt: &mut Runtime,
-    dialog: &mut Option<DeskDialog>,
+    parts: Parts<'_>,
 ) -> Option<String> {
+    let Parts {
+        settings,
+        rt,
+        dialog,
+        scripts,
+    } = parts;
     files::take_dropped(ui, tab, outbox);
     toolbar(ui, tab, outbox);
     let mut nav_open = tab.nav_open;
@@ -45,7 +62,7 @@ pub(super) fn session(
         .resizable(true)
         .default_size(330.0)
         .min_size(220.0)
-        .show(ui, |ui| chat::chat_box(ui, tab, outbox, settings))
+        .show(ui, |ui| chat::chat_box(ui, tab, outbox, settings, scripts))
         .inner;
     let notice = said.or(notice);
     viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));

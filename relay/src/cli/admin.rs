@@ -130,12 +130,16 @@ pub(super) enum SessionCmd {
     },
 }
 
-async fn open(data: &DataDir) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+pub(super) async fn open(data: &DataDir) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     Ok(store::open(&data.path()?).await?)
 }
 
 /// Records what the command line did.
-async fn audit_cli(store: &dyn Store, action: &str, detail: String) -> anyhow::Result<()> {
+pub(super) async fn audit_cli(
+    store: &dyn Store,
+    action: &str,
+    detail: String,
+) -> anyhow::Result<()> {
     store
         .audit(AuditEvent {
             at: now_unix(),

@@ -74,6 +74,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: admin::KeyCmd,
     },
+    /// Scripted messages and addresses for the Chat box.
+    Script {
+        #[command(subcommand)]
+        cmd: scripts::ScriptCmd,
+    },
     /// The session history.
     Session {
         #[command(subcommand)]
@@ -150,6 +155,7 @@ macro_rules! say {
 }
 
 mod admin;
+mod scripts;
 
 /// A text from the database made safe for a terminal: control and format characters (a forged
 /// newline, an escape sequence) are shown escaped, never acted on.
@@ -207,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Team { cmd } => admin::team(cmd).await,
         Cmd::Key { cmd } => admin::key(cmd).await,
         Cmd::Session { cmd } => admin::session(cmd).await,
+        Cmd::Script { cmd } => scripts::script(cmd).await,
         Cmd::Audit { limit, data } => admin::audit(limit, data).await,
     }
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tether_protocol::chat::ChatEntry;
+use tether_protocol::chat::{ChatEntry, Script};
 use tether_protocol::msg::{EndReason, SessionId};
 use tether_protocol::pairing::KeyRecord;
 
@@ -69,6 +69,12 @@ pub enum StoreError {
     /// No session of that id.
     #[error("no session {0}")]
     NoSuchSession(String),
+    /// No script of that id.
+    #[error("no script {0}")]
+    NoSuchScript(i64),
+    /// A script's title, text or address is not acceptable.
+    #[error("{0}")]
+    BadScript(String),
     /// A stored record could not be read back.
     #[error("unreadable record: {0}")]
     Corrupt(String),
@@ -122,6 +128,19 @@ pub enum KeyFor {
         /// The agent who made it, if one did.
         by: Option<String>,
     },
+}
+
+/// A new scripted message or address.
+#[derive(Debug, Clone)]
+pub struct NewScript {
+    /// The agent's (`KeyFor::Agent`) or the team's (`KeyFor::Team`) library.
+    pub owner: KeyFor,
+    /// Title in the menu.
+    pub title: String,
+    /// Message.
+    pub text: String,
+    /// Address.
+    pub url: Option<String>,
 }
 
 /// A key found by its PIN.
@@ -283,6 +302,14 @@ pub trait Store: Send + Sync {
         by: String,
         now: u64,
     ) -> StoreFuture<'_, ()>;
+    /// Adds a scripted message or address for a team or an agent; returns its id.
+    fn add_script(&self, script: NewScript) -> StoreFuture<'_, i64>;
+    /// Removes a script.
+    fn remove_script(&self, id: i64) -> StoreFuture<'_, ()>;
+    /// Every script, with its id (for the command line).
+    fn all_scripts(&self) -> StoreFuture<'_, Vec<(i64, Script)>>;
+    /// The scripts an agent may use: their own and their teams'.
+    fn scripts_for(&self, agent: String, teams: Vec<String>) -> StoreFuture<'_, Vec<Script>>;
     /// A session's notes and who saved them last, if any were saved.
     fn notes(&self, session: SessionId) -> StoreFuture<'_, Option<(String, String)>>;
     /// Reads a setting.

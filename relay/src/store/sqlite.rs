@@ -11,13 +11,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use tether_protocol::chat::ChatEntry;
+use tether_protocol::chat::{ChatEntry, Script};
 use tether_protocol::msg::{EndReason, SessionId};
 use tether_protocol::pairing::{self, KeyRecord, KeyState};
 
 use super::{
-    Actor, AgentRow, AuditEvent, FoundKey, KeyFor, NewAgent, SessionRow, SessionStart, Store,
-    StoreError, StoreFuture, TeamRow,
+    Actor, AgentRow, AuditEvent, FoundKey, KeyFor, NewAgent, NewScript, SessionRow, SessionStart,
+    Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::core::{AgentProfile, KeyOwner};
 use crate::fsutil;
@@ -318,6 +318,81 @@ impl SqliteStore {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn add_script(&self, new: NewScript) -> Result<i64, StoreError> {
+        if new.title.trim().is_empty() || new.title.chars().count() > 80 {
+            return Err(StoreError::BadScript(
+                "titles are 1 to 80 characters".into(),
+            ));
+        }
+        let text = tether_protocol::chat::check_text(&new.text)
+            .map_err(|e| StoreError::BadScript(e.to_string()))?;
+        if let Some(u) = &new.url {
+            tether_protocol::files::check_url(u)
+                .map_err(|e| StoreError::BadScript(format!("address: {e}")))?;
+        }
+        let (team, agent) = match &new.owner {
+            KeyFor::Team { team, .. } => {
+                self.team_id(team).await?;
+                (Some(team.clone()), None)
+            }
+            KeyFor::Agent(a) => {
+                self.agent_id(a).await?;
+                (None, Some(a.clone()))
+            }
+        };
+        let id = sqlx::query(
+            "INSERT INTO scripts (team, agent, title, text, url) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(team)
+        .bind(agent)
+        .bind(new.title.trim())
+        .bind(text)
+        .bind(new.url)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn remove_script(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM scripts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoSuchScript(id));
+        }
+        Ok(())
+    }
+
+    async fn all_scripts(&self) -> Result<Vec<(i64, Script)>, StoreError> {
+        let rows = sqlx::query("SELECT id, team, agent, title, text, url FROM scripts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(script_row).collect()
+    }
+
+    async fn scripts_for(
+        &self,
+        agent: String,
+        teams: Vec<String>,
+    ) -> Result<Vec<Script>, StoreError> {
+        let all = self.all_scripts().await?;
+        Ok(all
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter_map(|mut s| {
+                if s.scope.strip_prefix("agent ") == Some(agent.as_str()) {
+                    s.scope = "yours".into();
+                    return Some(s);
+                }
+                let team = s.scope.strip_prefix("team ")?;
+                teams.iter().any(|m| m == team).then_some(s)
+            })
+            .take(tether_protocol::chat::MAX_SCRIPTS)
+            .collect())
     }
 
     async fn set_member(
@@ -740,6 +815,18 @@ impl Store for SqliteStore {
     fn notes(&self, session: SessionId) -> StoreFuture<'_, Option<(String, String)>> {
         Box::pin(SqliteStore::notes(self, session))
     }
+    fn add_script(&self, script: NewScript) -> StoreFuture<'_, i64> {
+        Box::pin(SqliteStore::add_script(self, script))
+    }
+    fn remove_script(&self, id: i64) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteStore::remove_script(self, id))
+    }
+    fn all_scripts(&self) -> StoreFuture<'_, Vec<(i64, Script)>> {
+        Box::pin(SqliteStore::all_scripts(self))
+    }
+    fn scripts_for(&self, agent: String, teams: Vec<String>) -> StoreFuture<'_, Vec<Script>> {
+        Box::pin(SqliteStore::scripts_for(self, agent, teams))
+    }
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>> {
         Box::pin(SqliteStore::setting(self, name))
     }
@@ -752,6 +839,25 @@ impl Store for SqliteStore {
             Ok(())
         })
     }
+}
+
+/// A script row, scoped `team NAME` or `agent LOGIN`.
+fn script_row(r: &sqlx::sqlite::SqliteRow) -> Result<(i64, Script), StoreError> {
+    let team: Option<String> = r.try_get("team")?;
+    let agent: Option<String> = r.try_get("agent")?;
+    Ok((
+        r.try_get("id")?,
+        Script {
+            title: r.try_get("title")?,
+            text: r.try_get("text")?,
+            url: r.try_get("url")?,
+            scope: match (team, agent) {
+                (Some(t), _) => format!("team {t}"),
+                (None, Some(a)) => format!("agent {a}"),
+                (None, None) => String::new(),
+            },
+        },
+    ))
 }
 
 /// Checks a new password's length and hashes it (argon2id, off the async threads).

@@ -239,3 +239,93 @@ async fn a_control_grant_and_a_received_file_are_noted_in_the_log() -> anyhow::R
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_are_managed_by_cli_and_each_agent_gets_their_own_and_their_teams()
+-> anyhow::Result<()> {
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    relay.add_agent("bob", TEST_PASSWORD)?;
+    relay.cli(&["team", "add", "Support"], None)?;
+    relay.cli(&["team", "member", "add", "Support", "alice"], None)?;
+    let team = relay.cli(
+        &[
+            "script",
+            "add",
+            "--team",
+            "Support",
+            "--title",
+            "Greeting",
+            "--text",
+            "Hello, I am here to help.",
+        ],
+        None,
+    )?;
+    relay.cli(
+        &[
+            "script",
+            "add",
+            "--agent",
+            "bob",
+            "--title",
+            "Driver",
+            "--text",
+            "Get the driver:",
+            "--url",
+            "https://example.com/driver",
+        ],
+        None,
+    )?;
+    let bad = relay.cli(
+        &[
+            "script",
+            "add",
+            "--agent",
+            "bob",
+            "--title",
+            "x",
+            "--text",
+            "y",
+            "--url",
+            "file:///etc/passwd",
+        ],
+        None,
+    );
+    assert!(bad.is_err(), "only http(s) addresses");
+    let list = relay.cli(&["script", "list"], None)?;
+    assert!(
+        list.contains("team Support\tGreeting") && list.contains("agent bob\tDriver"),
+        "{list}"
+    );
+    let (addr, fp) = (relay.addr.clone(), relay.fingerprint_bytes());
+    let scripts_of = |who: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut a = AgentClient::login(&addr, fp, who, TEST_PASSWORD).await?;
+            a.scripts().await?;
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    if let ServerMsg::Scripts(s) = a.next_event().await? {
+                        return anyhow::Ok(
+                            s.into_iter()
+                                .map(|s| (s.title, s.scope))
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                }
+            })
+            .await?
+        }
+    };
+    assert_eq!(
+        scripts_of("alice").await?,
+        [("Greeting".to_string(), "team Support".to_string())]
+    );
+    assert_eq!(
+        scripts_of("bob").await?,
+        [("Driver".to_string(), "yours".to_string())]
+    );
+    relay.cli(&["script", "remove", team.trim()], None)?;
+    assert!(scripts_of("alice").await?.is_empty());
+    Ok(())
+}

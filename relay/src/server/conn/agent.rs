@@ -69,6 +69,21 @@ impl Conn {
                     .await
             }
             ClientMsg::Directory => self.directory(me).await,
+            ClientMsg::Scripts => {
+                let found = self
+                    .shared
+                    .store
+                    .scripts_for(me.login.clone(), me.teams.iter().cloned().collect())
+                    .await;
+                match found {
+                    Ok(s) => self.reply(ServerMsg::Scripts(fit_in_frame(s))).await,
+                    Err(e) => {
+                        warn!(error = %e, "cannot read scripts");
+                        self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::RelayFailed)))
+                            .await
+                    }
+                }
+            }
             ClientMsg::Say { session, to, text } => {
                 self.outcome(|core| core.say(self.id, session, to, &text, now))
                     .await
@@ -204,4 +219,21 @@ impl Conn {
         agents.truncate(DIRECTORY_MAX);
         self.reply(ServerMsg::Directory { teams, agents }).await;
     }
+}
+
+/// As many scripts as fit well inside one control frame, in order.
+fn fit_in_frame(scripts: Vec<tether_protocol::chat::Script>) -> Vec<tether_protocol::chat::Script> {
+    const BUDGET: usize = tether_protocol::frame::CONTROL_MAX_FRAME as usize * 3 / 4;
+    let mut used = 0;
+    scripts
+        .into_iter()
+        .take_while(|s| {
+            used += s.title.len()
+                + s.text.len()
+                + s.scope.len()
+                + s.url.as_ref().map_or(0, String::len)
+                + 16;
+            used <= BUDGET
+        })
+        .collect()
 }
