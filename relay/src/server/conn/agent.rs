@@ -223,7 +223,7 @@ impl Conn {
 
 /// As many scripts as fit well inside one control frame, in order.
 fn fit_in_frame(scripts: Vec<tether_protocol::chat::Script>) -> Vec<tether_protocol::chat::Script> {
-    const BUDGET: usize = tether_protocol::frame::CONTROL_MAX_FRAME as usize * 3 / 4;
+    const BUDGET: usize = tether_protocol::frame::CONTROL_MAX_FRAME * 3 / 4;
     let mut used = 0;
     scripts
         .into_iter()
