@@ -452,6 +452,8 @@ pub struct SessionTab {
     pub notes_saved: (String, Option<String>),
     /// Whether the right navigation (details, attendees, notes) is shown.
     pub nav_open: bool,
+    /// Whether the screen is shown in the full-screen viewer window.
+    pub popped_out: bool,
 }
 
 impl SessionTab {
@@ -1035,6 +1037,7 @@ impl SessionTab {
             notes: String::new(),
             notes_saved: (String::new(), None),
             nav_open: true,
+            popped_out: false,
         }
     }
 

@@ -220,3 +220,60 @@ fn scripted_messages_fill_the_field_and_scripted_urls_are_sent_or_pushed() {
         url: "https://example.com/driver".into()
     }));
 }
+
+#[test]
+fn the_thumbnail_shows_the_live_screen_and_the_full_screen_viewer_leaves_with_esc() {
+    use crate::state::{ConsoleState, Screen};
+    let mut s = logged_in();
+    s.apply(Event::Server(ServerMsg::SessionStarted(session(9, 1))));
+    s.take_commands();
+    let tex: std::sync::Arc<std::sync::Mutex<Option<egui::TextureHandle>>> = Default::default();
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_ui_state(
+            move |ui, s: &mut ConsoleState| {
+                let mut slot = tex.lock().expect("lock");
+                let t = slot.get_or_insert_with(|| {
+                    ui.ctx().load_texture(
+                        "screen",
+                        egui::ColorImage::filled([640, 480], egui::Color32::GRAY),
+                        Default::default(),
+                    )
+                });
+                let mut rt = crate::ui::Runtime::default();
+                rt.textures.insert(
+                    SessionId(9),
+                    crate::ui::RemoteScreen {
+                        texture: t.clone(),
+                        stats: Default::default(),
+                    },
+                );
+                crate::ui::show(ui, s, &mut rt);
+            },
+            s,
+        );
+    h.run_steps(4);
+    assert!(h.query_by_label("No picture yet").is_some());
+    if let Some(d) = h.state_mut().desk_mut() {
+        d.sessions[0].screen = Screen::Live {
+            width: 640,
+            height: 480,
+        };
+    }
+    h.run_steps(4);
+    assert!(h.query_by_label("Customer's Screen").is_some());
+    assert!(
+        h.query_by_label("No picture yet").is_none(),
+        "the thumbnail is live"
+    );
+    h.get_by_label("Full screen").click();
+    h.run_steps(4);
+    assert!(h.state_mut().desk_mut().expect("desk").sessions[0].popped_out);
+    assert!(
+        h.query_by_label("The screen is in the full-screen viewer; press Esc there to come back.")
+            .is_some()
+    );
+    h.key_press(egui::Key::Escape);
+    h.run_steps(4);
+    assert!(!h.state_mut().desk_mut().expect("desk").sessions[0].popped_out);
+}

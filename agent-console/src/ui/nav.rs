@@ -4,7 +4,8 @@
 use egui::{RichText, Ui};
 use tether_protocol::desk::MemberRole;
 
-use crate::state::{Command, SessionTab};
+use super::RemoteScreen;
+use crate::state::{Command, Screen, SessionTab};
 
 /// When, for people (UTC).
 fn when(unix: u64) -> String {
@@ -14,10 +15,18 @@ fn when(unix: u64) -> String {
 }
 
 /// The right navigation's contents.
-pub(super) fn nav(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+pub(super) fn nav(
+    ui: &mut Ui,
+    tab: &mut SessionTab,
+    outbox: &mut Vec<Command>,
+    remote: Option<&RemoteScreen>,
+) {
     egui::ScrollArea::vertical()
         .id_salt(("nav", tab.info.id.0))
         .show(ui, |ui| {
+            egui::CollapsingHeader::new("Customer's Screen")
+                .default_open(true)
+                .show(ui, |ui| thumbnail(ui, tab, remote));
             egui::CollapsingHeader::new("Details")
                 .default_open(true)
                 .show(ui, |ui| details(ui, tab));
@@ -28,6 +37,25 @@ pub(super) fn nav(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
                 .default_open(true)
                 .show(ui, |ui| notes(ui, tab, outbox));
         });
+}
+
+/// The customer's screen, small and live; a double-click opens the full-screen viewer.
+fn thumbnail(ui: &mut Ui, tab: &mut SessionTab, remote: Option<&RemoteScreen>) {
+    let (Screen::Live { width, height }, Some(remote)) = (&tab.screen, remote) else {
+        ui.label(RichText::new("No picture yet").weak());
+        return;
+    };
+    let w = ui.available_width().clamp(80.0, 320.0);
+    let h = w * *height as f32 / (*width).max(1) as f32;
+    let resp = ui
+        .add(
+            egui::Image::from_texture((remote.texture.id(), egui::vec2(w, h)))
+                .sense(egui::Sense::click()),
+        )
+        .on_hover_text("Double-click for the full-screen viewer");
+    if resp.double_clicked() {
+        tab.popped_out = true;
+    }
 }
 
 fn details(ui: &mut Ui, tab: &SessionTab) {

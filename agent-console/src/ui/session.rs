@@ -56,7 +56,9 @@ pub(super) fn session(
             .resizable(true)
             .default_size(260.0)
             .min_size(200.0)
-            .show(ui, |ui| nav::nav(ui, tab, outbox));
+            .show(ui, |ui| {
+                nav::nav(ui, tab, outbox, rt.textures.get(&tab.info.id))
+            });
     }
     let said = egui::Panel::right(("chat-box", tab.info.id.0))
         .resizable(true)
@@ -65,7 +67,11 @@ pub(super) fn session(
         .show(ui, |ui| chat::chat_box(ui, tab, outbox, settings, scripts))
         .inner;
     let notice = said.or(notice);
-    viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));
+    if tab.popped_out {
+        popped_out(ui, tab, outbox, rt);
+    } else {
+        viewer::screen(ui, tab, outbox, rt.textures.get(&tab.info.id));
+    }
     notice
 }
 
@@ -167,6 +173,13 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>)
         });
     }
     ui.checkbox(&mut tab.overlay, "Stats");
+    if ui
+        .button("Full screen")
+        .on_hover_text("The screen in a full-screen window; Esc comes back")
+        .clicked()
+    {
+        tab.popped_out = true;
+    }
 }
 
 /// Remote control, Send Keys (while in control) and clipboard sync.
@@ -265,5 +278,29 @@ fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
                 tab.control = Grant::Asked;
             }
         }
+    }
+}
+
+/// The screen in a full-screen window of its own; Esc (or closing it) brings it back to the tab.
+fn popped_out(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, rt: &mut Runtime) {
+    ui.horizontal(|ui| {
+        ui.label("The screen is in the full-screen viewer; press Esc there to come back.");
+        if ui.button("Back to the tab").clicked() {
+            tab.popped_out = false;
+        }
+    });
+    let id = egui::ViewportId::from_hash_of(("viewer", tab.info.id.0));
+    let builder = egui::ViewportBuilder::default()
+        .with_title(format!("{} — Tether", tab.title()))
+        .with_fullscreen(true);
+    let remote = rt.textures.get(&tab.info.id);
+    let back = ui.ctx().show_viewport_immediate(id, builder, |ui, _| {
+        egui::CentralPanel::default().show(ui, |ui| {
+            viewer::screen(ui, tab, outbox, remote);
+        });
+        ui.input(|i| i.key_pressed(egui::Key::Escape) || i.viewport().close_requested())
+    });
+    if back {
+        tab.popped_out = false;
     }
 }

@@ -299,8 +299,13 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
     assert!(h.query_by_label("Stop control").is_some());
     h.state_mut().take_commands();
 
-    // The viewer is scaled to fit: find the image and click at its centre.
-    let img = h.get_by_role(egui::accesskit::Role::Image).rect();
+    // The viewer is scaled to fit: find the image (the largest: the thumbnail is one too) and
+    // click at its centre.
+    let img = h
+        .query_all_by_role(egui::accesskit::Role::Image)
+        .map(|n| n.rect())
+        .max_by(|a, b| a.width().total_cmp(&b.width()))
+        .expect("the viewer");
     assert!(
         img.width() < 1280.0,
         "the view is scaled down ({})",

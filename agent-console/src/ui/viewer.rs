@@ -165,6 +165,10 @@ impl View {
                 modifiers,
                 ..
             } if self.focused => {
+                // In the full-screen viewer, Esc leaves it rather than reaching the customer.
+                if tab.popped_out && key == egui::Key::Escape {
+                    return;
+                }
                 let Some(k) = key_of(physical_key.unwrap_or(key)) else {
                     return;
                 };
