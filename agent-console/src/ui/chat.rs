@@ -60,7 +60,10 @@ pub(super) fn chat_box(
     let me = tab.info.me;
     egui::ScrollArea::vertical()
         .id_salt(("chat-log", tab.info.id.0))
-        .max_height((ui.available_height() - 60.0).max(80.0))
+        // Room below for To:, the script menus and the message row.
+        .max_height(
+            (ui.available_height() - if scripts.is_empty() { 70.0 } else { 100.0 }).max(80.0),
+        )
         .stick_to_bottom(true)
         .auto_shrink([false, false])
         .show(ui, |ui| {

@@ -420,19 +420,30 @@ impl Core {
                     .filter(|e| profile.sees(&e.queue)),
             );
         }
+        // Sessions the agent is still in (their console restarted before the relay noticed the
+        // old connection was gone) open again on the new connection.
+        let mut out: Vec<Output> = self
+            .sessions
+            .iter()
+            .filter_map(|(id, s)| {
+                let m = s.member(&profile.login)?;
+                Some(Output::Send(
+                    conn,
+                    ServerMsg::SessionStarted(self.info(*id, s, m.pid)),
+                ))
+            })
+            .collect();
         self.agents.insert(conn, profile);
         entries.sort_by_key(|e| e.waiting_since);
-        entries
-            .chunks(QUEUE_CHUNK)
-            .map(|c| {
-                Output::Send(
-                    conn,
-                    ServerMsg::Queue {
-                        entries: c.to_vec(),
-                    },
-                )
-            })
-            .collect()
+        out.extend(entries.chunks(QUEUE_CHUNK).map(|c| {
+            Output::Send(
+                conn,
+                ServerMsg::Queue {
+                    entries: c.to_vec(),
+                },
+            )
+        }));
+        out
     }
 
     /// A host joined with a key: a new session waits in the key's queue.

@@ -762,3 +762,21 @@ fn notes_are_shared_among_members_only_and_bounded() {
         Some(Refusal::NotAllowed(Denied::NotesTooLong))
     );
 }
+
+#[test]
+fn an_agent_back_before_their_old_connection_is_noticed_finds_their_sessions_open() {
+    const ALICE2: ConnId = 20;
+    let mut core = desk();
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+    // The console restarts: a new connection logs in while the old one still looks alive.
+    let out = core.agent_online(ALICE2, profile("alice", &["support"]));
+    assert!(matches!(
+        sends_to(&out, ALICE2).first(),
+        Some(ServerMsg::SessionStarted(i)) if i.id == S1
+    ));
+    // The old connection's end changes nothing: Alice is online and still in charge.
+    let out = core.closed(ALICE, at(130));
+    assert!(sends_to(&out, HOST).is_empty(), "{out:?}");
+    assert!(core.stream_route(ALICE2, S1, StreamKind::Input).is_ok());
+}
