@@ -67,6 +67,17 @@ pub(super) fn chat_box(
         .stick_to_bottom(true)
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            // The session's details head the log.
+            let c = &tab.info.customer;
+            ui.label(
+                RichText::new(format!(
+                    "Session {} · {} · {} ({}@{}) · {}",
+                    tab.info.id, tab.info.origin, c.name, c.user, c.hostname, c.os
+                ))
+                .weak()
+                .size(size - 1.0),
+            );
+            ui.separator();
             for e in &tab.chat {
                 match &e.line {
                     ChatLine::Note(n) => {

@@ -80,6 +80,11 @@ fn the_chat_box_shows_the_log_and_sends_to_the_chosen_audience() {
     ] {
         assert!(h.query_by_label(label).is_some(), "{label} shown");
     }
+    // The session's details head the log.
+    assert!(
+        h.query_by_label_contains("· Carol Customer (carol@carol-pc) · Debian GNU/Linux 12")
+            .is_some()
+    );
     // To: Bob only, then Send.
     h.get_by_label("To").click();
     h.run_steps(4);
