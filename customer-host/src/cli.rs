@@ -29,6 +29,9 @@ struct Cli {
     /// The session key your support agent gave you: 9 digits or the session URL. Without it, the
     /// window asks for it.
     key: Option<String>,
+    /// The window's language, en or fr (default: the system's).
+    #[arg(long, env = "TETHER_LANG", value_parser = parse_lang)]
+    lang: Option<tether_i18n::Lang>,
     /// The relay, HOST:PORT (default: from tether-host.json beside this program).
     #[arg(long, env = "TETHER_RELAY")]
     relay: Option<String>,
@@ -86,6 +89,7 @@ impl From<Allow> for Permission {
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     init_tracing();
     let cli = Cli::parse_from(args);
+    tether_i18n::set_lang(cli.lang.unwrap_or_else(tether_i18n::Lang::from_env));
     let target = config::resolve(
         cli.relay.clone(),
         cli.relay_fingerprint.clone(),
@@ -228,4 +232,9 @@ fn services(cli: &Cli, shared: Shared, answerer: Answerer) -> Services {
         ),
         max_files: cli.max_files,
     }
+}
+
+/// `--lang`: a language Tether speaks.
+fn parse_lang(s: &str) -> Result<tether_i18n::Lang, String> {
+    tether_i18n::Lang::parse(s).ok_or_else(|| format!("{s:?}: Tether speaks en and fr"))
 }

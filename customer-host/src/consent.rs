@@ -49,21 +49,18 @@ pub struct Prompt {
 impl Prompt {
     /// The question, for people.
     pub fn question(&self) -> String {
+        let agent = self.agent.to_string();
         match self.permission {
-            Permission::Control => {
-                format!("{} asks to control your mouse and keyboard.", self.agent)
-            }
-            Permission::Clipboard => {
-                format!("{} asks to share clipboard text with you.", self.agent)
-            }
-            Permission::Files => format!(
-                "{} asks to send and receive files on this computer.",
-                self.agent
-            ),
-            Permission::Url => format!(
-                "{} wants to open {} in your browser.",
-                self.agent,
-                self.detail.as_deref().unwrap_or("a web page")
+            Permission::Control => tether_i18n::t!("host-ask-control", agent = agent),
+            Permission::Clipboard => tether_i18n::t!("host-ask-clipboard", agent = agent),
+            Permission::Files => tether_i18n::t!("host-ask-files", agent = agent),
+            Permission::Url => tether_i18n::t!(
+                "host-ask-url",
+                agent = agent,
+                url = self
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| tether_i18n::tr("host-a-web-page"))
             ),
         }
     }

@@ -1,6 +1,7 @@
 //! Why the host could not connect or go on, in the customer's words: what happened and what to do
 //! next. The window shows these under the key field; a headless host prints them.
 
+use tether_i18n::t;
 use tether_protocol::msg::{EndReason, Refusal};
 
 use crate::session::HostError;
@@ -28,93 +29,63 @@ impl Failure {
     /// What happened, in one sentence.
     pub fn headline(&self) -> String {
         match self {
-            Failure::NotConfigured(_) => {
-                "This copy of Tether does not know which support server to use.".into()
-            }
-            Failure::Unreachable(addr) => format!("Cannot reach the support server at {addr}."),
-            Failure::WrongServer => {
-                "The support server did not prove its identity, so Tether did not connect.".into()
-            }
+            Failure::NotConfigured(_) => t!("fail-not-configured"),
+            Failure::Unreachable(addr) => t!("fail-unreachable", addr = addr.as_str()),
+            Failure::WrongServer => t!("fail-wrong-server"),
             Failure::Refused(r) => match r {
-                Refusal::KeyMalformed => "That is not a session key.".into(),
-                Refusal::KeyWrong => "That session key is not valid.".into(),
-                Refusal::KeyExpired => "This session key has expired.".into(),
-                Refusal::KeyUsed => "This session key has already been used.".into(),
-                Refusal::RateLimited { .. } => "Too many attempts from this network.".into(),
-                Refusal::UnsupportedVersion { .. } | Refusal::NotTether => {
-                    "This version of Tether does not work with the support server.".into()
-                }
-                other => format!("The support server refused this session: {other}."),
+                Refusal::KeyMalformed => t!("fail-key-malformed"),
+                Refusal::KeyWrong => t!("fail-key-wrong"),
+                Refusal::KeyExpired => t!("fail-key-expired"),
+                Refusal::KeyUsed => t!("fail-key-used"),
+                Refusal::RateLimited { .. } => t!("fail-rate-limited"),
+                Refusal::UnsupportedVersion { .. } | Refusal::NotTether => t!("fail-version"),
+                other => t!("fail-refused", why = other.to_string()),
             },
-            Failure::Lost => "The connection to the support server was lost.".into(),
-            Failure::Protocol(e) => {
-                format!("Something went wrong talking to the support server ({e}).")
-            }
-            Failure::Capture(e) => format!("Tether cannot see this computer's screen ({e})."),
+            Failure::Lost => t!("fail-lost"),
+            Failure::Protocol(e) => t!("fail-protocol", why = e.as_str()),
+            Failure::Capture(e) => t!("fail-capture", why = e.as_str()),
         }
     }
 
     /// What to do next.
     pub fn advice(&self) -> String {
         match self {
-            Failure::NotConfigured(why) => format!(
-                "Download Tether again from your support portal, or start it with --relay and \
-                 --relay-fingerprint ({why})."
-            ),
-            Failure::Unreachable(_) => "Check that this computer is connected to the internet, \
-                 then try again. If it keeps failing, tell your support agent."
-                .into(),
-            Failure::WrongServer => "Nothing was shared. Download Tether again from your support \
-                 portal and try again; if it happens again, tell your support agent."
-                .into(),
+            Failure::NotConfigured(why) => t!("advice-not-configured", why = why.as_str()),
+            Failure::Unreachable(_) => t!("advice-unreachable"),
+            Failure::WrongServer => t!("advice-wrong-server"),
             Failure::Refused(r) => match r {
-                Refusal::KeyMalformed => "A session key is 9 digits, like 123 456 789, or the \
-                     session link your support agent sent. Check it and try again."
-                    .into(),
-                Refusal::KeyWrong => {
-                    "Check the 9 digits with your support agent and type them again.".into()
-                }
-                Refusal::KeyUsed => {
-                    "Each key works once. Ask your support agent for a new key.".into()
-                }
-                Refusal::KeyExpired => "Ask your support agent for a new key.".into(),
-                Refusal::RateLimited { retry_after_secs } => format!(
-                    "Wait {} and try again.",
+                Refusal::KeyMalformed => t!("advice-key-malformed"),
+                Refusal::KeyWrong => t!("advice-key-wrong"),
+                Refusal::KeyUsed => t!("advice-key-used"),
+                Refusal::KeyExpired => t!("advice-key-expired"),
+                Refusal::RateLimited { retry_after_secs } => {
                     wait_words(u64::from(*retry_after_secs))
-                ),
-                Refusal::UnsupportedVersion { .. } | Refusal::NotTether => {
-                    "Download Tether again from your support portal.".into()
                 }
-                _ => "Ask your support agent for help.".into(),
+                Refusal::UnsupportedVersion { .. } | Refusal::NotTether => t!("advice-version"),
+                _ => t!("advice-ask"),
             },
-            Failure::Lost => "Check your internet connection, then ask your support agent for a \
-                 new session key to start again."
-                .into(),
-            Failure::Protocol(_) => {
-                "Try again; if it happens again, tell your support agent.".into()
-            }
-            Failure::Capture(_) => {
-                "Make sure you are logged in to a desktop session, then try again.".into()
-            }
+            Failure::Lost => t!("advice-lost"),
+            Failure::Protocol(_) => t!("advice-protocol"),
+            Failure::Capture(_) => t!("advice-capture"),
         }
     }
 
     /// A few words for the window title.
-    pub fn short(&self) -> &'static str {
-        match self {
-            Failure::NotConfigured(_) => "Not configured",
-            Failure::Unreachable(_) => "Cannot reach the support server",
-            Failure::WrongServer => "Support server identity mismatch",
-            Failure::Refused(Refusal::KeyMalformed) => "Not a session key",
-            Failure::Refused(Refusal::KeyWrong) => "Wrong session key",
-            Failure::Refused(Refusal::KeyExpired) => "Session key expired",
-            Failure::Refused(Refusal::KeyUsed) => "Session key already used",
-            Failure::Refused(Refusal::RateLimited { .. }) => "Too many attempts",
-            Failure::Refused(_) => "Refused",
-            Failure::Lost => "Connection lost",
-            Failure::Protocol(_) => "Error",
-            Failure::Capture(_) => "Cannot capture the screen",
-        }
+    pub fn short(&self) -> String {
+        t!(match self {
+            Failure::NotConfigured(_) => "short-not-configured",
+            Failure::Unreachable(_) => "short-unreachable",
+            Failure::WrongServer => "short-wrong-server",
+            Failure::Refused(Refusal::KeyMalformed) => "short-key-malformed",
+            Failure::Refused(Refusal::KeyWrong) => "short-key-wrong",
+            Failure::Refused(Refusal::KeyExpired) => "short-key-expired",
+            Failure::Refused(Refusal::KeyUsed) => "short-key-used",
+            Failure::Refused(Refusal::RateLimited { .. }) => "short-rate-limited",
+            Failure::Refused(_) => "short-refused",
+            Failure::Lost => "short-lost",
+            Failure::Protocol(_) => "short-error",
+            Failure::Capture(_) => "short-capture",
+        })
     }
 
     /// The whole message: headline and advice.
@@ -168,11 +139,12 @@ pub fn ended_words(reason: EndReason) -> &'static str {
     }
 }
 
+/// "Wait N seconds (or minutes) and try again."
 fn wait_words(secs: u64) -> String {
     if secs <= 90 {
-        format!("{secs} seconds")
+        t!("advice-wait-seconds", n = secs)
     } else {
-        format!("{} minutes", secs.div_ceil(60))
+        t!("advice-wait-minutes", n = secs.div_ceil(60))
     }
 }
 

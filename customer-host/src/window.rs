@@ -3,6 +3,7 @@
 //! granted (with Stop buttons), transfers and End session. Each part is a function of the view.
 
 use egui::{Color32, RichText, Ui};
+use tether_i18n::t;
 use tether_protocol::input::{Grant, Permission};
 
 use crate::consent::{Decision, HostView, Phase, Shared, TransferState};
@@ -24,24 +25,23 @@ const GREEN: Color32 = Color32::from_rgb(40, 160, 60);
 pub fn title(view: &HostView) -> String {
     let state = match &view.phase {
         Phase::EnterKey => match &view.failure {
-            Some(f) => f.short().to_string(),
-            None => "Enter your session key".into(),
+            Some(f) => f.short(),
+            None => t!("host-state-enter-key"),
         },
-        Phase::Connecting => "Connecting".into(),
+        Phase::Connecting => t!("host-state-connecting"),
         Phase::Waiting | Phase::AgentAway => match view.place {
-            Some(p) => format!("Waiting for a representative (number {p} in line)"),
-            None => "Waiting for a representative".into(),
+            Some(p) => t!("host-state-waiting-place", place = p),
+            None => t!("host-state-waiting"),
         },
-        Phase::Connected => format!("Connected to {}", view.agents.join(", ")),
-        Phase::Ended(_) => "Session ended".into(),
+        Phase::Connected => t!("host-state-connected", agents = view.agents.join(", ")),
+        Phase::Ended(_) => t!("host-state-ended"),
         Phase::Broken => view
             .failure
             .as_ref()
             .map(|f| f.short())
-            .unwrap_or("Error")
-            .into(),
+            .unwrap_or_else(|| t!("host-state-error")),
     };
-    format!("Tether remote support — {state}")
+    t!("host-title", state = state)
 }
 
 /// Waiting in line: for whom, the place, and (after a representative left) that another one
@@ -49,25 +49,25 @@ pub fn title(view: &HostView) -> String {
 fn waiting(ui: &mut Ui, view: &HostView) {
     ui.horizontal(|ui| {
         ui.spinner();
-        ui.label(RichText::new("Waiting for a representative").strong());
+        ui.label(RichText::new(t!("host-waiting")).strong());
     });
     if view.phase == Phase::AgentAway {
-        ui.label("Your representative is no longer connected; the next one will take over here.");
+        ui.label(t!("host-agent-away"));
     } else if let Some(o) = &view.owner {
-        ui.label(format!("Your request is with {o}."));
+        ui.label(t!("host-request-with", queue = o.as_str()));
     }
     if let Some(p) = view.place {
         ui.label(if p == 1 {
-            "You are next in line.".to_string()
+            t!("host-next-in-line")
         } else {
-            format!("You are number {p} in line.")
+            t!("host-place-in-line", place = p)
         });
     }
 }
 
 /// Draws the window's contents; decisions go to `decide`.
 pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn FnMut(Decision)) {
-    ui.heading("Tether remote support");
+    ui.heading(t!("host-app"));
     ui.add_space(4.0);
     match &view.phase {
         Phase::EnterKey => key_entry(ui, view.failure.as_ref(), state, decide),
@@ -75,27 +75,27 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
             if let Some(f) = &view.failure {
                 failure(ui, f);
             }
-            if ui.button("Close").clicked() {
+            if ui.button(t!("host-close")).clicked() {
                 decide(Decision::CloseWindow);
             }
         }
         Phase::Connecting => {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("Connecting to the support server…");
+                ui.label(t!("host-connecting"));
             });
         }
         Phase::Waiting | Phase::AgentAway => waiting(ui, view),
         Phase::Connected => {
-            ui.label(RichText::new(format!("Helping you: {}", view.agents.join(", "))).strong());
+            ui.label(RichText::new(t!("host-helping", agents = view.agents.join(", "))).strong());
         }
         Phase::Ended(words) => {
             ui.label(RichText::new(words).strong());
             ui.horizontal(|ui| {
-                if ui.button("New session").clicked() {
+                if ui.button(t!("host-new-session")).clicked() {
                     decide(Decision::NewSession);
                 }
-                if ui.button("Close").clicked() {
+                if ui.button(t!("host-close")).clicked() {
                     decide(Decision::CloseWindow);
                 }
             });
@@ -105,14 +105,14 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
         session_parts(ui, view, decide);
         chat(ui, view, state, decide);
         ui.separator();
-        if ui.button("End session").clicked() {
+        if ui.button(t!("host-end-session")).clicked() {
             decide(Decision::EndSession);
         }
     } else if !view.transfers.is_empty() {
         transfers(ui, view, decide);
     }
     if !view.log.is_empty() {
-        egui::CollapsingHeader::new("Activity")
+        egui::CollapsingHeader::new(t!("host-activity"))
             .default_open(false)
             .show(ui, |ui| {
                 for line in view.log.iter().rev().take(20) {
@@ -125,14 +125,14 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
 /// The chat with the representatives: the messages, a field and Send (or Enter).
 fn chat(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn FnMut(Decision)) {
     ui.separator();
-    ui.strong("Chat");
+    ui.strong(t!("host-chat"));
     egui::ScrollArea::vertical()
         .id_salt("chat")
         .max_height(160.0)
         .stick_to_bottom(true)
         .show(ui, |ui| {
             if view.chat.is_empty() {
-                ui.label(RichText::new("Messages from your representative appear here.").weak());
+                ui.label(RichText::new(t!("host-chat-empty")).weak());
             }
             for line in &view.chat {
                 ui.horizontal_wrapped(|ui| {
@@ -144,11 +144,11 @@ fn chat(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn 
         });
     let mut send = false;
     ui.horizontal(|ui| {
-        let l = ui.label("Message");
+        let l = ui.label(t!("host-message"));
         let field = ui
             .add(
                 egui::TextEdit::singleline(&mut state.message)
-                    .hint_text("Type a message")
+                    .hint_text(t!("host-message-hint"))
                     .desired_width(260.0),
             )
             .labelled_by(l.id);
@@ -156,7 +156,7 @@ fn chat(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dyn 
             send = true;
             field.request_focus();
         }
-        if ui.button("Send").clicked() {
+        if ui.button(t!("host-send")).clicked() {
             send = true;
         }
     });
@@ -180,14 +180,14 @@ fn key_entry(
     state: &mut WindowState,
     decide: &mut dyn FnMut(Decision),
 ) {
-    ui.label("Enter the session key your support agent gave you.");
+    ui.label(t!("host-enter-key"));
     let mut submit = false;
     ui.horizontal(|ui| {
-        let l = ui.label("Session key");
+        let l = ui.label(t!("host-session-key"));
         let field = ui
             .add(
                 egui::TextEdit::singleline(&mut state.key)
-                    .hint_text("123 456 789 or the session link")
+                    .hint_text(t!("host-session-key-hint"))
                     .desired_width(240.0),
             )
             .labelled_by(l.id);
@@ -200,7 +200,7 @@ fn key_entry(
         }
         let ready = !state.key.trim().is_empty();
         if ui
-            .add_enabled(ready, egui::Button::new("Connect"))
+            .add_enabled(ready, egui::Button::new(t!("host-connect")))
             .clicked()
         {
             submit = true;
@@ -218,16 +218,17 @@ fn key_entry(
 /// Who views what, prompts, grants and transfers.
 fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
     for (agent, monitor) in &view.viewers {
-        ui.label(format!(
-            "{agent} is viewing your screen (monitor {})",
-            u32::from(*monitor) + 1
+        ui.label(t!(
+            "host-viewing",
+            agent = agent.to_string(),
+            monitor = u32::from(*monitor) + 1
         ));
     }
     for p in &view.prompts {
         ui.separator();
         ui.label(RichText::new(p.question()).strong());
         ui.horizontal(|ui| {
-            for (label, allow) in [("Allow", true), ("Deny", false)] {
+            for (label, allow) in [(t!("host-allow"), true), (t!("host-deny"), false)] {
                 if ui.button(label).clicked() {
                     decide(Decision::Answer {
                         agent: p.agent.clone(),
@@ -243,8 +244,8 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
             granted(
                 ui,
                 GREEN,
-                format!("{agent} controls your mouse and keyboard"),
-                "Stop control",
+                t!("host-controls", agent = agent.to_string()),
+                &t!("host-stop-control"),
                 || {
                     decide(Decision::Revoke {
                         agent: agent.clone(),
@@ -257,8 +258,8 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
             granted(
                 ui,
                 ui.visuals().text_color(),
-                format!("Clipboard shared with {agent}"),
-                "Stop clipboard",
+                t!("host-clipboard-shared", agent = agent.to_string()),
+                &t!("host-stop-clipboard"),
                 || {
                     decide(Decision::Revoke {
                         agent: agent.clone(),
@@ -273,8 +274,8 @@ fn session_parts(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision))
             granted(
                 ui,
                 ui.visuals().text_color(),
-                format!("{agent} may send and fetch files"),
-                "Stop file access",
+                t!("host-files-allowed", agent = agent.to_string()),
+                &t!("host-stop-files"),
                 || {
                     decide(Decision::Revoke {
                         agent: agent.clone(),
@@ -301,7 +302,7 @@ fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
         return;
     }
     ui.separator();
-    ui.label(RichText::new("Files").strong());
+    ui.label(RichText::new(t!("host-files")).strong());
     for t in view.transfers.iter().rev().take(8) {
         ui.horizontal(|ui| {
             let arrow = if t.incoming { "⬇" } else { "⬆" };
@@ -314,15 +315,15 @@ fn transfers(ui: &mut Ui, view: &HostView, decide: &mut dyn FnMut(Decision)) {
                             .show_percentage(),
                     );
                     if ui
-                        .button("Stop")
-                        .on_hover_text("Stop this transfer")
+                        .button(t!("host-stop"))
+                        .on_hover_text(t!("host-stop-transfer"))
                         .clicked()
                     {
                         decide(Decision::CancelTransfer(t.id));
                     }
                 }
                 TransferState::Done => {
-                    ui.label("done");
+                    ui.label(t!("host-done"));
                 }
                 TransferState::Failed(why) => {
                     ui.colored_label(RED, why);

@@ -236,7 +236,7 @@ fn every_failure_is_shown_under_the_key_field_with_what_to_do() {
         );
         // The field is there to try again.
         assert!(h.query_by_label("Session key").is_some(), "{f:?}");
-        assert!(title(&failed(f.clone())).contains(f.short()));
+        assert!(title(&failed(f.clone())).contains(&f.short()));
     }
 }
 
@@ -363,4 +363,40 @@ fn the_customer_chats_from_the_window() {
     h.get_by_label("Send").click();
     h.run_steps(3);
     assert_eq!(decisions.lock().expect("lock").len(), 1);
+}
+
+#[test]
+fn the_window_speaks_french() {
+    tether_i18n::set_thread_lang(Some(tether_i18n::Lang::Fr));
+    let mut view = connected();
+    view.prompts.push(Prompt {
+        agent: alice(),
+        permission: Permission::Control,
+        detail: None,
+    });
+    let (h, _) = harness(view.clone());
+    for label in [
+        "Assistance à distance Tether",
+        "Vous aide : alice",
+        "alice demande à contrôler votre souris et votre clavier.",
+        "Autoriser",
+        "Refuser",
+        "Terminer la session",
+        "Envoyer",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label}");
+    }
+    assert_eq!(
+        title(&view),
+        "Assistance à distance Tether — Connecté à alice"
+    );
+    let broken = HostView {
+        phase: Phase::EnterKey,
+        failure: Some(Failure::Refused(Refusal::KeyExpired)),
+        ..Default::default()
+    };
+    let (h, _) = harness(broken);
+    assert!(h.query_by_label("Cette clé de session a expiré.").is_some());
+    assert!(h.query_by_label("Se connecter").is_some());
+    tether_i18n::set_thread_lang(None);
 }

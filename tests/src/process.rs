@@ -156,6 +156,8 @@ impl Program {
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.path);
         c.args(&self.prefix);
+        // The tests read the programs' English words, whatever this machine's locale.
+        c.env("TETHER_LANG", "en");
         c
     }
 }

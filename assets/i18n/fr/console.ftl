@@ -1,0 +1,1 @@
+# La console du conseiller (tether-console).
