@@ -27,15 +27,52 @@ pub struct Xvfb {
     _child: ChildGuard,
 }
 
+/// Whether display `n` is in use: its lock file names a live process. A lock (and socket) left
+/// by a server that died without cleaning up is removed, so the number can be used again.
+fn display_taken(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    match std::fs::read_to_string(&lock) {
+        Ok(text) => {
+            let alive = text
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|pid| *pid > 0)
+                // SAFETY: kill(2) with signal 0 only checks that the process exists.
+                .is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+            if alive {
+                return true;
+            }
+            // Only a stale lock we can remove frees the number.
+            std::fs::remove_file(&lock).is_err()
+                || (Path::new(&socket).exists() && std::fs::remove_file(&socket).is_err())
+        }
+        // No lock: a socket alone may still be a live server's (an abstract-socket server
+        // keeps none); leave such numbers alone.
+        Err(_) => Path::new(&socket).exists(),
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its lock file and socket; a kill would leave them behind,
+        // so after one they are removed here.
+        if self._child.terminate(Duration::from_secs(5)).is_err() {
+            self._child.kill();
+            let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
+            let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
+        }
+    }
+}
+
 impl Xvfb {
     /// Starts Xvfb with one `width`x`height` screen at depth 24, `-noreset`, no TCP.
     pub fn start(width: u32, height: u32) -> anyhow::Result<Self> {
         let base = 200 + (std::process::id() % 500) * 10;
         for _ in 0..50 {
             let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst) % 1000;
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
+            if display_taken(n) {
                 continue;
             }
             let child = Command::new("Xvfb")
