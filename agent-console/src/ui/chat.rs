@@ -3,6 +3,7 @@
 //! the transcript.
 
 use egui::{Color32, RichText, Ui};
+use tether_i18n::t;
 use tether_protocol::chat::{Audience, ChatLine, Script, Speaker, check_text};
 use tether_protocol::desk::MemberRole;
 
@@ -11,8 +12,8 @@ use crate::state::{Command, SessionTab, Settings};
 /// Whom `to` names, for the To: menu.
 fn audience_label(tab: &SessionTab, to: &Audience) -> String {
     match to {
-        Audience::Everyone => "Everyone".into(),
-        Audience::Representatives => "Representatives".into(),
+        Audience::Everyone => t!("chat-everyone"),
+        Audience::Representatives => t!("chat-representatives"),
         Audience::Agent(login) => tab
             .members
             .iter()
@@ -33,26 +34,26 @@ pub(super) fn chat_box(
     let mut notice = None;
     let size = settings.chat_font.clamp(10.0, 28.0);
     ui.horizontal(|ui| {
-        ui.strong("Chat");
+        ui.strong(t!("chat-title"));
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui
-                .button("Export")
-                .on_hover_text("Save the transcript")
+                .button(t!("chat-export"))
+                .on_hover_text(t!("chat-export-hint"))
                 .clicked()
             {
                 let path = settings
                     .download_dir
                     .join(format!("tether-chat-{}.txt", tab.info.id));
-                notice = Some(format!("Saving the transcript to {}", path.display()));
+                notice = Some(t!("chat-saving", path = path.display().to_string()));
                 outbox.push(Command::SaveText {
                     path,
                     text: tab.transcript(),
                 });
             }
-            if ui.button("A+").on_hover_text("Larger text").clicked() {
+            if ui.button("A+").on_hover_text(t!("chat-larger")).clicked() {
                 settings.chat_font = (size + 1.0).min(28.0);
             }
-            if ui.button("A-").on_hover_text("Smaller text").clicked() {
+            if ui.button("A-").on_hover_text(t!("chat-smaller")).clicked() {
                 settings.chat_font = (size - 1.0).max(10.0);
             }
         });
@@ -87,7 +88,10 @@ pub(super) fn chat_box(
                         let mine = matches!(from, Speaker::Agent { id, .. } if *id == me);
                         let whom = match to {
                             Audience::Everyone => String::new(),
-                            other => format!(" (to {})", audience_label(tab, other)),
+                            other => format!(
+                                " {}",
+                                t!("chat-to-whom", whom = audience_label(tab, other))
+                            ),
                         };
                         let colour = match from {
                             Speaker::Customer(_) => Color32::from_rgb(60, 140, 220),
@@ -110,11 +114,15 @@ pub(super) fn chat_box(
     ui.horizontal(|ui| {
         let shown = audience_label(tab, &tab.to);
         let mut to = tab.to.clone();
-        egui::ComboBox::from_label("To")
+        egui::ComboBox::from_label(t!("chat-to"))
             .selected_text(shown)
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut to, Audience::Everyone, "Everyone");
-                ui.selectable_value(&mut to, Audience::Representatives, "Representatives");
+                ui.selectable_value(&mut to, Audience::Everyone, t!("chat-everyone"));
+                ui.selectable_value(
+                    &mut to,
+                    Audience::Representatives,
+                    t!("chat-representatives"),
+                );
                 for m in tab
                     .members
                     .iter()
@@ -128,11 +136,11 @@ pub(super) fn chat_box(
     script_menus(ui, tab, outbox, scripts);
     let mut send = false;
     ui.horizontal(|ui| {
-        let l = ui.label("Message");
+        let l = ui.label(t!("chat-message"));
         let field = ui
             .add(
                 egui::TextEdit::singleline(&mut tab.message)
-                    .hint_text("Type a message")
+                    .hint_text(t!("chat-message-hint"))
                     .desired_width(ui.available_width() - 60.0),
             )
             .labelled_by(l.id);
@@ -140,7 +148,7 @@ pub(super) fn chat_box(
             send = true;
             field.request_focus();
         }
-        if ui.button("Send").clicked() {
+        if ui.button(t!("chat-send")).clicked() {
             send = true;
         }
     });
@@ -154,7 +162,7 @@ pub(super) fn chat_box(
                 });
                 tab.message.clear();
             }
-            Err(e) => notice = Some(format!("Not sent: {e}")),
+            Err(e) => notice = Some(t!("chat-not-sent", why = e.to_string())),
         }
     }
     notice
@@ -167,7 +175,7 @@ fn script_menus(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, sc
     }
     let session = tab.info.id;
     ui.horizontal(|ui| {
-        ui.menu_button("Scripted messages", |ui| {
+        ui.menu_button(t!("chat-scripted-messages"), |ui| {
             for s in scripts.iter().filter(|s| s.url.is_none()) {
                 if ui
                     .button(format!("{} ({})", s.title, s.scope))
@@ -179,12 +187,12 @@ fn script_menus(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, sc
                 }
             }
         });
-        ui.menu_button("Scripted URLs", |ui| {
+        ui.menu_button(t!("chat-scripted-urls"), |ui| {
             for s in scripts.iter() {
                 let Some(url) = &s.url else { continue };
                 ui.menu_button(format!("{} ({})", s.title, s.scope), |ui| {
                     ui.label(RichText::new(url).small());
-                    if ui.button("Send as link").clicked() {
+                    if ui.button(t!("chat-send-link")).clicked() {
                         outbox.push(Command::Say {
                             session,
                             to: tab.to.clone(),
@@ -192,7 +200,7 @@ fn script_menus(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, sc
                         });
                         ui.close();
                     }
-                    if ui.button("Push URL").clicked() {
+                    if ui.button(t!("chat-push-url")).clicked() {
                         outbox.push(Command::PushUrl {
                             session,
                             url: url.clone(),

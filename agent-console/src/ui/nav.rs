@@ -2,6 +2,7 @@
 //! the customer, the Attendees with their marks, and the Notes saved on the relay.
 
 use egui::{RichText, Ui};
+use tether_i18n::t;
 use tether_protocol::desk::MemberRole;
 
 use super::RemoteScreen;
@@ -24,16 +25,16 @@ pub(super) fn nav(
     egui::ScrollArea::vertical()
         .id_salt(("nav", tab.info.id.0))
         .show(ui, |ui| {
-            egui::CollapsingHeader::new("Customer's Screen")
+            egui::CollapsingHeader::new(t!("nav-screen"))
                 .default_open(true)
                 .show(ui, |ui| thumbnail(ui, tab, remote));
-            egui::CollapsingHeader::new("Details")
+            egui::CollapsingHeader::new(t!("nav-details"))
                 .default_open(true)
                 .show(ui, |ui| details(ui, tab));
-            egui::CollapsingHeader::new("Attendees")
+            egui::CollapsingHeader::new(t!("nav-attendees"))
                 .default_open(true)
                 .show(ui, |ui| attendees(ui, tab));
-            egui::CollapsingHeader::new("Notes")
+            egui::CollapsingHeader::new(t!("nav-notes"))
                 .default_open(true)
                 .show(ui, |ui| notes(ui, tab, outbox));
         });
@@ -42,7 +43,7 @@ pub(super) fn nav(
 /// The customer's screen, small and live; a double-click opens the full-screen viewer.
 fn thumbnail(ui: &mut Ui, tab: &mut SessionTab, remote: Option<&RemoteScreen>) {
     let (Screen::Live { width, height }, Some(remote)) = (&tab.screen, remote) else {
-        ui.label(RichText::new("No picture yet").weak());
+        ui.label(RichText::new(t!("nav-no-picture")).weak());
         return;
     };
     let w = ui.available_width().clamp(80.0, 320.0);
@@ -52,7 +53,7 @@ fn thumbnail(ui: &mut Ui, tab: &mut SessionTab, remote: Option<&RemoteScreen>) {
             egui::Image::from_texture((remote.texture.id(), egui::vec2(w, h)))
                 .sense(egui::Sense::click()),
         )
-        .on_hover_text("Double-click for the full-screen viewer");
+        .on_hover_text(t!("nav-double-click"));
     if resp.double_clicked() {
         tab.popped_out = true;
     }
@@ -66,14 +67,14 @@ fn details(ui: &mut Ui, tab: &SessionTab) {
         .show(ui, |ui| {
             let monitors = c.monitors.len().to_string();
             for (k, v) in [
-                ("Session", tab.info.id.to_string()),
-                ("Came through", tab.info.origin.to_string()),
-                ("Started", when(tab.info.started_at)),
-                ("Customer", c.name.clone()),
-                ("Computer", c.hostname.clone()),
-                ("User", c.user.clone()),
-                ("System", c.os.clone()),
-                ("Monitors", monitors),
+                (t!("nav-session"), tab.info.id.to_string()),
+                (t!("nav-came-through"), tab.info.origin.to_string()),
+                (t!("nav-started"), when(tab.info.started_at)),
+                (t!("nav-customer"), c.name.clone()),
+                (t!("nav-computer"), c.hostname.clone()),
+                (t!("nav-user"), c.user.clone()),
+                (t!("nav-system"), c.os.clone()),
+                (t!("nav-monitors"), monitors),
             ] {
                 ui.label(RichText::new(k).weak());
                 ui.label(v);
@@ -83,36 +84,47 @@ fn details(ui: &mut Ui, tab: &SessionTab) {
 }
 
 fn attendees(ui: &mut Ui, tab: &SessionTab) {
-    ui.label(format!("{} (customer)", tab.info.customer.name));
+    ui.label(t!(
+        "nav-customer-mark",
+        name = tab.info.customer.name.as_str()
+    ));
     for m in tab.members.iter().filter(|m| m.role != MemberRole::Host) {
         let role = match m.role {
-            MemberRole::Owner => "in charge",
-            _ => "invited",
+            MemberRole::Owner => t!("nav-in-charge"),
+            _ => t!("nav-invited"),
         };
-        let mask = if m.masked { "masked" } else { "unmasked" };
-        let you = if m.id == tab.info.me { ", you" } else { "" };
+        let mask = t!(if m.masked {
+            "nav-masked"
+        } else {
+            "nav-unmasked"
+        });
+        let you = if m.id == tab.info.me {
+            format!(", {}", t!("nav-you"))
+        } else {
+            String::new()
+        };
         ui.label(format!("{} ({role}, {mask}{you})", m.display))
             .on_hover_text(if m.masked {
-                "Hidden from the customer"
+                t!("nav-hidden")
             } else {
-                "The customer sees this name"
+                t!("nav-visible")
             });
     }
 }
 
 fn notes(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
-    let l = ui.label("Session notes");
+    let l = ui.label(t!("nav-session-notes"));
     ui.add(
         egui::TextEdit::multiline(&mut tab.notes)
             .desired_rows(5)
             .desired_width(f32::INFINITY)
-            .hint_text("Notes for the session record"),
+            .hint_text(t!("nav-notes-hint")),
     )
     .labelled_by(l.id);
     ui.horizontal(|ui| {
         let changed = tab.notes != tab.notes_saved.0;
         if ui
-            .add_enabled(changed, egui::Button::new("Save notes"))
+            .add_enabled(changed, egui::Button::new(t!("nav-save-notes")))
             .clicked()
         {
             outbox.push(Command::SaveNotes {
@@ -121,8 +133,10 @@ fn notes(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
             });
         }
         match (&tab.notes_saved.1, changed) {
-            (_, true) => ui.label(RichText::new("not saved").weak()),
-            (Some(by), false) => ui.label(RichText::new(format!("saved by {by}")).weak()),
+            (_, true) => ui.label(RichText::new(t!("nav-not-saved")).weak()),
+            (Some(by), false) => {
+                ui.label(RichText::new(t!("nav-saved-by", who = by.as_str())).weak())
+            }
             (None, false) => ui.label(""),
         };
     });
