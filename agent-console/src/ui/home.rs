@@ -1,6 +1,7 @@
 //! Home: the session key card (PIN, URL, expiry, the customer's command, copy buttons).
 
 use egui::{RichText, Ui};
+use tether_i18n::t;
 use tether_protocol::msg::SessionKey;
 use tether_protocol::pairing::display_pin;
 
@@ -18,10 +19,10 @@ pub fn customer_command(key: &SessionKey, relay: &str, fingerprint: &str) -> Str
 /// Home: the session key card. Returns a notice to show.
 pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
     let mut notice = None;
-    ui.heading("Remote support");
+    ui.heading(t!("home-title"));
     let Some(key) = &desk.key else {
-        ui.label("Click \"Generate session key\" and give the Session PIN or the Session URL to your customer.");
-        ui.label("They wait in your queue below until you accept them.");
+        ui.label(t!("home-intro"));
+        ui.label(t!("home-intro-queue"));
         info_lines(ui, &desk.agent, "none");
         return None;
     };
@@ -29,42 +30,42 @@ pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
         .num_columns(3)
         .spacing([12.0, 8.0])
         .show(ui, |ui| {
-            ui.label("Session PIN");
+            ui.label(t!("home-pin"));
             ui.label(RichText::new(display_pin(&key.pin)).monospace().size(22.0));
             if ui
-                .button("Copy PIN")
-                .on_hover_text("Copy the PIN to the clipboard")
+                .button(t!("home-copy-pin"))
+                .on_hover_text(t!("home-copy-pin-hint"))
                 .clicked()
             {
                 ui.ctx().copy_text(key.pin.clone());
-                notice = Some("Session PIN copied to the clipboard".into());
+                notice = Some(t!("home-pin-copied"));
             }
             ui.end_row();
-            ui.label("Session URL");
+            ui.label(t!("home-url"));
             ui.label(RichText::new(&key.url).monospace());
             if ui
-                .button("Copy URL")
-                .on_hover_text("Copy the URL to the clipboard")
+                .button(t!("home-copy-url"))
+                .on_hover_text(t!("home-copy-url-hint"))
                 .clicked()
             {
                 ui.ctx().copy_text(key.url.clone());
-                notice = Some("Session URL copied to the clipboard".into());
+                notice = Some(t!("home-url-copied"));
             }
             ui.end_row();
-            ui.label("Expires");
+            ui.label(t!("home-expires"));
             let left = key.expires_at.saturating_sub(crate::state::now_unix());
             ui.label(if left == 0 {
-                "expired".to_string()
+                t!("home-expired")
             } else {
-                format!("in {} min", left.div_ceil(60))
+                t!("home-expires-in", min = left.div_ceil(60))
             });
             ui.end_row();
-            ui.label("Customer runs");
+            ui.label(t!("home-customer-runs"));
             let cmd = customer_command(key, &desk.relay, &desk.fingerprint);
             ui.label(RichText::new(&cmd).monospace().small());
-            if ui.button("Copy command").clicked() {
+            if ui.button(t!("home-copy-command")).clicked() {
                 ui.ctx().copy_text(cmd.clone());
-                notice = Some("Customer command copied to the clipboard".into());
+                notice = Some(t!("home-command-copied"));
             }
             ui.end_row();
         });

@@ -1,13 +1,14 @@
 //! The login form.
 
 use egui::{Color32, Ui};
+use tether_i18n::t;
 
 use crate::state::LoginForm;
 
 /// The login form. Returns true when the agent submits it.
 pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
-    ui.heading("Tether Console");
-    ui.label("Log in to your relay");
+    ui.heading(t!("login-title"));
+    ui.label(t!("login-intro"));
     ui.add_space(8.0);
     let mut submit = false;
     egui::Grid::new("login")
@@ -15,17 +16,17 @@ pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
         .spacing([12.0, 8.0])
         .show(ui, |ui| {
             let r = &mut form.request;
-            let l = ui.label("Relay (host:port)");
+            let l = ui.label(t!("login-relay"));
             ui.text_edit_singleline(&mut r.relay).labelled_by(l.id);
             ui.end_row();
-            let l = ui.label("Relay fingerprint");
+            let l = ui.label(t!("login-fingerprint"));
             ui.add(egui::TextEdit::singleline(&mut r.fingerprint).desired_width(480.0))
                 .labelled_by(l.id);
             ui.end_row();
-            let l = ui.label("User");
+            let l = ui.label(t!("login-user"));
             ui.text_edit_singleline(&mut r.user).labelled_by(l.id);
             ui.end_row();
-            let l = ui.label("Password");
+            let l = ui.label(t!("login-password"));
             let pw = ui
                 .add(egui::TextEdit::singleline(&mut r.password).password(true))
                 .labelled_by(l.id);
@@ -37,7 +38,7 @@ pub fn login(ui: &mut Ui, form: &mut LoginForm) -> bool {
     if let Some(e) = &form.error {
         ui.colored_label(Color32::from_rgb(200, 60, 60), e);
     }
-    if ui.button("Log in").clicked() {
+    if ui.button(t!("login-button")).clicked() {
         submit = true;
     }
     submit

@@ -2,6 +2,7 @@
 //! never touches the network.
 
 use std::collections::HashMap;
+use tether_i18n::t;
 
 use egui::{Color32, Ui};
 use tether_protocol::msg::SessionId;
@@ -85,9 +86,10 @@ pub fn show(ui: &mut Ui, state: &mut ConsoleState, rt: &mut Runtime) {
             egui::CentralPanel::default().show(ui, |ui| {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(format!(
-                        "Logging in to {} as {}…",
-                        form.request.relay, form.request.user
+                    ui.label(t!(
+                        "desk-logging-in",
+                        relay = form.request.relay.as_str(),
+                        user = form.request.user.as_str()
                     ));
                 });
             });
@@ -125,25 +127,29 @@ fn desk_ui(
         ui.horizontal(|ui| {
             ui.strong("Tether");
             ui.separator();
-            ui.label(format!("Agent: {} ({})", desk.display, desk.agent));
+            ui.label(t!(
+                "desk-agent",
+                display = desk.display.as_str(),
+                login = desk.agent.as_str()
+            ));
             ui.separator();
             match &desk.link {
                 Link::Online => {
                     dot(ui, Color32::from_rgb(40, 160, 60));
-                    ui.label(format!("Relay {}", desk.relay));
+                    ui.label(t!("desk-relay", relay = desk.relay.as_str()));
                 }
                 Link::Lost(why) => {
                     ui.colored_label(
                         Color32::from_rgb(200, 60, 60),
-                        format!("Connection lost: {why}"),
+                        t!("desk-connection-lost", why = why.as_str()),
                     );
-                    if ui.button("Log in again").clicked() {
+                    if ui.button(t!("desk-log-in-again")).clicked() {
                         relogin = true;
                     }
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button("Settings").clicked() {
+                if ui.button(t!("desk-settings")).clicked() {
                     rt.settings_open = !rt.settings_open;
                 }
                 ui.separator();
@@ -152,7 +158,7 @@ fn desk_ui(
         });
     });
     egui::Panel::bottom("status").show(ui, |ui| {
-        ui.label(desk.notice.as_deref().unwrap_or("Ready"));
+        ui.label(desk.notice.clone().unwrap_or_else(|| t!("desk-ready")));
     });
     egui::CentralPanel::default().show(ui, |ui| {
         tabs(ui, desk, settings);
@@ -195,7 +201,7 @@ fn desk_ui(
 fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
     let enabled = desk.link == Link::Online;
     if ui
-        .add_enabled(enabled, egui::Button::new("Generate session key"))
+        .add_enabled(enabled, egui::Button::new(t!("desk-generate-key")))
         .clicked()
     {
         outbox.push(Command::CreateKey {
@@ -206,20 +212,20 @@ fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
         return;
     }
     let shown = match &desk.key_team {
-        Some(t) => format!("Team {t}"),
-        None => "My queue".into(),
+        Some(team) => t!("desk-team", team = team.as_str()),
+        None => t!("desk-my-queue"),
     };
     // Right to left: the combo box, then its label on its left.
     let combo = egui::ComboBox::from_id_salt("key-for")
         .selected_text(shown)
         .show_ui(ui, |ui| {
-            ui.selectable_value(&mut desk.key_team, None, "My queue");
+            ui.selectable_value(&mut desk.key_team, None, t!("desk-my-queue"));
             for t in desk.teams.clone() {
-                let label = format!("Team {t}");
+                let label = t!("desk-team", team = t.as_str());
                 ui.selectable_value(&mut desk.key_team, Some(t), label);
             }
         });
-    let label = ui.label("Key for");
+    let label = ui.label(t!("desk-key-for"));
     combo.response.labelled_by(label.id);
 }
 
@@ -253,9 +259,9 @@ fn tabs(ui: &mut Ui, desk: &mut Desk, settings: &Settings) {
     ui.horizontal_wrapped(|ui| {
         let waiting = desk.queues.entries.len();
         let home = if waiting == 0 {
-            "Home".to_string()
+            t!("desk-home")
         } else {
-            format!("Home ({waiting} waiting)")
+            t!("desk-home-waiting", n = waiting)
         };
         if ui.selectable_label(desk.selected.is_none(), home).clicked() {
             desk.selected = None;
@@ -282,6 +288,6 @@ fn tabs(ui: &mut Ui, desk: &mut Desk, settings: &Settings) {
 
 fn info_lines(ui: &mut Ui, users: &str, screen: &str) {
     ui.add_space(6.0);
-    ui.label(format!("Users: {users}"));
-    ui.label(format!("Screen: {screen}"));
+    ui.label(t!("desk-users", users = users));
+    ui.label(t!("desk-screen", screen = screen));
 }

@@ -48,3 +48,46 @@ nav-notes-hint = Notes for the session record
 nav-save-notes = Save notes
 nav-not-saved = not saved
 nav-saved-by = saved by { $who }
+
+login-title = Tether Console
+login-intro = Log in to your relay
+login-relay = Relay (host:port)
+login-fingerprint = Relay fingerprint
+login-user = User
+login-password = Password
+login-button = Log in
+
+home-title = Remote support
+home-intro = Click "Generate session key" and give the Session PIN or the Session URL to your customer.
+home-intro-queue = They wait in your queue below until you accept them.
+home-pin = Session PIN
+home-copy-pin = Copy PIN
+home-copy-pin-hint = Copy the PIN to the clipboard
+home-pin-copied = Session PIN copied to the clipboard
+home-url = Session URL
+home-copy-url = Copy URL
+home-copy-url-hint = Copy the URL to the clipboard
+home-url-copied = Session URL copied to the clipboard
+home-expires = Expires
+home-customer-runs = Customer runs
+home-copy-command = Copy command
+home-command-copied = Customer command copied to the clipboard
+
+home-expired = expired
+home-expires-in = in { $min } min
+
+desk-logging-in = Logging in to { $relay } as { $user }…
+desk-agent = Agent: { $display } ({ $login })
+desk-relay = Relay { $relay }
+desk-connection-lost = Connection lost: { $why }
+desk-log-in-again = Log in again
+desk-settings = Settings
+desk-ready = Ready
+desk-generate-key = Generate session key
+desk-team = Team { $team }
+desk-my-queue = My queue
+desk-key-for = Key for
+desk-home = Home
+desk-home-waiting = Home ({ $n } waiting)
+desk-users = Users: { $users }
+desk-screen = Screen: { $screen }
