@@ -3,6 +3,7 @@
 //! dialogs, and the console's settings.
 
 use egui::{Color32, RichText, Ui};
+use tether_i18n::t;
 use tether_protocol::desk::{EntryKind, QueueEntry, QueueId, Target};
 
 use crate::queue::{Queues, wait_time};
@@ -14,10 +15,10 @@ const ALERTS_SHOWN: usize = 3;
 /// A queue's heading.
 pub fn queue_title(q: &QueueId, me: &str) -> String {
     match q {
-        QueueId::Personal(a) if a == me => "My queue".into(),
-        QueueId::Personal(a) => format!("Queue of {a}"),
-        QueueId::Team(t) => format!("Team {t}"),
-        QueueId::General => "General queue".into(),
+        QueueId::Personal(a) if a == me => t!("desk-my-queue"),
+        QueueId::Personal(a) => t!("queue-of", agent = a.as_str()),
+        QueueId::Team(team) => t!("desk-team", team = team.as_str()),
+        QueueId::General => t!("queue-general"),
     }
 }
 
@@ -28,7 +29,7 @@ pub(super) fn queues(
     outbox: &mut Vec<Command>,
     settings: &mut Settings,
 ) {
-    ui.heading("Queues");
+    ui.heading(t!("queue-title"));
     let key = desk.settings_key();
     let favourites = settings.favourites_of(&key);
     let now = now_unix();
@@ -41,9 +42,9 @@ pub(super) fn queues(
                 if ui
                     .button(if fav { "★" } else { "☆" })
                     .on_hover_text(if fav {
-                        "Favourite: listed first. Click to unstar"
+                        t!("queue-fav-on")
                     } else {
-                        "Star to list this team first"
+                        t!("queue-fav-off")
                     })
                     .clicked()
                 {
@@ -51,7 +52,7 @@ pub(super) fn queues(
                 }
             }
             ui.strong(queue_title(&q, &desk.agent));
-            ui.label(format!("— {} waiting", entries.len()));
+            ui.label(t!("queue-count", n = entries.len()));
         });
         if entries.is_empty() {
             continue;
@@ -61,7 +62,13 @@ pub(super) fn queues(
             .striped(true)
             .spacing([14.0, 4.0])
             .show(ui, |ui| {
-                for h in ["Customer", "Computer", "Waiting", "Request", ""] {
+                for h in [
+                    t!("queue-customer"),
+                    t!("queue-computer"),
+                    t!("queue-waiting"),
+                    t!("queue-request"),
+                    String::new(),
+                ] {
                     ui.label(RichText::new(h).small().strong());
                 }
                 ui.end_row();
@@ -84,8 +91,8 @@ fn entry_row(ui: &mut Ui, e: &QueueEntry, focused: bool, now: u64, outbox: &mut 
     ui.label(wait_time(now.saturating_sub(e.waiting_since)));
     ui.label(e.kind.describe());
     let label = match e.kind {
-        EntryKind::Invitation { .. } => "Join",
-        _ => "Accept",
+        EntryKind::Invitation { .. } => t!("queue-join"),
+        _ => t!("queue-accept"),
     };
     if ui.button(label).clicked() {
         outbox.push(Command::Accept(e.session));
@@ -116,29 +123,29 @@ pub(super) fn alerts(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Comm
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
                     ui.set_width(320.0);
                     let what = match e.kind {
-                        EntryKind::Invitation { .. } => "Invitation",
-                        EntryKind::Transferred { .. } => "Transferred to you",
-                        _ => "New customer",
+                        EntryKind::Invitation { .. } => t!("alert-invitation"),
+                        EntryKind::Transferred { .. } => t!("alert-transferred"),
+                        _ => t!("alert-new"),
                     };
                     ui.strong(format!("{what} — {}", queue_title(&e.queue, &desk.agent)));
                     ui.label(RichText::new(&e.customer.name).size(16.0));
-                    ui.label(format!(
-                        "{} · waiting {}",
-                        e.customer.os,
-                        wait_time(now.saturating_sub(e.waiting_since))
+                    ui.label(t!(
+                        "alert-os-waiting",
+                        os = e.customer.os.as_str(),
+                        wait = wait_time(now.saturating_sub(e.waiting_since))
                     ));
                     ui.label(RichText::new(e.kind.describe()).small());
                     ui.horizontal(|ui| {
-                        if ui.button("View").clicked() {
+                        if ui.button(t!("alert-view")).clicked() {
                             desk.selected = None;
                             desk.queues.focus = Some(e.session);
                             desk.queues.dismiss(e.session);
                         }
-                        if ui.button("Accept").clicked() {
+                        if ui.button(t!("queue-accept")).clicked() {
                             outbox.push(Command::Accept(e.session));
                             desk.queues.dismiss(e.session);
                         }
-                        if ui.button("Dismiss").clicked() {
+                        if ui.button(t!("alert-dismiss")).clicked() {
                             desk.queues.dismiss(e.session);
                         }
                     });
@@ -146,7 +153,7 @@ pub(super) fn alerts(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Comm
                 ui.add_space(4.0);
             }
             if more > 0 {
-                ui.label(format!("and {more} more in your queues"));
+                ui.label(t!("alert-more", n = more));
             }
         });
 }
@@ -170,9 +177,9 @@ pub(super) fn dialog(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Comm
     let mut open = true;
     let mut answer = Answer::Open;
     let title = match &dialog {
-        DeskDialog::Transfer { .. } => "Transfer session",
-        DeskDialog::Invite { .. } => "Invite to session",
-        DeskDialog::ConfirmEnd { .. } => "End session",
+        DeskDialog::Transfer { .. } => t!("dialog-transfer-title"),
+        DeskDialog::Invite { .. } => t!("dialog-invite-title"),
+        DeskDialog::ConfirmEnd { .. } => t!("dialog-end-title"),
     };
     egui::Window::new(title)
         .collapsible(false)
@@ -195,9 +202,9 @@ fn dialog_body(
 ) -> Answer {
     match dialog {
         DeskDialog::Transfer { session, to } => {
-            ui.label("Move the session to a team's queue or an agent; you leave it.");
+            ui.label(t!("dialog-transfer-intro"));
             targets(ui, desk, to);
-            let a = buttons(ui, "Transfer", to.is_some());
+            let a = buttons(ui, &t!("dialog-transfer"), to.is_some());
             if let (Answer::Confirm, Some(to)) = (a, to.clone()) {
                 outbox.push(Command::Transfer {
                     session: *session,
@@ -211,10 +218,10 @@ fn dialog_body(
             to,
             masked,
         } => {
-            ui.label("Ask an agent or a team to join this session with you.");
+            ui.label(t!("dialog-invite-intro"));
             targets(ui, desk, to);
-            ui.checkbox(masked, "Masked: hidden from the customer, watch only");
-            let a = buttons(ui, "Invite", to.is_some());
+            ui.checkbox(masked, t!("dialog-masked"));
+            let a = buttons(ui, &t!("dialog-invite"), to.is_some());
             if let (Answer::Confirm, Some(to)) = (a, to.clone()) {
                 outbox.push(Command::Invite {
                     session: *session,
@@ -231,10 +238,8 @@ fn dialog_body(
                 .find(|t| t.info.id == *session)
                 .map(|t| t.title())
                 .unwrap_or_default();
-            ui.label(format!(
-                "End the session with {who} for everyone? The customer is disconnected."
-            ));
-            let a = buttons(ui, "End Session", true);
+            ui.label(t!("dialog-end-question", who = who));
+            let a = buttons(ui, &t!("session-end"), true);
             if a == Answer::Confirm {
                 outbox.push(Command::EndForAll(*session));
             }
@@ -254,7 +259,7 @@ fn buttons(ui: &mut Ui, confirm: &str, enabled: bool) -> Answer {
         {
             answer = Answer::Confirm;
         }
-        if ui.button("Cancel").clicked() {
+        if ui.button(t!("dialog-cancel")).clicked() {
             answer = Answer::Cancel;
         }
     });
@@ -266,19 +271,19 @@ fn targets(ui: &mut Ui, desk: &Desk, to: &mut Option<Target>) {
     let Some(dir) = &desk.directory else {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label("Asking the relay for teams and agents…");
+            ui.label(t!("dialog-asking"));
         });
         return;
     };
     ui.add_space(4.0);
-    ui.strong("Teams");
+    ui.strong(t!("dialog-teams"));
     for t in &dir.teams {
-        let label = format!("{} ({} online)", t.name, t.online);
+        let label = t!("dialog-team-online", team = t.name.as_str(), n = t.online);
         ui.radio_value(to, Some(Target::Team(t.name.clone())), label);
     }
-    ui.radio_value(to, Some(Target::General), "General queue");
+    ui.radio_value(to, Some(Target::General), t!("queue-general"));
     ui.add_space(4.0);
-    ui.strong("Agents online");
+    ui.strong(t!("dialog-agents-online"));
     let mut any = false;
     for a in dir
         .agents
@@ -290,33 +295,33 @@ fn targets(ui: &mut Ui, desk: &Desk, to: &mut Option<Target>) {
         ui.radio_value(to, Some(Target::Agent(a.login.clone())), label);
     }
     if !any {
-        ui.label(RichText::new("No other agent is online.").weak());
+        ui.label(RichText::new(t!("dialog-no-agent")).weak());
     }
 }
 
 /// The console's settings: the download folder and the tab markers' thresholds.
 pub(super) fn settings_window(ctx: &egui::Context, open: &mut bool, settings: &mut Settings) {
-    egui::Window::new("Settings")
+    egui::Window::new(t!("desk-settings"))
         .collapsible(false)
         .resizable(false)
         .open(open)
         .show(ctx, |ui| {
-            ui.label(format!(
-                "Downloads go to {}",
-                settings.download_dir.display()
+            ui.label(t!(
+                "settings-downloads",
+                dir = settings.download_dir.display().to_string()
             ));
             ui.add_space(6.0);
-            ui.strong("Session tab markers");
+            ui.strong(t!("settings-markers"));
             let a = &mut settings.activity;
             ui.horizontal(|ui| {
-                ui.label("Amber after");
+                ui.label(t!("settings-amber"));
                 ui.add(egui::DragValue::new(&mut a.amber_after_mins).range(1..=120));
-                ui.label("minutes without action");
+                ui.label(t!("settings-minutes"));
             });
             ui.horizontal(|ui| {
-                ui.label("Red after");
+                ui.label(t!("settings-red"));
                 ui.add(egui::DragValue::new(&mut a.red_after_mins).range(1..=240));
-                ui.label("minutes without action");
+                ui.label(t!("settings-minutes"));
             });
             if a.red_after_mins < a.amber_after_mins {
                 a.red_after_mins = a.amber_after_mins;
