@@ -3,6 +3,7 @@
 //! and the remote screen.
 
 use egui::{Color32, Ui};
+use tether_i18n::t;
 use tether_protocol::chat::Script;
 use tether_protocol::input::{Combo, Grant, InputEvent};
 use tether_protocol::screen::Quality;
@@ -45,9 +46,12 @@ pub(super) fn session(
         files::panel(ui, tab, outbox, settings, &mut rt.dialog);
     }
     let c = &tab.info.customer;
-    ui.label(format!(
-        "Customer: {} ({}@{}) — {}",
-        c.name, c.user, c.hostname, c.os
+    ui.label(t!(
+        "session-customer",
+        name = c.name.as_str(),
+        user = c.user.as_str(),
+        host = c.hostname.as_str(),
+        os = c.os.as_str()
     ));
     info_lines(ui, &tab.users_line(), &tab.screen_line());
     ui.separator();
@@ -96,16 +100,16 @@ fn desk_controls(
     let owner = tab.owner();
     ui.horizontal(|ui| {
         if ui
-            .add_enabled(owner, egui::Button::new("Transfer…"))
-            .on_disabled_hover_text("Only the agent in charge of the session can transfer it")
+            .add_enabled(owner, egui::Button::new(t!("session-transfer")))
+            .on_disabled_hover_text(t!("session-transfer-owner"))
             .clicked()
         {
             outbox.push(Command::Directory);
             *dialog = Some(DeskDialog::Transfer { session, to: None });
         }
         if ui
-            .add_enabled(!tab.masked(), egui::Button::new("Invite…"))
-            .on_disabled_hover_text("A masked member can only watch")
+            .add_enabled(!tab.masked(), egui::Button::new(t!("session-invite")))
+            .on_disabled_hover_text(t!("session-masked-watch"))
             .clicked()
         {
             outbox.push(Command::Directory);
@@ -117,24 +121,24 @@ fn desk_controls(
         }
         ui.separator();
         if ui
-            .button("Leave Session")
-            .on_hover_text("Leave; the others in the session stay with the customer")
+            .button(t!("session-leave"))
+            .on_hover_text(t!("session-leave-hint"))
             .clicked()
         {
             outbox.push(Command::Leave(session));
         }
-        if owner && ui.button("End Session").clicked() {
+        if owner && ui.button(t!("session-end")).clicked() {
             *dialog = Some(DeskDialog::ConfirmEnd { session });
         }
         ui.separator();
         let arrow = if *nav_open {
-            "Details ▶"
+            t!("session-details-hide")
         } else {
-            "◀ Details"
+            t!("session-details-show")
         };
         if ui
             .button(arrow)
-            .on_hover_text("Show or hide details, attendees and notes")
+            .on_hover_text(t!("session-details-hint"))
             .clicked()
         {
             *nav_open = !*nav_open;
@@ -146,7 +150,7 @@ fn desk_controls(
 fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
     let id = tab.info.id;
     let n = tab.monitor_count().max(1);
-    if ui.button(format!("Next Screen ({n})")).clicked() && n > 1 {
+    if ui.button(t!("session-next-screen", n = n)).clicked() && n > 1 {
         tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
         tab.screen = Screen::Connecting;
         outbox.push(Command::SelectMonitor {
@@ -155,11 +159,11 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>)
         });
     }
     ui.separator();
-    ui.selectable_value(&mut tab.scale, Scale::Fit, "Fit to window");
-    ui.selectable_value(&mut tab.scale, Scale::Actual, "Actual size");
+    ui.selectable_value(&mut tab.scale, Scale::Fit, t!("session-fit"));
+    ui.selectable_value(&mut tab.scale, Scale::Actual, t!("session-actual"));
     ui.separator();
     let before = tab.quality;
-    egui::ComboBox::from_label("Quality")
+    egui::ComboBox::from_label(t!("session-quality"))
         .selected_text(tab.quality.label())
         .show_ui(ui, |ui| {
             for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
@@ -172,10 +176,10 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>)
             quality: tab.quality,
         });
     }
-    ui.checkbox(&mut tab.overlay, "Stats");
+    ui.checkbox(&mut tab.overlay, t!("session-stats"));
     if ui
-        .button("Full screen")
-        .on_hover_text("The screen in a full-screen window; Esc comes back")
+        .button(t!("session-full-screen"))
+        .on_hover_text(t!("session-full-screen-hint"))
         .clicked()
     {
         tab.popped_out = true;
@@ -187,7 +191,7 @@ fn input_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
     let id = tab.info.id;
     control_button(ui, tab, outbox);
     ui.add_enabled_ui(tab.control == Grant::On, |ui| {
-        ui.menu_button("Send Keys", |ui| {
+        ui.menu_button(t!("session-send-keys"), |ui| {
             for c in Combo::ALL {
                 if ui.button(c.label()).clicked() {
                     outbox.push(Command::Input {
@@ -200,7 +204,10 @@ fn input_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
         });
     });
     let mut sync = matches!(tab.clipboard, Grant::On | Grant::Asked);
-    if ui.checkbox(&mut sync, "Sync clipboard").changed() {
+    if ui
+        .checkbox(&mut sync, t!("session-sync-clipboard"))
+        .changed()
+    {
         outbox.push(Command::ClipboardSync {
             session: id,
             on: sync,
@@ -215,7 +222,7 @@ fn tools(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option
     let mut notice = None;
     ui.horizontal(|ui| {
         if ui
-            .selectable_label(tab.files_open, "Transfer Files")
+            .selectable_label(tab.files_open, t!("session-files"))
             .clicked()
         {
             tab.files_open = !tab.files_open;
@@ -227,20 +234,20 @@ fn tools(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) -> Option
             }
         }
         ui.separator();
-        let l = ui.label("URL");
+        let l = ui.label(t!("session-url"));
         ui.add(
             egui::TextEdit::singleline(&mut tab.url)
                 .hint_text("https://…")
                 .desired_width(280.0),
         )
         .labelled_by(l.id);
-        if ui.button("Push URL").clicked() {
+        if ui.button(t!("chat-push-url")).clicked() {
             match tether_protocol::files::check_url(&tab.url) {
                 Ok(url) => {
-                    notice = Some(format!("Asking the customer to open {url}"));
+                    notice = Some(t!("session-pushing", url = url.as_str()));
                     outbox.push(Command::PushUrl { session: id, url });
                 }
-                Err(e) => notice = Some(format!("Not pushed: {e}")),
+                Err(e) => notice = Some(t!("session-not-pushed", why = e.to_string())),
             }
         }
     });
@@ -253,7 +260,7 @@ fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
     match tab.control {
         Grant::On => {
             dot(ui, Color32::from_rgb(40, 200, 60));
-            if ui.button("Stop control").clicked() {
+            if ui.button(t!("session-stop-control")).clicked() {
                 outbox.extend(
                     tab.mods
                         .release_all()
@@ -267,10 +274,10 @@ fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
             }
         }
         Grant::Asked => {
-            ui.add_enabled(false, egui::Button::new("Waiting for the customer…"));
+            ui.add_enabled(false, egui::Button::new(t!("session-waiting-customer")));
         }
         Grant::Off | Grant::Denied => {
-            if ui.button("Request control").clicked() {
+            if ui.button(t!("session-request-control")).clicked() {
                 outbox.push(Command::Control {
                     session: id,
                     on: true,
@@ -284,8 +291,8 @@ fn control_button(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) 
 /// The screen in a full-screen window of its own; Esc (or closing it) brings it back to the tab.
 fn popped_out(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, rt: &mut Runtime) {
     ui.horizontal(|ui| {
-        ui.label("The screen is in the full-screen viewer; press Esc there to come back.");
-        if ui.button("Back to the tab").clicked() {
+        ui.label(t!("session-popped-out"));
+        if ui.button(t!("session-back")).clicked() {
             tab.popped_out = false;
         }
     });

@@ -2,6 +2,7 @@
 //! while control is on, and the stats overlay.
 
 use egui::{Color32, Ui};
+use tether_i18n::t;
 use tether_protocol::input::{Button, Grant, InputEvent, Key};
 
 use super::RemoteScreen;
@@ -50,13 +51,13 @@ pub(super) fn screen(
         (Screen::Failed(why), _) => {
             ui.colored_label(
                 Color32::from_rgb(200, 60, 60),
-                format!("Screen unavailable: {why}"),
+                t!("viewer-unavailable", why = why.as_str()),
             );
         }
         _ => {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("Waiting for the customer's screen…");
+                ui.label(t!("viewer-waiting"));
             });
         }
     }

@@ -134,3 +134,35 @@ queue-count = — { $n } waiting
 alert-more = and { $n } more in your queues
 
 alert-os-waiting = { $os } · waiting { $wait }
+
+session-customer = Customer: { $name } ({ $user }@{ $host }) — { $os }
+session-transfer = Transfer…
+session-transfer-owner = Only the agent in charge of the session can transfer it
+session-invite = Invite…
+session-masked-watch = A masked member can only watch
+session-leave = Leave Session
+session-leave-hint = Leave; the others in the session stay with the customer
+session-details-hide = Details ▶
+session-details-show = ◀ Details
+session-details-hint = Show or hide details, attendees and notes
+session-next-screen = Next Screen ({ $n })
+session-fit = Fit to window
+session-actual = Actual size
+session-quality = Quality
+session-stats = Stats
+session-full-screen = Full screen
+session-full-screen-hint = The screen in a full-screen window; Esc comes back
+session-send-keys = Send Keys
+session-sync-clipboard = Sync clipboard
+session-files = Transfer Files
+session-url = URL
+session-pushing = Asking the customer to open { $url }
+session-not-pushed = Not pushed: { $why }
+session-stop-control = Stop control
+session-waiting-customer = Waiting for the customer…
+session-request-control = Request control
+session-popped-out = The screen is in the full-screen viewer; press Esc there to come back.
+session-back = Back to the tab
+
+viewer-unavailable = Screen unavailable: { $why }
+viewer-waiting = Waiting for the customer's screen…

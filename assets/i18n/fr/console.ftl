@@ -134,3 +134,35 @@ queue-count = — { $n } en attente
 alert-more = et { $n } de plus dans vos files
 
 alert-os-waiting = { $os } · en attente depuis { $wait }
+
+session-customer = Client : { $name } ({ $user }@{ $host }) — { $os }
+session-transfer = Transférer…
+session-transfer-owner = Seul le représentant responsable de la session peut la transférer
+session-invite = Inviter…
+session-masked-watch = Un membre masqué peut seulement observer
+session-leave = Quitter la session
+session-leave-hint = Quitter ; les autres membres de la session restent avec le client
+session-details-hide = Détails ▶
+session-details-show = ◀ Détails
+session-details-hint = Afficher ou masquer les détails, les participants et les notes
+session-next-screen = Écran suivant ({ $n })
+session-fit = Ajuster à la fenêtre
+session-actual = Taille réelle
+session-quality = Qualité
+session-stats = Statistiques
+session-full-screen = Plein écran
+session-full-screen-hint = L'écran dans une fenêtre plein écran ; Échap pour revenir
+session-send-keys = Envoyer des touches
+session-sync-clipboard = Synchroniser le presse-papiers
+session-files = Transférer des fichiers
+session-url = URL
+session-pushing = Demande au client d'ouvrir { $url }
+session-not-pushed = Non envoyée : { $why }
+session-stop-control = Arrêter le contrôle
+session-waiting-customer = En attente du client…
+session-request-control = Demander le contrôle
+session-popped-out = L'écran est dans la fenêtre du visualiseur ; appuyez sur Échap pour revenir.
+session-back = Revenir à l'onglet
+
+viewer-unavailable = Écran indisponible : { $why }
+viewer-waiting = En attente de l'écran du client…
