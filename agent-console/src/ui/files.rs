@@ -5,6 +5,7 @@
 
 use egui::{Color32, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
+use tether_i18n::t;
 use tether_protocol::msg::SessionId;
 
 use crate::state::{
@@ -40,20 +41,20 @@ impl FileDialog {
         let (dialog, title) = match pick {
             Pick::SendFiles => (
                 egui_file::FileDialog::open_file().multi_select(true),
-                "Send files to the customer",
+                t!("files-send-files-title"),
             ),
             Pick::SendFolder => (
                 egui_file::FileDialog::select_folder(),
-                "Send a folder to the customer",
+                t!("files-send-folder-title"),
             ),
             Pick::DownloadFolder => (
                 egui_file::FileDialog::select_folder(),
-                "Download into this folder",
+                t!("files-download-title"),
             ),
         };
         let mut dialog = dialog
             .initial_path(start)
-            .title(title)
+            .title(&title)
             .show_new_folder(pick == Pick::DownloadFolder)
             .show_rename(false)
             .default_size([640.0, 420.0])
@@ -91,7 +92,8 @@ pub(super) fn dialog(
                 }
                 Pick::DownloadFolder => {
                     if let Some(dir) = picked.into_iter().next() {
-                        desk.notice = Some(format!("Downloads go to {}", dir.display()));
+                        desk.notice =
+                            Some(t!("settings-downloads", dir = dir.display().to_string()));
                         settings.download_dir = dir;
                     }
                 }
@@ -132,7 +134,7 @@ fn send(
     );
     if let Some(t) = desk.tab_mut(session) {
         t.files_open = true;
-        desk.notice = Some(format!("Sending {n} item(s) to {}", t.title()));
+        desk.notice = Some(t!("files-sending", n = n, who = t.title()));
     }
 }
 
@@ -159,7 +161,7 @@ pub(super) fn take_dropped(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<C
         painter.text(
             rect.center(),
             egui::Align2::CENTER_CENTER,
-            format!("Drop to send to {}", tab.title()),
+            t!("files-drop", who = tab.title()),
             egui::FontId::proportional(22.0),
             Color32::WHITE,
         );
@@ -195,17 +197,20 @@ pub(super) fn panel(
     let id = tab.info.id;
     ui.group(|ui| {
         ui.horizontal(|ui| {
-            if ui.button("Send files…").clicked() {
+            if ui.button(t!("files-send-files")).clicked() {
                 *dialog = Some(FileDialog::open(Pick::SendFiles, id, &settings.send_dir));
             }
-            if ui.button("Send folder…").clicked() {
+            if ui.button(t!("files-send-folder")).clicked() {
                 *dialog = Some(FileDialog::open(Pick::SendFolder, id, &settings.send_dir));
             }
-            ui.label(RichText::new("or drop files and folders on this tab").weak());
+            ui.label(RichText::new(t!("files-or-drop")).weak());
         });
         ui.horizontal(|ui| {
-            ui.label(format!("Download to {}", settings.download_dir.display()));
-            if ui.button("Change…").clicked() {
+            ui.label(t!(
+                "files-download-to",
+                dir = settings.download_dir.display().to_string()
+            ));
+            if ui.button(t!("files-change")).clicked() {
                 *dialog = Some(FileDialog::open(
                     Pick::DownloadFolder,
                     id,
@@ -235,7 +240,7 @@ fn remote_files(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, se
     let Some(r) = tab.remote.as_mut() else {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label("Loading the customer's files…");
+            ui.label(t!("files-loading"));
         });
         return;
     };
@@ -263,18 +268,21 @@ fn remote_toolbar(
 ) -> Option<String> {
     let mut go = None;
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("Customer's files: {}", r.path)).strong());
+        ui.label(RichText::new(t!("files-customers", path = r.path.as_str())).strong());
         if let Some(p) = &r.parent
-            && ui.button("Up").clicked()
+            && ui.button(t!("files-up")).clicked()
         {
             go = Some(p.clone());
         }
-        if ui.button("Refresh").clicked() {
+        if ui.button(t!("files-refresh")).clicked() {
             go = Some(r.path.clone());
         }
         let n = r.selected.len();
         if ui
-            .add_enabled(n > 0, egui::Button::new(format!("Download selected ({n})")))
+            .add_enabled(
+                n > 0,
+                egui::Button::new(t!("files-download-selected", n = n)),
+            )
             .clicked()
         {
             for name in &r.selected {
@@ -301,7 +309,7 @@ fn sort_header(ui: &mut Ui, sort: &mut FileSort, key: SortKey, label: &str) {
     };
     if ui
         .add(egui::Button::new(RichText::new(format!("{label}{arrow}")).strong()).frame(false))
-        .on_hover_text("Sort")
+        .on_hover_text(t!("files-sort"))
         .clicked()
     {
         sort.click(key);
@@ -326,9 +334,9 @@ fn remote_table(
         .column(Column::auto().at_least(80.0))
         .column(Column::auto().at_least(130.0))
         .header(20.0, |mut h| {
-            h.col(|ui| sort_header(ui, sort, SortKey::Name, "Name"));
-            h.col(|ui| sort_header(ui, sort, SortKey::Size, "Size"));
-            h.col(|ui| sort_header(ui, sort, SortKey::Modified, "Modified"));
+            h.col(|ui| sort_header(ui, sort, SortKey::Name, &t!("files-name")));
+            h.col(|ui| sort_header(ui, sort, SortKey::Size, &t!("files-size")));
+            h.col(|ui| sort_header(ui, sort, SortKey::Modified, &t!("files-modified")));
         })
         .body(|mut body| {
             for e in rows {
@@ -365,9 +373,9 @@ fn entry_label(ui: &mut Ui, e: &tether_protocol::files::Entry, selected: bool) -
     };
     ui.selectable_label(selected, label)
         .on_hover_text(if e.dir {
-            "Click to select, double-click to open"
+            t!("files-click-open")
         } else {
-            "Click to select"
+            t!("files-click")
         })
 }
 
@@ -396,16 +404,19 @@ fn transfer_row(ui: &mut Ui, t: &crate::state::TransferInfo, outbox: &mut Vec<Co
             )));
             ui.label(format!("{}/s", human(t.rate)));
             if t.rate > 0.0 && t.total > t.done {
-                ui.label(format!("{:.0} s left", (t.total - t.done) as f64 / t.rate));
+                ui.label(t!(
+                    "files-left",
+                    secs = ((t.total - t.done) as f64 / t.rate).round()
+                ));
             }
-            if ui.small_button("Cancel").clicked() {
+            if ui.small_button(t!("dialog-cancel")).clicked() {
                 outbox.push(Command::CancelTransfer(t.id));
             }
         }
         TransferStatus::Done { saved, folder } => {
-            ui.label(format!("done: {saved}"));
+            ui.label(t!("files-done", saved = saved.as_str()));
             if let Some(folder) = folder
-                && ui.small_button("Show in folder").clicked()
+                && ui.small_button(t!("files-show")).clicked()
             {
                 outbox.push(Command::ShowInFolder(folder.clone()));
             }
