@@ -32,6 +32,9 @@ struct Cli {
     /// Where files fetched from customers go (default: your Downloads folder).
     #[arg(long)]
     download_dir: Option<PathBuf>,
+    /// The console's language, en or fr (default: the settings', else the system's).
+    #[arg(long, env = "TETHER_LANG")]
+    lang: Option<String>,
     /// The settings file: favourite queues, tab markers, folders (default: in your
     /// configuration folder).
     #[arg(long)]
@@ -78,6 +81,17 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
     if let Some(d) = &cli.download_dir {
         state.settings.download_dir = d.clone();
     }
+    let lang = match cli.lang.as_deref() {
+        Some(l) => tether_i18n::Lang::parse(l)
+            .ok_or_else(|| anyhow::anyhow!("--lang {l:?}: the console speaks en and fr"))?,
+        None => state
+            .settings
+            .lang
+            .as_deref()
+            .and_then(tether_i18n::Lang::parse)
+            .unwrap_or_else(tether_i18n::Lang::from_env),
+    };
+    tether_i18n::set_lang(lang);
     #[allow(unused_mut)]
     let mut backend = BackendOptions::system();
     #[cfg(feature = "demo")]

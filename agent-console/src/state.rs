@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use tether_i18n::t;
 
 use serde::{Deserialize, Serialize};
 use tether_protocol::chat::{Audience, ChatEntry, MAX_CHAT_LINES, Script};
@@ -489,10 +490,18 @@ impl SessionTab {
             .map(|m| {
                 let mut marks = Vec::new();
                 if m.role == MemberRole::Owner {
-                    marks.push("owner");
+                    marks.push(t!("users-owner"));
                 }
-                marks.push(if m.masked { "masked" } else { "unmasked" });
-                let you = if m.id == self.info.me { ", you" } else { "" };
+                marks.push(t!(if m.masked {
+                    "nav-masked"
+                } else {
+                    "nav-unmasked"
+                }));
+                let you = if m.id == self.info.me {
+                    format!(", {}", t!("nav-you"))
+                } else {
+                    String::new()
+                };
                 format!("{} ({}{you})", m.display, marks.join(", "))
             })
             .collect::<Vec<_>>()
@@ -505,7 +514,7 @@ impl SessionTab {
             Screen::Live { width, height } => {
                 format!("{} — {width}x{height}", u32::from(self.monitor) + 1)
             }
-            _ => "none".into(),
+            _ => t!("screen-none"),
         }
     }
 
@@ -646,6 +655,8 @@ pub struct Settings {
     pub activity: Activity,
     /// The Chat box's text size, in points.
     pub chat_font: f32,
+    /// The console's language, `en` or `fr` (`None`: the system's).
+    pub lang: Option<String>,
 }
 
 impl Default for Settings {
@@ -658,6 +669,7 @@ impl Default for Settings {
             favourites: BTreeMap::new(),
             activity: Activity::default(),
             chat_font: 14.0,
+            lang: None,
         }
     }
 }
@@ -895,10 +907,10 @@ impl ConsoleState {
         }
         let who = t.title();
         d.notice = Some(match grant {
-            Grant::On => format!("{who} allowed remote control"),
-            Grant::Denied => format!("{who} denied remote control"),
-            Grant::Off => "Remote control ended".into(),
-            Grant::Asked => format!("Asking {who} for control…"),
+            Grant::On => t!("control-allowed", who = who),
+            Grant::Denied => t!("control-denied", who = who),
+            Grant::Off => t!("control-ended"),
+            Grant::Asked => t!("control-asking", who = who),
         });
     }
 
@@ -907,7 +919,7 @@ impl ConsoleState {
         let Some(t) = d.tab_mut(session) else { return };
         t.clipboard = grant;
         if grant == Grant::Denied {
-            d.notice = Some("The customer denied clipboard sync".into());
+            d.notice = Some(t!("clipboard-denied"));
         }
     }
 
@@ -949,13 +961,17 @@ impl ConsoleState {
             }
             ServerMsg::SessionEnded { session, reason } => {
                 d.close_tab(session, |t| {
-                    format!("Session with {} ended: {reason}", t.title())
+                    t!("session-ended", who = t.title(), why = reason.to_string())
                 });
             }
             ServerMsg::Left { session, reason } => d.close_tab(session, |t| match &reason {
-                LeftReason::Left => format!("You left the session with {}", t.title()),
+                LeftReason::Left => t!("session-left", who = t.title()),
                 LeftReason::Transferred(q) => {
-                    format!("The session with {} went to the {q}", t.title())
+                    t!(
+                        "session-transferred",
+                        who = t.title(),
+                        queue = q.to_string()
+                    )
                 }
             }),
             ServerMsg::MembersChanged { session, members } => {
@@ -999,7 +1015,7 @@ impl ConsoleState {
             ServerMsg::Refused(Refusal::NotAllowed(why)) => {
                 d.notice = Some(capitalized(&why.to_string()))
             }
-            ServerMsg::Refused(r) => d.notice = Some(format!("Refused: {r}")),
+            ServerMsg::Refused(r) => d.notice = Some(t!("refused", why = r.to_string())),
             ServerMsg::Welcome { .. }
             | ServerMsg::LoggedIn { .. }
             | ServerMsg::Joined { .. }

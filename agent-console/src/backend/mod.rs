@@ -382,11 +382,17 @@ impl Worker {
                         ServerMsg::SessionEnded { session, .. } | ServerMsg::Left { session, .. },
                         Some(c),
                     ) => c.forget(*session, &self.views),
-                    (ServerMsg::Queue { entries }, _) => {
+                    (ServerMsg::Queue { entries }, c) => {
+                        let c_login = c.as_ref().map(|c| c.client.agent()).unwrap_or_default();
                         for e in entries.iter().filter(|e| e.arrived) {
                             self.options.notifier.notify(
-                                &format!("{} is waiting", e.customer.name),
-                                &format!("{} — {}: {}", e.queue, e.customer.os, e.kind.describe()),
+                                &tether_i18n::t!("notify-waiting", name = e.customer.name.as_str()),
+                                &format!(
+                                    "{} — {}: {}",
+                                    crate::ui::queue_title(&e.queue, c_login),
+                                    e.customer.os,
+                                    crate::ui::describe(&e.kind)
+                                ),
                             );
                         }
                     }

@@ -4,7 +4,9 @@
 
 use egui::{Color32, RichText, Ui};
 use tether_i18n::t;
-use tether_protocol::chat::{Audience, ChatLine, Script, Speaker, check_text};
+use tether_protocol::chat::{
+    Audience, ChatLine, HostNote, Script, Speaker, StatusNote, check_text,
+};
 use tether_protocol::desk::MemberRole;
 
 use crate::state::{Command, SessionTab, Settings};
@@ -59,6 +61,12 @@ pub(super) fn chat_box(
         });
     });
     let me = tab.info.me;
+    let me_login = tab
+        .members
+        .iter()
+        .find(|m| m.id == me)
+        .map(|m| m.login.clone())
+        .unwrap_or_default();
     egui::ScrollArea::vertical()
         .id_salt(("chat-log", tab.info.id.0))
         // Room below for To:, the script menus and the message row.
@@ -71,9 +79,14 @@ pub(super) fn chat_box(
             // The session's details head the log.
             let c = &tab.info.customer;
             ui.label(
-                RichText::new(format!(
-                    "Session {} · {} · {} ({}@{}) · {}",
-                    tab.info.id, tab.info.origin, c.name, c.user, c.hostname, c.os
+                RichText::new(t!(
+                    "chat-head",
+                    id = tab.info.id.to_string(),
+                    queue = super::desk::queue_title(&tab.info.origin, &me_login),
+                    name = c.name.as_str(),
+                    user = c.user.as_str(),
+                    host = c.hostname.as_str(),
+                    os = c.os.as_str()
                 ))
                 .weak()
                 .size(size - 1.0),
@@ -82,7 +95,12 @@ pub(super) fn chat_box(
             for e in &tab.chat {
                 match &e.line {
                     ChatLine::Note(n) => {
-                        ui.label(RichText::new(format!("* {n}")).italics().weak().size(size));
+                        ui.label(
+                            RichText::new(format!("* {}", note_text(n, &me_login)))
+                                .italics()
+                                .weak()
+                                .size(size),
+                        );
                     }
                     ChatLine::Message { from, to, text } => {
                         let mine = matches!(from, Speaker::Agent { id, .. } if *id == me);
@@ -211,4 +229,48 @@ fn script_menus(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, sc
             }
         });
     });
+}
+
+/// A status note in the console's language.
+pub(super) fn note_text(n: &StatusNote, me: &str) -> String {
+    let q = |q| super::desk::queue_title(q, me);
+    match n {
+        StatusNote::Waiting(queue) => t!("note-waiting", queue = q(queue)),
+        StatusNote::Joined { name, masked: true } => t!("note-joined-masked", name = name.as_str()),
+        StatusNote::Joined { name, .. } => t!("note-joined", name = name.as_str()),
+        StatusNote::Left(name) => t!("note-left", name = name.as_str()),
+        StatusNote::Lost(name) => t!("note-lost", name = name.as_str()),
+        StatusNote::Transferred { by, to } => {
+            t!("note-transferred", by = by.as_str(), queue = q(to))
+        }
+        StatusNote::Invited { by, to, masked } => t!(
+            if *masked {
+                "note-invited-masked"
+            } else {
+                "note-invited"
+            },
+            by = by.as_str(),
+            queue = q(to)
+        ),
+        StatusNote::Host(h) => match h {
+            HostNote::ControlGranted(n) => t!("note-control-granted", name = n.as_str()),
+            HostNote::ControlStopped(n) => t!("note-control-stopped", name = n.as_str()),
+            HostNote::ClipboardGranted(n) => t!("note-clipboard", name = n.as_str()),
+            HostNote::FileReceived { name, size } => {
+                t!(
+                    "note-file-received",
+                    name = name.as_str(),
+                    size = super::human(*size as f64)
+                )
+            }
+            HostNote::FileSent { name, size } => {
+                t!(
+                    "note-file-sent",
+                    name = name.as_str(),
+                    size = super::human(*size as f64)
+                )
+            }
+            HostNote::UrlOpened(u) => t!("note-url", url = u.as_str()),
+        },
+    }
 }

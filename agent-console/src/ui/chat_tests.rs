@@ -282,3 +282,49 @@ fn the_thumbnail_shows_the_live_screen_and_the_full_screen_viewer_leaves_with_es
     h.run_steps(4);
     assert!(!h.state_mut().desk_mut().expect("desk").sessions[0].popped_out);
 }
+
+#[test]
+fn the_console_reads_in_french() {
+    tether_i18n::set_thread_lang(Some(tether_i18n::Lang::Fr));
+    let mut s = logged_in();
+    let mut info = session(5, 1);
+    info.members = vec![
+        test_member(1, "alice", MemberRole::Owner, false),
+        test_member(2, "bob", MemberRole::Invited, true),
+    ];
+    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.apply(Event::Server(ServerMsg::Chat {
+        session: SessionId(5),
+        entries: vec![line(
+            1,
+            ChatLine::Note(StatusNote::Joined {
+                name: "Bob".into(),
+                masked: true,
+            }),
+        )],
+    }));
+    s.take_commands();
+    let h = harness(s);
+    // The seed's words: Chat box, To, Send, right navigation panels.
+    for label in [
+        "Envoyer",
+        "Détails",
+        "Participants",
+        "Écran du client",
+        "Notes de session",
+        "Bob (invité, masqué)",
+        "* Bob a rejoint la session (masqué)",
+        "Demander le contrôle",
+        "Quitter la session",
+        "Terminer la session",
+        "Transférer…",
+        "Générer une clé de session",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "{label}");
+    }
+    assert!(
+        h.query_by_label("Send").is_none(),
+        "no English left on the Chat box"
+    );
+    tether_i18n::set_thread_lang(None);
+}

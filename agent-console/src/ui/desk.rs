@@ -89,7 +89,7 @@ fn entry_row(ui: &mut Ui, e: &QueueEntry, focused: bool, now: u64, outbox: &mut 
     });
     ui.label(format!("{} ({})", e.customer.os, e.customer.hostname));
     ui.label(wait_time(now.saturating_sub(e.waiting_since)));
-    ui.label(e.kind.describe());
+    ui.label(describe(&e.kind));
     let label = match e.kind {
         EntryKind::Invitation { .. } => t!("queue-join"),
         _ => t!("queue-accept"),
@@ -134,7 +134,7 @@ pub(super) fn alerts(ctx: &egui::Context, desk: &mut Desk, outbox: &mut Vec<Comm
                         os = e.customer.os.as_str(),
                         wait = wait_time(now.saturating_sub(e.waiting_since))
                     ));
-                    ui.label(RichText::new(e.kind.describe()).small());
+                    ui.label(RichText::new(describe(&e.kind)).small());
                     ui.horizontal(|ui| {
                         if ui.button(t!("alert-view")).clicked() {
                             desk.selected = None;
@@ -311,6 +311,8 @@ pub(super) fn settings_window(ctx: &egui::Context, open: &mut bool, settings: &m
                 dir = settings.download_dir.display().to_string()
             ));
             ui.add_space(6.0);
+            language(ui, settings);
+            ui.add_space(6.0);
             ui.strong(t!("settings-markers"));
             let a = &mut settings.activity;
             ui.horizontal(|ui| {
@@ -327,4 +329,44 @@ pub(super) fn settings_window(ctx: &egui::Context, open: &mut bool, settings: &m
                 a.red_after_mins = a.amber_after_mins;
             }
         });
+}
+
+/// The console's language: the system's, English or French; applied at once.
+fn language(ui: &mut Ui, settings: &mut Settings) {
+    let before = settings.lang.clone();
+    let shown = match settings.lang.as_deref() {
+        Some("fr") => "Français".to_string(),
+        Some("en") => "English".to_string(),
+        _ => t!("settings-lang-system"),
+    };
+    egui::ComboBox::from_label(t!("settings-lang"))
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut settings.lang, None, t!("settings-lang-system"));
+            ui.selectable_value(&mut settings.lang, Some("en".into()), "English");
+            ui.selectable_value(&mut settings.lang, Some("fr".into()), "Français");
+        });
+    if settings.lang != before {
+        tether_i18n::set_lang(
+            settings
+                .lang
+                .as_deref()
+                .and_then(tether_i18n::Lang::parse)
+                .unwrap_or_else(tether_i18n::Lang::from_env),
+        );
+    }
+}
+
+/// Why an entry is in a queue, in the console's language.
+pub fn describe(kind: &EntryKind) -> String {
+    match kind {
+        EntryKind::Waiting { via } => t!("entry-waiting", via = via.as_str()),
+        EntryKind::Transferred { from } => t!("entry-transferred", from = from.as_str()),
+        EntryKind::Invitation { from, masked: true } => {
+            t!("entry-invitation-masked", from = from.as_str())
+        }
+        EntryKind::Invitation { from, .. } => t!("entry-invitation", from = from.as_str()),
+        EntryKind::Returned { from, lost: true } => t!("entry-returned-lost", from = from.as_str()),
+        EntryKind::Returned { from, .. } => t!("entry-returned", from = from.as_str()),
+    }
 }

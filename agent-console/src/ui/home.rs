@@ -23,7 +23,7 @@ pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
     let Some(key) = &desk.key else {
         ui.label(t!("home-intro"));
         ui.label(t!("home-intro-queue"));
-        info_lines(ui, &desk.agent, "none");
+        info_lines(ui, &desk.agent, &t!("screen-none"));
         return None;
     };
     egui::Grid::new("key")
@@ -69,6 +69,6 @@ pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
             }
             ui.end_row();
         });
-    info_lines(ui, &desk.agent, "none");
+    info_lines(ui, &desk.agent, &t!("screen-none"));
     notice
 }

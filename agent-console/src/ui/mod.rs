@@ -27,7 +27,7 @@ mod session;
 mod tests;
 mod viewer;
 
-pub use desk::queue_title;
+pub use desk::{describe, queue_title};
 pub use files::{FileDialog, Pick};
 pub use home::customer_command;
 pub use login::login;
@@ -274,10 +274,7 @@ fn tabs(ui: &mut Ui, desk: &mut Desk, settings: &Settings) {
                 Marker::Red => Color32::from_rgb(210, 50, 50),
             };
             ui.separator();
-            dot(ui, colour).on_hover_text(format!(
-                "{} since you last acted here",
-                crate::queue::wait_time(idle)
-            ));
+            dot(ui, colour).on_hover_text(t!("tab-idle", wait = crate::queue::wait_time(idle)));
             let on = desk.selected == Some(t.info.id);
             if ui.selectable_label(on, t.title()).clicked() {
                 desk.selected = Some(t.info.id);

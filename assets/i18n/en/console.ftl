@@ -191,3 +191,43 @@ files-click = Click to select
 files-left = { $secs } s left
 files-done = done: { $saved }
 files-show = Show in folder
+
+users-owner = owner
+screen-none = none
+control-allowed = { $who } allowed remote control
+control-denied = { $who } denied remote control
+control-ended = Remote control ended
+control-asking = Asking { $who } for control…
+clipboard-denied = The customer denied clipboard sync
+session-ended = Session with { $who } ended: { $why }
+session-left = You left the session with { $who }
+session-transferred = The session with { $who } went to the { $queue }
+refused = Refused: { $why }
+
+# Status notes in the chat log.
+note-waiting = the customer waits in { $queue }
+note-joined = { $name } joined
+note-joined-masked = { $name } joined (masked)
+note-left = { $name } left
+note-lost = { $name }'s connection was lost
+note-transferred = { $by } transferred the session to { $queue }
+note-invited = { $by } invited { $queue }
+note-invited-masked = { $by } invited { $queue } (masked)
+note-control-granted = the customer gave { $name } control
+note-control-stopped = remote control by { $name } ended
+note-clipboard = the customer allowed clipboard sync with { $name }
+note-file-received = the customer received { $name } ({ $size })
+note-file-sent = the customer sent { $name } ({ $size })
+note-url = the customer opened { $url }
+settings-lang = Language
+settings-lang-system = As the system
+
+chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · { $os }
+tab-idle = { $wait } since you last acted here
+entry-waiting = joined with the { $via }
+entry-transferred = transferred by { $from }
+entry-invitation = { $from } invites you to join
+entry-invitation-masked = { $from } invites you to join, masked
+entry-returned = back in the queue: { $from } left
+entry-returned-lost = back in the queue: { $from }'s connection was lost
+notify-waiting = { $name } is waiting

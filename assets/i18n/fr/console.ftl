@@ -191,3 +191,43 @@ files-click = Cliquez pour sélectionner
 files-left = { $secs } s restantes
 files-done = terminé : { $saved }
 files-show = Afficher dans le dossier
+
+users-owner = responsable
+screen-none = aucun
+control-allowed = { $who } a autorisé le contrôle à distance
+control-denied = { $who } a refusé le contrôle à distance
+control-ended = Contrôle à distance terminé
+control-asking = Demande de contrôle à { $who }…
+clipboard-denied = Le client a refusé la synchronisation du presse-papiers
+session-ended = Session avec { $who } terminée : { $why }
+session-left = Vous avez quitté la session avec { $who }
+session-transferred = La session avec { $who } est partie vers : { $queue }
+refused = Refusé : { $why }
+
+# Notes d'état dans le journal de chat.
+note-waiting = le client attend dans { $queue }
+note-joined = { $name } a rejoint la session
+note-joined-masked = { $name } a rejoint la session (masqué)
+note-left = { $name } a quitté la session
+note-lost = la connexion de { $name } a été perdue
+note-transferred = { $by } a transféré la session vers { $queue }
+note-invited = { $by } a invité { $queue }
+note-invited-masked = { $by } a invité { $queue } (masqué)
+note-control-granted = le client a donné le contrôle à { $name }
+note-control-stopped = le contrôle à distance par { $name } est terminé
+note-clipboard = le client a autorisé la synchronisation du presse-papiers avec { $name }
+note-file-received = le client a reçu { $name } ({ $size })
+note-file-sent = le client a envoyé { $name } ({ $size })
+note-url = le client a ouvert { $url }
+settings-lang = Langue
+settings-lang-system = Comme le système
+
+chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · { $os }
+tab-idle = { $wait } depuis votre dernière action ici
+entry-waiting = arrivé avec la { $via }
+entry-transferred = transférée par { $from }
+entry-invitation = { $from } vous invite à rejoindre la session
+entry-invitation-masked = { $from } vous invite à rejoindre la session, masqué
+entry-returned = de retour dans la file : { $from } est parti
+entry-returned-lost = de retour dans la file : la connexion de { $from } a été perdue
+notify-waiting = { $name } attend
