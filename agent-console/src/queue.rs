@@ -175,7 +175,7 @@ mod tests {
             },
             waiting_since: since,
             kind: EntryKind::Waiting {
-                via: "session key".into(),
+                via: tether_protocol::desk::Via::AgentKey("Alice".into()),
             },
             arrived,
         }

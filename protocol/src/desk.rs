@@ -92,13 +92,31 @@ impl fmt::Display for QueueId {
     }
 }
 
+/// The key a customer came with.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// An agent's session key (the agent's display name).
+    AgentKey(String),
+    /// A team's key (the team's name).
+    TeamKey(String),
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Via::AgentKey(a) => write!(f, "session key of {a}"),
+            Via::TeamKey(t) => write!(f, "team key of {t}"),
+        }
+    }
+}
+
 /// Why a session is in a queue.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     /// A customer joined and waits for someone to accept.
     Waiting {
-        /// How they came: "session key of Alex R.", "team key of Billing".
-        via: String,
+        /// How they came.
+        via: Via,
     },
     /// An agent transferred the session here.
     Transferred {

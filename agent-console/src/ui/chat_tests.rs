@@ -149,7 +149,7 @@ fn the_right_navigation_shows_details_attendees_and_saves_notes() {
         "Notes",
         "carol-pc",
         "Debian GNU/Linux 12",
-        "personal queue of alice",
+        "My queue",
         "Carol Customer (customer)",
         "Alice (in charge, unmasked, you)",
         "Bob (invited, masked)",

@@ -4,7 +4,7 @@
 
 use egui::{Color32, RichText, Ui};
 use tether_i18n::t;
-use tether_protocol::desk::{EntryKind, QueueEntry, QueueId, Target};
+use tether_protocol::desk::{EntryKind, QueueEntry, QueueId, Target, Via};
 
 use crate::queue::{Queues, wait_time};
 use crate::state::{Command, Desk, DeskDialog, Settings, now_unix};
@@ -360,7 +360,12 @@ fn language(ui: &mut Ui, settings: &mut Settings) {
 /// Why an entry is in a queue, in the console's language.
 pub fn describe(kind: &EntryKind) -> String {
     match kind {
-        EntryKind::Waiting { via } => t!("entry-waiting", via = via.as_str()),
+        EntryKind::Waiting {
+            via: Via::AgentKey(a),
+        } => t!("entry-agent-key", agent = a.as_str()),
+        EntryKind::Waiting {
+            via: Via::TeamKey(team),
+        } => t!("entry-team-key", team = team.as_str()),
         EntryKind::Transferred { from } => t!("entry-transferred", from = from.as_str()),
         EntryKind::Invitation { from, masked: true } => {
             t!("entry-invitation-masked", from = from.as_str())

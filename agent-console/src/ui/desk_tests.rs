@@ -24,7 +24,7 @@ fn waiting(id: u64, queue: QueueId, name: &str, arrived: bool) -> QueueEntry {
         },
         waiting_since: now_unix() - 65,
         kind: EntryKind::Waiting {
-            via: "team key of Support".into(),
+            via: tether_protocol::desk::Via::TeamKey("Support".into()),
         },
         arrived,
     }

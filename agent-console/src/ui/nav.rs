@@ -68,7 +68,10 @@ fn details(ui: &mut Ui, tab: &SessionTab) {
             let monitors = c.monitors.len().to_string();
             for (k, v) in [
                 (t!("nav-session"), tab.info.id.to_string()),
-                (t!("nav-came-through"), tab.info.origin.to_string()),
+                (
+                    t!("nav-came-through"),
+                    super::desk::queue_title(&tab.info.origin, &me_login(tab)),
+                ),
                 (t!("nav-started"), when(tab.info.started_at)),
                 (t!("nav-customer"), c.name.clone()),
                 (t!("nav-computer"), c.hostname.clone()),
@@ -140,4 +143,13 @@ fn notes(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
             (None, false) => ui.label(""),
         };
     });
+}
+
+/// The agent's own login in this session (for "My queue").
+fn me_login(tab: &SessionTab) -> String {
+    tab.members
+        .iter()
+        .find(|m| m.id == tab.info.me)
+        .map(|m| m.login.clone())
+        .unwrap_or_default()
 }

@@ -224,7 +224,8 @@ settings-lang-system = As the system
 
 chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · { $os }
 tab-idle = { $wait } since you last acted here
-entry-waiting = joined with the { $via }
+entry-agent-key = joined with the session key of { $agent }
+entry-team-key = joined with the team key of { $team }
 entry-transferred = transferred by { $from }
 entry-invitation = { $from } invites you to join
 entry-invitation-masked = { $from } invites you to join, masked

@@ -224,7 +224,8 @@ settings-lang-system = Comme le système
 
 chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · { $os }
 tab-idle = { $wait } depuis votre dernière action ici
-entry-waiting = arrivé avec la { $via }
+entry-agent-key = arrivé avec la clé de session de { $agent }
+entry-team-key = arrivé avec la clé d'équipe de { $team }
 entry-transferred = transférée par { $from }
 entry-invitation = { $from } vous invite à rejoindre la session
 entry-invitation-masked = { $from } vous invite à rejoindre la session, masqué

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tether_protocol::chat::{ChatEntry, StatusNote};
 use tether_protocol::desk::{
     EntryKind, LeftReason, MemberInfo, MemberRole, Participant, ParticipantId, QueueEntry, QueueId,
-    StreamKind, Target, Unqueued,
+    StreamKind, Target, Unqueued, Via,
 };
 use tether_protocol::msg::{
     CustomerInfo, Denied, EndReason, QUEUE_CHUNK, Refusal, ServerMsg, SessionId, SessionInfo,
@@ -459,12 +459,12 @@ impl Core {
             KeyOwner::Agent { login, display } => (
                 QueueId::Personal(login),
                 display.clone(),
-                format!("session key of {display}"),
+                Via::AgentKey(display.clone()),
             ),
             KeyOwner::Team(team) => (
                 QueueId::Team(team.clone()),
                 team.clone(),
-                format!("team key of {team}"),
+                Via::TeamKey(team.clone()),
             ),
         };
         let session = Session {

@@ -112,7 +112,7 @@ fn a_team_key_puts_the_customer_in_the_team_queue_and_alerts_its_members_only() 
         assert_eq!(a[0].queue, QueueId::Team("support".into()));
         assert_eq!(a[0].customer.name, "Customer");
         assert!(
-            matches!(a[0].kind, EntryKind::Waiting { ref via } if via == "team key of support")
+            matches!(a[0].kind, EntryKind::Waiting { via: tether_protocol::desk::Via::TeamKey(ref t) } if t == "support")
         );
     }
     assert!(sends_to(&out, CAROL).is_empty());

@@ -43,7 +43,7 @@ fn alert_accept_point() -> anyhow::Result<(i32, i32)> {
             },
             waiting_since: 0,
             kind: EntryKind::Waiting {
-                via: "session key".into(),
+                via: tether_protocol::desk::Via::AgentKey("alice".into()),
             },
             arrived: true,
         }],
