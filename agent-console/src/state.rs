@@ -961,7 +961,7 @@ impl ConsoleState {
             }
             ServerMsg::SessionEnded { session, reason } => {
                 d.close_tab(session, |t| {
-                    t!("session-ended", who = t.title(), why = reason.to_string())
+                    t!("session-ended", who = t.title(), why = end_words(reason))
                 });
             }
             ServerMsg::Left { session, reason } => d.close_tab(session, |t| match &reason {
@@ -1089,6 +1089,18 @@ pub(crate) fn test_member(id: u64, login: &str, role: MemberRole, masked: bool) 
         role,
         masked,
     }
+}
+
+/// Why a session ended, in the console's language.
+fn end_words(reason: tether_protocol::msg::EndReason) -> String {
+    use tether_protocol::msg::EndReason::*;
+    t!(match reason {
+        CustomerEnded => "end-customer-ended",
+        CustomerDisconnected => "end-customer-lost",
+        AgentLeft => "end-agent-left",
+        AgentEnded => "end-agent-ended",
+        RelayShutdown => "end-relay-shutdown",
+    })
 }
 
 /// A message with its first letter in capitals.

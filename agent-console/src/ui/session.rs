@@ -164,10 +164,10 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>)
     ui.separator();
     let before = tab.quality;
     egui::ComboBox::from_label(t!("session-quality"))
-        .selected_text(tab.quality.label())
+        .selected_text(quality_label(tab.quality))
         .show_ui(ui, |ui| {
             for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
-                ui.selectable_value(&mut tab.quality, q, q.label());
+                ui.selectable_value(&mut tab.quality, q, quality_label(q));
             }
         });
     if tab.quality != before {
@@ -310,4 +310,13 @@ fn popped_out(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, rt: 
     if back {
         tab.popped_out = false;
     }
+}
+
+/// A quality mode in the console's language.
+fn quality_label(q: Quality) -> String {
+    t!(match q {
+        Quality::Auto => "quality-auto",
+        Quality::Sharp => "quality-sharp",
+        Quality::Smooth => "quality-smooth",
+    })
 }
