@@ -1013,7 +1013,7 @@ impl ConsoleState {
                 d.directory = Some(Directory { teams, agents });
             }
             ServerMsg::Refused(Refusal::NotAllowed(why)) => {
-                d.notice = Some(capitalized(&why.to_string()))
+                d.notice = Some(capitalized(&denied_words(&why)))
             }
             ServerMsg::Refused(r) => d.notice = Some(t!("refused", why = r.to_string())),
             ServerMsg::Welcome { .. }
@@ -1101,6 +1101,36 @@ fn end_words(reason: tether_protocol::msg::EndReason) -> String {
         AgentEnded => "end-agent-ended",
         RelayShutdown => "end-relay-shutdown",
     })
+}
+
+/// Why the relay did not allow a request, in the console's language.
+fn denied_words(d: &tether_protocol::msg::Denied) -> String {
+    use tether_protocol::msg::Denied::*;
+    match d {
+        AlreadyAccepted(by) => t!("denied-already-accepted", by = by.as_str()),
+        NoSuchTeam(n) => t!("denied-no-team", name = n.as_str()),
+        NoSuchAgent(n) => t!("denied-no-agent", name = n.as_str()),
+        AgentOffline(n) => t!("denied-offline", name = n.as_str()),
+        NotInTeam(n) => t!("denied-not-in-team", name = n.as_str()),
+        Chat(e) => e.to_string(),
+        other => t!(match other {
+            LogInFirst | NotLoggedIn => "denied-log-in",
+            JoinFirst | HostsOnly => "denied-hosts-only",
+            AlreadyLoggedIn => "denied-logged-in",
+            AgentsOnly => "denied-agents-only",
+            NoSuchSession => "denied-no-session",
+            NotInSession => "denied-not-in-session",
+            CustomerGone => "denied-customer-gone",
+            CustomerInfoTooLarge => "denied-info-too-large",
+            NotYourQueue => "denied-not-your-queue",
+            NotOwner => "denied-not-owner",
+            MaskedWatchOnly => "session-masked-watch",
+            AlreadyInSession => "denied-already-in",
+            NotesTooLong => "denied-notes-too-long",
+            ToYourself => "denied-to-yourself",
+            _ => "denied-relay-failed",
+        }),
+    }
 }
 
 /// A message with its first letter in capitals.

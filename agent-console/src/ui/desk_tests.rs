@@ -161,7 +161,11 @@ fn an_arrival_pops_an_alert_with_view_and_accept() {
         why: Unqueued::Accepted("Bob B.".into()),
     }));
     h.run_steps(4);
-    assert!(h.query_by_label("Already accepted by Bob B.").is_some());
+    let n = h.state_mut().desk_mut().expect("desk").notice.clone();
+    assert!(
+        h.query_by_label("Already accepted by Bob B.").is_some(),
+        "{n:?}"
+    );
     assert!(h.query_by_label("Erin Roe").is_none());
 }
 
