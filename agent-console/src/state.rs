@@ -468,6 +468,15 @@ impl SessionTab {
         }
     }
 
+    /// This agent's login, as a member of the session.
+    pub fn my_login(&self) -> &str {
+        self.members
+            .iter()
+            .find(|m| m.id == self.info.me)
+            .map(|m| m.login.as_str())
+            .unwrap_or_default()
+    }
+
     /// Whether this agent is in charge of the session.
     pub fn owner(&self) -> bool {
         self.members

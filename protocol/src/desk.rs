@@ -101,15 +101,6 @@ pub enum Via {
     TeamKey(String),
 }
 
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Via::AgentKey(a) => write!(f, "session key of {a}"),
-            Via::TeamKey(t) => write!(f, "team key of {t}"),
-        }
-    }
-}
-
 /// Why a session is in a queue.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -137,24 +128,6 @@ pub enum EntryKind {
         /// Whether their connection was lost (rather than them leaving).
         lost: bool,
     },
-}
-
-impl EntryKind {
-    /// The request's details, for the queue view.
-    pub fn describe(&self) -> String {
-        match self {
-            EntryKind::Waiting { via } => format!("joined with the {via}"),
-            EntryKind::Transferred { from } => format!("transferred by {from}"),
-            EntryKind::Invitation { from, masked: true } => {
-                format!("{from} invites you to join, masked")
-            }
-            EntryKind::Invitation { from, .. } => format!("{from} invites you to join"),
-            EntryKind::Returned { from, lost: true } => {
-                format!("back in the queue: {from}'s connection was lost")
-            }
-            EntryKind::Returned { from, .. } => format!("back in the queue: {from} left"),
-        }
-    }
 }
 
 /// One entry of a queue: a session waiting for an agent, or an invitation.

@@ -61,12 +61,7 @@ pub(super) fn chat_box(
         });
     });
     let me = tab.info.me;
-    let me_login = tab
-        .members
-        .iter()
-        .find(|m| m.id == me)
-        .map(|m| m.login.clone())
-        .unwrap_or_default();
+    let me_login = tab.my_login().to_string();
     egui::ScrollArea::vertical()
         .id_salt(("chat-log", tab.info.id.0))
         // Room below for To:, the script menus and the message row.

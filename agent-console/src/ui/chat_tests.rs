@@ -6,8 +6,18 @@ use tether_protocol::chat::{Audience, ChatEntry, ChatLine, Speaker, StatusNote};
 use tether_protocol::desk::{MemberRole, ParticipantId};
 use tether_protocol::msg::{ServerMsg, SessionId};
 
-use super::tests::{harness, logged_in, session};
+use super::tests::{harness, logged_in, session, with_screen};
 use crate::state::{Command, Event, test_member};
+
+/// Session 5, Alice in charge and Bob masked.
+fn shared(monitors: usize) -> tether_protocol::msg::SessionInfo {
+    let mut info = session(5, monitors);
+    info.members = vec![
+        test_member(1, "alice", MemberRole::Owner, false),
+        test_member(2, "bob", MemberRole::Invited, true),
+    ];
+    info
+}
 
 fn line(seq: u64, line: ChatLine) -> ChatEntry {
     ChatEntry {
@@ -20,12 +30,7 @@ fn line(seq: u64, line: ChatLine) -> ChatEntry {
 #[test]
 fn the_chat_box_shows_the_log_and_sends_to_the_chosen_audience() {
     let mut s = logged_in();
-    let mut info = session(5, 1);
-    info.members = vec![
-        test_member(1, "alice", MemberRole::Owner, false),
-        test_member(2, "bob", MemberRole::Invited, true),
-    ];
-    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.apply(Event::Server(ServerMsg::SessionStarted(shared(1))));
     s.take_commands();
     // The log arrives out of order and twice: it is kept once, in order.
     let hello = line(
@@ -129,12 +134,7 @@ fn the_chat_box_shows_the_log_and_sends_to_the_chosen_audience() {
 #[test]
 fn the_right_navigation_shows_details_attendees_and_saves_notes() {
     let mut s = logged_in();
-    let mut info = session(5, 2);
-    info.members = vec![
-        test_member(1, "alice", MemberRole::Owner, false),
-        test_member(2, "bob", MemberRole::Invited, true),
-    ];
-    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.apply(Event::Server(ServerMsg::SessionStarted(shared(2))));
     s.take_commands();
     s.apply(Event::Server(ServerMsg::Notes {
         session: SessionId(5),
@@ -228,35 +228,11 @@ fn scripted_messages_fill_the_field_and_scripted_urls_are_sent_or_pushed() {
 
 #[test]
 fn the_thumbnail_shows_the_live_screen_and_the_full_screen_viewer_leaves_with_esc() {
-    use crate::state::{ConsoleState, Screen};
+    use crate::state::Screen;
     let mut s = logged_in();
     s.apply(Event::Server(ServerMsg::SessionStarted(session(9, 1))));
     s.take_commands();
-    let tex: std::sync::Arc<std::sync::Mutex<Option<egui::TextureHandle>>> = Default::default();
-    let mut h = egui_kittest::Harness::builder()
-        .with_size(egui::vec2(1200.0, 800.0))
-        .build_ui_state(
-            move |ui, s: &mut ConsoleState| {
-                let mut slot = tex.lock().expect("lock");
-                let t = slot.get_or_insert_with(|| {
-                    ui.ctx().load_texture(
-                        "screen",
-                        egui::ColorImage::filled([640, 480], egui::Color32::GRAY),
-                        Default::default(),
-                    )
-                });
-                let mut rt = crate::ui::Runtime::default();
-                rt.textures.insert(
-                    SessionId(9),
-                    crate::ui::RemoteScreen {
-                        texture: t.clone(),
-                        stats: Default::default(),
-                    },
-                );
-                crate::ui::show(ui, s, &mut rt);
-            },
-            s,
-        );
+    let mut h = with_screen(s, SessionId(9), [640, 480], egui::vec2(1200.0, 800.0));
     h.run_steps(4);
     assert!(h.query_by_label("No picture yet").is_some());
     if let Some(d) = h.state_mut().desk_mut() {
@@ -287,12 +263,7 @@ fn the_thumbnail_shows_the_live_screen_and_the_full_screen_viewer_leaves_with_es
 fn the_console_reads_in_french() {
     tether_i18n::set_thread_lang(Some(tether_i18n::Lang::Fr));
     let mut s = logged_in();
-    let mut info = session(5, 1);
-    info.members = vec![
-        test_member(1, "alice", MemberRole::Owner, false),
-        test_member(2, "bob", MemberRole::Invited, true),
-    ];
-    s.apply(Event::Server(ServerMsg::SessionStarted(info)));
+    s.apply(Event::Server(ServerMsg::SessionStarted(shared(1))));
     s.apply(Event::Server(ServerMsg::Chat {
         session: SessionId(5),
         entries: vec![line(

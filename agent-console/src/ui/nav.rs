@@ -70,7 +70,7 @@ fn details(ui: &mut Ui, tab: &SessionTab) {
                 (t!("nav-session"), tab.info.id.to_string()),
                 (
                     t!("nav-came-through"),
-                    super::desk::queue_title(&tab.info.origin, &me_login(tab)),
+                    super::desk::queue_title(&tab.info.origin, tab.my_login()),
                 ),
                 (t!("nav-started"), when(tab.info.started_at)),
                 (t!("nav-customer"), c.name.clone()),
@@ -143,13 +143,4 @@ fn notes(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
             (None, false) => ui.label(""),
         };
     });
-}
-
-/// The agent's own login in this session (for "My queue").
-fn me_login(tab: &SessionTab) -> String {
-    tab.members
-        .iter()
-        .find(|m| m.id == tab.info.me)
-        .map(|m| m.login.clone())
-        .unwrap_or_default()
 }

@@ -21,6 +21,38 @@ pub(super) fn harness(state: ConsoleState) -> Harness<'static, ConsoleState> {
     h
 }
 
+/// A harness whose session `id` has a grey remote screen of `px` pixels.
+pub(super) fn with_screen(
+    state: ConsoleState,
+    id: SessionId,
+    px: [usize; 2],
+    size: egui::Vec2,
+) -> Harness<'static, ConsoleState> {
+    let tex: std::sync::Arc<std::sync::Mutex<Option<egui::TextureHandle>>> = Default::default();
+    Harness::builder().with_size(size).build_ui_state(
+        move |ui, s: &mut ConsoleState| {
+            let mut slot = tex.lock().expect("lock");
+            let t = slot.get_or_insert_with(|| {
+                ui.ctx().load_texture(
+                    "screen",
+                    egui::ColorImage::filled(px, egui::Color32::GRAY),
+                    Default::default(),
+                )
+            });
+            let mut rt = ui::Runtime::default();
+            rt.textures.insert(
+                id,
+                ui::RemoteScreen {
+                    texture: t.clone(),
+                    stats: Default::default(),
+                },
+            );
+            ui::show(ui, s, &mut rt);
+        },
+        state,
+    )
+}
+
 pub(super) fn logged_in() -> ConsoleState {
     let mut s = ConsoleState::connecting(LoginRequest::default());
     s.apply(Event::LoggedIn {
@@ -249,31 +281,7 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
             height: 1024,
         };
     }
-    let tex: std::sync::Arc<std::sync::Mutex<Option<egui::TextureHandle>>> = Default::default();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1000.0, 800.0))
-        .build_ui_state(
-            move |ui, s: &mut ConsoleState| {
-                let mut slot = tex.lock().expect("lock");
-                let t = slot.get_or_insert_with(|| {
-                    ui.ctx().load_texture(
-                        "screen",
-                        egui::ColorImage::filled([1280, 1024], egui::Color32::GRAY),
-                        Default::default(),
-                    )
-                });
-                let mut rt = ui::Runtime::default();
-                rt.textures.insert(
-                    SessionId(9),
-                    ui::RemoteScreen {
-                        texture: t.clone(),
-                        stats: Default::default(),
-                    },
-                );
-                ui::show(ui, s, &mut rt);
-            },
-            state,
-        );
+    let mut h = with_screen(state, SessionId(9), [1280, 1024], egui::vec2(1000.0, 800.0));
     h.run_steps(4);
     h.get_by_label("Send Keys").click();
     h.run_steps(4);
