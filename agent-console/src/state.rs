@@ -1136,6 +1136,7 @@ fn denied_words(d: &tether_protocol::msg::Denied) -> String {
             MaskedWatchOnly => "session-masked-watch",
             AlreadyInSession => "denied-already-in",
             NotesTooLong => "denied-notes-too-long",
+            TooFast => "denied-too-fast",
             ToYourself => "denied-to-yourself",
             _ => "denied-relay-failed",
         }),

@@ -17,6 +17,13 @@ pub const MAX_CHAT_LINES: usize = 2000;
 /// Most lines in one [`crate::msg::ServerMsg::Chat`].
 pub const CHAT_CHUNK: usize = 32;
 
+/// Most chat lines (messages and host notes) one connection may add per
+/// [`CHAT_WINDOW_SECS`]; more are refused, so a hostile peer cannot fill a session's record.
+pub const CHAT_BURST: u32 = 30;
+
+/// The window of [`CHAT_BURST`], in seconds.
+pub const CHAT_WINDOW_SECS: u64 = 10;
+
 /// The name the customer sees for a masked representative.
 pub const SUPPORT_NAME: &str = "Support";
 

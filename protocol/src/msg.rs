@@ -519,6 +519,9 @@ pub enum Denied {
     /// The asker is not in that team.
     #[error("you are not in team {0}")]
     NotInTeam(String),
+    /// Too many chat lines or notes in a short time.
+    #[error("too many messages at once; wait a moment")]
+    TooFast,
     /// The notes are longer than allowed.
     #[error("notes are limited to {NOTES_MAX} characters")]
     NotesTooLong,

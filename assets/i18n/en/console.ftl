@@ -259,3 +259,4 @@ denied-already-in = you are in that session already
 denied-notes-too-long = the notes are too long
 denied-to-yourself = you cannot transfer or invite to yourself
 denied-relay-failed = the relay could not do that right now; try again
+denied-too-fast = too many messages at once; wait a moment

@@ -259,3 +259,4 @@ denied-already-in = vous êtes déjà dans cette session
 denied-notes-too-long = les notes sont trop longues
 denied-to-yourself = vous ne pouvez pas transférer ni inviter vers vous-même
 denied-relay-failed = le relais n'a pas pu le faire pour l'instant ; réessayez
+denied-too-fast = trop de messages à la fois ; patientez un instant

@@ -3,8 +3,8 @@
 //! agent's name or any login), status notes, and the log an agent reads when their tab opens.
 
 use tether_protocol::chat::{
-    Audience, CHAT_CHUNK, ChatEntry, ChatLine, HostNote, MAX_CHAT_LINES, SUPPORT_NAME, Speaker,
-    StatusNote, check_text,
+    Audience, CHAT_BURST, CHAT_CHUNK, CHAT_WINDOW_SECS, ChatEntry, ChatLine, HostNote,
+    MAX_CHAT_LINES, SUPPORT_NAME, Speaker, StatusNote, check_text,
 };
 use tether_protocol::msg::{Denied, NOTES_MAX, Refusal, ServerMsg, SessionId};
 
@@ -56,6 +56,22 @@ impl Session {
 }
 
 impl Core {
+    /// Counts a line from `conn`; false when it has written too many lately.
+    fn chat_allowed(&mut self, conn: ConnId, now: u64) -> bool {
+        let (start, count) = self.chat_rate.entry(conn).or_insert((now, 0));
+        if now >= *start + CHAT_WINDOW_SECS {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count <= CHAT_BURST
+    }
+
+    /// Forgets a closed connection's chat count.
+    pub(super) fn forget_chat_rate(&mut self, conn: ConnId) {
+        self.chat_rate.remove(&conn);
+    }
+
     /// Writes a line into session `id`'s log, sends it to whoever may read it and has it
     /// recorded.
     pub(super) fn post(&mut self, id: SessionId, line: ChatLine, now: u64, out: &mut Vec<Output>) {
@@ -134,6 +150,9 @@ impl Core {
         now: Now,
     ) -> Result<Vec<Output>, Refusal> {
         let text = check_text(text).map_err(|e| Refusal::NotAllowed(Denied::Chat(e)))?;
+        if !self.chat_allowed(conn, now.unix) {
+            return Err(Refusal::NotAllowed(Denied::TooFast));
+        }
         let (from, to) = if self.hosts.get(&conn) == Some(&id) {
             let s = self.session(id)?;
             (
@@ -165,7 +184,9 @@ impl Core {
     /// The host on `conn` reports something for its session's log.
     pub fn host_note(&mut self, conn: ConnId, note: HostNote, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
-        if let Some(id) = self.hosts.get(&conn).copied() {
+        if let Some(id) = self.hosts.get(&conn).copied()
+            && self.chat_allowed(conn, now.unix)
+        {
             self.note(id, StatusNote::Host(note), now.unix, &mut out);
         }
         out

@@ -213,6 +213,8 @@ pub struct Core {
     pub requeue_after: Duration,
     /// Login and join limits.
     pub admission: Admission,
+    /// Chat lines per connection in the current window: (window start, count).
+    chat_rate: BTreeMap<ConnId, (u64, u32)>,
 }
 
 impl Default for Core {
@@ -243,6 +245,7 @@ impl Core {
             next_pid: 1,
             requeue_after: REQUEUE_AFTER,
             admission: Admission::new(),
+            chat_rate: BTreeMap::new(),
         }
     }
 
@@ -907,6 +910,7 @@ impl Core {
     /// of their sessions, which wait in a queue again if nobody else helps.
     pub fn closed(&mut self, conn: ConnId, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
+        self.forget_chat_rate(conn);
         if let Some(id) = self.hosts.get(&conn).copied() {
             self.end(id, EndReason::CustomerDisconnected, &mut out);
         }

@@ -780,3 +780,39 @@ fn an_agent_back_before_their_old_connection_is_noticed_finds_their_sessions_ope
     assert!(sends_to(&out, HOST).is_empty(), "{out:?}");
     assert!(core.stream_route(ALICE2, S1, StreamKind::Input).is_ok());
 }
+
+#[test]
+fn a_flood_of_chat_lines_is_refused_and_the_record_stays_bounded() {
+    use tether_protocol::chat::{CHAT_BURST, CHAT_WINDOW_SECS};
+    let mut core = shared_session();
+    for i in 0..CHAT_BURST {
+        core.say(HOST, S1, Audience::Everyone, &format!("line {i}"), at(200))
+            .expect("within the burst");
+    }
+    assert_eq!(
+        denied(core.say(HOST, S1, Audience::Everyone, "one too many", at(200))),
+        Some(Denied::TooFast)
+    );
+    // Host notes beyond the burst are dropped, not recorded.
+    let out = core.host_note(
+        HOST,
+        HostNote::UrlOpened("https://x.example".into()),
+        at(201),
+    );
+    assert!(out.is_empty(), "{out:?}");
+    // Another speaker has a burst of their own, and the window passes.
+    assert!(
+        core.say(ALICE, S1, Audience::Everyone, "hi", at(201))
+            .is_ok()
+    );
+    assert!(
+        core.say(
+            HOST,
+            S1,
+            Audience::Everyone,
+            "later",
+            at(200 + CHAT_WINDOW_SECS)
+        )
+        .is_ok()
+    );
+}
