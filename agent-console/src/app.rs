@@ -64,9 +64,10 @@ impl ConsoleApp {
         if let Err(e) = saved.save(path)
             && let Some(d) = self.state.desk_mut()
         {
-            d.notice = Some(format!(
-                "Cannot save the settings to {}: {e}",
-                path.display()
+            d.notice = Some(tether_i18n::t!(
+                "settings-cannot-save",
+                path = path.display().to_string(),
+                why = e.to_string()
             ));
         }
     }
@@ -88,9 +89,11 @@ impl ConsoleApp {
             // A picture the graphics cannot hold fails this view, not the console.
             if vb.width as usize > max_side || vb.height as usize > max_side {
                 if let Some(tab) = self.state.desk_mut().and_then(|desk| desk.tab_mut(*id)) {
-                    tab.screen = Screen::Failed(format!(
-                        "the customer's screen is {}x{}, larger than this computer's graphics can show ({max_side} pixels a side)",
-                        vb.width, vb.height
+                    tab.screen = Screen::Failed(tether_i18n::t!(
+                        "screen-too-large",
+                        width = vb.width,
+                        height = vb.height,
+                        max = max_side
                     ));
                 }
                 self.runtime.textures.remove(id);

@@ -19,3 +19,4 @@ pub mod net;
 pub mod queue;
 pub mod state;
 pub mod ui;
+pub mod words;

@@ -98,8 +98,13 @@ impl Queues {
             return None;
         };
         let entry = self.entries.iter().find(|e| e.session == session)?;
-        (by != me && self.focus == Some(session))
-            .then(|| format!("{} was accepted by {by}", entry.customer.name))
+        (by != me && self.focus == Some(session)).then(|| {
+            tether_i18n::t!(
+                "queue-accepted-by",
+                who = entry.customer.name.as_str(),
+                by = by.as_str()
+            )
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use tether_protocol::screen::Quality;
 
 use crate::keys::ModSync;
 use crate::queue::{Activity, Queues};
+use crate::words;
 
 /// Login details. Its `Debug` output leaves the password out.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -411,8 +412,9 @@ pub struct SessionTab {
     pub info: SessionInfo,
     /// The agents in it now.
     pub members: Vec<MemberInfo>,
-    /// When the agent last acted in it, seconds since the Unix epoch.
-    pub last_acted: u64,
+    /// When the agent last sent the customer a chat message (or opened the tab), seconds
+    /// since the Unix epoch: the tab's marker shows how long the customer has waited for a word.
+    pub last_said: u64,
     /// Viewed monitor.
     pub monitor: u8,
     /// Scaling.
@@ -795,14 +797,20 @@ impl ConsoleState {
         }
     }
 
-    /// Takes the queued commands. Each one acting in a session marks the agent active in it.
+    /// Takes the queued commands. A chat message the customer reads restarts its tab's marker.
     pub fn take_commands(&mut self) -> Vec<Command> {
         let commands = std::mem::take(&mut self.outbox);
         if let Some(d) = self.desk_mut() {
             let now = now_unix();
-            for s in commands.iter().filter_map(Command::session) {
-                if let Some(t) = d.tab_mut(s) {
-                    t.last_acted = now;
+            for c in &commands {
+                if let Command::Say {
+                    session,
+                    to: Audience::Everyone,
+                    ..
+                } = c
+                    && let Some(t) = d.tab_mut(*session)
+                {
+                    t.last_said = now;
                 }
             }
         }
@@ -1022,9 +1030,9 @@ impl ConsoleState {
                 d.directory = Some(Directory { teams, agents });
             }
             ServerMsg::Refused(Refusal::NotAllowed(why)) => {
-                d.notice = Some(capitalized(&denied_words(&why)))
+                d.notice = Some(capitalized(&words::denied(&why)))
             }
-            ServerMsg::Refused(r) => d.notice = Some(t!("refused", why = r.to_string())),
+            ServerMsg::Refused(r) => d.notice = Some(t!("refused", why = words::refusal(&r))),
             ServerMsg::Welcome { .. }
             | ServerMsg::LoggedIn { .. }
             | ServerMsg::Joined { .. }
@@ -1041,7 +1049,7 @@ impl SessionTab {
         SessionTab {
             members: info.members.clone(),
             info,
-            last_acted: now_unix(),
+            last_said: now_unix(),
             monitor: 0,
             scale: Scale::Fit,
             quality: Quality::Auto,
@@ -1110,37 +1118,6 @@ fn end_words(reason: tether_protocol::msg::EndReason) -> String {
         AgentEnded => "end-agent-ended",
         RelayShutdown => "end-relay-shutdown",
     })
-}
-
-/// Why the relay did not allow a request, in the console's language.
-fn denied_words(d: &tether_protocol::msg::Denied) -> String {
-    use tether_protocol::msg::Denied::*;
-    match d {
-        AlreadyAccepted(by) => t!("denied-already-accepted", by = by.as_str()),
-        NoSuchTeam(n) => t!("denied-no-team", name = n.as_str()),
-        NoSuchAgent(n) => t!("denied-no-agent", name = n.as_str()),
-        AgentOffline(n) => t!("denied-offline", name = n.as_str()),
-        NotInTeam(n) => t!("denied-not-in-team", name = n.as_str()),
-        Chat(e) => e.to_string(),
-        other => t!(match other {
-            LogInFirst | NotLoggedIn => "denied-log-in",
-            JoinFirst | HostsOnly => "denied-hosts-only",
-            AlreadyLoggedIn => "denied-logged-in",
-            AgentsOnly => "denied-agents-only",
-            NoSuchSession => "denied-no-session",
-            NotInSession => "denied-not-in-session",
-            CustomerGone => "denied-customer-gone",
-            CustomerInfoTooLarge => "denied-info-too-large",
-            NotYourQueue => "denied-not-your-queue",
-            NotOwner => "denied-not-owner",
-            MaskedWatchOnly => "session-masked-watch",
-            AlreadyInSession => "denied-already-in",
-            NotesTooLong => "denied-notes-too-long",
-            TooFast => "denied-too-fast",
-            ToYourself => "denied-to-yourself",
-            _ => "denied-relay-failed",
-        }),
-    }
 }
 
 /// A message with its first letter in capitals.

@@ -6,6 +6,7 @@
 //! or reordered).
 
 use std::sync::Arc;
+use tether_i18n::t;
 use tether_protocol::chat::HostNote;
 
 use tether_net::write_msg;
@@ -145,9 +146,10 @@ impl Stream {
             return Vec::new();
         }
         if text.len() > MAX_CLIPBOARD {
-            self.deps.shared.log(format!(
-                "clipboard text of {} bytes not sent: over the {MAX_CLIPBOARD} byte limit",
-                text.len()
+            self.deps.shared.log(t!(
+                "act-clipboard-too-big",
+                size = text.len(),
+                max = MAX_CLIPBOARD
             ));
             return vec![Action::Notify(HostMsg::Refused(format!(
                 "the customer's clipboard text is over the {MAX_CLIPBOARD} byte limit"
@@ -164,17 +166,12 @@ impl Stream {
                 Action::CancelQueued => {
                     let dropped = self.inject.cancel();
                     if dropped > 0 {
-                        self.log(format!(
-                            "{dropped} input events not injected: control ended"
-                        ));
+                        self.log(t!("act-input-cancelled", n = dropped));
                     }
                 }
                 Action::Inject(ev) => {
                     if !self.inject.push(ev) {
-                        self.log(format!(
-                            "input dropped: more than {} events waiting",
-                            tether_desktop::input::MAX_QUEUED
-                        ));
+                        self.log(t!("act-input-full", n = tether_desktop::input::MAX_QUEUED));
                     }
                 }
                 Action::Prompt(permission) => queue.extend(self.prompt(permission)),
@@ -183,7 +180,7 @@ impl Stream {
                     self.send(&msg).await;
                 }
                 Action::SetClipboard(text) => self.clip.set(text),
-                Action::Audit(line) => self.log(line),
+                Action::Audit(event) => self.log(crate::activity::audit(&event)),
                 Action::OpenUrl(url) => {
                     let opened = self.deps.opener.open(url.as_ref());
                     if opened.is_ok() {
@@ -192,7 +189,11 @@ impl Stream {
                             .report(HostNote::UrlOpened(url.to_string()));
                     }
                     if let Err(e) = opened {
-                        self.deps.shared.log(format!("cannot open {url}: {e}"));
+                        self.deps.shared.log(t!(
+                            "act-cannot-open",
+                            url = url.as_str(),
+                            why = e.to_string()
+                        ));
                         let why = format!("the customer's browser could not open {url}: {e}");
                         self.send(&HostMsg::Refused(why)).await;
                     }
@@ -202,7 +203,11 @@ impl Stream {
     }
 
     fn log(&self, line: impl std::fmt::Display) {
-        self.deps.shared.log(format!("{}: {line}", self.agent));
+        self.deps.shared.log(t!(
+            "act-agent-line",
+            agent = self.agent.to_string(),
+            line = line.to_string()
+        ));
     }
 
     /// Asks the customer (or the headless policy); an answer given at once is applied at once.

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tether_i18n::t;
 use tether_net::{read_msg, write_msg};
 use tether_protocol::consent::{Answer, Ask, Permission};
 use tether_protocol::desk::Participant;
 use tether_protocol::files::{Entry, FileMsg};
 use tether_protocol::frame::{FILE_REQUEST_MAX_FRAME, FILES_MAX_FRAME};
-use tether_protocol::input::Grant;
+use tether_protocol::input::{Audit, Grant};
 
 use crate::consent::{Shared, TransferRow, TransferState};
 use crate::grants::{AgentConsent, Answerer, Consents};
@@ -135,8 +136,11 @@ impl FileDeps {
             match ask {
                 Ask::Granted => return Ok(()),
                 Ask::AllowedUpFront => {
-                    self.shared
-                        .log(format!("{agent}: file access allowed up front"));
+                    self.shared.log(t!(
+                        "act-agent-line",
+                        agent = agent.to_string(),
+                        line = crate::activity::audit(&Audit::AllowedUpFront(Permission::Files))
+                    ));
                     self.access.show(agent, Grant::On);
                     return Ok(());
                 }
@@ -258,8 +262,9 @@ pub async fn serve(
         Ok(None) => return,
         Err(e) => {
             if e.is_protocol_violation() {
+                let line = t!("act-bad-file-request", why = e.to_string());
                 deps.shared
-                    .log(format!("{agent}: bad file request ({e}); stream closed"));
+                    .log(t!("act-agent-line", agent = agent.to_string(), line = line));
                 let _ = recv.stop(tether_net::close::PROTOCOL.into());
             }
             return;
@@ -369,10 +374,13 @@ async fn receive(
     hash: [u8; 32],
 ) {
     if deps.access.received.fetch_add(1, Ordering::Relaxed) >= deps.max_files {
-        deps.shared.log(format!(
-            "{agent}: refused {name:?}: over the limit of {} files per session",
-            deps.max_files
-        ));
+        let line = t!(
+            "act-too-many-files",
+            name = name.as_str(),
+            max = deps.max_files
+        );
+        deps.shared
+            .log(t!("act-agent-line", agent = agent.to_string(), line = line));
         let _ = reply(
             &mut send,
             &FileMsg::Error(format!(
@@ -384,8 +392,13 @@ async fn receive(
         return;
     }
     if let Err(e) = tether_protocol::files::safe_relative(&name) {
+        let line = t!(
+            "act-refused-path",
+            name = name.as_str(),
+            why = e.to_string()
+        );
         deps.shared
-            .log(format!("{agent}: refused an upload to {name:?}: {e}"));
+            .log(t!("act-agent-line", agent = agent.to_string(), line = line));
         let _ = reply(
             &mut send,
             &FileMsg::Error(format!("refused path {name:?}: {e}")),
@@ -422,8 +435,12 @@ async fn receive(
         .await;
     match res {
         Ok(saved) => {
-            deps.shared
-                .log(format!("{agent} sent {saved} ({size} bytes)"));
+            deps.shared.log(t!(
+                "act-received",
+                agent = agent.to_string(),
+                name = saved.as_str(),
+                size = size
+            ));
             deps.shared
                 .report(tether_protocol::chat::HostNote::FileReceived {
                     name: saved.clone(),
@@ -434,8 +451,13 @@ async fn receive(
             row.finish(TransferState::Done);
         }
         Err(e) => {
+            let line = t!(
+                "act-upload-failed",
+                name = name.as_str(),
+                why = e.to_string()
+            );
             deps.shared
-                .log(format!("{agent}: upload of {name} failed: {e}"));
+                .log(t!("act-agent-line", agent = agent.to_string(), line = line));
             if matches!(e, TransferError::Cancelled) {
                 let _ = recv.stop(tether_protocol::files::CANCEL_CODE.into());
                 let _ = send.reset(tether_protocol::files::CANCEL_CODE.into());
@@ -507,8 +529,12 @@ async fn transmit(
     let row = Row::start(&deps, &agent, &name, false, size);
     match send_file(&p, from, &mut send, &row.progress).await {
         Ok(()) => {
-            deps.shared
-                .log(format!("{agent} fetched {} ({size} bytes)", p.display()));
+            deps.shared.log(t!(
+                "act-fetched",
+                agent = agent.to_string(),
+                name = p.display().to_string(),
+                size = size
+            ));
             deps.shared
                 .report(tether_protocol::chat::HostNote::FileSent {
                     name: name.clone(),
@@ -517,8 +543,13 @@ async fn transmit(
             row.finish(TransferState::Done);
         }
         Err(e) => {
+            let line = t!(
+                "act-download-failed",
+                name = p.display().to_string(),
+                why = e.to_string()
+            );
             deps.shared
-                .log(format!("{agent}: download of {} failed: {e}", p.display()));
+                .log(t!("act-agent-line", agent = agent.to_string(), line = line));
             row.finish(TransferState::Failed(e.to_string()));
         }
     }

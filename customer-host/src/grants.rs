@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tether_i18n::t;
 use tether_protocol::consent::{ConsentGate, Permission};
 use tether_protocol::desk::{Participant, ParticipantId};
 use tokio::sync::Notify;
@@ -117,9 +118,10 @@ impl Answerer {
         detail: Option<String>,
     ) -> Option<bool> {
         if self.is_nobody() {
-            self.shared.log(format!(
-                "{agent} asked for {}; denied: nobody can answer on this computer",
-                permission.describe()
+            self.shared.log(t!(
+                "act-nobody-answers",
+                agent = agent.to_string(),
+                what = crate::activity::permission(permission)
             ));
             return Some(false);
         }

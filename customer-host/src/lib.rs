@@ -9,6 +9,7 @@
 //!
 //! The desktop itself (capture, injection, clipboard, opening) is `tether-desktop`'s.
 
+pub mod activity;
 pub mod cli;
 pub mod config;
 pub mod consent;

@@ -1,6 +1,7 @@
 //! The host's connection to the relay: hello, join with the key, then serve the session until it
 //! ends.
 
+use tether_i18n::t;
 use tether_net::{LinkError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{ClientMsg, EndReason, HostStream, Role, ServerMsg, SessionId};
@@ -346,10 +347,10 @@ impl Served {
     fn agents_changed(&mut self, agents: Vec<String>) {
         let before = self.shared().view().agents.clone();
         for gone in before.iter().filter(|a| !agents.contains(a)) {
-            self.shared().log(format!("{gone} left the session"));
+            self.shared().log(t!("act-left", agent = gone.as_str()));
         }
         for came in agents.iter().filter(|a| !before.contains(a)) {
-            self.shared().log(format!("{came} is now helping you"));
+            self.shared().log(t!("act-came", agent = came.as_str()));
         }
         self.shared().update(|v| {
             v.phase = match (agents.is_empty(), &v.phase) {
@@ -379,9 +380,9 @@ impl Served {
             HostStream::Files { .. } => ("file", MAX_FILE_STREAMS),
         };
         let Some(slot) = self.caps.take(who.id, kind, max) else {
-            self.shared().log(format!(
-                "{who}: refused a {kind} stream: {max} are open already"
-            ));
+            let line = t!("act-too-many-streams", kind = kind, max = max);
+            self.shared()
+                .log(t!("act-agent-line", agent = who.to_string(), line = line));
             let _ = s.reset(tether_net::close::REFUSED.into());
             let _ = r.stop(tether_net::close::REFUSED.into());
             return Step::Go;

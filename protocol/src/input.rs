@@ -327,10 +327,49 @@ pub enum Action {
     Notify(HostMsg),
     /// Put this text on the customer's clipboard.
     SetClipboard(String),
-    /// Record for the audit: input dropped, or a grant changed.
-    Audit(String),
+    /// Record for the audit (and the customer's activity log): input dropped, or a grant
+    /// changed. Typed, so that the host words it in the customer's language.
+    Audit(Audit),
     /// Open this (checked) web address in the customer's browser.
     OpenUrl(String),
+}
+
+/// Why remote control ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlEnd {
+    /// The agent gave control back.
+    Released,
+    /// The customer stopped it.
+    Revoked,
+    /// The agent's input stream went away.
+    AgentGone,
+}
+
+/// What the gate records: one variant per event, worded by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audit {
+    /// A pushed address was not a web address the host opens.
+    UrlRefused(String),
+    /// An address was opened; `asked` when the customer said yes to it.
+    UrlOpened { url: String, asked: bool },
+    /// The customer declined to open an address.
+    UrlDeclined(String),
+    /// A permission was allowed by the host's policy without asking.
+    AllowedUpFront(Permission),
+    /// A request refused because the customer declined it a moment ago.
+    CoolingDown(Permission),
+    /// The customer answered a prompt.
+    Answered { permission: Permission, allow: bool },
+    /// The agent stopped clipboard sync.
+    ClipboardStopped,
+    /// The customer revoked clipboard sync.
+    ClipboardRevoked,
+    /// Clipboard text came without a clipboard grant.
+    ClipboardDropped,
+    /// Input came without a control grant.
+    InputDropped(&'static str),
+    /// Control ended.
+    ControlEnded(ControlEnd),
 }
 
 /// The host's gate for one agent's input stream. Everything the agent sends goes through
@@ -358,13 +397,16 @@ fn push_url(consent: &mut ConsentGate, url: &str, now: Duration, out: &mut Vec<A
         Ok(url) => url,
         Err(e) => {
             out.push(Action::Notify(HostMsg::Refused(e.to_string())));
-            out.push(Action::Audit(format!("pushed address refused: {e}")));
+            out.push(Action::Audit(Audit::UrlRefused(e.to_string())));
             return;
         }
     };
     match consent.request_url(&url, now) {
         Ask::AllowedUpFront | Ask::Granted => {
-            out.push(Action::Audit(format!("opened {url} (allowed up front)")));
+            out.push(Action::Audit(Audit::UrlOpened {
+                url: url.clone(),
+                asked: false,
+            }));
             out.push(Action::OpenUrl(url.clone()));
             out.push(Action::Notify(HostMsg::UrlOpened(url)));
         }
@@ -381,10 +423,7 @@ fn refuse_cooling(p: Permission, left: Duration, out: &mut Vec<Action>) {
         "the customer declined a moment ago; ask again in {} s",
         left.as_secs().max(1)
     ))));
-    out.push(Action::Audit(format!(
-        "{} request refused: the customer declined it a moment ago",
-        p.describe()
-    )));
+    out.push(Action::Audit(Audit::CoolingDown(p)));
 }
 
 impl InputGate {
@@ -405,7 +444,7 @@ impl InputGate {
             Ask::AllowedUpFront => {
                 out.push(Action::Notify(grant_msg(p, Grant::Asked)));
                 out.push(Action::Notify(grant_msg(p, Grant::On)));
-                out.push(Action::Audit(format!("{} allowed up front", p.describe())));
+                out.push(Action::Audit(Audit::AllowedUpFront(p)));
             }
             Ask::Prompt => {
                 out.push(Action::Notify(grant_msg(p, Grant::Asked)));
@@ -430,21 +469,17 @@ impl InputGate {
             AgentMsg::RequestClipboard => {
                 Self::requested(consent, Permission::Clipboard, now, &mut out)
             }
-            AgentMsg::ReleaseControl => {
-                out.extend(self.end_control(consent, "the agent gave control back"))
-            }
+            AgentMsg::ReleaseControl => out.extend(self.end_control(consent, ControlEnd::Released)),
             AgentMsg::StopClipboard => {
                 if consent.revoke(Permission::Clipboard) {
                     out.push(Action::Notify(HostMsg::ClipboardSync(Grant::Off)));
-                    out.push(Action::Audit("clipboard sync stopped by the agent".into()));
+                    out.push(Action::Audit(Audit::ClipboardStopped));
                 }
             }
             AgentMsg::PushUrl { url } => push_url(consent, &url, now, &mut out),
             AgentMsg::Clipboard { text } => {
                 if !consent.allows(Permission::Clipboard) {
-                    out.push(Action::Audit(
-                        "clipboard text dropped: no clipboard grant".into(),
-                    ));
+                    out.push(Action::Audit(Audit::ClipboardDropped));
                 } else if text.len() > MAX_CLIPBOARD {
                     out.push(Action::Notify(HostMsg::Refused(format!(
                         "clipboard text of {} bytes is over the {} byte limit",
@@ -456,10 +491,7 @@ impl InputGate {
                 }
             }
             AgentMsg::Input(ev) if !consent.allows(Permission::Control) => {
-                out.push(Action::Audit(format!(
-                    "input dropped: no control grant ({})",
-                    kind(&ev)
-                )));
+                out.push(Action::Audit(Audit::InputDropped(kind(&ev))));
             }
             AgentMsg::Input(ev) => self.input(ev, &mut out),
         }
@@ -517,23 +549,25 @@ impl InputGate {
         match consent.answer(p, allow, now) {
             Answer::Unasked => Vec::new(),
             Answer::Url { url, open: true } => vec![
-                Action::Audit(format!("opened {url} with the customer's consent")),
+                Action::Audit(Audit::UrlOpened {
+                    url: url.clone(),
+                    asked: true,
+                }),
                 Action::OpenUrl(url.clone()),
                 Action::Notify(HostMsg::UrlOpened(url)),
             ],
             Answer::Url { url, open: false } => vec![
-                Action::Audit(format!("the customer declined to open {url}")),
+                Action::Audit(Audit::UrlDeclined(url.clone())),
                 Action::Notify(HostMsg::Refused(format!(
                     "the customer declined to open {url}"
                 ))),
             ],
             Answer::Grant(g) => vec![
                 Action::Notify(grant_msg(p, g)),
-                Action::Audit(format!(
-                    "{} {} by the customer",
-                    p.describe(),
-                    if allow { "allowed" } else { "denied" }
-                )),
+                Action::Audit(Audit::Answered {
+                    permission: p,
+                    allow,
+                }),
             ],
         }
     }
@@ -560,13 +594,13 @@ impl InputGate {
         out
     }
 
-    fn end_control(&mut self, consent: &mut ConsentGate, why: &str) -> Vec<Action> {
+    fn end_control(&mut self, consent: &mut ConsentGate, why: ControlEnd) -> Vec<Action> {
         // What the agent sent before is not injected any more; only the releases are.
         let mut out = vec![Action::CancelQueued];
         out.extend(self.release_all());
         if consent.revoke(Permission::Control) {
             out.push(Action::Notify(HostMsg::Control(Grant::Off)));
-            out.push(Action::Audit(format!("remote control ended: {why}")));
+            out.push(Action::Audit(Audit::ControlEnded(why)));
         }
         out
     }
@@ -574,7 +608,7 @@ impl InputGate {
     /// The customer revoked a permission (or ended it from their window).
     pub fn revoke(&mut self, consent: &mut ConsentGate, p: Permission) -> Vec<Action> {
         match p {
-            Permission::Control => self.end_control(consent, "revoked by the customer"),
+            Permission::Control => self.end_control(consent, ControlEnd::Revoked),
             Permission::Files | Permission::Url => Vec::new(),
             Permission::Clipboard => {
                 if !consent.revoke(Permission::Clipboard) {
@@ -582,7 +616,7 @@ impl InputGate {
                 }
                 vec![
                     Action::Notify(HostMsg::ClipboardSync(Grant::Off)),
-                    Action::Audit("clipboard sync revoked by the customer".into()),
+                    Action::Audit(Audit::ClipboardRevoked),
                 ]
             }
         }
@@ -591,7 +625,7 @@ impl InputGate {
     /// The agent's input stream went away: release everything and end control and clipboard
     /// sync (file access is the file streams' to end).
     pub fn disconnected(&mut self, consent: &mut ConsentGate) -> Vec<Action> {
-        let mut out = self.end_control(consent, "the agent disconnected");
+        let mut out = self.end_control(consent, ControlEnd::AgentGone);
         consent.revoke(Permission::Clipboard);
         consent.revoke(Permission::Url);
         out.retain(|a| !matches!(a, Action::Notify(_)));
@@ -699,7 +733,7 @@ mod tests {
         });
         let out = g.on_agent(key.clone(), T0);
         assert!(injected(&out).is_empty());
-        assert!(matches!(&out[..], [Action::Audit(m)] if m.contains("no control grant")));
+        assert!(matches!(&out[..], [Action::Audit(Audit::InputDropped(_))]));
         let out = g.on_agent(AgentMsg::RequestControl, T0);
         assert!(out.contains(&Action::Prompt(Permission::Control)));
         assert!(

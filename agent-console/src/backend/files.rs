@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_files::{Inbox, Progress};
+use tether_i18n::t;
 use tether_protocol::msg::SessionId;
 
 use super::{Connection, Sink};
@@ -24,8 +25,9 @@ impl Connection {
                     parent,
                     entries,
                 }),
-                Err(e) => sink.send(Event::Notice(format!(
-                    "Cannot list the customer's folder: {e}"
+                Err(e) => sink.send(Event::Notice(t!(
+                    "files-cannot-list",
+                    why = crate::words::error(&e)
                 ))),
             }
         });
@@ -145,15 +147,16 @@ async fn upload_all(
     let files = match tokio::task::spawn_blocking(move || tether_files::walk(&l, 100_000)).await {
         Ok(Ok(f)) if !f.is_empty() => f,
         Ok(Ok(_)) => {
-            return sink.send(Event::Notice(format!(
-                "Nothing to send in {}",
-                local.display()
+            return sink.send(Event::Notice(t!(
+                "files-nothing-to-send",
+                name = local.display().to_string()
             )));
         }
         Ok(Err(e)) => {
-            return sink.send(Event::Notice(format!(
-                "Cannot send {}: {e}",
-                local.display()
+            return sink.send(Event::Notice(t!(
+                "files-cannot-send",
+                name = local.display().to_string(),
+                why = e.to_string()
             )));
         }
         Err(e) => return sink.send(Event::Notice(e.to_string())),
@@ -162,10 +165,10 @@ async fn upload_all(
         let (id, progress) = new_transfer(&transfers, session, &rel, true);
         let status = match c.upload(session, &path, &rel, &progress).await {
             Ok(saved) => TransferStatus::Done {
-                saved: format!("saved as {saved} on the customer's computer"),
+                saved: t!("files-saved-remote", name = saved.as_str()),
                 folder: None,
             },
-            Err(e) => TransferStatus::Failed(e.to_string()),
+            Err(e) => TransferStatus::Failed(crate::words::error(&e)),
         };
         let failed = matches!(status, TransferStatus::Failed(_));
         end_transfer(&transfers, id, status);
@@ -204,7 +207,12 @@ async fn download_all(
                     })
                     .collect()
             }
-            Err(e) => return sink.send(Event::Notice(format!("Cannot list {remote}: {e}"))),
+            Err(e) => {
+                return sink.send(Event::Notice(t!(
+                    "files-cannot-list",
+                    why = crate::words::error(&e)
+                )));
+            }
         }
     } else {
         vec![(remote, None)]
@@ -225,7 +233,7 @@ async fn download_all(
                     folder: path.parent().map(|p| p.to_path_buf()),
                 }
             }
-            Err(e) => TransferStatus::Failed(e.to_string()),
+            Err(e) => TransferStatus::Failed(crate::words::error(&e)),
         };
         end_transfer(&transfers, id, status);
         sink.repaint();

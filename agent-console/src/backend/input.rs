@@ -2,6 +2,7 @@
 //! the customer's answers, taken only when they answer this console's own requests.
 
 use tether_desktop::clipboard::{ClipboardFactory, ClipboardWorker};
+use tether_i18n::t;
 use tether_protocol::input::{AgentMsg, Grant, HostMsg, MAX_CLIPBOARD};
 use tether_protocol::msg::SessionId;
 use tokio::sync::mpsc;
@@ -39,8 +40,9 @@ impl Connection {
                     self.inputs.insert(session, InputTask { tx, task });
                 }
                 Err(e) => {
-                    sink.send(Event::Notice(format!(
-                        "cannot reach the customer's input: {e}"
+                    sink.send(Event::Notice(t!(
+                        "input-unreachable",
+                        why = crate::words::error(&e)
                     )));
                     return;
                 }
@@ -98,9 +100,10 @@ async fn run_input(
             t = local_rx.recv() => match t {
                 Some(text) if asked.clipboard() == Grant::On => {
                     if text.len() > MAX_CLIPBOARD {
-                        sink.send(Event::Notice(format!(
-                            "Clipboard text of {} bytes not sent: the limit is {MAX_CLIPBOARD} bytes",
-                            text.len()
+                        sink.send(Event::Notice(t!(
+                            "clipboard-too-big",
+                            size = text.len(),
+                            max = MAX_CLIPBOARD
                         )));
                     } else if send.send(&AgentMsg::Clipboard { text }).await.is_err() {
                         break;
@@ -133,14 +136,12 @@ fn from_host(verdict: Verdict, session: SessionId, sink: &Sink, clip: &Clipboard
         }
         Verdict::Accept(HostMsg::Clipboard { text }) => {
             clip.set(text);
-            sink.send(Event::Notice(
-                "Clipboard text received from the customer".into(),
-            ));
+            sink.send(Event::Notice(t!("clipboard-received")));
         }
         Verdict::Accept(HostMsg::Refused(why)) => sink.send(Event::Notice(why)),
-        Verdict::Accept(HostMsg::UrlOpened(url)) => sink.send(Event::Notice(format!(
-            "The customer's browser opened {url}"
-        ))),
+        Verdict::Accept(HostMsg::UrlOpened(url)) => {
+            sink.send(Event::Notice(t!("url-opened", url = url.as_str())))
+        }
         Verdict::Ignore(what) => {
             warn!(%session, what, "ignored a message from the customer's host")
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tether_desktop::clipboard::ClipboardFactory;
 use tether_desktop::notify::Notifier;
 use tether_desktop::opener::Opener;
+use tether_i18n::t;
 use tether_protocol::input::AgentMsg;
 use tether_protocol::msg::{ServerMsg, SessionId};
 use tokio::sync::mpsc;
@@ -269,7 +270,7 @@ impl Connection {
 
 /// A desk request's failure to send, as a notice (the relay's answer comes as an event).
 fn cmd_of(r: Result<(), ClientError>) -> Option<String> {
-    r.err().map(|e| e.to_string())
+    r.err().map(|e| crate::words::error(&e))
 }
 
 impl Connection {
@@ -291,7 +292,7 @@ fn input_msg(cmd: Command) -> Option<Result<(SessionId, AgentMsg), String>> {
         Command::ClipboardSync { session, on: false } => (session, AgentMsg::StopClipboard),
         Command::PushUrl { session, url } => match tether_protocol::files::check_url(&url) {
             Ok(url) => (session, AgentMsg::PushUrl { url }),
-            Err(e) => return Some(Err(format!("Not pushed: {e}"))),
+            Err(e) => return Some(Err(t!("session-not-pushed", why = e.to_string()))),
         },
         _ => return None,
     };
@@ -401,8 +402,8 @@ impl Worker {
                 self.sink.send(Event::Server(msg));
             }
             Err(e) => {
-                let reason = e.to_string();
-                warn!(%reason, "lost the relay");
+                warn!(error = %e, "lost the relay");
+                let reason = crate::words::error(&e);
                 self.conn = None;
                 lock(&self.views).clear();
                 self.sink.send(Event::Lost(reason));
@@ -423,8 +424,12 @@ impl Worker {
                 let sink = self.sink.clone();
                 tokio::task::spawn_blocking(move || {
                     let said = match std::fs::write(&path, text) {
-                        Ok(()) => format!("Transcript saved to {}", path.display()),
-                        Err(e) => format!("Cannot save {}: {e}", path.display()),
+                        Ok(()) => t!("chat-saved", path = path.display().to_string()),
+                        Err(e) => t!(
+                            "cannot-save",
+                            path = path.display().to_string(),
+                            why = e.to_string()
+                        ),
                     };
                     sink.send(Event::Notice(said));
                 });
@@ -472,7 +477,7 @@ impl Worker {
                     inputs: HashMap::new(),
                 });
             }
-            Err(e) => self.sink.send(Event::LoginFailed(e.to_string())),
+            Err(e) => self.sink.send(Event::LoginFailed(crate::words::error(&e))),
         }
     }
 }

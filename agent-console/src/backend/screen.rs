@@ -98,7 +98,7 @@ impl Connection {
             }
             Err(e) => sink.send(Event::ViewFailed {
                 session,
-                message: e.to_string(),
+                message: crate::words::error(&e),
             }),
         }
     }
@@ -110,7 +110,7 @@ impl Connection {
         {
             sink.send(Event::ViewFailed {
                 session,
-                message: e.to_string(),
+                message: crate::words::error(&e),
             });
         }
     }
@@ -122,7 +122,7 @@ impl Connection {
         {
             sink.send(Event::ViewFailed {
                 session,
-                message: e.to_string(),
+                message: crate::words::error(&e),
             });
         }
     }
@@ -137,7 +137,7 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
             Err(e) => {
                 sink.send(Event::ViewFailed {
                     session,
-                    message: e.to_string(),
+                    message: crate::words::error(&e),
                 });
                 return;
             }

@@ -2,6 +2,7 @@
 //! transfer, invite and end dialogs, and the tab markers.
 
 use egui_kittest::kittest::Queryable as _;
+use tether_protocol::chat::Audience;
 use tether_protocol::desk::{
     AgentInfo, EntryKind, LeftReason, MemberRole, QueueEntry, QueueId, Target, TeamInfo, Unqueued,
 };
@@ -338,26 +339,39 @@ fn end_session_asks_first_and_only_the_owner_has_it() {
 }
 
 #[test]
-fn tab_markers_turn_with_the_time_since_the_agent_acted() {
+fn tab_markers_turn_with_the_time_since_the_customer_was_last_written_to() {
     let mut s = with_teams(&[]);
     s.apply(Event::Server(ServerMsg::SessionStarted(session(5, 1))));
     s.take_commands();
     let activity = s.settings.activity;
     let d = s.desk_mut().expect("desk");
-    d.sessions[0].last_acted = now_unix() - 200;
+    d.sessions[0].last_said = now_unix() - 200;
     assert_eq!(
-        activity.marker(now_unix() - d.sessions[0].last_acted),
+        activity.marker(now_unix() - d.sessions[0].last_said),
         Marker::Amber
     );
-    // Any command in the session counts as acting in it.
+    // Other work in the session, or a word only representatives read, does not count.
     s.outbox.push(Command::Control {
         session: SessionId(5),
         on: true,
     });
+    s.outbox.push(Command::Say {
+        session: SessionId(5),
+        to: Audience::Representatives,
+        text: "brb".into(),
+    });
+    s.take_commands();
+    assert!(now_unix() - s.desk_mut().expect("desk").sessions[0].last_said >= 200);
+    // A message to the customer does.
+    s.outbox.push(Command::Say {
+        session: SessionId(5),
+        to: Audience::Everyone,
+        text: "Still with you".into(),
+    });
     s.take_commands();
     let d = s.desk_mut().expect("desk");
-    assert!(now_unix() - d.sessions[0].last_acted < 5);
-    d.sessions[0].last_acted = now_unix() - 400;
+    assert!(now_unix() - d.sessions[0].last_said < 5);
+    d.sessions[0].last_said = now_unix() - 400;
     let mut h = harness(s);
     assert_eq!(h.state().settings.activity.marker(400), Marker::Red);
     // The thresholds are the console's settings.

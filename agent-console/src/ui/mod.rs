@@ -267,7 +267,7 @@ fn tabs(ui: &mut Ui, desk: &mut Desk, settings: &Settings) {
             desk.selected = None;
         }
         for t in &desk.sessions {
-            let idle = now.saturating_sub(t.last_acted);
+            let idle = now.saturating_sub(t.last_said);
             let colour = match settings.activity.marker(idle) {
                 Marker::Green => Color32::from_rgb(40, 170, 60),
                 Marker::Amber => Color32::from_rgb(230, 160, 20),
