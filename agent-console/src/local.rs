@@ -150,6 +150,8 @@ mod relay {
             public_url: None,
             limits: tether_relay::Limits::default(),
             requeue_after: tether_relay::core::REQUEUE_AFTER,
+            tls_files: None,
+            portal: Default::default(),
         };
         let relay = match Relay::start(cfg(DEFAULT_PORT)).await {
             Ok(r) => r,

@@ -176,6 +176,7 @@ mod tests {
                 os: "Linux".into(),
                 hostname: "pc".into(),
                 user: "c".into(),
+                request: None,
                 monitors: Vec::new(),
             },
             waiting_since: since,

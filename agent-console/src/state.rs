@@ -1155,6 +1155,7 @@ mod tests {
                 os: "Linux".into(),
                 hostname: "pc".into(),
                 user: "carol".into(),
+                request: None,
                 monitors: vec![MonitorInfo {
                     name: "a".into(),
                     x: 0,

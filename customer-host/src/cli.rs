@@ -26,8 +26,10 @@ use tether_desktop::capture;
     about = "Share this computer's screen with a Tether support agent"
 )]
 struct Cli {
-    /// The session key your support agent gave you: 9 digits or the session URL. Without it, the
-    /// window asks for it.
+    /// The session key your support agent gave you (9 digits or the session URL), a ticket or
+    /// ticket URL from the support portal, or a help link (`https://RELAY/a/AGENT`,
+    /// `https://RELAY/t/TEAM`). Without it, the key in this program's file name (as the portal
+    /// names its downloads), else the window asks for it.
     key: Option<String>,
     /// The window's language, en or fr (default: the system's).
     #[arg(long, env = "TETHER_LANG", value_parser = parse_lang)]
@@ -88,11 +90,17 @@ impl From<Allow> for Permission {
 /// Runs the command line with these arguments (the first is the program name).
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     init_tracing();
-    let cli = Cli::parse_from(args);
+    let mut cli = Cli::parse_from(args);
     tether_i18n::set_lang(cli.lang.unwrap_or_else(tether_i18n::Lang::from_env));
-    let target = config::resolve(
+    // A download from the portal carries its key in its file name and the relay in its tail.
+    if cli.key.is_none() {
+        cli.key = config::key_from_own_name();
+    }
+    let embedded = config::embedded_settings();
+    let target = config::resolve_with(
         cli.relay.clone(),
         cli.relay_fingerprint.clone(),
+        embedded,
         config::settings_path().as_deref(),
     );
     let rt = match tokio::runtime::Builder::new_multi_thread()

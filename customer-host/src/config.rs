@@ -78,15 +78,59 @@ pub fn settings_path() -> Option<PathBuf> {
     Some(exe.parent()?.join(SETTINGS_FILE))
 }
 
+/// The key in this program's file name, as the portal names its downloads
+/// (`tether-host-123456789`, `tether-host-TICKET.exe`).
+pub fn key_from_own_name() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let name = exe.file_name()?.to_str()?;
+    tether_protocol::pairing::key_from_file_name(name).and_then(|k| k.secret().map(str::to_string))
+}
+
+/// The settings appended to this program's file by the portal, if any.
+pub fn embedded_settings() -> Option<Settings> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    use tether_protocol::embed;
+    let mut f = std::fs::File::open(std::env::current_exe().ok()?).ok()?;
+    let size = f.metadata().ok()?.len();
+    if size < embed::FOOTER as u64 {
+        return None;
+    }
+    let mut footer = [0u8; embed::FOOTER];
+    f.seek(SeekFrom::End(-(embed::FOOTER as i64))).ok()?;
+    f.read_exact(&mut footer).ok()?;
+    let len = embed::tail_len(&footer)?;
+    let start = size.checked_sub((embed::FOOTER + len) as u64)?;
+    let mut bytes = vec![0u8; len];
+    f.seek(SeekFrom::Start(start)).ok()?;
+    f.read_exact(&mut bytes).ok()?;
+    let e = embed::parse(&bytes)?;
+    Some(Settings {
+        relay: Some(e.relay),
+        fingerprint: Some(e.fingerprint),
+    })
+}
+
 /// Decides the relay from the command line first, then from `file`'s settings.
 pub fn resolve(
     relay: Option<String>,
     fingerprint: Option<String>,
     file: Option<&Path>,
 ) -> Result<Target, Failure> {
-    let settings = match file {
-        Some(f) => Settings::read(f).map_err(|e| Failure::NotConfigured(e.to_string()))?,
-        None => Settings::default(),
+    resolve_with(relay, fingerprint, None, file)
+}
+
+/// Decides the relay from the command line first, then the settings the program carries, then
+/// `file`'s.
+pub fn resolve_with(
+    relay: Option<String>,
+    fingerprint: Option<String>,
+    embedded: Option<Settings>,
+    file: Option<&Path>,
+) -> Result<Target, Failure> {
+    let settings = match (embedded, file) {
+        (Some(e), _) => e,
+        (None, Some(f)) => Settings::read(f).map_err(|e| Failure::NotConfigured(e.to_string()))?,
+        (None, None) => Settings::default(),
     };
     let relay = relay
         .or(settings.relay)

@@ -179,7 +179,7 @@ impl Attempts {
     /// One attempt with `key`: its exit status and what follows.
     async fn attempt(&mut self, key: String) -> (u8, Then) {
         // A malformed key is told at once, without a connection.
-        if let Err(r) = tether_protocol::pairing::parse_key(&key) {
+        if let Err(r) = tether_protocol::pairing::parse_ref(&key) {
             let f = Failure::Refused(r);
             let code = report(&f);
             self.shared.update(|v| {

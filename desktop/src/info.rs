@@ -38,6 +38,7 @@ pub fn customer_info(name: Option<String>, monitors: Vec<MonitorInfo>) -> Custom
         hostname: hostname(),
         user: user_name(),
         monitors,
+        request: None,
     }
 }
 

@@ -130,13 +130,13 @@ pub fn unlock(conn: &quinn::Connection, streams: u32) {
 
 /// Server configuration for the relay: TLS 1.3 only, our ALPN only, unauthenticated limits.
 pub fn server_config(
-    cert: CertificateDer<'static>,
+    certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<quinn::ServerConfig, TlsError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(vec![cert], key)?;
+        .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![tether_protocol::ALPN.to_vec()];
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;

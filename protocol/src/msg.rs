@@ -84,6 +84,18 @@ pub struct CustomerInfo {
     pub user: String,
     /// Every monitor, primary first.
     pub monitors: Vec<MonitorInfo>,
+    /// What the customer wrote on the portal's form, when they came through it. Only the relay
+    /// sets it (from the ticket); what a host sends here is dropped.
+    pub request: Option<Request>,
+}
+
+/// A customer's request from the portal: the problem type they picked and their description.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// The problem type (a team's issue type), when they picked one.
+    pub problem: Option<String>,
+    /// What they wrote.
+    pub description: String,
 }
 
 /// A freshly created session key.

@@ -47,26 +47,136 @@ pub fn pin_from_random(bytes: [u8; 8]) -> Option<String> {
     (v < limit).then(|| format!("{:09}", v % SPACE))
 }
 
+/// Characters in a ticket (lowercase base32: 100 random bits).
+pub const TICKET_CHARS: usize = 20;
+/// The alphabet of tickets.
+const TICKET_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+/// Longest agent login or team name a help link may carry.
+pub const MAX_LINK_NAME: usize = 64;
+
+/// What a customer can start a session with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// A session key an agent made: 9 digits, or the session URL `…/s/PIN`.
+    Pin(String),
+    /// A one-time ticket the portal made from the issue form or a help link: 20 lowercase
+    /// base32 characters, or the ticket URL `…/k/TICKET`.
+    Ticket(String),
+    /// A help link into an agent's personal queue, `…/a/LOGIN`.
+    Agent(String),
+    /// A help link into a team's queue, `…/t/TEAM`.
+    Team(String),
+}
+
+impl KeyRef {
+    /// The secret that names a key row (PINs and tickets); help links name none.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            KeyRef::Pin(s) | KeyRef::Ticket(s) => Some(s),
+            KeyRef::Agent(_) | KeyRef::Team(_) => None,
+        }
+    }
+}
+
+/// Whether `s` is a ticket.
+pub fn is_ticket(s: &str) -> bool {
+    s.len() == TICKET_CHARS && s.bytes().all(|b| TICKET_ALPHABET.contains(&b))
+}
+
+/// Whether `s` is a PIN.
+pub fn is_pin(s: &str) -> bool {
+    s.len() == PIN_DIGITS && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Makes a ticket from 20 random bytes (5 bits of each).
+pub fn ticket_from_random(bytes: [u8; TICKET_CHARS]) -> String {
+    bytes
+        .iter()
+        .map(|b| TICKET_ALPHABET[usize::from(b & 31)] as char)
+        .collect()
+}
+
+/// Decodes `%XX` escapes of a URL path segment; `None` if it is not valid UTF-8 or escaping.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A help link's name: not empty, short, no control characters or slashes.
+fn link_name(s: &str) -> Result<String, Refusal> {
+    let name = percent_decode(s).ok_or(Refusal::KeyMalformed)?;
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= MAX_LINK_NAME
+        && !name.chars().any(|c| c.is_control() || c == '/');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Refusal::KeyMalformed)
+    }
+}
+
+/// Reads what a customer typed, pasted, or downloaded: 9 digits (spaces and dashes ignored), a
+/// ticket, or a URL of the portal (`/s/PIN`, `/k/TICKET`, `/a/LOGIN`, `/t/TEAM`, with any query
+/// or fragment ignored).
+pub fn parse_ref(input: &str) -> Result<KeyRef, Refusal> {
+    let input = input.trim();
+    if input.contains("://") {
+        let path = input.split(['?', '#']).next().unwrap_or("");
+        let path = path.trim_end_matches('/');
+        let (rest, last) = path.rsplit_once('/').ok_or(Refusal::KeyMalformed)?;
+        let (_, kind) = rest.rsplit_once('/').ok_or(Refusal::KeyMalformed)?;
+        return match kind {
+            "s" if is_pin(last) => Ok(KeyRef::Pin(last.to_string())),
+            "k" if is_ticket(last) => Ok(KeyRef::Ticket(last.to_string())),
+            "a" => Ok(KeyRef::Agent(link_name(last)?)),
+            "t" => Ok(KeyRef::Team(link_name(last)?)),
+            _ => Err(Refusal::KeyMalformed),
+        };
+    }
+    if is_ticket(input) {
+        return Ok(KeyRef::Ticket(input.to_string()));
+    }
+    let digits: String = input.chars().filter(|c| *c != ' ' && *c != '-').collect();
+    if is_pin(&digits) {
+        Ok(KeyRef::Pin(digits))
+    } else {
+        Err(Refusal::KeyMalformed)
+    }
+}
+
 /// Extracts the PIN from what a customer typed: 9 digits (spaces and dashes ignored) or a
 /// session URL ending in `/s/PIN`.
 pub fn parse_key(input: &str) -> Result<String, Refusal> {
-    let input = input.trim();
-    let candidate = match input.find("://") {
-        Some(_) => {
-            let path = input.trim_end_matches('/');
-            let (_, last) = path.rsplit_once('/').ok_or(Refusal::KeyMalformed)?;
-            let (rest, _) = path.rsplit_once('/').ok_or(Refusal::KeyMalformed)?;
-            if !rest.ends_with("/s") {
-                return Err(Refusal::KeyMalformed);
-            }
-            last.to_string()
-        }
-        None => input.chars().filter(|c| *c != ' ' && *c != '-').collect(),
-    };
-    if candidate.len() == PIN_DIGITS && candidate.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(candidate)
+    match parse_ref(input)? {
+        KeyRef::Pin(pin) => Ok(pin),
+        _ => Err(Refusal::KeyMalformed),
+    }
+}
+
+/// The key a downloaded host carries in its file name, as the portal names it:
+/// `tether-host-KEY` (an optional `.exe`, and a ` (1)` a browser adds, are ignored).
+pub fn key_from_file_name(name: &str) -> Option<KeyRef> {
+    let stem = name.strip_suffix(".exe").unwrap_or(name);
+    let stem = stem.split(" (").next().unwrap_or(stem);
+    let key = stem.strip_prefix("tether-host-")?;
+    if is_pin(key) {
+        Some(KeyRef::Pin(key.to_string()))
+    } else if is_ticket(key) {
+        Some(KeyRef::Ticket(key.to_string()))
     } else {
-        Err(Refusal::KeyMalformed)
+        None
     }
 }
 
@@ -262,6 +372,55 @@ impl GuessRate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn portal_addresses_and_tickets_parse() {
+        let t = "abcdefghijklmnopqrs2";
+        assert_eq!(parse_ref(t), Ok(KeyRef::Ticket(t.into())));
+        assert_eq!(
+            parse_ref(&format!("https://r.example/k/{t}")),
+            Ok(KeyRef::Ticket(t.into()))
+        );
+        assert_eq!(
+            parse_ref("https://r.example/s/123456789?x=1"),
+            Ok(KeyRef::Pin("123456789".into()))
+        );
+        assert_eq!(
+            parse_ref("https://r.example/a/alice"),
+            Ok(KeyRef::Agent("alice".into()))
+        );
+        assert_eq!(
+            parse_ref("https://r.example:8443/t/Front%20Desk/"),
+            Ok(KeyRef::Team("Front Desk".into()))
+        );
+        assert_eq!(
+            parse_ref("https://r.example/t/a%2Fb"),
+            Err(Refusal::KeyMalformed)
+        );
+        assert_eq!(
+            parse_ref("https://r.example/t/%ZZ"),
+            Err(Refusal::KeyMalformed)
+        );
+        assert_eq!(
+            parse_ref("https://r.example/x/alice"),
+            Err(Refusal::KeyMalformed)
+        );
+        assert_eq!(
+            parse_ref("https://r.example/k/short"),
+            Err(Refusal::KeyMalformed)
+        );
+        assert_eq!(parse_key(t), Err(Refusal::KeyMalformed));
+        assert_eq!(
+            key_from_file_name("tether-host-123456789 (1)"),
+            Some(KeyRef::Pin("123456789".into()))
+        );
+        assert_eq!(
+            key_from_file_name(&format!("tether-host-{t}.exe")),
+            Some(KeyRef::Ticket(t.into()))
+        );
+        assert_eq!(key_from_file_name("tether-host"), None);
+        assert!(is_ticket(&ticket_from_random([255; TICKET_CHARS])));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -60,6 +60,25 @@ pub fn load_or_create(data_dir: &Path) -> Result<Identity, IdentityError> {
     })
 }
 
+/// A certificate chain and its key from PEM files (a CA-issued certificate, say), with the
+/// fingerprint of the first certificate (clients may pin it as they pin the self-signed one).
+pub fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String)> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{}: no certificate in it", cert.display()))?;
+    let fingerprint = tether_net::fingerprint(first);
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+    Ok((certs, key, fingerprint))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+pub mod http;
 pub mod impair;
 pub mod process;
 pub mod relay;
 pub mod session;
+pub mod webdriver;
 pub mod xvfb;
 
 pub use impair::*;

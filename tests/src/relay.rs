@@ -20,6 +20,8 @@ pub struct RelayProc {
     pub addr: String,
     /// Certificate fingerprint.
     pub fingerprint: String,
+    /// The portal's addresses, as `https://127.0.0.1:PORT` or `http://…`, when it serves one.
+    pub portal: Vec<String>,
     /// The child.
     pub child: ChildGuard,
 }
@@ -70,6 +72,7 @@ impl RelayProc {
         };
         let mut fingerprint = None;
         let mut addr = None;
+        let mut portal = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             if let Some(a) = line
@@ -80,6 +83,11 @@ impl RelayProc {
             }
             if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
                 fingerprint = Some(fp.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("portal listening on ")
+                && let Some((url, _)) = rest.split_once(' ')
+            {
+                portal.push(url.to_string());
             }
             if line.starts_with("data dir:") {
                 break;
@@ -92,6 +100,7 @@ impl RelayProc {
             dir,
             addr,
             fingerprint,
+            portal,
             child,
         })
     }

@@ -86,6 +86,9 @@ pub(super) fn chat_box(
                 .weak()
                 .size(size - 1.0),
             );
+            if let Some(r) = &c.request {
+                ui.label(RichText::new(super::request_words(r)).size(size - 1.0));
+            }
             ui.separator();
             for e in &tab.chat {
                 match &e.line {

@@ -82,10 +82,20 @@ pub(super) fn queues(
 
 fn entry_row(ui: &mut Ui, e: &QueueEntry, focused: bool, now: u64, outbox: &mut Vec<Command>) {
     let name = RichText::new(&e.customer.name);
-    ui.label(if focused {
-        name.strong().color(Color32::from_rgb(40, 120, 220))
-    } else {
-        name
+    ui.vertical(|ui| {
+        ui.label(if focused {
+            name.strong().color(Color32::from_rgb(40, 120, 220))
+        } else {
+            name
+        });
+        // What the customer wrote on the portal, shortened; the whole text on hover.
+        if let Some(r) = &e.customer.request {
+            let words = super::request_words(r);
+            let short: String = words.chars().take(80).collect();
+            let more = if short.len() < words.len() { "…" } else { "" };
+            ui.label(RichText::new(format!("{short}{more}")).small())
+                .on_hover_text(words);
+        }
     });
     ui.label(format!("{} ({})", e.customer.os, e.customer.hostname));
     ui.label(wait_time(now.saturating_sub(e.waiting_since)));

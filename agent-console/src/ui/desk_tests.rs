@@ -21,6 +21,7 @@ fn waiting(id: u64, queue: QueueId, name: &str, arrived: bool) -> QueueEntry {
             os: "Windows 11".into(),
             hostname: "front-desk".into(),
             user: "dana".into(),
+            request: None,
             monitors: Vec::new(),
         },
         waiting_since: now_unix() - 65,

@@ -288,3 +288,13 @@ fn info_lines(ui: &mut Ui, users: &str, screen: &str) {
     ui.label(t!("desk-users", users = users));
     ui.label(t!("desk-screen", screen = screen));
 }
+
+/// A customer's request from the portal in one line: the problem type, then their words.
+pub(crate) fn request_words(r: &tether_protocol::msg::Request) -> String {
+    let text = r.description.replace('\n', " ");
+    match &r.problem {
+        Some(p) if text.is_empty() => p.clone(),
+        Some(p) => format!("{p}: {text}"),
+        None => text,
+    }
+}

@@ -83,6 +83,16 @@ fn details(ui: &mut Ui, tab: &SessionTab) {
                 ui.label(v);
                 ui.end_row();
             }
+            if let Some(r) = &c.request {
+                if let Some(p) = &r.problem {
+                    ui.label(RichText::new(t!("nav-problem")).weak());
+                    ui.label(p);
+                    ui.end_row();
+                }
+                ui.label(RichText::new(t!("nav-request")).weak());
+                ui.label(&r.description);
+                ui.end_row();
+            }
         });
 }
 

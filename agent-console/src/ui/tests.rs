@@ -73,6 +73,7 @@ pub(super) fn session(id: u64, monitors: usize) -> SessionInfo {
             os: "Debian GNU/Linux 12".into(),
             hostname: "carol-pc".into(),
             user: "carol".into(),
+            request: None,
             monitors: (0..monitors)
                 .map(|i| MonitorInfo {
                     name: format!("m{i}"),

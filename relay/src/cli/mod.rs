@@ -46,9 +46,12 @@ enum Cmd {
         /// UDP address to listen on.
         #[arg(long, default_value = "0.0.0.0:4433")]
         listen: SocketAddr,
-        /// Base of session URLs (default: https://HOSTNAME:PORT).
+        /// Base of session URLs and portal pages (default: https://HOSTNAME:PORT, with the
+        /// portal's HTTPS port when it is on, the QUIC port otherwise).
         #[arg(long)]
         public_url: Option<String>,
+        #[command(flatten)]
+        portal: PortalArgs,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -79,6 +82,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: scripts::ScriptCmd,
     },
+    /// Problem types of the portal's issue form, each leading to a team's queue.
+    IssueType {
+        #[command(subcommand)]
+        cmd: scripts::IssueTypeCmd,
+    },
     /// The session history.
     Session {
         #[command(subcommand)]
@@ -92,6 +100,49 @@ enum Cmd {
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+/// The web portal and the certificate.
+#[derive(clap::Args)]
+struct PortalArgs {
+    /// Serve the portal over HTTPS here (TCP), e.g. 0.0.0.0:443.
+    #[arg(long)]
+    portal_listen: Option<SocketAddr>,
+    /// Serve the portal over plain HTTP here, for a reverse proxy in front, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    portal_listen_http: Option<SocketAddr>,
+    /// The operator's name on the portal's pages.
+    #[arg(long, default_value = "Tether remote support")]
+    portal_title: String,
+    /// The operator's logo on the portal's pages (.png, .jpg or .svg, at most 1 MiB).
+    #[arg(long)]
+    portal_logo: Option<PathBuf>,
+    /// Folder of host builds the portal offers: tether-host-linux-x86_64,
+    /// tether-host-windows-x86_64.exe, tether-host-macos-aarch64...
+    #[arg(long)]
+    downloads: Option<PathBuf>,
+    /// A certificate chain (PEM) for QUIC and the portal instead of the self-signed one.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl PortalArgs {
+    fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        Some((self.tls_cert.clone()?, self.tls_key.clone()?))
+    }
+
+    fn config(self) -> crate::portal::PortalConfig {
+        crate::portal::PortalConfig {
+            listen: self.portal_listen,
+            listen_http: self.portal_listen_http,
+            title: self.portal_title,
+            logo: self.portal_logo,
+            downloads: self.downloads,
+        }
+    }
 }
 
 /// What the relay spends on peers at most.
@@ -192,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Serve {
             listen,
             public_url,
+            portal,
             limits,
             data,
         } => {
@@ -201,6 +253,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_url,
                 limits: limits.limits(),
                 requeue_after: limits.requeue_after.into(),
+                tls_files: portal.tls_files(),
+                portal: portal.config(),
             };
             serve(cfg).await
         }
@@ -214,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Key { cmd } => admin::key(cmd).await,
         Cmd::Session { cmd } => admin::session(cmd).await,
         Cmd::Script { cmd } => scripts::script(cmd).await,
+        Cmd::IssueType { cmd } => scripts::issue_type(cmd).await,
         Cmd::Audit { limit, data } => admin::audit(limit, data).await,
     }
 }
@@ -222,9 +277,17 @@ async fn serve(cfg: RelayConfig) -> anyhow::Result<()> {
     // Listen for signals before announcing readiness, so an early SIGTERM still shuts down cleanly.
     let signals = shutdown_signal()?;
     let data_dir = cfg.data_dir.clone();
+    let has_https = cfg.portal.listen.is_some();
     let relay = Relay::start(cfg).await?;
     say!("tether-relay listening on {} (UDP)", relay.local_addr());
     say!("certificate fingerprint (SHA-256): {}", relay.fingerprint());
+    for (i, a) in relay.portal_addrs().iter().enumerate() {
+        let scheme = if i == 0 && has_https { "https" } else { "http" };
+        say!(
+            "portal listening on {scheme}://{a} (TCP); public address {}",
+            relay.public_url()
+        );
+    }
     if relay.store().agent_count().await? == 0 {
         // The password goes to an owner-only file, not to a terminal or a log.
         let password = store::random_password()?;

@@ -107,3 +107,65 @@ pub(super) async fn script(cmd: ScriptCmd) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub(super) enum IssueTypeCmd {
+    /// Offer a problem type on the portal's issue form; requests of that type go to TEAM's queue.
+    Add {
+        /// The team whose queue the requests go to.
+        team: String,
+        /// What the customer reads, e.g. "Printer problems".
+        title: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List every problem type with its id and team.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Stop offering a problem type.
+    Remove {
+        /// Its id, as `issue-type list` prints it.
+        id: i64,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+pub(super) async fn issue_type(cmd: IssueTypeCmd) -> anyhow::Result<()> {
+    match cmd {
+        IssueTypeCmd::Add { team, title, data } => {
+            let store = open(&data).await?;
+            let id = store.add_issue_type(team.clone(), title.clone()).await?;
+            audit_cli(
+                store.as_ref(),
+                "issue_type.added",
+                format!("{title:?} for team {team}"),
+            )
+            .await?;
+            store.close().await?;
+            say!("{id}");
+        }
+        IssueTypeCmd::List { data } => {
+            let store = open(&data).await?;
+            for t in store.issue_types().await? {
+                say!("{}\t{}\t{}", t.id, printable(&t.team), printable(&t.title));
+            }
+            store.close().await?;
+        }
+        IssueTypeCmd::Remove { id, data } => {
+            let store = open(&data).await?;
+            store.remove_issue_type(id).await?;
+            audit_cli(
+                store.as_ref(),
+                "issue_type.removed",
+                format!("issue type {id}"),
+            )
+            .await?;
+            store.close().await?;
+            eprintln!("removed issue type {id}");
+        }
+    }
+    Ok(())
+}

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use tether_net::close;
-use tether_protocol::msg::{ServerMsg, SessionId};
+use tether_protocol::msg::{Denied, Refusal, ServerMsg, SessionId};
+use tether_protocol::pairing::{self, KeyRef};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
-use crate::core::{ConnId, Core, Now, Output};
+use crate::core::{ConnId, Core, KeyOwner, Now, Output};
 use crate::store::{Actor, AuditEvent, Store};
 use crate::tls;
 
@@ -89,6 +90,24 @@ pub struct RelayConfig {
     /// How long a session whose owner lost their connection waits in the owner's personal
     /// queue before it moves to the queue it came from.
     pub requeue_after: Duration,
+    /// A certificate chain and key (PEM) to use instead of the self-signed identity, for QUIC
+    /// and the portal.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// The web portal (off unless it has an address).
+    pub portal: crate::portal::PortalConfig,
+}
+
+/// `HOST:PORT` at which customers reach the QUIC listener: the public URL's host and the
+/// listener's port.
+pub fn relay_addr(public_url: &str, quic_port: u16) -> String {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = if let Some(end) = authority.find(']') {
+        &authority[..=end]
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    };
+    format!("{host}:{quic_port}")
 }
 
 /// Seconds since the Unix epoch.
@@ -192,8 +211,8 @@ impl State {
     }
 }
 
-struct Shared {
-    store: Arc<dyn Store>,
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
     public_url: String,
     started: Instant,
     limits: Limits,
@@ -205,7 +224,110 @@ struct Shared {
     state: Mutex<State>,
 }
 
+/// Whether a key check uses the key up (a host joining) or only looks (the portal's key page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// A host joins: the key is used.
+    Consume,
+    /// The portal shows what a key will do: nothing changes.
+    Peek,
+}
+
+/// A key, ticket or help link that opens a session.
+#[derive(Debug, Clone)]
+pub(crate) struct Admitted {
+    /// Whose queue the customer enters.
+    pub(crate) owner: KeyOwner,
+    /// The key row (none for a help link).
+    pub(crate) key_id: Option<i64>,
+    /// What the customer wrote, for a ticket.
+    pub(crate) ticket: Option<crate::store::Ticket>,
+}
+
 impl Shared {
+    /// Checks what a customer gave (a PIN, ticket, session or ticket URL, or help link) from
+    /// `remote`: against the source's failure limit first, one at a time after a pause while
+    /// keys are being guessed, then the key itself; a failure counts against the source (and a
+    /// wrong key against the guess rate), whether a host or the portal asked.
+    pub(crate) async fn admit_key(
+        &self,
+        remote: SocketAddr,
+        key: &str,
+        how: Use,
+    ) -> Result<Admitted, Refusal> {
+        let ip = remote.ip();
+        let now = self.now();
+        let delay = {
+            let mut st = self.state();
+            st.core.admission.begin_join(ip, now.mono)?
+        };
+        // While someone guesses keys, joins go one at a time, each after a pause: guessing slows
+        // to a trickle, and nobody's key is disabled.
+        let _lane = if delay.is_zero() {
+            None
+        } else {
+            let lane = self.slow_lane.lock().await;
+            tokio::time::sleep(delay).await;
+            Some(lane)
+        };
+        let result = self.find_admitted(key, how, now.unix).await;
+        if let Err(r) = &result {
+            let alert = {
+                let mono = self.mono();
+                self.state().core.admission.join_failed(ip, r, mono)
+            };
+            if let Some(n) = alert {
+                self.audit(
+                    None,
+                    &Actor::Relay,
+                    "key.guessing",
+                    &format!(
+                        "{n} wrong session keys in the last {} s from all sources: joins are slowed",
+                        pairing::GUESS_WINDOW.as_secs()
+                    ),
+                    Some(remote),
+                )
+                .await;
+            }
+        }
+        result
+    }
+
+    async fn find_admitted(&self, key: &str, how: Use, unix: u64) -> Result<Admitted, Refusal> {
+        let key = pairing::parse_ref(key)?;
+        let Some(secret) = key.secret() else {
+            let owner = self.store.link_owner(key.clone()).await.map_err(|e| {
+                warn!(error = %e, "help link lookup failed");
+                Refusal::NotAllowed(Denied::RelayFailed)
+            })?;
+            return match (owner, key) {
+                (Some(owner), _) => Ok(Admitted {
+                    owner,
+                    key_id: None,
+                    ticket: None,
+                }),
+                (None, KeyRef::Team(t)) => Err(Refusal::NotAllowed(Denied::NoSuchTeam(t))),
+                (None, KeyRef::Agent(a)) => Err(Refusal::NotAllowed(Denied::NoSuchAgent(a))),
+                (None, _) => Err(Refusal::KeyMalformed),
+            };
+        };
+        let found = self.store.find_key(secret.to_string()).await.map_err(|e| {
+            warn!(error = %e, "key lookup failed");
+            Refusal::KeyWrong
+        })?;
+        let record = found.as_ref().map(|f| f.record);
+        self.state().core.admission.check_key(record, unix)?;
+        let found = found.ok_or(Refusal::KeyWrong)?;
+        if how == Use::Consume && !matches!(self.store.use_key(found.id, unix).await, Ok(true)) {
+            return Err(Refusal::KeyUsed);
+        }
+        Ok(Admitted {
+            owner: found.owner,
+            key_id: Some(found.id),
+            ticket: found.ticket,
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state usable: recover it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -215,14 +337,19 @@ impl Shared {
         self.started.elapsed()
     }
 
-    fn now(&self) -> Now {
+    /// The base of session URLs.
+    pub(crate) fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub(crate) fn now(&self) -> Now {
         Now {
             mono: self.mono(),
             unix: now_unix(),
         }
     }
 
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         session: Option<SessionId>,
         actor: &Actor,
@@ -369,6 +496,7 @@ pub struct Relay {
     shared: Arc<Shared>,
     endpoint: quinn::Endpoint,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    portal_addrs: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -386,15 +514,39 @@ impl Relay {
         let store = crate::store::open(&cfg.data_dir)
             .await
             .context("opening the relay database")?;
-        let id = tls::load_or_create(&cfg.data_dir)?;
-        let server = tether_net::server_config(id.cert, id.key)?;
+        let (certs, key, fingerprint) = match &cfg.tls_files {
+            Some((cert, key)) => tls::load_pem(cert, key)?,
+            None => {
+                let id = tls::load_or_create(&cfg.data_dir)?;
+                (vec![id.cert], id.key, id.fingerprint)
+            }
+        };
+        let server = tether_net::server_config(certs.clone(), key.clone_key())?;
         let endpoint = quinn::Endpoint::server(server, cfg.listen)
             .with_context(|| format!("cannot listen on {} (UDP)", cfg.listen))?;
         let addr = endpoint.local_addr()?;
-        let public_url = cfg
-            .public_url
-            .clone()
-            .unwrap_or_else(|| default_public_url(addr));
+        // The portal's listeners are bound now, so that the default public URL can name them.
+        let https = match cfg.portal.listen {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (TCP, portal)"))?,
+            ),
+            None => None,
+        };
+        let plain = match cfg.portal.listen_http {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (TCP, portal over HTTP)"))?,
+            ),
+            None => None,
+        };
+        let public_url = match (&cfg.public_url, &https) {
+            (Some(u), _) => u.trim_end_matches('/').to_string(),
+            (None, Some(l)) => default_public_url(l.local_addr()?),
+            (None, None) => default_public_url(addr),
+        };
         store
             .set_setting("public_url".into(), public_url.clone())
             .await?;
@@ -441,19 +593,64 @@ impl Relay {
                 sh.decide(|core| core.tick(now)).await;
             }
         });
-        info!(%addr, fingerprint = %id.fingerprint, "relay listening");
+        let mut tasks = vec![accept, janitor, ticker];
+        let mut portal_addrs = Vec::new();
+        if https.is_some() || plain.is_some() {
+            let parts = || crate::portal::PortalParts {
+                relay_addr: relay_addr(&shared.public_url, addr.port()),
+                fingerprint: fingerprint.clone(),
+            };
+            let assets = Arc::new(crate::portal::Assets::load(&cfg.portal, &parts())?);
+            let listeners = [
+                (
+                    https,
+                    Some(crate::portal::listen::tls_acceptor(certs, key)?),
+                ),
+                (plain, None),
+            ];
+            for (tcp, tls) in listeners {
+                let Some(tcp) = tcp else { continue };
+                let secure = tls.is_some();
+                let portal = crate::portal::Portal::new(
+                    shared.clone(),
+                    &cfg.portal,
+                    assets.clone(),
+                    parts(),
+                    secure,
+                )?;
+                let router = crate::portal::router(Arc::new(portal));
+                let listener = crate::portal::listen::Listener::new(tcp, tls)?;
+                let local = axum::serve::Listener::local_addr(&listener)?;
+                info!(%local, https = secure, "portal listening");
+                portal_addrs.push(local);
+                tasks.push(tokio::spawn(async move {
+                    let app = router
+                        .into_make_service_with_connect_info::<crate::portal::listen::PeerAddr>();
+                    if let Err(e) = axum::serve(listener, app).await {
+                        warn!(error = %e, "portal stopped");
+                    }
+                }));
+            }
+        }
+        info!(%addr, %fingerprint, "relay listening");
         Ok(Relay {
             addr,
-            fingerprint: id.fingerprint,
+            fingerprint,
             shared,
             endpoint,
-            tasks: vec![accept, janitor, ticker],
+            tasks,
+            portal_addrs,
         })
     }
 
     /// The bound UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The portal's addresses: HTTPS first (when on), then plain HTTP.
+    pub fn portal_addrs(&self) -> &[SocketAddr] {
+        &self.portal_addrs
     }
 
     /// SHA-256 fingerprint of the certificate, hex.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tether_protocol::chat::{ChatEntry, Script};
 use tether_protocol::msg::{EndReason, SessionId};
-use tether_protocol::pairing::KeyRecord;
+use tether_protocol::pairing::{KeyRecord, KeyRef};
 
 use crate::core::{AgentProfile, KeyOwner};
 
@@ -75,6 +75,15 @@ pub enum StoreError {
     /// A script's title, text or address is not acceptable.
     #[error("{0}")]
     BadScript(String),
+    /// No issue type of that id.
+    #[error("no issue type {0}")]
+    NoSuchIssueType(i64),
+    /// An issue type's title is not acceptable, or the team has it already.
+    #[error("{0}")]
+    BadIssueType(String),
+    /// The relay holds as many live tickets as allowed.
+    #[error("too many open requests; try again later")]
+    TooManyTickets,
     /// A stored record could not be read back.
     #[error("unreadable record: {0}")]
     Corrupt(String),
@@ -143,7 +152,7 @@ pub struct NewScript {
     pub url: Option<String>,
 }
 
-/// A key found by its PIN.
+/// A key found by its PIN (or a ticket by its secret).
 #[derive(Debug, Clone)]
 pub struct FoundKey {
     /// Row id.
@@ -152,7 +161,34 @@ pub struct FoundKey {
     pub owner: KeyOwner,
     /// State and expiry (a key of a disabled agent counts as expired).
     pub record: KeyRecord,
+    /// What the customer wrote, for a ticket.
+    pub ticket: Option<Ticket>,
 }
+
+/// What a customer wrote on the portal, kept with their ticket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ticket {
+    /// Their name.
+    pub name: String,
+    /// The problem type and description.
+    pub request: tether_protocol::msg::Request,
+}
+
+/// A problem type of a team's, offered on the portal's issue form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueType {
+    /// Row id.
+    pub id: i64,
+    /// The team whose queue it leads to.
+    pub team: String,
+    /// What the customer reads.
+    pub title: String,
+}
+
+/// Most live tickets the relay keeps at once.
+pub const MAX_LIVE_TICKETS: i64 = 5000;
+/// How long a ticket stays valid.
+pub const TICKET_TTL: Duration = Duration::from_secs(3600);
 
 /// The start of a session, for the history.
 #[derive(Debug, Clone)]
@@ -318,6 +354,21 @@ pub trait Store: Send + Sync {
     fn set_setting(&self, name: String, value: String) -> StoreFuture<'_, ()>;
     /// Closes the store, flushing what is pending.
     fn close(&self) -> StoreFuture<'_, ()>;
+    /// Adds a problem type to a team's issue form.
+    fn add_issue_type(&self, team: String, title: String) -> StoreFuture<'_, i64>;
+    /// Removes a problem type.
+    fn remove_issue_type(&self, id: i64) -> StoreFuture<'_, ()>;
+    /// Every problem type, by team then title.
+    fn issue_types(&self) -> StoreFuture<'_, Vec<IssueType>>;
+    /// Makes a one-time ticket into `owner`'s queue; returns it and its expiry.
+    fn create_ticket(
+        &self,
+        owner: KeyFor,
+        ticket: Ticket,
+        now: u64,
+    ) -> StoreFuture<'_, (String, u64)>;
+    /// The queue a help link leads to: an enabled agent's or a team's.
+    fn link_owner(&self, link: KeyRef) -> StoreFuture<'_, Option<KeyOwner>>;
 }
 
 /// Opens (creating and migrating if needed) the relay's store in `data_dir`.

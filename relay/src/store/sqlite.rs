@@ -13,11 +13,12 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tether_protocol::chat::{ChatEntry, Script};
 use tether_protocol::msg::{EndReason, SessionId};
-use tether_protocol::pairing::{self, KeyRecord, KeyState};
+use tether_protocol::pairing::{self, KeyRecord, KeyRef, KeyState};
 
 use super::{
-    Actor, AgentRow, AuditEvent, FoundKey, KeyFor, NewAgent, NewScript, SessionRow, SessionStart,
-    Store, StoreError, StoreFuture, TeamRow,
+    Actor, AgentRow, AuditEvent, FoundKey, IssueType, KeyFor, MAX_LIVE_TICKETS, NewAgent,
+    NewScript, SessionRow, SessionStart, Store, StoreError, StoreFuture, TICKET_TTL, TeamRow,
+    Ticket,
 };
 use crate::core::{AgentProfile, KeyOwner};
 use crate::fsutil;
@@ -469,12 +470,13 @@ impl SqliteStore {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let live: i64 = match team_id {
                 Some(t) => sqlx::query(
-                    "SELECT COUNT(*) FROM session_keys WHERE team_id = ? AND state = 'live' AND expires_at > ?",
+                    "SELECT COUNT(*) FROM session_keys WHERE team_id = ? AND ticket IS NULL \
+                     AND state = 'live' AND expires_at > ?",
                 )
                 .bind(t),
                 None => sqlx::query(
                     "SELECT COUNT(*) FROM session_keys WHERE agent_id = ? AND team_id IS NULL \
-                     AND state = 'live' AND expires_at > ?",
+                     AND ticket IS NULL AND state = 'live' AND expires_at > ?",
                 )
                 .bind(agent_id),
             }
@@ -519,7 +521,7 @@ impl SqliteStore {
     async fn find_key(&self, pin: String) -> Result<Option<FoundKey>, StoreError> {
         let row = sqlx::query(
             "SELECT k.id, k.state, k.expires_at, t.name, a.name, COALESCE(a.display_name, a.name), \
-                    COALESCE(a.disabled, 0) \
+                    COALESCE(a.disabled, 0), k.ticket \
              FROM session_keys k LEFT JOIN teams t ON t.id = k.team_id \
              LEFT JOIN agents a ON a.id = k.agent_id \
              WHERE k.pin_hash = ? ORDER BY k.id DESC LIMIT 1",
@@ -534,6 +536,14 @@ impl SqliteStore {
         let login: Option<String> = row.try_get(4)?;
         let display: Option<String> = row.try_get(5)?;
         let disabled: i64 = row.try_get(6)?;
+        let ticket: Option<String> = row.try_get(7)?;
+        let ticket = match ticket {
+            Some(t) => Some(
+                serde_json::from_str::<Ticket>(&t)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+            None => None,
+        };
         let owner = match (team, login, display) {
             (Some(t), _, _) => KeyOwner::Team(t),
             (None, Some(login), Some(display)) => KeyOwner::Agent { login, display },
@@ -548,7 +558,130 @@ impl SqliteStore {
                 state: KeyState::parse(&state).unwrap_or(KeyState::Used),
                 expires_at: if dead { 0 } else { expires_at.max(0) as u64 },
             },
+            ticket,
         }))
+    }
+
+    async fn add_issue_type(&self, team: String, title: String) -> Result<i64, StoreError> {
+        let title = title.trim().to_string();
+        if title.is_empty() || title.chars().count() > 80 || title.chars().any(char::is_control) {
+            return Err(StoreError::BadIssueType(
+                "problem types are 1 to 80 characters, without control characters".into(),
+            ));
+        }
+        let team_id = self.team_id(&team).await?;
+        let res = sqlx::query("INSERT INTO issue_types (team_id, title) VALUES (?, ?)")
+            .bind(team_id)
+            .bind(&title)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(r) => Ok(r.last_insert_rowid()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(
+                StoreError::BadIssueType(format!("team {team} has {title:?} already")),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_issue_type(&self, id: i64) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM issue_types WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NoSuchIssueType(id));
+        }
+        Ok(())
+    }
+
+    async fn issue_types(&self) -> Result<Vec<IssueType>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, t.name, i.title FROM issue_types i JOIN teams t ON t.id = i.team_id \
+             ORDER BY t.name, i.title",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IssueType {
+                    id: r.try_get(0)?,
+                    team: r.try_get(1)?,
+                    title: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_ticket(
+        &self,
+        owner: KeyFor,
+        ticket: Ticket,
+        now: u64,
+    ) -> Result<(String, u64), StoreError> {
+        let (agent_id, team_id) = match &owner {
+            KeyFor::Agent(a) => (Some(self.agent_id(a).await?), None),
+            KeyFor::Team { team, .. } => (None, Some(self.team_id(team).await?)),
+        };
+        let json =
+            serde_json::to_string(&ticket).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let expires_at = now + TICKET_TTL.as_secs();
+        let mut b = [0u8; pairing::TICKET_CHARS];
+        getrandom::fill(&mut b)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        let secret = pairing::ticket_from_random(b);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM session_keys WHERE ticket IS NOT NULL AND state = 'live' \
+             AND expires_at > ?",
+        )
+        .bind(now as i64)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if live >= MAX_LIVE_TICKETS {
+            return Err(StoreError::TooManyTickets);
+        }
+        sqlx::query(
+            "INSERT INTO session_keys (pin_hash, agent_id, team_id, created_at, expires_at, state, ticket) \
+             VALUES (?, ?, ?, ?, ?, 'live', ?)",
+        )
+        .bind(pin_hash(&self.pin_key, &secret)?)
+        .bind(agent_id)
+        .bind(team_id)
+        .bind(now as i64)
+        .bind(expires_at as i64)
+        .bind(json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((secret, expires_at))
+    }
+
+    async fn link_owner(&self, link: KeyRef) -> Result<Option<KeyOwner>, StoreError> {
+        match link {
+            KeyRef::Agent(login) => {
+                let row = sqlx::query(
+                    "SELECT name, COALESCE(display_name, name) FROM agents \
+                     WHERE name = ? AND disabled = 0",
+                )
+                .bind(&login)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(r) => Some(KeyOwner::Agent {
+                        login: r.try_get(0)?,
+                        display: r.try_get(1)?,
+                    }),
+                    None => None,
+                })
+            }
+            KeyRef::Team(team) => Ok(self
+                .id_of("teams", &team)
+                .await?
+                .map(|_| KeyOwner::Team(team))),
+            KeyRef::Pin(_) | KeyRef::Ticket(_) => Ok(None),
+        }
     }
 
     async fn use_key(&self, id: i64, now: u64) -> Result<bool, StoreError> {
@@ -832,6 +965,26 @@ impl Store for SqliteStore {
     }
     fn set_setting(&self, name: String, value: String) -> StoreFuture<'_, ()> {
         Box::pin(SqliteStore::set_setting(self, name, value))
+    }
+    fn add_issue_type(&self, team: String, title: String) -> StoreFuture<'_, i64> {
+        Box::pin(SqliteStore::add_issue_type(self, team, title))
+    }
+    fn remove_issue_type(&self, id: i64) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteStore::remove_issue_type(self, id))
+    }
+    fn issue_types(&self) -> StoreFuture<'_, Vec<IssueType>> {
+        Box::pin(SqliteStore::issue_types(self))
+    }
+    fn create_ticket(
+        &self,
+        owner: KeyFor,
+        ticket: Ticket,
+        now: u64,
+    ) -> StoreFuture<'_, (String, u64)> {
+        Box::pin(SqliteStore::create_ticket(self, owner, ticket, now))
+    }
+    fn link_owner(&self, link: KeyRef) -> StoreFuture<'_, Option<KeyOwner>> {
+        Box::pin(SqliteStore::link_owner(self, link))
     }
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {

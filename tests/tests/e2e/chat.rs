@@ -74,6 +74,7 @@ async fn the_customer_and_agents_chat_and_private_lines_stay_private() -> anyhow
             os: "Linux".into(),
             hostname: "pc".into(),
             user: "carol".into(),
+            request: None,
             monitors: Vec::new(),
         },
     })

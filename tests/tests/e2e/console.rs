@@ -39,6 +39,7 @@ fn alert_accept_point() -> anyhow::Result<(i32, i32)> {
                 os: "Linux".into(),
                 hostname: "pc".into(),
                 user: "carol".into(),
+                request: None,
                 monitors: Vec::new(),
             },
             waiting_since: 0,

@@ -238,6 +238,7 @@ async fn join(relay: &RelayProc, key: &str) -> anyhow::Result<(RawPeer, ServerMs
             os: "test".into(),
             hostname: "pc".into(),
             user: "carol".into(),
+            request: None,
             monitors: Vec::new(),
         },
     })

@@ -12,6 +12,7 @@ mod desk;
 mod files;
 mod hardening;
 mod host_cli;
+mod portal;
 mod refusals;
 mod relay_cli;
 mod screen;

@@ -15,7 +15,7 @@ impl Conn {
         self,
         recv: &mut quinn::RecvStream,
         owner: KeyOwner,
-        key_id: i64,
+        key_id: Option<i64>,
         customer: CustomerInfo,
     ) {
         let actor = Actor::Host(self.remote.ip());
@@ -33,7 +33,7 @@ impl Conn {
         let start = SessionStart {
             id: session,
             origin: origin.to_string(),
-            key_id: Some(key_id),
+            key_id,
             customer: summary.clone(),
             at: now.unix,
         };
@@ -45,7 +45,10 @@ impl Conn {
                 Some(session),
                 &actor,
                 "session.started",
-                &format!("customer {summary} joined with a key of {whose}"),
+                &match key_id {
+                    Some(_) => format!("customer {summary} joined with a key of {whose}"),
+                    None => format!("customer {summary} came through the help link of {whose}"),
+                },
                 Some(self.remote),
             )
             .await;

@@ -14,7 +14,6 @@ use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{
     ClientMsg, CustomerInfo, Denied, HELLO_MAGIC, Hello, Password, Refusal, Role, ServerMsg,
 };
-use tether_protocol::pairing;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -23,7 +22,7 @@ mod agent;
 mod host;
 
 use super::guard::{Slot, audit_name};
-use super::{Peer, Shared};
+use super::{Admitted, Peer, Shared, Use};
 use crate::core::{AgentProfile, ConnId, KeyOwner};
 use crate::store::Actor;
 
@@ -38,7 +37,7 @@ enum Who {
     Agent(AgentProfile),
     Host {
         owner: KeyOwner,
-        key_id: i64,
+        key_id: Option<i64>,
         customer: CustomerInfo,
     },
 }
@@ -383,82 +382,37 @@ impl Conn {
     }
 
     /// Checks a presented key under the source's limit, slowed while keys are being guessed.
-    async fn join(&mut self, key: &str, customer: CustomerInfo) -> Option<Who> {
+    async fn join(&mut self, key: &str, mut customer: CustomerInfo) -> Option<Who> {
         let actor = Actor::Host(self.remote.ip());
+        // What the customer asked on the portal comes from their ticket, never from the host.
+        customer.request = None;
         if let Err(why) = check_customer(&customer) {
             self.take().refuse(Refusal::NotAllowed(why)).await;
             return None;
         }
-        match self.check_key(key).await {
-            Ok((owner, key_id)) => Some(Who::Host {
+        match self.shared.admit_key(self.remote, key, Use::Consume).await {
+            Ok(Admitted {
                 owner,
                 key_id,
-                customer,
-            }),
+                ticket,
+            }) => {
+                if let Some(t) = ticket {
+                    if !t.name.trim().is_empty() {
+                        customer.name = t.name;
+                    }
+                    customer.request = Some(t.request);
+                }
+                Some(Who::Host {
+                    owner,
+                    key_id,
+                    customer,
+                })
+            }
             Err(r) => {
                 self.refuse_audited(&actor, "key.refused", r).await;
                 None
             }
         }
-    }
-
-    /// Returns the key's owner and id, or why it does not open a session.
-    async fn check_key(&self, key: &str) -> Result<(KeyOwner, i64), Refusal> {
-        let ip = self.remote.ip();
-        let now = self.shared.now();
-        let delay = {
-            let mut st = self.shared.state();
-            st.core.admission.begin_join(ip, now.mono)?
-        };
-        // While someone guesses keys, joins go one at a time, each after a pause: guessing slows
-        // to a trickle, and nobody's key is disabled.
-        let _lane = if delay.is_zero() {
-            None
-        } else {
-            let lane = self.shared.slow_lane.lock().await;
-            tokio::time::sleep(delay).await;
-            Some(lane)
-        };
-        let result = async {
-            let pin = pairing::parse_key(key)?;
-            let found = self.shared.store.find_key(pin).await.map_err(|e| {
-                warn!(error = %e, "key lookup failed");
-                Refusal::KeyWrong
-            })?;
-            let record = found.as_ref().map(|f| f.record);
-            self.shared
-                .state()
-                .core
-                .admission
-                .check_key(record, now.unix)?;
-            let found = found.ok_or(Refusal::KeyWrong)?;
-            match self.shared.store.use_key(found.id, now.unix).await {
-                Ok(true) => Ok((found.owner, found.id)),
-                _ => Err(Refusal::KeyUsed),
-            }
-        }
-        .await;
-        if let Err(r) = &result {
-            let alert = {
-                let mono = self.shared.mono();
-                self.shared.state().core.admission.join_failed(ip, r, mono)
-            };
-            if let Some(n) = alert {
-                self.shared
-                    .audit(
-                        None,
-                        &Actor::Relay,
-                        "key.guessing",
-                        &format!(
-                            "{n} wrong session keys in the last {} s from all sources: joins are slowed",
-                            pairing::GUESS_WINDOW.as_secs()
-                        ),
-                        Some(self.remote),
-                    )
-                    .await;
-            }
-        }
-        result
     }
 
     fn register(&self) {

@@ -169,6 +169,7 @@ async fn join(addr: String, fingerprint: [u8; 32], key: String) -> anyhow::Resul
             os: "Debian GNU/Linux 13".into(),
             hostname: "bench".into(),
             user: "customer".into(),
+            request: None,
             monitors: Vec::new(),
         },
     })
