@@ -152,6 +152,7 @@ mod relay {
             requeue_after: tether_relay::core::REQUEUE_AFTER,
             tls_files: None,
             portal: Default::default(),
+            smtp: None,
         };
         let relay = match Relay::start(cfg(DEFAULT_PORT)).await {
             Ok(r) => r,

@@ -50,7 +50,18 @@ pub enum Command {
     CreateKey {
         /// The team, or `None` for the agent's own queue.
         team: Option<String>,
+        /// Validity in seconds (`None`: the relay's default).
+        ttl_secs: Option<u32>,
     },
+    /// Ask the relay for an email invitation to a key, for one recipient.
+    EmailInvite {
+        /// The key's PIN.
+        pin: String,
+        /// The recipient.
+        to: String,
+    },
+    /// Open a link in the desktop's own program for it (a `mailto:` link: the mail program).
+    OpenLink(String),
     /// Accept a waiting session or an invitation.
     Accept(SessionId),
     /// Move a session (the agent owns) to another agent's or a team's queue.
@@ -596,6 +607,10 @@ pub struct Desk {
     pub dialog: Option<DeskDialog>,
     /// The team the next key is for (`None`: the agent's own queue).
     pub key_team: Option<String>,
+    /// How long the next key is valid, in minutes.
+    pub key_minutes: u32,
+    /// The address typed for an email invitation.
+    pub invite_to: String,
     /// Scripted messages and addresses for the Chat box.
     pub scripts: Vec<Script>,
     /// Relay address.
@@ -843,6 +858,8 @@ impl ConsoleState {
                     directory: None,
                     dialog: None,
                     key_team: None,
+                    key_minutes: KEY_MINUTES[1],
+                    invite_to: String::new(),
                     scripts: Vec::new(),
                     relay,
                     fingerprint,
@@ -947,6 +964,15 @@ impl ConsoleState {
             ServerMsg::KeyCreated(key) => {
                 d.key = Some(key);
                 d.selected = None;
+            }
+            ServerMsg::Invitation { to, sent: true, .. } => {
+                d.notice = Some(t!("home-invite-sent", to = to.as_str()))
+            }
+            ServerMsg::Invitation {
+                to, subject, body, ..
+            } => {
+                d.notice = Some(t!("home-invite-mail-program", to = to.as_str()));
+                commands.push(Command::OpenLink(mailto(&to, &subject, &body)));
             }
             ServerMsg::SessionStarted(info) => {
                 let id = info.id;
@@ -1127,6 +1153,31 @@ fn capitalized(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// Validities a key can be made with, in minutes (30 minutes is the relay's default).
+pub const KEY_MINUTES: [u32; 6] = [15, 30, 60, 240, 1440, 10080];
+
+/// A `mailto:` link with a subject and a text, percent-encoded (RFC 6068).
+pub fn mailto(to: &str, subject: &str, body: &str) -> String {
+    fn enc(s: &str) -> String {
+        let mut out = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+    let body = body.replace('\n', "\r\n");
+    format!(
+        "mailto:{}?subject={}&body={}",
+        enc(to),
+        enc(subject),
+        enc(&body)
+    )
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub fn denied(d: &Denied) -> String {
         AgentOffline(n) => t!("denied-offline", name = n.as_str()),
         NotInTeam(n) => t!("denied-not-in-team", name = n.as_str()),
         Chat(e) => e.to_string(),
+        MailFailed(why) => t!("denied-mail-failed", why = why.as_str()),
         other => t!(match other {
             LogInFirst | NotLoggedIn => "denied-log-in",
             JoinFirst | HostsOnly => "denied-hosts-only",
@@ -76,6 +77,8 @@ pub fn denied(d: &Denied) -> String {
             NotesTooLong => "denied-notes-too-long",
             TooFast => "denied-too-fast",
             ToYourself => "denied-to-yourself",
+            NotYourKey => "denied-not-your-key",
+            BadEmail => "denied-bad-email",
             _ => "denied-relay-failed",
         }),
     }

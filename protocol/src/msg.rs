@@ -223,6 +223,15 @@ pub enum ClientMsg {
     Note(HostNote),
     /// Agent asks for their scripted messages and addresses (their own and their teams').
     Scripts,
+    /// Agent asks for an email invitation to one of their live keys, for one recipient. The
+    /// relay writes the message; it sends it when it has a mail server, and returns its text
+    /// for the agent's own mail program otherwise ([`ServerMsg::Invitation`]).
+    EmailInvite {
+        /// The key's PIN.
+        pin: String,
+        /// The one recipient.
+        to: String,
+    },
     /// A member replaces the session's notes (at most [`NOTES_MAX`] characters).
     SetNotes {
         /// The session.
@@ -256,6 +265,18 @@ pub enum ServerMsg {
     },
     /// A key was created for this agent.
     KeyCreated(SessionKey),
+    /// An email invitation, sent by the relay (`sent`), or to send from the agent's own mail
+    /// program.
+    Invitation {
+        /// The recipient.
+        to: String,
+        /// Whether the relay sent it.
+        sent: bool,
+        /// The subject.
+        subject: String,
+        /// The text.
+        body: String,
+    },
     /// The host joined: the customer waits in a queue.
     Joined {
         /// The session.
@@ -546,6 +567,15 @@ pub enum Denied {
     /// The relay failed (its database, say); the details are in its log.
     #[error("the relay could not do that right now; try again")]
     RelayFailed,
+    /// The key is not one of the asker's live keys.
+    #[error("that is not one of your live session keys")]
+    NotYourKey,
+    /// The address is not one email address.
+    #[error("that is not an email address")]
+    BadEmail,
+    /// The mail server did not take the message.
+    #[error("the mail server did not take the invitation: {0}")]
+    MailFailed(String),
 }
 
 impl Refusal {

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod core;
 mod fsutil;
+pub mod mail;
 pub mod portal;
 pub mod server;
 pub mod store;

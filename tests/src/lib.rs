@@ -20,6 +20,7 @@ pub mod impair;
 pub mod process;
 pub mod relay;
 pub mod session;
+pub mod smtp;
 pub mod webdriver;
 pub mod xvfb;
 

@@ -215,8 +215,11 @@ impl Connection {
                 self.forget(session, ctx.views);
                 self.desk(cmd_of(self.client.leave(session).await), sink);
             }
-            Command::CreateKey { team } => {
-                self.desk(cmd_of(self.client.create_key(None, team).await), sink)
+            Command::CreateKey { team, ttl_secs } => {
+                self.desk(cmd_of(self.client.create_key(ttl_secs, team).await), sink)
+            }
+            Command::EmailInvite { pin, to } => {
+                self.desk(cmd_of(self.client.email_invite(pin, to).await), sink)
             }
             Command::Accept(session) => self.desk(cmd_of(self.client.accept(session).await), sink),
             Command::Transfer { session, to } => {
@@ -414,6 +417,11 @@ impl Worker {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Login(req) => self.login(req).await,
+            Command::OpenLink(link) => {
+                if let Err(e) = self.options.opener.open(std::ffi::OsStr::new(&link)) {
+                    self.sink.send(Event::Notice(e.to_string()));
+                }
+            }
             Command::ShowInFolder(folder) => {
                 if let Err(e) = self.options.opener.open(folder.as_os_str()) {
                     self.sink.send(Event::Notice(e.to_string()));

@@ -205,6 +205,11 @@ impl AgentClient {
         self.send(&ClientMsg::CreateKey { ttl_secs, team }).await
     }
 
+    /// Asks for an email invitation to a key; the answer is [`ServerMsg::Invitation`].
+    pub async fn email_invite(&self, pin: String, to: String) -> Result<(), ClientError> {
+        self.send(&ClientMsg::EmailInvite { pin, to }).await
+    }
+
     /// Accepts a waiting session or an invitation; the session arrives as
     /// [`ServerMsg::SessionStarted`] (or a refusal, if another agent was first).
     pub async fn accept(&self, session: SessionId) -> Result<(), ClientError> {

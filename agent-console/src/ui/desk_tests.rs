@@ -382,3 +382,21 @@ fn tab_markers_turn_with_the_time_since_the_customer_was_last_written_to() {
     assert!(h.query_by_label("Amber after").is_some());
     assert!(h.query_by_label("Red after").is_some());
 }
+
+#[test]
+fn a_portal_request_shows_in_the_queue_as_text_never_as_markup() {
+    let mut h = harness(with_teams(&["Support"]));
+    let mut e = waiting(11, QueueId::Team("Support".into()), "<b>Carol</b>", false);
+    e.customer.request = Some(tether_protocol::msg::Request {
+        problem: Some("Printer problems".into()),
+        description: "It prints <script>x</script>".into(),
+    });
+    h.state_mut()
+        .apply(Event::Server(ServerMsg::Queue { entries: vec![e] }));
+    h.run_steps(4);
+    assert!(h.query_by_label("<b>Carol</b>").is_some());
+    assert!(
+        h.query_by_label("Printer problems: It prints <script>x</script>")
+            .is_some()
+    );
+}

@@ -6,7 +6,7 @@ use tether_protocol::msg::SessionKey;
 use tether_protocol::pairing::display_pin;
 
 use super::info_lines;
-use crate::state::Desk;
+use crate::state::{Command, Desk};
 
 /// The customer's command line for a key.
 pub fn customer_command(key: &SessionKey, relay: &str, fingerprint: &str) -> String {
@@ -17,10 +17,10 @@ pub fn customer_command(key: &SessionKey, relay: &str, fingerprint: &str) -> Str
 }
 
 /// Home: the session key card. Returns a notice to show.
-pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
+pub(super) fn home(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) -> Option<String> {
     let mut notice = None;
     ui.heading(t!("home-title"));
-    let Some(key) = &desk.key else {
+    let Some(key) = desk.key.clone() else {
         ui.label(t!("home-intro"));
         ui.label(t!("home-intro-queue"));
         info_lines(ui, &desk.agent, &t!("screen-none"));
@@ -61,11 +61,30 @@ pub(super) fn home(ui: &mut Ui, desk: &Desk) -> Option<String> {
             });
             ui.end_row();
             ui.label(t!("home-customer-runs"));
-            let cmd = customer_command(key, &desk.relay, &desk.fingerprint);
+            let cmd = customer_command(&key, &desk.relay, &desk.fingerprint);
             ui.label(RichText::new(&cmd).monospace().small());
             if ui.button(t!("home-copy-command")).clicked() {
                 ui.ctx().copy_text(cmd.clone());
                 notice = Some(t!("home-command-copied"));
+            }
+            ui.end_row();
+            // The relay writes the invitation; it sends it, or the mail program does.
+            let label = ui.label(t!("home-invite"));
+            ui.add(
+                egui::TextEdit::singleline(&mut desk.invite_to)
+                    .hint_text(t!("home-invite-hint"))
+                    .desired_width(260.0),
+            )
+            .labelled_by(label.id);
+            let ready = !desk.invite_to.trim().is_empty() && left > 0;
+            if ui
+                .add_enabled(ready, egui::Button::new(t!("home-invite-send")))
+                .clicked()
+            {
+                outbox.push(Command::EmailInvite {
+                    pin: key.pin.clone(),
+                    to: desk.invite_to.trim().to_string(),
+                });
             }
             ui.end_row();
         });

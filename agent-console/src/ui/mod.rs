@@ -180,7 +180,7 @@ fn desk_ui(
             }
             None => {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Some(n) = home::home(ui, desk) {
+                    if let Some(n) = home::home(ui, desk, outbox) {
                         desk.notice = Some(n);
                     }
                     ui.separator();
@@ -206,8 +206,18 @@ fn key_controls(ui: &mut Ui, desk: &mut Desk, outbox: &mut Vec<Command>) {
     {
         outbox.push(Command::CreateKey {
             team: desk.key_team.clone(),
+            ttl_secs: Some(desk.key_minutes * 60),
         });
     }
+    let valid = egui::ComboBox::from_id_salt("key-validity")
+        .selected_text(minutes_words(desk.key_minutes))
+        .show_ui(ui, |ui| {
+            for m in crate::state::KEY_MINUTES {
+                ui.selectable_value(&mut desk.key_minutes, m, minutes_words(m));
+            }
+        });
+    let label = ui.label(t!("desk-key-valid"));
+    valid.response.labelled_by(label.id);
     if desk.teams.is_empty() {
         return;
     }
@@ -296,5 +306,14 @@ pub(crate) fn request_words(r: &tether_protocol::msg::Request) -> String {
         Some(p) if text.is_empty() => p.clone(),
         Some(p) => format!("{p}: {text}"),
         None => text,
+    }
+}
+
+/// A key's validity, for people: "30 min", "4 h", "7 days".
+fn minutes_words(m: u32) -> String {
+    match m {
+        m if m < 60 => t!("minutes", n = m),
+        m if m < 1440 => t!("hours", n = m / 60),
+        m => t!("days", n = m / 1440),
     }
 }

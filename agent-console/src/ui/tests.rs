@@ -149,7 +149,10 @@ fn generating_a_key_shows_pin_and_url_with_copy_buttons() {
     h.run_steps(4);
     assert_eq!(
         h.state_mut().take_commands(),
-        vec![Command::CreateKey { team: None }]
+        vec![Command::CreateKey {
+            team: None,
+            ttl_secs: Some(1800)
+        }]
     );
     let key = SessionKey {
         pin: "123456789".into(),
@@ -185,6 +188,41 @@ fn generating_a_key_shows_pin_and_url_with_copy_buttons() {
     h.run_steps(4);
     assert!(
         h.query_by_label("Session URL copied to the clipboard")
+            .is_some()
+    );
+
+    // Email invitation: the relay writes it; without a mail server, the mail program sends it.
+    h.get_by_label("Email invitation").focus();
+    h.run_steps(2);
+    h.get_by_label("Email invitation")
+        .type_text("carol@example.com");
+    h.run_steps(2);
+    h.get_by_label("Send invitation").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::EmailInvite {
+            pin: "123456789".into(),
+            to: "carol@example.com".into()
+        }]
+    );
+    h.state_mut().apply(Event::Server(ServerMsg::Invitation {
+        to: "carol@example.com".into(),
+        sent: false,
+        subject: "Alice invites you".into(),
+        body: "Open https://relay.example/s/123456789\nthen run it".into(),
+    }));
+    h.run_steps(4);
+    assert_eq!(
+        h.state_mut().take_commands(),
+        vec![Command::OpenLink(
+            "mailto:carol@example.com?subject=Alice%20invites%20you\
+             &body=Open%20https%3A%2F%2Frelay.example%2Fs%2F123456789%0D%0Athen%20run%20it"
+                .into()
+        )]
+    );
+    assert!(
+        h.query_by_label("Your mail program opens with the invitation to carol@example.com")
             .is_some()
     );
 }

@@ -262,6 +262,9 @@ denied-notes-too-long = the notes are too long
 denied-to-yourself = you cannot transfer or invite to yourself
 denied-relay-failed = the relay could not do that right now; try again
 denied-too-fast = too many messages at once; wait a moment
+denied-mail-failed = the mail server did not take the invitation ({ $why })
+denied-not-your-key = that key is not one of your live keys; generate a new one
+denied-bad-email = that is not one email address
 
 # What the relay and the network say.
 refusal-version = this console speaks protocol version { $theirs } and the relay { $ours }; update the console
@@ -294,3 +297,17 @@ url-opened = The customer's browser opened { $url }
 queue-accepted-by = { $who } was accepted by { $by }
 settings-cannot-save = Cannot save the settings to { $path }: { $why }
 screen-too-large = the customer's screen is { $width }x{ $height }, larger than this computer's graphics can show ({ $max } pixels a side)
+
+# The key card: email invitation and validity.
+home-invite = Email invitation
+home-invite-hint = customer@example.com
+home-invite-send = Send invitation
+home-invite-sent = Invitation sent to { $to }
+home-invite-mail-program = Your mail program opens with the invitation to { $to }
+desk-key-valid = Valid for
+minutes = { $n } min
+hours = { $n } h
+days = { $n ->
+    [one] { $n } day
+   *[other] { $n } days
+}

@@ -262,6 +262,9 @@ denied-notes-too-long = les notes sont trop longues
 denied-to-yourself = vous ne pouvez pas transférer ni inviter vers vous-même
 denied-relay-failed = le relais n'a pas pu le faire pour l'instant ; réessayez
 denied-too-fast = trop de messages à la fois ; patientez un instant
+denied-mail-failed = le serveur de messagerie n'a pas accepté l'invitation ({ $why })
+denied-not-your-key = cette clé n'est pas l'une de vos clés valides ; générez-en une nouvelle
+denied-bad-email = ce n'est pas une adresse e-mail unique
 
 # Ce que disent le relais et le réseau.
 refusal-version = cette console parle la version { $theirs } du protocole et le relais la version { $ours } ; mettez la console à jour
@@ -294,3 +297,17 @@ url-opened = Le navigateur du client a ouvert { $url }
 queue-accepted-by = { $who } a été accepté par { $by }
 settings-cannot-save = Impossible d'enregistrer les paramètres dans { $path } : { $why }
 screen-too-large = l'écran du client fait { $width }x{ $height }, plus que ce que la carte graphique de cet ordinateur peut afficher ({ $max } pixels de côté)
+
+# The key card: email invitation and validity.
+home-invite = Invitation par e-mail
+home-invite-hint = client@exemple.fr
+home-invite-send = Envoyer l'invitation
+home-invite-sent = Invitation envoyée à { $to }
+home-invite-mail-program = Votre messagerie s'ouvre avec l'invitation pour { $to }
+desk-key-valid = Valable
+minutes = { $n } min
+hours = { $n } h
+days = { $n ->
+    [one] { $n } jour
+   *[other] { $n } jours
+}

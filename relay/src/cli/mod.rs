@@ -51,7 +51,7 @@ enum Cmd {
         #[arg(long)]
         public_url: Option<String>,
         #[command(flatten)]
-        portal: PortalArgs,
+        portal: Box<PortalArgs>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -127,9 +127,24 @@ struct PortalArgs {
     /// The key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Send email invitations through this mail server: smtp://HOST:25,
+    /// smtp://USER:PASSWORD@HOST:587?tls=required or smtps://HOST:465. Without it, the
+    /// console opens the agent's mail program with the invitation.
+    #[arg(long, env = "TETHER_SMTP_URL", requires = "smtp_from")]
+    smtp_url: Option<String>,
+    /// The sender of email invitations, e.g. "Support <support@example.com>".
+    #[arg(long, requires = "smtp_url")]
+    smtp_from: Option<String>,
 }
 
 impl PortalArgs {
+    fn smtp(&self) -> Option<crate::mail::SmtpConfig> {
+        Some(crate::mail::SmtpConfig {
+            url: self.smtp_url.clone()?,
+            from: self.smtp_from.clone()?,
+        })
+    }
+
     fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
         Some((self.tls_cert.clone()?, self.tls_key.clone()?))
     }
@@ -254,6 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 limits: limits.limits(),
                 requeue_after: limits.requeue_after.into(),
                 tls_files: portal.tls_files(),
+                smtp: portal.smtp(),
                 portal: portal.config(),
             };
             serve(cfg).await

@@ -95,6 +95,9 @@ pub struct RelayConfig {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// The web portal (off unless it has an address).
     pub portal: crate::portal::PortalConfig,
+    /// The mail server for email invitations; without it, the agent's own mail program sends
+    /// them.
+    pub smtp: Option<crate::mail::SmtpConfig>,
 }
 
 /// `HOST:PORT` at which customers reach the QUIC listener: the public URL's host and the
@@ -221,6 +224,10 @@ pub(crate) struct Shared {
     password_checks: Semaphore,
     /// While keys are being guessed, joins wait here one after another.
     slow_lane: tokio::sync::Mutex<()>,
+    /// Sends email invitations, when a mail server is configured.
+    mailer: Option<crate::mail::Mailer>,
+    /// Email invitations per agent.
+    mails: Mutex<crate::mail::MailLimiter>,
     state: Mutex<State>,
 }
 
@@ -560,6 +567,11 @@ impl Relay {
             slots: guard::Slots::new(cfg.limits),
             password_checks: Semaphore::new(cfg.limits.password_checks.max(1)),
             slow_lane: tokio::sync::Mutex::new(()),
+            mailer: match &cfg.smtp {
+                Some(s) => Some(crate::mail::Mailer::new(s)?),
+                None => None,
+            },
+            mails: Mutex::new(crate::mail::MailLimiter::default()),
             state: Mutex::new(State {
                 core,
                 peers: HashMap::new(),

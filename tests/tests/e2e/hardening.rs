@@ -584,7 +584,10 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
     })?;
     assert!(why.contains("too large"), "{why}");
     // The console goes on.
-    backend.send(Command::CreateKey { team: None });
+    backend.send(Command::CreateKey {
+        team: None,
+        ttl_secs: None,
+    });
     console_event(&backend, &mut seen, "a new key", |e| {
         matches!(e, Event::Server(ServerMsg::KeyCreated(_))).then_some(())
     })?;

@@ -367,3 +367,94 @@ async fn every_portal_route_answers_bad_input_with_a_clear_page() -> anyhow::Res
     assert!(page.text().contains("Too many attempts"));
     Ok(())
 }
+
+/// The next invitation answer or refusal on `agent`.
+async fn invitation(agent: &mut AgentClient) -> anyhow::Result<ServerMsg> {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let m = agent.next_event().await?;
+            if matches!(m, ServerMsg::Invitation { .. } | ServerMsg::Refused(_)) {
+                return anyhow::Ok(m);
+            }
+        }
+    })
+    .await
+    .context("no answer to the invitation within 30 s")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_invitations_go_to_one_recipient_through_the_mail_server() -> anyhow::Result<()> {
+    use tether_protocol::msg::{Denied, Refusal};
+    let (smtp, mut inbox) = tether_tests::smtp::start().await?;
+    let relay = RelayProc::start_args(&[
+        "--smtp-url",
+        &smtp,
+        "--smtp-from",
+        "Acme Support <support@acme.example>",
+    ])?;
+    let pw = format!("{TEST_PASSWORD}\n");
+    relay.cli(
+        &["user", "add", "alice", "--display", "Alice A."],
+        Some(&pw),
+    )?;
+    relay.cli(&["user", "add", "bob"], Some(&pw))?;
+    let mut alice = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
+    let mut bob =
+        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "bob", TEST_PASSWORD).await?;
+    alice.create_key(None, None).await?;
+    let key = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let ServerMsg::KeyCreated(k) = alice.next_event().await? {
+                return anyhow::Ok(k);
+            }
+        }
+    })
+    .await??;
+
+    alice
+        .email_invite(key.pin.clone(), "carol@example.com".into())
+        .await?;
+    let ServerMsg::Invitation { to, sent, .. } = invitation(&mut alice).await? else {
+        anyhow::bail!("refused");
+    };
+    assert_eq!((to.as_str(), sent), ("carol@example.com", true));
+    let mail = tokio::time::timeout(Duration::from_secs(15), inbox.recv())
+        .await?
+        .context("no mail")?;
+    assert_eq!(mail.to, ["carol@example.com"]);
+    assert!(
+        mail.data
+            .contains("Alice A. invites you to a remote support session")
+    );
+    assert!(mail.data.contains(&key.url));
+    assert!(
+        mail.data
+            .contains(&tether_protocol::pairing::display_pin(&key.pin))
+    );
+
+    // Several recipients, or a header smuggled in, are not an address; another agent's key is
+    // not theirs to send.
+    for bad in [
+        "a@example.com, b@example.com",
+        "a@example.com\r\nBcc: b@example.com",
+    ] {
+        alice.email_invite(key.pin.clone(), bad.into()).await?;
+        let m = invitation(&mut alice).await?;
+        assert_eq!(m, ServerMsg::Refused(Refusal::NotAllowed(Denied::BadEmail)));
+    }
+    bob.email_invite(key.pin.clone(), "dan@example.com".into())
+        .await?;
+    let m = invitation(&mut bob).await?;
+    assert_eq!(
+        m,
+        ServerMsg::Refused(Refusal::NotAllowed(Denied::NotYourKey))
+    );
+    assert!(inbox.try_recv().is_err(), "a refused invitation was mailed");
+    Ok(())
+}

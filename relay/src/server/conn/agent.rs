@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::super::session_url;
 use super::Conn;
-use crate::core::AgentProfile;
+use crate::core::{AgentProfile, KeyOwner};
 use crate::store::{Actor, KeyFor, StoreError};
 
 impl Conn {
@@ -39,6 +39,7 @@ impl Conn {
         let now = self.shared.now();
         match msg {
             ClientMsg::CreateKey { ttl_secs, team } => self.create_key(me, ttl_secs, team).await,
+            ClientMsg::EmailInvite { pin, to } => self.email_invite(me, pin, to).await,
             ClientMsg::Accept { session } => {
                 self.outcome(|core| core.accept(self.id, session, now))
                     .await
@@ -110,6 +111,84 @@ impl Conn {
     }
 
     /// A key for the agent's own queue, or for a team they are in.
+    /// Writes an invitation to one of `me`'s live keys for one recipient; sends it when the
+    /// relay has a mail server (within the agent's limit), returns its text otherwise.
+    async fn email_invite(&self, me: &AgentProfile, pin: String, to: String) {
+        let refuse = |d: Denied| ServerMsg::Refused(Refusal::NotAllowed(d));
+        let Some(mailbox) = crate::mail::recipient(&to) else {
+            return self.reply(refuse(Denied::BadEmail)).await;
+        };
+        let now = self.shared.now();
+        let found = match pairing::parse_key(&pin) {
+            Ok(p) => self.shared.store.find_key(p).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let mine = found.filter(|f| {
+            let live = f.ticket.is_none()
+                && f.record.state == pairing::KeyState::Live
+                && f.record.expires_at > now.unix;
+            let owned = match &f.owner {
+                KeyOwner::Agent { login, .. } => *login == me.login,
+                KeyOwner::Team(t) => me.teams.contains(t),
+            };
+            live && owned
+        });
+        let Some(key) = mine else {
+            return self.reply(refuse(Denied::NotYourKey)).await;
+        };
+        let url = session_url(&self.shared.public_url, &pin);
+        let (subject, body) = crate::mail::invitation(
+            &me.display,
+            &pin,
+            &url,
+            &self.shared.public_url,
+            key.record.expires_at,
+        );
+        let Some(mailer) = &self.shared.mailer else {
+            let to = mailbox.email.to_string();
+            return self
+                .reply(ServerMsg::Invitation {
+                    to,
+                    sent: false,
+                    subject,
+                    body,
+                })
+                .await;
+        };
+        let allowed = {
+            let mut l = self.shared.mails.lock().unwrap_or_else(|e| e.into_inner());
+            l.take(&me.login, now.mono)
+        };
+        if !allowed {
+            return self.reply(refuse(Denied::TooFast)).await;
+        }
+        let address = mailbox.email.to_string();
+        match mailer.send(mailbox, &subject, &body).await {
+            Ok(()) => {
+                self.shared
+                    .audit(
+                        None,
+                        &Actor::Agent(me.login.clone()),
+                        "key.emailed",
+                        &format!("invitation to {address}"),
+                        Some(self.remote),
+                    )
+                    .await;
+                self.reply(ServerMsg::Invitation {
+                    to: address,
+                    sent: true,
+                    subject,
+                    body,
+                })
+                .await
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot send an invitation");
+                self.reply(refuse(Denied::MailFailed(e))).await
+            }
+        }
+    }
+
     async fn create_key(&self, me: &AgentProfile, ttl_secs: Option<u32>, team: Option<String>) {
         let ttl = ttl_secs
             .map(|s| Duration::from_secs(s.into()))
