@@ -99,6 +99,8 @@ pub enum Via {
     AgentKey(String),
     /// A team's key (the team's name).
     TeamKey(String),
+    /// The portal: its issue form or a help link (the queue's name, as the customer read it).
+    Portal(String),
 }
 
 /// Why a session is in a queue.

@@ -82,24 +82,27 @@ pub(super) fn queues(
 
 fn entry_row(ui: &mut Ui, e: &QueueEntry, focused: bool, now: u64, outbox: &mut Vec<Command>) {
     let name = RichText::new(&e.customer.name);
-    ui.vertical(|ui| {
-        ui.label(if focused {
-            name.strong().color(Color32::from_rgb(40, 120, 220))
-        } else {
-            name
-        });
-        // What the customer wrote on the portal, shortened; the whole text on hover.
-        if let Some(r) = &e.customer.request {
-            let words = super::request_words(r);
-            let short: String = words.chars().take(80).collect();
-            let more = if short.len() < words.len() { "…" } else { "" };
-            ui.label(RichText::new(format!("{short}{more}")).small())
-                .on_hover_text(words);
-        }
+    ui.label(if focused {
+        name.strong().color(Color32::from_rgb(40, 120, 220))
+    } else {
+        name
     });
     ui.label(format!("{} ({})", e.customer.os, e.customer.hostname));
     ui.label(wait_time(now.saturating_sub(e.waiting_since)));
-    ui.label(describe(&e.kind));
+    // What the customer wrote on the portal, shortened (the whole text on hover); otherwise
+    // how the entry came.
+    match &e.customer.request {
+        Some(r) => {
+            let words = super::request_words(r);
+            let short: String = words.chars().take(80).collect();
+            let more = if short.len() < words.len() { "…" } else { "" };
+            ui.label(format!("{short}{more}"))
+                .on_hover_text(format!("{words}\n{}", describe(&e.kind)));
+        }
+        None => {
+            ui.label(describe(&e.kind));
+        }
+    }
     let label = match e.kind {
         EntryKind::Invitation { .. } => t!("queue-join"),
         _ => t!("queue-accept"),
@@ -376,6 +379,9 @@ pub fn describe(kind: &EntryKind) -> String {
         EntryKind::Waiting {
             via: Via::TeamKey(team),
         } => t!("entry-team-key", team = team.as_str()),
+        EntryKind::Waiting {
+            via: Via::Portal(queue),
+        } => t!("entry-portal", queue = queue.as_str()),
         EntryKind::Transferred { from } => t!("entry-transferred", from = from.as_str()),
         EntryKind::Invitation { from, masked: true } => {
             t!("entry-invitation-masked", from = from.as_str())

@@ -228,6 +228,7 @@ chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · 
 tab-idle = { $wait } since you last wrote to the customer
 entry-agent-key = joined with the session key of { $agent }
 entry-team-key = joined with the team key of { $team }
+entry-portal = came through the portal to { $queue }
 entry-transferred = transferred by { $from }
 entry-invitation = { $from } invites you to join
 entry-invitation-masked = { $from } invites you to join, masked

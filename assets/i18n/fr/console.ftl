@@ -228,6 +228,7 @@ chat-head = Session { $id } · { $queue } · { $name } ({ $user }@{ $host }) · 
 tab-idle = { $wait } depuis votre dernier message au client
 entry-agent-key = arrivé avec la clé de session de { $agent }
 entry-team-key = arrivé avec la clé d'équipe de { $team }
+entry-portal = venu par le portail vers { $queue }
 entry-transferred = transférée par { $from }
 entry-invitation = { $from } vous invite à rejoindre la session
 entry-invitation-masked = { $from } vous invite à rejoindre la session, masqué

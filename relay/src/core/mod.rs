@@ -458,6 +458,19 @@ impl Core {
         customer: CustomerInfo,
         now: Now,
     ) -> Vec<Output> {
+        self.host_joined_via(conn, id, owner, customer, false, now)
+    }
+
+    /// A host joined with a key, or through the portal (a ticket or a help link: `portal`).
+    pub fn host_joined_via(
+        &mut self,
+        conn: ConnId,
+        id: SessionId,
+        owner: KeyOwner,
+        customer: CustomerInfo,
+        portal: bool,
+        now: Now,
+    ) -> Vec<Output> {
         let (queue, label, via) = match owner {
             KeyOwner::Agent { login, display } => (
                 QueueId::Personal(login),
@@ -469,6 +482,11 @@ impl Core {
                 team.clone(),
                 Via::TeamKey(team.clone()),
             ),
+        };
+        let via = if portal {
+            Via::Portal(label.clone())
+        } else {
+            via
         };
         let session = Session {
             host: conn,

@@ -26,7 +26,7 @@ button,.button{display:inline-block;margin-top:12px;padding:10px 18px;font:inher
 color:#fff;background:#1f7a3a;border:0;border-radius:6px;text-decoration:none;cursor:pointer}\
 .button.other{background:#51606f}\
 .error{color:#a4161a;font-weight:600}\
-code,pre{font-family:ui-monospace,monospace;background:#eef1f4;border-radius:4px}\
+code,pre{font-family:ui-monospace,monospace;background:#eef1f4;border-radius:4px;word-break:break-all}\
 pre{padding:10px;white-space:pre-wrap;word-break:break-all}\
 ol li{margin:8px 0}\
 .request{white-space:pre-wrap;border-left:3px solid #9aa5b1;padding-left:10px}\

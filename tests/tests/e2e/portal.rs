@@ -138,6 +138,12 @@ async fn an_issue_form_ticket_and_the_downloaded_host_reach_the_team_queue() -> 
     let team = QueueId::Team("Printing".into());
     let e = entry(&mut alice, |e| e.queue == team).await?;
     assert_eq!(e.customer.name, "Carol <b>Customer</b>");
+    assert_eq!(
+        e.kind,
+        tether_protocol::desk::EntryKind::Waiting {
+            via: tether_protocol::desk::Via::Portal("Printing".into())
+        }
+    );
     let request = e.customer.request.context("no request")?;
     assert_eq!(request.problem.as_deref(), Some("Printer problems"));
     assert_eq!(

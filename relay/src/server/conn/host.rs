@@ -19,6 +19,8 @@ impl Conn {
         customer: CustomerInfo,
     ) {
         let actor = Actor::Host(self.remote.ip());
+        // A ticket carries a request; a help link uses no key: both came through the portal.
+        let portal = customer.request.is_some() || key_id.is_none();
         let mut sid = [0u8; 8];
         if getrandom::fill(&mut sid).is_err() {
             return self.refuse(Refusal::NotAllowed(Denied::RelayFailed)).await;
@@ -54,7 +56,7 @@ impl Conn {
             .await;
         self.register();
         self.shared
-            .decide(|core| core.host_joined(self.id, session, owner, customer, now))
+            .decide(|core| core.host_joined_via(self.id, session, owner, customer, portal, now))
             .await;
         while let Some(msg) = self.next_request(recv, actor.clone()).await {
             let now = self.shared.now();
