@@ -109,11 +109,45 @@ impl Browser {
             .to_string())
     }
 
-    /// The page's visible text.
+    /// The page's visible text (asked again if the page changed under the question).
     pub fn text(&self) -> anyhow::Result<String> {
-        let body = self.find("body")?;
-        let v = self.cmd("GET", &format!("/element/{body}/text"), None)?;
-        Ok(v.as_str().unwrap_or("").to_string())
+        let mut tries = 0;
+        loop {
+            let got = self
+                .find("body")
+                .and_then(|body| self.cmd("GET", &format!("/element/{body}/text"), None));
+            match got {
+                Ok(v) => return Ok(v.as_str().unwrap_or("").to_string()),
+                Err(e) if tries < 50 && e.to_string().contains("stale element") => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until the address shown satisfies `f` (a form's answer has loaded), 20 s at most.
+    pub fn wait_url(&self, what: &str, f: impl Fn(&str) -> bool) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url()?;
+            if f(&url) {
+                // The new document is the current one; wait until it has finished loading.
+                let state = self.cmd(
+                    "POST",
+                    "/execute/sync",
+                    Some(json!({"script": "return document.readyState", "args": []})),
+                )?;
+                if state.as_str() == Some("complete") {
+                    return Ok(url);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the browser did not reach {what} within 20 s (at {url})");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The first element matching a CSS selector.

@@ -268,10 +268,12 @@ async fn send_keys_combinations_arrive_as_key_events() -> anyhow::Result<()> {
         Combo::PrintScreen,
     ] {
         chan.send(&AgentMsg::Input(InputEvent::Combo(c))).await?;
+        // Events may come in more than one drain: count them all.
         let want = c.keys().len() * 2;
+        let mut got = 0;
         wait_for(c.label(), Duration::from_secs(10), || {
-            let evs = win.drain().ok()?;
-            (evs.len() >= want).then_some(())
+            got += win.drain().ok()?.len();
+            (got >= want).then_some(())
         })?;
     }
     Ok(())

@@ -199,8 +199,8 @@ async fn browse(
     b.goto(&format!("{site}/"))?;
     b.type_into("#key", &pin)?;
     b.click("form[action='/key'] button")?;
+    b.wait_url("the key page", |u| u.ends_with(&format!("/s/{pin}")))?;
     let text = b.text()?;
-    anyhow::ensure!(b.url()?.ends_with(&format!("/s/{pin}")), "{}", b.url()?);
     anyhow::ensure!(text.contains("Start your support session"), "{text}");
     anyhow::ensure!(text.contains("Alice A.") && text.contains(&relay.fingerprint));
     let href = b.attribute("a.button", "href")?;
@@ -216,7 +216,7 @@ async fn browse(
     b.type_into("#name", "Dan Driver")?;
     b.type_into("#description", "My mouse is stuck")?;
     b.click("form button")?;
-    anyhow::ensure!(b.url()?.contains("/k/"), "{}", b.url()?);
+    b.wait_url("the ticket page", |u| u.contains("/k/"))?;
     anyhow::ensure!(b.text()?.contains("My mouse is stuck"));
 
     // The issue form: a name, the problem type, a description.
@@ -225,7 +225,7 @@ async fn browse(
     b.click("#problem option[value='1']")?;
     b.type_into("#description", "Paper jam on floor 3")?;
     b.click("form[action='/issue'] button")?;
-    let url = b.url()?;
+    let url = b.wait_url("the ticket page", |u| u.contains("/k/"))?;
     let ticket = url.rsplit('/').next().context("no ticket")?.to_string();
     let text = b.text()?;
     anyhow::ensure!(text.contains("the Printing team") && text.contains("Paper jam on floor 3"));
