@@ -249,6 +249,9 @@ mod demo {
                 relay,
                 fingerprint,
                 name: None,
+                reconnect_for: std::time::Duration::from_secs(
+                    tether_protocol::msg::RESUME_WINDOW_SECS,
+                ),
             };
             let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
             let (_end_tx, end_rx) = watch::channel(false);

@@ -414,6 +414,8 @@ pub enum Screen {
     },
     /// The view failed.
     Failed(String),
+    /// The customer's connection dropped; the relay waits for it to come back.
+    Away,
 }
 
 /// One session in the console.
@@ -886,7 +888,10 @@ impl ConsoleState {
                 }
             }
             Event::ViewFailed { session, message } => {
-                if let Some(t) = self.desk_mut().and_then(|d| d.tab_mut(session)) {
+                // A view that broke because the customer went away waits for them instead.
+                if let Some(t) = self.desk_mut().and_then(|d| d.tab_mut(session))
+                    && t.screen != Screen::Away
+                {
                     t.screen = Screen::Failed(message);
                 }
             }
@@ -1017,6 +1022,26 @@ impl ConsoleState {
                     )
                 }
             }),
+            ServerMsg::CustomerAway { session } => {
+                if let Some(t) = d.tab_mut(session) {
+                    t.screen = Screen::Away;
+                    t.control = Grant::Off;
+                    t.clipboard = Grant::Off;
+                }
+            }
+            // The customer is back on a new connection: open its screen again (what was
+            // granted ended with the old one).
+            ServerMsg::CustomerBack { session } => {
+                if let Some(t) = d.tab_mut(session) {
+                    t.screen = Screen::Connecting;
+                    t.control = Grant::Off;
+                    t.clipboard = Grant::Off;
+                    commands.push(Command::View {
+                        session,
+                        monitor: t.monitor,
+                    });
+                }
+            }
             ServerMsg::MembersChanged { session, members } => {
                 if let Some(t) = d.tab_mut(session) {
                     t.members = members;
@@ -1062,6 +1087,7 @@ impl ConsoleState {
             ServerMsg::Welcome { .. }
             | ServerMsg::LoggedIn { .. }
             | ServerMsg::Joined { .. }
+            | ServerMsg::Resumed { .. }
             | ServerMsg::InLine { .. }
             | ServerMsg::AgentsChanged { .. } => {}
         }

@@ -54,6 +54,10 @@ struct Cli {
     /// Most files the agent may send in one session.
     #[arg(long, default_value_t = crate::session::DEFAULT_MAX_FILES)]
     max_files: u64,
+    /// Seconds to keep trying to come back to the session after the connection drops (the
+    /// relay keeps it for 120).
+    #[arg(long, default_value_t = tether_protocol::msg::RESUME_WINDOW_SECS)]
+    reconnect_for: u64,
     /// Your name, as your support agent sees it in their queue (default: your full name on this
     /// computer).
     #[arg(long, env = "TETHER_CUSTOMER_NAME")]
@@ -140,6 +144,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
         target,
         cli.key.clone(),
         cli.name.clone(),
+        std::time::Duration::from_secs(cli.reconnect_for),
         services,
         decisions,
         life_rx,

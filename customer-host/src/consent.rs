@@ -22,6 +22,8 @@ pub enum Phase {
     AgentAway,
     /// Agents are connected.
     Connected,
+    /// The connection dropped; trying to resume the session (the attempt's number).
+    Reconnecting(u32),
     /// Over, with what happened, in the customer's words.
     Ended(String),
     /// Nothing can be done from this window (the download lacks its relay settings).
@@ -31,7 +33,10 @@ pub enum Phase {
 impl Phase {
     /// Whether a session is running (End session makes sense).
     pub fn in_session(&self) -> bool {
-        matches!(self, Phase::Waiting | Phase::AgentAway | Phase::Connected)
+        matches!(
+            self,
+            Phase::Waiting | Phase::AgentAway | Phase::Connected | Phase::Reconnecting(_)
+        )
     }
 }
 
@@ -149,6 +154,16 @@ impl HostView {
         self.chat.clear();
         self.failure = None;
         self.phase = Phase::Connecting;
+    }
+
+    /// The connection dropped: nothing asked or granted carries over to the next one (the
+    /// agents ask again); who helps, the place in line and the chat stay until the relay says.
+    pub fn connection_lost(&mut self, attempt: u32) {
+        self.viewers.clear();
+        self.prompts.clear();
+        self.grants.clear();
+        self.files.clear();
+        self.phase = Phase::Reconnecting(attempt);
     }
 
     /// The session is over: nobody is connected, nothing is asked or granted. Transfers and the

@@ -27,6 +27,7 @@ pub async fn run(
     target: Result<Target, Failure>,
     first_key: Option<String>,
     name: Option<String>,
+    reconnect_for: std::time::Duration,
     services: Services,
     decisions: mpsc::UnboundedReceiver<Decision>,
     life: watch::Receiver<WindowLife>,
@@ -52,6 +53,7 @@ pub async fn run(
     let mut attempts = Attempts {
         target,
         name,
+        reconnect_for,
         shared: services.shared.clone(),
         answerer: services.answerer.clone(),
         services,
@@ -134,6 +136,8 @@ struct Attempts {
     target: Target,
     /// The customer's name, if they gave one.
     name: Option<String>,
+    /// How long to try to come back after the connection drops.
+    reconnect_for: std::time::Duration,
     services: Services,
     shared: Shared,
     answerer: Answerer,
@@ -195,6 +199,7 @@ impl Attempts {
             relay: self.target.relay.clone(),
             fingerprint: self.target.fingerprint,
             name: self.name.clone(),
+            reconnect_for: self.reconnect_for,
         };
         let res = crate::run_with(
             opts,
@@ -262,6 +267,10 @@ fn printer() -> (
                         "your representative is no longer connected; waiting for the next one (Ctrl+C ends the session)"
                     );
                 }
+                HostEvent::Reconnecting(n) => {
+                    println!("connection lost; reconnecting (attempt {n})");
+                }
+                HostEvent::Resumed => println!("reconnected: the session goes on"),
                 HostEvent::Joined { session, queue } => {
                     println!("joined session {session}: waiting for a representative ({queue})");
                 }

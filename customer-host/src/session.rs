@@ -63,6 +63,8 @@ pub struct HostOptions {
     pub fingerprint: [u8; 32],
     /// The name the customer gave (their full name on this computer when absent).
     pub name: Option<String>,
+    /// How long to try to come back to the session after the connection drops.
+    pub reconnect_for: std::time::Duration,
 }
 
 /// What happens during a session, for the customer's eyes.
@@ -91,6 +93,10 @@ pub enum HostEvent {
         /// Who.
         agent: String,
     },
+    /// The connection dropped; trying to come back (the attempt's number).
+    Reconnecting(u32),
+    /// Back in the session on a new connection.
+    Resumed,
 }
 
 /// How a session ended.
@@ -208,15 +214,203 @@ pub async fn run_with(
         .map_err(|e| HostError::Local(CaptureError::Failed(e.to_string())))?
         .map_err(HostError::Local)?;
     let customer = info::customer_info(opts.name.clone(), monitors);
-    let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
-    let result = session(&conn, opts, customer, services, decisions, events, &mut end).await;
+    // This host's identity for the session: a resume must come from it.
+    let mut client = [0u8; 32];
+    getrandom::fill(&mut client)
+        .map_err(|e| HostError::Local(CaptureError::Failed(format!("random: {e}"))))?;
+    let (mut endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
+    let monitors = customer.monitors.clone();
+    let joined = join(
+        &conn,
+        &opts.key,
+        customer,
+        client,
+        &services.shared,
+        &events,
+    )
+    .await;
+    let (send, recv, session_id, mut token) = match joined {
+        Ok(j) => j,
+        Err(e) => {
+            conn.close(close::NORMAL.into(), b"bye");
+            return Err(e);
+        }
+    };
+    let mut link = Link {
+        conn,
+        send,
+        recv: Some(recv),
+    };
+    let result = loop {
+        let res = session(
+            &mut link,
+            session_id,
+            &monitors,
+            services.clone(),
+            decisions,
+            events.clone(),
+            &mut end,
+        )
+        .await;
+        let Err(HostError::Lost(why)) = res else {
+            break res;
+        };
+        // The connection dropped: come back to the session with the token.
+        warn!(%why, "connection lost; resuming the session");
+        link.conn.close(close::NORMAL.into(), b"lost");
+        let back = reconnect(
+            &opts,
+            token,
+            client,
+            &services.shared,
+            &events,
+            decisions,
+            &mut end,
+        )
+        .await;
+        match back {
+            Ok(Resumed::Back(ep, l, next)) => {
+                endpoint = ep;
+                link = l;
+                token = next;
+            }
+            Ok(Resumed::EndedHere) => break Ok(Outcome::EndedHere),
+            Err(e) => break Err(e),
+        }
+    };
     match &result {
-        Ok(_) => conn.close(close::NORMAL.into(), b"bye"),
-        Err(HostError::Protocol(e)) => conn.close(close::PROTOCOL.into(), e.as_bytes()),
-        Err(_) => conn.close(close::NORMAL.into(), b"bye"),
+        Ok(_) => link.conn.close(close::NORMAL.into(), b"bye"),
+        Err(HostError::Protocol(e)) => link.conn.close(close::PROTOCOL.into(), e.as_bytes()),
+        Err(_) => link.conn.close(close::NORMAL.into(), b"bye"),
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), endpoint.wait_idle()).await;
     result
+}
+
+/// A connection to the relay with its control stream, in a session.
+struct Link {
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    /// Taken by the session that reads it.
+    recv: Option<quinn::RecvStream>,
+}
+
+/// How a reconnection went.
+enum Resumed {
+    /// Back in the session: the endpoint, the link and the next token.
+    Back(quinn::Endpoint, Link, [u8; 32]),
+    /// The customer ended the session while it was away.
+    EndedHere,
+}
+
+/// The longest pause between two attempts to come back.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pause before attempt `n` (1, 2, …): doubling from 250 ms up to [`MAX_BACKOFF`], with
+/// ±20 % jitter so that many hosts cut at once do not all come back at the same instant.
+fn backoff(n: u32, jitter: u8) -> std::time::Duration {
+    let base = std::time::Duration::from_millis(250)
+        .saturating_mul(1u32 << n.saturating_sub(1).min(8))
+        .min(MAX_BACKOFF);
+    let spread = 0.8 + 0.4 * (f64::from(jitter) / 255.0);
+    base.mul_f64(spread)
+}
+
+/// Tries to come back to the session until the relay takes the token, refuses it, the
+/// resume window closes, or the customer ends the session. The window says what happens.
+async fn reconnect(
+    opts: &HostOptions,
+    token: [u8; 32],
+    client: [u8; 32],
+    shared: &Shared,
+    events: &mpsc::UnboundedSender<HostEvent>,
+    decisions: &mut mpsc::UnboundedReceiver<Decision>,
+    end: &mut watch::Receiver<bool>,
+) -> Result<Resumed, HostError> {
+    let give_up = tokio::time::Instant::now() + opts.reconnect_for;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        shared.update(|v| v.connection_lost(attempt));
+        let _ = events.send(HostEvent::Reconnecting(attempt));
+        let mut j = [0u8; 1];
+        let _ = getrandom::fill(&mut j);
+        let pause = tokio::time::sleep(backoff(attempt, j[0]));
+        tokio::pin!(pause);
+        // Wait out the pause; the customer may end the session meanwhile.
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                d = decisions.recv() => {
+                    if matches!(d, Some(Decision::EndSession) | None) {
+                        return Ok(Resumed::EndedHere);
+                    }
+                }
+                changed = end.changed() => {
+                    if changed.is_err() || *end.borrow() {
+                        return Ok(Resumed::EndedHere);
+                    }
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(HostError::Lost(format!(
+                "the connection did not come back within {} s",
+                opts.reconnect_for.as_secs()
+            )));
+        }
+        let tried = tokio::time::timeout(MAX_BACKOFF, resume(opts, token, client)).await;
+        match tried {
+            Ok(Ok(back)) => {
+                let _ = events.send(HostEvent::Resumed);
+                shared.update(|v| {
+                    v.phase = if v.agents.is_empty() {
+                        Phase::Waiting
+                    } else {
+                        Phase::Connected
+                    };
+                });
+                return Ok(back);
+            }
+            // The relay does not know the token (the session ended, or it restarted).
+            Ok(Err(HostError::Refused(r))) => {
+                debug!(%r, "resume refused");
+                return Err(HostError::Lost("the session could not be resumed".into()));
+            }
+            Ok(Err(e)) => debug!(error = %e, attempt, "resume attempt failed"),
+            Err(_) => debug!(attempt, "resume attempt timed out"),
+        }
+    }
+}
+
+/// One attempt to come back: connect, say hello, present the token.
+async fn resume(
+    opts: &HostOptions,
+    token: [u8; 32],
+    client: [u8; 32],
+) -> Result<Resumed, HostError> {
+    let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
+    let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
+    let (mut send, mut recv) = tether_net::hello(&conn, Role::Host, &software).await?;
+    write_msg(
+        &mut send,
+        &ClientMsg::Resume { token, client },
+        CONTROL_MAX_FRAME,
+    )
+    .await
+    .map_err(|e| HostError::Lost(e.to_string()))?;
+    match read_server(&mut recv).await? {
+        ServerMsg::Resumed { resume, .. } => {
+            let link = Link {
+                conn,
+                send,
+                recv: Some(recv),
+            };
+            Ok(Resumed::Back(endpoint, link, resume))
+        }
+        ServerMsg::Refused(r) => Err(HostError::Refused(r)),
+        other => Err(HostError::Protocol(format!("unexpected {other:?}"))),
+    }
 }
 
 /// Says hello, joins with the key, and shows whom the customer waits for.
@@ -224,26 +418,32 @@ async fn join(
     conn: &quinn::Connection,
     key: &str,
     customer: tether_protocol::msg::CustomerInfo,
+    client: [u8; 32],
     shared: &Shared,
     events: &mpsc::UnboundedSender<HostEvent>,
-) -> Result<(quinn::SendStream, quinn::RecvStream, SessionId), HostError> {
+) -> Result<(quinn::SendStream, quinn::RecvStream, SessionId, [u8; 32]), HostError> {
     let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
     let (mut send, mut recv) = tether_net::hello(conn, Role::Host, &software).await?;
     let join = ClientMsg::Join {
         key: key.to_string(),
         customer,
+        client,
     };
     write_msg(&mut send, &join, CONTROL_MAX_FRAME)
         .await
         .map_err(|e| HostError::Lost(e.to_string()))?;
     match read_server(&mut recv).await? {
-        ServerMsg::Joined { session, queue } => {
+        ServerMsg::Joined {
+            session,
+            queue,
+            resume,
+        } => {
             shared.update(|v| {
                 v.owner = Some(queue.clone());
                 v.phase = Phase::Waiting;
             });
             let _ = events.send(HostEvent::Joined { session, queue });
-            Ok((send, recv, session))
+            Ok((send, recv, session, resume))
         }
         ServerMsg::Refused(r) => Err(HostError::Refused(r)),
         other => Err(HostError::Protocol(format!("unexpected {other:?}"))),
@@ -544,21 +744,25 @@ async fn end_here(
     .await;
 }
 
+/// Serves the session on one connection until it ends or the connection drops. Everything
+/// granted lives in this connection's streams: a new connection starts with nothing granted.
 async fn session(
-    conn: &quinn::Connection,
-    opts: HostOptions,
-    customer: tether_protocol::msg::CustomerInfo,
+    link: &mut Link,
+    session: SessionId,
+    monitors: &[tether_protocol::msg::MonitorInfo],
     services: Services,
     decisions: &mut mpsc::UnboundedReceiver<Decision>,
     events: mpsc::UnboundedSender<HostEvent>,
     end: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, HostError> {
-    let monitors = customer.monitors.clone();
-    let (mut send, recv, session) =
-        join(conn, &opts.key, customer, &services.shared, &events).await?;
+    let monitors = monitors.to_vec();
+    let send = &mut link.send;
+    let Some(recv) = link.recv.take() else {
+        return Err(HostError::Lost("no control stream".into()));
+    };
     let mut relay = tether_net::spawn_reader::<ServerMsg>(recv, CONTROL_MAX_FRAME);
     let mut served = Served {
-        conn: conn.clone(),
+        conn: link.conn.clone(),
         session,
         files: Arc::new(crate::filesvc::FileAccess::new(services.shared.clone())),
         consents: crate::grants::Consents::new(&services.allowed),
@@ -594,18 +798,27 @@ async fn session(
         match step {
             Step::Go => {}
             Step::Send(msg) => {
-                if let Err(e) = write_msg(&mut send, &msg, CONTROL_MAX_FRAME).await {
+                if let Err(e) = write_msg(send, &msg, CONTROL_MAX_FRAME).await {
                     break Err(HostError::Lost(e.to_string()));
                 }
             }
             Step::EndHere => {
-                end_here(&mut send, &mut relay).await;
+                end_here(send, &mut relay).await;
                 break Ok(Outcome::EndedHere);
             }
             Step::Done(r) => break r,
         }
     };
     served.shared().notes_to(None);
+    // A dropped connection ends every stream: give the services a moment to end their part
+    // (the input gate releases what it pressed), then stop what is left.
+    if matches!(outcome, Err(HostError::Lost(_))) {
+        served.conn.close(close::NORMAL.into(), b"lost");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while served.tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
     served.tasks.abort_all();
     outcome
 }

@@ -34,6 +34,7 @@ pub fn title(view: &HostView) -> String {
             None => t!("host-state-waiting"),
         },
         Phase::Connected => t!("host-state-connected", agents = view.agents.join(", ")),
+        Phase::Reconnecting(n) => t!("host-state-reconnecting", n = *n),
         Phase::Ended(_) => t!("host-state-ended"),
         Phase::Broken => view
             .failure
@@ -86,6 +87,13 @@ pub fn ui(ui: &mut Ui, view: &HostView, state: &mut WindowState, decide: &mut dy
             });
         }
         Phase::Waiting | Phase::AgentAway => waiting(ui, view),
+        Phase::Reconnecting(n) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(RichText::new(t!("host-reconnecting", n = *n)).strong());
+            });
+            ui.label(t!("host-reconnecting-hint"));
+        }
         Phase::Connected => {
             ui.label(RichText::new(t!("host-helping", agents = view.agents.join(", "))).strong());
         }

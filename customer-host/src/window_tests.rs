@@ -400,3 +400,26 @@ fn the_window_speaks_french() {
     assert!(h.query_by_label("Se connecter").is_some());
     tether_i18n::set_thread_lang(None);
 }
+
+#[test]
+fn a_dropped_connection_says_it_reconnects_and_keeps_end_session() {
+    let mut view = connected();
+    view.connection_lost(3);
+    assert!(view.grants.is_empty() && view.viewers.is_empty());
+    assert_eq!(
+        crate::window::title(&view),
+        "Tether remote support — Reconnecting (attempt 3)"
+    );
+    let (h, decisions) = harness(view);
+    assert!(
+        h.query_by_label("Connection lost, reconnecting… (attempt 3)")
+            .is_some()
+    );
+    h.get_by_label("End session").click();
+    let mut h = h;
+    h.run_steps(3);
+    assert_eq!(
+        *decisions.lock().unwrap_or_else(|e| e.into_inner()),
+        vec![Decision::EndSession]
+    );
+}

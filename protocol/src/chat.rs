@@ -99,6 +99,10 @@ pub enum StatusNote {
     },
     /// Something the customer's host reports (control, files, addresses, clipboard).
     Host(HostNote),
+    /// The customer's connection dropped; the relay waits for it to come back.
+    CustomerAway,
+    /// The customer's connection is back.
+    CustomerBack,
 }
 
 impl fmt::Display for StatusNote {
@@ -117,6 +121,10 @@ impl fmt::Display for StatusNote {
                 write!(f, "{by} invited the {to}{how}")
             }
             StatusNote::Host(n) => n.fmt(f),
+            StatusNote::CustomerAway => {
+                f.write_str("the customer's connection was lost; waiting for it to come back")
+            }
+            StatusNote::CustomerBack => f.write_str("the customer's connection is back"),
         }
     }
 }

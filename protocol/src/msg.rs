@@ -161,6 +161,16 @@ pub enum ClientMsg {
         key: String,
         /// The customer's computer.
         customer: CustomerInfo,
+        /// A random identity the host made when it started; a resume must present it again.
+        client: [u8; 32],
+    },
+    /// Host comes back to its session after its connection dropped, with the token the relay
+    /// gave it last ([`ServerMsg::Joined`] or [`ServerMsg::Resumed`]) and its identity.
+    Resume {
+        /// The resume token (single use).
+        token: [u8; 32],
+        /// The identity given at join.
+        client: [u8; 32],
     },
     /// Agent asks for a new session key.
     CreateKey {
@@ -241,6 +251,9 @@ pub enum ClientMsg {
     },
 }
 
+/// How long a session waits for its customer's host to come back after its connection drops.
+pub const RESUME_WINDOW_SECS: u64 = 120;
+
 /// Most characters of a session's notes.
 pub const NOTES_MAX: usize = 20_000;
 
@@ -283,6 +296,28 @@ pub enum ServerMsg {
         session: SessionId,
         /// Whose queue it waits in, for the customer: an agent's display name or a team's name.
         queue: String,
+        /// The token to resume the session with if the connection drops (single use; it expires
+        /// [`RESUME_WINDOW_SECS`] after the connection is lost).
+        resume: [u8; 32],
+    },
+    /// The host is back in its session after a dropped connection.
+    Resumed {
+        /// The session.
+        session: SessionId,
+        /// Whose queue it came through, as in [`ServerMsg::Joined`].
+        queue: String,
+        /// The next resume token (the one used is spent).
+        resume: [u8; 32],
+    },
+    /// A member's session lost its customer's connection; the relay waits for them to come back.
+    CustomerAway {
+        /// The session.
+        session: SessionId,
+    },
+    /// The customer is back: screens and input must be opened again (grants start over).
+    CustomerBack {
+        /// The session.
+        session: SessionId,
     },
     /// The host's place in line while no agent has accepted it (1 is next).
     InLine {

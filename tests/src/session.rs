@@ -73,15 +73,24 @@ pub struct TestSession {
 pub async fn wait_session(
     agent: &mut tether_console::net::AgentClient,
 ) -> anyhow::Result<tether_protocol::msg::SessionInfo> {
+    wait_session_except(agent, &[]).await
+}
+
+/// [`wait_session`], leaving alone the sessions in `not` (older ones whose customer is away and
+/// may come back).
+pub async fn wait_session_except(
+    agent: &mut tether_console::net::AgentClient,
+    not: &[tether_protocol::msg::SessionId],
+) -> anyhow::Result<tether_protocol::msg::SessionInfo> {
     use tether_protocol::desk::EntryKind;
     use tether_protocol::msg::ServerMsg;
     tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             match agent.next_event().await? {
                 ServerMsg::Queue { entries } => {
-                    let waiting = entries
-                        .iter()
-                        .find(|e| !matches!(e.kind, EntryKind::Invitation { .. }));
+                    let waiting = entries.iter().find(|e| {
+                        !matches!(e.kind, EntryKind::Invitation { .. }) && !not.contains(&e.session)
+                    });
                     if let Some(e) = waiting {
                         agent.accept(e.session).await?;
                     }
@@ -101,6 +110,16 @@ pub async fn start_session(
     x: &Xvfb,
     relay: Option<RelayProc>,
     host_args: &[&str],
+) -> anyhow::Result<TestSession> {
+    start_session_except(x, relay, host_args, &[]).await
+}
+
+/// [`start_session`], leaving alone the sessions in `not`.
+pub async fn start_session_except(
+    x: &Xvfb,
+    relay: Option<RelayProc>,
+    host_args: &[&str],
+    not: &[tether_protocol::msg::SessionId],
 ) -> anyhow::Result<TestSession> {
     let relay = match relay {
         Some(r) => r,
@@ -125,7 +144,7 @@ pub async fn start_session(
         &relay.fingerprint,
         host_args,
     )?;
-    let info = wait_session(&mut agent).await?;
+    let info = wait_session_except(&mut agent, not).await?;
     Ok(TestSession {
         relay,
         host,

@@ -238,6 +238,8 @@ pub(super) fn note_text(n: &StatusNote, me: &str) -> String {
         StatusNote::Joined { name, .. } => t!("note-joined", name = name.as_str()),
         StatusNote::Left(name) => t!("note-left", name = name.as_str()),
         StatusNote::Lost(name) => t!("note-lost", name = name.as_str()),
+        StatusNote::CustomerAway => t!("note-customer-away"),
+        StatusNote::CustomerBack => t!("note-customer-back"),
         StatusNote::Transferred { by, to } => {
             t!("note-transferred", by = by.as_str(), queue = q(to))
         }

@@ -48,6 +48,12 @@ pub(super) fn screen(
                 overlay(ui, resp.rect, &remote.stats);
             }
         }
+        (Screen::Away, _) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t!("viewer-customer-away"));
+            });
+        }
         (Screen::Failed(why), _) => {
             ui.colored_label(
                 Color32::from_rgb(200, 60, 60),

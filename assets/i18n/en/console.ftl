@@ -167,6 +167,7 @@ session-popped-out = The screen is in the full-screen viewer; press Esc there to
 session-back = Back to the tab
 
 viewer-unavailable = Screen unavailable: { $why }
+viewer-customer-away = The customer's connection was lost; waiting for it to come back…
 viewer-waiting = Waiting for the customer's screen…
 
 files-send-files-title = Send files to the customer
@@ -211,6 +212,8 @@ note-waiting = the customer waits in { $queue }
 note-joined = { $name } joined
 note-joined-masked = { $name } joined (masked)
 note-left = { $name } left
+note-customer-away = the customer's connection was lost; waiting for it to come back
+note-customer-back = the customer's connection is back
 note-lost = { $name }'s connection was lost
 note-transferred = { $by } transferred the session to { $queue }
 note-invited = { $by } invited { $queue }

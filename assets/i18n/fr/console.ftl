@@ -167,6 +167,7 @@ session-popped-out = L'écran est dans la fenêtre du visualiseur ; appuyez sur 
 session-back = Revenir à l'onglet
 
 viewer-unavailable = Écran indisponible : { $why }
+viewer-customer-away = La connexion du client a été perdue ; en attente de son retour…
 viewer-waiting = En attente de l'écran du client…
 
 files-send-files-title = Envoyer des fichiers au client
@@ -211,6 +212,8 @@ note-waiting = le client attend dans { $queue }
 note-joined = { $name } a rejoint la session
 note-joined-masked = { $name } a rejoint la session (masqué)
 note-left = { $name } a quitté la session
+note-customer-away = la connexion du client a été perdue ; en attente de son retour
+note-customer-back = la connexion du client est rétablie
 note-lost = la connexion de { $name } a été perdue
 note-transferred = { $by } a transféré la session vers { $queue }
 note-invited = { $by } a invité { $queue }

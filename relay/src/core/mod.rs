@@ -21,7 +21,8 @@ use tether_protocol::desk::{
     StreamKind, Target, Unqueued, Via,
 };
 use tether_protocol::msg::{
-    CustomerInfo, Denied, EndReason, QUEUE_CHUNK, Refusal, ServerMsg, SessionId, SessionInfo,
+    CustomerInfo, Denied, EndReason, QUEUE_CHUNK, RESUME_WINDOW_SECS, Refusal, ServerMsg,
+    SessionId, SessionInfo,
 };
 
 use crate::store::Actor;
@@ -86,6 +87,8 @@ pub enum KeyOwner {
 pub enum Output {
     /// Send a message on a connection's control stream.
     Send(ConnId, ServerMsg),
+    /// Close a connection (a host that came back on another one).
+    Close(ConnId),
     /// Cut the media streams this connection has open in this session (its member left).
     Revoke {
         /// The agent's connection.
@@ -186,6 +189,39 @@ struct Session {
     chat_seq: u64,
     /// The members' notes, and who saved them last (display name).
     notes: (String, Option<String>),
+    /// Whose queue the host was told it waits in (`Joined`'s words).
+    host_label: String,
+    /// What lets the host come back after its connection drops.
+    resume: Option<ResumeKey>,
+    /// The host's connection dropped: the session waits for it until this time (Unix seconds).
+    away_until: Option<u64>,
+}
+
+/// A host arriving in a new session.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// Whose queue it enters.
+    pub owner: KeyOwner,
+    /// The customer's computer (and their request from the portal).
+    pub customer: CustomerInfo,
+    /// It came through the portal (a ticket or a help link).
+    pub portal: bool,
+    /// What lets it come back after its connection drops.
+    pub resume: Option<ResumeKey>,
+}
+
+/// A host's resume token and the identity it must come back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeKey {
+    /// The token (random; single use: a resume replaces it).
+    pub token: [u8; 32],
+    /// The host's identity, given at join.
+    pub client: [u8; 32],
+}
+
+/// Equality of two secrets that takes the same time wherever they differ.
+fn same_secret(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Session {
@@ -458,19 +494,29 @@ impl Core {
         customer: CustomerInfo,
         now: Now,
     ) -> Vec<Output> {
-        self.host_joined_via(conn, id, owner, customer, false, now)
+        let arrival = Arrival {
+            owner,
+            customer,
+            portal: false,
+            resume: None,
+        };
+        self.host_joined_via(conn, id, arrival, now)
     }
 
-    /// A host joined with a key, or through the portal (a ticket or a help link: `portal`).
+    /// A host arrived with a key, or through the portal, with what lets it come back.
     pub fn host_joined_via(
         &mut self,
         conn: ConnId,
         id: SessionId,
-        owner: KeyOwner,
-        customer: CustomerInfo,
-        portal: bool,
+        arrival: Arrival,
         now: Now,
     ) -> Vec<Output> {
+        let Arrival {
+            owner,
+            customer,
+            portal,
+            resume,
+        } = arrival;
         let (queue, label, via) = match owner {
             KeyOwner::Agent { login, display } => (
                 QueueId::Personal(login),
@@ -505,12 +551,16 @@ impl Core {
             chat: std::collections::VecDeque::new(),
             chat_seq: 0,
             notes: (String::new(), None),
+            host_label: label.clone(),
+            resume,
+            away_until: None,
         };
         let mut out = vec![Output::Send(
             conn,
             ServerMsg::Joined {
                 session: id,
                 queue: label,
+                resume: resume.map(|r| r.token).unwrap_or([0; 32]),
             },
         )];
         for e in self.entries(id, &session, true) {
@@ -930,7 +980,12 @@ impl Core {
         let mut out = Vec::new();
         self.forget_chat_rate(conn);
         if let Some(id) = self.hosts.get(&conn).copied() {
-            self.end(id, EndReason::CustomerDisconnected, &mut out);
+            if self.sessions.get(&id).is_some_and(|s| s.resume.is_some()) {
+                self.hosts.remove(&conn);
+                self.host_away(id, now, &mut out);
+            } else {
+                self.end(id, EndReason::CustomerDisconnected, &mut out);
+            }
         }
         let Some(agent) = self.agents.remove(&conn) else {
             return out;
@@ -969,8 +1024,102 @@ impl Core {
         out
     }
 
-    /// Time passed: sessions whose grace period in a dropped owner's queue is over move on.
+    /// The host of session `id` lost its connection: the session waits for it to come back,
+    /// for [`RESUME_WINDOW_SECS`], and its members are told.
+    fn host_away(&mut self, id: SessionId, now: Now, out: &mut Vec<Output>) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.away_until = Some(now.unix + RESUME_WINDOW_SECS);
+        let logins: Vec<String> = s.members.iter().map(|m| m.login.clone()).collect();
+        for login in logins {
+            self.send_to_login(&login, &ServerMsg::CustomerAway { session: id }, out);
+        }
+        self.note(id, StatusNote::CustomerAway, now.unix, out);
+        out.push(audit(
+            id,
+            Actor::Relay,
+            "session.customer_away",
+            format!("the customer's connection dropped; waiting {RESUME_WINDOW_SECS} s"),
+        ));
+    }
+
+    /// A host on `conn` comes back with `token` and its `client` identity: it takes its
+    /// session's place (an old connection still open is closed), gets `next` as its next token,
+    /// and the members are told to open its screens again. Grants are not carried over: they
+    /// lived in the host's streams, which are new.
+    pub fn resume(
+        &mut self,
+        conn: ConnId,
+        token: [u8; 32],
+        client: [u8; 32],
+        next: [u8; 32],
+        now: Now,
+    ) -> Result<(SessionId, Vec<Output>), Refusal> {
+        let id = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.resume.is_some_and(|r| same_secret(&r.token, &token)))
+            .map(|(id, _)| *id)
+            .ok_or(Refusal::KeyWrong)?;
+        let mut out = Vec::new();
+        let s = self.sessions.get_mut(&id).ok_or(Refusal::KeyWrong)?;
+        if !s.resume.is_some_and(|r| same_secret(&r.client, &client)) {
+            return Err(Refusal::KeyWrong);
+        }
+        let old = s.host;
+        s.host = conn;
+        s.away_until = None;
+        s.resume = Some(ResumeKey {
+            token: next,
+            client,
+        });
+        s.place = 0;
+        let queue = s.host_label.clone();
+        let waiting = s.waiting.as_ref().map(|w| w.queue.clone());
+        let logins: Vec<String> = s.members.iter().map(|m| m.login.clone()).collect();
+        if self.hosts.remove(&old).is_some() {
+            out.push(Output::Close(old));
+        }
+        self.hosts.insert(conn, id);
+        out.push(Output::Send(
+            conn,
+            ServerMsg::Resumed {
+                session: id,
+                queue,
+                resume: next,
+            },
+        ));
+        self.members_changed(id, &mut out);
+        if let Some(q) = waiting {
+            self.update_places(&q, &mut out);
+        }
+        for login in logins {
+            self.send_to_login(&login, &ServerMsg::CustomerBack { session: id }, &mut out);
+        }
+        self.note(id, StatusNote::CustomerBack, now.unix, &mut out);
+        out.push(audit(
+            id,
+            Actor::Relay,
+            "session.resumed",
+            "the customer's host came back".into(),
+        ));
+        Ok((id, out))
+    }
+
+    /// Time passed: sessions whose grace period in a dropped owner's queue is over move on, and
+    /// sessions whose customer did not come back in time end.
     pub fn tick(&mut self, now: Now) -> Vec<Output> {
+        let gone: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.away_until.is_some_and(|t| t <= now.unix))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut ended = Vec::new();
+        for id in gone {
+            self.end(id, EndReason::CustomerDisconnected, &mut ended);
+        }
         let due: Vec<SessionId> = self
             .sessions
             .iter()
@@ -1005,7 +1154,8 @@ impl Core {
                 format!("moved to the {next} after waiting"),
             ));
         }
-        out
+        ended.extend(out);
+        ended
     }
 
     /// The agent logged in on `conn`.
@@ -1033,6 +1183,9 @@ impl Core {
             .ok_or(Refusal::NotAllowed(Denied::NotInSession))?;
         if m.masked && kind != StreamKind::Screen {
             return Err(Refusal::NotAllowed(Denied::MaskedWatchOnly));
+        }
+        if s.away_until.is_some() {
+            return Err(Refusal::NotAllowed(Denied::CustomerGone));
         }
         Ok((
             s.host,

@@ -816,3 +816,91 @@ fn a_flood_of_chat_lines_is_refused_and_the_record_stays_bounded() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_dropped_host_comes_back_with_its_token_once_and_only_as_itself() {
+    let mut core = desk();
+    let key = ResumeKey {
+        token: [7; 32],
+        client: [9; 32],
+    };
+    let arrival = Arrival {
+        owner: KeyOwner::Team("support".into()),
+        customer: customer("Customer"),
+        portal: false,
+        resume: Some(key),
+    };
+    let out = core.host_joined_via(HOST, S1, arrival, at(100));
+    assert!(matches!(
+        &sends_to(&out, HOST)[0],
+        ServerMsg::Joined { resume, .. } if *resume == [7; 32]
+    ));
+    core.accept(ALICE, S1, at(101)).expect("accept");
+
+    // The connection drops: the session waits, Alice is told, and no stream reaches the host.
+    let out = core.closed(HOST, at(110));
+    assert!(sends_to(&out, ALICE).contains(&ServerMsg::CustomerAway { session: S1 }));
+    assert!(!out.iter().any(|o| matches!(o, Output::Ended { .. })));
+    assert_eq!(
+        core.stream_route(ALICE, S1, StreamKind::Screen).err(),
+        Some(Refusal::NotAllowed(Denied::CustomerGone))
+    );
+
+    // Another identity with the token, or a wrong token, is refused.
+    assert_eq!(
+        core.resume(HOST2, [7; 32], [1; 32], [8; 32], at(111)).err(),
+        Some(Refusal::KeyWrong)
+    );
+    assert_eq!(
+        core.resume(HOST2, [6; 32], [9; 32], [8; 32], at(111)).err(),
+        Some(Refusal::KeyWrong)
+    );
+
+    // The host comes back on a new connection: a new token, the helpers, and Alice is told.
+    let (id, out) = core
+        .resume(HOST2, [7; 32], [9; 32], [8; 32], at(112))
+        .expect("resume");
+    assert_eq!(id, S1);
+    let to_host = sends_to(&out, HOST2);
+    assert!(to_host.contains(&ServerMsg::Resumed {
+        session: S1,
+        queue: "support".into(),
+        resume: [8; 32],
+    }));
+    assert!(to_host.contains(&ServerMsg::AgentsChanged {
+        session: S1,
+        agents: vec!["alice D.".into()],
+    }));
+    assert!(sends_to(&out, ALICE).contains(&ServerMsg::CustomerBack { session: S1 }));
+    assert_eq!(
+        core.stream_route(ALICE, S1, StreamKind::Screen)
+            .ok()
+            .map(|r| r.0),
+        Some(HOST2)
+    );
+
+    // The token is spent; the new one works, and an old connection still open is closed.
+    assert_eq!(
+        core.resume(HOST3, [7; 32], [9; 32], [5; 32], at(113)).err(),
+        Some(Refusal::KeyWrong)
+    );
+    let (_, out) = core
+        .resume(HOST3, [8; 32], [9; 32], [5; 32], at(113))
+        .expect("second resume");
+    assert!(out.contains(&Output::Close(HOST2)));
+    assert!(core.closed(HOST2, at(114)).is_empty());
+
+    // Away for longer than the window, the session ends.
+    core.closed(HOST3, at(120));
+    assert!(
+        !core
+            .tick(at(120 + RESUME_WINDOW_SECS - 1))
+            .iter()
+            .any(|o| matches!(o, Output::Ended { .. }))
+    );
+    let out = core.tick(at(120 + RESUME_WINDOW_SECS));
+    assert!(out.contains(&Output::Ended {
+        session: S1,
+        reason: EndReason::CustomerDisconnected,
+    }));
+}

@@ -201,6 +201,14 @@ impl State {
                     }
                 }
                 Output::Revoke { conn, session } => self.revoke(conn, session),
+                Output::Close(conn) => {
+                    if let Some(p) = self.peers.get(&conn) {
+                        p.conn.close(
+                            close::NORMAL.into(),
+                            b"the host resumed on a new connection",
+                        );
+                    }
+                }
                 other => later.push(other),
             }
         }
@@ -470,7 +478,7 @@ impl Shared {
                         warn!(error = %e, "cannot record a chat line");
                     }
                 }
-                Output::Send(..) | Output::Revoke { .. } => {}
+                Output::Send(..) | Output::Revoke { .. } | Output::Close(_) => {}
             }
         }
     }

@@ -68,6 +68,7 @@ async fn the_customer_and_agents_chat_and_private_lines_stay_private() -> anyhow
     let (pin, _) = relay.create_key("alice")?;
     let mut host = raw_peer(&relay.addr, relay.fingerprint_bytes(), Role::Host).await?;
     host.send(&ClientMsg::Join {
+        client: [0; 32],
         key: pin,
         customer: CustomerInfo {
             name: "Carol Customer".into(),

@@ -349,11 +349,13 @@ async fn a_transfer_cut_by_a_killed_host_resumes_from_its_verified_prefix() -> a
     assert!(first.is_err(), "the upload survived a killed host");
     s.agent.close().await;
 
-    // The customer runs the host again with a new key; the agent retries the same file.
-    let s2 = setup(
-        Some(s.relay),
+    // The customer runs the host again with a new key; the agent retries the same file (the
+    // old session waits for its killed host to come back, and is left alone).
+    let s2 = tether_tests::start_session_except(
         &x,
-        &["--allow", "files", "--download-dir", &dir_arg],
+        Some(s.relay),
+        &["--headless", "--allow", "files", "--download-dir", &dir_arg],
+        &[s.info.id],
     )
     .await?;
     let retry = Progress::new(0);

@@ -232,6 +232,7 @@ async fn a_logged_in_peer_that_floods_without_reading_is_closed() -> anyhow::Res
 async fn join(relay: &RelayProc, key: &str) -> anyhow::Result<(RawPeer, ServerMsg)> {
     let mut h = peer(relay, Role::Host).await?;
     h.send(&ClientMsg::Join {
+        client: [0; 32],
         key: key.into(),
         customer: CustomerInfo {
             name: "Carol".into(),

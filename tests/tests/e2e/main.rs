@@ -15,5 +15,6 @@ mod host_cli;
 mod portal;
 mod refusals;
 mod relay_cli;
+mod resume;
 mod screen;
 mod session;

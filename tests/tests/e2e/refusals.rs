@@ -46,6 +46,7 @@ fn host(
         relay: relay.addr.clone(),
         fingerprint,
         name: None,
+        reconnect_for: Duration::from_secs(3),
     };
     let (tx, _rx) = mpsc::unbounded_channel();
     let (end_tx, end_rx) = watch::channel(false);

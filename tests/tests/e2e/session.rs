@@ -90,7 +90,13 @@ async fn a_customer_who_joins_while_no_agent_is_online_waits_in_the_queue() -> a
     let relay = RelayProc::start()?;
     relay.add_agent("alice", PASSWORD)?;
     let (pin, _) = relay.create_key("alice")?;
-    let mut host = spawn_host(&x.display(), &pin, &relay.addr, &relay.fingerprint)?;
+    let mut host = tether_tests::spawn_host_args(
+        &x.display(),
+        &pin,
+        &relay.addr,
+        &relay.fingerprint,
+        &["--headless", "--reconnect-for", "3"],
+    )?;
     // The host reports that it waits; read its stdout on a thread.
     let stdout = host.child.stdout.take().context("stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -121,10 +127,15 @@ async fn a_customer_who_joins_while_no_agent_is_online_waits_in_the_queue() -> a
             .ok()
             .filter(|l| l.contains("connected: alice"))
     })?;
-    // The relay going away is reported and the host exits.
+    // The relay going away: the host tries to come back, then gives up and exits.
     drop(agent);
     let mut relay = relay;
     relay.child.kill();
+    wait_for("the host to reconnect", Duration::from_secs(30), || {
+        rx.try_recv()
+            .ok()
+            .filter(|l| l.contains("connection lost; reconnecting (attempt 1)"))
+    })?;
     let status = host.wait_exit(Duration::from_secs(30))?;
     assert_eq!(status.code(), Some(3), "lost relay exits with 3");
     Ok(())

@@ -103,7 +103,10 @@ impl Conn {
                 )))
                 .await
             }
-            ClientMsg::Join { .. } | ClientMsg::EndSession | ClientMsg::Note(_) => {
+            ClientMsg::Join { .. }
+            | ClientMsg::Resume { .. }
+            | ClientMsg::EndSession
+            | ClientMsg::Note(_) => {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(Denied::HostsOnly)))
                     .await
             }

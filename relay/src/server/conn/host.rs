@@ -7,7 +7,7 @@ use tether_protocol::msg::{ClientMsg, CustomerInfo, Denied, Refusal, ServerMsg, 
 use tracing::warn;
 
 use super::Conn;
-use crate::core::KeyOwner;
+use crate::core::{Arrival, KeyOwner, ResumeKey};
 use crate::store::{Actor, SessionStart};
 
 impl Conn {
@@ -17,14 +17,17 @@ impl Conn {
         owner: KeyOwner,
         key_id: Option<i64>,
         customer: CustomerInfo,
+        client: [u8; 32],
     ) {
         let actor = Actor::Host(self.remote.ip());
         // A ticket carries a request; a help link uses no key: both came through the portal.
         let portal = customer.request.is_some() || key_id.is_none();
         let mut sid = [0u8; 8];
-        if getrandom::fill(&mut sid).is_err() {
+        let mut token = [0u8; 32];
+        if getrandom::fill(&mut sid).is_err() || getrandom::fill(&mut token).is_err() {
             return self.refuse(Refusal::NotAllowed(Denied::RelayFailed)).await;
         }
+        let resume = ResumeKey { token, client };
         let session = SessionId(u64::from_le_bytes(sid));
         let summary = customer_summary(&customer);
         let (origin, whose) = match &owner {
@@ -56,8 +59,36 @@ impl Conn {
             .await;
         self.register();
         self.shared
-            .decide(|core| core.host_joined_via(self.id, session, owner, customer, portal, now))
+            .decide(|core| {
+                let arrival = Arrival {
+                    owner,
+                    customer,
+                    portal,
+                    resume: Some(resume),
+                };
+                core.host_joined_via(self.id, session, arrival, now)
+            })
             .await;
+        self.host_loop(recv, session, actor).await;
+    }
+
+    /// A host that came back on this connection: registered already by the resume.
+    pub(super) async fn serve_resumed_host(self, recv: &mut quinn::RecvStream, session: SessionId) {
+        let actor = Actor::Host(self.remote.ip());
+        self.shared
+            .audit(
+                Some(session),
+                &actor,
+                "session.host_resumed",
+                "the customer's host resumed its session",
+                Some(self.remote),
+            )
+            .await;
+        self.host_loop(recv, session, actor).await;
+    }
+
+    /// The host's requests until its connection ends.
+    async fn host_loop(self, recv: &mut quinn::RecvStream, session: SessionId, actor: Actor) {
         while let Some(msg) = self.next_request(recv, actor.clone()).await {
             let now = self.shared.now();
             match msg {

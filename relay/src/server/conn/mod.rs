@@ -13,6 +13,7 @@ use tether_net::{ReadError, close, read_msg, write_msg};
 use tether_protocol::frame::CONTROL_MAX_FRAME;
 use tether_protocol::msg::{
     ClientMsg, CustomerInfo, Denied, HELLO_MAGIC, Hello, Password, Refusal, Role, ServerMsg,
+    SessionId,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -39,7 +40,10 @@ enum Who {
         owner: KeyOwner,
         key_id: Option<i64>,
         customer: CustomerInfo,
+        client: [u8; 32],
     },
+    /// A host back in its session after its connection dropped.
+    Resumed(SessionId),
 }
 
 /// Serves one incoming connection until it ends. `slot` is its place under the connection
@@ -84,10 +88,16 @@ pub(super) async fn serve(
             owner,
             key_id,
             customer,
+            client,
         } => {
             // A host opens no stream but its control stream: the relay opens them towards it.
             tether_net::unlock(&conn, 1);
-            c.serve_host(&mut recv, owner, key_id, customer).await;
+            c.serve_host(&mut recv, owner, key_id, customer, client)
+                .await;
+        }
+        Who::Resumed(session) => {
+            tether_net::unlock(&conn, 1);
+            c.serve_resumed_host(&mut recv, session).await;
         }
     }
     drop(slot);
@@ -295,7 +305,12 @@ impl Conn {
                 }
             },
             Role::Host => match self.read_first::<ClientMsg>(recv).await? {
-                ClientMsg::Join { key, customer } => self.join(&key, customer).await,
+                ClientMsg::Join {
+                    key,
+                    customer,
+                    client,
+                } => self.join(&key, customer, client).await,
+                ClientMsg::Resume { token, client } => self.resume(token, client).await,
                 _ => {
                     self.take()
                         .refuse(Refusal::NotAllowed(Denied::JoinFirst))
@@ -382,7 +397,60 @@ impl Conn {
     }
 
     /// Checks a presented key under the source's limit, slowed while keys are being guessed.
-    async fn join(&mut self, key: &str, mut customer: CustomerInfo) -> Option<Who> {
+    /// A host comes back with its resume token: limited like a join (a wrong token counts as a
+    /// wrong key), then the core puts it back in its session, registered at once so that the
+    /// core's first messages reach it.
+    async fn resume(&mut self, token: [u8; 32], client: [u8; 32]) -> Option<Who> {
+        let actor = Actor::Host(self.remote.ip());
+        let ip = self.remote.ip();
+        let now = self.shared.now();
+        let admitted = {
+            let mut st = self.shared.state();
+            st.core.admission.begin_join(ip, now.mono)
+        };
+        if let Err(r) = admitted {
+            self.refuse_audited(&actor, "session.resume_refused", r)
+                .await;
+            return None;
+        }
+        let mut next = [0u8; 32];
+        if getrandom::fill(&mut next).is_err() {
+            let r = Refusal::NotAllowed(Denied::RelayFailed);
+            self.take().refuse(r).await;
+            return None;
+        }
+        self.register();
+        let resumed = {
+            let mut st = self.shared.state();
+            match st.core.resume(self.id, token, client, next, now) {
+                Ok((session, out)) => Ok((session, st.deliver(out))),
+                Err(r) => {
+                    st.peers.remove(&self.id);
+                    let mono = self.shared.mono();
+                    st.core.admission.join_failed(ip, &r, mono);
+                    Err(r)
+                }
+            }
+        };
+        match resumed {
+            Ok((session, later)) => {
+                self.shared.finish(later).await;
+                Some(Who::Resumed(session))
+            }
+            Err(r) => {
+                self.refuse_audited(&actor, "session.resume_refused", r)
+                    .await;
+                None
+            }
+        }
+    }
+
+    async fn join(
+        &mut self,
+        key: &str,
+        mut customer: CustomerInfo,
+        client: [u8; 32],
+    ) -> Option<Who> {
         let actor = Actor::Host(self.remote.ip());
         // What the customer asked on the portal comes from their ticket, never from the host.
         customer.request = None;
@@ -406,6 +474,7 @@ impl Conn {
                     owner,
                     key_id,
                     customer,
+                    client,
                 })
             }
             Err(r) => {

@@ -163,6 +163,7 @@ async fn make_keys(bench: &mut AgentClient) -> anyhow::Result<Vec<String>> {
 async fn join(addr: String, fingerprint: [u8; 32], key: String) -> anyhow::Result<RawPeer> {
     let mut h = raw_peer(&addr, fingerprint, Role::Host).await?;
     h.send(&ClientMsg::Join {
+        client: [0; 32],
         key,
         customer: CustomerInfo {
             name: "Bench Customer".into(),
