@@ -87,3 +87,74 @@ async fn a_host_cut_off_for_longer_than_the_idle_timeout_resumes_its_session() -
     );
     Ok(())
 }
+
+/// A session through an impaired link, with a first frame seen.
+async fn linked_session(
+    x: &Xvfb,
+) -> anyhow::Result<(
+    RelayProc,
+    ImpairedLink,
+    tether_tests::ChildGuard,
+    AgentClient,
+    tether_protocol::msg::SessionId,
+)> {
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    let (pin, _) = relay.create_key("alice")?;
+    let mut agent = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
+    let link = ImpairedLink::start(relay.addr.parse()?).await?;
+    let via = link.addr().to_string();
+    let host = spawn_host_args(
+        &x.display(),
+        &pin,
+        &via,
+        &relay.fingerprint,
+        &["--headless"],
+    )?;
+    let info = wait_session(&mut agent).await?;
+    Ok((relay, link, host, agent, info.id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_cut_and_a_new_source_address_keep_the_connection() -> anyhow::Result<()> {
+    let x = Xvfb::start(320, 240)?;
+    let (_relay, link, host, mut agent, id) = linked_session(&x).await?;
+    let mut view = agent.view(id, 0).await?;
+    tokio::time::timeout(Duration::from_secs(15), view.next_frame())
+        .await
+        .context("no first frame")??;
+
+    // Cut for 3 s: QUIC carries the connection through; the next change arrives soon after.
+    link.cut(true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    x.put(0, 0, 64, 64, &tether_tests::test_picture(64, 64, 1))?;
+    link.cut(false);
+    let restored = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), view.next_frame())
+        .await
+        .with_context(|| format!("no frame within 5 s of the restore: {}", host.stderr_text()))??;
+    eprintln!("live again {:?} after a 3 s cut", restored.elapsed());
+
+    // The client's address changes (a NAT rebinding): QUIC migrates, nothing is resumed.
+    link.rebind();
+    x.put(64, 0, 64, 64, &tether_tests::test_picture(64, 64, 2))?;
+    tokio::time::timeout(Duration::from_secs(5), view.next_frame())
+        .await
+        .context("no frame after the address changed")??;
+    let away = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            if let ServerMsg::CustomerAway { .. } = agent.next_event().await? {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await;
+    assert!(away.is_err(), "the migration was taken for a lost customer");
+    Ok(())
+}
