@@ -247,7 +247,7 @@ mod demo {
             let opts = tether_host::HostOptions {
                 key: pin,
                 relay,
-                fingerprint,
+                trust: tether_net::Trust::Pinned(fingerprint),
                 name: None,
                 reconnect_for: std::time::Duration::from_secs(
                     tether_protocol::msg::RESUME_WINDOW_SECS,

@@ -41,6 +41,10 @@ struct Cli {
     /// certificate are refused. Default: from tether-host.json beside this program.
     #[arg(long, env = "TETHER_RELAY_FINGERPRINT")]
     relay_fingerprint: Option<String>,
+    /// Instead of a fingerprint: trust a relay whose certificate is issued for its host name by
+    /// one of the certificate authorities in this PEM file (a relay run with --tls-cert).
+    #[arg(long, conflicts_with = "relay_fingerprint")]
+    relay_ca: Option<std::path::PathBuf>,
     /// Serve without a window (unattended and test use). Requests are then denied unless
     /// granted up front with --allow.
     #[arg(long)]
@@ -104,6 +108,7 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> ExitCode {
     let target = config::resolve_with(
         cli.relay.clone(),
         cli.relay_fingerprint.clone(),
+        cli.relay_ca.as_deref(),
         embedded,
         config::settings_path().as_deref(),
     );

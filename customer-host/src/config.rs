@@ -16,12 +16,12 @@ use crate::failure::Failure;
 pub const SETTINGS_FILE: &str = "tether-host.json";
 
 /// The relay to connect to, pinned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Target {
     /// `HOST:PORT`.
     pub relay: String,
-    /// SHA-256 of the relay's certificate.
-    pub fingerprint: [u8; 32],
+    /// How the relay's certificate is checked: pinned, or by the authorities given.
+    pub trust: tether_net::Trust,
 }
 
 /// The settings file's contents.
@@ -116,7 +116,7 @@ pub fn resolve(
     fingerprint: Option<String>,
     file: Option<&Path>,
 ) -> Result<Target, Failure> {
-    resolve_with(relay, fingerprint, None, file)
+    resolve_with(relay, fingerprint, None, None, file)
 }
 
 /// Decides the relay from the command line first, then the settings the program carries, then
@@ -124,6 +124,7 @@ pub fn resolve(
 pub fn resolve_with(
     relay: Option<String>,
     fingerprint: Option<String>,
+    authorities: Option<&Path>,
     embedded: Option<Settings>,
     file: Option<&Path>,
 ) -> Result<Target, Failure> {
@@ -136,12 +137,20 @@ pub fn resolve_with(
         .or(settings.relay)
         .filter(|r| !r.trim().is_empty())
         .ok_or_else(|| Failure::NotConfigured("no relay address".into()))?;
+    if let Some(path) = authorities {
+        let trust =
+            tether_net::Trust::authorities_from_pem(path).map_err(Failure::NotConfigured)?;
+        return Ok(Target { relay, trust });
+    }
     let fingerprint = fingerprint
         .or(settings.fingerprint)
         .ok_or_else(|| Failure::NotConfigured("no relay fingerprint".into()))?;
     let fingerprint = tether_net::parse_fingerprint(&fingerprint)
         .map_err(|e| Failure::NotConfigured(e.to_string()))?;
-    Ok(Target { relay, fingerprint })
+    Ok(Target {
+        relay,
+        trust: tether_net::Trust::Pinned(fingerprint),
+    })
 }
 
 #[cfg(test)]
@@ -160,7 +169,7 @@ mod tests {
         .expect("write");
         let t = resolve(None, None, Some(&file)).expect("from file");
         assert_eq!(t.relay, "file.example:4433");
-        assert_eq!(t.fingerprint, [0xab; 32]);
+        assert!(matches!(t.trust, tether_net::Trust::Pinned(f) if f == [0xab; 32]));
         let t = resolve(Some("cli:1".into()), None, Some(&file)).expect("mixed");
         assert_eq!(t.relay, "cli:1");
         assert!(matches!(

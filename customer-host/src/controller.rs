@@ -197,7 +197,7 @@ impl Attempts {
         let opts = HostOptions {
             key,
             relay: self.target.relay.clone(),
-            fingerprint: self.target.fingerprint,
+            trust: self.target.trust.clone(),
             name: self.name.clone(),
             reconnect_for: self.reconnect_for,
         };

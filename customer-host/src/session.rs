@@ -59,8 +59,8 @@ pub struct HostOptions {
     pub key: String,
     /// Relay address, `HOST:PORT`.
     pub relay: String,
-    /// SHA-256 of the relay's certificate.
-    pub fingerprint: [u8; 32],
+    /// How the relay's certificate is checked.
+    pub trust: tether_net::Trust,
     /// The name the customer gave (their full name on this computer when absent).
     pub name: Option<String>,
     /// How long to try to come back to the session after the connection drops.
@@ -218,7 +218,7 @@ pub async fn run_with(
     let mut client = [0u8; 32];
     getrandom::fill(&mut client)
         .map_err(|e| HostError::Local(CaptureError::Failed(format!("random: {e}"))))?;
-    let (mut endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
+    let (mut endpoint, conn) = tether_net::connect_trusting(&opts.relay, &opts.trust).await?;
     let monitors = customer.monitors.clone();
     let joined = join(
         &conn,
@@ -389,7 +389,7 @@ async fn resume(
     token: [u8; 32],
     client: [u8; 32],
 ) -> Result<Resumed, HostError> {
-    let (endpoint, conn) = tether_net::connect(&opts.relay, opts.fingerprint).await?;
+    let (endpoint, conn) = tether_net::connect_trusting(&opts.relay, &opts.trust).await?;
     let software = format!("tether-host {}", env!("CARGO_PKG_VERSION"));
     let (mut send, mut recv) = tether_net::hello(&conn, Role::Host, &software).await?;
     write_msg(

@@ -258,6 +258,35 @@ pub async fn resolve(addr: &str) -> Result<SocketAddr, ConnectError> {
     })
 }
 
+/// How a client trusts the relay. There is no third way: never an unverified connection.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Exactly the certificate with this SHA-256 (the relay's self-signed one, or any other).
+    Pinned([u8; 32]),
+    /// A certificate for the relay's host name issued by one of these authorities (a relay run
+    /// with a CA-issued certificate).
+    Authorities(Arc<rustls::RootCertStore>),
+}
+
+impl Trust {
+    /// The authorities in a PEM file.
+    pub fn authorities_from_pem(path: &std::path::Path) -> Result<Trust, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!(
+                "{}: no certificate authority in it",
+                path.display()
+            ));
+        }
+        Ok(Trust::Authorities(Arc::new(roots)))
+    }
+}
+
 /// Connects to the relay at `addr`, accepting only the certificate with SHA-256 `pinned`.
 ///
 /// Returns the endpoint too: it must outlive the connection.
@@ -265,19 +294,47 @@ pub async fn connect(
     addr: &str,
     pinned: [u8; 32],
 ) -> Result<(quinn::Endpoint, quinn::Connection), ConnectError> {
+    connect_trusting(addr, &Trust::Pinned(pinned)).await
+}
+
+/// The host name in `HOST:PORT` (brackets of an IPv6 address removed).
+fn host_of(addr: &str) -> &str {
+    match addr.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => addr,
+    }
+}
+
+/// Connects to the relay at `addr`, trusting it as `trust` says.
+pub async fn connect_trusting(
+    addr: &str,
+    trust: &Trust,
+) -> Result<(quinn::Endpoint, quinn::Connection), ConnectError> {
     let remote = resolve(addr).await?;
     let mismatch = Arc::new(Mutex::new(None));
-    let verifier = PinnedVerifier {
-        pinned,
-        provider: provider(),
-        mismatch: mismatch.clone(),
-    };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TlsError::from)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .map_err(TlsError::from)?;
+    let (mut tls, server_name) = match trust {
+        Trust::Pinned(pinned) => {
+            let verifier = PinnedVerifier {
+                pinned: *pinned,
+                provider: provider(),
+                mismatch: mismatch.clone(),
+            };
+            let tls = builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            (tls, SERVER_NAME.to_string())
+        }
+        Trust::Authorities(roots) => {
+            let tls = builder
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            (tls, host_of(addr).to_string())
+        }
+    };
     tls.alpn_protocols = vec![tether_protocol::ALPN.to_vec()];
     tls.enable_early_data = false;
     let quic = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
@@ -295,13 +352,19 @@ pub async fn connect(
         reason,
     };
     let connecting = endpoint
-        .connect(remote, SERVER_NAME)
+        .connect(remote, &server_name)
         .map_err(|e| fail(e.to_string()))?;
     match connecting.await {
         Ok(conn) => Ok((endpoint, conn)),
         Err(e) => {
             if let Some(msg) = mismatch.lock().ok().and_then(|m| m.clone()) {
                 return Err(ConnectError::FingerprintMismatch(msg));
+            }
+            // An authority that does not vouch for the relay is the same hard error.
+            if matches!(trust, Trust::Authorities(_)) && e.to_string().contains("certificate") {
+                return Err(ConnectError::FingerprintMismatch(format!(
+                    "the relay's certificate is not issued for {server_name} by a trusted authority ({e})"
+                )));
             }
             Err(fail(e.to_string()))
         }

@@ -464,3 +464,86 @@ async fn email_invitations_go_to_one_recipient_through_the_mail_server() -> anyh
     assert!(inbox.try_recv().is_err(), "a refused invitation was mailed");
     Ok(())
 }
+
+/// A certificate authority, and a certificate for `localhost` it issued (PEM files in `dir`).
+fn authority_and_certificate(dir: &std::path::Path, name: &str) -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&key, &issuer)?;
+    std::fs::write(dir.join(format!("{name}-ca.pem")), ca_cert.pem())?;
+    std::fs::write(dir.join(format!("{name}-cert.pem")), cert.pem())?;
+    std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem())?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_with_a_ca_issued_certificate_is_verified_by_its_authority() -> anyhow::Result<()> {
+    let x = Xvfb::start(320, 240)?;
+    let pki = tempfile::tempdir()?;
+    authority_and_certificate(pki.path(), "good")?;
+    authority_and_certificate(pki.path(), "other")?;
+    let path = |f: &str| pki.path().join(f).display().to_string();
+    let relay = RelayProc::start_args(&[
+        "--tls-cert",
+        &path("good-cert.pem"),
+        "--tls-key",
+        &path("good-key.pem"),
+    ])?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    let mut alice = AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
+    let port = relay.addr.rsplit(':').next().context("port")?;
+    let by_name = format!("localhost:{port}");
+    let host = |ca: &str| {
+        let (pin, _) = relay.create_key("alice")?;
+        let (log, err) = ChildGuard::log_file()?;
+        anyhow::Ok(ChildGuard::with_log(
+            "tether-host",
+            tether_tests::Program::host()
+                .command()
+                .args([
+                    &pin,
+                    "--relay",
+                    &by_name,
+                    "--relay-ca",
+                    &path(ca),
+                    "--headless",
+                ])
+                .env("DISPLAY", x.display())
+                .env("TETHER_LANG", "en")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(err)
+                .spawn()?,
+            log,
+        ))
+    };
+
+    // Another authority does not vouch for the relay: a hard error, nothing joins.
+    let mut stranger = host("other-ca.pem")?;
+    let status = stranger.wait_exit(Duration::from_secs(30))?;
+    assert_ne!(status.code(), Some(0));
+    assert!(
+        stranger
+            .stderr_text()
+            .contains("did not prove its identity"),
+        "{}",
+        stranger.stderr_text()
+    );
+
+    // Its own authority does.
+    let _host = host("good-ca.pem")?;
+    let e = entry(&mut alice, |e| e.queue == QueueId::Personal("alice".into())).await?;
+    assert!(!e.customer.name.is_empty());
+    Ok(())
+}

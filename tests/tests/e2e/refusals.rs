@@ -44,7 +44,7 @@ fn host(
     let opts = HostOptions {
         key: key.to_string(),
         relay: relay.addr.clone(),
-        fingerprint,
+        trust: tether_net::Trust::Pinned(fingerprint),
         name: None,
         reconnect_for: Duration::from_secs(3),
     };
