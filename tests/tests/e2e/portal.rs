@@ -42,6 +42,20 @@ fn portal_relay(downloads: &std::path::Path) -> anyhow::Result<RelayProc> {
     Ok(relay)
 }
 
+/// The portal's address over `scheme` (`http` or `https`).
+fn portal_url(relay: &RelayProc, scheme: &str) -> anyhow::Result<String> {
+    relay
+        .portal
+        .iter()
+        .find(|u| u.starts_with(&format!("{scheme}://")))
+        .cloned()
+        .with_context(|| format!("no {scheme} portal"))
+}
+
+async fn login(relay: &RelayProc, who: &str) -> anyhow::Result<AgentClient> {
+    Ok(AgentClient::login(&relay.addr, relay.fingerprint_bytes(), who, TEST_PASSWORD).await?)
+}
+
 /// The next queue entry that `f` picks, within 30 s.
 async fn entry(
     agent: &mut AgentClient,
@@ -65,19 +79,8 @@ async fn an_issue_form_ticket_and_the_downloaded_host_reach_the_team_queue() -> 
     let x = Xvfb::start(640, 480)?;
     let downloads = tempfile::tempdir()?;
     let relay = portal_relay(downloads.path())?;
-    let web = relay
-        .portal
-        .iter()
-        .find(|u| u.starts_with("http://"))
-        .context("no plain HTTP portal")?
-        .clone();
-    let mut alice = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let web = portal_url(&relay, "http")?;
+    let mut alice = login(&relay, "alice").await?;
 
     // The first page offers the key field and the team's problem type, with a CSRF token.
     let page = http::request(&web, "GET", "/", None, None).await?;
@@ -162,19 +165,8 @@ async fn an_issue_form_ticket_and_the_downloaded_host_reach_the_team_queue() -> 
 async fn a_real_browser_uses_the_key_page_a_help_link_and_the_issue_form() -> anyhow::Result<()> {
     let downloads = tempfile::tempdir()?;
     let relay = portal_relay(downloads.path())?;
-    let site = relay
-        .portal
-        .iter()
-        .find(|u| u.starts_with("https://"))
-        .context("no HTTPS portal")?
-        .clone();
-    let mut alice = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let site = portal_url(&relay, "https")?;
+    let mut alice = login(&relay, "alice").await?;
     let shots = std::env::temp_dir().join(format!("tether-portal-shots-{}", std::process::id()));
     let browser = Browser::start(&shots)?;
     let result = browse(&browser, &site, &relay, &mut alice).await;
@@ -246,12 +238,7 @@ async fn browse(
 async fn every_portal_route_answers_bad_input_with_a_clear_page() -> anyhow::Result<()> {
     let downloads = tempfile::tempdir()?;
     let relay = portal_relay(downloads.path())?;
-    let web = relay
-        .portal
-        .iter()
-        .find(|u| u.starts_with("http://"))
-        .context("no plain HTTP portal")?
-        .clone();
+    let web = portal_url(&relay, "http")?;
     let get = |path: &'static str| http::request(&web, "GET", path, None, None);
 
     // Every page: a strict policy, no sniffing, no framing.
@@ -404,15 +391,8 @@ async fn email_invitations_go_to_one_recipient_through_the_mail_server() -> anyh
         Some(&pw),
     )?;
     relay.cli(&["user", "add", "bob"], Some(&pw))?;
-    let mut alice = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
-    let mut bob =
-        AgentClient::login(&relay.addr, relay.fingerprint_bytes(), "bob", TEST_PASSWORD).await?;
+    let mut alice = login(&relay, "alice").await?;
+    let mut bob = login(&relay, "bob").await?;
     alice.create_key(None, None).await?;
     let key = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
@@ -495,13 +475,7 @@ async fn a_relay_with_a_ca_issued_certificate_is_verified_by_its_authority() -> 
         &path("good-key.pem"),
     ])?;
     relay.add_agent("alice", TEST_PASSWORD)?;
-    let mut alice = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let mut alice = login(&relay, "alice").await?;
     let port = relay.addr.rsplit(':').next().context("port")?;
     let by_name = format!("localhost:{port}");
     let host = |ca: &str| {

@@ -32,27 +32,8 @@ async fn next<T>(
 async fn a_host_cut_off_for_longer_than_the_idle_timeout_resumes_its_session() -> anyhow::Result<()>
 {
     let x = Xvfb::start(640, 480)?;
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", TEST_PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
-    let link = ImpairedLink::start(relay.addr.parse()?).await?;
-    let via = link.addr().to_string();
-    let host = spawn_host_args(
-        &x.display(),
-        &pin,
-        &via,
-        &relay.fingerprint,
-        &["--headless", "--allow", "control"],
-    )?;
-    let info = wait_session(&mut agent).await?;
-    let id = info.id;
+    let (_relay, link, host, mut agent, id) =
+        linked_session(&x, &["--headless", "--allow", "control"]).await?;
     let mut view = agent.view(id, 0).await?;
     tokio::time::timeout(Duration::from_secs(15), view.next_frame())
         .await
@@ -91,6 +72,7 @@ async fn a_host_cut_off_for_longer_than_the_idle_timeout_resumes_its_session() -
 /// A session through an impaired link, with a first frame seen.
 async fn linked_session(
     x: &Xvfb,
+    host_args: &[&str],
 ) -> anyhow::Result<(
     RelayProc,
     ImpairedLink,
@@ -110,13 +92,7 @@ async fn linked_session(
     .await?;
     let link = ImpairedLink::start(relay.addr.parse()?).await?;
     let via = link.addr().to_string();
-    let host = spawn_host_args(
-        &x.display(),
-        &pin,
-        &via,
-        &relay.fingerprint,
-        &["--headless"],
-    )?;
+    let host = spawn_host_args(&x.display(), &pin, &via, &relay.fingerprint, host_args)?;
     let info = wait_session(&mut agent).await?;
     Ok((relay, link, host, agent, info.id))
 }
@@ -124,7 +100,7 @@ async fn linked_session(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_cut_and_a_new_source_address_keep_the_connection() -> anyhow::Result<()> {
     let x = Xvfb::start(320, 240)?;
-    let (_relay, link, host, mut agent, id) = linked_session(&x).await?;
+    let (_relay, link, host, mut agent, id) = linked_session(&x, &["--headless"]).await?;
     let mut view = agent.view(id, 0).await?;
     tokio::time::timeout(Duration::from_secs(15), view.next_frame())
         .await
