@@ -1,12 +1,15 @@
 //! Transfers: each file of an upload or download on a stream of its own, followed by the UI
 //! through shared [`TransferEntry`]s.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tether_files::{Inbox, Progress};
 use tether_i18n::t;
 use tether_protocol::msg::SessionId;
+use tokio::sync::watch;
 
 use super::{Connection, Sink};
 use crate::net::AgentClient;
@@ -46,6 +49,7 @@ impl Connection {
             session,
             local,
             transfers.clone(),
+            self.customers.watch(session),
             sink.clone(),
         ));
     }
@@ -62,10 +66,10 @@ impl Connection {
         tokio::spawn(download_all(
             self.client.clone(),
             session,
-            remote,
-            dir,
+            (remote, dir),
             transfers.clone(),
             into,
+            self.customers.watch(session),
             sink.clone(),
         ));
     }
@@ -141,6 +145,7 @@ async fn upload_all(
     session: SessionId,
     local: PathBuf,
     transfers: Transfers,
+    mut link: watch::Receiver<CustomerLink>,
     sink: Sink,
 ) {
     let l = local.clone();
@@ -163,12 +168,22 @@ async fn upload_all(
     };
     for (path, rel, _) in files {
         let (id, progress) = new_transfer(&transfers, session, &rel, true);
-        let status = match c.upload(session, &path, &rel, &progress).await {
-            Ok(saved) => TransferStatus::Done {
-                saved: t!("files-saved-remote", name = saved.as_str()),
-                folder: None,
-            },
-            Err(e) => TransferStatus::Failed(crate::words::error(&e)),
+        let status = loop {
+            let returns = link.borrow().returns;
+            match c.upload(session, &path, &rel, &progress).await {
+                Ok(saved) => {
+                    break TransferStatus::Done {
+                        saved: t!("files-saved-remote", name = saved.as_str()),
+                        folder: None,
+                    };
+                }
+                // The customer's connection dropped: once they are back, go on from what
+                // they verified.
+                Err(_) if !progress.cancelled() && came_back(&mut link, returns, &sink).await => {
+                    continue;
+                }
+                Err(e) => break TransferStatus::Failed(crate::words::error(&e)),
+            }
         };
         let failed = matches!(status, TransferStatus::Failed(_));
         end_transfer(&transfers, id, status);
@@ -183,10 +198,10 @@ async fn upload_all(
 async fn download_all(
     c: Arc<AgentClient>,
     session: SessionId,
-    remote: String,
-    dir: bool,
+    (remote, dir): (String, bool),
     transfers: Transfers,
     into: PathBuf,
+    mut link: watch::Receiver<CustomerLink>,
     sink: Sink,
 ) {
     let inbox = Inbox::new(into, tether_files::DEFAULT_MAX_FILE);
@@ -222,18 +237,25 @@ async fn download_all(
             .clone()
             .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(&path).to_string());
         let (id, progress) = new_transfer(&transfers, session, &shown, false);
-        let status = match c
-            .download(session, &path, save_as.as_deref(), &inbox, &progress)
-            .await
-        {
-            Ok(saved) => {
-                let path = inbox.dir().join(saved);
-                TransferStatus::Done {
-                    saved: path.display().to_string(),
-                    folder: path.parent().map(|p| p.to_path_buf()),
+        let status = loop {
+            let returns = link.borrow().returns;
+            match c
+                .download(session, &path, save_as.as_deref(), &inbox, &progress)
+                .await
+            {
+                Ok(saved) => {
+                    let path = inbox.dir().join(saved);
+                    break TransferStatus::Done {
+                        saved: path.display().to_string(),
+                        folder: path.parent().map(|p| p.to_path_buf()),
+                    };
                 }
+                // Back from a dropped connection: the inbox keeps the verified prefix.
+                Err(_) if !progress.cancelled() && came_back(&mut link, returns, &sink).await => {
+                    continue;
+                }
+                Err(e) => break TransferStatus::Failed(crate::words::error(&e)),
             }
-            Err(e) => TransferStatus::Failed(crate::words::error(&e)),
         };
         end_transfer(&transfers, id, status);
         sink.repaint();
@@ -241,4 +263,81 @@ async fn download_all(
             break;
         }
     }
+}
+
+/// A session's customer link, as the relay reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct CustomerLink {
+    /// The customer's connection dropped and has not come back yet.
+    pub(super) away: bool,
+    /// How many times it came back.
+    pub(super) returns: u64,
+}
+
+/// Every session's customer link.
+#[derive(Debug, Clone, Default)]
+pub(super) struct CustomerLinks(Arc<Mutex<HashMap<SessionId, watch::Sender<CustomerLink>>>>);
+
+impl CustomerLinks {
+    fn with(&self, session: SessionId, f: impl FnOnce(&watch::Sender<CustomerLink>)) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(map
+            .entry(session)
+            .or_insert_with(|| watch::channel(CustomerLink::default()).0));
+    }
+
+    /// Follows a session's customer link.
+    pub(super) fn watch(&self, session: SessionId) -> watch::Receiver<CustomerLink> {
+        let mut rx = None;
+        self.with(session, |tx| rx = Some(tx.subscribe()));
+        rx.unwrap_or_else(|| watch::channel(CustomerLink::default()).1)
+    }
+
+    /// The relay says the customer's connection dropped.
+    pub(super) fn away(&self, session: SessionId) {
+        self.with(session, |tx| tx.send_modify(|l| l.away = true));
+    }
+
+    /// The relay says the customer is back.
+    pub(super) fn back(&self, session: SessionId) {
+        self.with(session, |tx| {
+            tx.send_modify(|l| {
+                l.away = false;
+                l.returns += 1;
+            })
+        });
+    }
+
+    /// The session is over for this console.
+    pub(super) fn forget(&self, session: SessionId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&session);
+    }
+}
+
+/// How long after a transfer fails the relay may take to say the customer's connection dropped
+/// (both hear of it at once: the relay resets the transfer when it gives the connection up).
+const AWAY_NOTICE: Duration = Duration::from_secs(2);
+
+/// After a transfer failed: whether it failed because the customer's connection dropped and the
+/// customer came back since `returns` (within the relay's resume window). A failure for any
+/// other reason is reported after [`AWAY_NOTICE`].
+async fn came_back(link: &mut watch::Receiver<CustomerLink>, returns: u64, sink: &Sink) -> bool {
+    let dropped = matches!(
+        tokio::time::timeout(
+            AWAY_NOTICE,
+            link.wait_for(|l| l.away || l.returns > returns),
+        )
+        .await,
+        Ok(Ok(_))
+    );
+    if !dropped {
+        return false;
+    }
+    sink.send(Event::Notice(t!("files-waiting-customer")));
+    let window = Duration::from_secs(tether_protocol::msg::RESUME_WINDOW_SECS);
+    let wait = link.wait_for(|l| !l.away && l.returns > returns);
+    matches!(tokio::time::timeout(window, wait).await, Ok(Ok(_)))
 }

@@ -183,6 +183,9 @@ struct Connection {
     events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
     viewers: HashMap<SessionId, ViewTask>,
     inputs: HashMap<SessionId, InputTask>,
+    /// Each session's customer link as the relay reports it, for transfers that wait for the
+    /// customer to come back.
+    customers: files::CustomerLinks,
 }
 
 impl Connection {
@@ -385,7 +388,16 @@ impl Worker {
                     (
                         ServerMsg::SessionEnded { session, .. } | ServerMsg::Left { session, .. },
                         Some(c),
-                    ) => c.forget(*session, &self.views),
+                    ) => {
+                        c.customers.forget(*session);
+                        c.forget(*session, &self.views)
+                    }
+                    (ServerMsg::CustomerAway { session }, Some(c)) => {
+                        c.customers.away(*session);
+                    }
+                    (ServerMsg::CustomerBack { session }, Some(c)) => {
+                        c.customers.back(*session);
+                    }
                     (ServerMsg::Queue { entries }, c) => {
                         let c_login = c.as_ref().map(|c| c.client.agent()).unwrap_or_default();
                         for e in entries.iter().filter(|e| e.arrived) {
@@ -483,6 +495,7 @@ impl Worker {
                     events,
                     viewers: HashMap::new(),
                     inputs: HashMap::new(),
+                    customers: files::CustomerLinks::default(),
                 });
             }
             Err(e) => self.sink.send(Event::LoginFailed(crate::words::error(&e))),

@@ -134,3 +134,114 @@ async fn a_short_cut_and_a_new_source_address_keep_the_connection() -> anyhow::R
     assert!(away.is_err(), "the migration was taken for a lost customer");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() -> anyhow::Result<()>
+{
+    use std::sync::atomic::Ordering;
+    use tether_console::backend::{Backend, BackendOptions, Startup, lock_transfers};
+    use tether_console::state::{Command, Event, TransferStatus};
+    use tether_tests::{Impairment, wait_for};
+
+    let x = Xvfb::start(320, 240)?;
+    let inbox = tempfile::tempdir()?;
+    let dir = inbox.path().display().to_string();
+    let (relay, link, host, agent, id) = linked_session(
+        &x,
+        &["--headless", "--allow", "files", "--download-dir", &dir],
+    )
+    .await?;
+    drop(agent);
+    // The console as an agent runs it: its backend accepts the customer waiting again.
+    let backend = Backend::start(
+        Startup::Login(tether_console::state::LoginRequest {
+            relay: relay.addr.clone(),
+            fingerprint: relay.fingerprint.clone(),
+            user: "alice".into(),
+            password: TEST_PASSWORD.into(),
+        }),
+        BackendOptions {
+            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
+            ..BackendOptions::system()
+        },
+        std::sync::Arc::new(|| {}),
+    )?;
+    let mut seen: Vec<Event> = Vec::new();
+    let mut event = |what: &str, f: &dyn Fn(&Event) -> bool| {
+        wait_for(what, Duration::from_secs(30), || {
+            seen.extend(backend.events());
+            seen.iter().any(f).then_some(())
+        })
+    };
+    event(
+        "the customer in the queue",
+        &|e| matches!(e, Event::Server(ServerMsg::Queue { entries }) if entries.iter().any(|q| q.session == id)),
+    )?;
+    backend.send(Command::Accept(id));
+    event(
+        "the session",
+        &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
+    )?;
+
+    // A 48 MiB upload over an 80 Mbit/s link, cut for longer than the idle timeout midway.
+    let src = tempfile::tempdir()?;
+    let file = src.path().join("big.bin");
+    let mut data = vec![0u8; 48 << 20];
+    let mut s = 0x2545_f491_4f6c_dd1d_u64;
+    for b in data.iter_mut() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        *b = (s >> 24) as u8;
+    }
+    std::fs::write(&file, &data)?;
+    link.set(Impairment {
+        rate_bps: Some(80_000_000),
+        ..Impairment::default()
+    });
+    backend.send(Command::Upload {
+        session: id,
+        local: file.clone(),
+    });
+    let progress = wait_for("the upload", Duration::from_secs(30), || {
+        lock_transfers(backend.transfers())
+            .iter()
+            .find(|t| t.upload)
+            .map(|t| t.progress.clone())
+    })?;
+    // Cut once the customer holds 2 MiB of it (their partial file).
+    let partial = inbox.path().join(".tether-partial");
+    wait_for("2 MiB at the customer", Duration::from_secs(60), || {
+        std::fs::read_dir(&partial)
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .any(|m| m.len() >= 2 << 20)
+            .then_some(())
+    })?;
+    link.cut(true);
+    event("the customer away", &|e| {
+        matches!(e, Event::Server(ServerMsg::CustomerAway { .. }))
+    })
+    .with_context(|| host.stderr_text())?;
+    link.cut(false);
+    let done = wait_for("the upload to finish", Duration::from_secs(90), || {
+        lock_transfers(backend.transfers())
+            .iter()
+            .find(|t| t.upload && !matches!(t.status, TransferStatus::Running))
+            .map(|t| t.status.clone())
+    })
+    .with_context(|| host.stderr_text())?;
+    assert!(matches!(done, TransferStatus::Done { .. }), "{done:?}");
+    let from = progress.resumed_from.load(Ordering::Relaxed);
+    eprintln!("the upload went on from {from} bytes");
+    assert!(
+        (1 << 20..48 << 20).contains(&from),
+        "it started again at {from}, not after the verified prefix"
+    );
+    assert_eq!(
+        tether_files::hash_file(&inbox.path().join("big.bin"))?,
+        tether_files::hash_file(&file)?
+    );
+    Ok(())
+}
