@@ -613,6 +613,8 @@ pub struct Desk {
     pub key_minutes: u32,
     /// The address typed for an email invitation.
     pub invite_to: String,
+    /// Invitations asked of the relay and not answered yet (the addresses as typed).
+    pub invites_asked: Vec<String>,
     /// Scripted messages and addresses for the Chat box.
     pub scripts: Vec<Script>,
     /// Relay address.
@@ -820,14 +822,18 @@ impl ConsoleState {
         if let Some(d) = self.desk_mut() {
             let now = now_unix();
             for c in &commands {
-                if let Command::Say {
-                    session,
-                    to: Audience::Everyone,
-                    ..
-                } = c
-                    && let Some(t) = d.tab_mut(*session)
-                {
-                    t.last_said = now;
+                match c {
+                    Command::Say {
+                        session,
+                        to: Audience::Everyone,
+                        ..
+                    } => {
+                        if let Some(t) = d.tab_mut(*session) {
+                            t.last_said = now;
+                        }
+                    }
+                    Command::EmailInvite { to, .. } => d.invites_asked.push(to.clone()),
+                    _ => {}
                 }
             }
         }
@@ -862,6 +868,7 @@ impl ConsoleState {
                     key_team: None,
                     key_minutes: KEY_MINUTES[1],
                     invite_to: String::new(),
+                    invites_asked: Vec::new(),
                     scripts: Vec::new(),
                     relay,
                     fingerprint,
@@ -970,14 +977,26 @@ impl ConsoleState {
                 d.key = Some(key);
                 d.selected = None;
             }
-            ServerMsg::Invitation { to, sent: true, .. } => {
-                d.notice = Some(t!("home-invite-sent", to = to.as_str()))
-            }
             ServerMsg::Invitation {
-                to, subject, body, ..
+                to,
+                sent,
+                subject,
+                body,
             } => {
-                d.notice = Some(t!("home-invite-mail-program", to = to.as_str()));
-                commands.push(Command::OpenLink(mailto(&to, &subject, &body)));
+                // Only an answer to an invitation this console asked for opens anything.
+                let asked = d
+                    .invites_asked
+                    .iter()
+                    .position(|a| a.to_lowercase().contains(&to.to_lowercase()));
+                if let Some(i) = asked {
+                    d.invites_asked.remove(i);
+                    if sent {
+                        d.notice = Some(t!("home-invite-sent", to = to.as_str()));
+                    } else {
+                        d.notice = Some(t!("home-invite-mail-program", to = to.as_str()));
+                        commands.push(Command::OpenLink(mailto(&to, &subject, &body)));
+                    }
+                }
             }
             ServerMsg::SessionStarted(info) => {
                 let id = info.id;

@@ -159,11 +159,16 @@ impl HostView {
     /// The connection dropped: nothing asked or granted carries over to the next one (the
     /// agents ask again); who helps, the place in line and the chat stay until the relay says.
     pub fn connection_lost(&mut self, attempt: u32) {
+        self.drop_grants();
+        self.phase = Phase::Reconnecting(attempt);
+    }
+
+    /// Nobody views, asks or holds a grant any more.
+    fn drop_grants(&mut self) {
         self.viewers.clear();
         self.prompts.clear();
         self.grants.clear();
         self.files.clear();
-        self.phase = Phase::Reconnecting(attempt);
     }
 
     /// The session is over: nobody is connected, nothing is asked or granted. Transfers and the
@@ -172,10 +177,7 @@ impl HostView {
         self.owner = None;
         self.place = None;
         self.agents.clear();
-        self.viewers.clear();
-        self.prompts.clear();
-        self.grants.clear();
-        self.files.clear();
+        self.drop_grants();
     }
 }
 

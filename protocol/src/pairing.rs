@@ -114,8 +114,14 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A help link's name: not empty, short, no control characters or slashes.
-fn link_name(s: &str) -> Result<String, Refusal> {
+/// Whether two secrets are equal, in a time that does not depend on where they differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A help link's name from its URL path segment: decoded, not empty, short, no control
+/// characters or slashes.
+pub fn link_name(s: &str) -> Result<String, Refusal> {
     let name = percent_decode(s).ok_or(Refusal::KeyMalformed)?;
     let ok = !name.trim().is_empty()
         && name.chars().count() <= MAX_LINK_NAME

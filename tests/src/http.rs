@@ -129,7 +129,8 @@ fn parse(raw: &[u8]) -> anyhow::Result<Response> {
     })
 }
 
-fn dechunk(mut b: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// The body of a `Transfer-Encoding: chunked` answer.
+pub(crate) fn dechunk(mut b: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = b

@@ -129,14 +129,7 @@ pub async fn start_session_except(
             r
         }
     };
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent = tether_console::net::AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let (pin, mut agent) = alice_key_and_login(&relay).await?;
     let host = spawn_host_args(
         &x.display(),
         &pin,
@@ -151,4 +144,28 @@ pub async fn start_session_except(
         agent,
         info,
     })
+}
+
+/// A key of `alice`'s on `relay`, and `alice` logged in there.
+pub async fn alice_key_and_login(
+    relay: &RelayProc,
+) -> anyhow::Result<(String, tether_console::net::AgentClient)> {
+    let (pin, _) = relay.create_key("alice")?;
+    let agent = tether_console::net::AgentClient::login(
+        &relay.addr,
+        relay.fingerprint_bytes(),
+        "alice",
+        TEST_PASSWORD,
+    )
+    .await?;
+    Ok((pin, agent))
+}
+
+/// A relay with the agent `alice`, a key of hers, and her logged in.
+pub async fn relay_with_alice()
+-> anyhow::Result<(RelayProc, String, tether_console::net::AgentClient)> {
+    let relay = RelayProc::start()?;
+    relay.add_agent("alice", TEST_PASSWORD)?;
+    let (pin, agent) = alice_key_and_login(&relay).await?;
+    Ok((relay, pin, agent))
 }

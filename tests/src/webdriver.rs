@@ -254,7 +254,7 @@ fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> anyhow::Res
         }
     }
     if head.contains("transfer-encoding: chunked") {
-        payload = dechunk(&payload);
+        payload = crate::http::dechunk(&payload)?;
     }
     let v: Value =
         serde_json::from_slice(&payload).with_context(|| format!("{method} {path}: not JSON"))?;
@@ -265,23 +265,6 @@ fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> anyhow::Res
         );
     }
     Ok(v["value"].clone())
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..i])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .unwrap_or(0);
-        b = &b[i + 2..];
-        if size == 0 || b.len() < size {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[(size + 2).min(b.len())..];
-    }
-    out
 }
 
 fn decode_base64(s: &str) -> anyhow::Result<Vec<u8>> {

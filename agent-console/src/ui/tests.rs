@@ -225,6 +225,17 @@ fn generating_a_key_shows_pin_and_url_with_copy_buttons() {
         h.query_by_label("Your mail program opens with the invitation to carol@example.com")
             .is_some()
     );
+    // An invitation the console did not ask for (or asked once already) opens nothing.
+    for to in ["mallory@example.com", "carol@example.com"] {
+        h.state_mut().apply(Event::Server(ServerMsg::Invitation {
+            to: to.into(),
+            sent: false,
+            subject: "s".into(),
+            body: "b".into(),
+        }));
+        h.run_steps(2);
+        assert_eq!(h.state_mut().take_commands(), Vec::new());
+    }
 }
 
 #[test]

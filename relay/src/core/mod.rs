@@ -219,11 +219,6 @@ pub struct ResumeKey {
     pub client: [u8; 32],
 }
 
-/// Equality of two secrets that takes the same time wherever they differ.
-fn same_secret(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Session {
     fn member(&self, login: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.login == login)
@@ -1059,12 +1054,18 @@ impl Core {
         let id = self
             .sessions
             .iter()
-            .find(|(_, s)| s.resume.is_some_and(|r| same_secret(&r.token, &token)))
+            .find(|(_, s)| {
+                s.resume
+                    .is_some_and(|r| tether_protocol::pairing::same_secret(&r.token, &token))
+            })
             .map(|(id, _)| *id)
             .ok_or(Refusal::KeyWrong)?;
         let mut out = Vec::new();
         let s = self.sessions.get_mut(&id).ok_or(Refusal::KeyWrong)?;
-        if !s.resume.is_some_and(|r| same_secret(&r.client, &client)) {
+        if !s
+            .resume
+            .is_some_and(|r| tether_protocol::pairing::same_secret(&r.client, &client))
+        {
             return Err(Refusal::KeyWrong);
         }
         let old = s.host;

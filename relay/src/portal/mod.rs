@@ -340,14 +340,7 @@ fn csrf_ok(portal: &Portal, headers: &HeaderMap, token: &str) -> bool {
         return false;
     };
     let want = portal.csrf_token(&c);
-    // Constant-time comparison of two hex strings of the same length.
-    !want.is_empty()
-        && want.len() == token.len()
-        && want
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    !want.is_empty() && pairing::same_secret(want.as_bytes(), token.as_bytes())
 }
 
 fn html(status: StatusCode, csrf: Option<Csrf>, body: maud::Markup) -> Response {
@@ -702,17 +695,12 @@ async fn post_link(
     make_ticket(p, client_ip(p, peer, headers), key_for, ticket).await
 }
 
-fn link_name(raw: &str) -> Option<String> {
-    let name = pairing::percent_decode(raw).unwrap_or_else(|| raw.to_string());
-    (!name.is_empty() && name.chars().count() <= pairing::MAX_LINK_NAME).then_some(name)
-}
-
 async fn agent_link(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
     UrlPath(login): UrlPath<String>,
 ) -> Response {
-    match link_name(&login) {
+    match pairing::link_name(&login).ok() {
         Some(l) => link_form(&p, &headers, KeyRef::Agent(l)).await,
         None => not_available(&p),
     }
@@ -723,7 +711,7 @@ async fn team_link(
     headers: HeaderMap,
     UrlPath(team): UrlPath<String>,
 ) -> Response {
-    match link_name(&team) {
+    match pairing::link_name(&team).ok() {
         Some(t) => link_form(&p, &headers, KeyRef::Team(t)).await,
         None => not_available(&p),
     }
@@ -736,7 +724,7 @@ async fn post_agent_link(
     UrlPath(login): UrlPath<String>,
     Form(f): Form<IssueForm>,
 ) -> Response {
-    match link_name(&login) {
+    match pairing::link_name(&login).ok() {
         Some(l) => post_link(&p, peer, &headers, KeyRef::Agent(l), f).await,
         None => not_available(&p),
     }
@@ -749,7 +737,7 @@ async fn post_team_link(
     UrlPath(team): UrlPath<String>,
     Form(f): Form<IssueForm>,
 ) -> Response {
-    match link_name(&team) {
+    match pairing::link_name(&team).ok() {
         Some(t) => post_link(&p, peer, &headers, KeyRef::Team(t), f).await,
         None => not_available(&p),
     }

@@ -463,16 +463,7 @@ async fn an_allowed_url_opens_in_the_default_browser() -> anyhow::Result<()> {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )?;
     // SAFETY: set before any host process starts; the host inherits it.
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", TEST_PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let (relay, pin, mut agent) = tether_tests::relay_with_alice().await?;
     let child = tether_tests::Program::host()
         .command()
         .arg(&pin)

@@ -80,16 +80,7 @@ async fn linked_session(
     AgentClient,
     tether_protocol::msg::SessionId,
 )> {
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", TEST_PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let (relay, pin, mut agent) = tether_tests::relay_with_alice().await?;
     let link = ImpairedLink::start(relay.addr.parse()?).await?;
     let via = link.addr().to_string();
     let host = spawn_host_args(&x.display(), &pin, &via, &relay.fingerprint, host_args)?;

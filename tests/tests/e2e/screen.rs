@@ -214,19 +214,10 @@ async fn until_exact(view: &mut ScreenView, x: &Xvfb, w: u16, h: u16) -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_goes_lossy_at_once_when_acknowledgements_come_back_slowly() -> anyhow::Result<()> {
-    use tether_tests::{ImpairedLink, Impairment, TEST_PASSWORD, spawn_host_args, wait_session};
+    use tether_tests::{ImpairedLink, Impairment, spawn_host_args, wait_session};
     let (w, h) = (640u16, 480u16);
     let x = Xvfb::start(w.into(), h.into())?;
-    let relay = RelayProc::start()?;
-    relay.add_agent("alice", TEST_PASSWORD)?;
-    let (pin, _) = relay.create_key("alice")?;
-    let mut agent = AgentClient::login(
-        &relay.addr,
-        relay.fingerprint_bytes(),
-        "alice",
-        TEST_PASSWORD,
-    )
-    .await?;
+    let (relay, pin, mut agent) = tether_tests::relay_with_alice().await?;
     // The host reaches the relay through a link the test can slow down.
     let link = ImpairedLink::start(relay.addr.parse()?).await?;
     let via = link.addr().to_string();
