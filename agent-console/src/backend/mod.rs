@@ -392,8 +392,11 @@ impl Worker {
                         c.customers.forget(*session);
                         c.forget(*session, &self.views)
                     }
+                    // No picture or input while the customer is away: both start again when
+                    // they are back.
                     (ServerMsg::CustomerAway { session }, Some(c)) => {
                         c.customers.away(*session);
+                        c.forget(*session, &self.views);
                     }
                     (ServerMsg::CustomerBack { session }, Some(c)) => {
                         c.customers.back(*session);

@@ -173,6 +173,18 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
         "the session",
         &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
     )?;
+    backend.send(Command::View {
+        session: id,
+        monitor: 0,
+    });
+    let has_picture = || {
+        tether_console::backend::lock(backend.views())
+            .get(&id)
+            .is_some_and(|v| v.width > 0)
+    };
+    wait_for("the customer's screen", Duration::from_secs(30), || {
+        has_picture().then_some(())
+    })?;
 
     // A 48 MiB upload over an 80 Mbit/s link, cut for longer than the idle timeout midway.
     let src = tempfile::tempdir()?;
@@ -215,6 +227,11 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
         matches!(e, Event::Server(ServerMsg::CustomerAway { .. }))
     })
     .with_context(|| host.stderr_text())?;
+    // No stale picture while the customer is away: the view is dropped until they are back.
+    assert!(
+        !has_picture(),
+        "the view outlived the customer's connection"
+    );
     link.cut(false);
     let done = wait_for("the upload to finish", Duration::from_secs(90), || {
         lock_transfers(backend.transfers())
