@@ -15,10 +15,11 @@ use tether_tests::webdriver::Browser;
 use tether_tests::{ChildGuard, RelayProc, TEST_PASSWORD, Xvfb};
 
 /// A relay with its portal (HTTPS and plain HTTP) offering the host build, a team with a
-/// problem type, and an agent in it.
+/// problem type, and an agent in it. The build is `tether-run`, which `cargo test` builds and
+/// which runs as the host under a `tether-host…` name.
 fn portal_relay(downloads: &std::path::Path) -> anyhow::Result<RelayProc> {
     std::fs::copy(
-        tether_tests::bin("tether-host"),
+        tether_tests::bin("tether-run"),
         downloads.join("tether-host-linux-x86_64"),
     )?;
     let relay = RelayProc::start_args(&[
