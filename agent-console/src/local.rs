@@ -150,6 +150,7 @@ mod relay {
             public_url: None,
             limits: tether_relay::Limits::default(),
             requeue_after: tether_relay::core::REQUEUE_AFTER,
+            agent_grace: tether_relay::core::AGENT_GRACE,
             tls_files: None,
             portal: Default::default(),
             smtp: None,

@@ -232,8 +232,18 @@ pub enum Event {
     },
     /// Login failed.
     LoginFailed(String),
-    /// The connection to the relay was lost.
+    /// The connection to the relay was lost for good (the relay refused the pass, or did not
+    /// come back in time): logging in again is up to the agent.
     Lost(String),
+    /// The connection to the relay dropped; the console tries to come back (attempt 1, 2, …).
+    Reconnecting {
+        /// The attempt about to be made.
+        attempt: u32,
+        /// Why the connection dropped.
+        why: String,
+    },
+    /// The console is back on the relay with its pass; the relay announces its sessions again.
+    Reconnected,
     /// A message from the relay.
     Server(ServerMsg),
     /// A screen view failed.
@@ -416,6 +426,8 @@ pub enum Screen {
     Failed(String),
     /// The customer's connection dropped; the relay waits for it to come back.
     Away,
+    /// The console's own connection dropped; it reconnects and then opens the screen again.
+    Reconnecting,
 }
 
 /// One session in the console.
@@ -553,7 +565,14 @@ impl SessionTab {
 pub enum Link {
     /// Connected.
     Online,
-    /// Lost, with the reason.
+    /// Dropped: reconnecting, at this attempt, with the reason it dropped.
+    Reconnecting {
+        /// The attempt being made (1, 2, …).
+        attempt: u32,
+        /// Why the connection dropped.
+        why: String,
+    },
+    /// Lost for good, with the reason.
     Lost(String),
 }
 
@@ -889,6 +908,26 @@ impl ConsoleState {
                     d.dialog = None;
                 }
             }
+            Event::Reconnecting { attempt, why } => {
+                if let Some(d) = self.desk_mut() {
+                    d.link = Link::Reconnecting { attempt, why };
+                    // The relay lists the queues again once back; tabs wait for it.
+                    d.queues = Queues::default();
+                    d.dialog = None;
+                    for t in &mut d.sessions {
+                        t.screen = Screen::Reconnecting;
+                        t.control = Grant::Off;
+                        t.clipboard = Grant::Off;
+                        t.mods = ModSync::default();
+                    }
+                }
+            }
+            Event::Reconnected => {
+                if let Some(d) = self.desk_mut() {
+                    d.link = Link::Online;
+                    d.notice = Some(t!("desk-reconnected"));
+                }
+            }
             Event::Notice(n) => {
                 if let Some(d) = self.desk_mut() {
                     d.notice = Some(n);
@@ -1103,6 +1142,30 @@ impl ConsoleState {
                 d.notice = Some(capitalized(&words::denied(&why)))
             }
             ServerMsg::Refused(r) => d.notice = Some(t!("refused", why = words::refusal(&r))),
+            ServerMsg::InSessions { sessions } => {
+                let gone: Vec<SessionId> = d
+                    .sessions
+                    .iter()
+                    .map(|t| t.info.id)
+                    .filter(|id| !sessions.contains(id))
+                    .collect();
+                for id in gone {
+                    d.close_tab(id, |t| t!("session-ended-while-away", who = t.title()));
+                }
+                // Back after a dropped connection: each screen and chat log opens again.
+                for t in d
+                    .sessions
+                    .iter_mut()
+                    .filter(|t| t.screen == Screen::Reconnecting)
+                {
+                    t.screen = Screen::Connecting;
+                    commands.push(Command::View {
+                        session: t.info.id,
+                        monitor: t.monitor,
+                    });
+                    commands.push(Command::ChatHistory(t.info.id));
+                }
+            }
             ServerMsg::Welcome { .. }
             | ServerMsg::LoggedIn { .. }
             | ServerMsg::Joined { .. }
@@ -1415,5 +1478,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_dropped_connection_keeps_the_tabs_and_the_relay_list_reopens_them() {
+        let mut s = desk();
+        s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
+        s.apply(Event::Server(ServerMsg::SessionStarted(info(2))));
+        s.take_commands();
+        s.apply(Event::Reconnecting {
+            attempt: 2,
+            why: "timed out".into(),
+        });
+        let d = s.desk_mut().expect("desk");
+        assert_eq!(
+            d.link,
+            Link::Reconnecting {
+                attempt: 2,
+                why: "timed out".into()
+            }
+        );
+        assert_eq!(d.sessions.len(), 2);
+        assert!(d.sessions.iter().all(|t| t.screen == Screen::Reconnecting));
+        s.apply(Event::Reconnected);
+        // The relay announces the session still there, then the list: the other one ended.
+        s.apply(Event::Server(ServerMsg::SessionStarted(info(1))));
+        s.apply(Event::Server(ServerMsg::InSessions {
+            sessions: vec![SessionId(1)],
+        }));
+        assert_eq!(
+            s.take_commands(),
+            vec![
+                Command::View {
+                    session: SessionId(1),
+                    monitor: 0
+                },
+                Command::ChatHistory(SessionId(1))
+            ]
+        );
+        let d = s.desk_mut().expect("desk");
+        assert_eq!(d.link, Link::Online);
+        assert_eq!(d.sessions.len(), 1);
+        assert_eq!(d.sessions[0].screen, Screen::Connecting);
+        assert!(
+            d.notice.as_deref().is_some_and(|n| n.contains("ended")),
+            "{:?}",
+            d.notice
+        );
     }
 }

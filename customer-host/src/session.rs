@@ -303,19 +303,6 @@ enum Resumed {
     EndedHere,
 }
 
-/// The longest pause between two attempts to come back.
-const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The pause before attempt `n` (1, 2, …): doubling from 250 ms up to [`MAX_BACKOFF`], with
-/// ±20 % jitter so that many hosts cut at once do not all come back at the same instant.
-fn backoff(n: u32, jitter: u8) -> std::time::Duration {
-    let base = std::time::Duration::from_millis(250)
-        .saturating_mul(1u32 << n.saturating_sub(1).min(8))
-        .min(MAX_BACKOFF);
-    let spread = 0.8 + 0.4 * (f64::from(jitter) / 255.0);
-    base.mul_f64(spread)
-}
-
 /// Tries to come back to the session until the relay takes the token, refuses it, the
 /// resume window closes, or the customer ends the session. The window says what happens.
 async fn reconnect(
@@ -335,7 +322,7 @@ async fn reconnect(
         let _ = events.send(HostEvent::Reconnecting(attempt));
         let mut j = [0u8; 1];
         let _ = getrandom::fill(&mut j);
-        let pause = tokio::time::sleep(backoff(attempt, j[0]));
+        let pause = tokio::time::sleep(tether_net::backoff(attempt, j[0]));
         tokio::pin!(pause);
         // Wait out the pause; the customer may end the session meanwhile.
         loop {
@@ -359,7 +346,8 @@ async fn reconnect(
                 opts.reconnect_for.as_secs()
             )));
         }
-        let tried = tokio::time::timeout(MAX_BACKOFF, resume(opts, token, client)).await;
+        let tried =
+            tokio::time::timeout(tether_net::MAX_BACKOFF, resume(opts, token, client)).await;
         match tried {
             Ok(Ok(back)) => {
                 let _ = events.send(HostEvent::Resumed);

@@ -47,6 +47,20 @@ pub const RECEIVE_WINDOW: u32 = 64 << 20;
 /// Bidirectional streams an authenticated agent may have open at once.
 pub const AGENT_STREAMS: u32 = 256;
 
+/// The longest pause between two attempts to reconnect.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The pause before reconnection attempt `n` (1, 2, …): doubling from 250 ms up to
+/// [`MAX_BACKOFF`], with ±20 % jitter (`jitter` is a random byte) so that many clients cut at
+/// once do not all come back at the same instant.
+pub fn backoff(n: u32, jitter: u8) -> Duration {
+    let base = Duration::from_millis(250)
+        .saturating_mul(1u32 << n.saturating_sub(1).min(8))
+        .min(MAX_BACKOFF);
+    let spread = 0.8 + 0.4 * (f64::from(jitter) / 255.0);
+    base.mul_f64(spread)
+}
+
 /// SHA-256 fingerprint of a DER certificate, lowercase hex (64 characters).
 pub fn fingerprint(cert_der: &[u8]) -> String {
     hex::encode(Sha256::digest(cert_der))
@@ -609,6 +623,19 @@ pub async fn write_msg<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_bounded_jitter() {
+        assert_eq!(backoff(1, 128).as_millis(), 250);
+        assert!(
+            backoff(2, 0) >= Duration::from_millis(399)
+                && backoff(2, 255) <= Duration::from_millis(601)
+        );
+        for n in [6, 10, 1000] {
+            assert!(backoff(n, 255) <= MAX_BACKOFF.mul_f64(1.2));
+            assert!(backoff(n, 0) >= MAX_BACKOFF.mul_f64(0.8));
+        }
+    }
 
     #[test]
     fn fingerprints_parse_with_or_without_colons() {

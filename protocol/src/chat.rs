@@ -103,6 +103,10 @@ pub enum StatusNote {
     CustomerAway,
     /// The customer's connection is back.
     CustomerBack,
+    /// A representative's connection dropped; the relay keeps their place while they come back.
+    AgentAway(String),
+    /// A representative's connection is back.
+    AgentBack(String),
 }
 
 impl fmt::Display for StatusNote {
@@ -125,6 +129,8 @@ impl fmt::Display for StatusNote {
                 f.write_str("the customer's connection was lost; waiting for it to come back")
             }
             StatusNote::CustomerBack => f.write_str("the customer's connection is back"),
+            StatusNote::AgentAway(n) => write!(f, "{n}'s connection dropped; waiting for it"),
+            StatusNote::AgentBack(n) => write!(f, "{n}'s connection is back"),
         }
     }
 }

@@ -154,6 +154,17 @@ pub enum ClientMsg {
         user: String,
         /// Password; only ever sent inside TLS to a pinned relay.
         password: Password,
+        /// A random identity the console made when it started; a resume must present it again.
+        client: [u8; 32],
+    },
+    /// Agent comes back after its connection dropped, with the token the relay gave it last
+    /// ([`ServerMsg::LoggedIn`]) and its identity: no password is asked, and its sessions
+    /// open again.
+    ResumeLogin {
+        /// The resume token (single use).
+        token: [u8; 32],
+        /// The identity given at login.
+        client: [u8; 32],
     },
     /// Host joins with a session key (PIN or session URL).
     Join {
@@ -275,6 +286,16 @@ pub enum ServerMsg {
         display: String,
         /// The teams the agent belongs to.
         teams: Vec<String>,
+        /// The token to log in again with if the connection drops (single use; it expires
+        /// [`RESUME_WINDOW_SECS`] after the connection is lost).
+        resume: [u8; 32],
+    },
+    /// After a login, once the sessions the agent is still in were announced again
+    /// ([`ServerMsg::SessionStarted`]): the whole list. A console that comes back closes the tabs
+    /// of sessions not in it (they ended, or the agent left them, while it was away).
+    InSessions {
+        /// The sessions.
+        sessions: Vec<SessionId>,
     },
     /// A key was created for this agent.
     KeyCreated(SessionKey),
@@ -414,6 +435,7 @@ mod tests {
         let m = ClientMsg::Login {
             user: "alice".into(),
             password: "hunter2 hunter2".into(),
+            client: [7; 32],
         };
         let shown = format!("{m:?}");
         assert!(

@@ -24,6 +24,80 @@ pub struct RelayProc {
     pub portal: Vec<String>,
     /// The child.
     pub child: ChildGuard,
+    /// The extra `serve` arguments it runs with.
+    extra: Vec<String>,
+}
+
+/// A relay child as it announced itself.
+struct Started {
+    addr: String,
+    fingerprint: String,
+    portal: Vec<String>,
+    child: ChildGuard,
+}
+
+/// Runs `serve` on `listen` with `extra` arguments and the data dir `dir`, and reads what it
+/// announces.
+fn spawn(
+    program: &Program,
+    listen: &str,
+    extra: &[String],
+    dir: &std::path::Path,
+) -> anyhow::Result<Started> {
+    // The relay's log goes to a temporary file ([`ChildGuard::stderr_text`]), or where
+    // TETHER_TEST_RELAY_LOG says (a place to look when debugging a test).
+    let (log, err) = match std::env::var_os("TETHER_TEST_RELAY_LOG") {
+        Some(p) => (None, Stdio::from(std::fs::File::create(p)?)),
+        None => {
+            let (log, err) = ChildGuard::log_file()?;
+            (Some(log), err)
+        }
+    };
+    let mut child = program
+        .command()
+        .args(["serve", "--listen", listen])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let child = match log {
+        Some(log) => ChildGuard::with_log("tether-relay", child, log),
+        None => ChildGuard::new("tether-relay", child),
+    };
+    let mut fingerprint = None;
+    let mut addr = None;
+    let mut portal = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(a) = line
+            .strip_prefix("tether-relay listening on ")
+            .and_then(|a| a.strip_suffix(" (UDP)"))
+        {
+            addr = Some(a.to_string());
+        }
+        if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+            fingerprint = Some(fp.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("portal listening on ")
+            && let Some((url, _)) = rest.split_once(' ')
+        {
+            portal.push(url.to_string());
+        }
+        if line.starts_with("data dir:") {
+            break;
+        }
+    }
+    Ok(Started {
+        fingerprint: fingerprint
+            .with_context(|| format!("relay printed no fingerprint: {}", child.stderr_text()))?,
+        addr: addr.context("relay printed no address")?,
+        portal,
+        child,
+    })
 }
 
 impl RelayProc {
@@ -45,64 +119,32 @@ impl RelayProc {
     /// Starts a relay run as `program` with extra `serve` arguments.
     pub fn start_full(program: Program, extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        // The relay's log goes to a temporary file ([`ChildGuard::stderr_text`]), or where
-        // TETHER_TEST_RELAY_LOG says (a place to look when debugging a test).
-        let (log, err) = match std::env::var_os("TETHER_TEST_RELAY_LOG") {
-            Some(p) => (None, Stdio::from(std::fs::File::create(p)?)),
-            None => {
-                let (log, err) = ChildGuard::log_file()?;
-                (Some(log), err)
-            }
-        };
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         // Port 0: the relay binds a free port and says which.
-        let mut child = program
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let child = match log {
-            Some(log) => ChildGuard::with_log("tether-relay", child, log),
-            None => ChildGuard::new("tether-relay", child),
-        };
-        let mut fingerprint = None;
-        let mut addr = None;
-        let mut portal = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            if let Some(a) = line
-                .strip_prefix("tether-relay listening on ")
-                .and_then(|a| a.strip_suffix(" (UDP)"))
-            {
-                addr = Some(a.to_string());
-            }
-            if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
-                fingerprint = Some(fp.trim().to_string());
-            }
-            if let Some(rest) = line.strip_prefix("portal listening on ")
-                && let Some((url, _)) = rest.split_once(' ')
-            {
-                portal.push(url.to_string());
-            }
-            if line.starts_with("data dir:") {
-                break;
-            }
-        }
-        let fingerprint = fingerprint.context("relay printed no fingerprint")?;
-        let addr = addr.context("relay printed no address")?;
+        let started = spawn(&program, "127.0.0.1:0", &extra, dir.path())?;
         Ok(Self {
             program,
             dir,
-            addr,
-            fingerprint,
-            portal,
-            child,
+            addr: started.addr,
+            fingerprint: started.fingerprint,
+            portal: started.portal,
+            child: started.child,
+            extra,
         })
+    }
+
+    /// Stops the relay with SIGTERM (it must exit within `deadline`) and starts it again on the
+    /// same address and data dir, as an operator's upgrade does; returns how long it took to
+    /// exit.
+    pub fn restart(&mut self, deadline: Duration) -> anyhow::Result<Duration> {
+        let asked = std::time::Instant::now();
+        let status = self.child.terminate(deadline)?;
+        let stopped = asked.elapsed();
+        anyhow::ensure!(status.success(), "the relay exited with {status}");
+        let started = spawn(&self.program, &self.addr, &self.extra, self.dir.path())?;
+        anyhow::ensure!(started.fingerprint == self.fingerprint, "a new certificate");
+        self.child = started.child;
+        Ok(stopped)
     }
 
     /// Runs a `tether-relay` subcommand against this relay's data dir; returns stdout.

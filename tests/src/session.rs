@@ -95,7 +95,10 @@ pub async fn wait_session_except(
                         agent.accept(e.session).await?;
                     }
                 }
-                ServerMsg::SessionStarted(info) => return anyhow::Ok(info),
+                // Sessions left out may be announced again: the agent is still in them.
+                ServerMsg::SessionStarted(info) if !not.contains(&info.id) => {
+                    return anyhow::Ok(info);
+                }
                 _ => {}
             }
         }

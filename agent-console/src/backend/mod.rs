@@ -19,7 +19,11 @@ use tether_protocol::msg::{ServerMsg, SessionId};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::net::{AgentClient, ClientError};
+use std::time::Duration;
+
+use tether_protocol::msg::RESUME_WINDOW_SECS;
+
+use crate::net::{AgentClient, ClientError, Pass};
 use crate::state::{Command, Event, LoginRequest};
 
 mod files;
@@ -112,7 +116,7 @@ impl Backend {
             views: views.clone(),
             transfers: transfers.clone(),
             options,
-            conn: None,
+            link: RelayLink::Out,
             local: crate::local::Local::default(),
         };
         let thread = std::thread::Builder::new()
@@ -316,13 +320,52 @@ impl Drop for Connection {
     }
 }
 
+/// The backend's link to the relay.
+enum RelayLink {
+    /// Not logged in.
+    Out,
+    /// Logged in.
+    Up(Connection),
+    /// The connection dropped: coming back with the pass.
+    Down(Comeback),
+}
+
+/// A console on its way back to the relay after its connection dropped.
+struct Comeback {
+    relay: String,
+    fingerprint: [u8; 32],
+    pass: Pass,
+    /// The attempt to make next (1, 2, …) and when.
+    attempt: u32,
+    at: tokio::time::Instant,
+    /// The pass expires on the relay: no point trying after this.
+    give_up: tokio::time::Instant,
+    why: String,
+}
+
+impl Comeback {
+    /// Schedules attempt `n`, after a backoff.
+    fn schedule(&mut self, n: u32) {
+        let mut jitter = [0u8; 1];
+        let _ = getrandom::fill(&mut jitter);
+        self.attempt = n;
+        self.at = tokio::time::Instant::now() + tether_net::backoff(n, jitter[0]);
+    }
+}
+
+/// What woke the worker on the relay's side.
+enum Wake {
+    Event(Box<Option<Result<ServerMsg, ClientError>>>),
+    Retry,
+}
+
 /// The backend's state, owned by its thread.
 struct Worker {
     sink: Sink,
     views: Views,
     transfers: Transfers,
     options: BackendOptions,
-    conn: Option<Connection>,
+    link: RelayLink,
     local: crate::local::Local,
 }
 
@@ -334,9 +377,13 @@ impl Worker {
                 Some(c) => c,
                 None => {
                     let relay = async {
-                        match self.conn.as_mut() {
-                            Some(c) => c.events.recv().await,
-                            None => std::future::pending().await,
+                        match &mut self.link {
+                            RelayLink::Up(c) => Wake::Event(Box::new(c.events.recv().await)),
+                            RelayLink::Down(back) => {
+                                tokio::time::sleep_until(back.at).await;
+                                Wake::Retry
+                            }
+                            RelayLink::Out => std::future::pending().await,
                         }
                     };
                     tokio::select! {
@@ -344,8 +391,11 @@ impl Worker {
                             Some(c) => c,
                             None => break,
                         },
-                        ev = relay => {
-                            self.relay_event(ev).await;
+                        wake = relay => {
+                            match wake {
+                                Wake::Event(ev) => self.relay_event(*ev).await,
+                                Wake::Retry => self.retry().await,
+                            }
                             continue;
                         }
                     }
@@ -354,8 +404,76 @@ impl Worker {
             self.command(cmd).await;
         }
         self.local.stop().await;
-        if let Some(c) = self.conn.take() {
+        if let RelayLink::Up(c) = std::mem::replace(&mut self.link, RelayLink::Out) {
             c.client.close().await;
+        }
+    }
+
+    /// The connection dropped: the views stop, and the console starts coming back with its
+    /// pass (a relay that broke the protocol is not tried again).
+    fn dropped(&mut self, e: &ClientError) {
+        let why = crate::words::error(e);
+        lock(&self.views).clear();
+        let old = std::mem::replace(&mut self.link, RelayLink::Out);
+        let RelayLink::Up(c) = old else { return };
+        if matches!(e, ClientError::Protocol(_)) {
+            self.sink.send(Event::Lost(why));
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut back = Comeback {
+            relay: c.client.relay().to_string(),
+            fingerprint: c.client.fingerprint(),
+            pass: c.client.pass(),
+            attempt: 1,
+            at: now,
+            give_up: now + Duration::from_secs(RESUME_WINDOW_SECS),
+            why: why.clone(),
+        };
+        back.schedule(1);
+        self.sink.send(Event::Reconnecting { attempt: 1, why });
+        self.link = RelayLink::Down(back);
+    }
+
+    /// One attempt to come back: back on the relay, refused for good, or another try later.
+    async fn retry(&mut self) {
+        let RelayLink::Down(mut back) = std::mem::replace(&mut self.link, RelayLink::Out) else {
+            return;
+        };
+        let tried = tokio::time::timeout(
+            tether_net::MAX_BACKOFF,
+            AgentClient::resume(&back.relay, back.fingerprint, back.pass),
+        )
+        .await;
+        match tried {
+            Ok(Ok(c)) => {
+                info!(
+                    agent = c.agent(),
+                    attempt = back.attempt,
+                    "back on the relay"
+                );
+                self.sink.send(Event::Reconnected);
+                self.connected(c).await;
+            }
+            Ok(Err(e @ ClientError::Refused(_))) => {
+                warn!(error = %e, "the relay did not take the pass");
+                self.sink.send(Event::Lost(crate::words::error(&e)));
+            }
+            failed if tokio::time::Instant::now() >= back.give_up => {
+                let why = match failed {
+                    Ok(Err(e)) => crate::words::error(&e),
+                    _ => back.why.clone(),
+                };
+                self.sink.send(Event::Lost(why));
+            }
+            _ => {
+                back.schedule(back.attempt + 1);
+                self.sink.send(Event::Reconnecting {
+                    attempt: back.attempt,
+                    why: back.why.clone(),
+                });
+                self.link = RelayLink::Down(back);
+            }
         }
     }
 
@@ -381,10 +499,14 @@ impl Worker {
     async fn relay_event(&mut self, ev: Option<Result<ServerMsg, ClientError>>) {
         match ev.unwrap_or_else(|| Err(ClientError::Lost("connection closed".into()))) {
             Ok(msg) => {
-                if let (ServerMsg::KeyCreated(key), Some(c)) = (&msg, &self.conn) {
+                if let (ServerMsg::KeyCreated(key), RelayLink::Up(c)) = (&msg, &self.link) {
                     self.local.key_created(key, &c.client);
                 }
-                match (&msg, &mut self.conn) {
+                let conn = match &mut self.link {
+                    RelayLink::Up(c) => Some(c),
+                    _ => None,
+                };
+                match (&msg, conn) {
                     (
                         ServerMsg::SessionEnded { session, .. } | ServerMsg::Left { session, .. },
                         Some(c),
@@ -421,10 +543,7 @@ impl Worker {
             }
             Err(e) => {
                 warn!(error = %e, "lost the relay");
-                let reason = crate::words::error(&e);
-                self.conn = None;
-                lock(&self.views).clear();
-                self.sink.send(Event::Lost(reason));
+                self.dropped(&e);
             }
         }
     }
@@ -458,7 +577,7 @@ impl Worker {
                 });
             }
             cmd => {
-                if let Some(c) = self.conn.as_mut() {
+                if let RelayLink::Up(c) = &mut self.link {
                     let ctx = Ctx {
                         sink: &self.sink,
                         views: &self.views,
@@ -479,8 +598,7 @@ impl Worker {
             return;
         };
         match AgentClient::login(&req.relay, fp, &req.user, &req.password).await {
-            Ok(mut c) => {
-                let events = c.take_events();
+            Ok(c) => {
                 self.sink.send(Event::LoggedIn {
                     agent: c.agent().to_string(),
                     display: c.display().to_string(),
@@ -489,19 +607,25 @@ impl Worker {
                     fingerprint: req.fingerprint.clone(),
                 });
                 info!(agent = c.agent(), relay = %req.relay, "logged in");
-                if let Err(e) = c.scripts().await {
-                    warn!(error = %e, "cannot ask for scripts");
-                }
                 self.local.logged_in(&c, &self.options).await;
-                self.conn = Some(Connection {
-                    client: Arc::new(c),
-                    events,
-                    viewers: HashMap::new(),
-                    inputs: HashMap::new(),
-                    customers: files::CustomerLinks::default(),
-                });
+                self.connected(c).await;
             }
             Err(e) => self.sink.send(Event::LoginFailed(crate::words::error(&e))),
         }
+    }
+
+    /// A client logged in (or back): its events are served from now on.
+    async fn connected(&mut self, mut c: AgentClient) {
+        let events = c.take_events();
+        if let Err(e) = c.scripts().await {
+            warn!(error = %e, "cannot ask for scripts");
+        }
+        self.link = RelayLink::Up(Connection {
+            client: Arc::new(c),
+            events,
+            viewers: HashMap::new(),
+            inputs: HashMap::new(),
+            customers: files::CustomerLinks::default(),
+        });
     }
 }

@@ -79,15 +79,61 @@ pub struct AgentClient {
     teams: Vec<String>,
     relay: String,
     fingerprint: [u8; 32],
+    pass: Pass,
+}
+
+/// A console's way back to the relay after its connection drops: the relay's token and the
+/// identity the console made at login.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    token: [u8; 32],
+    client: [u8; 32],
+}
+
+impl std::fmt::Debug for Pass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pass(<redacted>)")
+    }
 }
 
 impl AgentClient {
-    /// Connects to the relay (pinned) and logs in.
+    /// Connects to the relay (pinned) and logs in, as a new console identity.
     pub async fn login(
         relay: &str,
         fingerprint: [u8; 32],
         user: &str,
         password: &str,
+    ) -> Result<Self, ClientError> {
+        let mut client = [0u8; 32];
+        getrandom::fill(&mut client).map_err(|e| lost(format!("no randomness: {e}")))?;
+        let login = ClientMsg::Login {
+            user: user.to_string(),
+            password: tether_protocol::msg::Password(password.to_string()),
+            client,
+        };
+        Self::open(relay, fingerprint, login, client).await
+    }
+
+    /// Comes back after the connection dropped: a new connection logs in with the pass the
+    /// relay gave last, no password, and the sessions the agent is in open again (as
+    /// [`ServerMsg::SessionStarted`]).
+    pub async fn resume(
+        relay: &str,
+        fingerprint: [u8; 32],
+        pass: Pass,
+    ) -> Result<Self, ClientError> {
+        let msg = ClientMsg::ResumeLogin {
+            token: pass.token,
+            client: pass.client,
+        };
+        Self::open(relay, fingerprint, msg, pass.client).await
+    }
+
+    async fn open(
+        relay: &str,
+        fingerprint: [u8; 32],
+        first: ClientMsg,
+        client: [u8; 32],
     ) -> Result<Self, ClientError> {
         let (endpoint, conn) = tether_net::connect(relay, fingerprint).await?;
         let software = format!("tether-console {}", env!("CARGO_PKG_VERSION"));
@@ -98,19 +144,16 @@ impl AgentClient {
                 return Err(e.into());
             }
         };
-        let login = ClientMsg::Login {
-            user: user.to_string(),
-            password: tether_protocol::msg::Password(password.to_string()),
-        };
-        write_msg(&mut send, &login, CONTROL_MAX_FRAME)
+        write_msg(&mut send, &first, CONTROL_MAX_FRAME)
             .await
             .map_err(lost)?;
-        let (agent, display, teams) = match read_server(&mut recv).await? {
+        let (agent, display, teams, token) = match read_server(&mut recv).await? {
             ServerMsg::LoggedIn {
                 agent,
                 display,
                 teams,
-            } => (agent, display, teams),
+                resume,
+            } => (agent, display, teams, resume),
             ServerMsg::Refused(r) => {
                 conn.close(close::NORMAL.into(), b"refused");
                 return Err(ClientError::Refused(r));
@@ -145,7 +188,14 @@ impl AgentClient {
             teams,
             relay: relay.to_string(),
             fingerprint,
+            pass: Pass { token, client },
         })
+    }
+
+    /// What this console comes back with if the connection drops (single use: a resumed
+    /// client has a new one).
+    pub fn pass(&self) -> Pass {
+        self.pass
     }
 
     /// The agent's account name.

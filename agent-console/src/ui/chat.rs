@@ -240,6 +240,8 @@ pub(super) fn note_text(n: &StatusNote, me: &str) -> String {
         StatusNote::Lost(name) => t!("note-lost", name = name.as_str()),
         StatusNote::CustomerAway => t!("note-customer-away"),
         StatusNote::CustomerBack => t!("note-customer-back"),
+        StatusNote::AgentAway(name) => t!("note-agent-away", name = name.as_str()),
+        StatusNote::AgentBack(name) => t!("note-agent-back", name = name.as_str()),
         StatusNote::Transferred { by, to } => {
             t!("note-transferred", by = by.as_str(), queue = q(to))
         }

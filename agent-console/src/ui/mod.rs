@@ -138,6 +138,14 @@ fn desk_ui(
                     dot(ui, Color32::from_rgb(40, 160, 60));
                     ui.label(t!("desk-relay", relay = desk.relay.as_str()));
                 }
+                Link::Reconnecting { attempt, why } => {
+                    ui.spinner();
+                    ui.colored_label(
+                        Color32::from_rgb(200, 140, 20),
+                        t!("desk-reconnecting", attempt = *attempt),
+                    )
+                    .on_hover_text(why.as_str());
+                }
                 Link::Lost(why) => {
                     ui.colored_label(
                         Color32::from_rgb(200, 60, 60),

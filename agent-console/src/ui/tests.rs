@@ -320,6 +320,27 @@ fn a_lost_relay_is_shown_and_offers_a_new_login() {
 }
 
 #[test]
+fn a_dropped_relay_shows_the_attempts_and_the_tab_waits() {
+    let mut state = logged_in();
+    state.apply(Event::Server(ServerMsg::SessionStarted(session(9, 1))));
+    state.take_commands();
+    let mut h = harness(state);
+    h.state_mut().apply(Event::Reconnecting {
+        attempt: 3,
+        why: "timed out".into(),
+    });
+    h.run_steps(4);
+    assert!(
+        h.query_by_label("Connection lost, reconnecting… (attempt 3)")
+            .is_some()
+    );
+    assert!(h.query_by_label("Reconnecting to the relay…").is_some());
+    h.state_mut().apply(Event::Reconnected);
+    h.run_steps(4);
+    assert!(h.query_by_label("Connection back.").is_some());
+}
+
+#[test]
 fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
     use tether_protocol::input::{Button, Combo, Grant, InputEvent};
     let mut state = logged_in();

@@ -54,6 +54,12 @@ pub(super) fn screen(
                 ui.label(t!("viewer-customer-away"));
             });
         }
+        (Screen::Reconnecting, _) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t!("viewer-reconnecting"));
+            });
+        }
         (Screen::Failed(why), _) => {
             ui.colored_label(
                 Color32::from_rgb(200, 60, 60),

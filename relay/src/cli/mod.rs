@@ -189,6 +189,10 @@ struct LimitArgs {
     /// key), e.g. 60s.
     #[arg(long, default_value = "60s")]
     requeue_after: humantime::Duration,
+    /// How long an agent whose connection dropped keeps their place in their sessions while
+    /// their console reconnects, e.g. 30s (0s: they leave them at once).
+    #[arg(long, default_value = "30s")]
+    agent_grace: humantime::Duration,
 }
 
 impl LimitArgs {
@@ -268,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_url,
                 limits: limits.limits(),
                 requeue_after: limits.requeue_after.into(),
+                agent_grace: limits.agent_grace.into(),
                 tls_files: portal.tls_files(),
                 smtp: portal.smtp(),
                 portal: portal.config(),

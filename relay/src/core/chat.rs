@@ -114,8 +114,7 @@ impl Core {
             self.send_to_login(login, &msg, out);
         }
         if let Some(line) = s.for_host(&entry.line) {
-            out.push(Output::Send(
-                s.host,
+            s.host.send(
                 ServerMsg::Chat {
                     session: id,
                     entries: vec![ChatEntry {
@@ -123,7 +122,8 @@ impl Core {
                         ..entry.clone()
                     }],
                 },
-            ));
+                out,
+            );
         }
         out.push(Output::Chat { session: id, entry });
     }

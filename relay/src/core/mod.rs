@@ -21,18 +21,22 @@ use tether_protocol::desk::{
     StreamKind, Target, Unqueued, Via,
 };
 use tether_protocol::msg::{
-    CustomerInfo, Denied, EndReason, QUEUE_CHUNK, RESUME_WINDOW_SECS, Refusal, ServerMsg,
-    SessionId, SessionInfo,
+    CustomerInfo, Denied, EndReason, QUEUE_CHUNK, Refusal, ServerMsg, SessionId, SessionInfo,
 };
+
+use serde::{Deserialize, Serialize};
 
 use crate::store::Actor;
 
 mod admission;
 mod chat;
+mod presence;
 #[cfg(test)]
 mod tests;
 
 pub use admission::Admission;
+pub use presence::{AGENT_GRACE, Snapshot};
+use presence::{AgentPass, HostLink};
 
 /// A connection, as numbered by the shell.
 pub type ConnId = u64;
@@ -47,7 +51,7 @@ pub struct Now {
 }
 
 /// A logged-in agent, as the store knows them at login.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AgentProfile {
     /// Login name.
     pub login: String,
@@ -132,7 +136,7 @@ pub enum Output {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Member {
     pid: ParticipantId,
     login: String,
@@ -154,7 +158,7 @@ impl Member {
 }
 
 /// A session waiting in a queue for an agent to take it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Waiting {
     queue: QueueId,
     since: u64,
@@ -163,7 +167,7 @@ struct Waiting {
     fallback: Option<(u64, QueueId)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Invitation {
     queue: QueueId,
     since: u64,
@@ -171,9 +175,9 @@ struct Invitation {
     masked: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Session {
-    host: ConnId,
+    host: HostLink,
     customer: CustomerInfo,
     started_at: u64,
     origin: QueueId,
@@ -193,8 +197,6 @@ struct Session {
     host_label: String,
     /// What lets the host come back after its connection drops.
     resume: Option<ResumeKey>,
-    /// The host's connection dropped: the session waits for it until this time (Unix seconds).
-    away_until: Option<u64>,
 }
 
 /// A host arriving in a new session.
@@ -210,12 +212,12 @@ pub struct Arrival {
     pub resume: Option<ResumeKey>,
 }
 
-/// A host's resume token and the identity it must come back with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A client's resume token and the identity it must come back with (a host's, or a console's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumeKey {
     /// The token (random; single use: a resume replaces it).
     pub token: [u8; 32],
-    /// The host's identity, given at join.
+    /// The client's identity, given at join or login.
     pub client: [u8; 32],
 }
 
@@ -246,6 +248,14 @@ pub struct Core {
     pub admission: Admission,
     /// Chat lines per connection in the current window: (window start, count).
     chat_rate: BTreeMap<ConnId, (u64, u32)>,
+    /// How long an agent whose last connection dropped keeps their place in their sessions.
+    pub agent_grace: Duration,
+    /// Agents whose last connection dropped while in sessions: login, and when their place is
+    /// given up (Unix seconds).
+    away: BTreeMap<String, u64>,
+    /// The consoles' ways back: one per logged-in connection, kept after it drops until it
+    /// expires.
+    passes: Vec<AgentPass>,
 }
 
 impl Default for Core {
@@ -277,6 +287,9 @@ impl Core {
             requeue_after: REQUEUE_AFTER,
             admission: Admission::new(),
             chat_rate: BTreeMap::new(),
+            agent_grace: AGENT_GRACE,
+            away: BTreeMap::new(),
+            passes: Vec::new(),
         }
     }
 
@@ -407,7 +420,7 @@ impl Core {
                 && s.place != place
             {
                 s.place = place;
-                out.push(Output::Send(s.host, ServerMsg::InLine { place }));
+                s.host.send(ServerMsg::InLine { place }, out);
             }
         }
     }
@@ -435,17 +448,24 @@ impl Core {
         for m in &s.members {
             self.send_to_login(&m.login, &msg, out);
         }
-        out.push(Output::Send(
-            s.host,
+        s.host.send(
             ServerMsg::AgentsChanged {
                 session: id,
                 agents: s.helpers().map(|m| m.display.clone()).collect(),
             },
-        ));
+            out,
+        );
     }
 
-    /// An agent logged in on `conn`; they are told every entry of their queues.
-    pub fn agent_online(&mut self, conn: ConnId, profile: AgentProfile) -> Vec<Output> {
+    /// An agent logged in on `conn` (with `pass`, the key their console may come back with);
+    /// they are told every entry of their queues, and the sessions they are in open again.
+    pub fn agent_online(
+        &mut self,
+        conn: ConnId,
+        profile: AgentProfile,
+        pass: Option<ResumeKey>,
+        now: Now,
+    ) -> Vec<Output> {
         let mut entries = Vec::new();
         for (id, s) in &self.sessions {
             entries.extend(
@@ -454,8 +474,9 @@ impl Core {
                     .filter(|e| profile.sees(&e.queue)),
             );
         }
-        // Sessions the agent is still in (their console restarted before the relay noticed the
-        // old connection was gone) open again on the new connection.
+        // Sessions the agent is still in (their console came back, or restarted before the
+        // relay noticed the old connection was gone) open again on the new connection, and the
+        // list of them follows.
         let mut out: Vec<Output> = self
             .sessions
             .iter()
@@ -467,7 +488,18 @@ impl Core {
                 ))
             })
             .collect();
+        out.push(Output::Send(
+            conn,
+            ServerMsg::InSessions {
+                sessions: self.sessions_of(&profile.login),
+            },
+        ));
+        if let Some(key) = pass {
+            self.passes.push(AgentPass::new(key, &profile, conn));
+        }
+        let login = profile.login.clone();
         self.agents.insert(conn, profile);
+        self.agent_back(&login, now, &mut out);
         entries.sort_by_key(|e| e.waiting_since);
         out.extend(entries.chunks(QUEUE_CHUNK).map(|c| {
             Output::Send(
@@ -530,7 +562,7 @@ impl Core {
             via
         };
         let session = Session {
-            host: conn,
+            host: HostLink::Here(conn),
             customer,
             started_at: now.unix,
             origin: queue.clone(),
@@ -548,7 +580,6 @@ impl Core {
             notes: (String::new(), None),
             host_label: label.clone(),
             resume,
-            away_until: None,
         };
         let mut out = vec![Output::Send(
             conn,
@@ -933,12 +964,14 @@ impl Core {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
-        self.hosts.remove(&s.host);
         let ended = ServerMsg::SessionEnded {
             session: id,
             reason,
         };
-        out.push(Output::Send(s.host, ended.clone()));
+        if let HostLink::Here(host) = s.host {
+            self.hosts.remove(&host);
+            out.push(Output::Send(host, ended.clone()));
+        }
         for m in &s.members {
             for c in self.conns_of(&m.login) {
                 out.push(Output::Revoke {
@@ -969,158 +1002,10 @@ impl Core {
         out
     }
 
-    /// A connection closed: a host's session ends; an agent's last connection takes them out
-    /// of their sessions, which wait in a queue again if nobody else helps.
-    pub fn closed(&mut self, conn: ConnId, now: Now) -> Vec<Output> {
-        let mut out = Vec::new();
-        self.forget_chat_rate(conn);
-        if let Some(id) = self.hosts.get(&conn).copied() {
-            if self.sessions.get(&id).is_some_and(|s| s.resume.is_some()) {
-                self.hosts.remove(&conn);
-                self.host_away(id, now, &mut out);
-            } else {
-                self.end(id, EndReason::CustomerDisconnected, &mut out);
-            }
-        }
-        let Some(agent) = self.agents.remove(&conn) else {
-            return out;
-        };
-        if self.online(&agent.login) {
-            return out;
-        }
-        let theirs: Vec<SessionId> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.member(&agent.login).is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in theirs {
-            let Some(s) = self.sessions.get_mut(&id) else {
-                continue;
-            };
-            let Some(i) = s.members.iter().position(|m| m.login == agent.login) else {
-                continue;
-            };
-            let gone = s.members.remove(i);
-            self.note(
-                id,
-                StatusNote::Lost(gone.display.clone()),
-                now.unix,
-                &mut out,
-            );
-            out.push(audit(
-                id,
-                Actor::Agent(agent.login.clone()),
-                "session.agent_lost",
-                "connection lost".into(),
-            ));
-            out.extend(self.after_departure(id, &gone, true, now));
-        }
-        out
-    }
-
-    /// The host of session `id` lost its connection: the session waits for it to come back,
-    /// for [`RESUME_WINDOW_SECS`], and its members are told.
-    fn host_away(&mut self, id: SessionId, now: Now, out: &mut Vec<Output>) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        s.away_until = Some(now.unix + RESUME_WINDOW_SECS);
-        let logins: Vec<String> = s.members.iter().map(|m| m.login.clone()).collect();
-        for login in logins {
-            self.send_to_login(&login, &ServerMsg::CustomerAway { session: id }, out);
-        }
-        self.note(id, StatusNote::CustomerAway, now.unix, out);
-        out.push(audit(
-            id,
-            Actor::Relay,
-            "session.customer_away",
-            format!("the customer's connection dropped; waiting {RESUME_WINDOW_SECS} s"),
-        ));
-    }
-
-    /// A host on `conn` comes back with `token` and its `client` identity: it takes its
-    /// session's place (an old connection still open is closed), gets `next` as its next token,
-    /// and the members are told to open its screens again. Grants are not carried over: they
-    /// lived in the host's streams, which are new.
-    pub fn resume(
-        &mut self,
-        conn: ConnId,
-        token: [u8; 32],
-        client: [u8; 32],
-        next: [u8; 32],
-        now: Now,
-    ) -> Result<(SessionId, Vec<Output>), Refusal> {
-        let id = self
-            .sessions
-            .iter()
-            .find(|(_, s)| {
-                s.resume
-                    .is_some_and(|r| tether_protocol::pairing::same_secret(&r.token, &token))
-            })
-            .map(|(id, _)| *id)
-            .ok_or(Refusal::KeyWrong)?;
-        let mut out = Vec::new();
-        let s = self.sessions.get_mut(&id).ok_or(Refusal::KeyWrong)?;
-        if !s
-            .resume
-            .is_some_and(|r| tether_protocol::pairing::same_secret(&r.client, &client))
-        {
-            return Err(Refusal::KeyWrong);
-        }
-        let old = s.host;
-        s.host = conn;
-        s.away_until = None;
-        s.resume = Some(ResumeKey {
-            token: next,
-            client,
-        });
-        s.place = 0;
-        let queue = s.host_label.clone();
-        let waiting = s.waiting.as_ref().map(|w| w.queue.clone());
-        let logins: Vec<String> = s.members.iter().map(|m| m.login.clone()).collect();
-        if self.hosts.remove(&old).is_some() {
-            out.push(Output::Close(old));
-        }
-        self.hosts.insert(conn, id);
-        out.push(Output::Send(
-            conn,
-            ServerMsg::Resumed {
-                session: id,
-                queue,
-                resume: next,
-            },
-        ));
-        self.members_changed(id, &mut out);
-        if let Some(q) = waiting {
-            self.update_places(&q, &mut out);
-        }
-        for login in logins {
-            self.send_to_login(&login, &ServerMsg::CustomerBack { session: id }, &mut out);
-        }
-        self.note(id, StatusNote::CustomerBack, now.unix, &mut out);
-        out.push(audit(
-            id,
-            Actor::Relay,
-            "session.resumed",
-            "the customer's host came back".into(),
-        ));
-        Ok((id, out))
-    }
-
     /// Time passed: sessions whose grace period in a dropped owner's queue is over move on, and
     /// sessions whose customer did not come back in time end.
     pub fn tick(&mut self, now: Now) -> Vec<Output> {
-        let gone: Vec<SessionId> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.away_until.is_some_and(|t| t <= now.unix))
-            .map(|(id, _)| *id)
-            .collect();
-        let mut ended = Vec::new();
-        for id in gone {
-            self.end(id, EndReason::CustomerDisconnected, &mut ended);
-        }
+        let mut ended = self.presence_tick(now);
         let due: Vec<SessionId> = self
             .sessions
             .iter()
@@ -1185,26 +1070,16 @@ impl Core {
         if m.masked && kind != StreamKind::Screen {
             return Err(Refusal::NotAllowed(Denied::MaskedWatchOnly));
         }
-        if s.away_until.is_some() {
+        let HostLink::Here(host) = s.host else {
             return Err(Refusal::NotAllowed(Denied::CustomerGone));
-        }
+        };
         Ok((
-            s.host,
+            host,
             Participant {
                 id: m.pid,
                 name: (!m.masked).then(|| m.display.clone()),
             },
         ))
-    }
-
-    /// The relay is shutting down: every session ends.
-    pub fn shutdown(&mut self) -> Vec<Output> {
-        let mut out = Vec::new();
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            self.end(id, EndReason::RelayShutdown, &mut out);
-        }
-        out
     }
 
     /// Sessions in progress (waiting or not).

@@ -3,6 +3,7 @@
 
 use super::*;
 use tether_protocol::chat::{Audience, ChatLine, HostNote, SUPPORT_NAME, Speaker};
+use tether_protocol::msg::RESUME_WINDOW_SECS;
 
 const HOST: ConnId = 1;
 const HOST2: ConnId = 2;
@@ -81,10 +82,12 @@ fn customer(name: &str) -> CustomerInfo {
 /// Alice and Bob in team support, Carol in billing, Dave in no team; all online.
 fn desk() -> Core {
     let mut core = Core::new();
-    core.agent_online(ALICE, profile("alice", &["support"]));
-    core.agent_online(BOB, profile("bob", &["support"]));
-    core.agent_online(CAROL, profile("carol", &["billing"]));
-    core.agent_online(DAVE, profile("dave", &[]));
+    // Agents who drop leave at once here; the grace has its own tests.
+    core.agent_grace = Duration::ZERO;
+    core.agent_online(ALICE, profile("alice", &["support"]), None, at(0));
+    core.agent_online(BOB, profile("bob", &["support"]), None, at(0));
+    core.agent_online(CAROL, profile("carol", &["billing"]), None, at(0));
+    core.agent_online(DAVE, profile("dave", &[]), None, at(0));
     core
 }
 
@@ -120,10 +123,11 @@ fn a_team_key_puts_the_customer_in_the_team_queue_and_alerts_its_members_only() 
     // No member yet: nobody streams.
     assert!(core.stream_route(ALICE, S1, StreamKind::Screen).is_err());
     // An agent who logs in later finds it in the queue (listed, not an alert).
-    let out = core.agent_online(20, profile("erin", &["support"]));
+    let out = core.agent_online(20, profile("erin", &["support"]), None, at(0));
     assert!(matches!(
         &sends_to(&out, 20)[..],
-        [ServerMsg::Queue { entries }] if entries.len() == 1 && !entries[0].arrived
+        [ServerMsg::InSessions { sessions }, ServerMsg::Queue { entries }]
+            if sessions.is_empty() && entries.len() == 1 && !entries[0].arrived
     ));
 }
 
@@ -492,10 +496,11 @@ fn a_dropped_owners_session_waits_in_their_queue_then_moves_on() {
     assert!(core.tick(at(259)).is_empty());
     // Alice comes back in time and finds it.
     let mut again = core_clone_after_drop();
-    let out = again.agent_online(30, profile("alice", &["support"]));
+    let out = again.agent_online(30, profile("alice", &["support"]), None, at(0));
     assert!(matches!(
         &sends_to(&out, 30)[..],
-        [ServerMsg::Queue { entries }] if entries[0].queue == QueueId::Personal("alice".into())
+        [ServerMsg::InSessions { .. }, ServerMsg::Queue { entries }]
+            if entries[0].queue == QueueId::Personal("alice".into())
     ));
     assert!(again.accept(30, S1, at(230)).is_ok());
     // Otherwise, after the wait, it moves to the team's queue and the team is alerted.
@@ -532,17 +537,6 @@ fn a_customer_who_leaves_or_drops_ends_the_session_and_leaves_every_queue() {
     assert!(out.contains(&Output::Ended {
         session: S2,
         reason: EndReason::CustomerEnded
-    }));
-    assert_eq!(core.session_count(), 0);
-}
-
-#[test]
-fn shutdown_ends_every_session() {
-    let mut core = shared_session();
-    let out = core.shutdown();
-    assert!(sends_to(&out, HOST).contains(&ServerMsg::SessionEnded {
-        session: S1,
-        reason: EndReason::RelayShutdown
     }));
     assert_eq!(core.session_count(), 0);
 }
@@ -770,7 +764,7 @@ fn an_agent_back_before_their_old_connection_is_noticed_finds_their_sessions_ope
     team_session(&mut core, HOST, S1, 100);
     core.accept(ALICE, S1, at(101)).expect("accept");
     // The console restarts: a new connection logs in while the old one still looks alive.
-    let out = core.agent_online(ALICE2, profile("alice", &["support"]));
+    let out = core.agent_online(ALICE2, profile("alice", &["support"]), None, at(0));
     assert!(matches!(
         sends_to(&out, ALICE2).first(),
         Some(ServerMsg::SessionStarted(i)) if i.id == S1
@@ -902,5 +896,207 @@ fn a_dropped_host_comes_back_with_its_token_once_and_only_as_itself() {
     assert!(out.contains(&Output::Ended {
         session: S1,
         reason: EndReason::CustomerDisconnected,
+    }));
+}
+
+fn note_of(out: &[Output]) -> Vec<StatusNote> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Chat {
+                entry:
+                    ChatEntry {
+                        line: ChatLine::Note(n),
+                        ..
+                    },
+                ..
+            } => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A team session with a resume key ([7; 32] from client [9; 32]) that Alice accepted.
+fn resumable_session(core: &mut Core) {
+    let arrival = Arrival {
+        owner: KeyOwner::Team("support".into()),
+        customer: customer("Customer"),
+        portal: false,
+        resume: Some(ResumeKey {
+            token: [7; 32],
+            client: [9; 32],
+        }),
+    };
+    core.host_joined_via(HOST, S1, arrival, at(100));
+    core.accept(ALICE, S1, at(101)).expect("accept");
+}
+
+#[test]
+fn an_agent_who_drops_keeps_their_place_for_the_grace_then_leaves_as_lost() {
+    const ALICE2: ConnId = 20;
+    let mut core = desk();
+    core.agent_grace = Duration::from_secs(30);
+    team_session(&mut core, HOST, S1, 100);
+    core.accept(ALICE, S1, at(101)).expect("accept");
+
+    // The drop: the session keeps Alice, nobody is alerted, the log says she is away.
+    let out = core.closed(ALICE, at(200));
+    assert!(alerts(&out, BOB).is_empty(), "{out:?}");
+    assert!(places(&out, HOST).is_empty());
+    assert_eq!(
+        note_of(&out),
+        vec![StatusNote::AgentAway("alice D.".into())]
+    );
+    assert!(core.tick(at(229)).is_empty());
+
+    // She is back in time: her session opens again on the new connection.
+    let out = core.agent_online(ALICE2, profile("alice", &["support"]), None, at(210));
+    assert!(matches!(
+        sends_to(&out, ALICE2).first(),
+        Some(ServerMsg::SessionStarted(i)) if i.id == S1
+    ));
+    assert_eq!(
+        note_of(&out),
+        vec![StatusNote::AgentBack("alice D.".into())]
+    );
+    assert!(core.stream_route(ALICE2, S1, StreamKind::Input).is_ok());
+    assert!(
+        core.tick(at(240)).is_empty(),
+        "her grace ended when she came back"
+    );
+
+    // Gone for longer than the grace: she leaves as lost and the session waits for her.
+    core.closed(ALICE2, at(300));
+    let out = core.tick(at(330));
+    assert_eq!(note_of(&out)[0], StatusNote::Lost("alice D.".into()));
+    assert_eq!(places(&out, HOST), vec![1]);
+    assert_eq!(
+        core.stream_route(ALICE2, S1, StreamKind::Screen).err(),
+        Some(Refusal::NotAllowed(Denied::NotLoggedIn))
+    );
+}
+
+#[test]
+fn a_console_comes_back_with_its_pass_once_only_as_itself_and_in_time() {
+    const ALICE2: ConnId = 20;
+    const ALICE3: ConnId = 21;
+    let mut core = desk();
+    core.agent_grace = Duration::from_secs(30);
+    let key = ResumeKey {
+        token: [3; 32],
+        client: [4; 32],
+    };
+    core.agent_online(ALICE2, profile("alice", &["support"]), Some(key), at(100));
+    core.closed(ALICE2, at(110));
+    assert_eq!(
+        core.agent_resume([3; 32], [5; 32], at(111)).err(),
+        Some(Refusal::KeyWrong),
+        "another console with the token"
+    );
+    assert_eq!(
+        core.agent_resume([2; 32], [4; 32], at(111)).err(),
+        Some(Refusal::KeyWrong),
+        "a wrong token"
+    );
+    let (who, out) = core
+        .agent_resume([3; 32], [4; 32], at(112))
+        .expect("resume");
+    assert_eq!(who.login, "alice");
+    assert!(out.is_empty());
+    assert_eq!(
+        core.agent_resume([3; 32], [4; 32], at(113)).err(),
+        Some(Refusal::KeyWrong),
+        "the pass is spent"
+    );
+
+    // A new pass, still open as far as the relay knows: resuming closes the old connection.
+    let next = ResumeKey {
+        token: [6; 32],
+        client: [4; 32],
+    };
+    core.agent_online(ALICE3, profile("alice", &["support"]), Some(next), at(114));
+    let (_, out) = core
+        .agent_resume([6; 32], [4; 32], at(115))
+        .expect("resume");
+    assert_eq!(out, vec![Output::Close(ALICE3)]);
+
+    // A pass expires the resume window after its connection closed.
+    let late = ResumeKey {
+        token: [8; 32],
+        client: [4; 32],
+    };
+    core.agent_online(30, profile("alice", &["support"]), Some(late), at(200));
+    core.closed(30, at(210));
+    core.tick(at(210 + RESUME_WINDOW_SECS));
+    assert_eq!(
+        core.agent_resume([8; 32], [4; 32], at(210 + RESUME_WINDOW_SECS))
+            .err(),
+        Some(Refusal::KeyWrong)
+    );
+}
+
+#[test]
+fn a_restart_hands_the_sessions_that_can_come_back_to_the_next_relay() {
+    let mut core = desk();
+    let pass = ResumeKey {
+        token: [3; 32],
+        client: [4; 32],
+    };
+    core.agent_online(40, profile("alice", &["support"]), Some(pass), at(90));
+    resumable_session(&mut core);
+    core.say(ALICE, S1, Audience::Everyone, "hello", at(102))
+        .expect("say");
+    // A session whose host has no token cannot come back: it ends, and its host is told.
+    team_session(&mut core, HOST2, S2, 103);
+    let (out, snapshot) = core.shutdown(at(150));
+    assert!(sends_to(&out, HOST2).contains(&ServerMsg::SessionEnded {
+        session: S2,
+        reason: EndReason::RelayShutdown
+    }));
+    assert!(sends_to(&out, HOST).is_empty(), "{out:?}");
+    assert_eq!(snapshot.session_count(), 1);
+    assert_eq!(core.session_count(), 0);
+
+    // The next relay reads it back and waits for everyone.
+    let json = serde_json::to_string(&snapshot).expect("save");
+    let mut next = Core::new();
+    let out = next.restore(serde_json::from_str(&json).expect("load"), at(160));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Audit {
+            action: "session.restored",
+            ..
+        }
+    )));
+    assert_eq!(next.session_count(), 1);
+    let (who, _) = next
+        .agent_resume([3; 32], [4; 32], at(161))
+        .expect("console back");
+    let out = next.agent_online(ALICE, who, None, at(161));
+    let started = sends_to(&out, ALICE);
+    let Some(ServerMsg::SessionStarted(info)) = started.first() else {
+        panic!("{started:?}");
+    };
+    assert_eq!(info.id, S1);
+    assert_eq!(info.members.len(), 1);
+    assert_eq!(
+        note_of(&out),
+        vec![StatusNote::AgentBack("alice D.".into())]
+    );
+    let (id, out) = next
+        .resume(HOST3, [7; 32], [9; 32], [8; 32], at(162))
+        .expect("host back");
+    assert_eq!(id, S1);
+    assert!(sends_to(&out, ALICE).contains(&ServerMsg::CustomerBack { session: S1 }));
+    let history = next.chat_history(ALICE, S1).expect("history");
+    assert!(format!("{history:?}").contains("hello"), "{history:?}");
+    assert!(next.stream_route(ALICE, S1, StreamKind::Input).is_ok());
+
+    // Nobody comes back: the session ends when the customer's window closes.
+    let mut alone = Core::new();
+    alone.restore(serde_json::from_str(&json).expect("load"), at(160));
+    let out = alone.tick(at(160 + RESUME_WINDOW_SECS));
+    assert!(out.contains(&Output::Ended {
+        session: S1,
+        reason: EndReason::CustomerDisconnected
     }));
 }

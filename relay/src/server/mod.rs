@@ -73,6 +73,8 @@ impl Default for Limits {
 const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often limiters and digests are pruned.
 const JANITOR_PERIOD: Duration = Duration::from_secs(30);
+/// The store setting that carries the sessions from a relay that stopped to the next one.
+const SNAPSHOT_SETTING: &str = "live_sessions";
 /// How often the core is told the time (sessions waiting for a dropped owner move on).
 const TICK_PERIOD: Duration = Duration::from_secs(1);
 
@@ -90,6 +92,8 @@ pub struct RelayConfig {
     /// How long a session whose owner lost their connection waits in the owner's personal
     /// queue before it moves to the queue it came from.
     pub requeue_after: Duration,
+    /// How long an agent whose connection dropped keeps their place in their sessions.
+    pub agent_grace: Duration,
     /// A certificate chain and key (PEM) to use instead of the self-signed identity, for QUIC
     /// and the portal.
     pub tls_files: Option<(PathBuf, PathBuf)>,
@@ -567,6 +571,31 @@ impl Relay {
             .await?;
         let mut core = Core::new();
         core.requeue_after = cfg.requeue_after;
+        core.agent_grace = cfg.agent_grace;
+        // What the previous relay left when it stopped: its sessions wait for their people.
+        let restored = match store.take_setting(SNAPSHOT_SETTING.into()).await? {
+            Some(json) => match serde_json::from_str::<crate::core::Snapshot>(&json) {
+                Ok(snapshot) => {
+                    info!(
+                        sessions = snapshot.session_count(),
+                        saved_at = snapshot.saved_at,
+                        "taking over the previous relay's sessions"
+                    );
+                    core.restore(
+                        snapshot,
+                        Now {
+                            mono: Duration::ZERO,
+                            unix: now_unix(),
+                        },
+                    )
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot read the previous relay's sessions");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         let shared = Arc::new(Shared {
             store,
             public_url,
@@ -588,6 +617,7 @@ impl Relay {
                 next_conn: 1,
             }),
         });
+        shared.finish(restored).await;
         let ep = endpoint.clone();
         let sh = shared.clone();
         let accept = tokio::spawn(async move {
@@ -693,16 +723,41 @@ impl Relay {
         self.shared.slots.open()
     }
 
-    /// Ends every session, tells every peer, and stops.
+    /// Stops: no new connections; the sessions that can come back are saved for the next
+    /// relay (the others end and their peers are told); every connection closes saying the
+    /// relay restarts, so that hosts and consoles come back with their tokens; the store is
+    /// flushed and closed.
     pub async fn shutdown(self) {
-        self.shared.decide(|core| core.shutdown()).await;
-        // Give the goodbyes a moment to leave before the connections close.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.endpoint
-            .close(close::SHUTDOWN.into(), b"relay shutting down");
         for t in &self.tasks {
             t.abort();
         }
+        let now = self.shared.now();
+        let (later, snapshot) = {
+            let mut st = self.shared.state();
+            let (out, snapshot) = st.core.shutdown(now);
+            (st.deliver(out), snapshot)
+        };
+        self.shared.finish(later).await;
+        let saved = match serde_json::to_string(&snapshot) {
+            Ok(json) => self
+                .shared
+                .store
+                .set_setting(SNAPSHOT_SETTING.into(), json)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match saved {
+            Ok(()) => info!(
+                sessions = snapshot.session_count(),
+                "saved the sessions for the next relay"
+            ),
+            Err(e) => warn!(error = %e, "cannot save the sessions for the next relay"),
+        }
+        // Give the goodbyes of sessions that ended a moment to leave.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.endpoint
+            .close(close::SHUTDOWN.into(), b"relay restarting");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.shared.janitor(true).await;
         if let Err(e) = self.shared.store.close().await {

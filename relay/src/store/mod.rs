@@ -352,6 +352,8 @@ pub trait Store: Send + Sync {
     fn setting(&self, name: String) -> StoreFuture<'_, Option<String>>;
     /// Writes a setting.
     fn set_setting(&self, name: String, value: String) -> StoreFuture<'_, ()>;
+    /// Reads a setting and removes it, at once.
+    fn take_setting(&self, name: String) -> StoreFuture<'_, Option<String>>;
     /// Closes the store, flushing what is pending.
     fn close(&self) -> StoreFuture<'_, ()>;
     /// Adds a problem type to a team's issue form.

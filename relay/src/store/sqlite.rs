@@ -873,6 +873,14 @@ impl SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn take_setting(&self, name: String) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("DELETE FROM settings WHERE name = ? RETURNING value")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
 }
 
 impl Store for SqliteStore {
@@ -965,6 +973,9 @@ impl Store for SqliteStore {
     }
     fn set_setting(&self, name: String, value: String) -> StoreFuture<'_, ()> {
         Box::pin(SqliteStore::set_setting(self, name, value))
+    }
+    fn take_setting(&self, name: String) -> StoreFuture<'_, Option<String>> {
+        Box::pin(SqliteStore::take_setting(self, name))
     }
     fn add_issue_type(&self, team: String, title: String) -> StoreFuture<'_, i64> {
         Box::pin(SqliteStore::add_issue_type(self, team, title))

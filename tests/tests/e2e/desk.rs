@@ -60,7 +60,7 @@ fn host_title(x: &Xvfb, host: &ChildGuard, part: &str) -> anyhow::Result<String>
 async fn a_team_session_is_accepted_shared_transferred_and_outlives_its_owners_console()
 -> anyhow::Result<()> {
     let x = Xvfb::start(800, 600)?;
-    let relay = RelayProc::start_args(&["--requeue-after", "2s"])?;
+    let relay = RelayProc::start_args(&["--requeue-after", "2s", "--agent-grace", "1s"])?;
     let pw = format!("{TEST_PASSWORD}\n");
     for (login, display) in [("alice", "Alice A."), ("bob", "Bob B.")] {
         relay.cli(&["user", "add", login, "--display", display], Some(&pw))?;

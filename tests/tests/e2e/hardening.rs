@@ -176,6 +176,7 @@ async fn a_logged_in_peer_that_floods_without_reading_is_closed() -> anyhow::Res
     p.send(&ClientMsg::Login {
         user: "alice".into(),
         password: TEST_PASSWORD.into(),
+        client: [0; 32],
     })
     .await?;
     assert!(matches!(p.next().await?, ServerMsg::Welcome { .. }));
@@ -631,6 +632,7 @@ async fn agent_peer(relay: &RelayProc, user: &str) -> anyhow::Result<RawPeer> {
     p.send(&ClientMsg::Login {
         user: user.into(),
         password: TEST_PASSWORD.into(),
+        client: [0; 32],
     })
     .await?;
     assert!(matches!(p.next().await?, ServerMsg::Welcome { .. }));

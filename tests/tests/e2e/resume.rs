@@ -143,7 +143,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
     )
     .await?;
     drop(agent);
-    // The console as an agent runs it: its backend accepts the customer waiting again.
+    // The console as an agent runs it.
     let backend = Backend::start(
         Startup::Login(tether_console::state::LoginRequest {
             relay: relay.addr.clone(),
@@ -164,11 +164,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
             seen.iter().any(f).then_some(())
         })
     };
-    event(
-        "the customer in the queue",
-        &|e| matches!(e, Event::Server(ServerMsg::Queue { entries }) if entries.iter().any(|q| q.session == id)),
-    )?;
-    backend.send(Command::Accept(id));
+    // Alice's place in the session was kept for the console: it opens there.
     event(
         "the session",
         &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
@@ -251,5 +247,118 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
         tether_files::hash_file(&inbox.path().join("big.bin"))?,
         tether_files::hash_file(&file)?
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_restarted_under_a_live_session_gives_it_back_to_the_same_people()
+-> anyhow::Result<()> {
+    use tether_console::backend::{Backend, BackendOptions, Startup};
+    use tether_console::state::{Command, Event};
+    use tether_protocol::chat::{Audience, ChatLine};
+    use tether_tests::wait_for;
+
+    let x = Xvfb::start(320, 240)?;
+    let (mut relay, pin, mut agent) = tether_tests::relay_with_alice().await?;
+    let host = spawn_host_args(
+        &x.display(),
+        &pin,
+        &relay.addr,
+        &relay.fingerprint,
+        &["--headless"],
+    )?;
+    let id = wait_session(&mut agent).await?.id;
+    drop(agent);
+    // Alice's console (her place in the session kept for it) watches the screen and says hello.
+    let backend = Backend::start(
+        Startup::Login(tether_console::state::LoginRequest {
+            relay: relay.addr.clone(),
+            fingerprint: relay.fingerprint.clone(),
+            user: "alice".into(),
+            password: TEST_PASSWORD.into(),
+        }),
+        BackendOptions {
+            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
+            ..BackendOptions::system()
+        },
+        std::sync::Arc::new(|| {}),
+    )?;
+    let mut seen: Vec<Event> = Vec::new();
+    let mut event = |what: &str, within: u64, f: &dyn Fn(&Event) -> bool| {
+        wait_for(what, Duration::from_secs(within), || {
+            seen.extend(backend.events());
+            let i = seen.iter().position(f)?;
+            Some(seen.drain(..=i).next_back())
+        })
+    };
+    // Alice's place in the session was kept for the console: it opens there.
+    event(
+        "the session",
+        30,
+        &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
+    )?;
+    backend.send(Command::View {
+        session: id,
+        monitor: 0,
+    });
+    backend.send(Command::Say {
+        session: id,
+        to: Audience::Everyone,
+        text: "before the restart".into(),
+    });
+    let has_picture = || {
+        tether_console::backend::lock(backend.views())
+            .get(&id)
+            .is_some_and(|v| v.width > 0)
+    };
+    wait_for("the customer's screen", Duration::from_secs(30), || {
+        has_picture().then_some(())
+    })?;
+
+    // The operator restarts the relay (SIGTERM, then serve again).
+    let stopped = relay.restart(Duration::from_secs(5))?;
+    let started = Instant::now();
+    eprintln!("the relay stopped {stopped:?} after SIGTERM");
+    event("the console reconnecting", 30, &|e| {
+        matches!(e, Event::Reconnecting { .. })
+    })?;
+    event("the console back", 30, &|e| matches!(e, Event::Reconnected))
+        .with_context(|| relay.child.stderr_text())?;
+    // The same session, still Alice's, with the customer's screen live again.
+    let listed = event("the sessions listed", 30, &|e| {
+        matches!(e, Event::Server(ServerMsg::InSessions { .. }))
+    })?;
+    assert_eq!(
+        listed,
+        Some(Event::Server(ServerMsg::InSessions { sessions: vec![id] }))
+    );
+    event(
+        "the customer back",
+        30,
+        &|e| matches!(e, Event::Server(ServerMsg::CustomerBack { session }) if *session == id),
+    )
+    .with_context(|| host.stderr_text())?;
+    backend.send(Command::View {
+        session: id,
+        monitor: 0,
+    });
+    wait_for("the screen live again", Duration::from_secs(30), || {
+        has_picture().then_some(())
+    })?;
+    eprintln!("live again {:?} after the relay started", started.elapsed());
+    let mut host = host;
+    assert!(host.child.try_wait()?.is_none(), "the host stayed");
+
+    // The chat kept its line; the record tells the restart.
+    backend.send(Command::ChatHistory(id));
+    event(
+        "the chat history",
+        30,
+        &|e| matches!(e, Event::Server(ServerMsg::Chat { entries, .. }) if entries.iter().any(|c| matches!(&c.line, ChatLine::Message { text, .. } if text == "before the restart"))),
+    )?;
+    let history = relay.cli(&["session", "show", &id.to_string()], None)?;
+    for action in ["session.suspended", "session.restored", "session.resumed"] {
+        assert!(history.contains(action), "{action} missing from\n{history}");
+    }
     Ok(())
 }

@@ -11,14 +11,20 @@ use tracing::warn;
 
 use super::super::session_url;
 use super::Conn;
-use crate::core::{AgentProfile, KeyOwner};
+use crate::core::{AgentProfile, KeyOwner, ResumeKey};
 use crate::store::{Actor, KeyFor, StoreError};
 
 impl Conn {
-    pub(super) async fn serve_agent(self, recv: &mut quinn::RecvStream, profile: AgentProfile) {
+    pub(super) async fn serve_agent(
+        self,
+        recv: &mut quinn::RecvStream,
+        profile: AgentProfile,
+        pass: ResumeKey,
+    ) {
         self.register();
+        let now = self.shared.now();
         self.shared
-            .decide(|core| core.agent_online(self.id, profile.clone()))
+            .decide(|core| core.agent_online(self.id, profile.clone(), Some(pass), now))
             .await;
         let streams = tokio::spawn(super::super::streams::accept(
             self.shared.clone(),
@@ -97,7 +103,7 @@ impl Conn {
                 self.outcome(|core| core.chat_history(self.id, session))
                     .await
             }
-            ClientMsg::Login { .. } => {
+            ClientMsg::Login { .. } | ClientMsg::ResumeLogin { .. } => {
                 self.reply(ServerMsg::Refused(Refusal::NotAllowed(
                     Denied::AlreadyLoggedIn,
                 )))

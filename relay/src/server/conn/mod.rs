@@ -24,7 +24,7 @@ mod host;
 
 use super::guard::{Slot, audit_name};
 use super::{Admitted, Peer, Shared, Use};
-use crate::core::{AgentProfile, ConnId, KeyOwner};
+use crate::core::{AgentProfile, ConnId, KeyOwner, ResumeKey};
 use crate::store::Actor;
 
 /// How long a peer over a connection limit has to read why before it is closed.
@@ -35,7 +35,8 @@ const UNREAD_GRACE: Duration = Duration::from_secs(5);
 
 /// Who a connection turned out to be.
 enum Who {
-    Agent(AgentProfile),
+    /// A logged-in agent, with the pass their console may come back with.
+    Agent(AgentProfile, ResumeKey),
     Host {
         owner: KeyOwner,
         key_id: Option<i64>,
@@ -80,9 +81,9 @@ pub(super) async fn serve(
     };
     slot.authenticated();
     match who {
-        Who::Agent(user) => {
+        Who::Agent(user, pass) => {
             tether_net::unlock(&conn, shared.limits.agent_streams);
-            c.serve_agent(&mut recv, user).await;
+            c.serve_agent(&mut recv, user, pass).await;
         }
         Who::Host {
             owner,
@@ -296,7 +297,12 @@ impl Conn {
         });
         match hello.role {
             Role::Agent => match self.read_first::<ClientMsg>(recv).await? {
-                ClientMsg::Login { user, password } => self.login(user, password).await,
+                ClientMsg::Login {
+                    user,
+                    password,
+                    client,
+                } => self.login(user, password, client).await,
+                ClientMsg::ResumeLogin { token, client } => self.resume_login(token, client).await,
                 _ => {
                     self.take()
                         .refuse(Refusal::NotAllowed(Denied::LogInFirst))
@@ -335,7 +341,7 @@ impl Conn {
 
     /// Checks a login: the source's limit, one check at a time per source, the attempt counted
     /// before the password is checked, and a bounded number of checks at once in all.
-    async fn login(&mut self, user: String, password: Password) -> Option<Who> {
+    async fn login(&mut self, user: String, password: Password, client: [u8; 32]) -> Option<Who> {
         let ip = self.remote.ip();
         let name = audit_name(&user);
         let admitted = {
@@ -379,11 +385,7 @@ impl Conn {
             self.take().refuse(Refusal::BadCredentials).await;
             return None;
         };
-        self.send(ServerMsg::LoggedIn {
-            agent: profile.login.clone(),
-            display: profile.display.clone(),
-            teams: profile.teams.iter().cloned().collect(),
-        });
+        let pass = self.logged_in(&profile, client).await?;
         self.shared
             .audit(
                 None,
@@ -393,7 +395,68 @@ impl Conn {
                 Some(self.remote),
             )
             .await;
-        Some(Who::Agent(profile))
+        Some(Who::Agent(profile, pass))
+    }
+
+    /// Tells the console it is logged in, with a new pass to come back with.
+    async fn logged_in(&mut self, profile: &AgentProfile, client: [u8; 32]) -> Option<ResumeKey> {
+        let mut token = [0u8; 32];
+        if getrandom::fill(&mut token).is_err() {
+            self.take()
+                .refuse(Refusal::NotAllowed(Denied::RelayFailed))
+                .await;
+            return None;
+        }
+        self.send(ServerMsg::LoggedIn {
+            agent: profile.login.clone(),
+            display: profile.display.clone(),
+            teams: profile.teams.iter().cloned().collect(),
+            resume: token,
+        });
+        Some(ResumeKey { token, client })
+    }
+
+    /// A console comes back with its pass: limited like a join (a wrong token counts as a wrong
+    /// key), and no password is checked.
+    async fn resume_login(&mut self, token: [u8; 32], client: [u8; 32]) -> Option<Who> {
+        let ip = self.remote.ip();
+        let now = self.shared.now();
+        let actor = Actor::Peer(ip);
+        let resumed = {
+            let mut st = self.shared.state();
+            match st.core.admission.begin_join(ip, now.mono) {
+                Err(r) => Err(r),
+                Ok(_) => match st.core.agent_resume(token, client, now) {
+                    Ok((profile, out)) => {
+                        let later = st.deliver(out);
+                        Ok((profile, later))
+                    }
+                    Err(r) => {
+                        st.core.admission.join_failed(ip, &r, now.mono);
+                        Err(r)
+                    }
+                },
+            }
+        };
+        let (profile, later) = match resumed {
+            Ok(r) => r,
+            Err(r) => {
+                self.refuse_audited(&actor, "agent.resume_refused", r).await;
+                return None;
+            }
+        };
+        self.shared.finish(later).await;
+        let pass = self.logged_in(&profile, client).await?;
+        self.shared
+            .audit(
+                None,
+                &Actor::Agent(profile.login.clone()),
+                "agent.resumed",
+                "came back after a dropped connection",
+                Some(self.remote),
+            )
+            .await;
+        Some(Who::Agent(profile, pass))
     }
 
     /// Checks a presented key under the source's limit, slowed while keys are being guessed.
