@@ -7,7 +7,11 @@
 //! changed region.
 //!
 //! `cargo run --release -p tether-tests --bin tether-bench -- [--scenarios typing,idle] [--json FILE]`
+//!
+//! `--scenarios load` (never part of the default run) puts many sessions and idle hosts on one
+//! relay for `--load-minutes` and measures the relay and one real session's typing meanwhile.
 
+mod load;
 mod measure;
 mod queue;
 mod report;
@@ -58,6 +62,15 @@ struct Cli {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// The load scenario's sessions at once.
+    #[arg(long, default_value_t = 1000)]
+    load_sessions: usize,
+    /// How long the load scenario's sessions run, in minutes.
+    #[arg(long, default_value_t = 10.0)]
+    load_minutes: f64,
+    /// The load scenario's idle hosts.
+    #[arg(long, default_value_t = 10_000)]
+    load_idle: usize,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +99,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The load scenario's hosts each hold a blocking thread while they wait for damage.
+        .max_blocking_threads(4096)
         .enable_all()
         .build()
     {
@@ -110,12 +125,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| ALL.iter().map(|s| s.to_string()).collect());
     for s in &scenarios {
-        if !ALL.contains(&s.as_str()) {
-            bail!("unknown scenario {s:?}; known: {}", ALL.join(", "));
+        if !ALL.contains(&s.as_str()) && s != "load" {
+            bail!("unknown scenario {s:?}; known: {}, load", ALL.join(", "));
         }
     }
+    let mut rows: Vec<serde_json::Value> = Vec::new();
     // The queue scenario runs on a relay of its own, without a screen.
-    let mut queue_result = None;
     if scenarios.iter().any(|s| s == "queue") {
         eprintln!("running queue…");
         let q = queue::queue().await?;
@@ -128,19 +143,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             q.relay_rss_mb,
             q.join_s
         );
-        queue_result = Some(q);
+        rows.push(q.json());
     }
-    let scenarios: Vec<String> = scenarios.into_iter().filter(|s| s != "queue").collect();
+    // So does the load scenario, with the real session on its relay.
+    if scenarios.iter().any(|s| s == "load") {
+        let plan = load::LoadPlan {
+            sessions: cli.load_sessions,
+            minutes: cli.load_minutes,
+            idle: cli.load_idle,
+        };
+        let args = load::relay_args(&plan);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let relay = RelayProc::start_full(relay_program()?, &args)?;
+        load::add_agents(&relay)?;
+        let (bench, processes) = start_on(relay).await?;
+        bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
+        bench.synced(Duration::from_secs(20)).await?;
+        let b = &bench;
+        let typing_ms = move || async move {
+            let r = typing(b).await?;
+            anyhow::Ok((
+                r.latency_p50_ms.unwrap_or(0.0),
+                r.latency_p95_ms.unwrap_or(0.0),
+            ))
+        };
+        let r = load::load(&processes.relay, plan, typing_ms).await?;
+        r.print();
+        rows.push(r.json());
+        drop(bench);
+        drop(processes);
+    }
+    let scenarios: Vec<String> = scenarios
+        .into_iter()
+        .filter(|s| s != "queue" && s != "load")
+        .collect();
     if scenarios.is_empty() {
-        if let (Some(path), Some(q)) = (&cli.json, &queue_result) {
-            std::fs::write(
-                path,
-                serde_json::to_string_pretty(&serde_json::json!([q.json()]))?,
-            )?;
+        if let Some(path) = &cli.json {
+            std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
         }
         return Ok(());
     }
-    let (bench, processes) = start().await?;
+    let (bench, processes) = start_on(RelayProc::start_with(relay_program()?)?).await?;
     // A plain desktop background.
     bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
     bench.synced(Duration::from_secs(20)).await?;
@@ -170,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     report::table(&results);
     if let Some(path) = cli.json {
-        report::json(&path, &results, queue_result.as_ref())?;
+        report::json(&path, &results, rows)?;
     }
     drop(bench);
     drop(processes);
@@ -180,21 +223,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// What the benchmark started; stopped on drop.
 struct Processes {
     _host: tether_tests::ChildGuard,
-    _relay: RelayProc,
+    relay: RelayProc,
     _host_dir: tempfile::TempDir,
 }
 
-/// Starts Xvfb, a relay and a host (this binary re-run as each), logs an agent in, and views the
-/// session's screen, recording every frame as it is decoded.
-async fn start() -> anyhow::Result<(Bench, Processes)> {
+/// This binary, re-run as a relay.
+fn relay_program() -> anyhow::Result<Program> {
+    Ok(Program {
+        path: std::env::current_exe()?,
+        prefix: vec!["--as-relay".into()],
+    })
+}
+
+/// Starts Xvfb and a host (this binary re-run as one) on `relay`, logs an agent in, and views
+/// the session's screen, recording every frame as it is decoded.
+async fn start_on(relay: RelayProc) -> anyhow::Result<(Bench, Processes)> {
     let me = std::env::current_exe()?;
     let x = Xvfb::start(u32::from(W), u32::from(H))?;
     let (conn, screen) = x11rb::connect(Some(&x.display()))?;
     let root = conn.setup().roots[screen].root;
-    let relay = RelayProc::start_with(Program {
-        path: me.clone(),
-        prefix: vec!["--as-relay".into()],
-    })?;
     relay.add_agent("bench", "benchmark password")?;
     let mut agent = AgentClient::login(
         &relay.addr,
@@ -251,7 +298,7 @@ async fn start() -> anyhow::Result<(Bench, Processes)> {
     Ok((
         bench,
         Processes {
-            _relay: relay,
+            relay,
             _host: host,
             _host_dir: host_dir,
         },

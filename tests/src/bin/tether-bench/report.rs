@@ -33,19 +33,14 @@ pub(crate) fn table(results: &[Result_]) {
     }
 }
 
-/// Writes the results as a JSON array of objects, one per scenario.
+/// Writes the results as a JSON array of objects, one per scenario (the screen scenarios', then
+/// the others' rows).
 pub(crate) fn json(
     path: &std::path::Path,
     results: &[Result_],
-    queue: Option<&crate::queue::QueueResult>,
+    others: Vec<serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let json = serde_json::Value::Array(
-        results
-            .iter()
-            .map(Result_::json)
-            .chain(queue.map(crate::queue::QueueResult::json))
-            .collect(),
-    );
+    let json = serde_json::Value::Array(results.iter().map(Result_::json).chain(others).collect());
     std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }
