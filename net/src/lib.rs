@@ -134,11 +134,12 @@ fn pre_auth_transport() -> quinn::TransportConfig {
     t
 }
 
-/// Raises a relay connection's limits once its peer logged in or joined: the full receive window,
-/// and `streams` bidirectional streams (an agent opens one per screen, input and file
-/// operation; a host opens none but its control stream).
-pub fn unlock(conn: &quinn::Connection, streams: u32) {
-    conn.set_receive_window(RECEIVE_WINDOW.into());
+/// Raises a relay connection's limits once its peer logged in or joined: `window` bytes of
+/// receive window (the relay's default is [`RECEIVE_WINDOW`]), and `streams` bidirectional
+/// streams (an agent opens one per screen, input and file operation; a host opens none but its
+/// control stream).
+pub fn unlock(conn: &quinn::Connection, streams: u32, window: u32) {
+    conn.set_receive_window(window.into());
     conn.set_max_concurrent_bi_streams(streams.into());
 }
 

@@ -184,6 +184,13 @@ struct LimitArgs {
     /// Streams a logged-in agent may have open at once.
     #[arg(long, default_value_t = Limits::default().agent_streams)]
     agent_streams: u32,
+    /// Messages queued for one peer's control stream; a peer that does not read them is closed.
+    #[arg(long, default_value_t = Limits::default().control_queue)]
+    control_queue: usize,
+    /// Bytes a logged-in or joined connection may have in flight towards the relay, all its
+    /// streams together (before that: 64 KiB).
+    #[arg(long, default_value_t = Limits::default().receive_window)]
+    receive_window: u32,
     /// How long a session whose agent lost their connection waits in that agent's personal
     /// queue before it goes back to the queue it came from (the general queue for a personal
     /// key), e.g. 60s.
@@ -205,7 +212,8 @@ impl LimitArgs {
             auth_timeout: self.auth_timeout.into(),
             password_checks: self.password_checks,
             agent_streams: self.agent_streams,
-            ..Limits::default()
+            control_queue: self.control_queue,
+            receive_window: self.receive_window,
         }
     }
 }
@@ -359,6 +367,49 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn every_limit_is_a_flag_of_serve() {
+        let cli = Cli::parse_from([
+            "tether-relay",
+            "serve",
+            "--max-connections",
+            "5",
+            "--max-connections-per-source",
+            "4",
+            "--max-pending",
+            "3",
+            "--max-pending-per-source",
+            "2",
+            "--auth-timeout",
+            "3s",
+            "--password-checks",
+            "1",
+            "--agent-streams",
+            "9",
+            "--control-queue",
+            "8",
+            "--receive-window",
+            "1048576",
+        ]);
+        let Cmd::Serve { limits, .. } = cli.cmd else {
+            panic!("not serve");
+        };
+        assert_eq!(
+            limits.limits(),
+            Limits {
+                max_connections: 5,
+                max_connections_per_source: 4,
+                max_pending: 3,
+                max_pending_per_source: 2,
+                auth_timeout: Duration::from_secs(3),
+                control_queue: 8,
+                password_checks: 1,
+                agent_streams: 9,
+                receive_window: 1 << 20,
+            }
+        );
+    }
 
     #[test]
     fn durations_parse() {

@@ -52,6 +52,9 @@ pub struct Limits {
     pub password_checks: usize,
     /// Bidirectional streams a logged-in agent may have open at once.
     pub agent_streams: u32,
+    /// Bytes a logged-in or joined connection may have in flight towards the relay, all its
+    /// streams together (before: [`tether_net::PRE_AUTH_RECEIVE_WINDOW`]).
+    pub receive_window: u32,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             control_queue: 256,
             password_checks: 2,
             agent_streams: tether_net::AGENT_STREAMS,
+            receive_window: tether_net::RECEIVE_WINDOW,
         }
     }
 }

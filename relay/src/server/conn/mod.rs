@@ -82,7 +82,11 @@ pub(super) async fn serve(
     slot.authenticated();
     match who {
         Who::Agent(user, pass) => {
-            tether_net::unlock(&conn, shared.limits.agent_streams);
+            tether_net::unlock(
+                &conn,
+                shared.limits.agent_streams,
+                shared.limits.receive_window,
+            );
             c.serve_agent(&mut recv, user, pass).await;
         }
         Who::Host {
@@ -92,12 +96,12 @@ pub(super) async fn serve(
             client,
         } => {
             // A host opens no stream but its control stream: the relay opens them towards it.
-            tether_net::unlock(&conn, 1);
+            tether_net::unlock(&conn, 1, shared.limits.receive_window);
             c.serve_host(&mut recv, owner, key_id, customer, client)
                 .await;
         }
         Who::Resumed(session) => {
-            tether_net::unlock(&conn, 1);
+            tether_net::unlock(&conn, 1, shared.limits.receive_window);
             c.serve_resumed_host(&mut recv, session).await;
         }
     }
