@@ -151,6 +151,8 @@ mod relay {
             limits: tether_relay::Limits::default(),
             requeue_after: tether_relay::core::REQUEUE_AFTER,
             agent_grace: tether_relay::core::AGENT_GRACE,
+            // It stops with the console, whose agent and demo host cannot come back to it.
+            keep_sessions: false,
             tls_files: None,
             portal: Default::default(),
             smtp: None,

@@ -281,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 limits: limits.limits(),
                 requeue_after: limits.requeue_after.into(),
                 agent_grace: limits.agent_grace.into(),
+                keep_sessions: true,
                 tls_files: portal.tls_files(),
                 smtp: portal.smtp(),
                 portal: portal.config(),

@@ -333,14 +333,15 @@ impl Core {
         out
     }
 
-    /// The relay is stopping: sessions whose host cannot come back end; the others, the
-    /// consoles' passes and the participant numbers go into the snapshot for the next relay.
-    pub fn shutdown(&mut self, now: Now) -> (Vec<Output>, Snapshot) {
+    /// The relay is stopping: sessions whose host cannot come back end (all of them unless
+    /// `keep`); the others, the consoles' passes and the participant numbers go into the
+    /// snapshot for the next relay.
+    pub fn shutdown(&mut self, now: Now, keep: bool) -> (Vec<Output>, Snapshot) {
         let mut out = Vec::new();
         let ends: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.resume.is_none())
+            .filter(|(_, s)| !keep || s.resume.is_none())
             .map(|(id, _)| *id)
             .collect();
         for id in ends {

@@ -1047,7 +1047,7 @@ fn a_restart_hands_the_sessions_that_can_come_back_to_the_next_relay() {
         .expect("say");
     // A session whose host has no token cannot come back: it ends, and its host is told.
     team_session(&mut core, HOST2, S2, 103);
-    let (out, snapshot) = core.shutdown(at(150));
+    let (out, snapshot) = core.shutdown(at(150), true);
     assert!(sends_to(&out, HOST2).contains(&ServerMsg::SessionEnded {
         session: S2,
         reason: EndReason::RelayShutdown
@@ -1090,6 +1090,16 @@ fn a_restart_hands_the_sessions_that_can_come_back_to_the_next_relay() {
     let history = next.chat_history(ALICE, S1).expect("history");
     assert!(format!("{history:?}").contains("hello"), "{history:?}");
     assert!(next.stream_route(ALICE, S1, StreamKind::Input).is_ok());
+
+    // A relay that keeps nothing (the console's embedded one) ends every session.
+    let mut gone = Core::new();
+    gone.restore(serde_json::from_str(&json).expect("load"), at(160));
+    let (out, snapshot) = gone.shutdown(at(170), false);
+    assert_eq!(snapshot.session_count(), 0);
+    assert!(out.contains(&Output::Ended {
+        session: S1,
+        reason: EndReason::RelayShutdown
+    }));
 
     // Nobody comes back: the session ends when the customer's window closes.
     let mut alone = Core::new();

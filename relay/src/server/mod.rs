@@ -98,6 +98,9 @@ pub struct RelayConfig {
     pub requeue_after: Duration,
     /// How long an agent whose connection dropped keeps their place in their sessions.
     pub agent_grace: Duration,
+    /// Whether sessions outlive a shutdown, saved for the next relay on the same data dir (an
+    /// operator's relay); otherwise they end with it.
+    pub keep_sessions: bool,
     /// A certificate chain and key (PEM) to use instead of the self-signed identity, for QUIC
     /// and the portal.
     pub tls_files: Option<(PathBuf, PathBuf)>,
@@ -211,10 +214,8 @@ impl State {
                 Output::Revoke { conn, session } => self.revoke(conn, session),
                 Output::Close(conn) => {
                     if let Some(p) = self.peers.get(&conn) {
-                        p.conn.close(
-                            close::NORMAL.into(),
-                            b"the host resumed on a new connection",
-                        );
+                        p.conn
+                            .close(close::NORMAL.into(), b"resumed on a new connection");
                     }
                 }
                 other => later.push(other),
@@ -233,6 +234,8 @@ impl State {
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     public_url: String,
+    /// Sessions outlive a shutdown ([`RelayConfig::keep_sessions`]).
+    keep_sessions: bool,
     started: Instant,
     limits: Limits,
     slots: guard::Slots,
@@ -603,6 +606,7 @@ impl Relay {
         let shared = Arc::new(Shared {
             store,
             public_url,
+            keep_sessions: cfg.keep_sessions,
             started: Instant::now(),
             limits: cfg.limits,
             slots: guard::Slots::new(cfg.limits),
@@ -738,7 +742,7 @@ impl Relay {
         let now = self.shared.now();
         let (later, snapshot) = {
             let mut st = self.shared.state();
-            let (out, snapshot) = st.core.shutdown(now);
+            let (out, snapshot) = st.core.shutdown(now, self.shared.keep_sessions);
             (st.deliver(out), snapshot)
         };
         self.shared.finish(later).await;
