@@ -11,7 +11,7 @@ use tether_i18n::t;
 use tether_protocol::msg::SessionId;
 use tokio::sync::watch;
 
-use super::{Connection, Sink};
+use super::{Connection, Ctx, Sink};
 use crate::net::AgentClient;
 use crate::state::{Event, TransferStatus};
 
@@ -37,20 +37,12 @@ impl Connection {
     }
 
     /// Sends a local file or folder.
-    pub(super) fn upload(
-        &self,
-        session: SessionId,
-        local: PathBuf,
-        transfers: &Transfers,
-        sink: &Sink,
-    ) {
+    pub(super) fn upload(&self, session: SessionId, local: PathBuf, ctx: &Ctx<'_>) {
         tokio::spawn(upload_all(
-            self.client.clone(),
+            self.follow(session, ctx),
             session,
             local,
-            transfers.clone(),
-            self.customers.watch(session),
-            sink.clone(),
+            ctx.transfers.clone(),
         ));
     }
 
@@ -60,18 +52,63 @@ impl Connection {
         session: SessionId,
         (remote, dir): (String, bool),
         into: PathBuf,
-        transfers: &Transfers,
-        sink: &Sink,
+        ctx: &Ctx<'_>,
     ) {
         tokio::spawn(download_all(
-            self.client.clone(),
+            self.follow(session, ctx),
             session,
             (remote, dir),
-            transfers.clone(),
+            ctx.transfers.clone(),
             into,
-            self.customers.watch(session),
-            sink.clone(),
         ));
+    }
+
+    fn follow(&self, session: SessionId, ctx: &Ctx<'_>) -> Links {
+        Links {
+            client: self.client.clone(),
+            clients: ctx.clients.subscribe(),
+            customer: ctx.customers.watch(session),
+            sink: ctx.sink.clone(),
+        }
+    }
+}
+
+/// What a transfer follows to go on after a drop: the console's client (replaced when the
+/// console comes back) and the customer's link.
+struct Links {
+    client: Arc<AgentClient>,
+    clients: watch::Receiver<Option<Arc<AgentClient>>>,
+    customer: watch::Receiver<CustomerLink>,
+    sink: Sink,
+}
+
+impl Links {
+    /// After a transfer failed (not cancelled): whether to try again, because the console came
+    /// back on a new connection, or the customer came back since `returns`.
+    async fn again(&mut self, returns: u64) -> bool {
+        if !self.client.is_closed() {
+            return came_back(&mut self.customer, returns, &self.sink).await;
+        }
+        self.sink
+            .send(Event::Notice(t!("files-waiting-connection")));
+        let old = self.client.clone();
+        let window = Duration::from_secs(tether_protocol::msg::RESUME_WINDOW_SECS);
+        let next = tokio::time::timeout(
+            window,
+            self.clients
+                .wait_for(|c| c.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &old))),
+        )
+        .await;
+        match next {
+            Ok(Ok(c)) => match c.clone() {
+                Some(c) => {
+                    self.client = c;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
     }
 }
 
@@ -140,14 +177,8 @@ fn end_transfer(transfers: &Transfers, id: u64, status: TransferStatus) {
 }
 
 /// Sends a file or every file of a folder, one stream per file, in order.
-async fn upload_all(
-    c: Arc<AgentClient>,
-    session: SessionId,
-    local: PathBuf,
-    transfers: Transfers,
-    mut link: watch::Receiver<CustomerLink>,
-    sink: Sink,
-) {
+async fn upload_all(mut links: Links, session: SessionId, local: PathBuf, transfers: Transfers) {
+    let sink = links.sink.clone();
     let l = local.clone();
     let files = match tokio::task::spawn_blocking(move || tether_files::walk(&l, 100_000)).await {
         Ok(Ok(f)) if !f.is_empty() => f,
@@ -169,7 +200,8 @@ async fn upload_all(
     for (path, rel, _) in files {
         let (id, progress) = new_transfer(&transfers, session, &rel, true);
         let status = loop {
-            let returns = link.borrow().returns;
+            let returns = links.customer.borrow().returns;
+            let c = links.client.clone();
             match c.upload(session, &path, &rel, &progress).await {
                 Ok(saved) => {
                     break TransferStatus::Done {
@@ -177,11 +209,8 @@ async fn upload_all(
                         folder: None,
                     };
                 }
-                // The customer's connection dropped: once they are back, go on from what
-                // they verified.
-                Err(_) if !progress.cancelled() && came_back(&mut link, returns, &sink).await => {
-                    continue;
-                }
+                // A connection dropped: once it is back, go on from what the customer verified.
+                Err(_) if !progress.cancelled() && links.again(returns).await => continue,
                 Err(e) => break TransferStatus::Failed(crate::words::error(&e)),
             }
         };
@@ -196,14 +225,14 @@ async fn upload_all(
 
 /// Fetches a file, or every file of a folder (keeping the folder's name), one stream per file.
 async fn download_all(
-    c: Arc<AgentClient>,
+    mut links: Links,
     session: SessionId,
     (remote, dir): (String, bool),
     transfers: Transfers,
     into: PathBuf,
-    mut link: watch::Receiver<CustomerLink>,
-    sink: Sink,
 ) {
+    let sink = links.sink.clone();
+    let c = links.client.clone();
     let inbox = Inbox::new(into, tether_files::DEFAULT_MAX_FILE);
     let jobs: Vec<(String, Option<String>)> = if dir {
         match c.list(session, &remote, true).await {
@@ -238,7 +267,8 @@ async fn download_all(
             .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(&path).to_string());
         let (id, progress) = new_transfer(&transfers, session, &shown, false);
         let status = loop {
-            let returns = link.borrow().returns;
+            let returns = links.customer.borrow().returns;
+            let c = links.client.clone();
             match c
                 .download(session, &path, save_as.as_deref(), &inbox, &progress)
                 .await
@@ -251,9 +281,7 @@ async fn download_all(
                     };
                 }
                 // Back from a dropped connection: the inbox keeps the verified prefix.
-                Err(_) if !progress.cancelled() && came_back(&mut link, returns, &sink).await => {
-                    continue;
-                }
+                Err(_) if !progress.cancelled() && links.again(returns).await => continue,
                 Err(e) => break TransferStatus::Failed(crate::words::error(&e)),
             }
         };

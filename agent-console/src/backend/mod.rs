@@ -16,7 +16,7 @@ use tether_desktop::opener::Opener;
 use tether_i18n::t;
 use tether_protocol::input::AgentMsg;
 use tether_protocol::msg::{ServerMsg, SessionId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use std::time::Duration;
@@ -117,6 +117,8 @@ impl Backend {
             transfers: transfers.clone(),
             options,
             link: RelayLink::Out,
+            customers: files::CustomerLinks::default(),
+            clients: watch::channel(None).0,
             local: crate::local::Local::default(),
         };
         let thread = std::thread::Builder::new()
@@ -187,9 +189,6 @@ struct Connection {
     events: mpsc::UnboundedReceiver<Result<ServerMsg, ClientError>>,
     viewers: HashMap<SessionId, ViewTask>,
     inputs: HashMap<SessionId, InputTask>,
-    /// Each session's customer link as the relay reports it, for transfers that wait for the
-    /// customer to come back.
-    customers: files::CustomerLinks,
 }
 
 impl Connection {
@@ -211,7 +210,13 @@ struct Ctx<'a> {
     views: &'a Views,
     transfers: &'a Transfers,
     clipboard: &'a ClipboardFactory,
+    customers: &'a files::CustomerLinks,
+    clients: &'a Clients,
 }
+
+/// The client logged in now, for transfers that outlive a dropped connection (`None` once the
+/// console is out).
+type Clients = watch::Sender<Option<Arc<AgentClient>>>;
 
 impl Connection {
     /// Carries out a command that needs the relay.
@@ -251,13 +256,13 @@ impl Connection {
                 self.desk(cmd_of(self.client.chat_history(session).await), sink)
             }
             Command::ListRemote { session, path } => self.list(session, path, sink),
-            Command::Upload { session, local } => self.upload(session, local, ctx.transfers, sink),
+            Command::Upload { session, local } => self.upload(session, local, ctx),
             Command::Download {
                 session,
                 remote,
                 dir,
                 into,
-            } => self.download(session, (remote, dir), into, ctx.transfers, sink),
+            } => self.download(session, (remote, dir), into, ctx),
             Command::View { session, monitor } => {
                 self.view(session, monitor, ctx.views, sink).await
             }
@@ -366,6 +371,10 @@ struct Worker {
     transfers: Transfers,
     options: BackendOptions,
     link: RelayLink,
+    /// Each session's customer link as the relay reports it, for transfers that wait for the
+    /// customer to come back (kept across reconnections).
+    customers: files::CustomerLinks,
+    clients: Clients,
     local: crate::local::Local,
 }
 
@@ -417,6 +426,7 @@ impl Worker {
         let old = std::mem::replace(&mut self.link, RelayLink::Out);
         let RelayLink::Up(c) = old else { return };
         if matches!(e, ClientError::Protocol(_)) {
+            self.out_for_good();
             self.sink.send(Event::Lost(why));
             return;
         }
@@ -433,6 +443,11 @@ impl Worker {
         back.schedule(1);
         self.sink.send(Event::Reconnecting { attempt: 1, why });
         self.link = RelayLink::Down(back);
+    }
+
+    /// The console is out: transfers waiting for it give up.
+    fn out_for_good(&self) {
+        self.clients.send_replace(None);
     }
 
     /// One attempt to come back: back on the relay, refused for good, or another try later.
@@ -457,6 +472,7 @@ impl Worker {
             }
             Ok(Err(e @ ClientError::Refused(_))) => {
                 warn!(error = %e, "the relay did not take the pass");
+                self.out_for_good();
                 self.sink.send(Event::Lost(crate::words::error(&e)));
             }
             failed if tokio::time::Instant::now() >= back.give_up => {
@@ -464,6 +480,7 @@ impl Worker {
                     Ok(Err(e)) => crate::words::error(&e),
                     _ => back.why.clone(),
                 };
+                self.out_for_good();
                 self.sink.send(Event::Lost(why));
             }
             _ => {
@@ -511,17 +528,17 @@ impl Worker {
                         ServerMsg::SessionEnded { session, .. } | ServerMsg::Left { session, .. },
                         Some(c),
                     ) => {
-                        c.customers.forget(*session);
+                        self.customers.forget(*session);
                         c.forget(*session, &self.views)
                     }
                     // No picture or input while the customer is away: both start again when
                     // they are back.
                     (ServerMsg::CustomerAway { session }, Some(c)) => {
-                        c.customers.away(*session);
+                        self.customers.away(*session);
                         c.forget(*session, &self.views);
                     }
-                    (ServerMsg::CustomerBack { session }, Some(c)) => {
-                        c.customers.back(*session);
+                    (ServerMsg::CustomerBack { session }, _) => {
+                        self.customers.back(*session);
                     }
                     (ServerMsg::Queue { entries }, c) => {
                         let c_login = c.as_ref().map(|c| c.client.agent()).unwrap_or_default();
@@ -583,6 +600,8 @@ impl Worker {
                         views: &self.views,
                         transfers: &self.transfers,
                         clipboard: &self.options.clipboard,
+                        customers: &self.customers,
+                        clients: &self.clients,
                     };
                     c.command(cmd, &ctx).await;
                 }
@@ -620,12 +639,13 @@ impl Worker {
         if let Err(e) = c.scripts().await {
             warn!(error = %e, "cannot ask for scripts");
         }
+        let client = Arc::new(c);
+        self.clients.send_replace(Some(client.clone()));
         self.link = RelayLink::Up(Connection {
-            client: Arc::new(c),
+            client,
             events,
             viewers: HashMap::new(),
             inputs: HashMap::new(),
-            customers: files::CustomerLinks::default(),
         });
     }
 }

@@ -192,6 +192,11 @@ impl AgentClient {
         })
     }
 
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.conn.close_reason().is_some()
+    }
+
     /// What this console comes back with if the connection drops (single use: a resumed
     /// client has a new one).
     pub fn pass(&self) -> Pass {

@@ -298,6 +298,7 @@ chat-saved = Transcript saved to { $path }
 cannot-save = Cannot save { $path }: { $why }
 input-unreachable = Cannot reach the customer's input: { $why }
 files-waiting-customer = The customer's connection dropped; the transfer goes on when they are back
+files-waiting-connection = The connection dropped; the transfer goes on when it is back
 files-cannot-list = Cannot list the customer's folder: { $why }
 files-cannot-send = Cannot send { $name }: { $why }
 files-nothing-to-send = Nothing to send in { $name }

@@ -298,6 +298,7 @@ chat-saved = Transcription enregistrée dans { $path }
 cannot-save = Impossible d'enregistrer { $path } : { $why }
 input-unreachable = Impossible d'atteindre la saisie du client : { $why }
 files-waiting-customer = La connexion du client est coupée ; le transfert reprendra à son retour
+files-waiting-connection = La connexion est coupée ; le transfert reprendra à son retour
 files-cannot-list = Impossible de lister le dossier du client : { $why }
 files-cannot-send = Impossible d'envoyer { $name } : { $why }
 files-nothing-to-send = Rien à envoyer dans { $name }

@@ -362,3 +362,116 @@ async fn a_relay_restarted_under_a_live_session_gives_it_back_to_the_same_people
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -> anyhow::Result<()>
+{
+    use std::sync::atomic::Ordering;
+    use tether_console::backend::{Backend, BackendOptions, Startup, lock_transfers};
+    use tether_console::state::{Command, Event, TransferStatus};
+    use tether_tests::{Impairment, wait_for};
+
+    let x = Xvfb::start(320, 240)?;
+    let inbox = tempfile::tempdir()?;
+    let dir = inbox.path().display().to_string();
+    let (relay, pin, mut agent) = tether_tests::relay_with_alice().await?;
+    let host = spawn_host_args(
+        &x.display(),
+        &pin,
+        &relay.addr,
+        &relay.fingerprint,
+        &["--headless", "--allow", "files", "--download-dir", &dir],
+    )?;
+    let id = wait_session(&mut agent).await?.id;
+    drop(agent);
+    // This time the console's own link is the one cut.
+    let link = ImpairedLink::start(relay.addr.parse()?).await?;
+    let backend = Backend::start(
+        Startup::Login(tether_console::state::LoginRequest {
+            relay: link.addr().to_string(),
+            fingerprint: relay.fingerprint.clone(),
+            user: "alice".into(),
+            password: TEST_PASSWORD.into(),
+        }),
+        BackendOptions {
+            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
+            ..BackendOptions::system()
+        },
+        std::sync::Arc::new(|| {}),
+    )?;
+    let mut seen: Vec<Event> = Vec::new();
+    let mut event = |what: &str, f: &dyn Fn(&Event) -> bool| {
+        wait_for(what, Duration::from_secs(30), || {
+            seen.extend(backend.events());
+            let i = seen.iter().position(f)?;
+            seen.drain(..=i);
+            Some(())
+        })
+    };
+    event(
+        "the session",
+        &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
+    )?;
+
+    let src = tempfile::tempdir()?;
+    let file = src.path().join("big.bin");
+    let mut data = vec![0u8; 32 << 20];
+    let mut s = 0x2545_f491_4f6c_dd1d_u64;
+    for b in data.iter_mut() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        *b = (s >> 24) as u8;
+    }
+    std::fs::write(&file, &data)?;
+    link.set(Impairment {
+        rate_bps: Some(80_000_000),
+        ..Impairment::default()
+    });
+    backend.send(Command::Upload {
+        session: id,
+        local: file.clone(),
+    });
+    let progress = wait_for("the upload", Duration::from_secs(30), || {
+        lock_transfers(backend.transfers())
+            .iter()
+            .find(|t| t.upload)
+            .map(|t| t.progress.clone())
+    })?;
+    let partial = inbox.path().join(".tether-partial");
+    wait_for("2 MiB at the customer", Duration::from_secs(60), || {
+        std::fs::read_dir(&partial)
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .any(|m| m.len() >= 2 << 20)
+            .then_some(())
+    })?;
+    // Cut for longer than the idle timeout: the console's connection is gone.
+    link.cut(true);
+    event("the console reconnecting", &|e| {
+        matches!(e, Event::Reconnecting { .. })
+    })?;
+    link.cut(false);
+    event("the console back", &|e| matches!(e, Event::Reconnected))
+        .with_context(|| relay.child.stderr_text())?;
+    let done = wait_for("the upload to finish", Duration::from_secs(90), || {
+        lock_transfers(backend.transfers())
+            .iter()
+            .find(|t| t.upload && !matches!(t.status, TransferStatus::Running))
+            .map(|t| t.status.clone())
+    })
+    .with_context(|| host.stderr_text())?;
+    assert!(matches!(done, TransferStatus::Done { .. }), "{done:?}");
+    let from = progress.resumed_from.load(Ordering::Relaxed);
+    eprintln!("the upload went on from {from} bytes after the console came back");
+    assert!(
+        (1 << 20..32 << 20).contains(&from),
+        "it started again at {from}, not after the verified prefix"
+    );
+    assert_eq!(
+        tether_files::hash_file(&inbox.path().join("big.bin"))?,
+        tether_files::hash_file(&file)?
+    );
+    Ok(())
+}

@@ -8,9 +8,12 @@
 //!
 //! `cargo run --release -p tether-tests --bin tether-bench -- [--scenarios typing,idle] [--json FILE]`
 //!
-//! `--scenarios load` (never part of the default run) puts many sessions and idle hosts on one
+//! `--scenarios impaired` runs typing, photos and an upload with the host behind a link of
+//! 100 ms delay each way, 2 % loss and 10 Mbit/s. `--scenarios load` (neither is part of the
+//! default run) puts many sessions and idle hosts on one
 //! relay for `--load-minutes` and measures the relay and one real session's typing meanwhile.
 
+mod impaired;
 mod load;
 mod measure;
 mod queue;
@@ -125,8 +128,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| ALL.iter().map(|s| s.to_string()).collect());
     for s in &scenarios {
-        if !ALL.contains(&s.as_str()) && s != "load" {
-            bail!("unknown scenario {s:?}; known: {}, load", ALL.join(", "));
+        if !ALL.contains(&s.as_str()) && s != "load" && s != "impaired" {
+            bail!(
+                "unknown scenario {s:?}; known: {}, impaired, load",
+                ALL.join(", ")
+            );
         }
     }
     let mut rows: Vec<serde_json::Value> = Vec::new();
@@ -173,9 +179,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         drop(bench);
         drop(processes);
     }
+    // The impaired scenario has its own relay and a link between it and the host.
+    if scenarios.iter().any(|s| s == "impaired") {
+        eprintln!("running impaired…");
+        let relay = RelayProc::start_with(relay_program()?)?;
+        let link = tether_tests::ImpairedLink::start(relay.addr.parse()?).await?;
+        let (bench, processes) = start_via(relay, &link.addr().to_string()).await?;
+        bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
+        bench.synced(Duration::from_secs(20)).await?;
+        let (h0, r0) = bench.cpu();
+        let mut res = impaired::impaired(&bench, &link).await?;
+        let (h1, r1) = bench.cpu();
+        if let Some(first) = res.first_mut() {
+            first.host_cpu_s = h1 - h0;
+            first.relay_cpu_s = r1 - r0;
+        }
+        report::table(&res);
+        rows.extend(res.iter().map(measure::Result_::json));
+        drop(bench);
+        drop(processes);
+    }
     let scenarios: Vec<String> = scenarios
         .into_iter()
-        .filter(|s| s != "queue" && s != "load")
+        .filter(|s| s != "queue" && s != "load" && s != "impaired")
         .collect();
     if scenarios.is_empty() {
         if let Some(path) = &cli.json {
@@ -238,6 +264,12 @@ fn relay_program() -> anyhow::Result<Program> {
 /// Starts Xvfb and a host (this binary re-run as one) on `relay`, logs an agent in, and views
 /// the session's screen, recording every frame as it is decoded.
 async fn start_on(relay: RelayProc) -> anyhow::Result<(Bench, Processes)> {
+    let addr = relay.addr.clone();
+    start_via(relay, &addr).await
+}
+
+/// [`start_on`] with the host reaching the relay at `via` (a link in between).
+async fn start_via(relay: RelayProc, via: &str) -> anyhow::Result<(Bench, Processes)> {
     let me = std::env::current_exe()?;
     let x = Xvfb::start(u32::from(W), u32::from(H))?;
     let (conn, screen) = x11rb::connect(Some(&x.display()))?;
@@ -266,7 +298,7 @@ async fn start_on(relay: RelayProc) -> anyhow::Result<(Bench, Processes)> {
         &host_prog,
         &x.display(),
         &pin,
-        &relay.addr,
+        via,
         &relay.fingerprint,
         &[
             "--headless",

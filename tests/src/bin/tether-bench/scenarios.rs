@@ -221,7 +221,7 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
 }
 
 /// Writes `len` bytes of fast pseudo-random data.
-fn random_file(path: &std::path::Path, len: u64) -> anyhow::Result<()> {
+pub(crate) fn random_file(path: &std::path::Path, len: u64) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut x = 0x9e37_79b9_7f4a_7c15u64;

@@ -1,0 +1,54 @@
+//! The impaired scenario: the host reaches the relay through a link with 100 ms of delay each
+//! way, 2 % loss and 10 Mbit/s each way (the harness's UDP forwarder), and the benchmark's typing,
+//! Auto-quality photo flipping and a 50 MB upload run over it. The screen must match the X
+//! server's pixels exactly once each of them settles.
+
+use std::time::{Duration, Instant};
+
+use tether_protocol::screen::Quality;
+use tether_tests::{ImpairedLink, Impairment};
+
+use crate::measure::{Bench, Result_};
+use crate::scenarios::{photos, random_file, typing};
+
+/// The link's figures.
+pub(crate) const IMPAIRMENT: Impairment = Impairment {
+    delay: Duration::from_millis(100),
+    jitter: Duration::ZERO,
+    loss: 0.02,
+    rate_bps: Some(10_000_000),
+    cut: false,
+};
+/// The upload's size.
+const UPLOAD: u64 = 50_000_000;
+
+/// Runs the scenario's parts and returns a row for each.
+pub(crate) async fn impaired(b: &Bench, link: &ImpairedLink) -> anyhow::Result<Vec<Result_>> {
+    link.set(IMPAIRMENT);
+    b.synced(Duration::from_secs(60)).await?;
+    let mut rows = Vec::new();
+    let mut t = typing(b).await?;
+    t.scenario = "impaired-typing".into();
+    rows.push(t);
+    rows.push(photos(b, Quality::Auto, "impaired-photo-auto").await?);
+    b.control.set_quality(Quality::Auto).await?;
+    b.synced(Duration::from_secs(60)).await?;
+
+    let src = tempfile::tempdir()?;
+    let file = src.path().join("upload.bin");
+    random_file(&file, UPLOAD)?;
+    let progress = tether_files::Progress::new(0);
+    let start = Instant::now();
+    b.agent
+        .upload(b.session, &file, "upload.bin", &progress)
+        .await?;
+    let secs = start.elapsed().as_secs_f64();
+    rows.push(Result_ {
+        scenario: "impaired-upload".into(),
+        upload_mb_s: Some(UPLOAD as f64 / 1e6 / secs),
+        ..Result_::default()
+    });
+    // Exact again once everything settled.
+    b.synced(Duration::from_secs(60)).await?;
+    Ok(rows)
+}
