@@ -28,6 +28,56 @@ async fn next<T>(
     .with_context(|| format!("{what} did not come within {within:?}"))?
 }
 
+/// Alice's console (its backend, as the app runs it) logging in to `relay` at `addr`.
+fn console(addr: &str, relay: &RelayProc) -> anyhow::Result<tether_console::backend::Backend> {
+    use tether_console::backend::{Backend, BackendOptions, Startup};
+    Ok(Backend::start(
+        Startup::Login(tether_console::state::LoginRequest {
+            relay: addr.to_string(),
+            fingerprint: relay.fingerprint.clone(),
+            user: "alice".into(),
+            password: TEST_PASSWORD.into(),
+        }),
+        BackendOptions {
+            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
+            ..BackendOptions::system()
+        },
+        std::sync::Arc::new(|| {}),
+    )?)
+}
+
+/// `len` pseudo-random bytes in a file under `dir`.
+fn random_file(dir: &std::path::Path, len: usize) -> anyhow::Result<std::path::PathBuf> {
+    let file = dir.join("big.bin");
+    let mut data = vec![0u8; len];
+    let mut s = 0x2545_f491_4f6c_dd1d_u64;
+    for b in data.iter_mut() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        *b = (s >> 24) as u8;
+    }
+    std::fs::write(&file, &data)?;
+    Ok(file)
+}
+
+/// Waits until the customer holds `bytes` of a partial file in `inbox`.
+fn partial_at_least(inbox: &std::path::Path, bytes: u64) -> anyhow::Result<()> {
+    let partial = inbox.join(".tether-partial");
+    tether_tests::wait_for(
+        "a partial file at the customer",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_dir(&partial)
+                .ok()?
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .any(|m| m.len() >= bytes)
+                .then_some(())
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_off_for_longer_than_the_idle_timeout_resumes_its_session() -> anyhow::Result<()>
 {
@@ -130,7 +180,7 @@ async fn a_short_cut_and_a_new_source_address_keep_the_connection() -> anyhow::R
 async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() -> anyhow::Result<()>
 {
     use std::sync::atomic::Ordering;
-    use tether_console::backend::{Backend, BackendOptions, Startup, lock_transfers};
+    use tether_console::backend::lock_transfers;
     use tether_console::state::{Command, Event, TransferStatus};
     use tether_tests::{Impairment, wait_for};
 
@@ -144,19 +194,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
     .await?;
     drop(agent);
     // The console as an agent runs it.
-    let backend = Backend::start(
-        Startup::Login(tether_console::state::LoginRequest {
-            relay: relay.addr.clone(),
-            fingerprint: relay.fingerprint.clone(),
-            user: "alice".into(),
-            password: TEST_PASSWORD.into(),
-        }),
-        BackendOptions {
-            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
-            ..BackendOptions::system()
-        },
-        std::sync::Arc::new(|| {}),
-    )?;
+    let backend = console(&relay.addr, &relay)?;
     let mut seen: Vec<Event> = Vec::new();
     let mut event = |what: &str, f: &dyn Fn(&Event) -> bool| {
         wait_for(what, Duration::from_secs(30), || {
@@ -184,16 +222,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
 
     // A 48 MiB upload over an 80 Mbit/s link, cut for longer than the idle timeout midway.
     let src = tempfile::tempdir()?;
-    let file = src.path().join("big.bin");
-    let mut data = vec![0u8; 48 << 20];
-    let mut s = 0x2545_f491_4f6c_dd1d_u64;
-    for b in data.iter_mut() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        *b = (s >> 24) as u8;
-    }
-    std::fs::write(&file, &data)?;
+    let file = random_file(src.path(), 48 << 20)?;
     link.set(Impairment {
         rate_bps: Some(80_000_000),
         ..Impairment::default()
@@ -209,15 +238,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
             .map(|t| t.progress.clone())
     })?;
     // Cut once the customer holds 2 MiB of it (their partial file).
-    let partial = inbox.path().join(".tether-partial");
-    wait_for("2 MiB at the customer", Duration::from_secs(60), || {
-        std::fs::read_dir(&partial)
-            .ok()?
-            .flatten()
-            .filter_map(|e| e.metadata().ok())
-            .any(|m| m.len() >= 2 << 20)
-            .then_some(())
-    })?;
+    partial_at_least(inbox.path(), 2 << 20)?;
     link.cut(true);
     event("the customer away", &|e| {
         matches!(e, Event::Server(ServerMsg::CustomerAway { .. }))
@@ -253,7 +274,6 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_restarted_under_a_live_session_gives_it_back_to_the_same_people()
 -> anyhow::Result<()> {
-    use tether_console::backend::{Backend, BackendOptions, Startup};
     use tether_console::state::{Command, Event};
     use tether_protocol::chat::{Audience, ChatLine};
     use tether_tests::wait_for;
@@ -270,19 +290,7 @@ async fn a_relay_restarted_under_a_live_session_gives_it_back_to_the_same_people
     let id = wait_session(&mut agent).await?.id;
     drop(agent);
     // Alice's console (her place in the session kept for it) watches the screen and says hello.
-    let backend = Backend::start(
-        Startup::Login(tether_console::state::LoginRequest {
-            relay: relay.addr.clone(),
-            fingerprint: relay.fingerprint.clone(),
-            user: "alice".into(),
-            password: TEST_PASSWORD.into(),
-        }),
-        BackendOptions {
-            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
-            ..BackendOptions::system()
-        },
-        std::sync::Arc::new(|| {}),
-    )?;
+    let backend = console(&relay.addr, &relay)?;
     let mut seen: Vec<Event> = Vec::new();
     let mut event = |what: &str, within: u64, f: &dyn Fn(&Event) -> bool| {
         wait_for(what, Duration::from_secs(within), || {
@@ -367,7 +375,7 @@ async fn a_relay_restarted_under_a_live_session_gives_it_back_to_the_same_people
 async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -> anyhow::Result<()>
 {
     use std::sync::atomic::Ordering;
-    use tether_console::backend::{Backend, BackendOptions, Startup, lock_transfers};
+    use tether_console::backend::lock_transfers;
     use tether_console::state::{Command, Event, TransferStatus};
     use tether_tests::{Impairment, wait_for};
 
@@ -386,19 +394,7 @@ async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -
     drop(agent);
     // This time the console's own link is the one cut.
     let link = ImpairedLink::start(relay.addr.parse()?).await?;
-    let backend = Backend::start(
-        Startup::Login(tether_console::state::LoginRequest {
-            relay: link.addr().to_string(),
-            fingerprint: relay.fingerprint.clone(),
-            user: "alice".into(),
-            password: TEST_PASSWORD.into(),
-        }),
-        BackendOptions {
-            opener: std::sync::Arc::new(tether_desktop::opener::RecordingOpener::default()),
-            ..BackendOptions::system()
-        },
-        std::sync::Arc::new(|| {}),
-    )?;
+    let backend = console(&link.addr().to_string(), &relay)?;
     let mut seen: Vec<Event> = Vec::new();
     let mut event = |what: &str, f: &dyn Fn(&Event) -> bool| {
         wait_for(what, Duration::from_secs(30), || {
@@ -414,16 +410,7 @@ async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -
     )?;
 
     let src = tempfile::tempdir()?;
-    let file = src.path().join("big.bin");
-    let mut data = vec![0u8; 32 << 20];
-    let mut s = 0x2545_f491_4f6c_dd1d_u64;
-    for b in data.iter_mut() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        *b = (s >> 24) as u8;
-    }
-    std::fs::write(&file, &data)?;
+    let file = random_file(src.path(), 32 << 20)?;
     link.set(Impairment {
         rate_bps: Some(80_000_000),
         ..Impairment::default()
@@ -438,15 +425,7 @@ async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -
             .find(|t| t.upload)
             .map(|t| t.progress.clone())
     })?;
-    let partial = inbox.path().join(".tether-partial");
-    wait_for("2 MiB at the customer", Duration::from_secs(60), || {
-        std::fs::read_dir(&partial)
-            .ok()?
-            .flatten()
-            .filter_map(|e| e.metadata().ok())
-            .any(|m| m.len() >= 2 << 20)
-            .then_some(())
-    })?;
+    partial_at_least(inbox.path(), 2 << 20)?;
     // Cut for longer than the idle timeout: the console's connection is gone.
     link.cut(true);
     event("the console reconnecting", &|e| {

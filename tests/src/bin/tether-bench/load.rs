@@ -20,9 +20,9 @@ use tether_console::net::AgentClient;
 use tether_desktop::capture::{CaptureError, Capturer, CapturerFactory, Damage};
 use tether_host::HostEvent;
 use tether_protocol::desk::QueueId;
-use tether_protocol::msg::{ClientMsg, CustomerInfo, MonitorInfo, Role, ServerMsg, SessionId};
+use tether_protocol::msg::{MonitorInfo, ServerMsg, SessionId};
 use tether_protocol::screen::{FrameRef, Rect};
-use tether_tests::{RawPeer, RelayProc, cpu_seconds, raw_peer, status_kib};
+use tether_tests::{RawPeer, RelayProc, cpu_seconds, status_kib};
 use tokio::sync::{mpsc, watch};
 
 /// How big the load is.
@@ -432,7 +432,11 @@ async fn idle(target: &Target, n: usize, pid: u32, out: &mut LoadResult) -> anyh
     while left > 0 {
         let mut joins = tokio::task::JoinSet::new();
         for _ in 0..left.min(64) {
-            joins.spawn(join(target.clone(), key.clone()));
+            joins.spawn(crate::queue::join(
+                target.addr.clone(),
+                target.fingerprint,
+                key.clone(),
+            ));
         }
         while let Some(p) = joins.join_next().await {
             peers.push(p??);
@@ -454,29 +458,4 @@ async fn idle(target: &Target, n: usize, pid: u32, out: &mut LoadResult) -> anyh
     }
     drop(peers);
     Ok(())
-}
-
-async fn join(target: Target, key: String) -> anyhow::Result<RawPeer> {
-    let mut h = raw_peer(&target.addr, target.fingerprint, Role::Host).await?;
-    h.send(&ClientMsg::Join {
-        client: [1; 32],
-        key,
-        customer: CustomerInfo {
-            name: "Idle Customer".into(),
-            os: "Debian GNU/Linux 13".into(),
-            hostname: "idle".into(),
-            user: "customer".into(),
-            request: None,
-            monitors: Vec::new(),
-        },
-    })
-    .await?;
-    match h.next().await? {
-        ServerMsg::Welcome { .. } => {}
-        other => bail!("{other:?}"),
-    }
-    match h.next().await? {
-        ServerMsg::Joined { .. } => Ok(h),
-        other => bail!("join: {other:?}"),
-    }
 }

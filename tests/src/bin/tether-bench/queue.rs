@@ -160,7 +160,12 @@ async fn make_keys(bench: &mut AgentClient) -> anyhow::Result<Vec<String>> {
     Ok(keys)
 }
 
-async fn join(addr: String, fingerprint: [u8; 32], key: String) -> anyhow::Result<RawPeer> {
+/// A raw host that joins with `key` and waits.
+pub(crate) async fn join(
+    addr: String,
+    fingerprint: [u8; 32],
+    key: String,
+) -> anyhow::Result<RawPeer> {
     let mut h = raw_peer(&addr, fingerprint, Role::Host).await?;
     h.send(&ClientMsg::Join {
         client: [0; 32],
