@@ -135,21 +135,17 @@ impl Core {
     /// are told.
     fn agent_away(&mut self, login: &str, until: u64, now: Now, out: &mut Vec<Output>) {
         self.away.insert(login.to_string(), until);
-        for id in self.sessions_of(login) {
-            let Some(name) = self.sessions[&id].member(login).map(|m| m.display.clone()) else {
-                continue;
-            };
-            self.note(id, StatusNote::AgentAway(name), now.unix, out);
-            out.push(audit(
-                id,
-                Actor::Agent(login.to_string()),
-                "session.agent_away",
-                format!(
-                    "connection dropped; keeping their place for {} s",
-                    until.saturating_sub(now.unix)
-                ),
-            ));
-        }
+        let detail = format!(
+            "connection dropped; keeping their place for {} s",
+            until.saturating_sub(now.unix)
+        );
+        self.tell_sessions(
+            login,
+            StatusNote::AgentAway,
+            ("session.agent_away", &detail),
+            now,
+            out,
+        );
     }
 
     /// An away agent is online again: their sessions are told.
@@ -157,17 +153,27 @@ impl Core {
         if self.away.remove(login).is_none() {
             return;
         }
+        let said = ("session.agent_back", "connection back");
+        self.tell_sessions(login, StatusNote::AgentBack, said, now, out);
+    }
+
+    /// Writes a note about the agent (by their display name) in each of their sessions, and
+    /// audits `action` with `detail`.
+    fn tell_sessions(
+        &mut self,
+        login: &str,
+        note: fn(String) -> StatusNote,
+        (action, detail): (&'static str, &str),
+        now: Now,
+        out: &mut Vec<Output>,
+    ) {
         for id in self.sessions_of(login) {
             let Some(name) = self.sessions[&id].member(login).map(|m| m.display.clone()) else {
                 continue;
             };
-            self.note(id, StatusNote::AgentBack(name), now.unix, out);
-            out.push(audit(
-                id,
-                Actor::Agent(login.to_string()),
-                "session.agent_back",
-                "connection back".into(),
-            ));
+            self.note(id, note(name), now.unix, out);
+            let actor = Actor::Agent(login.to_string());
+            out.push(audit(id, actor, action, detail.to_string()));
         }
     }
 

@@ -78,6 +78,41 @@ fn partial_at_least(inbox: &std::path::Path, bytes: u64) -> anyhow::Result<()> {
     )
 }
 
+/// Starts uploading `len` pseudo-random bytes to the customer through the console's backend,
+/// with `link` limited to 80 Mbit/s, and waits until the customer holds 2 MiB of them. Returns
+/// the source folder, the file and its progress.
+fn upload_under_way(
+    backend: &tether_console::backend::Backend,
+    link: &ImpairedLink,
+    session: tether_protocol::msg::SessionId,
+    inbox: &std::path::Path,
+    len: usize,
+) -> anyhow::Result<(
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::sync::Arc<tether_files::Progress>,
+)> {
+    use tether_console::backend::lock_transfers;
+    let src = tempfile::tempdir()?;
+    let file = random_file(src.path(), len)?;
+    link.set(tether_tests::Impairment {
+        rate_bps: Some(80_000_000),
+        ..tether_tests::Impairment::default()
+    });
+    backend.send(tether_console::state::Command::Upload {
+        session,
+        local: file.clone(),
+    });
+    let progress = tether_tests::wait_for("the upload", Duration::from_secs(30), || {
+        lock_transfers(backend.transfers())
+            .iter()
+            .find(|t| t.upload)
+            .map(|t| t.progress.clone())
+    })?;
+    partial_at_least(inbox, 2 << 20)?;
+    Ok((src, file, progress))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_off_for_longer_than_the_idle_timeout_resumes_its_session() -> anyhow::Result<()>
 {
@@ -182,7 +217,7 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
     use std::sync::atomic::Ordering;
     use tether_console::backend::lock_transfers;
     use tether_console::state::{Command, Event, TransferStatus};
-    use tether_tests::{Impairment, wait_for};
+    use tether_tests::wait_for;
 
     let x = Xvfb::start(320, 240)?;
     let inbox = tempfile::tempdir()?;
@@ -221,24 +256,8 @@ async fn an_upload_cut_off_with_the_customer_goes_on_from_its_verified_prefix() 
     })?;
 
     // A 48 MiB upload over an 80 Mbit/s link, cut for longer than the idle timeout midway.
-    let src = tempfile::tempdir()?;
-    let file = random_file(src.path(), 48 << 20)?;
-    link.set(Impairment {
-        rate_bps: Some(80_000_000),
-        ..Impairment::default()
-    });
-    backend.send(Command::Upload {
-        session: id,
-        local: file.clone(),
-    });
-    let progress = wait_for("the upload", Duration::from_secs(30), || {
-        lock_transfers(backend.transfers())
-            .iter()
-            .find(|t| t.upload)
-            .map(|t| t.progress.clone())
-    })?;
     // Cut once the customer holds 2 MiB of it (their partial file).
-    partial_at_least(inbox.path(), 2 << 20)?;
+    let (_src, file, progress) = upload_under_way(&backend, &link, id, inbox.path(), 48 << 20)?;
     link.cut(true);
     event("the customer away", &|e| {
         matches!(e, Event::Server(ServerMsg::CustomerAway { .. }))
@@ -376,8 +395,8 @@ async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -
 {
     use std::sync::atomic::Ordering;
     use tether_console::backend::lock_transfers;
-    use tether_console::state::{Command, Event, TransferStatus};
-    use tether_tests::{Impairment, wait_for};
+    use tether_console::state::{Event, TransferStatus};
+    use tether_tests::wait_for;
 
     let x = Xvfb::start(320, 240)?;
     let inbox = tempfile::tempdir()?;
@@ -409,23 +428,7 @@ async fn an_upload_cut_off_with_the_console_goes_on_when_the_console_is_back() -
         &|e| matches!(e, Event::Server(ServerMsg::SessionStarted(i)) if i.id == id),
     )?;
 
-    let src = tempfile::tempdir()?;
-    let file = random_file(src.path(), 32 << 20)?;
-    link.set(Impairment {
-        rate_bps: Some(80_000_000),
-        ..Impairment::default()
-    });
-    backend.send(Command::Upload {
-        session: id,
-        local: file.clone(),
-    });
-    let progress = wait_for("the upload", Duration::from_secs(30), || {
-        lock_transfers(backend.transfers())
-            .iter()
-            .find(|t| t.upload)
-            .map(|t| t.progress.clone())
-    })?;
-    partial_at_least(inbox.path(), 2 << 20)?;
+    let (_src, file, progress) = upload_under_way(&backend, &link, id, inbox.path(), 32 << 20)?;
     // Cut for longer than the idle timeout: the console's connection is gone.
     link.cut(true);
     event("the console reconnecting", &|e| {
