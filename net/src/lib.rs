@@ -4,6 +4,8 @@
 //! Clients never fall back to an unpinned or unauthenticated connection: the only certificate
 //! verifier here accepts exactly one certificate, named by its SHA-256 fingerprint.
 
+pub mod congestion;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -106,6 +108,9 @@ fn transport() -> quinn::TransportConfig {
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     mtu.upper_bound(MTU_UPPER_BOUND);
     t.mtu_discovery_config(Some(mtu));
+    // Remote support runs over Wi-Fi and mobile links where packets are lost for reasons other
+    // than congestion.
+    t.congestion_controller_factory(Arc::new(congestion::LossTolerantConfig::default()));
     t
 }
 
