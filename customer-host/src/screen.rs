@@ -130,10 +130,11 @@ impl Worker {
         self.enc
             .set_quality(quality_of(self.quality.load(Ordering::Relaxed)));
         let hints = if self.started {
-            // Lossy tiles wait to be refined: look again soon even if nothing changes.
+            // Lossy tiles wait to be refined as soon as they stop changing: look again soon even
+            // if nothing changes.
             let wait = if self.enc.wants_refinement() {
                 wait.min(Duration::from_millis(
-                    tether_protocol::screen::SETTLE_MS / 4,
+                    tether_protocol::screen::MIN_SETTLE_MS / 2,
                 ))
             } else {
                 wait

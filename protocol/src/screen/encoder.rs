@@ -41,7 +41,11 @@ pub trait ScreenEncoder: Send {
 const MOTION_CHANGES: u8 = 2;
 /// See [`MOTION_CHANGES`].
 const MOTION_GAP_MS: u64 = 150;
-/// A lossy tile unchanged for this long is sent again losslessly.
+/// A lossy tile is sent again losslessly once it has not changed for one and a half times the
+/// gap between its last two changes (it stopped moving at the rhythm it moved at), at least this
+/// long…
+pub const MIN_SETTLE_MS: u64 = 20;
+/// …and at most this long.
 pub const SETTLE_MS: u64 = 250;
 /// Smallest change sent lossy in [`Quality::Smooth`] (a keystroke stays lossless).
 const SMOOTH_MIN_AREA: u64 = 64 * 64;
@@ -60,6 +64,8 @@ pub struct TileEncoder {
     /// holds a lossy version of it.
     heat: Vec<u8>,
     changed_at: Vec<u64>,
+    /// Per tile: milliseconds between its last two changes.
+    gap: Vec<u64>,
     lossy: Vec<bool>,
     /// The link is slow (frames take long to be acknowledged): in Auto, any sizeable photo-like
     /// change goes lossy at once instead of waiting to be seen moving.
@@ -143,8 +149,19 @@ impl TileEncoder {
         (sharp, soft)
     }
 
-    /// Lossy tiles that have not changed for [`SETTLE_MS`], encoded losslessly from what was
-    /// captured last (which is what the screen still shows). `None` if none is due.
+    /// How long tile `t` must stay unchanged before it is refined: a tile in motion waits one
+    /// and a half of its own gaps between changes (between [`MIN_SETTLE_MS`] and [`SETTLE_MS`]),
+    /// a tile that changed once only [`MIN_SETTLE_MS`].
+    fn settle_ms(&self, t: usize) -> u64 {
+        if self.heat[t] >= MOTION_CHANGES {
+            (self.gap[t] * 3 / 2).clamp(MIN_SETTLE_MS, SETTLE_MS)
+        } else {
+            MIN_SETTLE_MS
+        }
+    }
+
+    /// Lossy tiles that have stopped changing (see [`Self::settle_ms`]), encoded losslessly from
+    /// what was captured last (which is what the screen still shows). `None` if none is due.
     pub fn refine(
         &mut self,
         now_ms: u64,
@@ -162,7 +179,7 @@ impl TileEncoder {
             let row_start = rects.len();
             for tx in 0..tw {
                 let t = (ty * tw + tx) as usize;
-                if self.lossy[t] && now_ms.saturating_sub(self.changed_at[t]) >= SETTLE_MS {
+                if self.lossy[t] && now_ms.saturating_sub(self.changed_at[t]) >= self.settle_ms(t) {
                     self.lossy[t] = false;
                     let (x, y) = (tx * TILE, ty * TILE);
                     rects.push(Rect {
@@ -218,7 +235,9 @@ impl TileEncoder {
                 }
                 if let Some(r) = self.diff_tile(frame, tx, ty) {
                     out.push(r);
-                    let quick = now_ms.saturating_sub(self.changed_at[t]) <= MOTION_GAP_MS;
+                    let since = now_ms.saturating_sub(self.changed_at[t]);
+                    self.gap[t] = since;
+                    let quick = since <= MOTION_GAP_MS;
                     self.heat[t] = if quick {
                         self.heat[t].saturating_add(1)
                     } else {
@@ -248,6 +267,7 @@ impl TileEncoder {
         let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
         self.heat = vec![0; tiles];
         self.changed_at = vec![now_ms; tiles];
+        self.gap = vec![SETTLE_MS; tiles];
         self.lossy = vec![false; tiles];
         (0..h.div_ceil(TILE))
             .map(|ty| {

@@ -27,7 +27,7 @@ mod pack;
 mod wire;
 
 pub use decoder::Framebuffer;
-pub use encoder::{SETTLE_MS, ScreenEncoder, TileEncoder};
+pub use encoder::{MIN_SETTLE_MS, SETTLE_MS, ScreenEncoder, TileEncoder};
 pub use pack::{Executor, InOrder, Job};
 pub use wire::*;
 

@@ -1,5 +1,5 @@
-//! Turning changed rectangles into update parts: palette indices or BGR rows compressed with
-//! zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
+//! Turning changed rectangles into update parts: palette indices or predicted residual planes
+//! compressed with zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
 //! independent jobs on the caller's [`Executor`].
 
 use super::wire::*;
@@ -9,8 +9,9 @@ const ZSTD_LEVEL: i32 = 1;
 /// JPEG quality of lossy rectangles.
 const JPEG_QUALITY: u8 = 70;
 
-/// Most colours a palette rectangle has.
-pub(super) const MAX_PALETTE: usize = 16;
+/// Most colours a palette rectangle has. Anti-aliased text has dozens of shades in a glyph cell;
+/// it stays exact and small as 8-bit indices.
+pub(super) const MAX_PALETTE: usize = 256;
 
 /// One independent piece of encoding work: compressing a part's pixels, or a band as JPEG.
 #[derive(Debug, Clone, Copy)]
@@ -71,11 +72,13 @@ pub(super) fn index_bits(n: usize) -> usize {
         0 | 1 => 0,
         2 => 1,
         3 | 4 => 2,
-        _ => 4,
+        5..=16 => 4,
+        _ => 8,
     }
 }
 
-/// Bytes a rectangle takes in the (uncompressed) data: BGR, or packed palette indices.
+/// Bytes a rectangle takes in the (uncompressed) data: BGR or residual planes, or packed palette
+/// indices.
 pub(super) fn encoded_len(r: &Rect, colours: usize) -> usize {
     if colours == 0 {
         r.area() as usize * 3
@@ -84,9 +87,65 @@ pub(super) fn encoded_len(r: &Rect, colours: usize) -> usize {
     }
 }
 
+/// Slots of a [`Palette`]'s colour table: four times [`MAX_PALETTE`], so probes stay short.
+const SLOTS: usize = 1024;
+
+/// A rectangle's colours, in order of first appearance, with a hash table from colour to index.
+pub(super) struct Palette {
+    pub(super) colours: Vec<[u8; 3]>,
+    /// Per slot: 0 when empty, else the colour as `1 << 24 | b << 16 | g << 8 | r`.
+    keys: Box<[u32; SLOTS]>,
+    /// Per slot: the colour's index.
+    index: Box<[u8; SLOTS]>,
+}
+
+impl Palette {
+    fn new() -> Self {
+        Palette {
+            colours: Vec::new(),
+            keys: Box::new([0; SLOTS]),
+            index: Box::new([0; SLOTS]),
+        }
+    }
+
+    fn key(c: [u8; 3]) -> u32 {
+        1 << 24 | u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2])
+    }
+
+    /// The slot that holds `c`, or the empty slot where it would go.
+    fn slot(&self, key: u32) -> usize {
+        let mut i = (key.wrapping_mul(0x9e37_79b1) >> 22) as usize % SLOTS;
+        while self.keys[i] != 0 && self.keys[i] != key {
+            i = (i + 1) % SLOTS;
+        }
+        i
+    }
+
+    /// Adds `c` if it is new; false if the palette is full.
+    fn add(&mut self, c: [u8; 3]) -> bool {
+        let key = Self::key(c);
+        let i = self.slot(key);
+        if self.keys[i] == key {
+            return true;
+        }
+        if self.colours.len() == MAX_PALETTE {
+            return false;
+        }
+        self.keys[i] = key;
+        self.index[i] = self.colours.len() as u8;
+        self.colours.push(c);
+        true
+    }
+
+    /// The index of `c`, which the palette holds.
+    fn index_of(&self, c: [u8; 3]) -> usize {
+        usize::from(self.index[self.slot(Self::key(c))])
+    }
+}
+
 /// The colours of a rectangle, if it has at most [`MAX_PALETTE`].
-pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Vec<[u8; 3]>> {
-    let mut pal: Vec<[u8; 3]> = Vec::new();
+pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Palette> {
+    let mut pal = Palette::new();
     let mut last = None;
     for y in r.y..r.y + r.h {
         for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
@@ -95,11 +154,8 @@ pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Vec<[u8; 3]>>
                 continue;
             }
             last = Some(c);
-            if !pal.contains(&c) {
-                if pal.len() == MAX_PALETTE {
-                    return None;
-                }
-                pal.push(c);
+            if !pal.add(c) {
+                return None;
             }
         }
     }
@@ -107,8 +163,8 @@ pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Vec<[u8; 3]>>
 }
 
 /// Appends a rectangle's packed palette indices.
-fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &[[u8; 3]], out: &mut Vec<u8>) {
-    let bits = index_bits(pal.len());
+fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &Palette, out: &mut Vec<u8>) {
+    let bits = index_bits(pal.colours.len());
     if bits == 0 {
         return;
     }
@@ -122,12 +178,68 @@ fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &[[u8; 3]], out: &mut Vec<u
             let idx = if c == last.0 {
                 last.1
             } else {
-                let i = pal.iter().position(|p| *p == c).unwrap_or(0);
+                let i = pal.index_of(c);
                 last = (c, i);
                 i
             };
             out[start + x * bits / 8] |= (idx as u8) << (8 - bits - (x * bits) % 8);
         }
+    }
+}
+
+/// The median edge detector of LOCO-I (JPEG-LS): predicts a sample from its left (`a`), upper
+/// (`b`) and upper-left (`c`) neighbours, following an edge when there is one.
+#[inline]
+pub(super) fn med(a: u8, b: u8, c: u8) -> u8 {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    if c >= hi {
+        lo
+    } else if c <= lo {
+        hi
+    } else {
+        a.wrapping_add(b).wrapping_sub(c)
+    }
+}
+
+/// A pixel in the predicted space: green, blue minus green, red minus green (the colour channels
+/// of photos move together; their differences are small).
+#[inline]
+pub(super) fn to_planes(px: &[u8]) -> [u8; 3] {
+    [px[1], px[0].wrapping_sub(px[1]), px[2].wrapping_sub(px[1])]
+}
+
+/// The prediction of sample `ch` of pixel `x` of a row, from the row so far (`cur`) and the row
+/// above (`up`, `None` on the first row): MED inside, left on the first row, up on the first
+/// column.
+#[inline]
+pub(super) fn predict(cur: &[[u8; 3]], up: Option<&[[u8; 3]]>, x: usize, ch: usize) -> u8 {
+    match (x, up) {
+        (0, None) => 0,
+        (_, None) => cur[x - 1][ch],
+        (0, Some(up)) => up[0][ch],
+        (_, Some(up)) => med(cur[x - 1][ch], up[x][ch], up[x - 1][ch]),
+    }
+}
+
+/// Appends the pixels of `r` as three residual planes (green, blue minus green, red minus green,
+/// each minus its [`predict`]ion): photos lose most of their entropy before zstd sees them.
+fn pack_predicted(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
+    let (w, n) = (r.w as usize, r.area() as usize);
+    let start = out.len();
+    out.resize(start + n * 3, 0);
+    let planes = &mut out[start..];
+    let mut up: Vec<[u8; 3]> = vec![[0; 3]; w];
+    let mut cur: Vec<[u8; 3]> = vec![[0; 3]; w];
+    for (row, y) in (r.y..r.y + r.h).enumerate() {
+        for (x, px) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
+            cur[x] = to_planes(px);
+            let above = (row > 0).then_some(&up[..]);
+            for ch in 0..3 {
+                let p = predict(&cur, above, x, ch);
+                planes[ch * n + row * w + x] = cur[x][ch].wrapping_sub(p);
+            }
+        }
+        std::mem::swap(&mut up, &mut cur);
     }
 }
 
@@ -195,7 +307,7 @@ pub(super) fn encode_parts(
         last: false,
         width: frame.width,
         height: frame.height,
-        encoding: Encoding::Bgr24Zstd,
+        encoding: Encoding::PredictedZstd,
         rects: Vec::new(),
         palettes: Vec::new(),
         data: Vec::new(),
@@ -230,16 +342,7 @@ pub(super) fn encode_parts(
     Ok(parts)
 }
 
-/// Appends the pixels of `r` as packed BGR.
-fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
-    for y in r.y..r.y + r.h {
-        for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
-            out.extend_from_slice(&px[..3]);
-        }
-    }
-}
-
-/// Packs the lossless rectangles (as palette indices where few colours, raw BGR otherwise) into
+/// Packs the lossless rectangles (as palette indices where few colours, residual planes otherwise) into
 /// chunks of about [`PART_RAW_BYTES`], cutting big rectangles into bands.
 fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
     let mut chunks = Vec::new();
@@ -250,10 +353,10 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
             match palette_of(frame, &band) {
                 Some(pal) => {
                     pack_indices(frame, &band, &pal, &mut cur.raw);
-                    cur.palettes.push(pal);
+                    cur.palettes.push(pal.colours);
                 }
                 None => {
-                    pack_bgr(frame, &band, &mut cur.raw);
+                    pack_predicted(frame, &band, &mut cur.raw);
                     cur.palettes.push(Vec::new());
                 }
             }

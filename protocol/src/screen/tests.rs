@@ -311,11 +311,11 @@ fn many_small_one_colour_tiles_are_split_into_acceptable_parts() {
 #[test]
 fn few_colour_rectangles_travel_as_palettes_exactly() {
     let (w, h) = (100u32, 40u32);
-    for colours in [1u32, 2, 3, 4, 5, 16, 17] {
+    for colours in [1u32, 2, 3, 4, 5, 16, 17, 200, 256, 257] {
         let mut a = vec![0u8; (w * h * 4) as usize];
         for (i, px) in a.chunks_exact_mut(4).enumerate() {
             let c = (i as u32 * 7 + i as u32 / 13) % colours;
-            px.copy_from_slice(&[(c * 15) as u8, 255 - (c * 9) as u8, (c * 3) as u8, 0]);
+            px.copy_from_slice(&[c as u8, 255 - (c * 9) as u8, (c >> 8) as u8 * 40, 0]);
         }
         let mut enc = TileEncoder::new();
         enc.set_quality(Quality::Sharp);
@@ -332,13 +332,64 @@ fn few_colour_rectangles_travel_as_palettes_exactly() {
         let used_palette = parts
             .iter()
             .any(|p| p.palettes.iter().any(|q| !q.is_empty()));
-        assert_eq!(used_palette, colours <= 16, "{colours} colours");
+        assert_eq!(used_palette, colours <= 256, "{colours} colours");
         let mut fb = Framebuffer::new();
         for p in &parts {
             fb.apply(p).expect("apply");
         }
         assert_eq!(fb.pixels(), &a[..], "{colours} colours");
     }
+}
+
+/// A photo-like picture: smooth gradients in every channel, with grain.
+fn grainy_photo(w: u32, h: u32) -> Vec<u8> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut px = vec![0u8; (w * h * 4) as usize];
+    for y in 0..h {
+        for x in 0..w {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let grain = (seed % 7) as i32 - 3;
+            let at = ((y * w + x) * 4) as usize;
+            let v = |f: i32| (f + grain).clamp(0, 255) as u8;
+            px[at] = v((x * 255 / w) as i32);
+            px[at + 1] = v(((x + y) * 255 / (w + h)) as i32);
+            px[at + 2] = v((y * 255 / h) as i32);
+        }
+    }
+    px
+}
+
+#[test]
+fn photos_travel_exactly_as_predicted_planes_smaller_than_their_pixels_compressed() {
+    let (w, h) = (300u32, 200u32);
+    let px = grainy_photo(w, h);
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &px,
+    };
+    let whole = Rect { x: 0, y: 0, w, h };
+    let parts = encode_parts(&f, &[whole], &[], 1, Timing::default(), &InOrder).expect("encode");
+    assert!(parts.iter().all(|p| p.encoding == Encoding::PredictedZstd));
+    assert!(parts.iter().all(|p| p.palettes.iter().all(Vec::is_empty)));
+    let mut fb = Framebuffer::new();
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &px[..]);
+    let bgr: Vec<u8> = px
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let plain = zstd::bulk::compress(&bgr, 1).expect("zstd").len();
+    let sent: usize = parts.iter().map(|p| p.data.len()).sum();
+    assert!(
+        sent * 10 < plain * 8,
+        "predicted {sent} bytes against {plain} unpredicted"
+    );
 }
 
 #[test]
@@ -407,14 +458,16 @@ fn motion_goes_lossy_then_settles_back_to_exact() {
     assert!(enc.has_lossy());
     let last = frame(w, h, 7 * 7919);
     assert_ne!(fb.pixels(), &last[..], "lossy pixels are approximate");
+    // The tiles changed every 33 ms: one more such gap is not a stop yet; half a gap more is.
+    let stopped = t - 33;
     assert!(
-        enc.refine(t, 99, Timing::default(), &InOrder)
+        enc.refine(stopped + 33, 99, Timing::default(), &InOrder)
             .expect("refine")
             .is_none(),
         "not settled yet"
     );
     let parts = enc
-        .refine(t + SETTLE_MS, 100, Timing::default(), &InOrder)
+        .refine(stopped + 50, 100, Timing::default(), &InOrder)
         .expect("refine")
         .expect("due");
     for p in &parts {

@@ -85,6 +85,11 @@ impl Rect {
 pub enum Encoding {
     /// The rectangles' pixels as BGR rows, concatenated, compressed with zstd.
     Bgr24Zstd,
+    /// Per rectangle without a palette: three planes of `w * h` bytes (green, blue minus green,
+    /// red minus green), each sample minus its prediction from the left, upper and upper-left
+    /// samples (LOCO-I's median edge detector; left on the first row, up on the first column);
+    /// palette rectangles as in [`Encoding::Bgr24Zstd`]. Concatenated, compressed with zstd.
+    PredictedZstd,
 }
 
 /// How a viewer wants its screen encoded.
@@ -149,9 +154,10 @@ pub struct FrameUpdate {
     pub encoding: Encoding,
     /// Rectangles whose pixels `data` holds, in order.
     pub rects: Vec<Rect>,
-    /// Per rectangle of `rects`: empty for BGR pixels, or up to 16 colours (BGR) whose indices
-    /// the data holds instead, packed 0 (one colour), 1, 2 or 4 bits per pixel, rows padded to a
-    /// byte. Text and UI compress far better this way.
+    /// Per rectangle of `rects`: empty for BGR pixels, or up to 256 colours (BGR) whose indices
+    /// the data holds instead, packed 0 (one colour), 1, 2, 4 or 8 bits per pixel (for 2, 4, 16
+    /// and 256 colours at most), rows padded to a byte. Text and UI, anti-aliased or not,
+    /// compress far better this way.
     pub palettes: Vec<Vec<[u8; 3]>>,
     /// Encoded pixels.
     #[serde(with = "serde_bytes")]
