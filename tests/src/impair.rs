@@ -24,6 +24,9 @@ pub struct Impairment {
     pub rate_bps: Option<u64>,
     /// Everything is dropped while set (the link is cut).
     pub cut: bool,
+    /// Largest UDP payload the path carries; bigger datagrams are dropped, as a real path with
+    /// an Ethernet MTU drops them (1472 bytes over IPv4). Unlimited when `None`.
+    pub mtu: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -46,7 +49,8 @@ impl Shared {
     /// When a packet of `len` bytes going `dir` is delivered, or `None` if it is dropped.
     fn schedule(&mut self, dir: usize, len: usize) -> Option<Instant> {
         let s = self.settings;
-        if s.cut || (s.loss > 0.0 && self.random() < s.loss) {
+        let too_big = s.mtu.is_some_and(|m| len > m);
+        if s.cut || too_big || (s.loss > 0.0 && self.random() < s.loss) {
             self.dropped += 1;
             return None;
         }

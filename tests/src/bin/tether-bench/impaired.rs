@@ -1,5 +1,5 @@
 //! The impaired scenario: the host reaches the relay through a link with 100 ms of delay each
-//! way, 2 % loss and 10 Mbit/s each way (the harness's UDP forwarder), and the benchmark's typing,
+//! way, 2 % loss, 10 Mbit/s each way and an Ethernet MTU (the harness's UDP forwarder), and the benchmark's typing,
 //! Auto-quality photo flipping and a 50 MB upload run over it. The screen must match the X
 //! server's pixels exactly once each of them settles.
 
@@ -9,7 +9,7 @@ use tether_protocol::screen::Quality;
 use tether_tests::{ImpairedLink, Impairment};
 
 use crate::measure::{Bench, Result_};
-use crate::scenarios::{photos, random_file, typing};
+use crate::scenarios::{Text, photos, random_file, typing};
 
 /// The link's figures.
 pub(crate) const IMPAIRMENT: Impairment = Impairment {
@@ -18,22 +18,43 @@ pub(crate) const IMPAIRMENT: Impairment = Impairment {
     loss: 0.02,
     rate_bps: Some(10_000_000),
     cut: false,
+    mtu: Some(1472),
 };
+/// How long the photos may take to be exact after the last flip: the lossless 1080p photo alone
+/// is 5.4 MB, 4.4 s at the link's whole rate.
+const SETTLE: Duration = Duration::from_secs(60);
 /// The upload's size.
 const UPLOAD: u64 = 50_000_000;
 
 /// Runs the scenario's parts and returns a row for each.
 pub(crate) async fn impaired(b: &Bench, link: &ImpairedLink) -> anyhow::Result<Vec<Result_>> {
-    link.set(IMPAIRMENT);
+    let mut imp = IMPAIRMENT;
+    if let Ok(v) = std::env::var("XLOSS") {
+        imp.loss = v.parse()?;
+    }
+    if let Ok(v) = std::env::var("XDELAY") {
+        imp.delay = Duration::from_millis(v.parse()?);
+    }
+    if let Ok(v) = std::env::var("XRATE") {
+        imp.rate_bps = Some(v.parse()?);
+    }
+    if std::env::var("XNOMTU").is_ok() {
+        imp.mtu = None;
+    }
+    link.set(imp);
+    eprintln!("XX synced0");
     b.synced(Duration::from_secs(60)).await?;
     let mut rows = Vec::new();
-    let mut t = typing(b).await?;
+    eprintln!("XX typing");
+    let mut t = typing(b, Text::AntiAliased).await?;
+    eprintln!("XX photos {}", link.dropped());
     t.scenario = "impaired-typing".into();
     rows.push(t);
-    rows.push(photos(b, Quality::Auto, "impaired-photo-auto").await?);
+    rows.push(photos(b, Quality::Auto, "impaired-photo-auto", SETTLE).await?);
     b.control.set_quality(Quality::Auto).await?;
     b.synced(Duration::from_secs(60)).await?;
 
+    eprintln!("XX upload {}", link.dropped());
     let src = tempfile::tempdir()?;
     let file = src.path().join("upload.bin");
     random_file(&file, UPLOAD)?;

@@ -38,7 +38,9 @@ use scenarios::*;
 
 const ALL: &[&str] = &[
     "typing",
+    "typing-aa",
     "scroll",
+    "scroll-aa",
     "drag",
     "photo",
     "photo-smooth",
@@ -49,6 +51,8 @@ const ALL: &[&str] = &[
 ];
 /// Size of the file scenario's file.
 const FILE_BYTES: u64 = 1 << 30;
+/// How long the lossy photo scenarios wait for the picture to be exact after the last flip.
+const SETTLE: Duration = Duration::from_secs(10);
 const W: u16 = 1920;
 const H: u16 = 1080;
 
@@ -167,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bench.synced(Duration::from_secs(20)).await?;
         let b = &bench;
         let typing_ms = move || async move {
-            let r = typing(b).await?;
+            let r = typing(b, Text::Bitmap).await?;
             anyhow::Ok((
                 r.latency_p50_ms.unwrap_or(0.0),
                 r.latency_p95_ms.unwrap_or(0.0),
@@ -219,12 +223,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("running {s}…");
         let (h0, r0) = bench.cpu();
         let mut res = match s.as_str() {
-            "typing" => typing(&bench).await?,
-            "scroll" => scroll(&bench).await?,
+            "typing" => typing(&bench, Text::Bitmap).await?,
+            "typing-aa" => typing(&bench, Text::AntiAliased).await?,
+            "scroll" => scroll(&bench, Text::Bitmap).await?,
+            "scroll-aa" => scroll(&bench, Text::AntiAliased).await?,
             "drag" => drag(&bench).await?,
-            "photo" => photos(&bench, Quality::Sharp, "photo").await?,
-            "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth").await?,
-            "photo-auto" => photos(&bench, Quality::Auto, "photo-auto").await?,
+            "photo" => photos(&bench, Quality::Sharp, "photo", SETTLE).await?,
+            "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth", SETTLE).await?,
+            "photo-auto" => photos(&bench, Quality::Auto, "photo-auto", SETTLE).await?,
             "idle" => idle(&bench).await?,
             "files" => files(&bench).await?,
             _ => unreachable!("checked above"),

@@ -25,6 +25,9 @@ pub(crate) struct Result_ {
     pub(crate) relay_cpu_s: f64,
     pub(crate) upload_mb_s: Option<f64>,
     pub(crate) download_mb_s: Option<f64>,
+    /// From the last change to exact pixels on the agent, for scenarios that change the screen
+    /// continuously and then stop.
+    pub(crate) exact_ms: Option<f64>,
 }
 
 impl Result_ {
@@ -39,6 +42,7 @@ impl Result_ {
             "relay_cpu_s": self.relay_cpu_s,
             "upload_mb_s": self.upload_mb_s,
             "download_mb_s": self.download_mb_s,
+            "exact_ms": self.exact_ms,
         })
     }
 }

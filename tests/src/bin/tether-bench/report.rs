@@ -6,7 +6,7 @@ use crate::measure::Result_;
 pub(crate) fn table(results: &[Result_]) {
     let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
     println!(
-        "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10} {:>11} {:>8} {:>10}",
+        "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9}",
         "scenario",
         "p50 ms",
         "p95 ms",
@@ -15,11 +15,12 @@ pub(crate) fn table(results: &[Result_]) {
         "host CPU s",
         "relay CPU s",
         "up MB/s",
-        "down MB/s"
+        "down MB/s",
+        "exact ms"
     );
     for r in results {
         println!(
-            "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10.2} {:>11.2} {:>8} {:>10}",
+            "{:<13} {:>9} {:>9} {:>12} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9}",
             r.scenario,
             f(r.latency_p50_ms, 1),
             f(r.latency_p95_ms, 1),
@@ -27,8 +28,9 @@ pub(crate) fn table(results: &[Result_]) {
             f(r.fps, 1),
             r.host_cpu_s,
             r.relay_cpu_s,
-            f(r.upload_mb_s, 0),
-            f(r.download_mb_s, 0)
+            f(r.upload_mb_s, 2),
+            f(r.download_mb_s, 2),
+            f(r.exact_ms, 0)
         );
     }
 }

@@ -27,8 +27,32 @@ fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn xterm(display: &str, geometry: &str, cmd: &[&str]) -> anyhow::Result<ChildGuard> {
+/// What the terminal's text looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Text {
+    /// xterm's default bitmap font, black on white: two colours (the old scenarios).
+    Bitmap,
+    /// A TrueType font with anti-aliasing (`-fa Monospace -fs 11`) and ANSI colours, as people's
+    /// terminals look.
+    AntiAliased,
+}
+
+impl Text {
+    fn suffix(self) -> &'static str {
+        match self {
+            Text::Bitmap => "",
+            Text::AntiAliased => "-aa",
+        }
+    }
+}
+
+fn xterm(display: &str, text: Text, geometry: &str, cmd: &[&str]) -> anyhow::Result<ChildGuard> {
+    let font: &[&str] = match text {
+        Text::Bitmap => &[],
+        Text::AntiAliased => &["-fa", "Monospace", "-fs", "11"],
+    };
     let child = Command::new("xterm")
+        .args(font)
         .args([
             "-geometry",
             geometry,
@@ -67,9 +91,17 @@ async fn wait_window(b: &Bench) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) async fn typing(b: &Bench) -> anyhow::Result<Result_> {
+/// With anti-aliased text, the terminal first lists `/usr/bin` in colour under a coloured prompt,
+/// then echoes what is typed.
+const COLOUR_PROMPT: &str = "ls --color=always /usr/bin | head -n 40; \
+     printf '\\033[1;32mcustomer@desk\\033[0m:\\033[1;34m~/project\\033[0m$ '; exec cat";
+
+pub(crate) async fn typing(b: &Bench, text: Text) -> anyhow::Result<Result_> {
     let display = b.x.display();
-    let _term = xterm(&display, "160x50+0+0", &["cat"])?;
+    let _term = match text {
+        Text::Bitmap => xterm(&display, text, "160x50+0+0", &["cat"])?,
+        Text::AntiAliased => xterm(&display, text, "160x50+0+0", &["sh", "-c", COLOUR_PROMPT])?,
+    };
     wait_window(b).await?;
     xdotool(&display, &["mousemove", "400", "300"])?;
     let keys = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -80,10 +112,85 @@ pub(crate) async fn typing(b: &Bench) -> anyhow::Result<Result_> {
             samples.push(s);
         }
     }
-    Ok(summarize("typing", &samples))
+    Ok(summarize(&format!("typing{}", text.suffix()), &samples))
 }
 
-pub(crate) async fn scroll(b: &Bench) -> anyhow::Result<Result_> {
+/// Rust keywords the ANSI colouriser marks.
+const KEYWORDS: &[&str] = &[
+    "fn", "let", "pub", "use", "impl", "struct", "enum", "match", "if", "else", "for", "while",
+    "return", "mut", "self", "Self", "mod", "const", "async", "await", "loop", "in", "where",
+];
+
+/// A long source file with syntax colours, as `bat` or `highlight` would print it: comments
+/// grey, strings green, keywords magenta, numbers cyan (the workspace's own Rust sources).
+fn coloured_source() -> anyhow::Result<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = String::new();
+    for dir in [
+        "protocol/src",
+        "relay/src/core",
+        "agent-console/src",
+        "customer-host/src",
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        for f in files {
+            for line in std::fs::read_to_string(&f)?.lines() {
+                out.push_str(&colour_line(line));
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn colour_line(line: &str) -> String {
+    if let Some(at) = line.find("//") {
+        return format!("{}\x1b[90m{}\x1b[0m", colour_code(&line[..at]), &line[at..]);
+    }
+    colour_code(line)
+}
+
+fn colour_code(code: &str) -> String {
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if KEYWORDS.contains(&word.as_str()) {
+            out.push_str(&format!("\x1b[35m{word}\x1b[0m"));
+        } else if word.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push_str(&format!("\x1b[36m{word}\x1b[0m"));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in code.chars() {
+        if c == '"' {
+            flush(&mut word, &mut out);
+            out.push_str(if in_string { "\"\x1b[0m" } else { "\x1b[32m\"" });
+            in_string = !in_string;
+        } else if !in_string && (c.is_alphanumeric() || c == '_') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    if in_string {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
+pub(crate) async fn scroll(b: &Bench, text: Text) -> anyhow::Result<Result_> {
+    if text == Text::AntiAliased {
+        return scroll_source(b).await;
+    }
     let display = b.x.display();
     let file = tempfile::NamedTempFile::new()?;
     let words = [
@@ -100,7 +207,28 @@ pub(crate) async fn scroll(b: &Bench) -> anyhow::Result<Result_> {
     }
     std::fs::write(file.path(), text)?;
     let path = file.path().to_string_lossy().into_owned();
-    let _term = xterm(&display, "160x60+0+0", &["less", &path])?;
+    let _term = xterm(&display, Text::Bitmap, "160x60+0+0", &["less", &path])?;
+    page_down(b, "scroll").await
+}
+
+/// `less -R` over [`coloured_source`] in the anti-aliased terminal.
+async fn scroll_source(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), coloured_source()?)?;
+    let path = file.path().to_string_lossy().into_owned();
+    let _term = xterm(
+        &display,
+        Text::AntiAliased,
+        "160x50+0+0",
+        &["less", "-R", &path],
+    )?;
+    page_down(b, "scroll-aa").await
+}
+
+/// Pages down 50 times through the `less` that the terminal runs.
+async fn page_down(b: &Bench, name: &str) -> anyhow::Result<Result_> {
+    let display = b.x.display();
     wait_window(b).await?;
     xdotool(&display, &["mousemove", "400", "300"])?;
     let mut samples = Vec::new();
@@ -109,8 +237,11 @@ pub(crate) async fn scroll(b: &Bench) -> anyhow::Result<Result_> {
             samples.push(s);
         }
     }
-    Ok(summarize("scroll", &samples))
+    Ok(summarize(name, &samples))
 }
+
+/// Steps of the drag, at 60 a second.
+const DRAG_STEPS: u32 = 120;
 
 pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
     let display = b.x.display();
@@ -122,7 +253,7 @@ pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
             .collect::<String>(),
     )?;
     let path = file.path().to_string_lossy().into_owned();
-    let _term = xterm(&display, "80x30+0+0", &["less", &path])?;
+    let _term = xterm(&display, Text::Bitmap, "80x30+0+0", &["less", &path])?;
     wait_window(b).await?;
     let out = Command::new("xdotool")
         .args(["search", "--sync", "--class", "xterm"])
@@ -136,30 +267,41 @@ pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
         .to_string();
     let mark = b.lock().records.len();
     let start = Instant::now();
-    let step = Duration::from_secs_f64(1.0 / 30.0);
-    for i in 0..60u32 {
+    // A real mouse drag moves the window 60 times a second.
+    let step = Duration::from_secs_f64(1.0 / 60.0);
+    for i in 0..DRAG_STEPS {
         let due = start + step * i;
         tokio::time::sleep_until(due.into()).await;
-        let (x, y) = (20 * i, 8 * i);
+        let (x, y) = (10 * i, 4 * i);
         xdotool(
             &display,
             &["windowmove", &wid, &x.to_string(), &y.to_string()],
         )?;
     }
-    let end = start + step * 60;
+    let end = start + step * DRAG_STEPS;
     b.synced(Duration::from_secs(10)).await?;
+    let exact_ms = end.elapsed().as_secs_f64() * 1e3;
     let r = b.lock();
     let frames = r.records[mark..].iter().filter(|f| f.at <= end).count();
     let bytes: usize = r.records[mark..].iter().map(|f| f.bytes).sum();
     Ok(Result_ {
         scenario: "drag".into(),
         fps: Some(frames as f64 / end.duration_since(start).as_secs_f64()),
-        bytes_per_event: Some(bytes as f64 / 60.0),
+        bytes_per_event: Some(bytes as f64 / f64::from(DRAG_STEPS)),
+        exact_ms: Some(exact_ms),
         ..Default::default()
     })
 }
 
-pub(crate) async fn photos(b: &Bench, q: Quality, name: &str) -> anyhow::Result<Result_> {
+/// Flips two photos: one at a time in Sharp (latency to exact pixels each), continuously at
+/// 30 Hz in the lossy modes (what is delivered, and how long after the last flip the picture is
+/// exact; at most `settle`).
+pub(crate) async fn photos(
+    b: &Bench,
+    q: Quality,
+    name: &str,
+    settle: Duration,
+) -> anyhow::Result<Result_> {
     b.control.set_quality(q).await?;
     let pics = [b.pixmap(&photo(1))?, b.pixmap(&photo(2))?];
     if q == Quality::Sharp {
@@ -184,7 +326,8 @@ pub(crate) async fn photos(b: &Bench, q: Quality, name: &str) -> anyhow::Result<
         b.show(pics[i as usize % 2])?;
     }
     let end = Instant::now();
-    b.synced(Duration::from_secs(10)).await?;
+    b.synced(settle).await?;
+    let exact_ms = end.elapsed().as_secs_f64() * 1e3;
     for pm in pics {
         b.conn.free_pixmap(pm)?;
     }
@@ -195,6 +338,7 @@ pub(crate) async fn photos(b: &Bench, q: Quality, name: &str) -> anyhow::Result<
         scenario: name.into(),
         fps: Some(during.len() as f64 / end.duration_since(start).as_secs_f64()),
         bytes_per_event: Some(bytes as f64 / during.len().max(1) as f64),
+        exact_ms: Some(exact_ms),
         ..Default::default()
     })
 }
@@ -217,6 +361,7 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
         relay_cpu_s: 0.0,
         upload_mb_s: None,
         download_mb_s: None,
+        exact_ms: None,
     })
 }
 
@@ -270,7 +415,7 @@ pub(crate) async fn files(b: &Bench) -> anyhow::Result<Result_> {
     let src = tempfile::tempdir()?;
     let file = src.path().join("payload.bin");
     random_file(&file, FILE_BYTES)?;
-    let _term = xterm(&display, "160x50+0+0", &["cat"])?;
+    let _term = xterm(&display, Text::Bitmap, "160x50+0+0", &["cat"])?;
     wait_window(b).await?;
     xdotool(&display, &["mousemove", "400", "300"])?;
 
