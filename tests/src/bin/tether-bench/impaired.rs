@@ -28,33 +28,15 @@ const UPLOAD: u64 = 50_000_000;
 
 /// Runs the scenario's parts and returns a row for each.
 pub(crate) async fn impaired(b: &Bench, link: &ImpairedLink) -> anyhow::Result<Vec<Result_>> {
-    let mut imp = IMPAIRMENT;
-    if let Ok(v) = std::env::var("XLOSS") {
-        imp.loss = v.parse()?;
-    }
-    if let Ok(v) = std::env::var("XDELAY") {
-        imp.delay = Duration::from_millis(v.parse()?);
-    }
-    if let Ok(v) = std::env::var("XRATE") {
-        imp.rate_bps = Some(v.parse()?);
-    }
-    if std::env::var("XNOMTU").is_ok() {
-        imp.mtu = None;
-    }
-    link.set(imp);
-    eprintln!("XX synced0");
+    link.set(IMPAIRMENT);
     b.synced(Duration::from_secs(60)).await?;
     let mut rows = Vec::new();
-    eprintln!("XX typing");
     let mut t = typing(b, Text::AntiAliased).await?;
-    eprintln!("XX photos {}", link.dropped());
     t.scenario = "impaired-typing".into();
     rows.push(t);
     rows.push(photos(b, Quality::Auto, "impaired-photo-auto", SETTLE).await?);
     b.control.set_quality(Quality::Auto).await?;
     b.synced(Duration::from_secs(60)).await?;
-
-    eprintln!("XX upload {}", link.dropped());
     let src = tempfile::tempdir()?;
     let file = src.path().join("upload.bin");
     random_file(&file, UPLOAD)?;
