@@ -1,7 +1,7 @@
 //! The viewer's side: applying update parts to a framebuffer, every length and rectangle
 //! checked before anything is written.
 
-use super::pack::{MAX_PALETTE, encoded_len, index_bits, predict};
+use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::wire::*;
 
 /// Decodes a JPEG that must be exactly `w` x `h`, to RGB.
@@ -66,10 +66,8 @@ impl Framebuffer {
             Vec::new()
         } else {
             match upd.encoding {
-                Encoding::Bgr24Zstd | Encoding::PredictedZstd => {
-                    zstd::bulk::decompress(&upd.data, expected)
-                        .map_err(|e| CodecError::Corrupt(e.to_string()))?
-                }
+                Encoding::Bgr24Zstd => zstd::bulk::decompress(&upd.data, expected)
+                    .map_err(|e| CodecError::Corrupt(e.to_string()))?,
             }
         };
         if raw.len() != expected {
@@ -92,7 +90,6 @@ impl Framebuffer {
             let src = &raw[at..at + len];
             at += len;
             match palette {
-                None if upd.encoding == Encoding::PredictedZstd => self.paint_predicted(r, src),
                 None => self.paint_bgr(r, src),
                 Some(pal) => self.paint_indexed(r, pal, src),
             }
@@ -123,28 +120,6 @@ impl Framebuffer {
                 dst[..3].copy_from_slice(s);
                 dst[3] = 0;
             }
-        }
-    }
-
-    /// Paints residual planes (see [`Encoding::PredictedZstd`]).
-    fn paint_predicted(&mut self, r: &Rect, src: &[u8]) {
-        let (w, n) = (r.w as usize, r.area() as usize);
-        let mut up: Vec<[u8; 3]> = vec![[0; 3]; w];
-        let mut cur: Vec<[u8; 3]> = vec![[0; 3]; w];
-        let mut y = 0usize;
-        for row in self.rows_mut(r) {
-            let above = (y > 0).then_some(&up[..]);
-            for (x, dst) in row.chunks_exact_mut(4).enumerate() {
-                let at = y * w + x;
-                for ch in 0..3 {
-                    let p = predict(&cur, above, x, ch);
-                    cur[x][ch] = src[ch * n + at].wrapping_add(p);
-                }
-                let [g, b, red] = cur[x];
-                dst.copy_from_slice(&[b.wrapping_add(g), g, red.wrapping_add(g), 0]);
-            }
-            std::mem::swap(&mut up, &mut cur);
-            y += 1;
         }
     }
 

@@ -1,5 +1,5 @@
-//! Turning changed rectangles into update parts: palette indices or predicted residual planes
-//! compressed with zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
+//! Turning changed rectangles into update parts: palette indices or BGR rows compressed with
+//! zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
 //! independent jobs on the caller's [`Executor`].
 
 use super::wire::*;
@@ -77,8 +77,7 @@ pub(super) fn index_bits(n: usize) -> usize {
     }
 }
 
-/// Bytes a rectangle takes in the (uncompressed) data: BGR or residual planes, or packed palette
-/// indices.
+/// Bytes a rectangle takes in the (uncompressed) data: BGR, or packed palette indices.
 pub(super) fn encoded_len(r: &Rect, colours: usize) -> usize {
     if colours == 0 {
         r.area() as usize * 3
@@ -187,62 +186,6 @@ fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &Palette, out: &mut Vec<u8>
     }
 }
 
-/// The median edge detector of LOCO-I (JPEG-LS): predicts a sample from its left (`a`), upper
-/// (`b`) and upper-left (`c`) neighbours, following an edge when there is one.
-#[inline]
-pub(super) fn med(a: u8, b: u8, c: u8) -> u8 {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    if c >= hi {
-        lo
-    } else if c <= lo {
-        hi
-    } else {
-        a.wrapping_add(b).wrapping_sub(c)
-    }
-}
-
-/// A pixel in the predicted space: green, blue minus green, red minus green (the colour channels
-/// of photos move together; their differences are small).
-#[inline]
-pub(super) fn to_planes(px: &[u8]) -> [u8; 3] {
-    [px[1], px[0].wrapping_sub(px[1]), px[2].wrapping_sub(px[1])]
-}
-
-/// The prediction of sample `ch` of pixel `x` of a row, from the row so far (`cur`) and the row
-/// above (`up`, `None` on the first row): MED inside, left on the first row, up on the first
-/// column.
-#[inline]
-pub(super) fn predict(cur: &[[u8; 3]], up: Option<&[[u8; 3]]>, x: usize, ch: usize) -> u8 {
-    match (x, up) {
-        (0, None) => 0,
-        (_, None) => cur[x - 1][ch],
-        (0, Some(up)) => up[0][ch],
-        (_, Some(up)) => med(cur[x - 1][ch], up[x][ch], up[x - 1][ch]),
-    }
-}
-
-/// Appends the pixels of `r` as three residual planes (green, blue minus green, red minus green,
-/// each minus its [`predict`]ion): photos lose most of their entropy before zstd sees them.
-fn pack_predicted(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
-    let (w, n) = (r.w as usize, r.area() as usize);
-    let start = out.len();
-    out.resize(start + n * 3, 0);
-    let planes = &mut out[start..];
-    let mut up: Vec<[u8; 3]> = vec![[0; 3]; w];
-    let mut cur: Vec<[u8; 3]> = vec![[0; 3]; w];
-    for (row, y) in (r.y..r.y + r.h).enumerate() {
-        for (x, px) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
-            cur[x] = to_planes(px);
-            let above = (row > 0).then_some(&up[..]);
-            for ch in 0..3 {
-                let p = predict(&cur, above, x, ch);
-                planes[ch * n + row * w + x] = cur[x][ch].wrapping_sub(p);
-            }
-        }
-        std::mem::swap(&mut up, &mut cur);
-    }
-}
-
 /// Rows of JPEG bands; a multiple of 16 so 4:2:0 blocks never straddle two bands.
 const JPEG_BAND_ROWS: u32 = 256;
 
@@ -307,7 +250,7 @@ pub(super) fn encode_parts(
         last: false,
         width: frame.width,
         height: frame.height,
-        encoding: Encoding::PredictedZstd,
+        encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
         palettes: Vec::new(),
         data: Vec::new(),
@@ -342,7 +285,16 @@ pub(super) fn encode_parts(
     Ok(parts)
 }
 
-/// Packs the lossless rectangles (as palette indices where few colours, residual planes otherwise) into
+/// Appends the pixels of `r` as packed BGR.
+fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
+    for y in r.y..r.y + r.h {
+        for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            out.extend_from_slice(&px[..3]);
+        }
+    }
+}
+
+/// Packs the lossless rectangles (as palette indices where few colours, raw BGR otherwise) into
 /// chunks of about [`PART_RAW_BYTES`], cutting big rectangles into bands.
 fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
     let mut chunks = Vec::new();
@@ -356,7 +308,7 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
                     cur.palettes.push(pal.colours);
                 }
                 None => {
-                    pack_predicted(frame, &band, &mut cur.raw);
+                    pack_bgr(frame, &band, &mut cur.raw);
                     cur.palettes.push(Vec::new());
                 }
             }

@@ -341,57 +341,6 @@ fn few_colour_rectangles_travel_as_palettes_exactly() {
     }
 }
 
-/// A photo-like picture: smooth gradients in every channel, with grain.
-fn grainy_photo(w: u32, h: u32) -> Vec<u8> {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut px = vec![0u8; (w * h * 4) as usize];
-    for y in 0..h {
-        for x in 0..w {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let grain = (seed % 7) as i32 - 3;
-            let at = ((y * w + x) * 4) as usize;
-            let v = |f: i32| (f + grain).clamp(0, 255) as u8;
-            px[at] = v((x * 255 / w) as i32);
-            px[at + 1] = v(((x + y) * 255 / (w + h)) as i32);
-            px[at + 2] = v((y * 255 / h) as i32);
-        }
-    }
-    px
-}
-
-#[test]
-fn photos_travel_exactly_as_predicted_planes_smaller_than_their_pixels_compressed() {
-    let (w, h) = (300u32, 200u32);
-    let px = grainy_photo(w, h);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
-    let whole = Rect { x: 0, y: 0, w, h };
-    let parts = encode_parts(&f, &[whole], &[], 1, Timing::default(), &InOrder).expect("encode");
-    assert!(parts.iter().all(|p| p.encoding == Encoding::PredictedZstd));
-    assert!(parts.iter().all(|p| p.palettes.iter().all(Vec::is_empty)));
-    let mut fb = Framebuffer::new();
-    for p in &parts {
-        fb.apply(p).expect("apply");
-    }
-    assert_eq!(fb.pixels(), &px[..]);
-    let bgr: Vec<u8> = px
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    let plain = zstd::bulk::compress(&bgr, 1).expect("zstd").len();
-    let sent: usize = parts.iter().map(|p| p.data.len()).sum();
-    assert!(
-        sent * 10 < plain * 8,
-        "predicted {sent} bytes against {plain} unpredicted"
-    );
-}
-
 #[test]
 fn a_whole_1080p_change_is_cut_into_parts_the_viewer_accepts() {
     let (w, h) = (1920u32, 1080u32);

@@ -85,11 +85,6 @@ impl Rect {
 pub enum Encoding {
     /// The rectangles' pixels as BGR rows, concatenated, compressed with zstd.
     Bgr24Zstd,
-    /// Per rectangle without a palette: three planes of `w * h` bytes (green, blue minus green,
-    /// red minus green), each sample minus its prediction from the left, upper and upper-left
-    /// samples (LOCO-I's median edge detector; left on the first row, up on the first column);
-    /// palette rectangles as in [`Encoding::Bgr24Zstd`]. Concatenated, compressed with zstd.
-    PredictedZstd,
 }
 
 /// How a viewer wants its screen encoded.
