@@ -215,8 +215,7 @@ mod tests {
                 c.round.acked += 1200;
             }
         }
-        let lost = *rec.lost.lock().unwrap();
-        lost
+        *rec.lost.lock().unwrap()
     }
 
     #[test]
