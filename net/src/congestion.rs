@@ -194,17 +194,22 @@ mod tests {
         }
     }
 
+    /// A controller over `rec` whose round trip is 100 ms.
+    fn over(rec: &Recorder, start: Instant) -> LossTolerant {
+        LossTolerant {
+            inner: Box::new(rec.clone()),
+            round: Round::new(start),
+            rtt: Duration::from_millis(100),
+            mtu: 1200,
+        }
+    }
+
     /// Sends `packets` of 1,200 bytes per simulated round trip of 100 ms for `rounds` rounds,
     /// losing every `nth`; returns the bytes the inner controller was told were lost.
     fn run(packets: u64, rounds: u64, nth: u64) -> u64 {
         let rec = Recorder::default();
         let start = Instant::now();
-        let mut c = LossTolerant {
-            inner: Box::new(rec.clone()),
-            round: Round::new(start),
-            rtt: Duration::from_millis(100),
-            mtu: 1200,
-        };
+        let mut c = over(&rec, start);
         for i in 0..packets * rounds {
             let now = start + Duration::from_micros(i * 100_000 / packets);
             if i % nth == nth - 1 {
@@ -233,12 +238,7 @@ mod tests {
     fn persistent_congestion_always_passes() {
         let rec = Recorder::default();
         let now = Instant::now();
-        let mut c = LossTolerant {
-            inner: Box::new(rec.clone()),
-            round: Round::new(now),
-            rtt: Duration::from_millis(100),
-            mtu: 1200,
-        };
+        let mut c = over(&rec, now);
         c.on_congestion_event(now, now, true, 1200);
         assert_eq!(*rec.lost.lock().unwrap(), 1200);
     }
