@@ -110,7 +110,7 @@ fn transport() -> quinn::TransportConfig {
     t.mtu_discovery_config(Some(mtu));
     // Remote support runs over Wi-Fi and mobile links where packets are lost for reasons other
     // than congestion.
-    t.congestion_controller_factory(Arc::new(congestion::LossTolerantConfig::default()));
+    t.congestion_controller_factory(Arc::new(congestion::LossTolerantConfig::cubic()));
     t
 }
 

@@ -72,12 +72,16 @@ impl Shared {
 }
 
 /// A running impaired link; stopped when dropped.
+///
+/// It runs on a thread of its own, so that the work of the test or benchmark around it (decoding
+/// frames, comparing pixels) never delays a packet: only the impairment does.
 #[derive(Debug)]
 pub struct ImpairedLink {
     addr: SocketAddr,
     shared: Arc<Mutex<Shared>>,
     rebind: Arc<Mutex<u64>>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 const TO_RELAY: usize = 0;
@@ -86,7 +90,8 @@ const TO_CLIENT: usize = 1;
 impl ImpairedLink {
     /// Listens on a free loopback port and forwards to `upstream` (the relay).
     pub async fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
-        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let front = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        front.set_nonblocking(true)?;
         let addr = front.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared {
             settings: Impairment::default(),
@@ -95,12 +100,30 @@ impl ImpairedLink {
             dropped: 0,
         }));
         let rebind = Arc::new(Mutex::new(0u64));
-        let task = tokio::spawn(forward(front, upstream, shared.clone(), rebind.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (s, r) = (shared.clone(), rebind.clone());
+        let thread = std::thread::Builder::new()
+            .name("impaired-link".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(front) = UdpSocket::from_std(front) else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = forward(Arc::new(front), upstream, s, r) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
         Ok(Self {
             addr,
             shared,
             rebind,
-            task,
+            stop: Some(stop),
+            thread: Some(thread),
         })
     }
 
@@ -137,7 +160,12 @@ impl ImpairedLink {
 
 impl Drop for ImpairedLink {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use tether_protocol::screen::Quality;
 use tether_tests::{ImpairedLink, Impairment};
 
@@ -29,14 +31,28 @@ const UPLOAD: u64 = 50_000_000;
 /// Runs the scenario's parts and returns a row for each.
 pub(crate) async fn impaired(b: &Bench, link: &ImpairedLink) -> anyhow::Result<Vec<Result_>> {
     link.set(IMPAIRMENT);
-    b.synced(Duration::from_secs(60)).await?;
+    b.synced(Duration::from_secs(60))
+        .await
+        .context("the screen behind the link")?;
     let mut rows = Vec::new();
-    let mut t = typing(b, Text::AntiAliased).await?;
+    let mut t = typing(b, Text::AntiAliased)
+        .await
+        .context("typing behind the link")?;
     t.scenario = "impaired-typing".into();
+    eprintln!("impaired typing: p50 {:?} ms", t.latency_p50_ms);
     rows.push(t);
-    rows.push(photos(b, Quality::Auto, "impaired-photo-auto", SETTLE).await?);
+    let p = photos(b, Quality::Auto, "impaired-photo-auto", SETTLE)
+        .await
+        .context("photos behind the link")?;
+    eprintln!(
+        "impaired photos: {:?} fps, exact after {:?} ms",
+        p.fps, p.exact_ms
+    );
+    rows.push(p);
     b.control.set_quality(Quality::Auto).await?;
-    b.synced(Duration::from_secs(60)).await?;
+    b.synced(Duration::from_secs(60))
+        .await
+        .context("the screen after the photos")?;
     let src = tempfile::tempdir()?;
     let file = src.path().join("upload.bin");
     random_file(&file, UPLOAD)?;
@@ -52,6 +68,8 @@ pub(crate) async fn impaired(b: &Bench, link: &ImpairedLink) -> anyhow::Result<V
         ..Result_::default()
     });
     // Exact again once everything settled.
-    b.synced(Duration::from_secs(60)).await?;
+    b.synced(Duration::from_secs(60))
+        .await
+        .context("the screen after the upload")?;
     Ok(rows)
 }
