@@ -1,6 +1,7 @@
 //! The viewer's side: applying update parts to a framebuffer, every length and rectangle
 //! checked before anything is written.
 
+use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::wire::*;
 
@@ -34,6 +35,7 @@ pub struct Framebuffer {
     width: u32,
     height: u32,
     pixels: Vec<u8>,
+    glyphs: GlyphSlots,
 }
 
 impl Framebuffer {
@@ -78,10 +80,17 @@ impl Framebuffer {
         }
         let (w, h) = (upd.width, upd.height);
         let resized = w != self.width || h != self.height;
+        let ops = decode_ops(&upd.glyphs)?;
+        if !ops.is_empty() {
+            let empty = GlyphSlots::default();
+            let slots = if resized { &empty } else { &self.glyphs };
+            slots.check(&ops, w, h)?;
+        }
         if resized {
             self.width = w;
             self.height = h;
             self.pixels = vec![0; w as usize * h as usize * 4];
+            self.glyphs.clear();
         }
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
@@ -97,6 +106,9 @@ impl Framebuffer {
         for j in &upd.lossy {
             let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
             self.paint_rgb(&j.rect, &rgb);
+        }
+        if !ops.is_empty() {
+            self.glyphs.apply(&ops, &mut self.pixels, w);
         }
         Ok(resized)
     }

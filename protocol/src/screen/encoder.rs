@@ -1,5 +1,6 @@
 //! Finding what changed for one viewer, and deciding what goes lossy.
 
+use super::glyphs::{GlyphCache, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::wire::*;
 use crate::msg::ScreenMsg;
@@ -70,6 +71,11 @@ pub struct TileEncoder {
     /// The link is slow (frames take long to be acknowledged): in Auto, any sizeable photo-like
     /// change goes lossy at once instead of waiting to be seen moving.
     congested: bool,
+    /// What the viewer's glyph cache holds.
+    glyphs: GlyphCache,
+    /// The frame's changed rectangles with the cached glyphs painted as background, when there
+    /// are any (`width * 4` bytes a row).
+    scratch: Vec<u8>,
 }
 
 impl TileEncoder {
@@ -269,6 +275,7 @@ impl TileEncoder {
         self.changed_at = vec![now_ms; tiles];
         self.gap = vec![SETTLE_MS; tiles];
         self.lossy = vec![false; tiles];
+        self.glyphs.clear();
         (0..h.div_ceil(TILE))
             .map(|ty| {
                 let y = ty * TILE;
@@ -327,7 +334,60 @@ impl TileEncoder {
             return Err(CodecError::BadFrame);
         }
         let (sharp, soft) = self.classify(frame, rects);
-        encode_parts(frame, &sharp, &soft, seq, timing, exec)
+        let regions = glyph_regions(&sharp, &soft);
+        let (tw, lossy) = (self.tiles_w(), &self.lossy);
+        // A blob may be stored only if the viewer holds it exactly once this frame is applied:
+        // not if it touches a tile the viewer holds a lossy version of.
+        let exact = |r: &Rect| {
+            let (tx0, tx1) = (r.x / TILE, (r.x + r.w - 1) / TILE);
+            let (ty0, ty1) = (r.y / TILE, (r.y + r.h - 1) / TILE);
+            (ty0..=ty1).all(|ty| (tx0..=tx1).all(|tx| !lossy[(ty * tw + tx) as usize]))
+        };
+        let pass = self.glyphs.pass(frame, &regions, &sharp, exact);
+        let mut parts = if pass.hits.is_empty() {
+            encode_parts(frame, &sharp, &soft, seq, timing, exec)?
+        } else {
+            let masked = self.masked(frame, &sharp, &soft, &pass.hits);
+            encode_parts(&masked, &sharp, &soft, seq, timing, exec)?
+        };
+        if let Some(last) = parts.last_mut() {
+            last.glyphs = encode_ops(&pass.ops);
+        }
+        Ok(parts)
+    }
+
+    /// A copy of `frame`'s rectangles `sharp` and `soft` in the scratch buffer, with the blobs
+    /// `hits` painted in their background colour (the viewer draws them from its cache).
+    fn masked(
+        &mut self,
+        frame: &FrameRef<'_>,
+        sharp: &[Rect],
+        soft: &[Rect],
+        hits: &[(Rect, [u8; 3])],
+    ) -> FrameRef<'_> {
+        let pitch = frame.width as usize * 4;
+        self.scratch.resize(pitch * frame.height as usize, 0);
+        for r in sharp.iter().chain(soft) {
+            for y in r.y..r.y + r.h {
+                let o = y as usize * pitch + r.x as usize * 4;
+                self.scratch[o..o + r.w as usize * 4].copy_from_slice(frame.row(y, r.x, r.x + r.w));
+            }
+        }
+        for (r, bg) in hits {
+            let c = [bg[0], bg[1], bg[2], 0];
+            for y in r.y..r.y + r.h {
+                let o = y as usize * pitch + r.x as usize * 4;
+                for p in self.scratch[o..o + r.w as usize * 4].chunks_exact_mut(4) {
+                    p.copy_from_slice(&c);
+                }
+            }
+        }
+        FrameRef {
+            width: frame.width,
+            height: frame.height,
+            stride: pitch,
+            data: &self.scratch,
+        }
     }
 }
 
@@ -436,6 +496,21 @@ pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
             }
             None => i += 1,
         }
+    }
+}
+
+/// Where to look for glyphs: the bounding box of the lossless rectangles when they fill at least
+/// half of it and no lossy one crosses it (text cut by the tile grid is then found whole),
+/// otherwise the lossless rectangles themselves.
+fn glyph_regions(sharp: &[Rect], soft: &[Rect]) -> Vec<Rect> {
+    let Some(bbox) = sharp.iter().copied().reduce(|a, b| a.union(&b)) else {
+        return Vec::new();
+    };
+    let area: u64 = sharp.iter().map(Rect::area).sum();
+    if area * 2 >= bbox.area() && soft.iter().all(|s| s.intersect(&bbox).is_none()) {
+        vec![bbox]
+    } else {
+        sharp.to_vec()
     }
 }
 

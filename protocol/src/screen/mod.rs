@@ -17,17 +17,23 @@
 //!   the [`ScreenEncoder`] trait a video codec can implement too.
 //! - [`pack`]: turning changed rectangles into update parts; the independent compression jobs
 //!   run on an [`Executor`] the caller provides (the host runs them on all cores).
+//! - [`glyphs`]: the glyph cache, which sends a piece of text the viewer holds already as a
+//!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
 //!
 //! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
 
 mod decoder;
 mod encoder;
+mod glyphs;
 mod pack;
 mod wire;
 
 pub use decoder::Framebuffer;
 pub use encoder::{MIN_SETTLE_MS, SETTLE_MS, ScreenEncoder, TileEncoder};
+pub use glyphs::{
+    GLYPH_SLOTS, GlyphOp, MAX_GLYPH_H, MAX_GLYPH_OPS_BYTES, MAX_GLYPH_W, decode_ops, encode_ops,
+};
 pub use pack::{Executor, InOrder, Job};
 pub use wire::*;
 

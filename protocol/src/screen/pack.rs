@@ -255,6 +255,7 @@ pub(super) fn encode_parts(
         palettes: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
+        glyphs: Vec::new(),
         timing,
     };
     let mut parts = Vec::new();

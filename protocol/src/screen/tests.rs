@@ -124,6 +124,7 @@ fn hostile_updates_are_refused() {
         data: zstd::bulk::compress(&[0u8; 12], 1).expect("zstd"),
         palettes: Vec::new(),
         lossy: Vec::new(),
+        glyphs: Vec::new(),
         timing: Timing::default(),
     };
     assert!(matches!(fb.apply(&base), Err(CodecError::OutOfBounds(_))));
@@ -190,6 +191,7 @@ fn empty_update(width: u32, height: u32) -> FrameUpdate {
         palettes: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
+        glyphs: Vec::new(),
         timing: Timing::default(),
     }
 }
@@ -504,5 +506,196 @@ proptest! {
             roundtrip(&mut enc, &mut fb, &f, i as u64 + 1);
             prop_assert_eq!(fb.pixels(), &cur[..]);
         }
+    }
+}
+
+/// Paints glyph `g` (a pseudo-random anti-aliased-looking 7x12 shape in colour `fg`) at cell
+/// (`col`, `row`) of a terminal grid with 9x16 cells, on background `bg`.
+fn paint_glyph(buf: &mut [u8], w: u32, col: u32, row: u32, g: u8, fg: [u8; 3], bg: [u8; 3]) {
+    for dy in 0..16u32 {
+        for dx in 0..9u32 {
+            let (x, y) = (col * 9 + dx, row * 16 + dy);
+            let o = ((y * w + x) * 4) as usize;
+            let inside = (1..8).contains(&dx) && (2..14).contains(&dy);
+            let v = (u32::from(g) * 7 + dx * 13 + dy * 29) % 11;
+            let c = if inside && v < 5 {
+                let k = (v + 1) as u16;
+                [0, 1, 2].map(|i| ((u16::from(fg[i]) * k + u16::from(bg[i]) * (6 - k)) / 6) as u8)
+            } else {
+                bg
+            };
+            buf[o..o + 3].copy_from_slice(&c);
+            buf[o + 3] = 0;
+        }
+    }
+}
+
+fn encoded_bytes(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, seq: u64) -> usize {
+    let rects = enc.diff(f, None, seq * 1000).expect("diff");
+    let mut total = 0;
+    for part in enc
+        .encode(f, &rects, seq, Timing::default(), &InOrder)
+        .expect("encode")
+    {
+        let bytes = postcard::to_stdvec(&part).expect("ser");
+        total += bytes.len();
+        let part: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
+        fb.apply(&part).expect("apply");
+    }
+    total
+}
+
+#[test]
+fn glyphs_seen_before_are_drawn_from_the_cache_exactly() {
+    let (w, h) = (9 * 40, 16 * 10);
+    let bg = [30, 30, 30];
+    let fg = [[220, 220, 220], [80, 200, 120], [200, 90, 210]];
+    let mut buf = vec![0u8; (w * h * 4) as usize];
+    for px in buf.chunks_exact_mut(4) {
+        px[..3].copy_from_slice(&bg);
+    }
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let f0 = buf.clone();
+    fn fr(d: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+        FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: d,
+        }
+    }
+    encoded_bytes(&mut enc, &mut fb, &fr(&f0, w, h), 1);
+    // A first line of text: every glyph is new.
+    for col in 0..36 {
+        paint_glyph(
+            &mut buf,
+            w,
+            col,
+            0,
+            (col % 12) as u8,
+            fg[(col % 3) as usize],
+            bg,
+        );
+    }
+    let first = encoded_bytes(&mut enc, &mut fb, &fr(&buf, w, h), 2);
+    assert_eq!(fb.pixels(), &buf[..]);
+    // A page of the same glyphs: drawn from the cache.
+    for row in 1..10 {
+        for col in 0..36 {
+            let g = ((col + row) % 12) as u8;
+            paint_glyph(&mut buf, w, col, row, g, fg[(g % 3) as usize], bg);
+        }
+    }
+    let page = encoded_bytes(&mut enc, &mut fb, &fr(&buf, w, h), 3);
+    assert_eq!(fb.pixels(), &buf[..], "the page is exact");
+    assert!(
+        page < first * 3,
+        "nine lines of known glyphs ({page} B) cost less than three new ones ({first} B)"
+    );
+    // One keystroke of a known glyph: a few dozen bytes.
+    paint_glyph(&mut buf, w, 38, 9, 4, fg[1], bg);
+    let key = encoded_bytes(&mut enc, &mut fb, &fr(&buf, w, h), 4);
+    assert_eq!(fb.pixels(), &buf[..]);
+    assert!(key < 80, "a known glyph costs {key} B");
+    // After a reset the viewer's cache is not relied upon: a fresh viewer gets it all exactly.
+    enc.reset();
+    let mut fresh = Framebuffer::new();
+    encoded_bytes(&mut enc, &mut fresh, &fr(&buf, w, h), 5);
+    paint_glyph(&mut buf, w, 39, 9, 4, fg[1], bg);
+    encoded_bytes(&mut enc, &mut fresh, &fr(&buf, w, h), 6);
+    assert_eq!(fresh.pixels(), &buf[..]);
+}
+
+#[test]
+fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
+    let mut fb = Framebuffer::new();
+    fb.apply(&empty_update(100, 50)).expect("empty frame");
+    let with = |ops: &[GlyphOp]| FrameUpdate {
+        glyphs: encode_ops(ops),
+        ..empty_update(100, 50)
+    };
+    let draw = GlyphOp::Draw {
+        slot: 3,
+        x: 0,
+        y: 0,
+    };
+    assert!(
+        matches!(fb.apply(&with(&[draw])), Err(CodecError::Corrupt(_))),
+        "empty slot"
+    );
+    let big = Rect {
+        x: 0,
+        y: 0,
+        w: MAX_GLYPH_W + 1,
+        h: 4,
+    };
+    assert!(matches!(
+        fb.apply(&with(&[GlyphOp::Store { slot: 0, rect: big }])),
+        Err(CodecError::OutOfBounds(_))
+    ));
+    let store = GlyphOp::Store {
+        slot: 3,
+        rect: Rect {
+            x: 0,
+            y: 0,
+            w: 10,
+            h: 10,
+        },
+    };
+    let outside = GlyphOp::Draw {
+        slot: 3,
+        x: 95,
+        y: 0,
+    };
+    assert!(matches!(
+        fb.apply(&with(&[store, outside])),
+        Err(CodecError::OutOfBounds(_))
+    ));
+    assert!(fb.apply(&with(&[store, draw])).is_ok());
+    let mut bad = vec![0];
+    bad.extend_from_slice(&[0xff; 12]);
+    assert!(
+        fb.apply(&FrameUpdate {
+            glyphs: bad,
+            ..empty_update(100, 50)
+        })
+        .is_err()
+    );
+    let bomb = {
+        let mut v = vec![1];
+        v.extend(zstd::bulk::compress(&vec![0u8; MAX_GLYPH_OPS_BYTES + 1], 3).expect("zstd"));
+        v
+    };
+    assert!(
+        fb.apply(&FrameUpdate {
+            glyphs: bomb,
+            ..empty_update(100, 50)
+        })
+        .is_err()
+    );
+    // Slot numbers past the cache are refused by the decoder of the operations itself.
+    let mut far = vec![0];
+    far.extend_from_slice(&[0x80, 0x80, 0x01, 0, 0]);
+    assert!(decode_ops(&far).is_err());
+}
+
+proptest! {
+    #[test]
+    fn glyph_operations_roundtrip(ops in prop::collection::vec((any::<bool>(), 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40), 0..300)) {
+        let ops: Vec<GlyphOp> = ops
+            .into_iter()
+            .map(|(store, slot, x, y, w, h)| if store {
+                GlyphOp::Store { slot, rect: Rect { x, y, w, h } }
+            } else {
+                GlyphOp::Draw { slot, x, y }
+            })
+            .collect();
+        prop_assert_eq!(decode_ops(&encode_ops(&ops)).expect("decode"), ops);
+    }
+
+    #[test]
+    fn glyph_operation_decoding_never_panics(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = decode_ops(&data);
     }
 }

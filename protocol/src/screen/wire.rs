@@ -159,6 +159,10 @@ pub struct FrameUpdate {
     pub data: Vec<u8>,
     /// Rectangles sent lossy, applied after `rects`.
     pub lossy: Vec<JpegRect>,
+    /// Glyph cache operations, applied after the pixels (see [`super::GlyphOp`] and
+    /// [`super::encode_ops`]); empty when there are none.
+    #[serde(with = "serde_bytes")]
+    pub glyphs: Vec<u8>,
     /// When the frame was captured and encoded.
     pub timing: Timing,
 }

@@ -1,0 +1,509 @@
+//! The glyph cache: small pieces of the screen already sent to a viewer are sent again as a
+//! reference to the viewer's copy instead of as pixels.
+//!
+//! Text is made of a few hundred distinct glyphs (a character in a colour on a background)
+//! repeated everywhere. Inside the lossless rectangles of a frame, the encoder finds glyph-like
+//! blobs: against the region's background colour, bands of rows with something drawn in them,
+//! cut into runs of columns with something drawn in them, each trimmed to its own rows. A blob
+//! the viewer holds already becomes a [`GlyphOp::Draw`] of its slot (and is painted as
+//! background in the pixel data, where it then costs nothing); a new one is sent as pixels and
+//! followed by a [`GlyphOp::Store`] into a slot. A keystroke is then a draw of the typed glyph and
+//! of the cursor, and a page of text mostly draws.
+//!
+//! The viewer is a slave of the encoder: it stores and draws what it is told, in order, after
+//! the frame's last part; it checks every slot and rectangle first. The encoder verifies a hit
+//! byte for byte (the hash only finds the candidate), so a hash collision cannot paint a wrong
+//! glyph.
+
+use std::collections::HashMap;
+
+use super::wire::*;
+
+/// Slots in a viewer's glyph cache.
+pub const GLYPH_SLOTS: usize = 4096;
+/// Widest cached blob; wider runs are cut into pieces this wide.
+pub const MAX_GLYPH_W: u32 = 64;
+/// Tallest cached blob; taller bands (pictures, not text) are not cached.
+pub const MAX_GLYPH_H: u32 = 40;
+/// Most bytes of glyph operations in one frame, once decompressed.
+pub const MAX_GLYPH_OPS_BYTES: usize = 1 << 20;
+/// Smallest blob worth a slot (a draw costs a few bytes).
+const MIN_GLYPH_AREA: u32 = 6;
+/// Operations lists at least this long are zstd-compressed.
+const COMPRESS_FROM: usize = 96;
+
+/// What a viewer does with its glyph cache after a frame's pixels are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlyphOp {
+    /// Copies `rect` of the framebuffer into `slot`.
+    Store {
+        /// The slot, below [`GLYPH_SLOTS`].
+        slot: u16,
+        /// At most [`MAX_GLYPH_W`] x [`MAX_GLYPH_H`].
+        rect: Rect,
+    },
+    /// Paints `slot` with its top-left corner at (`x`, `y`).
+    Draw {
+        /// A slot stored before.
+        slot: u16,
+        /// Left.
+        x: u32,
+        /// Top.
+        y: u32,
+    },
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, v: i64) {
+    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn corrupt(what: &str) -> CodecError {
+    CodecError::Corrupt(format!("glyph operations: {what}"))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self.0.split_first().ok_or_else(|| corrupt("truncated"))?;
+            self.0 = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(corrupt("varint too long"))
+    }
+
+    fn signed(&mut self) -> Result<i64, CodecError> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        u32::try_from(self.varint()?).map_err(|_| corrupt("number too large"))
+    }
+}
+
+/// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd), then per
+/// operation the slot shifted left once (plus one for a store), the position as signed
+/// differences from the previous operation's, and a store's width and height.
+pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
+    if ops.is_empty() {
+        return Vec::new();
+    }
+    let mut raw = Vec::with_capacity(ops.len() * 5);
+    let (mut lx, mut ly) = (0i64, 0i64);
+    for op in ops {
+        let (tag, x, y) = match *op {
+            GlyphOp::Store { slot, rect } => (u64::from(slot) << 1 | 1, rect.x, rect.y),
+            GlyphOp::Draw { slot, x, y } => (u64::from(slot) << 1, x, y),
+        };
+        put_varint(&mut raw, tag);
+        put_signed(&mut raw, i64::from(x) - lx);
+        put_signed(&mut raw, i64::from(y) - ly);
+        (lx, ly) = (i64::from(x), i64::from(y));
+        if let GlyphOp::Store { rect, .. } = op {
+            put_varint(&mut raw, u64::from(rect.w));
+            put_varint(&mut raw, u64::from(rect.h));
+        }
+    }
+    if raw.len() >= COMPRESS_FROM
+        && let Ok(z) = zstd::bulk::compress(&raw, 3)
+        && z.len() < raw.len()
+    {
+        let mut out = vec![1];
+        out.extend_from_slice(&z);
+        return out;
+    }
+    let mut out = vec![0];
+    out.extend_from_slice(&raw);
+    out
+}
+
+/// Decodes [`encode_ops`]' output; refuses more than [`MAX_GLYPH_OPS_BYTES`] once
+/// decompressed, slots out of range and positions that do not fit in 32 bits.
+pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
+    let Some((&flag, body)) = data.split_first() else {
+        return Ok(Vec::new());
+    };
+    let unpacked;
+    let raw = match flag {
+        0 if body.len() <= MAX_GLYPH_OPS_BYTES => body,
+        0 => return Err(corrupt("too long")),
+        1 => {
+            unpacked = zstd::bulk::decompress(body, MAX_GLYPH_OPS_BYTES)
+                .map_err(|e| corrupt(&e.to_string()))?;
+            &unpacked[..]
+        }
+        _ => return Err(corrupt("unknown flag")),
+    };
+    let mut r = Reader(raw);
+    let mut ops = Vec::new();
+    let (mut lx, mut ly) = (0i64, 0i64);
+    while !r.0.is_empty() {
+        let tag = r.varint()?;
+        let slot = u16::try_from(tag >> 1)
+            .ok()
+            .filter(|s| usize::from(*s) < GLYPH_SLOTS)
+            .ok_or_else(|| corrupt("slot out of range"))?;
+        let x = lx.checked_add(r.signed()?).ok_or_else(|| corrupt("x"))?;
+        let y = ly.checked_add(r.signed()?).ok_or_else(|| corrupt("y"))?;
+        let (xu, yu) = (
+            u32::try_from(x).map_err(|_| corrupt("x"))?,
+            u32::try_from(y).map_err(|_| corrupt("y"))?,
+        );
+        (lx, ly) = (x, y);
+        ops.push(if tag & 1 == 1 {
+            let (w, h) = (r.u32()?, r.u32()?);
+            GlyphOp::Store {
+                slot,
+                rect: Rect { x: xu, y: yu, w, h },
+            }
+        } else {
+            GlyphOp::Draw { slot, x: xu, y: yu }
+        });
+    }
+    Ok(ops)
+}
+
+/// One cached blob on the encoder's side: its hash and its exact BGR pixels.
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: u64,
+    w: u32,
+    h: u32,
+    bgr: Vec<u8>,
+    /// Drawn since the clock hand last passed (second chance before eviction).
+    used: bool,
+}
+
+/// The encoder's mirror of one viewer's glyph cache.
+#[derive(Debug)]
+pub(super) struct GlyphCache {
+    index: HashMap<u64, u16>,
+    slots: Vec<Option<Entry>>,
+    hand: usize,
+}
+
+impl Default for GlyphCache {
+    fn default() -> Self {
+        GlyphCache {
+            index: HashMap::new(),
+            slots: vec![None; GLYPH_SLOTS],
+            hand: 0,
+        }
+    }
+}
+
+/// What the glyph pass found in a frame: the operations and the blobs the viewer already holds
+/// (to paint as background in the pixel data).
+#[derive(Debug, Default)]
+pub(super) struct GlyphPass {
+    pub(super) ops: Vec<GlyphOp>,
+    pub(super) hits: Vec<(Rect, [u8; 3])>,
+}
+
+impl GlyphCache {
+    /// Forgets everything (the viewer's slots are then never drawn before being stored again).
+    pub(super) fn clear(&mut self) {
+        *self = GlyphCache::default();
+    }
+
+    /// Finds the blobs of `regions` (which must lie inside `frame`) that touch `changed`, and
+    /// decides for each whether it is drawn from the cache or stored. A blob is stored only if
+    /// `exact` says the viewer will hold it exactly once the frame is applied.
+    pub(super) fn pass(
+        &mut self,
+        frame: &FrameRef<'_>,
+        regions: &[Rect],
+        changed: &[Rect],
+        exact: impl Fn(&Rect) -> bool,
+    ) -> GlyphPass {
+        let mut out = GlyphPass::default();
+        for region in regions {
+            let bg = background(frame, region);
+            for blob in blobs(frame, region, bg) {
+                if !changed.iter().any(|c| c.intersect(&blob).is_some()) {
+                    continue;
+                }
+                let hash = hash_blob(frame, &blob);
+                if let Some(&slot) = self.index.get(&hash)
+                    && let Some(e) = self.slots[usize::from(slot)].as_mut()
+                    && e.w == blob.w
+                    && e.h == blob.h
+                    && same_pixels(frame, &blob, &e.bgr)
+                {
+                    e.used = true;
+                    out.ops.push(GlyphOp::Draw {
+                        slot,
+                        x: blob.x,
+                        y: blob.y,
+                    });
+                    out.hits.push((blob, bg));
+                } else if exact(&blob) {
+                    let slot = self.evict();
+                    self.index.insert(hash, slot);
+                    self.slots[usize::from(slot)] = Some(Entry {
+                        hash,
+                        w: blob.w,
+                        h: blob.h,
+                        bgr: bgr_of(frame, &blob),
+                        used: false,
+                    });
+                    out.ops.push(GlyphOp::Store { slot, rect: blob });
+                }
+            }
+        }
+        out
+    }
+
+    /// Frees a slot, giving recently drawn ones a second chance, and returns it.
+    fn evict(&mut self) -> u16 {
+        loop {
+            let i = self.hand;
+            self.hand = (self.hand + 1) % GLYPH_SLOTS;
+            match &mut self.slots[i] {
+                Some(e) if e.used => e.used = false,
+                slot => {
+                    if let Some(old) = slot.take()
+                        && self.index.get(&old.hash) == Some(&(i as u16))
+                    {
+                        self.index.remove(&old.hash);
+                    }
+                    return i as u16;
+                }
+            }
+        }
+    }
+}
+
+fn px(frame: &FrameRef<'_>, x: u32, y: u32) -> [u8; 3] {
+    let o = y as usize * frame.stride + x as usize * 4;
+    [frame.data[o], frame.data[o + 1], frame.data[o + 2]]
+}
+
+/// The region's most common colour, from a sample of about 256 of its pixels.
+fn background(frame: &FrameRef<'_>, r: &Rect) -> [u8; 3] {
+    let step = (r.area() / 256).max(1);
+    let mut counts: Vec<([u8; 3], u32)> = Vec::new();
+    let mut i = 0u64;
+    while i < r.area() {
+        let (x, y) = (
+            r.x + (i % u64::from(r.w)) as u32,
+            r.y + (i / u64::from(r.w)) as u32,
+        );
+        let c = px(frame, x, y);
+        if let Some((_, n)) = counts.iter_mut().find(|(k, _)| *k == c) {
+            *n += 1;
+        } else if counts.len() < 32 {
+            counts.push((c, 1));
+        }
+        i += step;
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, n)| *n)
+        .map_or([0; 3], |(c, _)| *c)
+}
+
+fn is_bg(p: &[u8], bg: [u8; 3]) -> bool {
+    p[0] == bg[0] && p[1] == bg[1] && p[2] == bg[2]
+}
+
+/// The glyph-like blobs of region `r` against background `bg` (see the module's documentation),
+/// in reading order.
+fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
+    let inked: Vec<bool> = (r.y..r.y + r.h)
+        .map(|y| {
+            frame
+                .row(y, r.x, r.x + r.w)
+                .chunks_exact(4)
+                .any(|p| !is_bg(p, bg))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut y = 0;
+    while y < r.h {
+        if !inked[y as usize] {
+            y += 1;
+            continue;
+        }
+        let top = y;
+        while y < r.h && inked[y as usize] {
+            y += 1;
+        }
+        if y - top <= MAX_GLYPH_H {
+            band_blobs(frame, r, r.y + top, r.y + y, bg, &mut out);
+        }
+    }
+    out
+}
+
+/// Cuts the band of rows `y0..y1` of region `r` into runs of inked columns, each at most
+/// [`MAX_GLYPH_W`] wide and trimmed to its own inked rows.
+fn band_blobs(frame: &FrameRef<'_>, r: &Rect, y0: u32, y1: u32, bg: [u8; 3], out: &mut Vec<Rect>) {
+    let mut inked = vec![false; r.w as usize];
+    for y in y0..y1 {
+        for (x, p) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
+            inked[x] |= !is_bg(p, bg);
+        }
+    }
+    let mut x = 0u32;
+    while x < r.w {
+        if !inked[x as usize] {
+            x += 1;
+            continue;
+        }
+        let left = x;
+        while x < r.w && inked[x as usize] && x - left < MAX_GLYPH_W {
+            x += 1;
+        }
+        let (bx0, bx1) = (r.x + left, r.x + x);
+        let rows = (y0..y1).filter(|&y| {
+            frame
+                .row(y, bx0, bx1)
+                .chunks_exact(4)
+                .any(|p| !is_bg(p, bg))
+        });
+        let mut rows = rows.peekable();
+        let Some(&top) = rows.peek() else { continue };
+        let bottom = rows.last().unwrap_or(top);
+        let blob = Rect {
+            x: bx0,
+            y: top,
+            w: bx1 - bx0,
+            h: bottom - top + 1,
+        };
+        if blob.w * blob.h >= MIN_GLYPH_AREA {
+            out.push(blob);
+        }
+    }
+}
+
+fn hash_blob(frame: &FrameRef<'_>, r: &Rect) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (u64::from(r.w) << 32 | u64::from(r.h)).wrapping_mul(K);
+    for y in r.y..r.y + r.h {
+        for p in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            let v = u64::from(p[0]) | u64::from(p[1]) << 8 | u64::from(p[2]) << 16;
+            h = (h.rotate_left(23) ^ v).wrapping_mul(K);
+        }
+    }
+    h ^ h >> 29
+}
+
+fn same_pixels(frame: &FrameRef<'_>, r: &Rect, bgr: &[u8]) -> bool {
+    let mut it = bgr.chunks_exact(3);
+    (r.y..r.y + r.h).all(|y| {
+        frame
+            .row(y, r.x, r.x + r.w)
+            .chunks_exact(4)
+            .all(|p| it.next() == Some(&p[..3]))
+    })
+}
+
+fn bgr_of(frame: &FrameRef<'_>, r: &Rect) -> Vec<u8> {
+    let mut v = Vec::with_capacity(r.area() as usize * 3);
+    for y in r.y..r.y + r.h {
+        for p in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
+            v.extend_from_slice(&p[..3]);
+        }
+    }
+    v
+}
+
+/// The viewer's glyph cache: BGRX pixels per slot.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GlyphSlots {
+    slots: Vec<Option<(u32, u32, Vec<u8>)>>,
+}
+
+impl GlyphSlots {
+    /// Empties every slot.
+    pub(super) fn clear(&mut self) {
+        self.slots.clear();
+    }
+
+    /// Checks `ops` against a `width` x `height` framebuffer and this cache, without changing
+    /// anything: every rectangle inside, every store small enough, every draw of a slot stored
+    /// (before, or earlier in `ops`), and no more painting than twice the screen.
+    pub(super) fn check(&self, ops: &[GlyphOp], width: u32, height: u32) -> Result<(), CodecError> {
+        let mut sizes: Vec<Option<(u32, u32)>> = (0..GLYPH_SLOTS)
+            .map(|i| {
+                self.slots
+                    .get(i)
+                    .and_then(|s| s.as_ref().map(|s| (s.0, s.1)))
+            })
+            .collect();
+        let inside = |r: &Rect| {
+            r.w > 0
+                && r.h > 0
+                && u64::from(r.x) + u64::from(r.w) <= u64::from(width)
+                && u64::from(r.y) + u64::from(r.h) <= u64::from(height)
+        };
+        let mut area = 0u64;
+        for op in ops {
+            match *op {
+                GlyphOp::Store { slot, rect } => {
+                    if rect.w > MAX_GLYPH_W || rect.h > MAX_GLYPH_H || !inside(&rect) {
+                        return Err(CodecError::OutOfBounds(rect));
+                    }
+                    sizes[usize::from(slot)] = Some((rect.w, rect.h));
+                }
+                GlyphOp::Draw { slot, x, y } => {
+                    let (w, h) =
+                        sizes[usize::from(slot)].ok_or_else(|| corrupt("draws an empty slot"))?;
+                    let r = Rect { x, y, w, h };
+                    if !inside(&r) {
+                        return Err(CodecError::OutOfBounds(r));
+                    }
+                    area += r.area();
+                }
+            }
+        }
+        if area > u64::from(width) * u64::from(height) * 2 {
+            return Err(corrupt("draws cover more than twice the screen"));
+        }
+        Ok(())
+    }
+
+    /// Applies checked operations to `pixels` (BGRX, `width` pixels a row).
+    pub(super) fn apply(&mut self, ops: &[GlyphOp], pixels: &mut [u8], width: u32) {
+        if self.slots.is_empty() {
+            self.slots = vec![None; GLYPH_SLOTS];
+        }
+        let pitch = width as usize * 4;
+        for op in ops {
+            match *op {
+                GlyphOp::Store { slot, rect } => {
+                    let mut px = Vec::with_capacity(rect.area() as usize * 4);
+                    for y in rect.y..rect.y + rect.h {
+                        let o = y as usize * pitch + rect.x as usize * 4;
+                        px.extend_from_slice(&pixels[o..o + rect.w as usize * 4]);
+                    }
+                    self.slots[usize::from(slot)] = Some((rect.w, rect.h, px));
+                }
+                GlyphOp::Draw { slot, x, y } => {
+                    if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
+                        let line = *w as usize * 4;
+                        for (row, src) in (y..y + h).zip(px.chunks_exact(line)) {
+                            let o = row as usize * pitch + x as usize * 4;
+                            pixels[o..o + line].copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
