@@ -79,12 +79,16 @@ pub(super) fn session(
     notice
 }
 
-/// The toolbar.
+/// The toolbar. While the relay is being reconnected, what would go to the customer (another
+/// monitor, quality, control, keys, clipboard) waits greyed out; scaling and the overlay stay.
 fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+    let live = tab.screen != Screen::Reconnecting;
     ui.horizontal(|ui| {
-        screen_controls(ui, tab, outbox);
+        screen_controls(ui, tab, outbox, live);
         ui.separator();
-        input_controls(ui, tab, outbox);
+        ui.add_enabled_ui(live, |ui| input_controls(ui, tab, outbox))
+            .response
+            .on_disabled_hover_text(t!("viewer-reconnecting"));
     });
 }
 
@@ -146,11 +150,15 @@ fn desk_controls(
     });
 }
 
-/// Next Screen, scale, quality and the stats overlay.
-fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+/// Next Screen, scale, quality and the stats overlay; Next Screen and quality only when `live`.
+fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, live: bool) {
     let id = tab.info.id;
     let n = tab.monitor_count().max(1);
-    if ui.button(t!("session-next-screen", n = n)).clicked() && n > 1 {
+    if ui
+        .add_enabled(live, egui::Button::new(t!("session-next-screen", n = n)))
+        .clicked()
+        && n > 1
+    {
         tab.monitor = ((usize::from(tab.monitor) + 1) % n) as u8;
         tab.screen = Screen::Connecting;
         outbox.push(Command::SelectMonitor {
@@ -163,13 +171,15 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>)
     ui.selectable_value(&mut tab.scale, Scale::Actual, t!("session-actual"));
     ui.separator();
     let before = tab.quality;
-    egui::ComboBox::from_label(t!("session-quality"))
-        .selected_text(quality_label(tab.quality))
-        .show_ui(ui, |ui| {
-            for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
-                ui.selectable_value(&mut tab.quality, q, quality_label(q));
-            }
-        });
+    ui.add_enabled_ui(live, |ui| {
+        egui::ComboBox::from_label(t!("session-quality"))
+            .selected_text(quality_label(tab.quality))
+            .show_ui(ui, |ui| {
+                for q in [Quality::Auto, Quality::Sharp, Quality::Smooth] {
+                    ui.selectable_value(&mut tab.quality, q, quality_label(q));
+                }
+            });
+    });
     if tab.quality != before {
         outbox.push(Command::SetQuality {
             session: id,

@@ -335,6 +335,13 @@ fn a_dropped_relay_shows_the_attempts_and_the_tab_waits() {
             .is_some()
     );
     assert!(h.query_by_label("Reconnecting to the relay…").is_some());
+    // Nothing that would go to the customer can be clicked while the relay is away.
+    h.get_by_label("Request control").click();
+    h.run_steps(4);
+    assert!(
+        h.state_mut().take_commands().is_empty(),
+        "a click while reconnecting sent nothing"
+    );
     h.state_mut().apply(Event::Reconnected);
     h.run_steps(4);
     assert!(h.query_by_label("Connection back.").is_some());
