@@ -237,24 +237,38 @@ mod tests {
     }
 
     /// Sends `packets` datagrams of 1,200 bytes, one a millisecond, losing every `nth`, with
-    /// smoothed round trips of `rtt_ms` after a first one of 200 ms; returns the bytes the inner
-    /// controller was told were lost.
-    fn run(packets: u64, nth: u64, rtt_ms: u64) -> u64 {
+    /// smoothed round trips of `rtt` after a first one of `first`; returns, per loss, when it
+    /// happened (ms) and whether the inner controller was told.
+    fn losses(first: Duration, packets: u64, nth: u64, rtt: Duration) -> Vec<(u64, bool)> {
         let rec = Recorder::default();
         let mut c = LossTolerant::new(Box::new(rec.clone()), 1200);
         let start = Instant::now();
-        c.on_rtt(start, Duration::from_millis(200));
+        c.on_rtt(start, first);
+        let mut out = Vec::new();
         for i in 0..packets {
             let now = start + Duration::from_millis(i);
+            // The estimator is not constructible outside quinn: feed its figures directly.
+            c.on_rtt(now, rtt);
             if i % nth == nth - 1 {
+                let before = *rec.lost.lock().unwrap();
                 c.on_congestion_event(now, now, false, 1200);
+                out.push((i, *rec.lost.lock().unwrap() > before));
             } else {
-                // The estimator is not constructible outside quinn: feed its figures directly.
-                c.on_rtt(now, Duration::from_millis(rtt_ms));
                 c.count(1200, 0);
             }
         }
-        *rec.lost.lock().unwrap()
+        out
+    }
+
+    /// Bytes passed on by [`losses`] with a first round trip of 200 ms.
+    fn run(packets: u64, nth: u64, rtt_ms: u64) -> u64 {
+        let passed = losses(
+            Duration::from_millis(200),
+            packets,
+            nth,
+            Duration::from_millis(rtt_ms),
+        );
+        passed.iter().filter(|(_, p)| *p).count() as u64 * 1200
     }
 
     #[test]
@@ -277,21 +291,14 @@ mod tests {
     fn a_slower_path_than_the_first_one_is_learnt() {
         // Started on loopback (0.1 ms), then 200 ms with random loss: after ten seconds or so
         // the random losses are no longer read as a queue.
-        let rec = Recorder::default();
-        let mut c = LossTolerant::new(Box::new(rec.clone()), 1200);
-        let start = Instant::now();
-        c.on_rtt(start, Duration::from_micros(100));
-        for i in 0..30_000u64 {
-            let now = start + Duration::from_millis(i);
-            c.on_rtt(now, Duration::from_millis(200));
-            if i % 50 == 49 {
-                let before = *rec.lost.lock().unwrap();
-                c.on_congestion_event(now, now, false, 1200);
-                let passed = *rec.lost.lock().unwrap() > before;
-                assert_eq!(passed, i < 10_000, "loss at {i} ms passed: {passed}");
-            } else {
-                c.count(1200, 0);
-            }
+        let seen = losses(
+            Duration::from_micros(100),
+            30_000,
+            50,
+            Duration::from_millis(200),
+        );
+        for (i, passed) in seen {
+            assert_eq!(passed, i < 10_000, "loss at {i} ms passed: {passed}");
         }
     }
 

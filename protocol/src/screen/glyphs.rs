@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use super::pack::pack_bgr;
 use super::wire::*;
 
 /// Slots in a viewer's glyph cache.
@@ -415,11 +416,7 @@ fn same_pixels(frame: &FrameRef<'_>, r: &Rect, bgr: &[u8]) -> bool {
 
 fn bgr_of(frame: &FrameRef<'_>, r: &Rect) -> Vec<u8> {
     let mut v = Vec::with_capacity(r.area() as usize * 3);
-    for y in r.y..r.y + r.h {
-        for p in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
-            v.extend_from_slice(&p[..3]);
-        }
-    }
+    pack_bgr(frame, r, &mut v);
     v
 }
 

@@ -287,7 +287,7 @@ pub(super) fn encode_parts(
 }
 
 /// Appends the pixels of `r` as packed BGR.
-fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
+pub(super) fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
     for y in r.y..r.y + r.h {
         for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
             out.extend_from_slice(&px[..3]);
