@@ -36,4 +36,4 @@ pub mod screen;
 pub const ALPN: &[u8] = b"tether/5";
 
 /// The protocol version carried in [`msg::Hello`].
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;

@@ -3,6 +3,7 @@
 
 use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
+use super::predict;
 use super::wire::*;
 
 /// Decodes a JPEG that must be exactly `w` x `h`, to RGB.
@@ -99,6 +100,9 @@ impl Framebuffer {
             let src = &raw[at..at + len];
             at += len;
             match palette {
+                None if upd.predicted.get(i) == Some(&true) => {
+                    predict::restore_rows(self.rows_mut(r), src);
+                }
                 None => self.paint_bgr(r, src),
                 Some(pal) => self.paint_indexed(r, pal, src),
             }
@@ -215,6 +219,22 @@ fn check(upd: &FrameUpdate) -> Result<usize, CodecError> {
         return Err(CodecError::Corrupt(
             "palette list does not match the rectangles".into(),
         ));
+    }
+    if !upd.predicted.is_empty() && upd.predicted.len() != upd.rects.len() {
+        return Err(CodecError::Corrupt(
+            "prediction list does not match the rectangles".into(),
+        ));
+    }
+    if let Some(i) = upd
+        .predicted
+        .iter()
+        .zip(&upd.rects)
+        .enumerate()
+        .position(|(i, (p, _))| *p && upd.palettes.get(i).is_some_and(|pal| !pal.is_empty()))
+    {
+        return Err(CodecError::Corrupt(format!(
+            "rectangle {i} has a palette and is predicted"
+        )));
     }
     let inside = |r: &Rect| {
         r.w > 0

@@ -17,6 +17,8 @@
 //!   the [`ScreenEncoder`] trait a video codec can implement too.
 //! - [`pack`]: turning changed rectangles into update parts; the independent compression jobs
 //!   run on an [`Executor`] the caller provides (the host runs them on all cores).
+//! - [`predict`]: the predicted coding of photo-like rectangles (median edge detector, green
+//!   subtracted), which zstd compresses to well under their raw size.
 //! - [`glyphs`]: the glyph cache, which sends a piece of text the viewer holds already as a
 //!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
@@ -27,6 +29,7 @@ mod decoder;
 mod encoder;
 mod glyphs;
 mod pack;
+mod predict;
 mod wire;
 
 pub use decoder::Framebuffer;

@@ -2,6 +2,7 @@
 //! zstd, photo-like bands as JPEG. Gathering pixels runs in order; compressing runs as
 //! independent jobs on the caller's [`Executor`].
 
+use super::predict;
 use super::wire::*;
 
 /// zstd level for screen data.
@@ -206,6 +207,7 @@ pub(super) fn bands(r: Rect, rows: u32) -> impl Iterator<Item = Rect> {
 struct Chunk {
     rects: Vec<Rect>,
     palettes: Vec<Vec<[u8; 3]>>,
+    predicted: Vec<bool>,
     raw: Vec<u8>,
 }
 
@@ -253,6 +255,7 @@ pub(super) fn encode_parts(
         encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
         palettes: Vec::new(),
+        predicted: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
         glyphs: Vec::new(),
@@ -263,6 +266,9 @@ pub(super) fn encode_parts(
         let mut p = new_part(parts.len());
         p.rects = chunk.rects;
         p.palettes = chunk.palettes;
+        if chunk.predicted.contains(&true) {
+            p.predicted = chunk.predicted;
+        }
         p.data = data?;
         parts.push(p);
     }
@@ -295,7 +301,8 @@ pub(super) fn pack_bgr(frame: &FrameRef<'_>, r: &Rect, out: &mut Vec<u8>) {
     }
 }
 
-/// Packs the lossless rectangles (as palette indices where few colours, raw BGR otherwise) into
+/// Packs the lossless rectangles (as palette indices where few colours, predicted BGR where
+/// photo-like, raw BGR otherwise) into
 /// chunks of about [`PART_RAW_BYTES`], cutting big rectangles into bands.
 fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
     let mut chunks = Vec::new();
@@ -307,10 +314,19 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
                 Some(pal) => {
                     pack_indices(frame, &band, &pal, &mut cur.raw);
                     cur.palettes.push(pal.colours);
+                    cur.predicted.push(false);
                 }
                 None => {
-                    pack_bgr(frame, &band, &mut cur.raw);
+                    let rows =
+                        || (band.y..band.y + band.h).map(|y| frame.row(y, band.x, band.x + band.w));
+                    let predicted = predict::worth_predicting(rows());
+                    if predicted {
+                        predict::residuals(rows(), &mut cur.raw);
+                    } else {
+                        pack_bgr(frame, &band, &mut cur.raw);
+                    }
                     cur.palettes.push(Vec::new());
+                    cur.predicted.push(predicted);
                 }
             }
             cur.rects.push(band);

@@ -124,6 +124,7 @@ fn hostile_updates_are_refused() {
         data: zstd::bulk::compress(&[0u8; 12], 1).expect("zstd"),
         palettes: Vec::new(),
         lossy: Vec::new(),
+        predicted: Vec::new(),
         glyphs: Vec::new(),
         timing: Timing::default(),
     };
@@ -191,6 +192,7 @@ fn empty_update(width: u32, height: u32) -> FrameUpdate {
         palettes: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
+        predicted: Vec::new(),
         glyphs: Vec::new(),
         timing: Timing::default(),
     }
@@ -485,6 +487,75 @@ fn sharp_never_goes_lossy_and_smooth_does_at_once() {
         }
         assert_eq!(any, want_lossy, "{q:?}");
     }
+}
+
+/// A photo-like picture: smooth gradients in every channel with fine grain.
+fn photo(w: u32, h: u32) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut v = vec![0u8; (w * h * 4) as usize];
+    for (i, px) in v.chunks_exact_mut(4).enumerate() {
+        let (px_x, px_y) = (i as u32 % w, i as u32 / w);
+        for (c, p) in px[..3].iter_mut().enumerate() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let base = (px_x * (c as u32 + 1) + px_y * (3 - c as u32)) / 3;
+            *p = (base % 200) as u8 + (x % 6) as u8;
+        }
+    }
+    v
+}
+
+#[test]
+fn photos_travel_predicted_exactly_and_smaller_than_unpredicted() {
+    let (w, h) = (256, 200);
+    let pixels = photo(w, h);
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &pixels,
+    };
+    let all = Rect { x: 0, y: 0, w, h };
+    let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
+    assert!(parts.iter().all(|p| p.predicted.iter().all(|x| *x)));
+    assert!(parts.iter().any(|p| !p.predicted.is_empty()));
+    let mut fb = Framebuffer::new();
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &pixels[..]);
+    let sent: usize = parts.iter().map(|p| p.data.len()).sum();
+    let mut raw = Vec::new();
+    pack::pack_bgr(&f, &all, &mut raw);
+    let unpredicted = zstd::bulk::compress(&raw, 1).expect("zstd").len();
+    assert!(
+        sent * 10 < unpredicted * 7,
+        "predicted {sent} B, unpredicted {unpredicted} B"
+    );
+}
+
+#[test]
+fn predictions_that_do_not_match_the_rectangles_are_refused() {
+    let (w, h) = (64, 32);
+    let pixels = photo(w, h);
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &pixels,
+    };
+    let all = Rect { x: 0, y: 0, w, h };
+    let good = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
+    assert_eq!(good[0].predicted, vec![true]);
+    let mut fb = Framebuffer::new();
+    let mut short = good[0].clone();
+    short.predicted = vec![true, false];
+    assert!(matches!(fb.apply(&short), Err(CodecError::Corrupt(_))));
+    let mut both = good[0].clone();
+    both.palettes = vec![vec![[0, 0, 0], [1, 1, 1]]];
+    assert!(matches!(fb.apply(&both), Err(CodecError::Corrupt(_))));
+    assert_eq!(fb.width(), 0, "nothing was applied");
 }
 
 proptest! {

@@ -83,7 +83,8 @@ impl Rect {
 /// How the pixel data of an update is encoded.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// The rectangles' pixels as BGR rows, concatenated, compressed with zstd.
+    /// The rectangles' pixels as BGR rows (or palette indices, or predicted BGR residuals, as
+    /// the part says per rectangle), concatenated, compressed with zstd.
     Bgr24Zstd,
 }
 
@@ -154,6 +155,11 @@ pub struct FrameUpdate {
     /// and 256 colours at most), rows padded to a byte. Text and UI, anti-aliased or not,
     /// compress far better this way.
     pub palettes: Vec<Vec<[u8; 3]>>,
+    /// Per rectangle of `rects` (or empty when none is): whether its BGR pixels are stored
+    /// predicted, as residuals of the median edge detector with the green residual subtracted
+    /// from blue and red (see the `predict` module). Photo-like rectangles are; a rectangle with
+    /// a palette never is.
+    pub predicted: Vec<bool>,
     /// Encoded pixels.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,

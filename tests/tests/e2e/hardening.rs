@@ -572,6 +572,7 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
         palettes: Vec::new(),
         data: Vec::new(),
         lossy: Vec::new(),
+        predicted: Vec::new(),
         glyphs: Vec::new(),
         timing: Timing::default(),
     };
