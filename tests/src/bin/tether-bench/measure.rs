@@ -20,6 +20,10 @@ pub(crate) struct Result_ {
     pub(crate) latency_p50_ms: Option<f64>,
     pub(crate) latency_p95_ms: Option<f64>,
     pub(crate) bytes_per_event: Option<f64>,
+    /// UDP payload bytes both ways on the agent's connection per event: the screen messages in
+    /// QUIC packets, the viewer's acknowledgement and QUIC's own (IP and UDP headers add 28 B a
+    /// datagram).
+    pub(crate) wire_bytes_per_event: Option<f64>,
     pub(crate) fps: Option<f64>,
     pub(crate) host_cpu_s: f64,
     pub(crate) relay_cpu_s: f64,
@@ -37,6 +41,7 @@ impl Result_ {
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p95_ms": self.latency_p95_ms,
             "bytes_per_event": self.bytes_per_event,
+            "wire_bytes_per_event": self.wire_bytes_per_event,
             "fps": self.fps,
             "host_cpu_s": self.host_cpu_s,
             "relay_cpu_s": self.relay_cpu_s,
@@ -207,13 +212,20 @@ impl Bench {
         }
     }
 
+    /// UDP payload bytes the agent's connection has received and sent.
+    pub(crate) fn wire(&self) -> u64 {
+        let s = self.agent.connection().stats();
+        s.udp_rx.bytes + s.udp_tx.bytes
+    }
+
     /// Runs `act`, then measures how long the agent took to show its result and what it cost.
     pub(crate) async fn event(
         &self,
         act: impl FnOnce() -> anyhow::Result<()>,
-    ) -> anyhow::Result<Option<(f64, usize)>> {
+    ) -> anyhow::Result<Option<Sample>> {
         let before = self.synced(Duration::from_secs(10)).await?;
         let mark = self.lock().records.len();
+        let wire0 = self.wire();
         let t0 = Instant::now();
         act()?;
         let Some(after) = self.settled_change(&before).await? else {
@@ -227,6 +239,10 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // The acknowledgements that follow the frame belong to it: the viewer's own at once, and
+        // QUIC's, which a peer may delay by up to 25 ms.
+        tokio::time::sleep(WIRE_TAIL).await;
+        let wire = self.wire() - wire0;
         let r = self.lock();
         let recs = &r.records[mark..];
         let done = recs
@@ -237,7 +253,11 @@ impl Bench {
             .map(|f| f.at.duration_since(t0).as_secs_f64() * 1000.0)
             .unwrap_or(0.0);
         let bytes = recs.iter().map(|f| f.bytes).sum();
-        Ok(Some((latency, bytes)))
+        Ok(Some(Sample {
+            latency_ms: latency,
+            bytes,
+            wire,
+        }))
     }
 
     pub(crate) fn cpu(&self) -> (f64, f64) {
@@ -253,16 +273,33 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[i.min(sorted.len() - 1)])
 }
 
-/// Latency percentiles and mean bytes of `(latency ms, bytes)` samples.
-pub(crate) fn summarize(name: &str, samples: &[(f64, usize)]) -> Result_ {
-    let mut lat: Vec<f64> = samples.iter().map(|s| s.0).collect();
+/// How long after the agent shows an event's result its traffic is still counted.
+const WIRE_TAIL: Duration = Duration::from_millis(60);
+
+/// What one event cost.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// From the action to the frame that showed its result.
+    pub(crate) latency_ms: f64,
+    /// Screen message bytes.
+    pub(crate) bytes: usize,
+    /// UDP payload bytes both ways on the agent's connection.
+    pub(crate) wire: u64,
+}
+
+/// Latency percentiles and mean bytes of samples.
+pub(crate) fn summarize(name: &str, samples: &[Sample]) -> Result_ {
+    let mut lat: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
     lat.sort_by(|a, b| a.total_cmp(b));
-    let bytes = samples.iter().map(|s| s.1 as f64).sum::<f64>() / samples.len().max(1) as f64;
+    let n = samples.len().max(1) as f64;
+    let bytes = samples.iter().map(|s| s.bytes as f64).sum::<f64>() / n;
+    let wire = samples.iter().map(|s| s.wire as f64).sum::<f64>() / n;
     Result_ {
         scenario: name.into(),
         latency_p50_ms: percentile(&lat, 0.5),
         latency_p95_ms: percentile(&lat, 0.95),
         bytes_per_event: Some(bytes),
+        wire_bytes_per_event: Some(wire),
         ..Default::default()
     }
 }

@@ -347,13 +347,16 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
     b.synced(Duration::from_secs(10)).await?;
     let mark = b.lock().records.len();
     let (h0, _) = b.cpu();
+    let wire0 = b.wire();
     // The scenario is ten seconds of nothing.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (h1, _) = b.cpu();
+    let wire = b.wire() - wire0;
     let bytes: usize = b.lock().records[mark..].iter().map(|f| f.bytes).sum();
     Ok(Result_ {
         scenario: "idle".into(),
         bytes_per_event: Some(bytes as f64),
+        wire_bytes_per_event: Some(wire as f64),
         fps: None,
         latency_p50_ms: None,
         latency_p95_ms: None,
