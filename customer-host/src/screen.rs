@@ -1,5 +1,6 @@
 //! Serving one viewer's screen stream: capture, diff against what that viewer has, encode, send,
-//! with at most [`WINDOW`] frames in flight (latest frame wins).
+//! with at most [`WINDOW`] frames in flight, or up to [`WINDOW_MAX_FRAMES`] small ones (latest
+//! frame wins).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,8 +22,13 @@ use tether_protocol::screen::Rect;
 
 use tether_desktop::capture::{CaptureError, Capturer, CapturerFactory, Damage};
 
-/// Frames in flight per viewer.
+/// Frames in flight per viewer, whatever their size.
 pub const WINDOW: usize = 2;
+/// Frames in flight per viewer while they come to less than [`WINDOW_MAX_BYTES`]: keystrokes and
+/// small changes need an acknowledgement only once per this many.
+pub const WINDOW_MAX_FRAMES: usize = 16;
+/// See [`WINDOW_MAX_FRAMES`]: 64 KiB is 50 ms of a 10 Mbit/s link.
+pub const WINDOW_MAX_BYTES: usize = 64 << 10;
 /// How long one wait for damage lasts before the loop looks at its messages again.
 const WAIT: Duration = Duration::from_millis(100);
 
@@ -142,10 +148,7 @@ impl Worker {
             match self.cap.wait_damage(wait)? {
                 Damage::None => {
                     let seq = self.seq + 1;
-                    let t = Timing {
-                        captured_us: now_us(),
-                        ..Timing::default()
-                    };
+                    let t = Timing::captured(now_us());
                     let refined = self.enc.refine(now_ms(), seq, t, &AllCores)?;
                     if refined.is_empty() {
                         return Ok(None);
@@ -174,10 +177,7 @@ impl Worker {
             hints.as_deref(),
             self.epoch.elapsed().as_millis() as u64,
             seq,
-            Timing {
-                captured_us,
-                ..Timing::default()
-            },
+            Timing::captured(captured_us),
             &AllCores,
         )?;
         if parts.is_empty() {
@@ -186,7 +186,7 @@ impl Worker {
         self.seq = seq;
         let encoded_us = now_us();
         for p in &mut parts {
-            p.timing_mut().encoded_us = encoded_us;
+            p.timing_mut().encoded_at(encoded_us);
         }
         Ok(Some(parts))
     }
@@ -253,7 +253,7 @@ async fn pump(
     mut worker: Worker,
 ) -> Result<(), ViewerError> {
     let start = Instant::now();
-    let mut window = FlowWindow::new(WINDOW);
+    let mut window = FlowWindow::new(WINDOW, WINDOW_MAX_FRAMES, WINDOW_MAX_BYTES);
     loop {
         while let Ok(m) = rx.try_recv() {
             handle(m, &mut window, &mut worker, start);
@@ -279,14 +279,20 @@ async fn pump(
             continue;
         };
         let sent_us = now_us();
-        for mut p in parts {
-            p.timing_mut().sent_us = sent_us;
+        let bytes: usize = parts.iter().map(ScreenMsg::picture_len).sum();
+        let ask = window.wants_ack(bytes, start.elapsed());
+        let n = parts.len();
+        for (i, mut p) in parts.into_iter().enumerate() {
+            p.timing_mut().sent_at(sent_us);
+            if ask && i + 1 == n {
+                p.ask_ack();
+            }
             if let Err(e) = write_msg(send, &p, MEDIA_MAX_FRAME).await {
                 debug!(error = %e, "viewer stream closed");
                 return Ok(());
             }
         }
-        window.on_sent(worker.seq, start.elapsed());
+        window.on_sent(worker.seq, bytes, start.elapsed(), ask);
     }
 }
 

@@ -758,12 +758,29 @@ impl ScreenMsg {
             ScreenMsg::Update(u) => &mut u.timing,
         }
     }
+
+    /// Bytes of picture it carries, for flow control.
+    pub fn picture_len(&self) -> usize {
+        match self {
+            ScreenMsg::Update(u) => {
+                u.data.len() + u.glyphs.len() + u.lossy.iter().map(|j| j.data.len()).sum::<usize>()
+            }
+        }
+    }
+
+    /// Asks the viewer to acknowledge the frame at once (on a frame's last part).
+    pub fn ask_ack(&mut self) {
+        match self {
+            ScreenMsg::Update(u) => u.ack = true,
+        }
+    }
 }
 
 /// Viewer to host, on a screen stream. Opaque to the relay.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ViewerMsg {
-    /// The viewer has presented the update with this sequence number.
+    /// The viewer has presented the update with this sequence number and every one before it
+    /// (sent when the host asks, see [`crate::screen::FrameUpdate::ack`]).
     Ack {
         /// Sequence number of the last part.
         seq: u64,

@@ -52,6 +52,8 @@ pub struct FrameInfo {
     pub received_us: u64,
     /// When it was fully decoded.
     pub decoded_us: u64,
+    /// Whether the host asked for it to be acknowledged (its window was full).
+    pub acknowledged: bool,
 }
 
 impl FrameInfo {
@@ -71,7 +73,7 @@ pub struct ScreenView {
 }
 
 impl ScreenView {
-    /// Waits for the next whole frame, applies it, and acknowledges it.
+    /// Waits for the next whole frame, applies it, and acknowledges it if the host asked.
     pub async fn next_frame(&mut self) -> Result<FrameInfo, ClientError> {
         let mut info: Option<FrameInfo> = None;
         loop {
@@ -100,6 +102,7 @@ impl ScreenView {
                 timing: upd.timing,
                 received_us: received,
                 decoded_us: 0,
+                acknowledged: false,
             });
             i.rects.extend_from_slice(&upd.rects);
             i.rects.extend(upd.lossy.iter().map(|j| j.rect));
@@ -116,14 +119,19 @@ impl ScreenView {
                     .take()
                     .ok_or_else(|| ClientError::Protocol("empty frame".into()))?;
                 done.decoded_us = now_us();
-                let mut send = self.send.lock().await;
-                write_msg(
-                    &mut send,
-                    &ViewerMsg::Ack { seq: done.seq },
-                    CONTROL_MAX_FRAME,
-                )
-                .await
-                .map_err(lost)?;
+                done.acknowledged = upd.ack;
+                // The host asks with the frame that fills its window; the answer covers every
+                // frame before it.
+                if upd.ack {
+                    let mut send = self.send.lock().await;
+                    write_msg(
+                        &mut send,
+                        &ViewerMsg::Ack { seq: done.seq },
+                        CONTROL_MAX_FRAME,
+                    )
+                    .await
+                    .map_err(lost)?;
+                }
                 return Ok(done);
             }
         }

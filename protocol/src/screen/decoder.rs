@@ -1,6 +1,8 @@
 //! The viewer's side: applying update parts to a framebuffer, every length and rectangle
 //! checked before anything is written.
 
+use std::borrow::Cow;
+
 use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::predict;
@@ -65,13 +67,13 @@ impl Framebuffer {
     /// leaves the lossless rectangles of the part painted, never anything out of bounds.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
         let expected = check(upd)?;
-        let raw = if upd.rects.is_empty() {
-            Vec::new()
-        } else {
-            match upd.encoding {
-                Encoding::Bgr24Zstd => zstd::bulk::decompress(&upd.data, expected)
+        let raw: Cow<'_, [u8]> = match upd.encoding {
+            _ if expected == 0 && upd.data.is_empty() => Cow::Borrowed(&[]),
+            Encoding::Bgr24 => Cow::Borrowed(&upd.data),
+            Encoding::Bgr24Zstd => Cow::Owned(
+                zstd::bulk::decompress(&upd.data, expected)
                     .map_err(|e| CodecError::Corrupt(e.to_string()))?,
-            }
+            ),
         };
         if raw.len() != expected {
             return Err(CodecError::DataLength {

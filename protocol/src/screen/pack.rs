@@ -7,6 +7,8 @@ use super::wire::*;
 
 /// zstd level for screen data.
 const ZSTD_LEVEL: i32 = 1;
+/// Data up to this long goes uncompressed: zstd's frame costs more than it could save.
+const MIN_COMPRESS: usize = 16;
 /// JPEG quality of lossy rectangles.
 const JPEG_QUALITY: u8 = 70;
 
@@ -27,6 +29,7 @@ impl Job<'_> {
     /// Does the work on `frame`.
     pub fn run(&self, frame: &FrameRef<'_>) -> Result<Vec<u8>, CodecError> {
         match self {
+            Job::Compress([]) => Ok(Vec::new()),
             Job::Compress(raw) => zstd::bulk::compress(raw, ZSTD_LEVEL)
                 .map_err(|e| CodecError::Corrupt(e.to_string())),
             Job::Jpeg(r) => {
@@ -237,7 +240,13 @@ pub(super) fn encode_parts(
         .collect();
     let jobs: Vec<Job<'_>> = chunks
         .iter()
-        .map(|c| Job::Compress(&c.raw))
+        .map(|c| {
+            Job::Compress(if c.raw.len() > MIN_COMPRESS {
+                &c.raw
+            } else {
+                &[]
+            })
+        })
         .chain(jpeg_bands.iter().map(|r| Job::Jpeg(*r)))
         .collect();
     let mut results = exec.run(frame, &jobs);
@@ -250,6 +259,7 @@ pub(super) fn encode_parts(
         seq,
         part: u32::try_from(index).unwrap_or(u32::MAX),
         last: false,
+        ack: false,
         width: frame.width,
         height: frame.height,
         encoding: Encoding::Bgr24Zstd,
@@ -269,7 +279,15 @@ pub(super) fn encode_parts(
         if chunk.predicted.contains(&true) {
             p.predicted = chunk.predicted;
         }
-        p.data = data?;
+        let data = data?;
+        // Rectangles of one colour need no data at all; data zstd cannot shrink goes as it is.
+        if chunk.raw.is_empty() {
+        } else if chunk.raw.len() > MIN_COMPRESS && data.len() < chunk.raw.len() {
+            p.data = data;
+        } else {
+            p.encoding = Encoding::Bgr24;
+            p.data = chunk.raw;
+        }
         parts.push(p);
     }
     let mut cur = new_part(parts.len());

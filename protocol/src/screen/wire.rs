@@ -83,6 +83,9 @@ impl Rect {
 /// How the pixel data of an update is encoded.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// As [`Encoding::Bgr24Zstd`], but not compressed: for data too small or too random for
+    /// zstd to shrink (a frame of zstd costs 9 bytes before any content).
+    Bgr24,
     /// The rectangles' pixels as BGR rows (or palette indices, or predicted BGR residuals, as
     /// the part says per rectangle), concatenated, compressed with zstd.
     Bgr24Zstd,
@@ -122,15 +125,41 @@ pub struct JpegRect {
     pub data: Vec<u8>,
 }
 
-/// Host clock readings for one frame, microseconds since the Unix epoch.
+/// Host clock readings for one frame. Only the capture is a full timestamp; the rest are
+/// durations after it, which take a byte or two on the wire.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timing {
-    /// When the pixels were captured.
+    /// When the pixels were captured, microseconds since the Unix epoch.
     pub captured_us: u64,
-    /// When encoding finished.
-    pub encoded_us: u64,
-    /// When the host started writing the frame to the network.
-    pub sent_us: u64,
+    /// From the capture to the end of encoding, microseconds.
+    pub encode_us: u32,
+    /// From the end of encoding to the host starting to write the frame, microseconds.
+    pub queue_us: u32,
+}
+
+impl Timing {
+    /// Timing of a frame captured at `captured_us`.
+    pub fn captured(captured_us: u64) -> Self {
+        Timing {
+            captured_us,
+            ..Timing::default()
+        }
+    }
+
+    /// Records that encoding ended at `now_us`.
+    pub fn encoded_at(&mut self, now_us: u64) {
+        self.encode_us = micros_between(self.captured_us, now_us);
+    }
+
+    /// Records that the host started writing the frame at `now_us`.
+    pub fn sent_at(&mut self, now_us: u64) {
+        let encoded = self.captured_us + u64::from(self.encode_us);
+        self.queue_us = micros_between(encoded, now_us);
+    }
+}
+
+fn micros_between(from: u64, to: u64) -> u32 {
+    u32::try_from(to.saturating_sub(from)).unwrap_or(u32::MAX)
 }
 
 /// One part of a frame update. A frame is presented when its `last` part has been applied.
@@ -142,6 +171,10 @@ pub struct FrameUpdate {
     pub part: u32,
     /// Whether this is the frame's last part.
     pub last: bool,
+    /// On a last part: the host asks the viewer to acknowledge the frame at once (its window of
+    /// frames in flight is full). Without it, the viewer acknowledges with the next frame that
+    /// asks, which covers every frame before it.
+    pub ack: bool,
     /// Monitor width; a change resets the viewer's framebuffer.
     pub width: u32,
     /// Monitor height.

@@ -565,6 +565,7 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
         seq: 1,
         part: 0,
         last: true,
+        ack: false,
         width: 1_000_000,
         height: 1,
         encoding: Encoding::Bgr24Zstd,

@@ -100,6 +100,42 @@ async fn damage_driven_capture_is_exact_after_random_drawing_and_idle_costs_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystroke_sized_frames_are_acknowledged_once_per_window_and_never_stall()
+-> anyhow::Result<()> {
+    let (w, h) = (320u16, 240u16);
+    let x = Xvfb::start(w.into(), h.into())?;
+    x.put(0, 0, w, h, &test_picture(w.into(), h.into(), 9))?;
+    let (_relay, _host, agent, info) = session_with_host(&x).await?;
+    let mut view = agent.view(info.id, 0).await?;
+    sync(&mut view, &x, 0, 0, w, h).await?;
+    // Sixty one-pixel changes, each its own frame: more than three windows' worth. A viewer
+    // that did not answer when asked would stall the host after the first window.
+    let (mut frames, mut asked) = (0, 0);
+    for i in 0..60i16 {
+        x.fill(10 + i, 20, 1, 1, 0x10_2030 + i as u32)?;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let f = view.next_frame().await?;
+                frames += 1;
+                asked += usize::from(f.acknowledged);
+                let px = 10 + i as u32;
+                if f.rects.iter().any(|r| r.x <= px && px < r.x + r.w) {
+                    return anyhow::Ok(());
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("change {i} never arrived"))??;
+    }
+    assert!(frames >= 60);
+    assert!(
+        (1..frames / 4).contains(&asked),
+        "{asked} of {frames} frames asked for an acknowledgement"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_viewers_watch_two_monitors_independently() -> anyhow::Result<()> {
     let x = Xvfb::start(2560, 1024)?;
     for (name, geom) in [
@@ -240,14 +276,19 @@ async fn auto_goes_lossy_at_once_when_acknowledgements_come_back_slowly() -> any
     );
 
     // Slow link: 100 ms each way. Small changes (lossless at any speed) let the host measure
-    // the round trip from their acknowledgements.
+    // the round trip from their acknowledgements, which it asks for once a second while only
+    // small changes flow: keep them coming for a few seconds.
     link.set(Impairment {
         delay: Duration::from_millis(100),
         ..Impairment::default()
     });
-    for i in 0..12u16 {
+    let small_until = std::time::Instant::now() + Duration::from_millis(3_500);
+    for i in 0u16.. {
+        if i >= 12 && std::time::Instant::now() > small_until {
+            break;
+        }
         x.put(
-            (i * 20) as i16,
+            (i % 30 * 20) as i16,
             440,
             16,
             16,

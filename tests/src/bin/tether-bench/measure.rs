@@ -24,6 +24,8 @@ pub(crate) struct Result_ {
     /// QUIC packets, the viewer's acknowledgement and QUIC's own (IP and UDP headers add 28 B a
     /// datagram).
     pub(crate) wire_bytes_per_event: Option<f64>,
+    /// Of those, what the agent received: the mirror of what the host sends.
+    pub(crate) wire_in_per_event: Option<f64>,
     pub(crate) fps: Option<f64>,
     pub(crate) host_cpu_s: f64,
     pub(crate) relay_cpu_s: f64,
@@ -42,6 +44,7 @@ impl Result_ {
             "latency_p95_ms": self.latency_p95_ms,
             "bytes_per_event": self.bytes_per_event,
             "wire_bytes_per_event": self.wire_bytes_per_event,
+            "wire_in_per_event": self.wire_in_per_event,
             "fps": self.fps,
             "host_cpu_s": self.host_cpu_s,
             "relay_cpu_s": self.relay_cpu_s,
@@ -213,9 +216,12 @@ impl Bench {
     }
 
     /// UDP payload bytes the agent's connection has received and sent.
-    pub(crate) fn wire(&self) -> u64 {
+    pub(crate) fn wire(&self) -> Wire {
         let s = self.agent.connection().stats();
-        s.udp_rx.bytes + s.udp_tx.bytes
+        Wire {
+            both: s.udp_rx.bytes + s.udp_tx.bytes,
+            received: s.udp_rx.bytes,
+        }
     }
 
     /// Runs `act`, then measures how long the agent took to show its result and what it cost.
@@ -242,7 +248,7 @@ impl Bench {
         // The acknowledgements that follow the frame belong to it: the viewer's own at once, and
         // QUIC's, which a peer may delay by up to 25 ms.
         tokio::time::sleep(WIRE_TAIL).await;
-        let wire = self.wire() - wire0;
+        let wire = self.wire().since(wire0);
         let r = self.lock();
         let recs = &r.records[mark..];
         let done = recs
@@ -283,8 +289,27 @@ pub(crate) struct Sample {
     pub(crate) latency_ms: f64,
     /// Screen message bytes.
     pub(crate) bytes: usize,
-    /// UDP payload bytes both ways on the agent's connection.
-    pub(crate) wire: u64,
+    /// UDP payload bytes on the agent's connection.
+    pub(crate) wire: Wire,
+}
+
+/// UDP payload bytes on the agent's connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wire {
+    /// Both ways.
+    pub(crate) both: u64,
+    /// Received by the agent.
+    pub(crate) received: u64,
+}
+
+impl Wire {
+    /// What moved since `start`.
+    pub(crate) fn since(self, start: Wire) -> Wire {
+        Wire {
+            both: self.both - start.both,
+            received: self.received - start.received,
+        }
+    }
 }
 
 /// Latency percentiles and mean bytes of samples.
@@ -293,13 +318,15 @@ pub(crate) fn summarize(name: &str, samples: &[Sample]) -> Result_ {
     lat.sort_by(|a, b| a.total_cmp(b));
     let n = samples.len().max(1) as f64;
     let bytes = samples.iter().map(|s| s.bytes as f64).sum::<f64>() / n;
-    let wire = samples.iter().map(|s| s.wire as f64).sum::<f64>() / n;
+    let wire = samples.iter().map(|s| s.wire.both as f64).sum::<f64>() / n;
+    let wire_in = samples.iter().map(|s| s.wire.received as f64).sum::<f64>() / n;
     Result_ {
         scenario: name.into(),
         latency_p50_ms: percentile(&lat, 0.5),
         latency_p95_ms: percentile(&lat, 0.95),
         bytes_per_event: Some(bytes),
         wire_bytes_per_event: Some(wire),
+        wire_in_per_event: Some(wire_in),
         ..Default::default()
     }
 }

@@ -6,12 +6,13 @@ use crate::measure::Result_;
 pub(crate) fn table(results: &[Result_]) {
     let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
     println!(
-        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9}",
+        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9}",
         "scenario",
         "p50 ms",
         "p95 ms",
         "bytes/event",
         "wire/event",
+        "wire in",
         "fps",
         "host CPU s",
         "relay CPU s",
@@ -21,12 +22,13 @@ pub(crate) fn table(results: &[Result_]) {
     );
     for r in results {
         println!(
-            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9}",
+            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9}",
             r.scenario,
             f(r.latency_p50_ms, 1),
             f(r.latency_p95_ms, 1),
             f(r.bytes_per_event, 0),
             f(r.wire_bytes_per_event, 0),
+            f(r.wire_in_per_event, 0),
             f(r.fps, 1),
             r.host_cpu_s,
             r.relay_cpu_s,

@@ -351,12 +351,13 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
     // The scenario is ten seconds of nothing.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (h1, _) = b.cpu();
-    let wire = b.wire() - wire0;
+    let wire = b.wire().since(wire0);
     let bytes: usize = b.lock().records[mark..].iter().map(|f| f.bytes).sum();
     Ok(Result_ {
         scenario: "idle".into(),
         bytes_per_event: Some(bytes as f64),
-        wire_bytes_per_event: Some(wire as f64),
+        wire_bytes_per_event: Some(wire.both as f64),
+        wire_in_per_event: Some(wire.received as f64),
         fps: None,
         latency_p50_ms: None,
         latency_p95_ms: None,
