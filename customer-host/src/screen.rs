@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 use tether_protocol::msg::MonitorInfo;
 use tether_protocol::screen::Rect;
 
-use tether_desktop::capture::{CaptureError, Capturer, CapturerFactory, Damage};
+use tether_desktop::capture::{CaptureError, Capturer, CapturerFactory, Damage, Wakeup};
 
 /// Frames in flight per viewer, whatever their size.
 pub const WINDOW: usize = 2;
@@ -29,8 +29,6 @@ pub const WINDOW: usize = 2;
 pub const WINDOW_MAX_FRAMES: usize = 16;
 /// See [`WINDOW_MAX_FRAMES`]: 64 KiB is 50 ms of a 10 Mbit/s link.
 pub const WINDOW_MAX_BYTES: usize = 64 << 10;
-/// How long one wait for damage lasts before the loop looks at its messages again.
-const WAIT: Duration = Duration::from_millis(100);
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
@@ -126,8 +124,9 @@ fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
 }
 
 impl Worker {
-    /// Waits up to `wait` for the monitor to change, then captures and encodes the change.
-    fn step(&mut self, wait: Duration) -> Result<Option<Vec<ScreenMsg>>, ViewerError> {
+    /// Waits for the monitor to change (or for the capturer's wake-up), then captures and
+    /// encodes the change.
+    fn step(&mut self) -> Result<Option<Vec<ScreenMsg>>, ViewerError> {
         let now_ms = || self.epoch.elapsed().as_millis() as u64;
         // The link as the acknowledgements measure it, and the viewer's mode, apply to this very
         // frame.
@@ -137,14 +136,11 @@ impl Worker {
             .set_quality(quality_of(self.quality.load(Ordering::Relaxed)));
         let hints = if self.started {
             // Lossy tiles wait to be refined as soon as they stop changing: look again soon even
-            // if nothing changes.
-            let wait = if self.enc.wants_refinement() {
-                wait.min(Duration::from_millis(
-                    tether_protocol::screen::MIN_SETTLE_MS / 2,
-                ))
-            } else {
-                wait
-            };
+            // if nothing changes. Otherwise sleep until something does.
+            let wait = self
+                .enc
+                .wants_refinement()
+                .then(|| Duration::from_millis(tether_protocol::screen::MIN_SETTLE_MS / 2));
             match self.cap.wait_damage(wait)? {
                 Damage::None => {
                     let seq = self.seq + 1;
@@ -246,7 +242,8 @@ impl Worker {
 }
 
 /// Captures and sends frames while the flow window has room, and handles the viewer's messages,
-/// until the viewer goes away.
+/// until the viewer goes away. While nothing changes on screen the worker sleeps in the
+/// capturer; a message that needs it (another monitor, the viewer leaving) wakes it.
 async fn pump(
     send: &mut quinn::SendStream,
     rx: &mut mpsc::UnboundedReceiver<ViewerMsg>,
@@ -254,11 +251,18 @@ async fn pump(
 ) -> Result<(), ViewerError> {
     let start = Instant::now();
     let mut window = FlowWindow::new(WINDOW, WINDOW_MAX_FRAMES, WINDOW_MAX_BYTES);
+    let waker = WakeOnDrop(worker.cap.waker());
+    let congested = worker.congested.clone();
+    let mut held: Vec<ViewerMsg> = Vec::new();
+    let mut closed = false;
     loop {
+        for m in held.drain(..) {
+            handle(m, &mut window, &mut worker, start);
+        }
         while let Ok(m) = rx.try_recv() {
             handle(m, &mut window, &mut worker, start);
         }
-        if rx.is_closed() && rx.is_empty() {
+        if closed || (rx.is_closed() && rx.is_empty()) {
             return Ok(());
         }
         if !window.can_send() {
@@ -268,12 +272,29 @@ async fn pump(
             }
             continue;
         }
-        let (w, res) = tokio::task::spawn_blocking(move || {
-            let r = worker.step(WAIT);
+        let mut step = tokio::task::spawn_blocking(move || {
+            let r = worker.step();
             (worker, r)
-        })
-        .await
-        .map_err(|e| ViewerError::Stream(e.to_string()))?;
+        });
+        let (w, res) = loop {
+            tokio::select! {
+                joined = &mut step => {
+                    break joined.map_err(|e| ViewerError::Stream(e.to_string()))?;
+                }
+                m = rx.recv(), if !closed => match m {
+                    // Acknowledgements only move the window.
+                    Some(ViewerMsg::Ack { seq }) => on_ack(seq, &mut window, &congested, start),
+                    Some(m) => {
+                        held.push(m);
+                        waker.wake();
+                    }
+                    None => {
+                        closed = true;
+                        waker.wake();
+                    }
+                },
+            }
+        };
         worker = w;
         let Some(parts) = res? else {
             continue;
@@ -296,20 +317,40 @@ async fn pump(
     }
 }
 
+/// The capturer's wake-up, also sent when the pump is dropped (the session aborted it), so that
+/// a worker sleeping in the capturer returns and its thread ends.
+struct WakeOnDrop(Option<Wakeup>);
+
+impl WakeOnDrop {
+    fn wake(&self) {
+        if let Some(w) = &self.0 {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.wake();
+    }
+}
+
+fn on_ack(seq: u64, window: &mut FlowWindow, congested: &AtomicBool, start: Instant) {
+    window.on_ack(seq, start.elapsed());
+    // Latest frame wins keeps latency flat on a slow link; going lossy sooner keeps the frame
+    // rate up too.
+    if let Some(rtt) = window.rtt() {
+        if rtt > SLOW_RTT {
+            congested.store(true, Ordering::Relaxed);
+        } else if rtt < FINE_RTT {
+            congested.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 fn handle(m: ViewerMsg, window: &mut FlowWindow, w: &mut Worker, start: Instant) {
     match m {
-        ViewerMsg::Ack { seq } => {
-            window.on_ack(seq, start.elapsed());
-            // Latest frame wins keeps latency flat on a slow link; going lossy sooner keeps
-            // the frame rate up too.
-            if let Some(rtt) = window.rtt() {
-                if rtt > SLOW_RTT {
-                    w.congested.store(true, Ordering::Relaxed);
-                } else if rtt < FINE_RTT {
-                    w.congested.store(false, Ordering::Relaxed);
-                }
-            }
-        }
+        ViewerMsg::Ack { seq } => on_ack(seq, window, &w.congested, start),
         ViewerMsg::SelectMonitor { monitor } => {
             if usize::from(monitor) < w.monitors.len() {
                 w.monitor = usize::from(monitor);

@@ -287,6 +287,53 @@ pub async fn run_with(
     result
 }
 
+/// A viewer listed in the customer's window from its creation to its drop.
+struct ShownViewer {
+    shared: Shared,
+    events: mpsc::UnboundedSender<HostEvent>,
+    viewer: Participant,
+    monitor: u8,
+}
+
+impl ShownViewer {
+    fn new(
+        shared: Shared,
+        events: mpsc::UnboundedSender<HostEvent>,
+        viewer: Participant,
+        monitor: u8,
+    ) -> Self {
+        shared.update(|v| v.viewers.push((viewer.clone(), monitor)));
+        let _ = events.send(HostEvent::ViewerStarted {
+            agent: viewer.to_string(),
+            monitor,
+        });
+        ShownViewer {
+            shared,
+            events,
+            viewer,
+            monitor,
+        }
+    }
+}
+
+impl Drop for ShownViewer {
+    fn drop(&mut self) {
+        let (viewer, monitor) = (&self.viewer, self.monitor);
+        self.shared.update(|v| {
+            if let Some(i) = v
+                .viewers
+                .iter()
+                .position(|(a, m)| a == viewer && *m == monitor)
+            {
+                v.viewers.remove(i);
+            }
+        });
+        let _ = self.events.send(HostEvent::ViewerStopped {
+            agent: viewer.to_string(),
+        });
+    }
+}
+
 /// A connection to the relay with its control stream, in a session.
 struct Link {
     conn: quinn::Connection,
@@ -600,29 +647,12 @@ impl Served {
         let shown = viewer.name.is_some();
         self.tasks.spawn(async move {
             let _slot = slot;
-            if shown {
-                shared.update(|v| v.viewers.push((viewer.clone(), monitor)));
-                let _ = events.send(HostEvent::ViewerStarted {
-                    agent: viewer.to_string(),
-                    monitor,
-                });
-            }
+            let id = viewer.id;
+            // Shown in the window while the stream lives, however its task ends (a session
+            // that lost its connection aborts what did not end by itself).
+            let _shown = shown.then(|| ShownViewer::new(shared, events, viewer, monitor));
             if let Err(e) = crate::screen::serve(s, r, monitor, factory).await {
-                warn!(error = %e, viewer = %viewer.id, "screen stream ended with an error");
-            }
-            if shown {
-                shared.update(|v| {
-                    if let Some(i) = v
-                        .viewers
-                        .iter()
-                        .position(|(a, m)| *a == viewer && *m == monitor)
-                    {
-                        v.viewers.remove(i);
-                    }
-                });
-                let _ = events.send(HostEvent::ViewerStopped {
-                    agent: viewer.to_string(),
-                });
+                warn!(error = %e, viewer = %id, "screen stream ended with an error");
             }
         });
     }

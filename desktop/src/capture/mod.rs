@@ -50,16 +50,47 @@ pub enum Damage {
     Unknown,
 }
 
+/// Wakes a capturer waiting for damage (see [`Capturer::waker`]).
+#[derive(Clone)]
+pub struct Wakeup(Arc<dyn Fn() + Send + Sync>);
+
+impl Wakeup {
+    /// A wake-up that runs `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Wakeup(Arc::new(f))
+    }
+
+    /// Makes the wait return.
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl std::fmt::Debug for Wakeup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wakeup")
+    }
+}
+
 /// A source of screen pictures.
 pub trait Capturer: Send {
     /// Every monitor, primary first, with its origin and size.
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError>;
 
-    /// Waits up to `timeout` for the screen to change, and says what changed since the last call.
-    /// Backends that cannot tell wait a frame interval and answer [`Damage::Unknown`].
-    fn wait_damage(&mut self, timeout: Duration) -> Result<Damage, CaptureError> {
-        std::thread::sleep(timeout.min(Duration::from_millis(15)));
+    /// Waits for the screen to change, at most `timeout` (`None`: until it changes or the
+    /// [`Capturer::waker`] is woken), and says what changed since the last call. Backends that
+    /// cannot tell wait a frame interval and answer [`Damage::Unknown`].
+    fn wait_damage(&mut self, timeout: Option<Duration>) -> Result<Damage, CaptureError> {
+        let frame = Duration::from_millis(15);
+        std::thread::sleep(timeout.map_or(frame, |t| t.min(frame)));
         Ok(Damage::Unknown)
+    }
+
+    /// A handle with which another thread makes a [`Capturer::wait_damage`] in progress (or the
+    /// next one) return [`Damage::None`] at once. `None` for backends whose waits are short
+    /// anyway.
+    fn waker(&self) -> Option<Wakeup> {
+        None
     }
 
     /// Captures monitor `index` (into [`Capturer::monitors`]) as BGRX pixels. With `only`, just

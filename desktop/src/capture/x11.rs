@@ -22,7 +22,9 @@ use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Window};
 use x11rb::rust_connection::RustConnection;
 
-use super::{CaptureError, Capturer, Damage};
+use std::sync::Arc;
+
+use super::{CaptureError, Capturer, Damage, Wakeup};
 
 /// More damaged rectangles than this are read as their bounding box, in one request.
 const MAX_RECTS: usize = 16;
@@ -206,6 +208,8 @@ pub struct X11Capturer {
     damage: Option<(damage::Damage, xfixes::Region)>,
     /// A DamageNotify arrived that has not been collected.
     damaged: bool,
+    /// An eventfd that [`Capturer::waker`] writes to, so that a wait for damage returns.
+    wake: Arc<OwnedFd>,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -258,7 +262,18 @@ impl X11Capturer {
         if conn.setup().image_byte_order != x11rb::protocol::xproto::ImageOrder::LSB_FIRST {
             return Err(CaptureError::Format("big-endian image byte order".into()));
         }
+        // SAFETY: eventfd takes no pointers; a non-negative result is a descriptor we own.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(CaptureError::Failed(format!(
+                "eventfd: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: `efd` was just created and nothing else owns it.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
         let mut me = Self {
+            wake,
             conn,
             root,
             width,
@@ -486,12 +501,23 @@ impl Capturer for X11Capturer {
         Ok(self.monitors.clone())
     }
 
-    fn wait_damage(&mut self, timeout: Duration) -> Result<Damage, CaptureError> {
+    fn waker(&self) -> Option<Wakeup> {
+        let fd = self.wake.clone();
+        Some(Wakeup::new(move || {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: writes 8 bytes from a live buffer to the eventfd `fd` keeps open. A full
+            // counter (EAGAIN) means a wake-up is pending already.
+            unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        }))
+    }
+
+    fn wait_damage(&mut self, timeout: Option<Duration>) -> Result<Damage, CaptureError> {
         let Some((damage, region)) = self.damage else {
-            std::thread::sleep(timeout.min(Duration::from_millis(15)));
+            let frame = Duration::from_millis(15);
+            std::thread::sleep(timeout.map_or(frame, |t| t.min(frame)));
             return Ok(Damage::Unknown);
         };
-        let end = Instant::now() + timeout;
+        let end = timeout.map(|t| Instant::now() + t);
         loop {
             if self.drain_events()? {
                 self.damaged = true;
@@ -499,18 +525,31 @@ impl Capturer for X11Capturer {
             if self.damaged {
                 break;
             }
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
                 return Ok(Damage::None);
             }
-            let mut pfd = libc::pollfd {
-                fd: self.conn.stream().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd for the duration of the call.
-            unsafe { libc::poll(&mut pfd, 1, ms) };
+            let mut pfd = [
+                libc::pollfd {
+                    fd: self.conn.stream().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let ms = left.map_or(-1, |l| l.as_millis().clamp(1, i32::MAX as u128) as i32);
+            // SAFETY: two valid pollfds for the duration of the call.
+            unsafe { libc::poll(pfd.as_mut_ptr(), 2, ms) };
+            if pfd[1].revents & libc::POLLIN != 0 {
+                let mut buf = [0u8; 8];
+                // SAFETY: reads at most 8 bytes into a live buffer; resets the counter.
+                unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                return Ok(Damage::None);
+            }
         }
         // Move the accumulated damage into our region, clearing it, then read it.
         let fail = |e: &dyn std::fmt::Display| CaptureError::Failed(e.to_string());

@@ -220,6 +220,50 @@ fn the_default_capture_path_uses_a_private_memfd() -> anyhow::Result<()> {
     }
 }
 
+/// The screen loop sleeps in the capturer while nothing changes: a wait without a timeout
+/// returns only for damage or for the waker (another monitor asked, the viewer gone).
+#[test]
+fn an_idle_screen_wait_returns_only_for_damage_or_its_waker() -> anyhow::Result<()> {
+    use std::sync::mpsc;
+    use tether_desktop::capture::x11::X11Capturer;
+    use tether_desktop::capture::{Capturer as _, Damage};
+    let x = Xvfb::start(320, 240)?;
+    let mut cap = X11Capturer::open(Some(&x.display()))?;
+    cap.capture(0, None)?;
+    // Collect whatever the start-up damaged.
+    while cap.wait_damage(Some(Duration::from_millis(50)))? != Damage::None {}
+    let waker = cap.waker().context("the X11 capturer has a waker")?;
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let d = cap.wait_damage(None);
+            let stop = d.is_err();
+            let _ = tx.send(d.map_err(|e| e.to_string()));
+            if stop {
+                break;
+            }
+        }
+    });
+    // Nothing changes: the wait goes on (no periodic wake-up returns it).
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "an idle wait returned by itself"
+    );
+    waker.wake();
+    let woken = rx.recv_timeout(Duration::from_secs(5))?;
+    assert_eq!(woken, Ok(Damage::None), "the waker ends the wait");
+    x.put(10, 10, 20, 20, &test_picture(20, 20, 9))?;
+    let damaged = rx.recv_timeout(Duration::from_secs(5))?;
+    assert!(
+        matches!(damaged, Ok(Damage::Rects(ref r)) if !r.is_empty()),
+        "damage ends the wait: {damaged:?}"
+    );
+    waiter
+        .join()
+        .map_err(|_| anyhow::anyhow!("waiter panicked"))?;
+    Ok(())
+}
+
 /// Starts the host with its window on `x` (no `--headless`).
 fn windowed_host(
     x: &Xvfb,

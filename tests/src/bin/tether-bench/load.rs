@@ -222,10 +222,10 @@ impl Capturer for Ticking {
         Ok(vec![self.info.clone()])
     }
 
-    fn wait_damage(&mut self, timeout: Duration) -> Result<Damage, CaptureError> {
+    fn wait_damage(&mut self, timeout: Option<Duration>) -> Result<Damage, CaptureError> {
         let now = Instant::now();
         if now < self.next {
-            std::thread::sleep(timeout.min(self.next - now));
+            std::thread::sleep(timeout.map_or(self.next - now, |t| t.min(self.next - now)));
         }
         if Instant::now() >= self.next {
             Ok(Damage::Rects(vec![self.change()]))
