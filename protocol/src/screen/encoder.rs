@@ -2,6 +2,7 @@
 
 use super::glyphs::{GlyphCache, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
+use super::predict;
 use super::wire::*;
 use crate::msg::ScreenMsg;
 
@@ -123,8 +124,9 @@ impl TileEncoder {
     /// Splits changed rectangles into lossless and lossy ones, per the quality mode and the
     /// tiles' motion, and remembers which tiles the viewer gets lossy.
     ///
-    /// Content with few colours (text, UI) stays lossless in every mode: its palette encoding is
-    /// smaller than JPEG and exact.
+    /// Content with few colours, or whose pixels mostly repeat their left neighbour (text and UI,
+    /// anti-aliased or not), stays lossless in every mode: it is smaller that way than as JPEG,
+    /// and exact.
     fn classify(&mut self, frame: &FrameRef<'_>, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
         let (mut sharp, mut soft) = (Vec::new(), Vec::new());
         for r in rects {
@@ -139,7 +141,13 @@ impl TileEncoder {
                                 .all(|t| self.heat.get(t).is_some_and(|h| *h >= MOTION_CHANGES)))
                 }
             };
-            let lossy = candidate && palette_of(frame, r).is_none();
+            // Text and UI stay exact even in motion: few colours, or (anti-aliased text in
+            // many colours over a big rectangle) pixels that mostly repeat their neighbour.
+            let lossy = candidate
+                && palette_of(frame, r).is_none()
+                && predict::worth_predicting(
+                    (r.y..r.y + r.h).map(|y| frame.row(y, r.x, r.x + r.w)),
+                );
             if lossy {
                 let tiles: Vec<usize> = self.tiles_of(r).collect();
                 for t in tiles {

@@ -10,6 +10,12 @@
 //! followed by a [`GlyphOp::Store`] into a slot. A keystroke is then a draw of the typed glyph and
 //! of the cursor, and a page of text mostly draws.
 //!
+//! Columns drawn down a whole tall region (a window border, a scroll bar) are rules, not text,
+//! and do not join every row into one band. In monospaced text, where anti-aliased glyphs of
+//! neighbouring cells touch, the grid of character cells and of text lines (found from the
+//! columns and rows that are blank nearly everywhere at one pitch) cuts runs and bands further,
+//! so that a blob is one character, which repeats, rather than a word, which rarely does.
+//!
 //! The viewer is a slave of the encoder: it stores and draws what it is told, in order, after
 //! the frame's last part; it checks every slot and rectangle first. The encoder verifies a hit
 //! byte for byte (the hash only finds the candidate), so a hash collision cannot paint a wrong
@@ -325,14 +331,36 @@ fn is_bg(p: &[u8], bg: [u8; 3]) -> bool {
 /// The glyph-like blobs of region `r` against background `bg` (see the module's documentation),
 /// in reading order.
 fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
+    // Columns drawn from top to bottom of a tall region (a window's border, a scroll bar, a
+    // split line) are rules, not text: they would join every row into one band.
+    let mut ink_rows = vec![0u32; r.w as usize];
+    for y in r.y..r.y + r.h {
+        for (n, p) in ink_rows
+            .iter_mut()
+            .zip(frame.row(y, r.x, r.x + r.w).chunks_exact(4))
+        {
+            *n += u32::from(!is_bg(p, bg));
+        }
+    }
+    let tall = r.h >= 2 * MAX_GLYPH_H;
+    let rule: Vec<bool> = ink_rows
+        .iter()
+        .map(|n| tall && *n * 10 >= r.h * 9)
+        .collect();
     let inked: Vec<bool> = (r.y..r.y + r.h)
         .map(|y| {
             frame
                 .row(y, r.x, r.x + r.w)
                 .chunks_exact(4)
-                .any(|p| !is_bg(p, bg))
+                .zip(&rule)
+                .any(|(p, rule)| !rule && !is_bg(p, bg))
         })
         .collect();
+    // Lines of text whose glyphs reach into each other's rows (descenders, brackets, bars)
+    // make one band of many lines: the grid of text lines cuts them, as the character grid
+    // cuts words.
+    let line = grid(&inked, MAX_GLYPH_H).map(|(pitch, phase)| (pitch, (r.y + phase) % pitch));
+    let boundary = |y: u32| line.is_some_and(|(pitch, phase)| (r.y + y) % pitch == phase);
     let mut out = Vec::new();
     let mut y = 0;
     while y < r.h {
@@ -343,23 +371,77 @@ fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
         let top = y;
         while y < r.h && inked[y as usize] {
             y += 1;
+            if boundary(y) {
+                break;
+            }
         }
         if y - top <= MAX_GLYPH_H {
-            band_blobs(frame, r, r.y + top, r.y + y, bg, &mut out);
+            band_blobs(frame, r, (r.y + top, r.y + y), bg, &rule, &mut out);
         }
     }
     out
 }
 
+/// Character cells narrower or lower than this are not looked for.
+const MIN_PITCH: u32 = 5;
+/// Character cells wider than this are not looked for.
+const MAX_PITCH: u32 = 24;
+
+/// The character grid of a band of monospaced text, as (pitch, phase): the columns at `x` with
+/// `x % pitch == phase` (in the band's coordinates) fall between characters. Anti-aliased
+/// glyphs of neighbouring cells often touch, so runs of inked columns are whole words; the grid
+/// cuts them into characters, which repeat. Found as the smallest pitch whose boundary columns
+/// are blank nearly everywhere in the band's inked extent (proportional text has none).
+fn grid(inked: &[bool], max_pitch: u32) -> Option<(u32, u32)> {
+    let first = inked.iter().position(|i| *i)?;
+    let last = inked.iter().rposition(|i| *i)?;
+    let span = &inked[first..=last];
+    // Too short a line says nothing about its pitch.
+    if span.len() < 6 * max_pitch as usize {
+        return None;
+    }
+    // Runs wider than a character are what the grid is for.
+    let inked_cols = span.iter().filter(|i| **i).count();
+    if inked_cols * 2 < span.len() {
+        return None;
+    }
+    for pitch in MIN_PITCH..=max_pitch {
+        for phase in 0..pitch {
+            let (mut blank, mut total) = (0usize, 0usize);
+            for (i, ink) in span.iter().enumerate() {
+                if (first + i) as u32 % pitch == phase {
+                    total += 1;
+                    blank += usize::from(!*ink);
+                }
+            }
+            if total >= 6 && blank * 10 >= total * 8 {
+                return Some((pitch, phase));
+            }
+        }
+    }
+    None
+}
+
 /// Cuts the band of rows `y0..y1` of region `r` into runs of inked columns, each at most
-/// [`MAX_GLYPH_W`] wide and trimmed to its own inked rows.
-fn band_blobs(frame: &FrameRef<'_>, r: &Rect, y0: u32, y1: u32, bg: [u8; 3], out: &mut Vec<Rect>) {
+/// [`MAX_GLYPH_W`] wide (and, in monospaced text, one character cell), trimmed to its own inked
+/// rows.
+fn band_blobs(
+    frame: &FrameRef<'_>,
+    r: &Rect,
+    (y0, y1): (u32, u32),
+    bg: [u8; 3],
+    rule: &[bool],
+    out: &mut Vec<Rect>,
+) {
     let mut inked = vec![false; r.w as usize];
     for y in y0..y1 {
         for (x, p) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
-            inked[x] |= !is_bg(p, bg);
+            inked[x] |= !rule[x] && !is_bg(p, bg);
         }
     }
+    // Cell boundaries, in the frame's columns so that a glyph is cut the same wherever it is.
+    let cell = grid(&inked, MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch));
+    let boundary = |x: u32| cell.is_some_and(|(pitch, phase)| (r.x + x) % pitch == phase);
     let mut x = 0u32;
     while x < r.w {
         if !inked[x as usize] {
@@ -369,6 +451,9 @@ fn band_blobs(frame: &FrameRef<'_>, r: &Rect, y0: u32, y1: u32, bg: [u8; 3], out
         let left = x;
         while x < r.w && inked[x as usize] && x - left < MAX_GLYPH_W {
             x += 1;
+            if boundary(x) {
+                break;
+            }
         }
         let (bx0, bx1) = (r.x + left, r.x + x);
         let rows = (y0..y1).filter(|&y| {

@@ -619,6 +619,57 @@ fn encoded_bytes(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, 
 }
 
 #[test]
+fn a_rule_down_the_whole_region_does_not_hide_the_text_beside_it() {
+    let (w, h) = (9 * 40, 16 * 10);
+    let bg = [250, 250, 250];
+    let fg = [[20, 20, 20], [40, 160, 60], [170, 40, 180]];
+    let mut buf = vec![0u8; (w * h * 4) as usize];
+    for px in buf.chunks_exact_mut(4) {
+        px[..3].copy_from_slice(&bg);
+    }
+    let fr = |d: &[u8]| -> Vec<u8> { d.to_vec() };
+    fn frame(d: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+        FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: d,
+        }
+    }
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let f0 = fr(&buf);
+    encoded_bytes(&mut enc, &mut fb, &frame(&f0, w, h), 1);
+    for col in 0..36 {
+        let g = (col % 12) as u8;
+        paint_glyph(&mut buf, w, col, 0, g, fg[(g % 3) as usize], bg);
+    }
+    let f1 = fr(&buf);
+    let first = encoded_bytes(&mut enc, &mut fb, &frame(&f1, w, h), 2);
+    // A page of the same glyphs, and a scroll bar drawn down the whole height beside it: every
+    // row has ink, but the text is still found line by line.
+    for row in 1..10 {
+        for col in 0..36 {
+            let g = ((col + row) % 12) as u8;
+            paint_glyph(&mut buf, w, col, row, g, fg[(g % 3) as usize], bg);
+        }
+    }
+    for y in 0..h {
+        for x in w - 4..w {
+            let o = ((y * w + x) * 4) as usize;
+            buf[o..o + 3].copy_from_slice(&[120, 120, 120]);
+        }
+    }
+    let f2 = fr(&buf);
+    let page = encoded_bytes(&mut enc, &mut fb, &frame(&f2, w, h), 3);
+    assert_eq!(fb.pixels(), &buf[..], "the page is exact");
+    assert!(
+        page < first * 3,
+        "nine lines of known glyphs cost {page} B, the first line {first} B"
+    );
+}
+
+#[test]
 fn glyphs_seen_before_are_drawn_from_the_cache_exactly() {
     let (w, h) = (9 * 40, 16 * 10);
     let bg = [30, 30, 30];
