@@ -508,16 +508,21 @@ fn photo(w: u32, h: u32) -> Vec<u8> {
     v
 }
 
+/// A frame of `w` x `h` pixels with no padding between rows.
+fn packed(data: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+    FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data,
+    }
+}
+
 #[test]
 fn photos_travel_predicted_exactly_and_smaller_than_unpredicted() {
     let (w, h) = (256, 200);
     let pixels = photo(w, h);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &pixels,
-    };
+    let f = packed(&pixels, w, h);
     let all = Rect { x: 0, y: 0, w, h };
     let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     assert!(parts.iter().all(|p| p.predicted.iter().all(|x| *x)));
@@ -541,12 +546,7 @@ fn photos_travel_predicted_exactly_and_smaller_than_unpredicted() {
 fn predictions_that_do_not_match_the_rectangles_are_refused() {
     let (w, h) = (64, 32);
     let pixels = photo(w, h);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &pixels,
-    };
+    let f = packed(&pixels, w, h);
     let all = Rect { x: 0, y: 0, w, h };
     let good = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     assert_eq!(good[0].predicted, vec![true]);
@@ -628,24 +628,16 @@ fn a_rule_down_the_whole_region_does_not_hide_the_text_beside_it() {
         px[..3].copy_from_slice(&bg);
     }
     let fr = |d: &[u8]| -> Vec<u8> { d.to_vec() };
-    fn frame(d: &[u8], w: u32, h: u32) -> FrameRef<'_> {
-        FrameRef {
-            width: w,
-            height: h,
-            stride: w as usize * 4,
-            data: d,
-        }
-    }
     let mut enc = TileEncoder::new();
     let mut fb = Framebuffer::new();
     let f0 = fr(&buf);
-    encoded_bytes(&mut enc, &mut fb, &frame(&f0, w, h), 1);
+    encoded_bytes(&mut enc, &mut fb, &packed(&f0, w, h), 1);
     for col in 0..36 {
         let g = (col % 12) as u8;
         paint_glyph(&mut buf, w, col, 0, g, fg[(g % 3) as usize], bg);
     }
     let f1 = fr(&buf);
-    let first = encoded_bytes(&mut enc, &mut fb, &frame(&f1, w, h), 2);
+    let first = encoded_bytes(&mut enc, &mut fb, &packed(&f1, w, h), 2);
     // A page of the same glyphs, and a scroll bar drawn down the whole height beside it: every
     // row has ink, but the text is still found line by line.
     for row in 1..10 {
@@ -661,7 +653,7 @@ fn a_rule_down_the_whole_region_does_not_hide_the_text_beside_it() {
         }
     }
     let f2 = fr(&buf);
-    let page = encoded_bytes(&mut enc, &mut fb, &frame(&f2, w, h), 3);
+    let page = encoded_bytes(&mut enc, &mut fb, &packed(&f2, w, h), 3);
     assert_eq!(fb.pixels(), &buf[..], "the page is exact");
     assert!(
         page < first * 3,
