@@ -12,7 +12,7 @@ use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{ScreenMsg, ViewerMsg};
 
 use tether_protocol::screen::{
-    CodecError, Executor, FrameRef, Job, Quality, ScreenEncoder, TileEncoder, Timing,
+    CodecError, Executor, FrameRef, Job, Quality, ScreenEncoder, StreamWriter, TileEncoder, Timing,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -168,7 +168,7 @@ impl Worker {
         let captured_us = now_us();
         let frame = self.cap.capture(self.monitor, hints.as_deref())?;
         let seq = self.seq + 1;
-        let mut parts = self.enc.update(
+        let parts = self.enc.update(
             &frame,
             hints.as_deref(),
             self.epoch.elapsed().as_millis() as u64,
@@ -180,10 +180,6 @@ impl Worker {
             return Ok(None);
         }
         self.seq = seq;
-        let encoded_us = now_us();
-        for p in &mut parts {
-            p.timing_mut().encoded_at(encoded_us);
-        }
         Ok(Some(parts))
     }
 }
@@ -255,6 +251,7 @@ async fn pump(
     let congested = worker.congested.clone();
     let mut held: Vec<ViewerMsg> = Vec::new();
     let mut closed = false;
+    let mut stream = StreamWriter::new();
     loop {
         for m in held.drain(..) {
             handle(m, &mut window, &mut worker, start);
@@ -299,12 +296,12 @@ async fn pump(
         let Some(parts) = res? else {
             continue;
         };
-        let sent_us = now_us();
         let bytes: usize = parts.iter().map(ScreenMsg::picture_len).sum();
         let ask = window.wants_ack(bytes, start.elapsed());
         let n = parts.len();
         for (i, mut p) in parts.into_iter().enumerate() {
-            p.timing_mut().sent_at(sent_us);
+            let ScreenMsg::Update(u) = &mut p;
+            stream.compact(u);
             if ask && i + 1 == n {
                 p.ask_ack();
             }

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
-use tether_protocol::frame::{self, FrameError, HEADER_LEN};
+use tether_protocol::frame::{self, FrameError, MAX_HEADER_LEN};
 
 /// The TLS server name clients ask for. Identity comes from the pinned fingerprint, not the name.
 pub const SERVER_NAME: &str = "tether-relay";
@@ -377,8 +377,14 @@ pub async fn connect_trusting(
     // The endpoint holds this one connection, so the relay's packets to it need no connection
     // ID: 8 bytes less on each, as much as a tenth of a keystroke's packet.
     endpoint_cfg.cid_generator(|| Box::new(quinn_proto::RandomConnectionIdGenerator::new(0)));
+    let socket = Arc::new(NoEcn(
+        runtime
+            .wrap_udp_socket(socket)
+            .map_err(ConnectError::Socket)?,
+    ));
     let mut endpoint =
-        quinn::Endpoint::new(endpoint_cfg, None, socket, runtime).map_err(ConnectError::Socket)?;
+        quinn::Endpoint::new_with_abstract_socket(endpoint_cfg, None, socket, runtime)
+            .map_err(ConnectError::Socket)?;
     endpoint.set_default_client_config(cfg);
     let fail = |reason: String| ConnectError::Connect {
         addr: addr.to_string(),
@@ -427,16 +433,20 @@ pub async fn read_body(
     recv: &mut quinn::RecvStream,
     max: usize,
 ) -> Result<Option<Vec<u8>>, ReadError> {
-    let mut header = [0u8; HEADER_LEN];
+    // The prefix is read a byte at a time: it ends where its last byte says, and the body's
+    // first bytes must stay in the stream for the exact read below.
+    let mut header = [0u8; MAX_HEADER_LEN];
     let mut got = 0;
-    while got < HEADER_LEN {
-        match recv.read(&mut header[got..]).await? {
+    let len = loop {
+        if let Some((len, _)) = frame::parse_header(&header[..got], max)? {
+            break len;
+        }
+        match recv.read(&mut header[got..=got]).await? {
             Some(n) => got += n,
             None if got == 0 => return Ok(None),
             None => return Err(FrameError::Truncated.into()),
         }
-    }
-    let len = frame::body_len(header, max)?;
+    };
     let mut body = vec![0u8; len];
     recv.read_exact(&mut body).await.map_err(|e| match e {
         quinn::ReadExactError::FinishedEarly(_) => ReadError::Frame(FrameError::Truncated),
@@ -669,5 +679,54 @@ mod tests {
         assert_eq!(parse_fingerprint(&colons).expect("colons"), bytes);
         assert!(parse_fingerprint("abcd").is_err());
         assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+    }
+}
+
+/// A client's socket without explicit congestion notification: it marks nothing it sends and
+/// reports no marks it receives. ECN makes every acknowledgement carry three counters, 8 bytes a
+/// keystroke both ways together, and the congestion controller ([`congestion::LossTolerant`])
+/// reads queueing delay and loss anyway. With no marks arriving, the relay's validation turns
+/// ECN off on its side too.
+#[derive(Debug)]
+struct NoEcn(Arc<dyn quinn::AsyncUdpSocket>);
+
+impl quinn::AsyncUdpSocket for NoEcn {
+    fn create_io_poller(self: Arc<Self>) -> std::pin::Pin<Box<dyn quinn::UdpPoller>> {
+        self.0.clone().create_io_poller()
+    }
+
+    fn try_send(&self, t: &quinn::udp::Transmit) -> std::io::Result<()> {
+        self.0.try_send(&quinn::udp::Transmit { ecn: None, ..*t })
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut std::task::Context,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        meta: &mut [quinn::udp::RecvMeta],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let got = self.0.poll_recv(cx, bufs, meta);
+        if let std::task::Poll::Ready(Ok(n)) = &got {
+            for m in meta.iter_mut().take(*n) {
+                m.ecn = None;
+            }
+        }
+        got
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.0.max_transmit_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.0.max_receive_segments()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.0.may_fragment()
     }
 }

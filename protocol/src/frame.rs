@@ -1,7 +1,9 @@
-//! Length-prefixed frames: a little-endian `u32` body length followed by a postcard body.
+//! Length-prefixed frames: the body length as an unsigned LEB128 varint (seven bits a byte, least
+//! significant first, one to four bytes) followed by a postcard body. A keystroke's screen update
+//! of 40 bytes takes one byte of prefix, not four.
 //!
-//! Every decoder has a hard maximum frame size. The size is checked as soon as the four header
-//! bytes are seen, before anything is buffered, so an oversized or garbage length costs nothing.
+//! Every decoder has a hard maximum frame size. The size is checked as soon as the header is
+//! complete, before anything is buffered, so an oversized or garbage length costs nothing.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -16,8 +18,8 @@ pub const FILES_MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Largest frame an agent sends on a file stream (requests, offsets): the host reads no more than
 /// this before the customer has allowed anything.
 pub const FILE_REQUEST_MAX_FRAME: usize = 64 * 1024;
-/// Size of the length prefix.
-pub const HEADER_LEN: usize = 4;
+/// Most bytes a length prefix takes (28 bits of length: 256 MiB, above every limit).
+pub const MAX_HEADER_LEN: usize = 4;
 
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -39,28 +41,56 @@ pub enum FrameError {
     /// The stream ended inside a frame.
     #[error("stream ended inside a frame")]
     Truncated,
+    /// The length prefix runs past its four bytes or is not in its shortest form.
+    #[error("malformed length prefix")]
+    BadHeader,
 }
 
 /// Encodes `msg` as one frame (header and body).
 pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
-    let mut out = vec![0u8; HEADER_LEN];
-    let mut out = postcard::to_extend(msg, std::mem::take(&mut out))?;
-    let len = out.len() - HEADER_LEN;
-    if len > max {
+    let body = postcard::to_stdvec(msg)?;
+    let len = body.len();
+    if len > max || len >= 1 << (7 * MAX_HEADER_LEN) {
         return Err(FrameError::Oversized { len, max });
     }
-    let len32 = u32::try_from(len).map_err(|_| FrameError::Oversized { len, max })?;
-    out[..HEADER_LEN].copy_from_slice(&len32.to_le_bytes());
+    let mut out = Vec::with_capacity(header_len(len) + len);
+    let mut rest = len;
+    while rest >= 0x80 {
+        out.push((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    out.push(rest as u8);
+    out.extend_from_slice(&body);
     Ok(out)
 }
 
-/// Reads the body length from a frame header, checking it against `max`.
-pub fn body_len(header: [u8; HEADER_LEN], max: usize) -> Result<usize, FrameError> {
-    let len = u32::from_le_bytes(header) as usize;
-    if len > max {
-        return Err(FrameError::Oversized { len, max });
+/// How many bytes the length prefix of a `len`-byte body takes.
+pub fn header_len(len: usize) -> usize {
+    let bits = usize::BITS - len.leading_zeros();
+    (bits.max(1) as usize).div_ceil(7)
+}
+
+/// Reads a length prefix from the start of `bytes`, checking it against `max`: the body length
+/// and the prefix's own length, or `Ok(None)` while the prefix is incomplete.
+pub fn parse_header(bytes: &[u8], max: usize) -> Result<Option<(usize, usize)>, FrameError> {
+    let mut len = 0usize;
+    for (i, &b) in bytes.iter().take(MAX_HEADER_LEN).enumerate() {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            // One length, one encoding: a last byte of zero could have been left out.
+            if b == 0 && i > 0 {
+                return Err(FrameError::BadHeader);
+            }
+            if len > max {
+                return Err(FrameError::Oversized { len, max });
+            }
+            return Ok(Some((len, i + 1)));
+        }
     }
-    Ok(len)
+    if bytes.len() >= MAX_HEADER_LEN {
+        return Err(FrameError::BadHeader);
+    }
+    Ok(None)
 }
 
 /// Decodes one message from a frame body; the whole body must be consumed.
@@ -97,15 +127,14 @@ impl FrameDecoder {
     ///
     /// An oversized length is reported as soon as its header is complete.
     pub fn next_body(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
+        let Some((len, head)) = parse_header(&self.buf, self.max)? else {
             return Ok(None);
         };
-        let len = body_len(*header, self.max)?;
-        if self.buf.len() < HEADER_LEN + len {
+        if self.buf.len() < head + len {
             return Ok(None);
         }
-        let body = self.buf[HEADER_LEN..HEADER_LEN + len].to_vec();
-        self.buf.drain(..HEADER_LEN + len);
+        let body = self.buf[head..head + len].to_vec();
+        self.buf.drain(..head + len);
         Ok(Some(body))
     }
 
@@ -131,10 +160,46 @@ mod tests {
     #[test]
     fn oversized_header_is_refused_before_the_body_arrives() {
         let mut d = FrameDecoder::new(16);
-        d.push(&1000u32.to_le_bytes());
+        d.push(&[0xe8, 0x07]);
         assert!(matches!(
             d.next_body(),
             Err(FrameError::Oversized { len: 1000, max: 16 })
+        ));
+    }
+
+    #[test]
+    fn length_prefixes_are_short_canonical_and_bounded() {
+        for (len, head) in [
+            (0, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (1 << 21, 4),
+        ] {
+            let body = vec![7u8; len];
+            let frame = encode(&serde_bytes::ByteBuf::from(body), usize::MAX).expect("encode");
+            // postcard adds its own varint length to the byte string.
+            let inner = len + header_len(len);
+            assert_eq!(frame.len(), header_len(inner) + inner);
+            assert_eq!(header_len(len), head);
+            assert_eq!(
+                parse_header(&frame, usize::MAX).expect("parse"),
+                Some((inner, header_len(inner)))
+            );
+        }
+        // Incomplete, too long, and not in the shortest form.
+        assert_eq!(
+            parse_header(&[0x80, 0x80], usize::MAX).expect("parse"),
+            None
+        );
+        assert!(matches!(
+            parse_header(&[0x80; 4], usize::MAX),
+            Err(FrameError::BadHeader)
+        ));
+        assert!(matches!(
+            parse_header(&[0x85, 0x00], usize::MAX),
+            Err(FrameError::BadHeader)
         ));
     }
 

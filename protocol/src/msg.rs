@@ -752,13 +752,6 @@ pub enum ScreenMsg {
 }
 
 impl ScreenMsg {
-    /// The host's clock readings for the frame this message belongs to.
-    pub fn timing_mut(&mut self) -> &mut crate::screen::Timing {
-        match self {
-            ScreenMsg::Update(u) => &mut u.timing,
-        }
-    }
-
     /// Bytes of picture it carries, for flow control.
     pub fn picture_len(&self) -> usize {
         match self {

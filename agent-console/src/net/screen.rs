@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tether_net::{close, write_msg};
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{OpenStream, ScreenMsg, SessionId, ViewerMsg};
-use tether_protocol::screen::{Framebuffer, Quality, Rect, Timing};
+use tether_protocol::screen::{Framebuffer, Quality, Rect, StreamReader, Timing};
 use tokio::sync::Mutex;
 
 use super::{AgentClient, ClientError, lost, now_us};
@@ -25,6 +25,7 @@ impl AgentClient {
             send: Arc::new(Mutex::new(send)),
             recv,
             fb: Framebuffer::new(),
+            stream: StreamReader::new(),
             monitor,
         })
     }
@@ -69,6 +70,7 @@ pub struct ScreenView {
     send: Arc<Mutex<quinn::SendStream>>,
     recv: quinn::RecvStream,
     fb: Framebuffer,
+    stream: StreamReader,
     monitor: u8,
 }
 
@@ -86,8 +88,11 @@ impl ScreenView {
                 Err(e) => return Err(lost(e)),
             };
             let received = now_us();
-            let bytes = body.len() + tether_protocol::frame::HEADER_LEN;
-            let ScreenMsg::Update(upd) = tether_protocol::frame::decode_body(&body)
+            let bytes = body.len() + tether_protocol::frame::header_len(body.len());
+            let ScreenMsg::Update(mut upd) = tether_protocol::frame::decode_body(&body)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            self.stream
+                .expand(&mut upd)
                 .map_err(|e| ClientError::Protocol(e.to_string()))?;
             let resized = self
                 .fb

@@ -66,7 +66,11 @@ impl Framebuffer {
     /// new). Every bound is checked before any pixel is written; a JPEG that fails to decode
     /// leaves the lossless rectangles of the part painted, never anything out of bounds.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
-        let expected = check(upd)?;
+        // No size: the same screen as before.
+        let (w, h) = upd
+            .size
+            .map_or((self.width, self.height), |s| (s.width, s.height));
+        let expected = check(upd, w, h)?;
         let raw: Cow<'_, [u8]> = match upd.encoding {
             _ if expected == 0 && upd.data.is_empty() => Cow::Borrowed(&[]),
             Encoding::Bgr24 => Cow::Borrowed(&upd.data),
@@ -81,7 +85,6 @@ impl Framebuffer {
                 got: raw.len(),
             });
         }
-        let (w, h) = (upd.width, upd.height);
         let resized = w != self.width || h != self.height;
         let ops = decode_ops(&upd.glyphs)?;
         if !ops.is_empty() {
@@ -98,15 +101,19 @@ impl Framebuffer {
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
             let palette = upd.palettes.get(i).filter(|p| !p.is_empty());
-            let len = encoded_len(r, palette.map_or(0, Vec::len));
+            let len = encoded_len(r, palette.map_or(0, Colours::len));
             let src = &raw[at..at + len];
             at += len;
-            match palette {
+            match palette.map(Colours::table) {
                 None if upd.predicted.get(i) == Some(&true) => {
                     predict::restore_rows(self.rows_mut(r), src);
                 }
                 None => self.paint_bgr(r, src),
-                Some(pal) => self.paint_indexed(r, pal, src),
+                Some(table) => {
+                    // `check` refused blends without their two full colours.
+                    let table = table.unwrap_or_default();
+                    self.paint_indexed(r, &table, src)
+                }
             }
         }
         for j in &upd.lossy {
@@ -203,8 +210,7 @@ impl Framebuffer {
 /// Checks every bound of a part before anything is decoded: screen size, rectangle count, each
 /// rectangle inside the screen and not empty, palettes, decoded length, JPEG sizes and the area
 /// painted. Returns the length the lossless data must decompress to.
-fn check(upd: &FrameUpdate) -> Result<usize, CodecError> {
-    let (w, h) = (upd.width, upd.height);
+fn check(upd: &FrameUpdate, w: u32, h: u32) -> Result<usize, CodecError> {
     if u64::from(w) * u64::from(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
         return Err(CodecError::TooLarge {
             width: w,
@@ -252,9 +258,14 @@ fn check(upd: &FrameUpdate) -> Result<usize, CodecError> {
         if !inside(r) {
             return Err(CodecError::OutOfBounds(*r));
         }
-        let colours = upd.palettes.get(i).map_or(0, Vec::len);
+        let colours = upd.palettes.get(i).map_or(0, Colours::len);
         if colours > MAX_PALETTE {
             return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
+        }
+        if upd.palettes.get(i).is_some_and(|p| p.table().is_none()) {
+            return Err(CodecError::Corrupt(format!(
+                "rectangle {i} has blends without two full colours"
+            )));
         }
         expected += encoded_len(r, colours) as u64;
         area += r.area();

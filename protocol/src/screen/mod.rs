@@ -22,6 +22,8 @@
 //! - [`glyphs`]: the glyph cache, which sends a piece of text the viewer holds already as a
 //!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
+//! - [`stream`]: what a stream leaves out because the viewer knows it (the size while it holds,
+//!   capture times as gaps).
 //!
 //! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
 
@@ -30,6 +32,7 @@ mod encoder;
 mod glyphs;
 mod pack;
 mod predict;
+mod stream;
 mod wire;
 
 pub use decoder::Framebuffer;
@@ -38,6 +41,7 @@ pub use glyphs::{
     GLYPH_SLOTS, GlyphOp, MAX_GLYPH_H, MAX_GLYPH_OPS_BYTES, MAX_GLYPH_W, decode_ops, encode_ops,
 };
 pub use pack::{Executor, InOrder, Job};
+pub use stream::{StreamReader, StreamWriter};
 pub use wire::*;
 
 #[cfg(test)]

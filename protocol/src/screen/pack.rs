@@ -96,6 +96,8 @@ const SLOTS: usize = 1024;
 /// A rectangle's colours, in order of first appearance, with a hash table from colour to index.
 pub(super) struct Palette {
     pub(super) colours: Vec<[u8; 3]>,
+    /// Per colour: how many pixels have it.
+    counts: Vec<u32>,
     /// Per slot: 0 when empty, else the colour as `1 << 24 | b << 16 | g << 8 | r`.
     keys: Box<[u32; SLOTS]>,
     /// Per slot: the colour's index.
@@ -106,6 +108,7 @@ impl Palette {
     fn new() -> Self {
         Palette {
             colours: Vec::new(),
+            counts: Vec::new(),
             keys: Box::new([0; SLOTS]),
             index: Box::new([0; SLOTS]),
         }
@@ -124,11 +127,12 @@ impl Palette {
         i
     }
 
-    /// Adds `c` if it is new; false if the palette is full.
-    fn add(&mut self, c: [u8; 3]) -> bool {
+    /// Counts `n` pixels of colour `c`, adding it if it is new; false if the palette is full.
+    fn add(&mut self, c: [u8; 3], n: u32) -> bool {
         let key = Self::key(c);
         let i = self.slot(key);
         if self.keys[i] == key {
+            self.counts[usize::from(self.index[i])] += n;
             return true;
         }
         if self.colours.len() == MAX_PALETTE {
@@ -137,7 +141,76 @@ impl Palette {
         self.keys[i] = key;
         self.index[i] = self.colours.len() as u8;
         self.colours.push(c);
+        self.counts.push(n);
         true
+    }
+
+    /// The palette as it travels. Where most colours are blends of two of the most used ones
+    /// (anti-aliased text on its background), those two go first and the blends as a byte
+    /// each; the indices are renumbered to match.
+    pub(super) fn order_for_wire(&mut self) -> Colours {
+        let n = self.colours.len();
+        if n < MIN_BLENDED {
+            return Colours::full(self.colours.clone());
+        }
+        // The background is the most used colour; the text colour is among the next most used
+        // or, where strokes are thin, among the farthest from the background.
+        let mut by_count: Vec<usize> = (0..n).collect();
+        by_count.sort_by_key(|&x| std::cmp::Reverse(self.counts[x]));
+        let i = by_count[0];
+        let far = |x: &usize| {
+            let (a, b) = (self.colours[i], self.colours[*x]);
+            (0..3).map(|k| u32::from(a[k].abs_diff(b[k]))).sum::<u32>()
+        };
+        let mut by_distance = by_count[1..].to_vec();
+        by_distance.sort_by_key(|x| std::cmp::Reverse(far(x)));
+        let mut ends: Vec<usize> = by_count[1..].iter().take(BLEND_ENDS).copied().collect();
+        for &x in by_distance.iter().take(BLEND_FAR_ENDS) {
+            if !ends.contains(&x) {
+                ends.push(x);
+            }
+        }
+        let mut best: Option<(usize, usize, Vec<Option<u8>>)> = None;
+        let mut best_found = 0;
+        for &j in &ends {
+            let (c0, c1) = (self.colours[i], self.colours[j]);
+            let weights: Vec<Option<u8>> = (0..n)
+                .map(|x| (x != i && x != j).then(|| weight(c0, c1, self.colours[x]))?)
+                .collect();
+            let found = weights.iter().flatten().count();
+            if found > best_found {
+                best_found = found;
+                best = Some((i, j, weights));
+                if found == n - 2 {
+                    break;
+                }
+            }
+        }
+        let Some((i, j, weights)) = best.filter(|b| b.2.iter().flatten().count() >= MIN_BLENDS)
+        else {
+            return Colours::full(self.colours.clone());
+        };
+        // New order: the two ends, the other full colours, then the blends.
+        let mut order = vec![i, j];
+        order.extend((0..n).filter(|&x| x != i && x != j && weights[x].is_none()));
+        let full_len = order.len();
+        order.extend((0..n).filter(|&x| weights[x].is_some()));
+        let wire = Colours {
+            full: order[..full_len].iter().map(|&x| self.colours[x]).collect(),
+            blends: order[full_len..]
+                .iter()
+                .filter_map(|&x| weights[x])
+                .collect(),
+        };
+        let colours: Vec<[u8; 3]> = order.iter().map(|&x| self.colours[x]).collect();
+        let counts: Vec<u32> = order.iter().map(|&x| self.counts[x]).collect();
+        for (new, c) in colours.iter().enumerate() {
+            let slot = self.slot(Self::key(*c));
+            self.index[slot] = new as u8;
+        }
+        self.colours = colours;
+        self.counts = counts;
+        wire
     }
 
     /// The index of `c`, which the palette holds.
@@ -146,21 +219,53 @@ impl Palette {
     }
 }
 
-/// The colours of a rectangle, if it has at most [`MAX_PALETTE`].
+/// Palettes of fewer colours are sent in full: blending would save little.
+const MIN_BLENDED: usize = 6;
+/// Blends are looked for between the most used colour and this many of the next most used...
+const BLEND_ENDS: usize = 4;
+/// ...and this many of the farthest from it (colours off the line may be farther still).
+const BLEND_FAR_ENDS: usize = 8;
+/// Fewest blends worth the two bytes they cost (the list's length, and a full colour moved).
+const MIN_BLENDS: usize = 3;
+
+/// The weight that blends `c0` and `c1` into exactly `c` (see [`Colours::blend`]), if any.
+fn weight(c0: [u8; 3], c1: [u8; 3], c: [u8; 3]) -> Option<u8> {
+    // The channel that differs most between the ends pins the weight down best.
+    let k = (0..3).max_by_key(|&k| c0[k].abs_diff(c1[k]))?;
+    let d = i32::from(c1[k]) - i32::from(c0[k]);
+    if d == 0 {
+        return None;
+    }
+    let num = (i32::from(c[k]) - i32::from(c0[k])) * 255;
+    let a = (2 * num + d.signum() * d) / (2 * d);
+    (a - 2..=a + 2)
+        .filter_map(|a| u8::try_from(a).ok())
+        .find(|&a| Colours::blend(c0, c1, a) == c)
+}
+
+/// The colours of a rectangle and how often each appears, if it has at most [`MAX_PALETTE`].
 pub(super) fn palette_of(frame: &FrameRef<'_>, r: &Rect) -> Option<Palette> {
     let mut pal = Palette::new();
-    let mut last = None;
+    let mut run: Option<([u8; 3], u32)> = None;
     for y in r.y..r.y + r.h {
         for px in frame.row(y, r.x, r.x + r.w).chunks_exact(4) {
             let c = [px[0], px[1], px[2]];
-            if last == Some(c) {
-                continue;
-            }
-            last = Some(c);
-            if !pal.add(c) {
-                return None;
+            match &mut run {
+                Some((last, n)) if *last == c => *n += 1,
+                _ => {
+                    if let Some((last, n)) = run.replace((c, 1))
+                        && !pal.add(last, n)
+                    {
+                        return None;
+                    }
+                }
             }
         }
+    }
+    if let Some((last, n)) = run
+        && !pal.add(last, n)
+    {
+        return None;
     }
     Some(pal)
 }
@@ -172,7 +277,8 @@ fn pack_indices(frame: &FrameRef<'_>, r: &Rect, pal: &Palette, out: &mut Vec<u8>
         return;
     }
     let row_bytes = (r.w as usize * bits).div_ceil(8);
-    let mut last = ([0u8; 3], 0usize);
+    // Index 0 is not always the first pixel's colour: see `Palette::order_for_wire`.
+    let mut last = ([0u8; 3], pal.index_of([0; 3]));
     for y in r.y..r.y + r.h {
         let start = out.len();
         out.resize(start + row_bytes, 0);
@@ -209,7 +315,7 @@ pub(super) fn bands(r: Rect, rows: u32) -> impl Iterator<Item = Rect> {
 #[derive(Default)]
 struct Chunk {
     rects: Vec<Rect>,
-    palettes: Vec<Vec<[u8; 3]>>,
+    palettes: Vec<Colours>,
     predicted: Vec<bool>,
     raw: Vec<u8>,
 }
@@ -255,13 +361,14 @@ pub(super) fn encode_parts(
     }
     let jpegs = results.split_off(chunks.len());
 
-    let new_part = |index: usize| FrameUpdate {
+    let new_part = || FrameUpdate {
         seq,
-        part: u32::try_from(index).unwrap_or(u32::MAX),
         last: false,
         ack: false,
-        width: frame.width,
-        height: frame.height,
+        size: Some(ScreenSize {
+            width: frame.width,
+            height: frame.height,
+        }),
         encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
         palettes: Vec::new(),
@@ -273,7 +380,7 @@ pub(super) fn encode_parts(
     };
     let mut parts = Vec::new();
     for (chunk, data) in chunks.into_iter().zip(results) {
-        let mut p = new_part(parts.len());
+        let mut p = new_part();
         p.rects = chunk.rects;
         p.palettes = chunk.palettes;
         if chunk.predicted.contains(&true) {
@@ -290,7 +397,7 @@ pub(super) fn encode_parts(
         }
         parts.push(p);
     }
-    let mut cur = new_part(parts.len());
+    let mut cur = new_part();
     let mut jpeg_bytes = 0;
     for (rect, data) in jpeg_bands.into_iter().zip(jpegs) {
         let data = data?;
@@ -298,7 +405,7 @@ pub(super) fn encode_parts(
         cur.lossy.push(JpegRect { rect, data });
         if jpeg_bytes >= PART_RAW_BYTES || cur.lossy.len() >= MAX_PART_RECTS {
             jpeg_bytes = 0;
-            parts.push(std::mem::replace(&mut cur, new_part(parts.len() + 1)));
+            parts.push(std::mem::replace(&mut cur, new_part()));
         }
     }
     if !cur.lossy.is_empty() || parts.is_empty() {
@@ -329,9 +436,10 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
         let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
         for band in bands(*r, rows) {
             match palette_of(frame, &band) {
-                Some(pal) => {
+                Some(mut pal) => {
+                    let colours = pal.order_for_wire();
                     pack_indices(frame, &band, &pal, &mut cur.raw);
-                    cur.palettes.push(pal.colours);
+                    cur.palettes.push(colours);
                     cur.predicted.push(false);
                 }
                 None => {
@@ -343,7 +451,7 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
                     } else {
                         pack_bgr(frame, &band, &mut cur.raw);
                     }
-                    cur.palettes.push(Vec::new());
+                    cur.palettes.push(Colours::default());
                     cur.predicted.push(predicted);
                 }
             }

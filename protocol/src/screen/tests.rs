@@ -110,11 +110,12 @@ fn hostile_updates_are_refused() {
     let mut fb = Framebuffer::new();
     let base = FrameUpdate {
         seq: 1,
-        part: 0,
         last: true,
         ack: false,
-        width: 10,
-        height: 10,
+        size: Some(ScreenSize {
+            width: 10,
+            height: 10,
+        }),
         encoding: Encoding::Bgr24Zstd,
         rects: vec![Rect {
             x: 8,
@@ -131,8 +132,10 @@ fn hostile_updates_are_refused() {
     };
     assert!(matches!(fb.apply(&base), Err(CodecError::OutOfBounds(_))));
     let big = FrameUpdate {
-        width: 100_000,
-        height: 100_000,
+        size: Some(ScreenSize {
+            width: 100_000,
+            height: 100_000,
+        }),
         ..base.clone()
     };
     assert!(matches!(fb.apply(&big), Err(CodecError::TooLarge { .. })));
@@ -184,11 +187,9 @@ fn rectangles_clip_to_their_bounds() {
 fn empty_update(width: u32, height: u32) -> FrameUpdate {
     FrameUpdate {
         seq: 1,
-        part: 0,
         last: true,
         ack: false,
-        width,
-        height,
+        size: Some(ScreenSize { width, height }),
         encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
         palettes: Vec::new(),
@@ -225,7 +226,7 @@ fn empty_rectangles_are_refused() {
         w: 0,
         h: 10,
     }];
-    upd.palettes = vec![vec![[1, 2, 3]]];
+    upd.palettes = vec![Colours::full(vec![[1, 2, 3]])];
     assert!(matches!(fb.apply(&upd), Err(CodecError::OutOfBounds(_))));
     assert!(
         fb.region_rgba(&Rect {
@@ -265,14 +266,14 @@ fn free_one_colour_rectangles_cannot_pile_up() {
     // A million one-colour full-screen rectangles cost no bytes but a lot of painting.
     let mut upd = empty_update(1920, 1080);
     upd.rects = vec![full; MAX_PART_RECTS + 1];
-    upd.palettes = vec![vec![[9, 9, 9]]; MAX_PART_RECTS + 1];
+    upd.palettes = vec![Colours::full(vec![[9, 9, 9]]); MAX_PART_RECTS + 1];
     assert!(matches!(fb.apply(&upd), Err(CodecError::Corrupt(_))));
     // Three times the screen in one part is refused too.
     upd.rects = vec![full; 3];
-    upd.palettes = vec![vec![[9, 9, 9]]; 3];
+    upd.palettes = vec![Colours::full(vec![[9, 9, 9]]); 3];
     assert!(matches!(fb.apply(&upd), Err(CodecError::Corrupt(m)) if m.contains("cover")));
     upd.rects = vec![full; 1];
-    upd.palettes = vec![vec![[9, 9, 9]]; 1];
+    upd.palettes = vec![Colours::full(vec![[9, 9, 9]]); 1];
     assert!(fb.apply(&upd).is_ok());
 }
 
@@ -555,7 +556,7 @@ fn predictions_that_do_not_match_the_rectangles_are_refused() {
     short.predicted = vec![true, false];
     assert!(matches!(fb.apply(&short), Err(CodecError::Corrupt(_))));
     let mut both = good[0].clone();
-    both.palettes = vec![vec![[0, 0, 0], [1, 1, 1]]];
+    both.palettes = vec![Colours::full(vec![[0, 0, 0], [1, 1, 1]])];
     assert!(matches!(fb.apply(&both), Err(CodecError::Corrupt(_))));
     assert_eq!(fb.width(), 0, "nothing was applied");
 }
@@ -814,4 +815,122 @@ proptest! {
     fn glyph_operation_decoding_never_panics(data in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = decode_ops(&data);
     }
+}
+
+#[test]
+fn a_stream_sends_the_size_once_and_capture_times_as_gaps() {
+    let (w, h) = (64, 40);
+    let mut enc = TileEncoder::new();
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
+    let mut fb = Framebuffer::new();
+    let mut sizes = Vec::new();
+    let mut shown_at = 0;
+    for (i, at) in [
+        1_700_000_000_000_000u64,
+        1_700_000_000_016_000,
+        1_700_000_000_015_000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let px = frame(w, h, i as u32);
+        let f = FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &px,
+        };
+        let rects = enc.diff(&f, None, i as u64 * 1000).expect("diff");
+        for mut part in enc
+            .encode(&f, &rects, i as u64 + 1, Timing::captured(at), &InOrder)
+            .expect("encode")
+        {
+            tx.compact(&mut part);
+            sizes.push(part.size);
+            let gap = part.timing.captured_us;
+            let bytes = postcard::to_stdvec(&part).expect("ser");
+            let mut part: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
+            rx.expand(&mut part).expect("expand");
+            // The first time in full, then gaps; a clock stepping back shows no gap.
+            match i {
+                0 => assert_eq!(gap, at),
+                1 => assert_eq!(gap, 16_000),
+                _ => assert_eq!(gap, 0),
+            }
+            assert_eq!(part.timing.captured_us, at.max(shown_at));
+            shown_at = part.timing.captured_us;
+            fb.apply(&part).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &px[..], "frame {i}");
+    }
+    assert_eq!(
+        sizes[0],
+        Some(ScreenSize {
+            width: w,
+            height: h
+        })
+    );
+    assert!(sizes[1..].iter().all(Option::is_none), "{sizes:?}");
+
+    // A stream that never says the size is refused.
+    let mut part = empty_update(w, h);
+    part.size = None;
+    assert_eq!(
+        StreamReader::new().expand(&mut part),
+        Err(CodecError::NoSize)
+    );
+}
+
+#[test]
+fn anti_aliased_shades_travel_as_blends_and_stay_exact() {
+    let (w, h) = (40u32, 20u32);
+    let (bg, fg) = ([240u8, 236, 232], [200u8, 60, 30]);
+    // Shades as pixman composites them (its rounded division by 255), and three colours off
+    // the line.
+    let mut px = vec![0u8; (w * h * 4) as usize];
+    for (i, p) in px.chunks_exact_mut(4).enumerate() {
+        // Mostly background, as around text.
+        let a = if i % 3 == 0 {
+            ((i / 3 * 7) % 18 * 15) as u32
+        } else {
+            0
+        };
+        let c: [u8; 3] = match i % 97 {
+            // Black first: its index is not 0 once the palette is reordered.
+            0 => [0, 0, 0],
+            5 => [1, 200, 3],
+            9 => [7, 8, 250],
+            _ => std::array::from_fn(|k| {
+                let t = u32::from(bg[k]) * (255 - a) + u32::from(fg[k]) * a + 128;
+                ((t + (t >> 8)) >> 8) as u8
+            }),
+        };
+        p[..3].copy_from_slice(&c);
+    }
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &px,
+    };
+    let all = Rect { x: 0, y: 0, w, h };
+    let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
+    let pal = &parts[0].palettes[0];
+    assert!(pal.blends.len() >= 15, "{pal:?}");
+    assert!(pal.full.len() <= 6, "{pal:?}");
+    let mut fb = Framebuffer::new();
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    for (a, b) in fb.pixels().chunks_exact(4).zip(px.chunks_exact(4)) {
+        assert_eq!(a[..3], b[..3]);
+    }
+
+    // Blends need their two full colours.
+    let mut bad = parts[0].clone();
+    bad.palettes[0].full.truncate(1);
+    assert!(matches!(
+        Framebuffer::new().apply(&bad),
+        Err(CodecError::Corrupt(_))
+    ));
 }

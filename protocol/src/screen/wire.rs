@@ -125,69 +125,105 @@ pub struct JpegRect {
     pub data: Vec<u8>,
 }
 
-/// Host clock readings for one frame. Only the capture is a full timestamp; the rest are
-/// durations after it, which take a byte or two on the wire.
+/// The host's clock reading for one frame, from which the viewer tells how old what it shows is.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timing {
-    /// When the pixels were captured, microseconds since the Unix epoch.
+    /// When the pixels were captured, microseconds since the Unix epoch. On the wire, the gap
+    /// since the previous part's capture on the same stream (see [`super::StreamWriter`]): a
+    /// byte to three instead of eight.
     pub captured_us: u64,
-    /// From the capture to the end of encoding, microseconds.
-    pub encode_us: u32,
-    /// From the end of encoding to the host starting to write the frame, microseconds.
-    pub queue_us: u32,
 }
 
 impl Timing {
     /// Timing of a frame captured at `captured_us`.
     pub fn captured(captured_us: u64) -> Self {
-        Timing {
-            captured_us,
-            ..Timing::default()
-        }
-    }
-
-    /// Records that encoding ended at `now_us`.
-    pub fn encoded_at(&mut self, now_us: u64) {
-        self.encode_us = micros_between(self.captured_us, now_us);
-    }
-
-    /// Records that the host started writing the frame at `now_us`.
-    pub fn sent_at(&mut self, now_us: u64) {
-        let encoded = self.captured_us + u64::from(self.encode_us);
-        self.queue_us = micros_between(encoded, now_us);
+        Timing { captured_us }
     }
 }
 
-fn micros_between(from: u64, to: u64) -> u32 {
-    u32::try_from(to.saturating_sub(from)).unwrap_or(u32::MAX)
+/// A rectangle's palette: up to 256 colours, which its data indexes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Colours {
+    /// Colours given in full (BGR), indices 0 and up.
+    pub full: Vec<[u8; 3]>,
+    /// Colours given as a blend of `full[0]` and `full[1]` (the anti-aliased shades between a
+    /// text colour and its background), a byte each instead of three: see [`Colours::blend`].
+    /// Their indices follow the full colours'.
+    #[serde(with = "serde_bytes")]
+    pub blends: Vec<u8>,
+}
+
+impl Colours {
+    /// Colours given in full only.
+    pub fn full(full: Vec<[u8; 3]>) -> Self {
+        Colours {
+            full,
+            blends: Vec::new(),
+        }
+    }
+
+    /// How many colours.
+    pub fn len(&self) -> usize {
+        self.full.len() + self.blends.len()
+    }
+
+    /// Whether there are none (the rectangle is BGR).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Weight `a` of `c1` against `c0`, per channel: `(c0 * (255 - a) + c1 * a + 127) / 255`.
+    pub fn blend(c0: [u8; 3], c1: [u8; 3], a: u8) -> [u8; 3] {
+        let a = u32::from(a);
+        std::array::from_fn(|k| {
+            ((u32::from(c0[k]) * (255 - a) + u32::from(c1[k]) * a + 127) / 255) as u8
+        })
+    }
+
+    /// Every colour in index order, or `None` if blends lack their two full colours.
+    pub fn table(&self) -> Option<Vec<[u8; 3]>> {
+        let mut out = self.full.clone();
+        if !self.blends.is_empty() {
+            let (c0, c1) = (*self.full.first()?, *self.full.get(1)?);
+            out.extend(self.blends.iter().map(|&a| Colours::blend(c0, c1, a)));
+        }
+        Some(out)
+    }
+}
+
+/// A monitor's size in pixels.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScreenSize {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
 }
 
 /// One part of a frame update. A frame is presented when its `last` part has been applied.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct FrameUpdate {
-    /// Frame sequence number; all parts of a frame share it.
+    /// Frame sequence number; all parts of a frame share it (they follow each other on the
+    /// stream).
     pub seq: u64,
-    /// Index of this part within the frame.
-    pub part: u32,
     /// Whether this is the frame's last part.
     pub last: bool,
     /// On a last part: the host asks the viewer to acknowledge the frame at once (its window of
     /// frames in flight is full). Without it, the viewer acknowledges with the next frame that
     /// asks, which covers every frame before it.
     pub ack: bool,
-    /// Monitor width; a change resets the viewer's framebuffer.
-    pub width: u32,
-    /// Monitor height.
-    pub height: u32,
+    /// The monitor's size; a change resets the viewer's framebuffer. On the wire, only when it
+    /// differs from the stream's previous part (see [`super::StreamWriter`]).
+    pub size: Option<ScreenSize>,
     /// Data encoding.
     pub encoding: Encoding,
     /// Rectangles whose pixels `data` holds, in order.
     pub rects: Vec<Rect>,
-    /// Per rectangle of `rects`: empty for BGR pixels, or up to 256 colours (BGR) whose indices
-    /// the data holds instead, packed 0 (one colour), 1, 2, 4 or 8 bits per pixel (for 2, 4, 16
-    /// and 256 colours at most), rows padded to a byte. Text and UI, anti-aliased or not,
-    /// compress far better this way.
-    pub palettes: Vec<Vec<[u8; 3]>>,
+    /// Per rectangle of `rects`: empty for BGR pixels, or up to 256 colours whose indices the
+    /// data holds instead, packed 0 (one colour), 1, 2, 4 or 8 bits per pixel (for 2, 4, 16 and
+    /// 256 colours at most), rows padded to a byte. Text and UI, anti-aliased or not, compress
+    /// far better this way.
+    pub palettes: Vec<Colours>,
     /// Per rectangle of `rects` (or empty when none is): whether its BGR pixels are stored
     /// predicted, as residuals of the median edge detector with the green residual subtracted
     /// from blue and red (see the `predict` module). Photo-like rectangles are; a rectangle with
@@ -234,6 +270,9 @@ impl FrameRef<'_> {
 /// Why an update could not be applied.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
+    /// The stream's first part does not say the screen's size.
+    #[error("the screen size was never given")]
+    NoSize,
     /// The announced screen is larger than [`MAX_PIXELS`].
     #[error("screen of {width}x{height} is too large")]
     TooLarge {

@@ -547,7 +547,7 @@ async fn the_console_acts_only_on_answers_to_its_own_requests() -> anyhow::Resul
 async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
     use tether_console::state::{Command, Event};
     use tether_protocol::msg::ScreenMsg;
-    use tether_protocol::screen::{Encoding, FrameUpdate, Timing};
+    use tether_protocol::screen::{Encoding, FrameUpdate, ScreenSize, Timing};
     let relay = RelayProc::start()?;
     relay.add_agent("alice", TEST_PASSWORD)?;
     let (pin, _) = relay.create_key("alice")?;
@@ -563,11 +563,12 @@ async fn a_hostile_screen_update_fails_only_that_view() -> anyhow::Result<()> {
     let (mut hs, _hr, _) = host_stream(&host).await?;
     let update = FrameUpdate {
         seq: 1,
-        part: 0,
         last: true,
         ack: false,
-        width: 1_000_000,
-        height: 1,
+        size: Some(ScreenSize {
+            width: 1_000_000,
+            height: 1,
+        }),
         encoding: Encoding::Bgr24Zstd,
         rects: Vec::new(),
         palettes: Vec::new(),

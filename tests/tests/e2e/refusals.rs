@@ -243,7 +243,7 @@ async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<(
 
     // An oversized length prefix as the very first bytes.
     let (_ep, conn, mut send, _recv) = raw_control(&relay).await?;
-    send.write_all(&u32::MAX.to_le_bytes()).await?;
+    send.write_all(&[0xff, 0xff, 0xff, 0x7f]).await?;
     assert_eq!(closed_with(&conn).await?, close::PROTOCOL);
 
     // Garbage after a valid hello and login.
@@ -273,7 +273,7 @@ async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<(
         read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?,
         Some(ServerMsg::LoggedIn { .. })
     ));
-    send.write_all(&[7, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9])
+    send.write_all(&[7, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9])
         .await?;
     assert_eq!(closed_with(&conn).await?, close::PROTOCOL);
 
@@ -293,7 +293,7 @@ async fn garbage_and_oversized_frames_close_only_that_peer() -> anyhow::Result<(
     let _ = read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?;
     let _ = read_msg::<ServerMsg>(&mut recv, CONTROL_MAX_FRAME).await?;
     let (mut media, _media_recv) = conn.open_bi().await?;
-    media.write_all(&[3, 0, 0, 0, 0xee, 0xee, 0xee]).await?;
+    media.write_all(&[3, 0xee, 0xee, 0xee]).await?;
     assert_eq!(closed_with(&conn).await?, close::PROTOCOL);
 
     // A peer of another version is told so.

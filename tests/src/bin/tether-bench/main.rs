@@ -345,7 +345,14 @@ async fn start_via(relay: RelayProc, via: &str) -> anyhow::Result<(Bench, Proces
 
 /// Keeps the agent's copy of the screen and each frame's arrival time, bytes and rectangles.
 async fn record(mut view: tether_console::net::ScreenView, rx: Arc<Mutex<Received>>) {
-    while let Ok(f) = view.next_frame().await {
+    loop {
+        let f = match view.next_frame().await {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("the view ended: {e}");
+                return;
+            }
+        };
         let at = Instant::now();
         let fb = view.framebuffer();
         let mut r = rx.lock().unwrap_or_else(|e| e.into_inner());
