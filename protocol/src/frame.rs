@@ -48,8 +48,8 @@ pub enum FrameError {
 
 /// Encodes `msg` as one frame (header and body).
 pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
-    let body = postcard::to_stdvec(msg)?;
-    let len = body.len();
+    // Sizing first costs a walk of the message but no copy of its bytes (a photo's are megabytes).
+    let len = postcard::experimental::serialized_size(msg)?;
     if len > max || len >= 1 << (7 * MAX_HEADER_LEN) {
         return Err(FrameError::Oversized { len, max });
     }
@@ -60,8 +60,7 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
         rest >>= 7;
     }
     out.push(rest as u8);
-    out.extend_from_slice(&body);
-    Ok(out)
+    Ok(postcard::to_extend(msg, out)?)
 }
 
 /// How many bytes the length prefix of a `len`-byte body takes.
