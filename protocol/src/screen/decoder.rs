@@ -262,7 +262,7 @@ fn check(upd: &FrameUpdate, w: u32, h: u32) -> Result<usize, CodecError> {
         if colours > MAX_PALETTE {
             return Err(CodecError::Corrupt(format!("palette of {colours} colours")));
         }
-        if upd.palettes.get(i).is_some_and(|p| p.table().is_none()) {
+        if upd.palettes.get(i).is_some_and(|p| !p.is_complete()) {
             return Err(CodecError::Corrupt(format!(
                 "rectangle {i} has blends without two full colours"
             )));

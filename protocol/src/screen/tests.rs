@@ -619,15 +619,21 @@ fn encoded_bytes(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, 
     total
 }
 
+/// A `w` x `h` BGRX frame of one colour.
+fn solid(w: u32, h: u32, bg: [u8; 3]) -> Vec<u8> {
+    let mut buf = vec![0u8; (w * h * 4) as usize];
+    for px in buf.chunks_exact_mut(4) {
+        px[..3].copy_from_slice(&bg);
+    }
+    buf
+}
+
 #[test]
 fn a_rule_down_the_whole_region_does_not_hide_the_text_beside_it() {
     let (w, h) = (9 * 40, 16 * 10);
     let bg = [250, 250, 250];
     let fg = [[20, 20, 20], [40, 160, 60], [170, 40, 180]];
-    let mut buf = vec![0u8; (w * h * 4) as usize];
-    for px in buf.chunks_exact_mut(4) {
-        px[..3].copy_from_slice(&bg);
-    }
+    let mut buf = solid(w, h, bg);
     let fr = |d: &[u8]| -> Vec<u8> { d.to_vec() };
     let mut enc = TileEncoder::new();
     let mut fb = Framebuffer::new();
@@ -667,10 +673,7 @@ fn glyphs_seen_before_are_drawn_from_the_cache_exactly() {
     let (w, h) = (9 * 40, 16 * 10);
     let bg = [30, 30, 30];
     let fg = [[220, 220, 220], [80, 200, 120], [200, 90, 210]];
-    let mut buf = vec![0u8; (w * h * 4) as usize];
-    for px in buf.chunks_exact_mut(4) {
-        px[..3].copy_from_slice(&bg);
-    }
+    let mut buf = solid(w, h, bg);
     let mut enc = TileEncoder::new();
     let mut fb = Framebuffer::new();
     let f0 = buf.clone();

@@ -180,6 +180,11 @@ impl Colours {
         })
     }
 
+    /// Whether blends, if any, have their two full colours.
+    pub fn is_complete(&self) -> bool {
+        self.blends.is_empty() || self.full.len() >= 2
+    }
+
     /// Every colour in index order, or `None` if blends lack their two full colours.
     pub fn table(&self) -> Option<Vec<[u8; 3]>> {
         let mut out = self.full.clone();
