@@ -548,7 +548,7 @@ impl Relay {
             }
         };
         let server = tether_net::server_config(certs.clone(), key.clone_key())?;
-        let endpoint = quinn::Endpoint::server(server, cfg.listen)
+        let endpoint = tether_net::server_endpoint(server, cfg.listen)
             .with_context(|| format!("cannot listen on {} (UDP)", cfg.listen))?;
         let addr = endpoint.local_addr()?;
         // The portal's listeners are bound now, so that the default public URL can name them.
