@@ -109,8 +109,7 @@ impl ScreenView {
                 decoded_us: 0,
                 acknowledged: false,
             });
-            i.rects.extend_from_slice(&upd.rects);
-            i.rects.extend(upd.lossy.iter().map(|j| j.rect));
+            i.rects.extend_from_slice(self.fb.painted());
             // A frame of many parts is remembered as its bounding box past a point.
             if i.rects.len() > MAX_FRAME_RECTS {
                 let bbox = i.rects.iter().copied().reduce(|a, b| a.union(&b));

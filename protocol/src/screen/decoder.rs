@@ -39,6 +39,8 @@ pub struct Framebuffer {
     height: u32,
     pixels: Vec<u8>,
     glyphs: GlyphSlots,
+    /// What the last applied part painted.
+    painted: Vec<Rect>,
 }
 
 impl Framebuffer {
@@ -55,6 +57,12 @@ impl Framebuffer {
     /// Height in pixels.
     pub fn height(&self) -> u32 {
         self.height
+    }
+
+    /// The rectangles the last applied part painted: its pixels, its lossy rectangles, and its
+    /// glyph fills and draws (the only change a keystroke of cached glyphs makes).
+    pub fn painted(&self) -> &[Rect] {
+        &self.painted
     }
 
     /// BGRX pixels, `width * 4` bytes per row.
@@ -120,8 +128,12 @@ impl Framebuffer {
             let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
             self.paint_rgb(&j.rect, &rgb);
         }
+        self.painted.clear();
+        self.painted.extend_from_slice(&upd.rects);
+        self.painted.extend(upd.lossy.iter().map(|j| j.rect));
         if !ops.is_empty() {
-            self.glyphs.apply(&ops, &mut self.pixels, w);
+            self.glyphs
+                .apply(&ops, &mut self.pixels, w, &mut self.painted);
         }
         Ok(resized)
     }

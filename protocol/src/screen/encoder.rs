@@ -1,6 +1,6 @@
 //! Finding what changed for one viewer, and deciding what goes lossy.
 
-use super::glyphs::{GlyphCache, encode_ops};
+use super::glyphs::{GlyphCache, GlyphOp, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
 use super::wire::*;
@@ -352,14 +352,25 @@ impl TileEncoder {
             (ty0..=ty1).all(|ty| (tx0..=tx1).all(|tx| !lossy[(ty * tw + tx) as usize]))
         };
         let pass = self.glyphs.pass(frame, &regions, &sharp, exact);
-        let mut parts = if pass.hits.is_empty() {
-            encode_parts(frame, &sharp, &soft, seq, timing, exec)?
+        let src = if pass.hits.is_empty() {
+            *frame
         } else {
-            let masked = self.masked(frame, &sharp, &soft, &pass.hits);
-            encode_parts(&masked, &sharp, &soft, seq, timing, exec)?
+            self.masked(frame, &sharp, &soft, &pass.hits)
         };
+        // Rectangles of one colour (often all that is left around cached glyphs) are fills,
+        // painted before the glyphs are stored and drawn.
+        let mut ops = Vec::new();
+        let mut rest = Vec::with_capacity(sharp.len());
+        for r in sharp {
+            match one_colour(&src, &r) {
+                Some(colour) => ops.push(GlyphOp::Fill { rect: r, colour }),
+                None => rest.push(r),
+            }
+        }
+        let mut parts = encode_parts(&src, &rest, &soft, seq, timing, exec)?;
+        ops.extend(pass.ops);
         if let Some(last) = parts.last_mut() {
-            last.glyphs = encode_ops(&pass.ops);
+            last.glyphs = encode_ops(&ops);
         }
         Ok(parts)
     }
@@ -449,6 +460,20 @@ impl ScreenEncoder for TileEncoder {
             .map(ScreenMsg::Update)
             .collect())
     }
+}
+
+/// The colour of `r` in `frame` if it has only one.
+fn one_colour(frame: &FrameRef<'_>, r: &Rect) -> Option<[u8; 3]> {
+    let first = frame.row(r.y, r.x, r.x + 1);
+    let c = [first[0], first[1], first[2]];
+    (r.y..r.y + r.h)
+        .all(|y| {
+            frame
+                .row(y, r.x, r.x + r.w)
+                .chunks_exact(4)
+                .all(|p| p[..3] == c)
+        })
+        .then_some(c)
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> u32 {

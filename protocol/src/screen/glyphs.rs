@@ -58,6 +58,14 @@ pub enum GlyphOp {
         /// Top.
         y: u32,
     },
+    /// Paints `rect` in one colour (BGR): a changed rectangle that holds nothing but cached
+    /// glyphs on a background costs this and its draws, and no pixel data at all.
+    Fill {
+        /// Where.
+        rect: Rect,
+        /// The colour.
+        colour: [u8; 3],
+    },
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -97,14 +105,29 @@ impl Reader<'_> {
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
 
+    fn colour(&mut self) -> Result<[u8; 3], CodecError> {
+        let (c, rest) = self
+            .0
+            .split_first_chunk()
+            .ok_or_else(|| corrupt("truncated"))?;
+        self.0 = rest;
+        Ok(*c)
+    }
+
     fn u32(&mut self) -> Result<u32, CodecError> {
         u32::try_from(self.varint()?).map_err(|_| corrupt("number too large"))
     }
 }
 
+/// Operation kinds, in the low two bits of an operation's tag.
+const DRAW: u64 = 0;
+const STORE: u64 = 1;
+const FILL: u64 = 2;
+
 /// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd), then per
-/// operation the slot shifted left once (plus one for a store), the position as signed
-/// differences from the previous operation's, and a store's width and height.
+/// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill), the
+/// position as signed differences from the previous operation's, a store's or a fill's width and
+/// height, and a fill's colour.
 pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     if ops.is_empty() {
         return Vec::new();
@@ -113,16 +136,25 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     let (mut lx, mut ly) = (0i64, 0i64);
     for op in ops {
         let (tag, x, y) = match *op {
-            GlyphOp::Store { slot, rect } => (u64::from(slot) << 1 | 1, rect.x, rect.y),
-            GlyphOp::Draw { slot, x, y } => (u64::from(slot) << 1, x, y),
+            GlyphOp::Store { slot, rect } => (u64::from(slot) << 2 | STORE, rect.x, rect.y),
+            GlyphOp::Draw { slot, x, y } => (u64::from(slot) << 2 | DRAW, x, y),
+            GlyphOp::Fill { rect, .. } => (FILL, rect.x, rect.y),
         };
         put_varint(&mut raw, tag);
         put_signed(&mut raw, i64::from(x) - lx);
         put_signed(&mut raw, i64::from(y) - ly);
         (lx, ly) = (i64::from(x), i64::from(y));
-        if let GlyphOp::Store { rect, .. } = op {
-            put_varint(&mut raw, u64::from(rect.w));
-            put_varint(&mut raw, u64::from(rect.h));
+        match op {
+            GlyphOp::Store { rect, .. } => {
+                put_varint(&mut raw, u64::from(rect.w));
+                put_varint(&mut raw, u64::from(rect.h));
+            }
+            GlyphOp::Fill { rect, colour } => {
+                put_varint(&mut raw, u64::from(rect.w));
+                put_varint(&mut raw, u64::from(rect.h));
+                raw.extend_from_slice(colour);
+            }
+            GlyphOp::Draw { .. } => {}
         }
     }
     if raw.len() >= COMPRESS_FROM
@@ -160,7 +192,7 @@ pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
     let (mut lx, mut ly) = (0i64, 0i64);
     while !r.0.is_empty() {
         let tag = r.varint()?;
-        let slot = u16::try_from(tag >> 1)
+        let slot = u16::try_from(tag >> 2)
             .ok()
             .filter(|s| usize::from(*s) < GLYPH_SLOTS)
             .ok_or_else(|| corrupt("slot out of range"))?;
@@ -171,14 +203,24 @@ pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
             u32::try_from(y).map_err(|_| corrupt("y"))?,
         );
         (lx, ly) = (x, y);
-        ops.push(if tag & 1 == 1 {
-            let (w, h) = (r.u32()?, r.u32()?);
-            GlyphOp::Store {
-                slot,
-                rect: Rect { x: xu, y: yu, w, h },
+        ops.push(match tag & 3 {
+            DRAW => GlyphOp::Draw { slot, x: xu, y: yu },
+            STORE => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                GlyphOp::Store {
+                    slot,
+                    rect: Rect { x: xu, y: yu, w, h },
+                }
             }
-        } else {
-            GlyphOp::Draw { slot, x: xu, y: yu }
+            FILL if slot == 0 => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                let colour = r.colour()?;
+                GlyphOp::Fill {
+                    rect: Rect { x: xu, y: yu, w, h },
+                    colour,
+                }
+            }
+            _ => return Err(corrupt("unknown operation")),
         });
     }
     Ok(ops)
@@ -552,16 +594,29 @@ impl GlyphSlots {
                     }
                     area += r.area();
                 }
+                GlyphOp::Fill { rect, .. } => {
+                    if !inside(&rect) {
+                        return Err(CodecError::OutOfBounds(rect));
+                    }
+                    area += rect.area();
+                }
             }
         }
         if area > u64::from(width) * u64::from(height) * 2 {
-            return Err(corrupt("draws cover more than twice the screen"));
+            return Err(corrupt("draws and fills cover more than twice the screen"));
         }
         Ok(())
     }
 
-    /// Applies checked operations to `pixels` (BGRX, `width` pixels a row).
-    pub(super) fn apply(&mut self, ops: &[GlyphOp], pixels: &mut [u8], width: u32) {
+    /// Applies checked operations to `pixels` (BGRX, `width` pixels a row), adding what the fills
+    /// and draws paint to `painted`.
+    pub(super) fn apply(
+        &mut self,
+        ops: &[GlyphOp],
+        pixels: &mut [u8],
+        width: u32,
+        painted: &mut Vec<Rect>,
+    ) {
         if self.slots.is_empty() {
             self.slots = vec![None; GLYPH_SLOTS];
         }
@@ -576,8 +631,19 @@ impl GlyphSlots {
                     }
                     self.slots[usize::from(slot)] = Some((rect.w, rect.h, px));
                 }
+                GlyphOp::Fill { rect, colour } => {
+                    painted.push(rect);
+                    let c = [colour[0], colour[1], colour[2], 0];
+                    for y in rect.y..rect.y + rect.h {
+                        let o = y as usize * pitch + rect.x as usize * 4;
+                        for p in pixels[o..o + rect.w as usize * 4].chunks_exact_mut(4) {
+                            p.copy_from_slice(&c);
+                        }
+                    }
+                }
                 GlyphOp::Draw { slot, x, y } => {
                     if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
+                        painted.push(Rect { x, y, w: *w, h: *h });
                         let line = *w as usize * 4;
                         for (row, src) in (y..y + h).zip(px.chunks_exact(line)) {
                             let o = row as usize * pitch + x as usize * 4;

@@ -190,6 +190,21 @@ impl Palette {
         else {
             return Colours::full(self.colours.clone());
         };
+        let alpha = n > 16 && weights.iter().filter(|w| w.is_none()).count() == 2;
+        if alpha {
+            // Every colour but the ends is a blend, and indices would take a byte each anyway:
+            // each index is the colour's weight, and the palette is just the two ends.
+            for (x, w) in weights.iter().enumerate() {
+                let a = match x {
+                    _ if x == i => 0,
+                    _ if x == j => 255,
+                    _ => w.unwrap_or_default(),
+                };
+                let slot = self.slot(Self::key(self.colours[x]));
+                self.index[slot] = a;
+            }
+            return Colours::alpha(self.colours[i], self.colours[j]);
+        }
         // New order: the two ends, the other full colours, then the blends.
         let mut order = vec![i, j];
         order.extend((0..n).filter(|&x| x != i && x != j && weights[x].is_none()));
@@ -213,12 +228,54 @@ impl Palette {
         wire
     }
 
+    /// If the most used colour covers most of `r` and everything else lies in a box at most half
+    /// its size: that colour and the box.
+    fn sparse(&self, frame: &FrameRef<'_>, r: &Rect) -> Option<([u8; 3], Rect)> {
+        let area = r.area();
+        if self.colours.len() < 2 || area < SPARSE_MIN_AREA {
+            return None;
+        }
+        let (bg, n) = self
+            .colours
+            .iter()
+            .zip(&self.counts)
+            .max_by_key(|(_, n)| **n)?;
+        if u64::from(*n) * 2 < area {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+        for y in r.y..r.y + r.h {
+            let row = frame.row(y, r.x, r.x + r.w);
+            let drawn = |p: &[u8]| p[..3] != bg[..];
+            let Some(first) = row.chunks_exact(4).position(drawn) else {
+                continue;
+            };
+            let last = row.chunks_exact(4).rposition(drawn).unwrap_or(first);
+            x0 = x0.min(r.x + first as u32);
+            x1 = x1.max(r.x + last as u32 + 1);
+            y0 = y0.min(y);
+            y1 = y + 1;
+        }
+        let ink = Rect {
+            x: x0,
+            y: y0,
+            w: x1.checked_sub(x0)?,
+            h: y1.checked_sub(y0)?,
+        };
+        (ink.area() * 2 <= area).then_some((*bg, ink))
+    }
+
     /// The index of `c`, which the palette holds.
     fn index_of(&self, c: [u8; 3]) -> usize {
         usize::from(self.index[self.slot(Self::key(c))])
     }
 }
 
+/// Smallest rectangle whose background is split from what is drawn on it (a rectangle and a
+/// palette cost about a dozen bytes).
+const SPARSE_MIN_AREA: u64 = 64;
+/// How many times a rectangle's background is split from what is drawn on it.
+const SPARSE_DEPTH: usize = 2;
 /// Palettes of fewer colours are sent in full: blending would save little.
 const MIN_BLENDED: usize = 6;
 /// Blends are looked for between the most used colour and this many of the next most used...
@@ -434,9 +491,22 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
     let mut cur = Chunk::default();
     for r in sharp {
         let rows = (PART_RAW_BYTES / (r.w as usize * 3).max(1)).max(1) as u32;
-        for band in bands(*r, rows) {
+        for mut band in bands(*r, rows) {
             match palette_of(frame, &band) {
                 Some(mut pal) => {
+                    // Mostly background: the rectangle in one colour, then what is drawn on it
+                    // (a new glyph beside an emptied cell) as a rectangle of its own, and so on
+                    // once more (the glyph's own background around its strokes).
+                    for _ in 0..SPARSE_DEPTH {
+                        let Some((bg, ink)) = pal.sparse(frame, &band) else {
+                            break;
+                        };
+                        cur.rects.push(band);
+                        cur.palettes.push(Colours::full(vec![bg]));
+                        cur.predicted.push(false);
+                        band = ink;
+                        pal = palette_of(frame, &band).unwrap_or(pal);
+                    }
                     let colours = pal.order_for_wire();
                     pack_indices(frame, &band, &pal, &mut cur.raw);
                     cur.palettes.push(colours);
@@ -456,7 +526,10 @@ fn gather_lossless(frame: &FrameRef<'_>, sharp: &[Rect]) -> Vec<Chunk> {
                 }
             }
             cur.rects.push(band);
-            if cur.raw.len() >= PART_RAW_BYTES || cur.rects.len() >= MAX_PART_RECTS {
+            // A band may add up to `SPARSE_DEPTH` + 1 rectangles.
+            if cur.raw.len() >= PART_RAW_BYTES
+                || cur.rects.len() + SPARSE_DEPTH + 1 > MAX_PART_RECTS
+            {
                 chunks.push(std::mem::take(&mut cur));
             }
         }

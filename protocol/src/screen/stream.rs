@@ -1,5 +1,5 @@
 //! What a screen stream leaves out because the viewer knows it already: the screen size while it
-//! does not change, and the full capture time of every part after the first.
+//! does not change, and the full sequence number and capture time of every part after the first.
 //!
 //! The host passes each part through its [`StreamWriter`] just before writing it; the viewer passes
 //! each part it reads through its [`StreamReader`] before anything else. Both live as long as the
@@ -11,6 +11,7 @@ use super::wire::{CodecError, FrameUpdate, ScreenSize};
 #[derive(Debug, Default)]
 pub struct StreamWriter {
     size: Option<ScreenSize>,
+    seq: u64,
     captured_us: u64,
 }
 
@@ -27,6 +28,10 @@ impl StreamWriter {
         } else if upd.size.is_some() {
             self.size = upd.size;
         }
+        // Parts of one frame share a number and frames count up: a difference of 0 or 1.
+        let seq = upd.seq;
+        upd.seq = seq.wrapping_sub(self.seq);
+        self.seq = seq;
         let captured = upd.timing.captured_us;
         let gap = captured.saturating_sub(self.captured_us);
         upd.timing.captured_us = gap;
@@ -39,6 +44,7 @@ impl StreamWriter {
 #[derive(Debug, Default)]
 pub struct StreamReader {
     size: Option<ScreenSize>,
+    seq: u64,
     captured_us: u64,
 }
 
@@ -54,6 +60,8 @@ impl StreamReader {
             Some(s) => self.size = Some(s),
             None => upd.size = Some(self.size.ok_or(CodecError::NoSize)?),
         }
+        self.seq = self.seq.wrapping_add(upd.seq);
+        upd.seq = self.seq;
         self.captured_us = self.captured_us.saturating_add(upd.timing.captured_us);
         upd.timing.captured_us = self.captured_us;
         Ok(())

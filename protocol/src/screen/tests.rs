@@ -339,7 +339,19 @@ fn few_colour_rectangles_travel_as_palettes_exactly() {
         let used_palette = parts
             .iter()
             .any(|p| p.palettes.iter().any(|q| !q.is_empty()));
-        assert_eq!(used_palette, colours <= 256, "{colours} colours");
+        // One colour is a fill, without pixel data.
+        assert_eq!(
+            used_palette,
+            (2..=256).contains(&colours),
+            "{colours} colours"
+        );
+        let filled = parts.iter().any(|p| {
+            decode_ops(&p.glyphs)
+                .expect("ops")
+                .iter()
+                .any(|op| matches!(op, GlyphOp::Fill { .. }))
+        });
+        assert_eq!(filled, colours == 1, "{colours} colours");
         let mut fb = Framebuffer::new();
         for p in &parts {
             fb.apply(p).expect("apply");
@@ -773,6 +785,30 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         Err(CodecError::OutOfBounds(_))
     ));
     assert!(fb.apply(&with(&[store, draw])).is_ok());
+    // Fills stay inside the screen and paint at most twice its area.
+    let fill = |x, w| GlyphOp::Fill {
+        rect: Rect { x, y: 0, w, h: 50 },
+        colour: [1, 2, 3],
+    };
+    assert!(matches!(
+        fb.apply(&with(&[fill(1, 100)])),
+        Err(CodecError::OutOfBounds(_))
+    ));
+    assert!(
+        fb.apply(&with(&[fill(0, 100), fill(0, 100), fill(0, 1)]))
+            .is_err()
+    );
+    fb.apply(&with(&[fill(10, 5)])).expect("fill");
+    assert_eq!(
+        fb.painted(),
+        &[Rect {
+            x: 10,
+            y: 0,
+            w: 5,
+            h: 50
+        }]
+    );
+    assert_eq!(&fb.pixels()[(10 * 4)..(10 * 4 + 4)], &[1, 2, 3, 0]);
     let mut bad = vec![0];
     bad.extend_from_slice(&[0xff; 12]);
     assert!(
@@ -802,13 +838,13 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
 
 proptest! {
     #[test]
-    fn glyph_operations_roundtrip(ops in prop::collection::vec((any::<bool>(), 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40), 0..300)) {
+    fn glyph_operations_roundtrip(ops in prop::collection::vec((0u8..3, 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40, any::<[u8; 3]>()), 0..300)) {
         let ops: Vec<GlyphOp> = ops
             .into_iter()
-            .map(|(store, slot, x, y, w, h)| if store {
-                GlyphOp::Store { slot, rect: Rect { x, y, w, h } }
-            } else {
-                GlyphOp::Draw { slot, x, y }
+            .map(|(kind, slot, x, y, w, h, colour)| match kind {
+                0 => GlyphOp::Store { slot, rect: Rect { x, y, w, h } },
+                1 => GlyphOp::Draw { slot, x, y },
+                _ => GlyphOp::Fill { rect: Rect { x, y, w: w * 50, h: h * 30 }, colour },
             })
             .collect();
         prop_assert_eq!(decode_ops(&encode_ops(&ops)).expect("decode"), ops);
@@ -818,6 +854,110 @@ proptest! {
     fn glyph_operation_decoding_never_panics(data in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = decode_ops(&data);
     }
+}
+
+fn any_update() -> impl Strategy<Value = FrameUpdate> {
+    let rect =
+        (0u32..3000, 0u32..3000, 0u32..300, 0u32..300).prop_map(|(x, y, w, h)| Rect { x, y, w, h });
+    let colours = (
+        prop::collection::vec(any::<[u8; 3]>(), 0..4),
+        prop::collection::vec(any::<u8>(), 0..4),
+    )
+        .prop_map(|(full, blends)| Colours { full, blends });
+    (
+        (
+            any::<u64>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+        ),
+        prop::option::of((0u32..9000, 0u32..9000)),
+        prop::collection::vec(rect.clone(), 0..3),
+        prop::collection::vec(colours, 0..3),
+        prop::collection::vec(any::<bool>(), 0..3),
+        prop::collection::vec(any::<u8>(), 0..40),
+        prop::collection::vec((rect, prop::collection::vec(any::<u8>(), 0..9)), 0..2),
+        prop::collection::vec(any::<u8>(), 0..20),
+    )
+        .prop_map(
+            |(
+                (seq, last, ack, zstd, at),
+                size,
+                rects,
+                palettes,
+                predicted,
+                data,
+                lossy,
+                glyphs,
+            )| {
+                FrameUpdate {
+                    seq,
+                    last,
+                    ack,
+                    size: size.map(|(width, height)| ScreenSize { width, height }),
+                    encoding: if zstd {
+                        Encoding::Bgr24Zstd
+                    } else {
+                        Encoding::Bgr24
+                    },
+                    rects,
+                    palettes,
+                    predicted,
+                    data,
+                    lossy: lossy
+                        .into_iter()
+                        .map(|(rect, data)| JpegRect { rect, data })
+                        .collect(),
+                    glyphs,
+                    timing: Timing::captured(at),
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn updates_survive_their_flagged_wire_form(upd in any_update()) {
+        let msg = ScreenMsg::Update(upd);
+        let bytes = crate::frame::encode(&msg, usize::MAX).expect("encode");
+        let (len, head) = crate::frame::parse_header(&bytes, usize::MAX).expect("header").expect("whole");
+        prop_assert_eq!(len + head, bytes.len());
+        let back: ScreenMsg = crate::frame::decode_body(&bytes[head..]).expect("decode");
+        prop_assert_eq!(back, msg);
+    }
+}
+
+#[test]
+fn an_update_of_glyph_draws_alone_is_a_few_bytes() {
+    let ops = encode_ops(&[
+        GlyphOp::Draw {
+            slot: 3,
+            x: 48,
+            y: 782,
+        },
+        GlyphOp::Draw {
+            slot: 9,
+            x: 57,
+            y: 782,
+        },
+    ]);
+    let mut upd = empty_update(1920, 1080);
+    upd.glyphs = ops.clone();
+    upd.last = true;
+    let mut tx = StreamWriter::new();
+    let mut first = upd.clone();
+    first.seq = 500;
+    first.timing = Timing::captured(1_700_000_000_000_000);
+    tx.compact(&mut first);
+    upd.seq = 501;
+    upd.timing = Timing::captured(1_700_000_000_100_000);
+    tx.compact(&mut upd);
+    let bytes = postcard::to_stdvec(&ScreenMsg::Update(upd)).expect("ser");
+    // Variant, flags, sequence difference, a 100 ms gap (3 bytes), the operations' length and
+    // the operations: no size, no pixels, no empty lists.
+    assert_eq!(bytes.len(), 1 + 1 + 1 + 3 + 1 + ops.len(), "{bytes:?}");
 }
 
 #[test]
@@ -848,12 +988,16 @@ fn a_stream_sends_the_size_once_and_capture_times_as_gaps() {
             .encode(&f, &rects, i as u64 + 1, Timing::captured(at), &InOrder)
             .expect("encode")
         {
+            let seq = part.seq;
             tx.compact(&mut part);
+            // The first number in full, then differences.
+            assert_eq!(part.seq, if i == 0 { seq } else { 1 });
             sizes.push(part.size);
             let gap = part.timing.captured_us;
             let bytes = postcard::to_stdvec(&part).expect("ser");
             let mut part: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
             rx.expand(&mut part).expect("expand");
+            assert_eq!(part.seq, seq);
             // The first time in full, then gaps; a clock stepping back shows no gap.
             match i {
                 0 => assert_eq!(gap, at),
@@ -936,4 +1080,86 @@ fn anti_aliased_shades_travel_as_blends_and_stay_exact() {
         Framebuffer::new().apply(&bad),
         Err(CodecError::Corrupt(_))
     ));
+}
+
+#[test]
+fn a_glyph_in_many_shades_of_two_colours_sends_weights_as_indices() {
+    let (w, h) = (9u32, 19u32);
+    let (bg, fg) = ([250u8, 250, 250], [20u8, 30, 40]);
+    // More than 16 shades, so indices take a byte each; with a solid stroke, as in a glyph.
+    let mut px = vec![0u8; (w * h * 4) as usize];
+    for (i, p) in px.chunks_exact_mut(4).enumerate() {
+        let a = match i % 4 {
+            0 => (i * 37 % 256) as u8,
+            1 => 255,
+            _ => 0,
+        };
+        p[..3].copy_from_slice(&Colours::blend(bg, fg, a));
+    }
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &px,
+    };
+    let all = Rect { x: 0, y: 0, w, h };
+    let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
+    let pal = &parts[0].palettes[0];
+    assert!(pal.is_alpha(), "{pal:?}");
+    assert_eq!(pal.len(), 256);
+    assert_eq!(postcard::to_stdvec(pal).expect("ser").len(), 9);
+    let mut fb = Framebuffer::new();
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    for (a, b) in fb.pixels().chunks_exact(4).zip(px.chunks_exact(4)) {
+        assert_eq!(a[..3], b[..3]);
+    }
+    // One more colour off the line, and the palette lists its shades again.
+    px[4..7].copy_from_slice(&[0, 200, 0]);
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &px,
+    };
+    let parts = encode_parts(&f, &[all], &[], 2, Timing::default(), &InOrder).expect("encode");
+    let pal = &parts[0].palettes[0];
+    assert!(!pal.is_alpha() && pal.blends.len() > 16, "{pal:?}");
+}
+
+#[test]
+fn a_glyph_beside_an_empty_cell_sends_only_its_own_box() {
+    let (w, h) = (18u32, 19u32);
+    let (bg, fg) = ([250u8, 250, 250], [20u8, 30, 40]);
+    let mut px = vec![0u8; (w * h * 4) as usize];
+    for (i, p) in px.chunks_exact_mut(4).enumerate() {
+        let (x, y) = (i as u32 % w, i as u32 / w);
+        let a = if (1..8).contains(&x) && (4..15).contains(&y) {
+            (x * 31 + y * 17) as u8
+        } else {
+            0
+        };
+        p[..3].copy_from_slice(&Colours::blend(bg, fg, a));
+    }
+    let f = FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: &px,
+    };
+    let all = Rect { x: 0, y: 0, w, h };
+    let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
+    assert_eq!(parts[0].rects[0], all);
+    assert_eq!(parts[0].palettes[0], Colours::full(vec![bg]));
+    let ink = parts[0].rects[1];
+    assert!(
+        ink.x >= 1 && ink.x + ink.w <= 8 && ink.y >= 4 && ink.y + ink.h <= 15,
+        "{ink:?}"
+    );
+    let mut fb = Framebuffer::new();
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &px[..]);
 }

@@ -149,6 +149,10 @@ pub struct Colours {
     /// Colours given as a blend of `full[0]` and `full[1]` (the anti-aliased shades between a
     /// text colour and its background), a byte each instead of three: see [`Colours::blend`].
     /// Their indices follow the full colours'.
+    ///
+    /// With exactly two full colours, the single blend 0 (which would repeat `full[0]`) means
+    /// every index is itself a weight: the palette is all 256 blends of its two colours (see
+    /// [`Colours::alpha`]).
     #[serde(with = "serde_bytes")]
     pub blends: Vec<u8>,
 }
@@ -162,9 +166,28 @@ impl Colours {
         }
     }
 
+    /// The 256 blends of `c0` into `c1`, index `a` being [`Colours::blend`]`(c0, c1, a)`: a
+    /// rectangle of anti-aliased text in more shades than four bits index, whose palette then
+    /// costs 9 bytes however many shades it has.
+    pub fn alpha(c0: [u8; 3], c1: [u8; 3]) -> Self {
+        Colours {
+            full: vec![c0, c1],
+            blends: vec![0],
+        }
+    }
+
+    /// Whether this is an [`Colours::alpha`] palette.
+    pub fn is_alpha(&self) -> bool {
+        self.full.len() == 2 && self.blends == [0]
+    }
+
     /// How many colours.
     pub fn len(&self) -> usize {
-        self.full.len() + self.blends.len()
+        if self.is_alpha() {
+            256
+        } else {
+            self.full.len() + self.blends.len()
+        }
     }
 
     /// Whether there are none (the rectangle is BGR).
@@ -187,6 +210,10 @@ impl Colours {
 
     /// Every colour in index order, or `None` if blends lack their two full colours.
     pub fn table(&self) -> Option<Vec<[u8; 3]>> {
+        if self.is_alpha() {
+            let (c0, c1) = (self.full[0], self.full[1]);
+            return Some((0..=255).map(|a| Colours::blend(c0, c1, a)).collect());
+        }
         let mut out = self.full.clone();
         if !self.blends.is_empty() {
             let (c0, c1) = (*self.full.first()?, *self.full.get(1)?);
@@ -206,10 +233,16 @@ pub struct ScreenSize {
 }
 
 /// One part of a frame update. A frame is presented when its `last` part has been applied.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+///
+/// On the wire (see [`FrameUpdate`]'s `Serialize`), a flag byte says which fields follow: the
+/// two booleans, the encoding and whether the size, the pixels, the prediction flags, the lossy
+/// rectangles and the glyph operations are there; a keystroke's update, which has no pixels of
+/// its own, is then a few bytes of header and its glyph operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameUpdate {
     /// Frame sequence number; all parts of a frame share it (they follow each other on the
-    /// stream).
+    /// stream). On the wire, the difference from the stream's previous part (see
+    /// [`super::StreamWriter`]).
     pub seq: u64,
     /// Whether this is the frame's last part.
     pub last: bool,
@@ -235,16 +268,161 @@ pub struct FrameUpdate {
     /// a palette never is.
     pub predicted: Vec<bool>,
     /// Encoded pixels.
-    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     /// Rectangles sent lossy, applied after `rects`.
     pub lossy: Vec<JpegRect>,
     /// Glyph cache operations, applied after the pixels (see [`super::GlyphOp`] and
     /// [`super::encode_ops`]); empty when there are none.
-    #[serde(with = "serde_bytes")]
     pub glyphs: Vec<u8>,
     /// When the frame was captured and encoded.
     pub timing: Timing,
+}
+
+/// Bits of [`FrameUpdate`]'s flag byte on the wire.
+mod flag {
+    pub(super) const LAST: u8 = 1;
+    pub(super) const ACK: u8 = 1 << 1;
+    pub(super) const SIZE: u8 = 1 << 2;
+    pub(super) const ZSTD: u8 = 1 << 3;
+    pub(super) const PIXELS: u8 = 1 << 4;
+    pub(super) const PREDICTED: u8 = 1 << 5;
+    pub(super) const LOSSY: u8 = 1 << 6;
+    pub(super) const GLYPHS: u8 = 1 << 7;
+}
+
+impl FrameUpdate {
+    fn has_pixels(&self) -> bool {
+        !(self.rects.is_empty() && self.palettes.is_empty() && self.data.is_empty())
+    }
+
+    fn flags(&self) -> u8 {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        bit(self.last, flag::LAST)
+            | bit(self.ack, flag::ACK)
+            | bit(self.size.is_some(), flag::SIZE)
+            | bit(self.encoding == Encoding::Bgr24Zstd, flag::ZSTD)
+            | bit(self.has_pixels(), flag::PIXELS)
+            | bit(!self.predicted.is_empty(), flag::PREDICTED)
+            | bit(!self.lossy.is_empty(), flag::LOSSY)
+            | bit(!self.glyphs.is_empty(), flag::GLYPHS)
+    }
+}
+
+/// The flag byte, the sequence number and the capture time, then only the fields the flags name,
+/// in declaration order.
+impl Serialize for FrameUpdate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let f = self.flags();
+        let has = |b: u8| f & b != 0;
+        let fields = 3
+            + usize::from(has(flag::SIZE))
+            + 3 * usize::from(has(flag::PIXELS))
+            + usize::from(has(flag::PREDICTED))
+            + usize::from(has(flag::LOSSY))
+            + usize::from(has(flag::GLYPHS));
+        let mut t = s.serialize_tuple(fields)?;
+        t.serialize_element(&f)?;
+        t.serialize_element(&self.seq)?;
+        t.serialize_element(&self.timing.captured_us)?;
+        if let Some(size) = &self.size {
+            t.serialize_element(size)?;
+        }
+        if has(flag::PIXELS) {
+            t.serialize_element(&self.rects)?;
+            t.serialize_element(&self.palettes)?;
+            t.serialize_element(serde_bytes::Bytes::new(&self.data))?;
+        }
+        if has(flag::PREDICTED) {
+            t.serialize_element(&self.predicted)?;
+        }
+        if has(flag::LOSSY) {
+            t.serialize_element(&self.lossy)?;
+        }
+        if has(flag::GLYPHS) {
+            t.serialize_element(serde_bytes::Bytes::new(&self.glyphs))?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FrameUpdate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = FrameUpdate;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a frame update")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FrameUpdate, A::Error> {
+                let mut n = 0;
+                macro_rules! field {
+                    () => {{
+                        n += 1;
+                        seq.next_element()?
+                            .ok_or_else(|| serde::de::Error::invalid_length(n - 1, &self))?
+                    }};
+                }
+                let f: u8 = field!();
+                let has = |b: u8| f & b != 0;
+                let seq_no: u64 = field!();
+                let captured_us: u64 = field!();
+                let size = if has(flag::SIZE) {
+                    Some(field!())
+                } else {
+                    None
+                };
+                let (rects, palettes, data) = if has(flag::PIXELS) {
+                    let (rects, palettes) = (field!(), field!());
+                    let data: serde_bytes::ByteBuf = field!();
+                    (rects, palettes, data.into_vec())
+                } else {
+                    Default::default()
+                };
+                let predicted = if has(flag::PREDICTED) {
+                    field!()
+                } else {
+                    Vec::new()
+                };
+                let lossy = if has(flag::LOSSY) {
+                    field!()
+                } else {
+                    Vec::new()
+                };
+                let glyphs = if has(flag::GLYPHS) {
+                    let g: serde_bytes::ByteBuf = field!();
+                    g.into_vec()
+                } else {
+                    Vec::new()
+                };
+                Ok(FrameUpdate {
+                    seq: seq_no,
+                    last: has(flag::LAST),
+                    ack: has(flag::ACK),
+                    size,
+                    encoding: if has(flag::ZSTD) {
+                        Encoding::Bgr24Zstd
+                    } else {
+                        Encoding::Bgr24
+                    },
+                    rects,
+                    palettes,
+                    predicted,
+                    data,
+                    lossy,
+                    glyphs,
+                    timing: Timing { captured_us },
+                })
+            }
+        }
+        // The largest number of fields; postcard reads only those the flags name.
+        d.deserialize_tuple(10, Visit)
+    }
 }
 
 /// A captured frame: BGRX pixels, `stride` bytes per row.
