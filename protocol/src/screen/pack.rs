@@ -232,7 +232,7 @@ impl Palette {
     /// its size: that colour and the box.
     fn sparse(&self, frame: &FrameRef<'_>, r: &Rect) -> Option<([u8; 3], Rect)> {
         let area = r.area();
-        if self.colours.len() < 2 || area < SPARSE_MIN_AREA {
+        if self.colours.len() < 2 || !(SPARSE_MIN_AREA..=SPARSE_MAX_AREA).contains(&area) {
             return None;
         }
         let (bg, n) = self
@@ -274,6 +274,9 @@ impl Palette {
 /// Smallest rectangle whose background is split from what is drawn on it (a rectangle and a
 /// palette cost about a dozen bytes).
 const SPARSE_MIN_AREA: u64 = 64;
+/// Largest: a few glyph cells. In bigger rectangles zstd squeezes runs of background well
+/// enough, and the scan for the drawn box would cost every frame of a drag.
+const SPARSE_MAX_AREA: u64 = 64 * 64;
 /// How many times a rectangle's background is split from what is drawn on it.
 const SPARSE_DEPTH: usize = 2;
 /// Palettes of fewer colours are sent in full: blending would save little.
