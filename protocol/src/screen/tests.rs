@@ -17,6 +17,16 @@ fn frame(w: u32, h: u32, seed: u32) -> Vec<u8> {
     v
 }
 
+/// A `w` x `h` frame over `px`, rows packed.
+fn whole(px: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+    FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data: px,
+    }
+}
+
 fn roundtrip(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, seq: u64) -> Vec<Rect> {
     let rects = enc.diff(f, None, seq * 1000).expect("diff");
     if rects.is_empty() {
@@ -39,12 +49,7 @@ fn a_small_change_is_a_small_rectangle() {
     let mut a = frame(w, h, 1);
     let mut enc = TileEncoder::new();
     let mut fb = Framebuffer::new();
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &a,
-    };
+    let f = whole(&a, w, h);
     roundtrip(&mut enc, &mut fb, &f, 1);
     assert_eq!(fb.pixels(), &a[..]);
     // Change a 3x2 block at (40, 50).
@@ -53,12 +58,7 @@ fn a_small_change_is_a_small_rectangle() {
             a[(y * w + x) as usize * 4] ^= 0xff;
         }
     }
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &a,
-    };
+    let f = whole(&a, w, h);
     let rects = roundtrip(&mut enc, &mut fb, &f, 2);
     assert_eq!(
         rects,
@@ -70,12 +70,7 @@ fn a_small_change_is_a_small_rectangle() {
         }]
     );
     assert_eq!(fb.pixels(), &a[..]);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &a,
-    };
+    let f = whole(&a, w, h);
     assert!(
         roundtrip(&mut enc, &mut fb, &f, 3).is_empty(),
         "no change, no rectangles"
@@ -288,12 +283,7 @@ fn many_small_one_colour_tiles_are_split_into_acceptable_parts() {
         let v = (((x / TILE) + (y / TILE)) % 2) as u8 * 200;
         p.copy_from_slice(&[v, v, v, 0]);
     }
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
+    let f = whole(&px, w, h);
     let tiles: Vec<Rect> = (0..h / TILE)
         .flat_map(|ty| {
             (0..w / TILE).map(move |tx| Rect {
@@ -326,12 +316,7 @@ fn few_colour_rectangles_travel_as_palettes_exactly() {
         }
         let mut enc = TileEncoder::new();
         enc.set_quality(Quality::Sharp);
-        let f = FrameRef {
-            width: w,
-            height: h,
-            stride: w as usize * 4,
-            data: &a,
-        };
+        let f = whole(&a, w, h);
         let rects = enc.diff(&f, None, 0).expect("diff");
         let parts = enc
             .encode(&f, &rects, 1, Timing::default(), &InOrder)
@@ -367,20 +352,10 @@ fn a_whole_1080p_change_is_cut_into_parts_the_viewer_accepts() {
     enc.set_quality(Quality::Sharp);
     let mut fb = Framebuffer::new();
     let a = frame(w, h, 1);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &a,
-    };
+    let f = whole(&a, w, h);
     roundtrip(&mut enc, &mut fb, &f, 1);
     let b = frame(w, h, 2);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &b,
-    };
+    let f = whole(&b, w, h);
     let rects = enc.diff(&f, None, 5).expect("diff");
     let parts = enc
         .encode(&f, &rects, 2, Timing::default(), &InOrder)
@@ -403,12 +378,7 @@ fn motion_goes_lossy_then_settles_back_to_exact() {
     let mut lossy_seen = false;
     for i in 0..8u32 {
         let cur = frame(w, h, i * 7919);
-        let f = FrameRef {
-            width: w,
-            height: h,
-            stride: w as usize * 4,
-            data: &cur,
-        };
+        let f = whole(&cur, w, h);
         let rects = enc.diff(&f, None, t).expect("diff");
         for part in enc
             .encode(&f, &rects, u64::from(i), Timing::default(), &InOrder)
@@ -452,21 +422,11 @@ fn a_slow_link_makes_auto_go_lossy_at_once() {
     let mut enc = TileEncoder::new();
     let mut fb = Framebuffer::new();
     let a = frame(w, h, 1);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &a,
-    };
+    let f = whole(&a, w, h);
     roundtrip(&mut enc, &mut fb, &f, 1);
     enc.set_congested(true);
     let b = frame(w, h, 2);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &b,
-    };
+    let f = whole(&b, w, h);
     let rects = enc.diff(&f, None, 5000).expect("diff");
     let parts = enc
         .encode(&f, &rects, 2, Timing::default(), &InOrder)
@@ -486,12 +446,7 @@ fn sharp_never_goes_lossy_and_smooth_does_at_once() {
         let mut any = false;
         for i in 0..6u32 {
             let cur = frame(w, h, i * 31);
-            let f = FrameRef {
-                width: w,
-                height: h,
-                stride: w as usize * 4,
-                data: &cur,
-            };
+            let f = whole(&cur, w, h);
             let rects = enc.diff(&f, None, u64::from(i) * 20).expect("diff");
             for part in enc
                 .encode(&f, &rects, u64::from(i), Timing::default(), &InOrder)
@@ -977,12 +932,7 @@ fn a_stream_sends_the_size_once_and_capture_times_as_gaps() {
     .enumerate()
     {
         let px = frame(w, h, i as u32);
-        let f = FrameRef {
-            width: w,
-            height: h,
-            stride: w as usize * 4,
-            data: &px,
-        };
+        let f = whole(&px, w, h);
         let rects = enc.diff(&f, None, i as u64 * 1000).expect("diff");
         for mut part in enc
             .encode(&f, &rects, i as u64 + 1, Timing::captured(at), &InOrder)
@@ -1054,12 +1004,7 @@ fn anti_aliased_shades_travel_as_blends_and_stay_exact() {
         };
         p[..3].copy_from_slice(&c);
     }
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
+    let f = whole(&px, w, h);
     let all = Rect { x: 0, y: 0, w, h };
     let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     let pal = &parts[0].palettes[0];
@@ -1096,12 +1041,7 @@ fn a_glyph_in_many_shades_of_two_colours_sends_weights_as_indices() {
         };
         p[..3].copy_from_slice(&Colours::blend(bg, fg, a));
     }
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
+    let f = whole(&px, w, h);
     let all = Rect { x: 0, y: 0, w, h };
     let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     let pal = &parts[0].palettes[0];
@@ -1117,12 +1057,7 @@ fn a_glyph_in_many_shades_of_two_colours_sends_weights_as_indices() {
     }
     // One more colour off the line, and the palette lists its shades again.
     px[4..7].copy_from_slice(&[0, 200, 0]);
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
+    let f = whole(&px, w, h);
     let parts = encode_parts(&f, &[all], &[], 2, Timing::default(), &InOrder).expect("encode");
     let pal = &parts[0].palettes[0];
     assert!(!pal.is_alpha() && pal.blends.len() > 16, "{pal:?}");
@@ -1142,12 +1077,7 @@ fn a_glyph_beside_an_empty_cell_sends_only_its_own_box() {
         };
         p[..3].copy_from_slice(&Colours::blend(bg, fg, a));
     }
-    let f = FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: &px,
-    };
+    let f = whole(&px, w, h);
     let all = Rect { x: 0, y: 0, w, h };
     let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     assert_eq!(parts[0].rects[0], all);
