@@ -59,8 +59,9 @@ impl Framebuffer {
         self.height
     }
 
-    /// The rectangles the last applied part painted: its pixels, its lossy rectangles, and its
-    /// glyph fills and draws (the only change a keystroke of cached glyphs makes).
+    /// The rectangles the last applied part painted: its copies' destinations, its pixels, its
+    /// lossy rectangles, and its glyph fills and draws (the only change a keystroke of cached
+    /// glyphs makes).
     pub fn painted(&self) -> &[Rect] {
         &self.painted
     }
@@ -106,6 +107,8 @@ impl Framebuffer {
             self.pixels = vec![0; w as usize * h as usize * 4];
             self.glyphs.clear();
         }
+        self.painted.clear();
+        GlyphSlots::apply_copies(&ops, &mut self.pixels, w, &mut self.painted);
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
             let palette = upd.palettes.get(i).filter(|p| !p.is_empty());
@@ -128,7 +131,6 @@ impl Framebuffer {
             let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
             self.paint_rgb(&j.rect, &rgb);
         }
-        self.painted.clear();
         self.painted.extend_from_slice(&upd.rects);
         self.painted.extend(upd.lossy.iter().map(|j| j.rect));
         if !ops.is_empty() {

@@ -1,8 +1,9 @@
 //! Finding what changed for one viewer, and deciding what goes lossy.
 
-use super::glyphs::{GlyphCache, GlyphOp, encode_ops};
+use super::glyphs::{GlyphCache, GlyphOp, copy_rect, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
+use super::scroll::find_moves;
 use super::wire::*;
 use crate::msg::ScreenMsg;
 
@@ -77,6 +78,9 @@ pub struct TileEncoder {
     /// The frame's changed rectangles with the cached glyphs painted as background, when there
     /// are any (`width * 4` bytes a row).
     scratch: Vec<u8>,
+    /// Copies found by the last [`Self::diff`] (regions that moved), already applied to `prev`;
+    /// the next [`Self::encode`] sends them first.
+    moves: Vec<GlyphOp>,
 }
 
 impl TileEncoder {
@@ -88,6 +92,7 @@ impl TileEncoder {
     /// Forgets what the viewer has, so that the next frame is sent whole.
     pub fn reset(&mut self) {
         self.has_prev = false;
+        self.moves.clear();
     }
 
     /// Sets the quality mode; lossy tiles already sent are still refined.
@@ -222,6 +227,9 @@ impl TileEncoder {
     /// Compares `frame` with the last encoded frame and returns the changed rectangles, which it
     /// then considers sent. A first frame, or one of another size, is returned whole.
     ///
+    /// Regions that moved up or down are found first: they become copies (which the next
+    /// [`Self::encode`] sends), and only what the copies do not explain is returned.
+    ///
     /// With `hints` (say, the damage the OS reported), only tiles touching them are compared:
     /// the hints must cover every change since the previous call.
     pub fn diff(
@@ -234,9 +242,11 @@ impl TileEncoder {
             return Err(CodecError::BadFrame);
         }
         let (w, h) = (frame.width, frame.height);
+        self.moves.clear();
         if !self.has_prev || w != self.width || h != self.height {
             return Ok(self.start(frame, now_ms));
         }
+        self.find_moves(frame, hints, now_ms);
         let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
         let mask = hints.map(|hints| hint_mask(hints, w, h));
         let mut out = Vec::new();
@@ -264,6 +274,50 @@ impl TileEncoder {
             merge_down(&mut out, row_start);
         }
         Ok(out)
+    }
+
+    /// Finds the regions of `frame` that moved (inside the bounding box of `hints`, if any),
+    /// applies their copies to `prev` as the viewer will, and keeps them for the next encode. A
+    /// copy out of a tile the viewer holds lossy makes its destination's tiles lossy too.
+    fn find_moves(&mut self, frame: &FrameRef<'_>, hints: Option<&[Rect]>, now_ms: u64) {
+        let screen = Rect {
+            x: 0,
+            y: 0,
+            w: frame.width,
+            h: frame.height,
+        };
+        let within = match hints {
+            Some(hints) => match hints
+                .iter()
+                .filter_map(|r| r.intersect(&screen))
+                .reduce(|a, b| a.union(&b))
+            {
+                Some(r) => r,
+                None => return,
+            },
+            None => screen,
+        };
+        let old = FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 4,
+            data: &self.prev,
+        };
+        let moves = find_moves(&old, frame, &within);
+        for op in &moves {
+            let GlyphOp::Copy { src, x, y } = *op else {
+                continue;
+            };
+            copy_rect(&mut self.prev, self.width, &src, x, y);
+            if self.tiles_of(&src).any(|t| self.lossy[t]) {
+                let dest: Vec<usize> = self.tiles_of(&Rect { x, y, ..src }).collect();
+                for t in dest {
+                    self.lossy[t] = true;
+                    self.changed_at[t] = now_ms;
+                }
+            }
+        }
+        self.moves = moves;
     }
 
     /// Takes `frame` as the first picture (or one of a new size): remembers it whole, resets
@@ -369,8 +423,19 @@ impl TileEncoder {
         }
         let mut parts = encode_parts(&src, &rest, &soft, seq, timing, exec)?;
         ops.extend(pass.ops);
-        if let Some(last) = parts.last_mut() {
-            last.glyphs = encode_ops(&ops);
+        // Copies go in the first part (the viewer applies them before its pixels), the other
+        // operations in the last (after every part's pixels).
+        let moves = std::mem::take(&mut self.moves);
+        match parts.as_mut_slice() {
+            [] => {}
+            [only] => {
+                let all: Vec<GlyphOp> = moves.into_iter().chain(ops).collect();
+                only.glyphs = encode_ops(&all);
+            }
+            [first, .., last] => {
+                first.glyphs = encode_ops(&moves);
+                last.glyphs = encode_ops(&ops);
+            }
         }
         Ok(parts)
     }
@@ -437,7 +502,7 @@ impl ScreenEncoder for TileEncoder {
         exec: &dyn Executor,
     ) -> Result<Vec<ScreenMsg>, CodecError> {
         let rects = self.diff(frame, hints, now_ms)?;
-        if rects.is_empty() {
+        if rects.is_empty() && self.moves.is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
@@ -476,7 +541,7 @@ fn one_colour(frame: &FrameRef<'_>, r: &Rect) -> Option<[u8; 3]> {
         .then_some(c)
 }
 
-fn first_diff(a: &[u8], b: &[u8]) -> u32 {
+pub(super) fn first_diff(a: &[u8], b: &[u8]) -> u32 {
     let i = a
         .chunks_exact(4)
         .zip(b.chunks_exact(4))
@@ -485,7 +550,7 @@ fn first_diff(a: &[u8], b: &[u8]) -> u32 {
     i as u32
 }
 
-fn last_diff(a: &[u8], b: &[u8]) -> u32 {
+pub(super) fn last_diff(a: &[u8], b: &[u8]) -> u32 {
     let n = a.len() / 4;
     let i = a
         .chunks_exact(4)

@@ -17,7 +17,9 @@
 //! so that a blob is one character, which repeats, rather than a word, which rarely does.
 //!
 //! The viewer is a slave of the encoder: it stores and draws what it is told, in order, after
-//! the frame's last part; it checks every slot and rectangle first. The encoder verifies a hit
+//! the frame's last part; it checks every slot and rectangle first. The same list carries the
+//! copies of regions that moved (see `scroll.rs`), which the viewer applies before a part's
+//! pixels and the encoder puts in a frame's first part. The encoder verifies a hit
 //! byte for byte (the hash only finds the candidate), so a hash collision cannot paint a wrong
 //! glyph.
 
@@ -65,6 +67,17 @@ pub enum GlyphOp {
         rect: Rect,
         /// The colour.
         colour: [u8; 3],
+    },
+    /// Moves `src` of the framebuffer so that its top-left corner lands at (`x`, `y`): a
+    /// scrolled region costs this and its newly exposed lines. Copies are applied before the
+    /// part's pixels, in their order, each as if its source were read whole first.
+    Copy {
+        /// Where from.
+        src: Rect,
+        /// Left of the destination.
+        x: u32,
+        /// Top of the destination.
+        y: u32,
     },
 }
 
@@ -123,11 +136,13 @@ impl Reader<'_> {
 const DRAW: u64 = 0;
 const STORE: u64 = 1;
 const FILL: u64 = 2;
+const COPY: u64 = 3;
 
 /// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd), then per
-/// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill), the
-/// position as signed differences from the previous operation's, a store's or a fill's width and
-/// height, and a fill's colour.
+/// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill, 3 copy),
+/// the position (a copy's destination) as signed differences from the previous operation's, a
+/// store's, a fill's or a copy's width and height, a fill's colour, and a copy's source as
+/// signed offsets from its destination.
 pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     if ops.is_empty() {
         return Vec::new();
@@ -139,6 +154,7 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
             GlyphOp::Store { slot, rect } => (u64::from(slot) << 2 | STORE, rect.x, rect.y),
             GlyphOp::Draw { slot, x, y } => (u64::from(slot) << 2 | DRAW, x, y),
             GlyphOp::Fill { rect, .. } => (FILL, rect.x, rect.y),
+            GlyphOp::Copy { x, y, .. } => (COPY, x, y),
         };
         put_varint(&mut raw, tag);
         put_signed(&mut raw, i64::from(x) - lx);
@@ -153,6 +169,12 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
                 put_varint(&mut raw, u64::from(rect.w));
                 put_varint(&mut raw, u64::from(rect.h));
                 raw.extend_from_slice(colour);
+            }
+            GlyphOp::Copy { src, x, y } => {
+                put_varint(&mut raw, u64::from(src.w));
+                put_varint(&mut raw, u64::from(src.h));
+                put_signed(&mut raw, i64::from(src.x) - i64::from(*x));
+                put_signed(&mut raw, i64::from(src.y) - i64::from(*y));
             }
             GlyphOp::Draw { .. } => {}
         }
@@ -218,6 +240,21 @@ pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
                 GlyphOp::Fill {
                     rect: Rect { x: xu, y: yu, w, h },
                     colour,
+                }
+            }
+            COPY if slot == 0 => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                let sx = x.checked_add(r.signed()?).ok_or_else(|| corrupt("x"))?;
+                let sy = y.checked_add(r.signed()?).ok_or_else(|| corrupt("y"))?;
+                GlyphOp::Copy {
+                    src: Rect {
+                        x: u32::try_from(sx).map_err(|_| corrupt("x"))?,
+                        y: u32::try_from(sy).map_err(|_| corrupt("y"))?,
+                        w,
+                        h,
+                    },
+                    x: xu,
+                    y: yu,
                 }
             }
             _ => return Err(corrupt("unknown operation")),
@@ -600,16 +637,43 @@ impl GlyphSlots {
                     }
                     area += rect.area();
                 }
+                GlyphOp::Copy { src, x, y } => {
+                    let to = Rect { x, y, ..src };
+                    for r in [src, to] {
+                        if !inside(&r) {
+                            return Err(CodecError::OutOfBounds(r));
+                        }
+                    }
+                    area += src.area();
+                }
             }
         }
         if area > u64::from(width) * u64::from(height) * 2 {
-            return Err(corrupt("draws and fills cover more than twice the screen"));
+            return Err(corrupt(
+                "draws, fills and copies cover more than twice the screen",
+            ));
         }
         Ok(())
     }
 
-    /// Applies checked operations to `pixels` (BGRX, `width` pixels a row), adding what the fills
-    /// and draws paint to `painted`.
+    /// Applies the checked copies among `ops` to `pixels` (BGRX, `width` pixels a row), adding
+    /// their destinations to `painted`. The viewer does this before a part's pixels.
+    pub(super) fn apply_copies(
+        ops: &[GlyphOp],
+        pixels: &mut [u8],
+        width: u32,
+        painted: &mut Vec<Rect>,
+    ) {
+        for op in ops {
+            if let GlyphOp::Copy { src, x, y } = *op {
+                copy_rect(pixels, width, &src, x, y);
+                painted.push(Rect { x, y, ..src });
+            }
+        }
+    }
+
+    /// Applies checked operations other than copies to `pixels` (BGRX, `width` pixels a row),
+    /// adding what the fills and draws paint to `painted`.
     pub(super) fn apply(
         &mut self,
         ops: &[GlyphOp],
@@ -641,6 +705,7 @@ impl GlyphSlots {
                         }
                     }
                 }
+                GlyphOp::Copy { .. } => {}
                 GlyphOp::Draw { slot, x, y } => {
                     if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
                         painted.push(Rect { x, y, w: *w, h: *h });
@@ -652,6 +717,30 @@ impl GlyphSlots {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Moves `src` of `pixels` (BGRX, `width` pixels a row) so its top-left corner lands at
+/// (`x`, `y`), as if the source were read whole first. Both rectangles lie inside.
+pub(super) fn copy_rect(pixels: &mut [u8], width: u32, src: &Rect, x: u32, y: u32) {
+    let pitch = width as usize * 4;
+    let line = src.w as usize * 4;
+    let row = |k: u32| {
+        let from = (src.y + k) as usize * pitch + src.x as usize * 4;
+        let to = (y + k) as usize * pitch + x as usize * 4;
+        (from, to)
+    };
+    // Rows moving down are copied bottom first, so that none is overwritten before it is read.
+    if y > src.y {
+        for k in (0..src.h).rev() {
+            let (from, to) = row(k);
+            pixels.copy_within(from..from + line, to);
+        }
+    } else {
+        for k in 0..src.h {
+            let (from, to) = row(k);
+            pixels.copy_within(from..from + line, to);
         }
     }
 }

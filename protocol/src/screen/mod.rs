@@ -19,6 +19,8 @@
 //!   run on an [`Executor`] the caller provides (the host runs them on all cores).
 //! - [`predict`]: the predicted coding of photo-like rectangles (median edge detector, green
 //!   subtracted), which zstd compresses to well under their raw size.
+//! - [`scroll`]: finding regions that moved up or down, which go as copies of what the viewer
+//!   has plus their newly exposed lines.
 //! - [`glyphs`]: the glyph cache, which sends a piece of text the viewer holds already as a
 //!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
@@ -32,6 +34,7 @@ mod encoder;
 mod glyphs;
 mod pack;
 mod predict;
+mod scroll;
 mod stream;
 mod wire;
 

@@ -550,6 +550,154 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Regions shifted up or down by random amounts, with random edits, in every quality mode:
+    /// the copies and what they leave over always rebuild the frame exactly (once lossy tiles
+    /// are refined).
+    #[test]
+    fn random_scrolls_converge(
+        w in 40u32..200,
+        h in 40u32..200,
+        quality in 0u8..3,
+        steps in prop::collection::vec((0u32..200, 0u32..200, -60i32..60, any::<u8>()), 1..8),
+    ) {
+        let mut cur = frame(w, h, 3);
+        let mut enc = TileEncoder::new();
+        enc.set_quality([Quality::Sharp, Quality::Auto, Quality::Smooth][usize::from(quality)]);
+        let mut fb = Framebuffer::new();
+        roundtrip(&mut enc, &mut fb, &whole(&cur, w, h), 0);
+        let pitch = (w * 4) as usize;
+        for (i, (top, len, dy, v)) in steps.into_iter().enumerate() {
+            let (top, len) = (top % h, len.max(1));
+            let bottom = (top + len).min(h);
+            // Rows top..bottom show what was dy rows further down (or a new line).
+            let old = cur.clone();
+            for y in top..bottom {
+                let from = i64::from(y) + i64::from(dy);
+                let row = &mut cur[y as usize * pitch..(y as usize + 1) * pitch];
+                if (i64::from(top)..i64::from(bottom)).contains(&from) {
+                    let f = from as usize;
+                    row.copy_from_slice(&old[f * pitch..(f + 1) * pitch]);
+                } else {
+                    row.iter_mut().step_by(4).for_each(|b| *b = v);
+                }
+            }
+            roundtrip(&mut enc, &mut fb, &whole(&cur, w, h), i as u64 + 1);
+        }
+        let end = 1000 * 100;
+        for p in enc.refine(end, 100, Timing::default(), &InOrder).expect("refine").unwrap_or_default() {
+            fb.apply(&p).expect("apply");
+        }
+        prop_assert_eq!(fb.pixels(), &cur[..]);
+    }
+}
+
+/// A terminal page of `rows` lines of text (9x16 cells) starting at line `first` of an endless
+/// document.
+fn text_page(w: u32, rows: u32, first: u32) -> Vec<u8> {
+    let bg = [30, 30, 30];
+    let mut buf = solid(w, rows * 16, bg);
+    for row in 0..rows {
+        let line = first + row;
+        for col in 0..(line * 7 % 31 + 20).min(w / 9) {
+            let g = ((line * 13 + col * 7) % 61) as u8;
+            let fg = [[200, 200, 200], [90, 200, 120], [220, 120, 200]][(col / 5 % 3) as usize];
+            paint_glyph(&mut buf, w, col, row, g, fg, bg);
+        }
+    }
+    buf
+}
+
+#[test]
+fn a_scrolled_page_goes_as_a_copy_and_its_new_lines() {
+    let (w, rows) = (9 * 100, 40);
+    let h = rows * 16;
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let first = text_page(w, rows, 0);
+    encoded_bytes(&mut enc, &mut fb, &whole(&first, w, h), 0);
+    // Three lines scrolled in: the rest of the page moves up as one copy, and only the new
+    // lines are compared and sent.
+    let next = text_page(w, rows, 3);
+    let f = whole(&next, w, h);
+    let rects = enc.diff(&f, None, 1000).expect("diff");
+    assert!(!rects.is_empty());
+    for r in &rects {
+        assert!(r.y >= h - 3 * 16, "{r:?} is above the new lines");
+    }
+    let mut copied = 0;
+    for part in enc
+        .encode(&f, &rects, 1, Timing::default(), &InOrder)
+        .expect("encode")
+    {
+        for op in decode_ops(&part.glyphs).expect("ops") {
+            if let GlyphOp::Copy { src, x, y } = op {
+                assert_eq!((src.x, src.y - y), (x, 3 * 16), "moved up by three lines");
+                copied += src.area();
+            }
+        }
+        fb.apply(&part).expect("apply");
+    }
+    assert!(
+        copied >= u64::from(w / 3 * (h - 3 * 16)),
+        "{copied} pixels copied"
+    );
+    assert_eq!(fb.pixels(), &next[..]);
+    assert!(
+        fb.painted().iter().any(|r| r.h >= 16 * 30),
+        "the viewer was told the moved region changed: {:?}",
+        fb.painted()
+    );
+}
+
+#[test]
+fn a_scroll_under_a_lossy_picture_is_refined_to_exact() {
+    // A photo-like band above text; both scroll up together while Auto sends the photo lossy.
+    let (w, h) = (256u32, 256u32);
+    let pic = photo(w, 512);
+    let view = |top: u32| -> Vec<u8> {
+        let mut v = Vec::with_capacity((w * h * 4) as usize);
+        for y in 0..h {
+            let src = (top + y) as usize % 512 * w as usize * 4;
+            v.extend_from_slice(&pic[src..src + w as usize * 4]);
+        }
+        v
+    };
+    let mut enc = TileEncoder::new();
+    enc.set_quality(Quality::Smooth);
+    let mut fb = Framebuffer::new();
+    let (mut t, mut last, mut copies) = (0, Vec::new(), 0);
+    for step in 0..6 {
+        last = view(step * 24);
+        let f = whole(&last, w, h);
+        let rects = enc.diff(&f, None, t).expect("diff");
+        for part in enc
+            .encode(&f, &rects, u64::from(step), Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            copies += decode_ops(&part.glyphs)
+                .expect("ops")
+                .iter()
+                .filter(|op| matches!(op, GlyphOp::Copy { .. }))
+                .count();
+            fb.apply(&part).expect("apply");
+        }
+        t += 33;
+    }
+    assert!(copies > 0, "the scroll was found");
+    assert!(enc.has_lossy());
+    assert_ne!(fb.pixels(), &last[..], "the moved picture is still lossy");
+    for p in enc
+        .refine(t + SETTLE_MS, 99, Timing::default(), &InOrder)
+        .expect("refine")
+        .unwrap_or_default()
+    {
+        fb.apply(&p).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &last[..], "refined back to exact");
+}
+
 /// Paints glyph `g` (a pseudo-random anti-aliased-looking 7x12 shape in colour `fg`) at cell
 /// (`col`, `row`) of a terminal grid with 9x16 cells, on background `bg`.
 fn paint_glyph(buf: &mut [u8], w: u32, col: u32, row: u32, g: u8, fg: [u8; 3], bg: [u8; 3]) {
@@ -785,6 +933,33 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         })
         .is_err()
     );
+    // Copies read and write inside the screen, and count towards the same area.
+    let copy = |sy, y, h| GlyphOp::Copy {
+        src: Rect {
+            x: 0,
+            y: sy,
+            w: 100,
+            h,
+        },
+        x: 0,
+        y,
+    };
+    for bad in [copy(10, 0, 41), copy(0, 10, 41), copy(0, 0, 51)] {
+        assert!(matches!(
+            fb.apply(&with(&[bad])),
+            Err(CodecError::OutOfBounds(_))
+        ));
+    }
+    assert!(
+        fb.apply(&with(&[copy(0, 0, 50), copy(0, 0, 50), copy(0, 0, 1)]))
+            .is_err()
+    );
+    let mut far_copy = vec![0];
+    far_copy.extend_from_slice(&[3, 0, 0, 1, 1, 1, 0]);
+    assert!(
+        decode_ops(&far_copy).is_err(),
+        "a source left of the screen"
+    );
     // Slot numbers past the cache are refused by the decoder of the operations itself.
     let mut far = vec![0];
     far.extend_from_slice(&[0x80, 0x80, 0x01, 0, 0]);
@@ -793,13 +968,14 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
 
 proptest! {
     #[test]
-    fn glyph_operations_roundtrip(ops in prop::collection::vec((0u8..3, 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40, any::<[u8; 3]>()), 0..300)) {
+    fn glyph_operations_roundtrip(ops in prop::collection::vec((0u8..4, 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40, any::<[u8; 3]>()), 0..300)) {
         let ops: Vec<GlyphOp> = ops
             .into_iter()
             .map(|(kind, slot, x, y, w, h, colour)| match kind {
                 0 => GlyphOp::Store { slot, rect: Rect { x, y, w, h } },
                 1 => GlyphOp::Draw { slot, x, y },
-                _ => GlyphOp::Fill { rect: Rect { x, y, w: w * 50, h: h * 30 }, colour },
+                2 => GlyphOp::Fill { rect: Rect { x, y, w: w * 50, h: h * 30 }, colour },
+                _ => GlyphOp::Copy { src: Rect { x: y, y: x, w: w * 30, h: h * 50 }, x, y },
             })
             .collect();
         prop_assert_eq!(decode_ops(&encode_ops(&ops)).expect("decode"), ops);
@@ -1092,4 +1268,34 @@ fn a_glyph_beside_an_empty_cell_sends_only_its_own_box() {
         fb.apply(p).expect("apply");
     }
     assert_eq!(fb.pixels(), &px[..]);
+}
+
+#[test]
+fn a_big_scroll_sends_its_copies_in_the_first_of_several_parts() {
+    let (w, h) = (1920u32, 1080u32);
+    let pic = photo(w, h + 700);
+    let view = |top: u32| pic[(top * w * 4) as usize..((top + h) * w * 4) as usize].to_vec();
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    roundtrip(&mut enc, &mut fb, &whole(&view(0), w, h), 0);
+    let next = view(700);
+    let f = whole(&next, w, h);
+    let rects = enc.diff(&f, None, 1000).expect("diff");
+    let parts = enc
+        .encode(&f, &rects, 1, Timing::default(), &InOrder)
+        .expect("encode");
+    assert!(parts.len() > 1, "{} parts", parts.len());
+    let copies = |p: &FrameUpdate| {
+        decode_ops(&p.glyphs)
+            .expect("ops")
+            .iter()
+            .filter(|op| matches!(op, GlyphOp::Copy { .. }))
+            .count()
+    };
+    assert!(copies(&parts[0]) > 0);
+    assert!(parts[1..].iter().all(|p| copies(p) == 0));
+    for p in &parts {
+        fb.apply(p).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &next[..]);
 }

@@ -41,6 +41,8 @@ const ALL: &[&str] = &[
     "typing-aa",
     "scroll",
     "scroll-aa",
+    "scroll-lines-aa",
+    "scroll-photo",
     "drag",
     "photo",
     "photo-smooth",
@@ -62,8 +64,8 @@ const H: u16 = 1080;
     about = "Tether screen benchmark (real processes, Xvfb, xdotool)"
 )]
 struct Cli {
-    /// Comma-separated scenarios: typing, scroll, drag, photo, photo-smooth, photo-auto, idle,
-    /// files, queue (default: all).
+    /// Comma-separated scenarios: typing, typing-aa, scroll, scroll-aa, scroll-lines-aa,
+    /// scroll-photo, drag, photo, photo-smooth, photo-auto, idle, files, queue (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -227,6 +229,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "typing-aa" => typing(&bench, Text::AntiAliased).await?,
             "scroll" => scroll(&bench, Text::Bitmap).await?,
             "scroll-aa" => scroll(&bench, Text::AntiAliased).await?,
+            "scroll-lines-aa" => scroll_lines(&bench).await?,
+            "scroll-photo" => scroll_photo(&bench).await?,
             "drag" => drag(&bench).await?,
             "photo" => photos(&bench, Quality::Sharp, "photo", SETTLE).await?,
             "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth", SETTLE).await?,

@@ -106,7 +106,8 @@ impl Bench {
         Ok(out)
     }
 
-    /// Draws a whole-screen picture into `drawable`, 64 rows per request.
+    /// Draws a picture of the screen's width (as many rows as `pixels` holds) into `drawable`,
+    /// 64 rows per request.
     fn upload(&self, drawable: u32, pixels: &[u8]) -> anyhow::Result<()> {
         let gc = self.conn.generate_id()?;
         self.conn.create_gc(gc, drawable, &Default::default())?;
@@ -139,17 +140,28 @@ impl Bench {
 
     /// Uploads a picture into a new pixmap, so that showing it later is one request.
     pub(crate) fn pixmap(&self, pixels: &[u8]) -> anyhow::Result<u32> {
+        self.tall_pixmap(pixels, H)
+    }
+
+    /// Uploads a picture of the screen's width and `height` rows into a new pixmap.
+    pub(crate) fn tall_pixmap(&self, pixels: &[u8], height: u16) -> anyhow::Result<u32> {
         let pm = self.conn.generate_id()?;
-        self.conn.create_pixmap(24, pm, self.root, W, H)?;
+        self.conn.create_pixmap(24, pm, self.root, W, height)?;
         self.upload(pm, pixels)?;
         Ok(pm)
     }
 
     /// Shows a whole pixmap on the screen at once, as a double-buffered application does.
     pub(crate) fn show(&self, pm: u32) -> anyhow::Result<()> {
+        self.show_from(pm, 0)
+    }
+
+    /// Shows the screen-sized part of a pixmap from row `top` down, in one request (a scrolled
+    /// view).
+    pub(crate) fn show_from(&self, pm: u32, top: i16) -> anyhow::Result<()> {
         let gc = self.conn.generate_id()?;
         self.conn.create_gc(gc, self.root, &Default::default())?;
-        self.conn.copy_area(pm, self.root, gc, 0, 0, 0, 0, W, H)?;
+        self.conn.copy_area(pm, self.root, gc, 0, top, 0, 0, W, H)?;
         self.conn.free_gc(gc)?;
         self.conn.flush()?;
         Ok(())

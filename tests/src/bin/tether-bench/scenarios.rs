@@ -226,6 +226,60 @@ async fn scroll_source(b: &Bench) -> anyhow::Result<Result_> {
     page_down(b, "scroll-aa").await
 }
 
+/// Lines a `scroll-lines-aa` event scrolls (one notch of a mouse wheel).
+pub(crate) const NOTCH_LINES: usize = 5;
+
+/// `less -R` over [`coloured_source`] in the anti-aliased terminal, scrolled line by line as a
+/// mouse wheel or a held arrow key does: each event is [`NOTCH_LINES`] lines, 30 ms apart.
+pub(crate) async fn scroll_lines(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), coloured_source()?)?;
+    let path = file.path().to_string_lossy().into_owned();
+    let _term = xterm(
+        &display,
+        Text::AntiAliased,
+        "160x50+0+0",
+        &["less", "-R", &path],
+    )?;
+    wait_window(b).await?;
+    xdotool(&display, &["mousemove", "400", "300"])?;
+    let mut keys = vec!["key", "--delay", "30"];
+    keys.extend(std::iter::repeat_n("Down", NOTCH_LINES));
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        if let Some(s) = b.event(|| xdotool(&display, &keys)).await? {
+            samples.push(s);
+        }
+    }
+    Ok(summarize("scroll-lines-aa", &samples))
+}
+
+/// Rows a `scroll-photo` event scrolls (a browser's wheel notch).
+const NOTCH_ROWS: usize = 100;
+
+/// A page of two photographs, one above the other, scrolled [`NOTCH_ROWS`] rows at a time down to
+/// its end and back up, as a browser scrolls a page of pictures.
+pub(crate) async fn scroll_photo(b: &Bench) -> anyhow::Result<Result_> {
+    let mut page = photo(1);
+    page.extend_from_slice(&photo(2));
+    let pm = b.tall_pixmap(&page, H * 2)?;
+    b.show(pm)?;
+    b.synced(Duration::from_secs(20)).await?;
+    let tops: Vec<usize> = (1..=usize::from(H) / NOTCH_ROWS)
+        .chain((0..usize::from(H) / NOTCH_ROWS).rev())
+        .map(|k| k * NOTCH_ROWS)
+        .collect();
+    let mut samples = Vec::new();
+    for top in tops {
+        if let Some(s) = b.event(|| b.show_from(pm, top as i16)).await? {
+            samples.push(s);
+        }
+    }
+    b.conn.free_pixmap(pm)?;
+    Ok(summarize("scroll-photo", &samples))
+}
+
 /// Pages down 50 times through the `less` that the terminal runs.
 async fn page_down(b: &Bench, name: &str) -> anyhow::Result<Result_> {
     let display = b.x.display();
