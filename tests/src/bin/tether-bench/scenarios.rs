@@ -211,18 +211,24 @@ pub(crate) async fn scroll(b: &Bench, text: Text) -> anyhow::Result<Result_> {
     page_down(b, "scroll").await
 }
 
-/// `less -R` over [`coloured_source`] in the anti-aliased terminal.
-async fn scroll_source(b: &Bench) -> anyhow::Result<Result_> {
-    let display = b.x.display();
+/// Starts `less -R` over [`coloured_source`] in the anti-aliased terminal; both live as long as
+/// what it returns.
+fn coloured_less(display: &str) -> anyhow::Result<(tempfile::NamedTempFile, ChildGuard)> {
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), coloured_source()?)?;
     let path = file.path().to_string_lossy().into_owned();
-    let _term = xterm(
-        &display,
+    let term = xterm(
+        display,
         Text::AntiAliased,
         "160x50+0+0",
         &["less", "-R", &path],
     )?;
+    Ok((file, term))
+}
+
+/// `less -R` over [`coloured_source`] in the anti-aliased terminal, a page at a time.
+async fn scroll_source(b: &Bench) -> anyhow::Result<Result_> {
+    let _less = coloured_less(&b.x.display())?;
     page_down(b, "scroll-aa").await
 }
 
@@ -233,15 +239,7 @@ pub(crate) const NOTCH_LINES: usize = 5;
 /// mouse wheel or a held arrow key does: each event is [`NOTCH_LINES`] lines, 30 ms apart.
 pub(crate) async fn scroll_lines(b: &Bench) -> anyhow::Result<Result_> {
     let display = b.x.display();
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), coloured_source()?)?;
-    let path = file.path().to_string_lossy().into_owned();
-    let _term = xterm(
-        &display,
-        Text::AntiAliased,
-        "160x50+0+0",
-        &["less", "-R", &path],
-    )?;
+    let _less = coloured_less(&display)?;
     wait_window(b).await?;
     xdotool(&display, &["mousemove", "400", "300"])?;
     let mut keys = vec!["key", "--delay", "30"];
