@@ -215,13 +215,7 @@ impl TileEncoder {
         if rects.is_empty() {
             return Ok(None);
         }
-        let frame = FrameRef {
-            width: self.width,
-            height: self.height,
-            stride: self.width as usize * 4,
-            data: &self.prev,
-        };
-        encode_parts(&frame, &rects, &[], seq, timing, exec).map(Some)
+        encode_parts(&self.mirror(), &rects, &[], seq, timing, exec).map(Some)
     }
 
     /// Compares `frame` with the last encoded frame and returns the changed rectangles, which it
@@ -297,13 +291,7 @@ impl TileEncoder {
             },
             None => screen,
         };
-        let old = FrameRef {
-            width: self.width,
-            height: self.height,
-            stride: self.width as usize * 4,
-            data: &self.prev,
-        };
-        let moves = find_moves(&old, frame, &within);
+        let moves = find_moves(&self.mirror(), frame, &within);
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
                 continue;
@@ -318,6 +306,16 @@ impl TileEncoder {
             }
         }
         self.moves = moves;
+    }
+
+    /// What the viewer holds, as far as this encoder knows (exact but for lossy tiles).
+    fn mirror(&self) -> FrameRef<'_> {
+        FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 4,
+            data: &self.prev,
+        }
     }
 
     /// Takes `frame` as the first picture (or one of a new size): remembers it whole, resets
