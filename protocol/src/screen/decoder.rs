@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::predict;
+use super::video::{NoVideo, VideoDecoder};
 use super::wire::*;
 
 /// Decodes a JPEG that must be exactly `w` x `h`, to RGB.
@@ -71,10 +72,20 @@ impl Framebuffer {
         &self.pixels
     }
 
-    /// Applies one update part. Returns whether the screen size changed (the whole buffer is then
-    /// new). Every bound is checked before any pixel is written; a JPEG that fails to decode
-    /// leaves the lossless rectangles of the part painted, never anything out of bounds.
+    /// Applies one update part of a stream without video (see [`Self::apply_with`]).
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<bool, CodecError> {
+        self.apply_with(upd, &mut NoVideo)
+    }
+
+    /// Applies one update part, its video pictures through `video`. Returns whether the screen
+    /// size changed (the whole buffer is then new). Every bound is checked before any pixel is
+    /// written; a lossy picture that fails to decode leaves the lossless rectangles of the part
+    /// painted, never anything out of bounds.
+    pub fn apply_with(
+        &mut self,
+        upd: &FrameUpdate,
+        video: &mut dyn VideoDecoder,
+    ) -> Result<bool, CodecError> {
         // No size: the same screen as before.
         let (w, h) = upd
             .size
@@ -128,8 +139,17 @@ impl Framebuffer {
             }
         }
         for j in &upd.lossy {
-            let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
-            self.paint_rgb(&j.rect, &rgb);
+            match j.codec {
+                LossyCodec::Jpeg => {
+                    let rgb = decode_jpeg(&j.data, j.rect.w as usize, j.rect.h as usize)?;
+                    self.paint_rgb(&j.rect, &rgb);
+                }
+                LossyCodec::H264 => {
+                    let pitch = w as usize * 4;
+                    let at = j.rect.y as usize * pitch + j.rect.x as usize * 4;
+                    video.decode(&j.data, j.rect.w, j.rect.h, &mut self.pixels[at..], pitch)?;
+                }
+            }
         }
         self.painted.extend_from_slice(&upd.rects);
         self.painted.extend(upd.lossy.iter().map(|j| j.rect));
@@ -290,12 +310,28 @@ fn check(upd: &FrameUpdate, w: u32, h: u32) -> Result<usize, CodecError> {
             got: 0,
         });
     }
+    let mut videos = 0;
     for j in &upd.lossy {
         if !inside(&j.rect) {
             return Err(CodecError::OutOfBounds(j.rect));
         }
         area += j.rect.area();
-        if j.data.len() > MAX_JPEG_BYTES {
+        if j.codec == LossyCodec::H264 {
+            videos += 1;
+            let (max_w, max_h) = MAX_VIDEO_SIDES;
+            if videos > 1
+                || j.rect.w % 2 == 1
+                || j.rect.h % 2 == 1
+                || j.rect.w > max_w
+                || j.rect.h > max_h
+            {
+                return Err(CodecError::Corrupt(format!(
+                    "video picture {:?}: one a part, even sides up to {max_w}x{max_h}",
+                    j.rect
+                )));
+            }
+        }
+        if j.data.len() > MAX_LOSSY_BYTES {
             return Err(CodecError::Corrupt(format!(
                 "lossy rectangle of {} bytes",
                 j.data.len()

@@ -4,6 +4,7 @@ use super::glyphs::{GlyphCache, GlyphOp, copy_rect, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
 use super::scroll::find_moves;
+use super::video::{VideoEncoder, video_rect};
 use super::wire::*;
 use crate::msg::ScreenMsg;
 
@@ -54,6 +55,28 @@ pub const SETTLE_MS: u64 = 250;
 const SMOOTH_MIN_AREA: u64 = 64 * 64;
 /// Smallest change sent lossy in [`Quality::Auto`].
 const AUTO_MIN_AREA: u64 = 32 * 32 * 2;
+/// Least area of a frame's lossy rectangles that starts a video (a 256x256 picture): smaller
+/// moving pictures go as JPEG.
+pub const VIDEO_MIN_AREA: u64 = 256 * 256;
+
+/// The region a viewer gets as video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Clip {
+    /// Where the video's pictures go (see [`video_rect`]).
+    rect: Rect,
+    /// When its last picture was sent (ms)…
+    last_ms: u64,
+    /// …and the time between its last two pictures.
+    gap_ms: u64,
+}
+
+impl Clip {
+    /// Whether the region has stopped changing, at the rhythm it changed at (as a lossy tile
+    /// settles): the video ends and the region is refined exactly.
+    fn settled(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_ms) >= (self.gap_ms * 3 / 2).clamp(MIN_SETTLE_MS, SETTLE_MS)
+    }
+}
 
 /// Encodes frames for one viewer, remembering what that viewer has.
 #[derive(Debug, Default)]
@@ -81,6 +104,12 @@ pub struct TileEncoder {
     /// Copies found by the last [`Self::diff`] (regions that moved), already applied to `prev`;
     /// the next [`Self::encode`] sends them first.
     moves: Vec<GlyphOp>,
+    /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
+    now_ms: u64,
+    /// The host's video codec, for regions that keep changing (none: they go as JPEG).
+    video: Option<Box<dyn VideoEncoder>>,
+    /// The region sent as video while it keeps changing.
+    clip: Option<Clip>,
 }
 
 impl TileEncoder {
@@ -89,10 +118,21 @@ impl TileEncoder {
         Self::default()
     }
 
-    /// Forgets what the viewer has, so that the next frame is sent whole.
+    /// A new encoder that sends regions that keep changing as video, in [`Quality::Auto`] and
+    /// [`Quality::Smooth`].
+    pub fn with_video(video: Box<dyn VideoEncoder>) -> Self {
+        TileEncoder {
+            video: Some(video),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets what the viewer has, so that the next frame is sent whole (and a video starts
+    /// again with a key picture).
     pub fn reset(&mut self) {
         self.has_prev = false;
         self.moves.clear();
+        self.clip = None;
     }
 
     /// Sets the quality mode; lossy tiles already sent are still refined.
@@ -191,6 +231,19 @@ impl TileEncoder {
         if !self.has_prev {
             return Ok(None);
         }
+        if self.clip.is_some_and(|c| c.settled(now_ms)) {
+            self.clip = None;
+        }
+        // Tiles under a running video wait for it to end: its next picture covers them anyway.
+        let in_clip = self.clip.map(|c| {
+            let last = |v: u32| (v - 1) / TILE;
+            (
+                c.rect.x / TILE,
+                last(c.rect.x + c.rect.w),
+                c.rect.y / TILE,
+                last(c.rect.y + c.rect.h),
+            )
+        });
         let tw = self.tiles_w();
         let th = self.height.div_ceil(TILE);
         let mut rects = Vec::new();
@@ -198,6 +251,11 @@ impl TileEncoder {
             let row_start = rects.len();
             for tx in 0..tw {
                 let t = (ty * tw + tx) as usize;
+                if in_clip.is_some_and(|(x0, x1, y0, y1)| {
+                    (x0..=x1).contains(&tx) && (y0..=y1).contains(&ty)
+                }) {
+                    continue;
+                }
                 if self.lossy[t] && now_ms.saturating_sub(self.changed_at[t]) >= self.settle_ms(t) {
                     self.lossy[t] = false;
                     let (x, y) = (tx * TILE, ty * TILE);
@@ -237,6 +295,7 @@ impl TileEncoder {
         }
         let (w, h) = (frame.width, frame.height);
         self.moves.clear();
+        self.now_ms = now_ms;
         if !self.has_prev || w != self.width || h != self.height {
             return Ok(self.start(frame, now_ms));
         }
@@ -330,6 +389,7 @@ impl TileEncoder {
             self.prev.extend_from_slice(frame.row(y, 0, w));
         }
         self.has_prev = true;
+        self.clip = None;
         let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
         self.heat = vec![0; tiles];
         self.changed_at = vec![now_ms; tiles];
@@ -393,8 +453,13 @@ impl TileEncoder {
         if !frame.is_valid() {
             return Err(CodecError::BadFrame);
         }
-        let (sharp, soft) = self.classify(frame, rects);
-        let regions = glyph_regions(&sharp, &soft);
+        let (mut sharp, mut soft) = self.classify(frame, rects);
+        let video = self.video_pass(frame, &mut sharp, &mut soft)?;
+        let regions = match &video {
+            // Text is looked for around the video, not across it.
+            Some(v) => glyph_regions(&sharp, &[soft.as_slice(), &[v.rect]].concat()),
+            None => glyph_regions(&sharp, &soft),
+        };
         let (tw, lossy) = (self.tiles_w(), &self.lossy);
         // A blob may be stored only if the viewer holds it exactly once this frame is applied:
         // not if it touches a tile the viewer holds a lossy version of.
@@ -420,6 +485,9 @@ impl TileEncoder {
             }
         }
         let mut parts = encode_parts(&src, &rest, &soft, seq, timing, exec)?;
+        if let Some(v) = video {
+            add_lossy(&mut parts, v);
+        }
         ops.extend(pass.ops);
         // Copies go in the first part (the viewer applies them before its pixels), the other
         // operations in the last (after every part's pixels).
@@ -436,6 +504,77 @@ impl TileEncoder {
             }
         }
         Ok(parts)
+    }
+
+    /// Sends the region that keeps changing as video. A video starts (or grows, with a key
+    /// picture) where this frame's lossy rectangles outside it cover at least
+    /// [`VIDEO_MIN_AREA`]; while it runs, whatever changed under it is taken out of `sharp` and
+    /// `soft` and goes as its next picture, which this returns. The video ends once its region
+    /// settles (see [`Clip::settled`]), and its tiles are then refined exactly.
+    fn video_pass(
+        &mut self,
+        frame: &FrameRef<'_>,
+        sharp: &mut Vec<Rect>,
+        soft: &mut Vec<Rect>,
+    ) -> Result<Option<LossyRect>, CodecError> {
+        let now = self.now_ms;
+        if self.quality == Quality::Sharp || self.clip.is_some_and(|c| c.settled(now)) {
+            self.clip = None;
+        }
+        if self.video.is_none() || self.quality == Quality::Sharp {
+            return Ok(None);
+        }
+        let running = self.clip.map(|c| c.rect);
+        let outside: Vec<Rect> = soft
+            .iter()
+            .filter(|r| running.is_none_or(|c| c.intersect(r) != Some(**r)))
+            .copied()
+            .collect();
+        let mut key = false;
+        if outside.iter().map(Rect::area).sum::<u64>() >= VIDEO_MIN_AREA {
+            let want = outside
+                .iter()
+                .chain(&running)
+                .copied()
+                .reduce(|a, b| a.union(&b));
+            if let Some(rect) = want.and_then(|r| video_rect(&r, self.width, self.height))
+                && running != Some(rect)
+            {
+                self.clip = Some(Clip {
+                    rect,
+                    last_ms: now,
+                    gap_ms: MOTION_GAP_MS,
+                });
+                key = true;
+            }
+        }
+        let Some(clip) = self.clip else {
+            return Ok(None);
+        };
+        let touched = cut_out(sharp, &clip.rect) | cut_out(soft, &clip.rect);
+        if !touched && !key {
+            return Ok(None);
+        }
+        let Some(video) = self.video.as_mut() else {
+            return Ok(None);
+        };
+        let data = video.encode(frame, &clip.rect, key)?;
+        let tiles: Vec<usize> = self.tiles_of(&clip.rect).collect();
+        for t in tiles {
+            self.lossy[t] = true;
+        }
+        if !key {
+            self.clip = Some(Clip {
+                last_ms: now,
+                gap_ms: now - clip.last_ms,
+                ..clip
+            });
+        }
+        Ok(Some(LossyRect {
+            rect: clip.rect,
+            codec: LossyCodec::H264,
+            data,
+        }))
     }
 
     /// A copy of `frame`'s rectangles `sharp` and `soft` in the scratch buffer, with the blobs
@@ -523,6 +662,59 @@ impl ScreenEncoder for TileEncoder {
             .map(ScreenMsg::Update)
             .collect())
     }
+}
+
+/// Adds a lossy rectangle to the last of `parts`, or to a new last part if that one is full.
+fn add_lossy(parts: &mut Vec<FrameUpdate>, v: LossyRect) {
+    let Some(last) = parts.last_mut() else {
+        return;
+    };
+    if last.rects.len() + last.lossy.len() < MAX_PART_RECTS {
+        last.lossy.push(v);
+        return;
+    }
+    last.last = false;
+    let mut next = FrameUpdate {
+        last: true,
+        rects: Vec::new(),
+        palettes: Vec::new(),
+        predicted: Vec::new(),
+        data: Vec::new(),
+        lossy: vec![v],
+        glyphs: Vec::new(),
+        ..last.clone()
+    };
+    next.encoding = Encoding::Bgr24;
+    parts.push(next);
+}
+
+/// Replaces the rectangles of `list` that overlap `hole` by their parts outside it (up to four
+/// bands each). Returns whether any overlapped.
+fn cut_out(list: &mut Vec<Rect>, hole: &Rect) -> bool {
+    let mut touched = false;
+    let mut out = Vec::with_capacity(list.len());
+    for r in list.drain(..) {
+        let Some(i) = r.intersect(hole) else {
+            out.push(r);
+            continue;
+        };
+        touched = true;
+        let (rx1, ry1, ix1, iy1) = (r.x + r.w, r.y + r.h, i.x + i.w, i.y + i.h);
+        let bands = [
+            (r.x, r.y, r.w, i.y - r.y),
+            (r.x, iy1, r.w, ry1 - iy1),
+            (r.x, i.y, i.x - r.x, i.h),
+            (ix1, i.y, rx1 - ix1, i.h),
+        ];
+        out.extend(
+            bands
+                .into_iter()
+                .filter(|b| b.2 > 0 && b.3 > 0)
+                .map(|(x, y, w, h)| Rect { x, y, w, h }),
+        );
+    }
+    *list = out;
+    touched
 }
 
 /// The colour of `r` in `frame` if it has only one.

@@ -36,15 +36,17 @@ mod pack;
 mod predict;
 mod scroll;
 mod stream;
+mod video;
 mod wire;
 
 pub use decoder::Framebuffer;
-pub use encoder::{MIN_SETTLE_MS, SETTLE_MS, ScreenEncoder, TileEncoder};
+pub use encoder::{MIN_SETTLE_MS, SETTLE_MS, ScreenEncoder, TileEncoder, VIDEO_MIN_AREA};
 pub use glyphs::{
     GLYPH_SLOTS, GlyphOp, MAX_GLYPH_H, MAX_GLYPH_OPS_BYTES, MAX_GLYPH_W, decode_ops, encode_ops,
 };
 pub use pack::{Executor, InOrder, Job};
 pub use stream::{StreamReader, StreamWriter};
+pub use video::{NoVideo, VideoDecoder, VideoEncoder, video_rect};
 pub use wire::*;
 
 #[cfg(test)]

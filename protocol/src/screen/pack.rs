@@ -462,7 +462,11 @@ pub(super) fn encode_parts(
     for (rect, data) in jpeg_bands.into_iter().zip(jpegs) {
         let data = data?;
         jpeg_bytes += data.len();
-        cur.lossy.push(JpegRect { rect, data });
+        cur.lossy.push(LossyRect {
+            rect,
+            codec: LossyCodec::Jpeg,
+            data,
+        });
         if jpeg_bytes >= PART_RAW_BYTES || cur.lossy.len() >= MAX_PART_RECTS {
             jpeg_bytes = 0;
             parts.push(std::mem::replace(&mut cur, new_part()));

@@ -1008,7 +1008,14 @@ fn any_update() -> impl Strategy<Value = FrameUpdate> {
         prop::collection::vec(colours, 0..3),
         prop::collection::vec(any::<bool>(), 0..3),
         prop::collection::vec(any::<u8>(), 0..40),
-        prop::collection::vec((rect, prop::collection::vec(any::<u8>(), 0..9)), 0..2),
+        prop::collection::vec(
+            (
+                rect,
+                any::<bool>(),
+                prop::collection::vec(any::<u8>(), 0..9),
+            ),
+            0..2,
+        ),
         prop::collection::vec(any::<u8>(), 0..20),
     )
         .prop_map(
@@ -1038,7 +1045,15 @@ fn any_update() -> impl Strategy<Value = FrameUpdate> {
                     data,
                     lossy: lossy
                         .into_iter()
-                        .map(|(rect, data)| JpegRect { rect, data })
+                        .map(|(rect, video, data)| LossyRect {
+                            rect,
+                            codec: if video {
+                                LossyCodec::H264
+                            } else {
+                                LossyCodec::Jpeg
+                            },
+                            data,
+                        })
                         .collect(),
                     glyphs,
                     timing: Timing::captured(at),
@@ -1298,4 +1313,302 @@ fn a_big_scroll_sends_its_copies_in_the_first_of_several_parts() {
         fb.apply(p).expect("apply");
     }
     assert_eq!(fb.pixels(), &next[..]);
+}
+
+/// A stand-in for H.264: each picture is its rectangle's size, whether it is a key picture, and
+/// its pixels with the low three bits of each channel dropped (lossy, but close). The decoder
+/// refuses a first picture that is not a key picture, as a real one cannot decode it.
+#[derive(Debug, Default)]
+struct FakeVideo {
+    pictures: Vec<(Rect, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct FakeVideoEncoder(std::sync::Arc<std::sync::Mutex<FakeVideo>>);
+
+impl VideoEncoder for FakeVideoEncoder {
+    fn encode(
+        &mut self,
+        frame: &FrameRef<'_>,
+        rect: &Rect,
+        key: bool,
+    ) -> Result<Vec<u8>, CodecError> {
+        self.0.lock().expect("lock").pictures.push((*rect, key));
+        let mut out = vec![u8::from(key)];
+        out.extend_from_slice(&rect.w.to_le_bytes());
+        out.extend_from_slice(&rect.h.to_le_bytes());
+        for y in rect.y..rect.y + rect.h {
+            for px in frame.row(y, rect.x, rect.x + rect.w).chunks_exact(4) {
+                out.extend(px[..3].iter().map(|c| c & !7));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default)]
+struct FakeVideoDecoder {
+    started: bool,
+}
+
+impl VideoDecoder for FakeVideoDecoder {
+    fn decode(
+        &mut self,
+        data: &[u8],
+        w: u32,
+        h: u32,
+        dst: &mut [u8],
+        stride: usize,
+    ) -> Result<(), CodecError> {
+        let bad = || CodecError::Video("bad picture".into());
+        let key = *data.first().ok_or_else(bad)? == 1;
+        self.started |= key;
+        let dims = (
+            u32::from_le_bytes(
+                data.get(1..5)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ),
+            u32::from_le_bytes(
+                data.get(5..9)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ),
+        );
+        if !self.started || dims != (w, h) || data.len() != 9 + (w * h * 3) as usize {
+            return Err(bad());
+        }
+        for (y, row) in data[9..].chunks_exact(w as usize * 3).enumerate() {
+            let line = &mut dst[y * stride..y * stride + w as usize * 4];
+            for (d, s) in line.chunks_exact_mut(4).zip(row.chunks_exact(3)) {
+                d[..3].copy_from_slice(s);
+                d[3] = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A screen of text with a photo-like square at (`x`, 64) that changes with `seed`.
+fn text_with_picture(w: u32, h: u32, x: u32, side: u32, seed: u32) -> Vec<u8> {
+    let mut page = text_page(w, h / 16, 0);
+    page.resize((w * h * 4) as usize, 0xee);
+    let pic = photo(side + seed % 7, side);
+    for y in 0..side {
+        let src = &pic[(y * (side + seed % 7) * 4) as usize..][..(side * 4) as usize];
+        let at = (((64 + y) * w + x) * 4) as usize;
+        page[at..at + src.len()].copy_from_slice(src);
+    }
+    page
+}
+
+/// Drives `enc` through `frames` 33 ms apart into `fb` (through the fake video decoder), and
+/// returns the lossy rectangles each frame carried.
+fn play(
+    enc: &mut TileEncoder,
+    fb: &mut Framebuffer,
+    dec: &mut FakeVideoDecoder,
+    frames: &[Vec<u8>],
+    w: u32,
+    h: u32,
+    t0: u64,
+) -> Vec<Vec<LossyRect>> {
+    let mut out = Vec::new();
+    for (i, px) in frames.iter().enumerate() {
+        let f = whole(px, w, h);
+        let t = t0 + i as u64 * 33;
+        let rects = enc.diff(&f, None, t).expect("diff");
+        let mut lossy = Vec::new();
+        for part in enc
+            .encode(&f, &rects, t, Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            let bytes = postcard::to_stdvec(&part).expect("ser");
+            let part: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
+            fb.apply_with(&part, dec).expect("apply");
+            lossy.extend(part.lossy);
+        }
+        out.push(lossy);
+    }
+    out
+}
+
+#[test]
+fn a_picture_that_keeps_changing_goes_as_video_and_ends_exact() {
+    let (w, h) = (640u32, 480u32);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+    let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+    let mut fb = Framebuffer::new();
+    let mut dec = FakeVideoDecoder::default();
+    let frames: Vec<Vec<u8>> = (0..8)
+        .map(|i| text_with_picture(w, h, 96, 300, i))
+        .collect();
+    let sent = play(&mut enc, &mut fb, &mut dec, &frames, w, h, 1000);
+    let pictures = log.lock().expect("lock").pictures.clone();
+    assert!(pictures.len() >= 5, "motion goes as video: {pictures:?}");
+    let (rect, key) = pictures[0];
+    assert!(key, "a video starts with a key picture");
+    assert!(
+        pictures[1..].iter().all(|p| !p.1),
+        "then only pictures that depend on it"
+    );
+    assert_eq!(
+        rect,
+        video_rect(
+            &Rect {
+                x: 96,
+                y: 64,
+                w: 300,
+                h: 300
+            },
+            w,
+            h
+        )
+        .expect("fits")
+    );
+    assert_eq!(
+        (rect.x % 16, rect.y % 16, rect.w % 2, rect.h % 2),
+        (0, 0, 0, 0)
+    );
+    let videos: Vec<&LossyRect> = sent.iter().flatten().collect();
+    assert!(
+        videos.iter().all(|v| v.codec == LossyCodec::H264),
+        "no JPEG beside the video"
+    );
+    // The text around the picture stayed exact.
+    let last = frames.last().expect("frames");
+    let pitch = (w * 4) as usize;
+    let row = |px: &[u8], y: u32| px[y as usize * pitch..][..pitch].to_vec();
+    assert_eq!(row(fb.pixels(), 20), row(last, 20));
+    assert_ne!(fb.pixels(), &last[..], "the video is approximate");
+    // Nothing is refined under a running video…
+    let end = 1000 + 7 * 33;
+    assert!(
+        enc.refine(end + 10, 99, Timing::default(), &InOrder)
+            .expect("refine")
+            .is_none()
+    );
+    // …and once it stops at its rhythm, the region is sent again exactly.
+    let parts = enc
+        .refine(end + 50, 100, Timing::default(), &InOrder)
+        .expect("refine")
+        .expect("due");
+    for p in &parts {
+        assert!(p.lossy.is_empty());
+        fb.apply_with(p, &mut dec).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &last[..], "exact once it stops");
+    assert!(!enc.has_lossy());
+    // Motion again: a new video, from a key picture.
+    let again: Vec<Vec<u8>> = (10..14)
+        .map(|i| text_with_picture(w, h, 96, 300, i))
+        .collect();
+    play(&mut enc, &mut fb, &mut dec, &again, w, h, end + 1000);
+    let pictures = log.lock().expect("lock").pictures.clone();
+    let restarted = pictures.iter().skip(1).position(|p| p.1);
+    assert!(
+        restarted.is_some(),
+        "a new video starts with a key picture: {pictures:?}"
+    );
+}
+
+#[test]
+fn video_is_for_auto_and_smooth_not_sharp_nor_text() {
+    let (w, h) = (640u32, 480u32);
+    for (q, content, want) in [
+        (Quality::Sharp, "photo", false),
+        (Quality::Auto, "photo", true),
+        (Quality::Smooth, "photo", true),
+        (Quality::Auto, "text", false),
+    ] {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+        let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+        enc.set_quality(q);
+        let mut fb = Framebuffer::new();
+        let mut dec = FakeVideoDecoder::default();
+        let frames: Vec<Vec<u8>> = (0..6)
+            .map(|i| match content {
+                "photo" => text_with_picture(w, h, 32, 400, i),
+                _ => text_page(w, h / 16, i * 3),
+            })
+            .collect();
+        play(&mut enc, &mut fb, &mut dec, &frames, w, h, 0);
+        let used = !log.lock().expect("lock").pictures.is_empty();
+        assert_eq!(used, want, "{q:?} {content}");
+        if content == "text" || q == Quality::Sharp {
+            assert_eq!(fb.pixels(), &frames[5][..], "{q:?} {content} stays exact");
+        }
+    }
+}
+
+#[test]
+fn a_reset_restarts_the_video_with_a_key_picture() {
+    let (w, h) = (640u32, 480u32);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+    let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+    enc.set_quality(Quality::Smooth);
+    let frames: Vec<Vec<u8>> = (0..4)
+        .map(|i| text_with_picture(w, h, 32, 400, i))
+        .collect();
+    let (mut fb, mut dec) = (Framebuffer::new(), FakeVideoDecoder::default());
+    play(&mut enc, &mut fb, &mut dec, &frames, w, h, 0);
+    enc.reset();
+    // A new viewer (a new decoder) after the reset decodes from the first picture it gets.
+    let (mut fb, mut dec) = (Framebuffer::new(), FakeVideoDecoder::default());
+    let frames: Vec<Vec<u8>> = (4..8)
+        .map(|i| text_with_picture(w, h, 32, 400, i))
+        .collect();
+    play(&mut enc, &mut fb, &mut dec, &frames, w, h, 200);
+    let keys = log
+        .lock()
+        .expect("lock")
+        .pictures
+        .iter()
+        .filter(|p| p.1)
+        .count();
+    assert_eq!(keys, 2);
+}
+
+#[test]
+fn hostile_video_is_refused_before_anything_is_painted() {
+    let (w, h) = (64u32, 64u32);
+    let mut fb = Framebuffer::new();
+    let base = empty_update(w, h);
+    fb.apply(&base).expect("size");
+    let video = |rect: Rect| LossyRect {
+        rect,
+        codec: LossyCodec::H264,
+        data: vec![1, 2, 3],
+    };
+    let r = Rect {
+        x: 0,
+        y: 0,
+        w: 32,
+        h: 32,
+    };
+    let cases = [
+        vec![video(r), video(r)],
+        vec![video(Rect { w: 31, ..r })],
+        vec![video(Rect { x: 48, ..r })],
+    ];
+    for lossy in cases {
+        let upd = FrameUpdate {
+            lossy: lossy.clone(),
+            ..base.clone()
+        };
+        assert!(
+            fb.apply_with(&upd, &mut FakeVideoDecoder::default())
+                .is_err(),
+            "{lossy:?}"
+        );
+        assert!(fb.pixels().iter().all(|p| *p == 0), "nothing painted");
+    }
+    // A viewer without a video decoder says so.
+    let upd = FrameUpdate {
+        lossy: vec![video(r)],
+        ..base.clone()
+    };
+    assert_eq!(fb.apply(&upd), Err(CodecError::NoVideoDecoder));
 }

@@ -15,8 +15,11 @@ pub const MAX_SIDE: u32 = 16384;
 pub const MAX_PART_DECODED: usize = 4 << 20;
 /// Most rectangles in one update part.
 pub const MAX_PART_RECTS: usize = 8192;
-/// Largest lossy rectangle a viewer decodes.
-pub const MAX_JPEG_BYTES: usize = 4 << 20;
+/// Largest lossy rectangle (a JPEG, or one picture of video) a viewer decodes.
+pub const MAX_LOSSY_BYTES: usize = 4 << 20;
+/// Widest and tallest video picture (H.264 level 5.2, which every decoder takes): a region
+/// larger than this goes as JPEG.
+pub const MAX_VIDEO_SIDES: (u32, u32) = (3840, 2160);
 
 /// A rectangle in monitor coordinates.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,12 +118,26 @@ impl Quality {
     }
 }
 
-/// A rectangle sent as a JPEG image.
+/// How a lossy rectangle is coded.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossyCodec {
+    /// A JPEG file, exactly the rectangle's size: a picture on its own.
+    Jpeg,
+    /// One picture of the stream's H.264 video (an access unit of the Annex B byte stream),
+    /// exactly the rectangle's size. Each picture may depend on the video's earlier ones: the
+    /// video restarts with a key picture whenever its rectangle changes, and a stream carries
+    /// one video at a time.
+    H264,
+}
+
+/// A rectangle sent lossy.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct JpegRect {
+pub struct LossyRect {
     /// Where it goes.
     pub rect: Rect,
-    /// The JPEG file, exactly `rect.w` x `rect.h`.
+    /// How `data` is coded.
+    pub codec: LossyCodec,
+    /// The coded picture.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
@@ -270,7 +287,7 @@ pub struct FrameUpdate {
     /// Encoded pixels.
     pub data: Vec<u8>,
     /// Rectangles sent lossy, applied after `rects`.
-    pub lossy: Vec<JpegRect>,
+    pub lossy: Vec<LossyRect>,
     /// Glyph cache operations, applied after the pixels (see [`super::GlyphOp`] and
     /// [`super::encode_ops`]); empty when there are none.
     pub glyphs: Vec<u8>,
@@ -481,4 +498,10 @@ pub enum CodecError {
     /// The captured frame's buffer is smaller than its geometry.
     #[error("frame buffer is smaller than its geometry")]
     BadFrame,
+    /// A part carries video, and this viewer has no video decoder.
+    #[error("video arrived and this viewer has no video decoder")]
+    NoVideoDecoder,
+    /// The video codec failed.
+    #[error("video: {0}")]
+    Video(String),
 }
