@@ -225,7 +225,10 @@ impl Worker {
         };
         Ok(Worker {
             cap,
-            enc: Box::new(TileEncoder::new()),
+            // Regions that keep changing go as H.264 in Auto and Smooth.
+            enc: Box::new(TileEncoder::with_video(Box::new(
+                tether_video::H264Encoder::new(),
+            ))),
             monitors,
             monitor,
             seq: 0,

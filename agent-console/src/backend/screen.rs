@@ -179,10 +179,10 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
                 fps,
                 latency_ms,
                 bits_per_sec,
-                codec: if frame.lossy {
-                    "JPEG + lossless"
-                } else {
-                    "lossless"
+                codec: match (frame.video, frame.lossy) {
+                    (true, _) => "H.264 + lossless",
+                    (false, true) => "JPEG + lossless",
+                    (false, false) => "lossless",
                 },
                 present_ms: vb.stats.present_ms,
             };

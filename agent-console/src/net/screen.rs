@@ -5,7 +5,10 @@ use std::sync::Arc;
 use tether_net::{close, write_msg};
 use tether_protocol::frame::{CONTROL_MAX_FRAME, MEDIA_MAX_FRAME};
 use tether_protocol::msg::{OpenStream, ScreenMsg, SessionId, ViewerMsg};
-use tether_protocol::screen::{Framebuffer, Quality, Rect, StreamReader, Timing};
+use tether_protocol::screen::{
+    CodecError, Framebuffer, LossyCodec, Quality, Rect, StreamReader, Timing,
+};
+use tether_video::H264Decoder;
 use tokio::sync::Mutex;
 
 use super::{AgentClient, ClientError, lost, now_us};
@@ -25,6 +28,7 @@ impl AgentClient {
             send: Arc::new(Mutex::new(send)),
             recv,
             fb: Framebuffer::new(),
+            video: None,
             stream: StreamReader::new(),
             monitor,
         })
@@ -43,6 +47,8 @@ pub struct FrameInfo {
     pub rects: Vec<Rect>,
     /// Whether any of it came lossy.
     pub lossy: bool,
+    /// Whether any of it came as a picture of video (H.264).
+    pub video: bool,
     /// Whether the screen size changed (everything is new).
     pub resized: bool,
     /// Bytes received for it (encoded pixel data plus headers).
@@ -70,6 +76,8 @@ pub struct ScreenView {
     send: Arc<Mutex<quinn::SendStream>>,
     recv: quinn::RecvStream,
     fb: Framebuffer,
+    /// The H.264 decoder, made when the first video picture arrives.
+    video: Option<H264Decoder>,
     stream: StreamReader,
     monitor: u8,
 }
@@ -94,14 +102,22 @@ impl ScreenView {
             self.stream
                 .expand(&mut upd)
                 .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            let resized = self
-                .fb
-                .apply(&upd)
-                .map_err(|e| ClientError::Local(e.into()))?;
+            let codec = |e: CodecError| ClientError::Local(e.into());
+            let video = upd.lossy.iter().any(|l| l.codec == LossyCodec::H264);
+            let resized = match &mut self.video {
+                Some(dec) => self.fb.apply_with(&upd, dec),
+                None if video => {
+                    let dec = self.video.insert(H264Decoder::new().map_err(codec)?);
+                    self.fb.apply_with(&upd, dec)
+                }
+                None => self.fb.apply(&upd),
+            }
+            .map_err(codec)?;
             let i = info.get_or_insert_with(|| FrameInfo {
                 seq: upd.seq,
                 rects: Vec::new(),
                 lossy: false,
+                video: false,
                 resized: false,
                 bytes: 0,
                 timing: upd.timing,
@@ -116,6 +132,7 @@ impl ScreenView {
                 i.rects = bbox.into_iter().collect();
             }
             i.lossy |= !upd.lossy.is_empty();
+            i.video |= video;
             i.resized |= resized;
             i.bytes += bytes;
             if upd.last {

@@ -161,6 +161,13 @@ impl TileEncoder {
         (ty0..=ty1).flat_map(move |ty| (tx0..=tx1).map(move |tx| (ty * tw + tx) as usize))
     }
 
+    /// The region sent as video, while it runs.
+    fn running_clip(&self) -> Option<Rect> {
+        self.clip
+            .filter(|c| !c.settled(self.now_ms))
+            .map(|c| c.rect)
+    }
+
     /// Whether any tile is waiting to be refined.
     pub fn has_lossy(&self) -> bool {
         self.lossy.iter().any(|l| *l)
@@ -174,7 +181,15 @@ impl TileEncoder {
     /// and exact.
     fn classify(&mut self, frame: &FrameRef<'_>, rects: &[Rect]) -> (Vec<Rect>, Vec<Rect>) {
         let (mut sharp, mut soft) = (Vec::new(), Vec::new());
+        let clip = self
+            .running_clip()
+            .filter(|_| self.quality != Quality::Sharp);
         for r in rects {
+            // What changed under a running video goes in its next picture, whatever it is.
+            if clip.is_some_and(|c| c.intersect(r) == Some(*r)) {
+                soft.push(*r);
+                continue;
+            }
             let candidate = match self.quality {
                 Quality::Sharp => false,
                 Quality::Smooth => r.area() >= SMOOTH_MIN_AREA,
@@ -302,6 +317,16 @@ impl TileEncoder {
         self.find_moves(frame, hints, now_ms);
         let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
         let mask = hints.map(|hints| hint_mask(hints, w, h));
+        // Tiles wholly under a running video are only checked for a change: it sends them
+        // whole.
+        let video_tiles = self.running_clip().map(|c| {
+            (
+                c.x.div_ceil(TILE),
+                (c.x + c.w) / TILE,
+                c.y.div_ceil(TILE),
+                (c.y + c.h) / TILE,
+            )
+        });
         let mut out = Vec::new();
         for ty in 0..th {
             let row_start = out.len();
@@ -310,7 +335,15 @@ impl TileEncoder {
                 if mask.as_ref().is_some_and(|m| !m[t]) {
                     continue;
                 }
-                if let Some(r) = self.diff_tile(frame, tx, ty) {
+                let whole = video_tiles.is_some_and(|(x0, x1, y0, y1)| {
+                    (x0..x1).contains(&tx) && (y0..y1).contains(&ty)
+                });
+                let changed = if whole {
+                    self.diff_tile_whole(frame, tx, ty)
+                } else {
+                    self.diff_tile(frame, tx, ty)
+                };
+                if let Some(r) = changed {
                     out.push(r);
                     let since = now_ms.saturating_sub(self.changed_at[t]);
                     self.gap[t] = since;
@@ -350,6 +383,13 @@ impl TileEncoder {
             },
             None => screen,
         };
+        // Under a running video, nothing is worth a copy.
+        if self
+            .running_clip()
+            .is_some_and(|c| c.intersect(&within) == Some(within))
+        {
+            return;
+        }
         let moves = find_moves(&self.mirror(), frame, &within);
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
@@ -408,6 +448,30 @@ impl TileEncoder {
             })
             .filter(|r| r.area() > 0)
             .collect()
+    }
+
+    /// Compares tile (`tx`, `ty`) with the last frame and takes its new rows as sent; returns
+    /// the whole tile if anything in it changed.
+    fn diff_tile_whole(&mut self, frame: &FrameRef<'_>, tx: u32, ty: u32) -> Option<Rect> {
+        let pitch = frame.width as usize * 4;
+        let (x0, y0) = (tx * TILE, ty * TILE);
+        let (x1, y1) = ((x0 + TILE).min(frame.width), (y0 + TILE).min(frame.height));
+        let mut changed = false;
+        for y in y0..y1 {
+            let cur = frame.row(y, x0, x1);
+            let off = y as usize * pitch + x0 as usize * 4;
+            let prev = &mut self.prev[off..off + cur.len()];
+            if cur != prev {
+                prev.copy_from_slice(cur);
+                changed = true;
+            }
+        }
+        changed.then_some(Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
     }
 
     /// Compares tile (`tx`, `ty`) with the last frame, takes its new rows as sent, and returns

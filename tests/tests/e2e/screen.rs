@@ -184,7 +184,7 @@ async fn two_viewers_watch_two_monitors_independently() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossless()
+async fn smooth_and_auto_send_video_and_converge_to_exact_while_sharp_stays_lossless()
 -> anyhow::Result<()> {
     use tether_protocol::screen::Quality;
     let (w, h) = (640u16, 480u16);
@@ -210,9 +210,10 @@ async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossles
         .await??;
     }
 
-    // Smooth: a big change arrives lossy first, then is refined to exact once it stops.
+    // Smooth: a big change arrives lossy first (a key picture of H.264), then is refined to
+    // exact once it stops.
     view.set_quality(Quality::Smooth).await?;
-    let mut lossy = false;
+    let (mut lossy, mut video) = (false, false);
     for seed in [77, 78, 79] {
         x.put(0, 0, w, h, &test_picture(w.into(), h.into(), seed))?;
         let expected = x.read(0, 0, w, h)?;
@@ -220,6 +221,7 @@ async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossles
             loop {
                 let f = view.next_frame().await?;
                 lossy |= f.lossy;
+                video |= f.video;
                 if same_colours(view.framebuffer().pixels(), &expected) {
                     return anyhow::Ok(());
                 }
@@ -229,6 +231,40 @@ async fn smooth_mode_goes_lossy_and_converges_to_exact_while_sharp_stays_lossles
         .context("lossy picture never converged to exact")??;
     }
     assert!(lossy, "Smooth sent no lossy frame for a full-screen change");
+    assert!(
+        video,
+        "Smooth sent a full-screen picture change as JPEG, not video"
+    );
+
+    // Auto: pictures that keep changing, 30 a second, go as H.264 once they are seen moving,
+    // and the last one is exact soon after they stop.
+    view.set_quality(Quality::Auto).await?;
+    let pictures: Vec<Vec<u8>> = (0..12)
+        .map(|i| test_picture(w.into(), h.into(), 100 + i))
+        .collect();
+    let reader = tokio::spawn(async move {
+        let mut video = 0;
+        loop {
+            let f = view.next_frame().await?;
+            video += usize::from(f.video);
+            if video >= 3 {
+                return anyhow::Ok((view, video));
+            }
+        }
+    });
+    let start = tokio::time::Instant::now();
+    for (i, p) in pictures.iter().cycle().take(90).enumerate() {
+        tokio::time::sleep_until(start + Duration::from_millis(33) * i as u32).await;
+        x.put(0, 0, w, h, p)?;
+        if reader.is_finished() {
+            break;
+        }
+    }
+    let (mut view, pictures) = tokio::time::timeout(Duration::from_secs(15), reader)
+        .await
+        .context("moving pictures never went as video")???;
+    assert!(pictures >= 3);
+    until_exact(&mut view, &x, w, h).await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod measure;
 mod queue;
 mod report;
 mod scenarios;
+mod video;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ const ALL: &[&str] = &[
     "photo",
     "photo-smooth",
     "photo-auto",
+    "video",
     "idle",
     "files",
     "queue",
@@ -54,7 +56,7 @@ const ALL: &[&str] = &[
 /// Size of the file scenario's file.
 const FILE_BYTES: u64 = 1 << 30;
 /// How long the lossy photo scenarios wait for the picture to be exact after the last flip.
-const SETTLE: Duration = Duration::from_secs(10);
+pub(crate) const SETTLE: Duration = Duration::from_secs(10);
 const W: u16 = 1920;
 const H: u16 = 1080;
 
@@ -65,7 +67,8 @@ const H: u16 = 1080;
 )]
 struct Cli {
     /// Comma-separated scenarios: typing, typing-aa, scroll, scroll-aa, scroll-lines-aa,
-    /// scroll-photo, drag, photo, photo-smooth, photo-auto, idle, files, queue (default: all).
+    /// scroll-photo, drag, photo, photo-smooth, photo-auto, video, idle, files, queue (default:
+    /// all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -235,6 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "photo" => photos(&bench, Quality::Sharp, "photo", SETTLE).await?,
             "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth", SETTLE).await?,
             "photo-auto" => photos(&bench, Quality::Auto, "photo-auto", SETTLE).await?,
+            "video" => video::video(&bench).await?,
             "idle" => idle(&bench).await?,
             "files" => files(&bench).await?,
             _ => unreachable!("checked above"),
@@ -373,6 +377,10 @@ async fn record(mut view: tether_console::net::ScreenView, rx: Arc<Mutex<Receive
                     r.pixels[off..off + n].copy_from_slice(&fb.pixels()[off..off + n]);
                 }
             }
+        }
+        if r.keep {
+            let copy = r.pixels.clone();
+            r.kept.push((at, copy));
         }
         r.records.push(Record {
             at,

@@ -34,6 +34,10 @@ pub(crate) struct Result_ {
     /// From the last change to exact pixels on the agent, for scenarios that change the screen
     /// continuously and then stop.
     pub(crate) exact_ms: Option<f64>,
+    /// Screen bytes a second while the screen moves, in megabits.
+    pub(crate) mbit_s: Option<f64>,
+    /// Median PSNR of the agent's pictures against the ones shown, in dB.
+    pub(crate) psnr_db: Option<f64>,
 }
 
 impl Result_ {
@@ -51,6 +55,8 @@ impl Result_ {
             "upload_mb_s": self.upload_mb_s,
             "download_mb_s": self.download_mb_s,
             "exact_ms": self.exact_ms,
+            "mbit_s": self.mbit_s,
+            "psnr_db": self.psnr_db,
         })
     }
 }
@@ -69,6 +75,9 @@ pub(crate) struct Received {
     pub(crate) height: u32,
     pub(crate) pixels: Vec<u8>,
     pub(crate) records: Vec<Record>,
+    /// Whether to keep a copy of the screen as each frame left it (in `kept`).
+    pub(crate) keep: bool,
+    pub(crate) kept: Vec<(std::time::Instant, Vec<u8>)>,
 }
 
 /// The running session under measurement.

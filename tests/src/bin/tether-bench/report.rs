@@ -6,7 +6,7 @@ use crate::measure::Result_;
 pub(crate) fn table(results: &[Result_]) {
     let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
     println!(
-        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9}",
+        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9} {:>7} {:>7}",
         "scenario",
         "p50 ms",
         "p95 ms",
@@ -18,11 +18,13 @@ pub(crate) fn table(results: &[Result_]) {
         "relay CPU s",
         "up MB/s",
         "down MB/s",
-        "exact ms"
+        "exact ms",
+        "Mbit/s",
+        "PSNR dB"
     );
     for r in results {
         println!(
-            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9}",
+            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9} {:>7} {:>7}",
             r.scenario,
             f(r.latency_p50_ms, 1),
             f(r.latency_p95_ms, 1),
@@ -34,7 +36,9 @@ pub(crate) fn table(results: &[Result_]) {
             r.relay_cpu_s,
             f(r.upload_mb_s, 2),
             f(r.download_mb_s, 2),
-            f(r.exact_ms, 0)
+            f(r.exact_ms, 0),
+            f(r.mbit_s, 2),
+            f(r.psnr_db, 1)
         );
     }
 }

@@ -418,6 +418,8 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
         upload_mb_s: None,
         download_mb_s: None,
         exact_ms: None,
+        mbit_s: None,
+        psnr_db: None,
     })
 }
 
@@ -529,7 +531,7 @@ pub(crate) async fn files(b: &Bench) -> anyhow::Result<Result_> {
 }
 
 /// A photo-like picture: smooth value noise in several octaves, per channel, with fine grain.
-fn photo(seed: u64) -> Vec<u8> {
+pub(crate) fn photo(seed: u64) -> Vec<u8> {
     let (w, h) = (usize::from(W), usize::from(H));
     let mut rng = seed
         .wrapping_mul(6364136223846793005)
