@@ -70,11 +70,17 @@ struct Clip {
     gap_ms: u64,
 }
 
+/// A video ends once its region has not changed for this long at least: ending costs its
+/// region's exact pixels and, if the motion goes on, a key picture, so a host that fell behind
+/// for a frame or two must not end it.
+const VIDEO_SETTLE_MS: u64 = 150;
+
 impl Clip {
-    /// Whether the region has stopped changing, at the rhythm it changed at (as a lossy tile
-    /// settles): the video ends and the region is refined exactly.
+    /// Whether the region has stopped changing: for three of its gaps between pictures, between
+    /// [`VIDEO_SETTLE_MS`] and [`SETTLE_MS`]. The video then ends and the region is refined
+    /// exactly.
     fn settled(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_ms) >= (self.gap_ms * 3 / 2).clamp(MIN_SETTLE_MS, SETTLE_MS)
+        now_ms.saturating_sub(self.last_ms) >= (self.gap_ms * 3).clamp(VIDEO_SETTLE_MS, SETTLE_MS)
     }
 }
 
