@@ -33,10 +33,16 @@ impl ConsoleApp {
         options: backend::BackendOptions,
     ) -> std::io::Result<Self> {
         let repaint_ctx = ctx.clone();
+        // News from the backend is drawn by one frame: egui repaints twice for an immediate
+        // request (`request_repaint`), and that second frame of the whole window would double
+        // the drawing work of every remote screen update. A request with a delay, however
+        // short, repaints once.
         let backend = Backend::start(
             startup,
             options,
-            Arc::new(move || repaint_ctx.request_repaint()),
+            Arc::new(move || {
+                repaint_ctx.request_repaint_after(std::time::Duration::from_micros(1))
+            }),
         )?;
         Ok(Self {
             state,
@@ -78,7 +84,12 @@ impl ConsoleApp {
     }
 
     fn sync_textures(&mut self, ctx: &egui::Context) {
-        let opts = egui::TextureOptions::LINEAR;
+        // One remote pixel per screen pixel (1:1, or larger) stays crisp and is cheapest to draw;
+        // a screen fitted into a smaller window is smoothed.
+        let opts = egui::TextureOptions {
+            magnification: egui::TextureFilter::Nearest,
+            ..egui::TextureOptions::LINEAR
+        };
         let max_side = ctx.input(|i| i.max_texture_side);
         let mut map = backend::lock(self.backend.views());
         self.runtime.textures.retain(|id, _| map.contains_key(id));
@@ -100,8 +111,10 @@ impl ConsoleApp {
                 continue;
             }
             let (w, h) = (vb.width as usize, vb.height as usize);
+            let draw_ms = self.runtime.draw_ms;
             let tex = self.runtime.textures.get_mut(id).map(|r| {
                 r.stats = vb.stats.clone();
+                r.stats.draw_ms = draw_ms;
                 &mut r.texture
             });
             let stale = tex.as_ref().is_none_or(|t| t.size() != [w, h]);
@@ -123,13 +136,18 @@ impl ConsoleApp {
                 vb.resized = false;
                 vb.dirty = None;
             } else if let (Some(d), Some(t)) = (vb.dirty.take(), tex) {
-                let mut sub = Vec::with_capacity(d.area() as usize * 4);
+                // Only the changed rectangle goes to the graphics, in one pass (the pixels are
+                // opaque: no alpha to multiply).
+                let mut sub = Vec::with_capacity(d.area() as usize);
                 for y in d.y..d.y + d.h {
                     let off = (y as usize * w + d.x as usize) * 4;
-                    sub.extend_from_slice(&vb.rgba[off..off + d.w as usize * 4]);
+                    sub.extend(
+                        vb.rgba[off..off + d.w as usize * 4]
+                            .chunks_exact(4)
+                            .map(|p| egui::Color32::from_rgb(p[0], p[1], p[2])),
+                    );
                 }
-                let img =
-                    egui::ColorImage::from_rgba_unmultiplied([d.w as usize, d.h as usize], &sub);
+                let img = egui::ColorImage::new([d.w as usize, d.h as usize], sub);
                 t.set_partial([d.x as usize, d.y as usize], img, opts);
             }
             // The picture is on screen from this frame on: that closes the frame's timeline
@@ -205,7 +223,15 @@ impl ConsoleApp {
 }
 
 impl eframe::App for ConsoleApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        ui::background(visuals).to_normalized_gamma_f32()
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(s) = frame.info().cpu_usage {
+            self.runtime.draw_ms = s * 1000.0;
+            tracing::trace!(draw_ms = self.runtime.draw_ms, "frame drawn");
+        }
         self.frame(ui);
     }
 }

@@ -103,6 +103,11 @@ pub fn run_with_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
             .with_title("Tether Console")
             .with_inner_size([1280.0, 800.0]),
         renderer: eframe::Renderer::Glow,
+        dithering: false,
+        glow_options: eframe::egui_glow::GlowConfiguration {
+            vsync: false,
+            ..Default::default()
+        },
         ..Default::default()
     };
     eframe::run_native(

@@ -401,7 +401,8 @@ pub struct LoginForm {
 }
 
 /// How the remote screen is scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scale {
     /// Fit the window.
     #[default]
@@ -706,6 +707,8 @@ pub struct Settings {
     pub chat_font: f32,
     /// The console's language, `en` or `fr` (`None`: the system's).
     pub lang: Option<String>,
+    /// How new session tabs scale the remote screen: the agent's last choice.
+    pub scale: Scale,
 }
 
 impl Default for Settings {
@@ -719,6 +722,7 @@ impl Default for Settings {
             activity: Activity::default(),
             chat_font: 14.0,
             lang: None,
+            scale: Scale::Fit,
         }
     }
 }
@@ -1010,6 +1014,7 @@ impl ConsoleState {
 
     fn apply_server(&mut self, msg: ServerMsg) {
         let mut commands = Vec::new();
+        let scale = self.settings.scale;
         let Some(d) = self.desk_mut() else { return };
         match msg {
             ServerMsg::KeyCreated(key) => {
@@ -1047,6 +1052,7 @@ impl ConsoleState {
                     // and the customer's grants were to the old one.
                     Some(t) => {
                         *t = SessionTab::new(info);
+                        t.scale = scale;
                         commands.push(Command::View {
                             session: id,
                             monitor: 0,
@@ -1054,7 +1060,9 @@ impl ConsoleState {
                         commands.push(Command::ChatHistory(id));
                     }
                     None => {
-                        d.sessions.push(SessionTab::new(info));
+                        let mut tab = SessionTab::new(info);
+                        tab.scale = scale;
+                        d.sessions.push(tab);
                         // The primary monitor comes first in the customer's list.
                         commands.push(Command::View {
                             session: id,

@@ -3,6 +3,7 @@
 //! server.
 //!
 //! - [`process`]: child processes and what is read of them;
+//! - [`console`]: the real console window's buttons, found and clicked;
 //! - [`xvfb`]: X servers, pictures, input windows, the clipboard, window titles;
 //! - [`relay`]: relay processes and raw protocol peers;
 //! - [`session`]: customer hosts and an agent in a session;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+pub mod console;
 pub mod http;
 pub mod impair;
 pub mod process;

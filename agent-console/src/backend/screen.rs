@@ -45,6 +45,8 @@ pub struct ViewStats {
     pub codec: &'static str,
     /// Capture on the host to on screen here (texture uploaded), milliseconds, last frame.
     pub present_ms: f32,
+    /// How long the console took to lay out and draw its last frame, milliseconds.
+    pub draw_ms: f32,
 }
 
 /// Rolling one-second window of frames.
@@ -160,18 +162,18 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
             } else {
                 let pitch = vb.width as usize * 4;
                 for r in &frame.rects {
-                    let rgba = fb.region_rgba(r);
-                    let row = r.w as usize * 4;
-                    for (i, line) in rgba.chunks_exact(row).enumerate() {
-                        let off = (r.y as usize + i) * pitch + r.x as usize * 4;
-                        vb.rgba[off..off + row].copy_from_slice(line);
-                    }
+                    fb.write_rgba(r, &mut vb.rgba, pitch, (r.x, r.y));
                 }
                 if let Some(d) = frame.dirty() {
                     vb.dirty = Some(vb.dirty.map_or(d, |old| old.union(&d)));
                 }
             }
             vb.frames += 1;
+            tracing::trace!(
+                rects = frame.rects.len(),
+                bytes = frame.bytes,
+                "frame decoded"
+            );
             let latency = frame.decoded_us.saturating_sub(frame.timing.captured_us) as f32 / 1000.0;
             let (fps, latency_ms, bits_per_sec) = meter.add(frame.bytes, latency);
             vb.unpresented_capture_us = Some(frame.timing.captured_us);
@@ -185,6 +187,7 @@ async fn run_view(mut view: ScreenView, session: SessionId, views: Views, sink: 
                     (false, false) => "lossless",
                 },
                 present_ms: vb.stats.present_ms,
+                draw_ms: vb.stats.draw_ms,
             };
         }
         sink.repaint();

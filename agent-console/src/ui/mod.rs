@@ -54,6 +54,8 @@ pub struct Runtime {
     pub dialog: Option<FileDialog>,
     /// Whether the settings window is open.
     pub settings_open: bool,
+    /// How long the last frame took to lay out and draw, milliseconds.
+    pub draw_ms: f32,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -63,6 +65,23 @@ impl std::fmt::Debug for Runtime {
             .field("dialog", &self.dialog.as_ref().map(|d| d.pick))
             .finish()
     }
+}
+
+/// The background every panel has: the window is cleared to it ([`crate::app`]), so panels do
+/// not fill it again. Software rendering (a VM, a remote desktop) draws each frame's every
+/// pixel on the processor, and a fill per panel doubled that work.
+pub fn background(visuals: &egui::Visuals) -> Color32 {
+    visuals.panel_fill
+}
+
+/// A side, top or bottom panel's frame, without the fill the window already has.
+pub(crate) fn side_frame(ui: &Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(Color32::TRANSPARENT)
+}
+
+/// The central panel's frame, without the fill the window already has.
+pub(crate) fn central_frame(ui: &Ui) -> egui::Frame {
+    egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT)
 }
 
 /// Draws the whole console.
@@ -123,80 +142,86 @@ fn desk_ui(
     rt: &mut Runtime,
 ) -> bool {
     let mut relogin = false;
-    egui::Panel::top("top").show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.strong("Tether");
-            ui.separator();
-            ui.label(t!(
-                "desk-agent",
-                display = desk.display.as_str(),
-                login = desk.agent.as_str()
-            ));
-            ui.separator();
-            match &desk.link {
-                Link::Online => {
-                    dot(ui, Color32::from_rgb(40, 160, 60));
-                    ui.label(t!("desk-relay", relay = desk.relay.as_str()));
-                }
-                Link::Reconnecting { attempt, why } => {
-                    ui.spinner();
-                    ui.colored_label(
-                        Color32::from_rgb(200, 140, 20),
-                        t!("desk-reconnecting", attempt = *attempt),
-                    )
-                    .on_hover_text(why.as_str());
-                }
-                Link::Lost(why) => {
-                    ui.colored_label(
-                        Color32::from_rgb(200, 60, 60),
-                        t!("desk-connection-lost", why = why.as_str()),
-                    );
-                    if ui.button(t!("desk-log-in-again")).clicked() {
-                        relogin = true;
+    egui::Panel::top("top")
+        .frame(side_frame(ui))
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("Tether");
+                ui.separator();
+                ui.label(t!(
+                    "desk-agent",
+                    display = desk.display.as_str(),
+                    login = desk.agent.as_str()
+                ));
+                ui.separator();
+                match &desk.link {
+                    Link::Online => {
+                        dot(ui, Color32::from_rgb(40, 160, 60));
+                        ui.label(t!("desk-relay", relay = desk.relay.as_str()));
+                    }
+                    Link::Reconnecting { attempt, why } => {
+                        ui.spinner();
+                        ui.colored_label(
+                            Color32::from_rgb(200, 140, 20),
+                            t!("desk-reconnecting", attempt = *attempt),
+                        )
+                        .on_hover_text(why.as_str());
+                    }
+                    Link::Lost(why) => {
+                        ui.colored_label(
+                            Color32::from_rgb(200, 60, 60),
+                            t!("desk-connection-lost", why = why.as_str()),
+                        );
+                        if ui.button(t!("desk-log-in-again")).clicked() {
+                            relogin = true;
+                        }
                     }
                 }
-            }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button(t!("desk-settings")).clicked() {
-                    rt.settings_open = !rt.settings_open;
-                }
-                ui.separator();
-                key_controls(ui, desk, outbox);
-            });
-        });
-    });
-    egui::Panel::bottom("status").show(ui, |ui| {
-        ui.label(desk.notice.clone().unwrap_or_else(|| t!("desk-ready")));
-    });
-    egui::CentralPanel::default().show(ui, |ui| {
-        tabs(ui, desk, settings);
-        ui.separator();
-        let selected = desk.selected;
-        match selected.and_then(|id| desk.sessions.iter().position(|t| t.info.id == id)) {
-            Some(i) => {
-                let tab = &mut desk.sessions[i];
-                let parts = session::Parts {
-                    settings,
-                    rt,
-                    dialog: &mut desk.dialog,
-                    scripts: &desk.scripts,
-                };
-                let notice = session::session(ui, tab, outbox, parts);
-                if let Some(n) = notice {
-                    desk.notice = Some(n);
-                }
-            }
-            None => {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Some(n) = home::home(ui, desk, outbox) {
-                        desk.notice = Some(n);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button(t!("desk-settings")).clicked() {
+                        rt.settings_open = !rt.settings_open;
                     }
                     ui.separator();
-                    desk::queues(ui, desk, outbox, settings);
+                    key_controls(ui, desk, outbox);
                 });
+            });
+        });
+    egui::Panel::bottom("status")
+        .frame(side_frame(ui))
+        .show(ui, |ui| {
+            ui.label(desk.notice.clone().unwrap_or_else(|| t!("desk-ready")));
+        });
+    egui::CentralPanel::default()
+        .frame(central_frame(ui))
+        .show(ui, |ui| {
+            tabs(ui, desk, settings);
+            ui.separator();
+            let selected = desk.selected;
+            match selected.and_then(|id| desk.sessions.iter().position(|t| t.info.id == id)) {
+                Some(i) => {
+                    let tab = &mut desk.sessions[i];
+                    let parts = session::Parts {
+                        settings,
+                        rt,
+                        dialog: &mut desk.dialog,
+                        scripts: &desk.scripts,
+                    };
+                    let notice = session::session(ui, tab, outbox, parts);
+                    if let Some(n) = notice {
+                        desk.notice = Some(n);
+                    }
+                }
+                None => {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        if let Some(n) = home::home(ui, desk, outbox) {
+                            desk.notice = Some(n);
+                        }
+                        ui.separator();
+                        desk::queues(ui, desk, outbox, settings);
+                    });
+                }
             }
-        }
-    });
+        });
     let ctx = ui.ctx().clone();
     desk::alerts(&ctx, desk, outbox);
     desk::dialog(&ctx, desk, outbox);

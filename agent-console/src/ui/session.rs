@@ -37,7 +37,7 @@ pub(super) fn session(
         scripts,
     } = parts;
     files::take_dropped(ui, tab, outbox);
-    toolbar(ui, tab, outbox);
+    toolbar(ui, tab, outbox, settings);
     let mut nav_open = tab.nav_open;
     desk_controls(ui, tab, &mut nav_open, outbox, dialog);
     tab.nav_open = nav_open;
@@ -57,6 +57,7 @@ pub(super) fn session(
     ui.separator();
     if tab.nav_open {
         egui::Panel::right(("nav", tab.info.id.0))
+            .frame(super::side_frame(ui))
             .resizable(true)
             .default_size(260.0)
             .min_size(200.0)
@@ -65,6 +66,7 @@ pub(super) fn session(
             });
     }
     let said = egui::Panel::right(("chat-box", tab.info.id.0))
+        .frame(super::side_frame(ui))
         .resizable(true)
         .default_size(330.0)
         .min_size(220.0)
@@ -81,10 +83,10 @@ pub(super) fn session(
 
 /// The toolbar. While the relay is being reconnected, what would go to the customer (another
 /// monitor, quality, control, keys, clipboard) waits greyed out; scaling and the overlay stay.
-fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>) {
+fn toolbar(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, settings: &mut Settings) {
     let live = tab.screen != Screen::Reconnecting;
     ui.horizontal(|ui| {
-        screen_controls(ui, tab, outbox, live);
+        screen_controls(ui, tab, outbox, live, settings);
         ui.separator();
         ui.add_enabled_ui(live, |ui| input_controls(ui, tab, outbox))
             .response
@@ -150,8 +152,15 @@ fn desk_controls(
     });
 }
 
-/// Next Screen, scale, quality and the stats overlay; Next Screen and quality only when `live`.
-fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>, live: bool) {
+/// Next Screen, scale (remembered for the next sessions), quality and the stats overlay; Next
+/// Screen and quality only when `live`.
+fn screen_controls(
+    ui: &mut Ui,
+    tab: &mut SessionTab,
+    outbox: &mut Vec<Command>,
+    live: bool,
+    settings: &mut Settings,
+) {
     let id = tab.info.id;
     let n = tab.monitor_count().max(1);
     if ui
@@ -167,8 +176,11 @@ fn screen_controls(ui: &mut Ui, tab: &mut SessionTab, outbox: &mut Vec<Command>,
         });
     }
     ui.separator();
-    ui.selectable_value(&mut tab.scale, Scale::Fit, t!("session-fit"));
-    ui.selectable_value(&mut tab.scale, Scale::Actual, t!("session-actual"));
+    let fit = ui.selectable_value(&mut tab.scale, Scale::Fit, t!("session-fit"));
+    let actual = ui.selectable_value(&mut tab.scale, Scale::Actual, t!("session-actual"));
+    if fit.clicked() || actual.clicked() {
+        settings.scale = tab.scale;
+    }
     ui.separator();
     let before = tab.quality;
     ui.add_enabled_ui(live, |ui| {

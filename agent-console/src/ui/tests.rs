@@ -1,6 +1,6 @@
 //! The console's panels, driven through egui_kittest: click by label, assert on state.
 
-use crate::state::{Command, ConsoleState, Event, LoginRequest, Phase, Screen};
+use crate::state::{Command, ConsoleState, Event, LoginRequest, Phase, Scale, Screen};
 use crate::ui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
@@ -298,14 +298,25 @@ fn a_joining_customer_opens_a_tab_with_users_and_screen_lines() {
             .desk_mut()
             .is_some_and(|d| d.sessions[0].overlay)
     );
+    // The scale is remembered: the next session opens at actual size too.
+    assert_eq!(h.state().settings.scale, Scale::Fit);
     h.get_by_label("Actual size").click();
     h.run_steps(4);
+    assert_eq!(h.state().settings.scale, Scale::Actual);
     h.get_by_label("Leave Session").click();
     h.run_steps(4);
     assert_eq!(
         h.state_mut().take_commands(),
         vec![Command::Leave(SessionId(7))]
     );
+    h.state_mut()
+        .apply(Event::Server(ServerMsg::SessionStarted(session(8, 1))));
+    h.run_steps(4);
+    let next = h
+        .state_mut()
+        .desk_mut()
+        .and_then(|d| d.tab_mut(SessionId(8)));
+    assert_eq!(next.map(|t| t.scale), Some(Scale::Actual));
 }
 
 #[test]
@@ -470,19 +481,21 @@ fn control_is_requested_and_the_scaled_viewer_maps_clicks_to_remote_pixels() {
 }
 
 #[test]
-fn the_overlay_shows_fps_latency_bandwidth_and_codec() {
+fn the_overlay_shows_fps_latency_drawing_bandwidth_and_codec() {
     let st = crate::backend::ViewStats {
         fps: 60.0,
         latency_ms: 4.5,
         bits_per_sec: 2e6,
         codec: "lossless",
         present_ms: 9.0,
+        draw_ms: 7.5,
     };
     let text = ui::overlay_text(&st);
     for part in [
         "60 fps",
         "4.5 ms capture→decode",
         "9.0 ms capture→screen",
+        "7.5 ms to draw",
         "2.00 Mbit/s",
         "lossless",
     ] {

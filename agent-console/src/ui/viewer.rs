@@ -255,10 +255,11 @@ fn overlay(ui: &Ui, over: egui::Rect, st: &ViewStats) {
 /// The overlay's text.
 pub fn overlay_text(st: &ViewStats) -> String {
     format!(
-        "{:.0} fps | {:.1} ms capture→decode | {:.1} ms capture→screen | {:.2} Mbit/s | {}",
+        "{:.0} fps | {:.1} ms capture→decode | {:.1} ms capture→screen | {:.1} ms to draw | {:.2} Mbit/s | {}",
         st.fps,
         st.latency_ms,
         st.present_ms,
+        st.draw_ms,
         st.bits_per_sec / 1e6,
         if st.codec.is_empty() { "-" } else { st.codec }
     )

@@ -222,22 +222,46 @@ impl Framebuffer {
     /// RGBA bytes of a rectangle (for a texture upload); empty if it is empty or lies outside
     /// the buffer.
     pub fn region_rgba(&self, r: &Rect) -> Vec<u8> {
+        let mut out = vec![0; r.area() as usize * 4];
+        if !self.write_rgba(r, &mut out, r.w as usize * 4, (0, 0)) {
+            return Vec::new();
+        }
+        out
+    }
+
+    /// Writes rectangle `r` as RGBA (opaque) into `dst`, a picture of `pitch` bytes a row, with
+    /// its top-left corner at `at` (x, y) there: one pass, no allocation. False, writing nothing,
+    /// when `r` is empty or not inside the screen or `dst` cannot hold it.
+    pub fn write_rgba(&self, r: &Rect, dst: &mut [u8], pitch: usize, at: (u32, u32)) -> bool {
         if r.w == 0
             || r.h == 0
             || u64::from(r.x) + u64::from(r.w) > u64::from(self.width)
             || u64::from(r.y) + u64::from(r.h) > u64::from(self.height)
         {
-            return Vec::new();
+            return false;
         }
-        let pitch = self.width as usize * 4;
-        let mut out = Vec::with_capacity(r.area() as usize * 4);
-        for y in r.y..r.y + r.h {
-            let off = y as usize * pitch + r.x as usize * 4;
-            for px in self.pixels[off..off + r.w as usize * 4].chunks_exact(4) {
-                out.extend_from_slice(&[px[2], px[1], px[0], 255]);
+        let row = r.w as usize * 4;
+        let (ax, ay) = (at.0 as usize, at.1 as usize);
+        let end = (ay + r.h as usize - 1) * pitch + ax * 4 + row;
+        if ax * 4 + row > pitch || end > dst.len() {
+            return false;
+        }
+        let src_pitch = self.width as usize * 4;
+        for i in 0..r.h as usize {
+            let s = (r.y as usize + i) * src_pitch + r.x as usize * 4;
+            let d = (ay + i) * pitch + ax * 4;
+            for (o, p) in dst[d..d + row]
+                .chunks_exact_mut(4)
+                .zip(self.pixels[s..s + row].chunks_exact(4))
+            {
+                // BGRX to RGBA.
+                let v = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                let rgba =
+                    (v & 0x0000_ff00) | ((v >> 16) & 0xff) | ((v & 0xff) << 16) | 0xff00_0000;
+                o.copy_from_slice(&rgba.to_le_bytes());
             }
         }
-        out
+        true
     }
 }
 

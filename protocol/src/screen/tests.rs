@@ -1612,3 +1612,47 @@ fn hostile_video_is_refused_before_anything_is_painted() {
     };
     assert_eq!(fb.apply(&upd), Err(CodecError::NoVideoDecoder));
 }
+
+#[test]
+fn a_region_is_written_as_opaque_rgba_where_asked_and_never_out_of_bounds() {
+    let (w, h) = (64, 32);
+    let a = frame(w, h, 7);
+    let mut fb = Framebuffer::new();
+    roundtrip(&mut TileEncoder::new(), &mut fb, &whole(&a, w, h), 1);
+    let r = Rect {
+        x: 10,
+        y: 5,
+        w: 7,
+        h: 3,
+    };
+    // Into a 20x10 picture at (2, 4): the rest stays untouched.
+    let pitch = 20 * 4;
+    let mut dst = vec![9u8; pitch * 10];
+    assert!(fb.write_rgba(&r, &mut dst, pitch, (2, 4)));
+    for y in 0..10usize {
+        for x in 0..20usize {
+            let got = &dst[y * pitch + x * 4..y * pitch + x * 4 + 4];
+            let inside = (2..9).contains(&x) && (4..7).contains(&y);
+            if inside {
+                let (sx, sy) = (10 + x - 2, 5 + y - 4);
+                let s = &a[(sy * w as usize + sx) * 4..(sy * w as usize + sx) * 4 + 4];
+                assert_eq!(got, &[s[2], s[1], s[0], 255], "({x}, {y})");
+            } else {
+                assert_eq!(got, &[9, 9, 9, 9], "({x}, {y}) is outside");
+            }
+        }
+    }
+    assert_eq!(
+        fb.region_rgba(&r),
+        dst.chunks(pitch)
+            .skip(4)
+            .take(3)
+            .flat_map(|row| row[8..36].to_vec())
+            .collect::<Vec<u8>>()
+    );
+    // A place that cannot hold it writes nothing.
+    let before = dst.clone();
+    assert!(!fb.write_rgba(&r, &mut dst, pitch, (14, 4)));
+    assert!(!fb.write_rgba(&r, &mut dst, pitch, (2, 8)));
+    assert_eq!(dst, before);
+}

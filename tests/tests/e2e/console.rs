@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use tether_tests::console::{alert_accept_point, click};
 use tether_tests::{ChildGuard, RelayProc, Xvfb, spawn_host, wait_for};
 
 /// Counts pixels of exactly `rgb` on the display.
@@ -12,76 +13,6 @@ fn count(x: &Xvfb, rgb: u32) -> anyhow::Result<usize> {
     let px = x.read(0, 0, x.width as u16, x.height as u16)?;
     let want = [rgb as u8, (rgb >> 8) as u8, (rgb >> 16) as u8];
     Ok(px.chunks_exact(4).filter(|p| p[..3] == want).count())
-}
-
-/// Where the arrival alert's Accept button is in a 1280x800 console window: laid out by the
-/// console's own panels (the alert is anchored to the window's lower-left corner, so its buttons
-/// sit at the same place whatever the customer's details).
-fn alert_accept_point() -> anyhow::Result<(i32, i32)> {
-    use egui_kittest::kittest::Queryable as _;
-    use tether_console::state::{ConsoleState, Event, LoginRequest};
-    use tether_protocol::desk::{EntryKind, QueueEntry, QueueId};
-    use tether_protocol::msg::{CustomerInfo, ServerMsg, SessionId};
-    let mut state = ConsoleState::connecting(LoginRequest::default());
-    state.apply(Event::LoggedIn {
-        agent: "alice".into(),
-        display: "alice".into(),
-        teams: Vec::new(),
-        relay: "r".into(),
-        fingerprint: "f".into(),
-    });
-    state.apply(Event::Server(ServerMsg::Queue {
-        entries: vec![QueueEntry {
-            session: SessionId(1),
-            queue: QueueId::Personal("alice".into()),
-            customer: CustomerInfo {
-                name: "Carol".into(),
-                os: "Linux".into(),
-                hostname: "pc".into(),
-                user: "carol".into(),
-                request: None,
-                monitors: Vec::new(),
-            },
-            waiting_since: 0,
-            kind: EntryKind::Waiting {
-                via: tether_protocol::desk::Via::AgentKey("alice".into()),
-            },
-            arrived: true,
-        }],
-    }));
-    let mut rt = tether_console::ui::Runtime::default();
-    let mut h = egui_kittest::Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(
-            move |ui, s: &mut ConsoleState| tether_console::ui::show(ui, s, &mut rt),
-            state,
-        );
-    h.run_steps(4);
-    let accept = h
-        .query_all_by_label("Accept")
-        .map(|n| n.rect())
-        .find(|r| r.left() < 200.0)
-        .ok_or_else(|| anyhow::anyhow!("no Accept on the alert"))?;
-    let c = accept.center();
-    Ok((c.x.round() as i32, c.y.round() as i32))
-}
-
-/// Clicks at a point of the display, as a person would.
-fn click(x: &Xvfb, at: (i32, i32)) -> anyhow::Result<()> {
-    let st = std::process::Command::new("xdotool")
-        .args([
-            "mousemove",
-            &at.0.to_string(),
-            &at.1.to_string(),
-            "click",
-            "1",
-        ])
-        .env("DISPLAY", x.display())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    anyhow::ensure!(st.success(), "xdotool failed: {st}");
-    Ok(())
 }
 
 #[test]
@@ -129,7 +60,7 @@ fn the_console_window_shows_the_customer_screen() -> anyhow::Result<()> {
     // The customer waits in alice's queue until she clicks Accept on the alert (clicked until
     // the picture shows: a click before the alert is drawn lands on an empty part of the window).
     // Fit to window scales 1024x768 down; its inside stays exactly magenta.
-    let accept = alert_accept_point()?;
+    let accept = alert_accept_point("alice", (1280.0, 800.0))?;
     let mut clicked: Option<std::time::Instant> = None;
     wait_for(
         "the customer's picture in the console window",

@@ -13,6 +13,7 @@
 //! default run) puts many sessions and idle hosts on one
 //! relay for `--load-minutes` and measures the relay and one real session's typing meanwhile.
 
+mod glass;
 mod impaired;
 mod load;
 mod measure;
@@ -49,6 +50,7 @@ const ALL: &[&str] = &[
     "photo-smooth",
     "photo-auto",
     "video",
+    "glass",
     "idle",
     "files",
     "queue",
@@ -67,8 +69,8 @@ const H: u16 = 1080;
 )]
 struct Cli {
     /// Comma-separated scenarios: typing, typing-aa, scroll, scroll-aa, scroll-lines-aa,
-    /// scroll-photo, drag, photo, photo-smooth, photo-auto, video, idle, files, queue (default:
-    /// all).
+    /// scroll-photo, drag, photo, photo-smooth, photo-auto, video, glass, idle, files, queue
+    /// (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -96,6 +98,18 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tether-relay: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some("--as-console") => {
+            let rest = std::iter::once(OsString::from("tether-console"))
+                .chain(args[2..].iter().cloned())
+                .collect();
+            return match tether_console::cli::run_with_args(rest) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tether-console: {e:#}");
                     ExitCode::FAILURE
                 }
             };
@@ -208,23 +222,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         drop(bench);
         drop(processes);
     }
+    let glass = scenarios.iter().any(|s| s == "glass");
     let scenarios: Vec<String> = scenarios
         .into_iter()
-        .filter(|s| s != "queue" && s != "load" && s != "impaired")
+        .filter(|s| s != "queue" && s != "load" && s != "impaired" && s != "glass")
         .collect();
-    if scenarios.is_empty() {
+    let mut results = Vec::new();
+    if !scenarios.is_empty() {
+        results = on_one_session(&scenarios).await?;
+    }
+    // The glass scenario has its own relay, host and console, once the others have stopped.
+    if glass {
+        eprintln!("running glass…");
+        let me = Program {
+            path: std::env::current_exe()?,
+            prefix: Vec::new(),
+        };
+        results.extend(glass::glass(relay_program()?, me).await?);
+    }
+    if results.is_empty() {
         if let Some(path) = &cli.json {
             std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
         }
         return Ok(());
     }
+    report::table(&results);
+    if let Some(path) = cli.json {
+        report::json(&path, &results, rows)?;
+    }
+    Ok(())
+}
+
+/// Runs `scenarios` one after the other on one session.
+async fn on_one_session(scenarios: &[String]) -> anyhow::Result<Vec<measure::Result_>> {
     let (bench, processes) = start_on(RelayProc::start_with(relay_program()?)?).await?;
     // A plain desktop background.
     bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
     bench.synced(Duration::from_secs(20)).await?;
 
     let mut results = Vec::new();
-    for s in &scenarios {
+    for s in scenarios {
         eprintln!("running {s}…");
         let (h0, r0) = bench.cpu();
         let mut res = match s.as_str() {
@@ -250,14 +287,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bench.control.set_quality(Quality::Auto).await?;
         bench.put_screen(&vec![0x30; usize::from(W) * usize::from(H) * 4])?;
     }
-
-    report::table(&results);
-    if let Some(path) = cli.json {
-        report::json(&path, &results, rows)?;
-    }
     drop(bench);
     drop(processes);
-    Ok(())
+    Ok(results)
 }
 
 /// What the benchmark started; stopped on drop.

@@ -13,7 +13,7 @@ use crate::measure::{Bench, Record, Result_, summarize};
 use crate::{FILE_BYTES, H, W};
 use x11rb::protocol::xproto::ConnectionExt as _;
 
-fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
     let st = Command::new("xdotool")
         .args(args)
         .env("DISPLAY", display)
@@ -46,7 +46,12 @@ impl Text {
     }
 }
 
-fn xterm(display: &str, text: Text, geometry: &str, cmd: &[&str]) -> anyhow::Result<ChildGuard> {
+pub(crate) fn xterm(
+    display: &str,
+    text: Text,
+    geometry: &str,
+    cmd: &[&str],
+) -> anyhow::Result<ChildGuard> {
     let font: &[&str] = match text {
         Text::Bitmap => &[],
         Text::AntiAliased => &["-fa", "Monospace", "-fs", "11"],
