@@ -13,8 +13,8 @@ mod yuv;
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
-    UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+    RateControlMode, UsageType,
 };
 use openh264::formats::{YUVSlices, YUVSource};
 use tether_protocol::screen::{CodecError, FrameRef, Rect, VideoDecoder, VideoEncoder};
@@ -37,6 +37,8 @@ pub struct H264Encoder {
     /// The encoder and the picture size it was made for.
     enc: Option<(Encoder, u32, u32)>,
     planes: Planes,
+    /// Whether OpenH264 coded the last picture whole by itself (its scene-change detection).
+    cut: bool,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -59,6 +61,7 @@ impl H264Encoder {
         H264Encoder {
             enc: None,
             planes: Planes::default(),
+            cut: false,
         }
     }
 
@@ -133,11 +136,17 @@ impl VideoEncoder for H264Encoder {
         let (w, h) = (rect.w as usize, rect.h as usize);
         let p = &self.planes;
         let src = YUVSlices::new((&p.y, &p.u, &p.v), (w, h), (w, w / 2, w / 2));
-        let out = enc.encode(&src).map_err(video_err)?.to_vec();
+        let coded = enc.encode(&src).map_err(video_err)?;
+        self.cut = !key && matches!(coded.frame_type(), FrameType::IDR | FrameType::I);
+        let out = coded.to_vec();
         if out.is_empty() {
             return Err(video_err("the encoder skipped a picture"));
         }
         Ok(out)
+    }
+
+    fn scene_cut(&self) -> bool {
+        self.cut
     }
 }
 

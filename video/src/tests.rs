@@ -201,3 +201,34 @@ fn garbage_and_wrong_sizes_are_errors_not_pictures() {
         .is_err()
     );
 }
+
+#[test]
+fn the_encoder_says_when_a_picture_was_a_scene_cut() {
+    let (w, h) = (320, 240);
+    let rect = Rect { x: 0, y: 0, w, h };
+    fn frame(px: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+        FrameRef {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: px,
+        }
+    }
+    let mut enc = H264Encoder::new();
+    let first = picture(w, h, 0);
+    enc.encode(&frame(&first, w, h), &rect, true).expect("key");
+    assert!(!enc.scene_cut(), "a key picture asked for is no cut");
+    // A pan: the next picture follows from the last one.
+    enc.encode(&frame(&picture(w, h, 2), w, h), &rect, false)
+        .expect("pan");
+    assert!(!enc.scene_cut(), "a pan is no cut");
+    // An unrelated picture: vertical stripes of other colours.
+    let other: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let v = if (i % w) / 8 % 2 == 0 { 250 } else { 5 };
+            [v, 255 - v, (i / w) as u8, 0]
+        })
+        .collect();
+    enc.encode(&frame(&other, w, h), &rect, false).expect("cut");
+    assert!(enc.scene_cut(), "an unrelated picture is a cut");
+}

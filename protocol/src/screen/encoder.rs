@@ -68,7 +68,17 @@ struct Clip {
     last_ms: u64,
     /// …and the time between its last two pictures.
     gap_ms: u64,
+    /// How many of its last pictures in a row the encoder coded whole as scene cuts.
+    cuts: u8,
 }
+
+/// In Auto, a video whose encoder saw a scene cut in this many pictures in a row shows content
+/// that jumps from one picture to an unrelated one (slides flipped, photographs swapped): a
+/// video codec codes each of them whole, on one core, where JPEG's bands use them all. The video
+/// then ends and the region goes as JPEG for [`VIDEO_BACKOFF_MS`].
+const VIDEO_CUTS: u8 = 2;
+/// How long Auto sends JPEG, not video, after scene cuts.
+const VIDEO_BACKOFF_MS: u64 = 3000;
 
 /// A video ends once its region has not changed for this long at least: ending costs its
 /// region's exact pixels and, if the motion goes on, a key picture, so a host that fell behind
@@ -116,6 +126,8 @@ pub struct TileEncoder {
     video: Option<Box<dyn VideoEncoder>>,
     /// The region sent as video while it keeps changing.
     clip: Option<Clip>,
+    /// No video starts in Auto before this time (ms): its last one was all scene cuts.
+    video_after_ms: u64,
 }
 
 impl TileEncoder {
@@ -139,6 +151,7 @@ impl TileEncoder {
         self.has_prev = false;
         self.moves.clear();
         self.clip = None;
+        self.video_after_ms = 0;
     }
 
     /// Sets the quality mode; lossy tiles already sent are still refined.
@@ -591,7 +604,10 @@ impl TileEncoder {
         if self.quality == Quality::Sharp || self.clip.is_some_and(|c| c.settled(now)) {
             self.clip = None;
         }
-        if self.video.is_none() || self.quality == Quality::Sharp {
+        if self.video.is_none()
+            || self.quality == Quality::Sharp
+            || (self.quality == Quality::Auto && now < self.video_after_ms)
+        {
             return Ok(None);
         }
         let running = self.clip.map(|c| c.rect);
@@ -614,6 +630,7 @@ impl TileEncoder {
                     rect,
                     last_ms: now,
                     gap_ms: MOTION_GAP_MS,
+                    cuts: 0,
                 });
                 key = true;
             }
@@ -629,16 +646,26 @@ impl TileEncoder {
             return Ok(None);
         };
         let data = video.encode(frame, &clip.rect, key)?;
+        let cut = video.scene_cut();
         let tiles: Vec<usize> = self.tiles_of(&clip.rect).collect();
         for t in tiles {
             self.lossy[t] = true;
         }
-        if !key {
-            self.clip = Some(Clip {
+        let next = if key {
+            clip
+        } else {
+            Clip {
                 last_ms: now,
                 gap_ms: now - clip.last_ms,
+                cuts: if cut { clip.cuts.saturating_add(1) } else { 0 },
                 ..clip
-            });
+            }
+        };
+        self.clip = Some(next);
+        if self.quality == Quality::Auto && next.cuts >= VIDEO_CUTS {
+            // This picture is sent; the region's next changes go as JPEG, refined as usual.
+            self.clip = None;
+            self.video_after_ms = now + VIDEO_BACKOFF_MS;
         }
         Ok(Some(LossyRect {
             rect: clip.rect,

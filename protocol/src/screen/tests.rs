@@ -1316,11 +1316,13 @@ fn a_big_scroll_sends_its_copies_in_the_first_of_several_parts() {
 }
 
 /// A stand-in for H.264: each picture is its rectangle's size, whether it is a key picture, and
-/// its pixels with the low three bits of each channel dropped (lossy, but close). The decoder
-/// refuses a first picture that is not a key picture, as a real one cannot decode it.
+/// its pixels with the low three bits of each channel dropped (lossy, but close). With `cuts`,
+/// it says every picture was a scene cut. The decoder refuses a first picture that is not a key
+/// picture, as a real one cannot decode it.
 #[derive(Debug, Default)]
 struct FakeVideo {
     pictures: Vec<(Rect, bool)>,
+    cuts: bool,
 }
 
 #[derive(Debug, Default)]
@@ -1343,6 +1345,10 @@ impl VideoEncoder for FakeVideoEncoder {
             }
         }
         Ok(out)
+    }
+
+    fn scene_cut(&self) -> bool {
+        self.0.lock().expect("lock").cuts
     }
 }
 
@@ -1540,6 +1546,57 @@ fn video_is_for_auto_and_smooth_not_sharp_nor_text() {
         if content == "text" || q == Quality::Sharp {
             assert_eq!(fb.pixels(), &frames[5][..], "{q:?} {content} stays exact");
         }
+    }
+}
+
+#[test]
+fn scene_cuts_go_as_jpeg_in_auto_and_stay_video_in_smooth() {
+    // Every picture as costly as the key picture: Auto ends the video after two such pictures
+    // and sends the region as JPEG for a while (then tries video again); Smooth keeps it, for
+    // its bytes.
+    let (w, h) = (640u32, 480u32);
+    let frames: Vec<Vec<u8>> = (0..12)
+        .map(|i| text_with_picture(w, h, 32, 400, i))
+        .collect();
+    for q in [Quality::Auto, Quality::Smooth] {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo {
+            cuts: true,
+            ..FakeVideo::default()
+        }));
+        let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+        enc.set_quality(q);
+        let (mut fb, mut dec) = (Framebuffer::new(), FakeVideoDecoder::default());
+        let sent = play(&mut enc, &mut fb, &mut dec, &frames, w, h, 0);
+        let pictures = log.lock().expect("lock").pictures.len();
+        let jpeg_after = sent
+            .iter()
+            .skip_while(|l| !l.iter().any(|r| r.codec == LossyCodec::H264))
+            .flatten()
+            .filter(|r| r.codec == LossyCodec::Jpeg)
+            .count();
+        match q {
+            Quality::Auto => {
+                assert_eq!(pictures, 3, "a key picture and two cuts");
+                assert!(jpeg_after >= 5, "then JPEG: {jpeg_after}");
+            }
+            _ => {
+                assert!(pictures >= 9, "Smooth keeps the video: {pictures}");
+                assert_eq!(jpeg_after, 0);
+            }
+        }
+        // Once the pictures stop, the region is made exact either way.
+        let last = frames.last().expect("frames").clone();
+        play(&mut enc, &mut fb, &mut dec, &[last.clone()], w, h, 2000);
+        for (i, t) in [2400, 2800, 3200].into_iter().enumerate() {
+            for part in enc
+                .refine(t, 100 + i as u64, Timing::default(), &InOrder)
+                .expect("refine")
+                .unwrap_or_default()
+            {
+                fb.apply_with(&part, &mut dec).expect("apply");
+            }
+        }
+        assert_eq!(fb.pixels(), &last[..], "{q:?} ends exact");
     }
 }
 

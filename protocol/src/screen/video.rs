@@ -19,6 +19,12 @@ pub trait VideoEncoder: Send + std::fmt::Debug {
         rect: &Rect,
         key: bool,
     ) -> Result<Vec<u8>, CodecError>;
+
+    /// Whether the last picture was coded whole, though no key picture was asked for, because
+    /// the encoder saw a scene cut (a picture unlike the one before).
+    fn scene_cut(&self) -> bool {
+        false
+    }
 }
 
 /// Decodes the pictures of one video into a framebuffer.
