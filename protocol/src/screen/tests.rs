@@ -1586,7 +1586,15 @@ fn scene_cuts_go_as_jpeg_in_auto_and_stay_video_in_smooth() {
         }
         // Once the pictures stop, the region is made exact either way.
         let last = frames.last().expect("frames").clone();
-        play(&mut enc, &mut fb, &mut dec, std::slice::from_ref(&last), w, h, 2000);
+        play(
+            &mut enc,
+            &mut fb,
+            &mut dec,
+            std::slice::from_ref(&last),
+            w,
+            h,
+            2000,
+        );
         for (i, t) in [2400, 2800, 3200].into_iter().enumerate() {
             for part in enc
                 .refine(t, 100 + i as u64, Timing::default(), &InOrder)
