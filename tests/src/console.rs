@@ -11,7 +11,7 @@ use tether_protocol::desk::{
 };
 use tether_protocol::msg::{CustomerInfo, ServerMsg, SessionId, SessionInfo};
 
-use crate::Xvfb;
+use crate::{RelayProc, Xvfb, wait_for};
 
 /// A console logged in as `agent`.
 fn logged_in(agent: &str) -> ConsoleState {
@@ -133,5 +133,20 @@ pub fn click(x: &Xvfb, at: (i32, i32)) -> anyhow::Result<()> {
         .stderr(Stdio::null())
         .status()?;
     anyhow::ensure!(st.success(), "xdotool failed: {st}");
+    Ok(())
+}
+
+/// Waits until the relay's audit log shows an agent's login (the console's, once it has one).
+pub fn wait_login(relay: &RelayProc) -> anyhow::Result<()> {
+    wait_for(
+        "the console's login",
+        std::time::Duration::from_secs(30),
+        || {
+            relay
+                .cli(&["audit", "--limit", "20"], None)
+                .ok()
+                .filter(|a| a.contains("agent.login"))
+        },
+    )?;
     Ok(())
 }

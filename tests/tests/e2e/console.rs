@@ -50,12 +50,7 @@ fn the_console_window_shows_the_customer_screen() -> anyhow::Result<()> {
             .spawn()?,
     );
     // The customer arrives once the agent is logged in: an arrival alert pops up.
-    wait_for("the console's login", Duration::from_secs(30), || {
-        relay
-            .cli(&["audit", "--limit", "20"], None)
-            .ok()
-            .filter(|a| a.contains("agent.login"))
-    })?;
+    tether_tests::console::wait_login(&relay)?;
     let _host = spawn_host(&customer.display(), &pin, &relay.addr, &relay.fingerprint)?;
     // The customer waits in alice's queue until she clicks Accept on the alert (clicked until
     // the picture shows: a click before the alert is drawn lands on an empty part of the window).

@@ -375,12 +375,7 @@ fn glass_blocking(relay_program: Program, me: Program) -> anyhow::Result<Vec<Res
             .spawn()?,
         log,
     );
-    wait_for("the console's login", Duration::from_secs(30), || {
-        relay
-            .cli(&["audit", "--limit", "20"], None)
-            .ok()
-            .filter(|a| a.contains("agent.login"))
-    })?;
+    tether_tests::console::wait_login(&relay)?;
     let host_prog = Program {
         path: me.path.clone(),
         prefix: vec!["--as-host".into()],
