@@ -252,15 +252,16 @@ fn overlay(ui: &Ui, over: egui::Rect, st: &ViewStats) {
     painter.galley(bg.min + egui::vec2(6.0, 4.0), galley, Color32::WHITE);
 }
 
-/// The overlay's text.
+/// The overlay's text: what arrives on the first line, where the time goes on the second (two
+/// short lines fit a small viewer).
 pub fn overlay_text(st: &ViewStats) -> String {
     format!(
-        "{:.0} fps | {:.1} ms capture→decode | {:.1} ms capture→screen | {:.1} ms to draw | {:.2} Mbit/s | {}",
+        "{:.0} fps | {:.2} Mbit/s | {}\n{:.1} ms capture→decode | {:.1} ms capture→screen | {:.1} ms to draw",
         st.fps,
+        st.bits_per_sec / 1e6,
+        if st.codec.is_empty() { "-" } else { st.codec },
         st.latency_ms,
         st.present_ms,
         st.draw_ms,
-        st.bits_per_sec / 1e6,
-        if st.codec.is_empty() { "-" } else { st.codec }
     )
 }
