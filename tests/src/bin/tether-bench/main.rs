@@ -8,6 +8,9 @@
 //!
 //! `cargo run --release -p tether-tests --bin tether-bench -- [--scenarios typing,idle] [--json FILE]`
 //!
+//! `glass` also runs the real console window (this binary re-run with `--as-console`) on a second
+//! Xvfb display and measures what the agent's own screen shows (see `glass.rs`).
+//!
 //! `--scenarios impaired` runs typing, photos and an upload with the host behind a link of
 //! 100 ms delay each way, 2 % loss and 10 Mbit/s. `--scenarios load` (neither is part of the
 //! default run) puts many sessions and idle hosts on one
