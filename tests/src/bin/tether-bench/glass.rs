@@ -21,9 +21,9 @@ use tether_desktop::capture::{Capturer as _, Damage};
 use tether_protocol::screen::Rect;
 use tether_tests::{ChildGuard, Program, RelayProc, Xvfb, cpu_seconds, spawn_host_with, wait_for};
 use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
+use x11rb::protocol::xproto::ConnectionExt as _;
 
-use crate::measure::{Result_, percentile};
+use crate::measure::{Result_, percentile, upload};
 use crate::scenarios::{Text, photo, xdotool, xterm};
 use crate::{H, W};
 
@@ -500,30 +500,11 @@ fn photos(c: &mut Customer, agent: &Agent, view: View) -> anyhow::Result<Result_
     for seed in [1, 2] {
         let pm = conn.generate_id()?;
         conn.create_pixmap(24, pm, root, W, H)?;
-        let gc = conn.generate_id()?;
-        conn.create_gc(gc, pm, &Default::default())?;
-        let row = usize::from(W) * 4;
-        for (i, chunk) in photo(seed).chunks(row * 64).enumerate() {
-            let n = (chunk.len() / row) as u16;
-            conn.put_image(
-                ImageFormat::Z_PIXMAP,
-                pm,
-                gc,
-                W,
-                n,
-                0,
-                (i * 64) as i16,
-                0,
-                24,
-                chunk,
-            )?;
-        }
-        conn.free_gc(gc)?;
+        upload(&conn, pm, &photo(seed))?;
         pics.push(pm);
     }
     let gc = conn.generate_id()?;
     conn.create_gc(gc, root, &Default::default())?;
-    conn.get_input_focus()?.reply()?;
     // What the terminal leaves when it closes.
     while c.change()?.is_some() {}
     c.read_all()?;

@@ -92,37 +92,29 @@ struct Cli {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    // This binary stands for the other programs the benchmark starts.
+    let as_program = |name: &str| -> Vec<OsString> {
+        std::iter::once(OsString::from(name))
+            .chain(args[2..].iter().cloned())
+            .collect()
+    };
+    let report = |name: &str, r: anyhow::Result<()>| match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    };
     match args.get(1).and_then(|a| a.to_str()) {
         Some("--as-relay") => {
-            let rest = std::iter::once(OsString::from("tether-relay"))
-                .chain(args[2..].iter().cloned())
-                .collect();
-            return match tether_relay::cli::run_with_args(rest) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tether-relay: {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
+            let r = tether_relay::cli::run_with_args(as_program("tether-relay"));
+            return report("tether-relay", r);
         }
         Some("--as-console") => {
-            let rest = std::iter::once(OsString::from("tether-console"))
-                .chain(args[2..].iter().cloned())
-                .collect();
-            return match tether_console::cli::run_with_args(rest) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tether-console: {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
+            let r = tether_console::cli::run_with_args(as_program("tether-console"));
+            return report("tether-console", r);
         }
-        Some("--as-host") => {
-            let rest = std::iter::once(OsString::from("tether-host"))
-                .chain(args[2..].iter().cloned())
-                .collect();
-            return tether_host::cli::run_with_args(rest);
-        }
+        Some("--as-host") => return tether_host::cli::run_with_args(as_program("tether-host")),
         _ => {}
     }
     let cli = Cli::parse();

@@ -115,31 +115,8 @@ impl Bench {
         Ok(out)
     }
 
-    /// Draws a picture of the screen's width (as many rows as `pixels` holds) into `drawable`,
-    /// 64 rows per request.
     fn upload(&self, drawable: u32, pixels: &[u8]) -> anyhow::Result<()> {
-        let gc = self.conn.generate_id()?;
-        self.conn.create_gc(gc, drawable, &Default::default())?;
-        let row = usize::from(W) * 4;
-        for (i, chunk) in pixels.chunks(row * 64).enumerate() {
-            let y = (i * 64) as i16;
-            let n = (chunk.len() / row) as u16;
-            self.conn.put_image(
-                ImageFormat::Z_PIXMAP,
-                drawable,
-                gc,
-                W,
-                n,
-                0,
-                y,
-                0,
-                24,
-                chunk,
-            )?;
-        }
-        self.conn.free_gc(gc)?;
-        self.conn.get_input_focus()?.reply()?;
-        Ok(())
+        upload(&self.conn, drawable, pixels)
     }
 
     /// Draws a picture straight onto the screen.
@@ -290,6 +267,37 @@ impl Bench {
     pub(crate) fn cpu(&self) -> (f64, f64) {
         (cpu_seconds(self.host_pid), cpu_seconds(self.relay_pid))
     }
+}
+
+/// Draws a picture of the screen's width (as many rows as `pixels` holds) into `drawable` of
+/// `conn`'s display, 64 rows per request.
+pub(crate) fn upload(
+    conn: &x11rb::rust_connection::RustConnection,
+    drawable: u32,
+    pixels: &[u8],
+) -> anyhow::Result<()> {
+    let gc = conn.generate_id()?;
+    conn.create_gc(gc, drawable, &Default::default())?;
+    let row = usize::from(W) * 4;
+    for (i, chunk) in pixels.chunks(row * 64).enumerate() {
+        let y = (i * 64) as i16;
+        let n = (chunk.len() / row) as u16;
+        conn.put_image(
+            ImageFormat::Z_PIXMAP,
+            drawable,
+            gc,
+            W,
+            n,
+            0,
+            y,
+            0,
+            24,
+            chunk,
+        )?;
+    }
+    conn.free_gc(gc)?;
+    conn.get_input_focus()?.reply()?;
+    Ok(())
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
