@@ -119,7 +119,7 @@ impl Framebuffer {
             self.glyphs.clear();
         }
         self.painted.clear();
-        GlyphSlots::apply_copies(&ops, &mut self.pixels, w, &mut self.painted);
+        GlyphSlots::apply_before(&ops, &mut self.pixels, w, &mut self.painted);
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
             let palette = upd.palettes.get(i).filter(|p| !p.is_empty());

@@ -552,18 +552,28 @@ impl TileEncoder {
             (ty0..=ty1).all(|ty| (tx0..=tx1).all(|tx| !lossy[(ty * tw + tx) as usize]))
         };
         let pass = self.glyphs.pass(frame, &regions, &sharp, exact);
-        let src = if pass.hits.is_empty() {
+        let covered = |r: &Rect| pass.covered.iter().any(|c| r.intersect(c) == Some(*r));
+        let src = if pass.hits.is_empty() && pass.pixels.is_empty() {
             *frame
         } else {
-            self.masked(frame, &sharp, &soft, &pass.hits)
+            self.masked(
+                frame,
+                &[&sharp, &soft, &pass.pixels[..]].concat(),
+                &pass.hits,
+            )
         };
         // Rectangles of one colour (often all that is left around cached glyphs) are fills,
-        // painted before the glyphs are stored and drawn.
-        let mut ops = Vec::new();
-        let mut rest = Vec::with_capacity(sharp.len());
+        // which the viewer paints before the pixels, as it does the fills of regions painted
+        // whole; changed rectangles in such regions are not sent at all, but the glyphs there
+        // the viewer does not hold are.
+        let mut fills = pass.fills;
+        let mut rest = pass.pixels;
         for r in sharp {
+            if covered(&r) {
+                continue;
+            }
             match one_colour(&src, &r) {
-                Some(colour) => ops.push(GlyphOp::Fill { rect: r, colour }),
+                Some(colour) => fills.push(GlyphOp::Fill { rect: r, colour }),
                 None => rest.push(r),
             }
         }
@@ -571,19 +581,19 @@ impl TileEncoder {
         if let Some(v) = video {
             add_lossy(&mut parts, v);
         }
-        ops.extend(pass.ops);
-        // Copies go in the first part (the viewer applies them before its pixels), the other
-        // operations in the last (after every part's pixels).
-        let moves = std::mem::take(&mut self.moves);
+        // Copies and fills go in the first part (the viewer applies them before its pixels),
+        // the other operations in the last (after every part's pixels).
+        let mut before = std::mem::take(&mut self.moves);
+        before.extend(fills);
         match parts.as_mut_slice() {
             [] => {}
             [only] => {
-                let all: Vec<GlyphOp> = moves.into_iter().chain(ops).collect();
-                only.glyphs = encode_ops(&all);
+                before.extend(pass.ops);
+                only.glyphs = encode_ops(&before);
             }
             [first, .., last] => {
-                first.glyphs = encode_ops(&moves);
-                last.glyphs = encode_ops(&ops);
+                first.glyphs = encode_ops(&before);
+                last.glyphs = encode_ops(&pass.ops);
             }
         }
         Ok(parts)
@@ -674,18 +684,17 @@ impl TileEncoder {
         }))
     }
 
-    /// A copy of `frame`'s rectangles `sharp` and `soft` in the scratch buffer, with the blobs
-    /// `hits` painted in their background colour (the viewer draws them from its cache).
+    /// A copy of `frame`'s rectangles `rects` in the scratch buffer, with the blobs `hits`
+    /// painted in their background colour (the viewer draws them from its cache).
     fn masked(
         &mut self,
         frame: &FrameRef<'_>,
-        sharp: &[Rect],
-        soft: &[Rect],
+        rects: &[Rect],
         hits: &[(Rect, [u8; 3])],
     ) -> FrameRef<'_> {
         let pitch = frame.width as usize * 4;
         self.scratch.resize(pitch * frame.height as usize, 0);
-        for r in sharp.iter().chain(soft) {
+        for r in rects {
             for y in r.y..r.y + r.h {
                 let o = y as usize * pitch + r.x as usize * 4;
                 self.scratch[o..o + r.w as usize * 4].copy_from_slice(frame.row(y, r.x, r.x + r.w));
@@ -884,19 +893,52 @@ pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
     }
 }
 
-/// Where to look for glyphs: the bounding box of the lossless rectangles when they fill at least
-/// half of it and no lossy one crosses it (text cut by the tile grid is then found whole),
-/// otherwise the lossless rectangles themselves.
+/// Where to look for glyphs: the lossless rectangles gathered into clusters (rectangles at most
+/// a tile apart), each looked at as its bounding box, so that text cut by the tile grid is found
+/// whole and a page's character grid is seen at once; a cluster that a lossy rectangle crosses
+/// is looked at rectangle by rectangle.
 fn glyph_regions(sharp: &[Rect], soft: &[Rect]) -> Vec<Rect> {
-    let Some(bbox) = sharp.iter().copied().reduce(|a, b| a.union(&b)) else {
-        return Vec::new();
+    let near = |a: &Rect, b: &Rect| {
+        let grown = Rect {
+            x: a.x.saturating_sub(TILE),
+            y: a.y.saturating_sub(TILE),
+            w: a.w + 2 * TILE,
+            h: a.h + 2 * TILE,
+        };
+        grown.intersect(b).is_some()
     };
-    let area: u64 = sharp.iter().map(Rect::area).sum();
-    if area * 2 >= bbox.area() && soft.iter().all(|s| s.intersect(&bbox).is_none()) {
-        vec![bbox]
-    } else {
-        sharp.to_vec()
+    // Each cluster: its bounding box and its rectangles.
+    let mut clusters: Vec<(Rect, Vec<Rect>)> = sharp.iter().map(|r| (*r, vec![*r])).collect();
+    loop {
+        let mut merged = false;
+        let mut i = 0;
+        while i < clusters.len() {
+            let mut j = i + 1;
+            while j < clusters.len() {
+                if near(&clusters[i].0, &clusters[j].0) {
+                    let (b, rs) = clusters.swap_remove(j);
+                    clusters[i].0 = clusters[i].0.union(&b);
+                    clusters[i].1.extend(rs);
+                    merged = true;
+                } else {
+                    j += 1;
+                }
+            }
+            i += 1;
+        }
+        if !merged {
+            break;
+        }
     }
+    let mut out = Vec::new();
+    for (bbox, rects) in clusters {
+        if soft.iter().all(|s| s.intersect(&bbox).is_none()) {
+            out.push(bbox);
+        } else {
+            out.extend(rects);
+        }
+    }
+    out
 }
 
 /// Which tiles of a `w` x `h` screen the `hints` touch.

@@ -2,26 +2,33 @@
 //! reference to the viewer's copy instead of as pixels.
 //!
 //! Text is made of a few hundred distinct glyphs (a character in a colour on a background)
-//! repeated everywhere. Inside the lossless rectangles of a frame, the encoder finds glyph-like
-//! blobs: against the region's background colour, bands of rows with something drawn in them,
-//! cut into runs of columns with something drawn in them, each trimmed to its own rows. A blob
-//! the viewer holds already becomes a [`GlyphOp::Draw`] of its slot (and is painted as
-//! background in the pixel data, where it then costs nothing); a new one is sent as pixels and
-//! followed by a [`GlyphOp::Store`] into a slot. A keystroke is then a draw of the typed glyph and
-//! of the cursor, and a page of text mostly draws.
+//! repeated everywhere. Inside the lossless rectangles of a frame, gathered into clusters so that
+//! the tile grid does not cut text, the encoder finds glyph-like blobs: against the region's
+//! background colour, bands of rows with something drawn in them, cut into runs of columns with
+//! something drawn in them, each trimmed to its own rows. A blob the viewer holds already becomes
+//! a [`GlyphOp::Draw`] of its slot (and is painted as background in the pixel data, where it
+//! then costs nothing); a new one is sent as pixels and followed by a [`GlyphOp::Store`] into a
+//! slot. A keystroke is then a draw of the typed glyph and of the cursor.
+//!
+//! A region that holds nothing but glyphs on its background, nearly all of them known to the
+//! viewer, is painted whole: one fill of the background, then a draw of every glyph in it
+//! (changed or not), and only the few new glyphs as pixels. A page of text the viewer has seen
+//! the characters of is then a list of draws, which reads like the text itself and compresses
+//! as well.
 //!
 //! Columns drawn down a whole tall region (a window border, a scroll bar) are rules, not text,
 //! and do not join every row into one band. In monospaced text, where anti-aliased glyphs of
 //! neighbouring cells touch, the grid of character cells and of text lines (found from the
-//! columns and rows that are blank nearly everywhere at one pitch) cuts runs and bands further,
-//! so that a blob is one character, which repeats, rather than a word, which rarely does.
+//! columns and rows that are blank far more often than the others at one pitch, over the whole
+//! region, and remembered for regions too small to show it) cuts runs and bands further, so that
+//! a blob is one character, which repeats, rather than a word, which rarely does. A speck of
+//! anti-aliasing that bleeds over a cell boundary stays with the glyph it bleeds from.
 //!
-//! The viewer is a slave of the encoder: it stores and draws what it is told, in order, after
-//! the frame's last part; it checks every slot and rectangle first. The same list carries the
-//! copies of regions that moved (see `scroll.rs`), which the viewer applies before a part's
-//! pixels and the encoder puts in a frame's first part. The encoder verifies a hit
-//! byte for byte (the hash only finds the candidate), so a hash collision cannot paint a wrong
-//! glyph.
+//! The viewer is a slave of the encoder: it does what it is told, in order, and checks every
+//! slot and rectangle first. Copies of regions that moved (see `scroll.rs`) and fills go in a
+//! frame's first part and are applied before its pixels; stores and draws go in its last part
+//! and are applied after them. The encoder verifies a hit byte for byte (the hash only finds the
+//! candidate), so a hash collision cannot paint a wrong glyph.
 
 use std::collections::HashMap;
 
@@ -38,20 +45,23 @@ pub const MAX_GLYPH_H: u32 = 40;
 pub const MAX_GLYPH_OPS_BYTES: usize = 1 << 20;
 /// Smallest blob worth a slot (a draw costs a few bytes).
 const MIN_GLYPH_AREA: u32 = 6;
+/// A region of glyphs is painted whole (a fill and draws) when at most one in this many of its
+/// glyphs is new to the viewer.
+const WHOLE_MISSES: usize = 4;
 /// Operations lists at least this long are zstd-compressed.
 const COMPRESS_FROM: usize = 96;
 
 /// What a viewer does with its glyph cache after a frame's pixels are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlyphOp {
-    /// Copies `rect` of the framebuffer into `slot`.
+    /// Copies `rect` of the framebuffer into `slot`, after the part's pixels.
     Store {
         /// The slot, below [`GLYPH_SLOTS`].
         slot: u16,
         /// At most [`MAX_GLYPH_W`] x [`MAX_GLYPH_H`].
         rect: Rect,
     },
-    /// Paints `slot` with its top-left corner at (`x`, `y`).
+    /// Paints `slot` with its top-left corner at (`x`, `y`), after the part's pixels.
     Draw {
         /// A slot stored before.
         slot: u16,
@@ -60,8 +70,8 @@ pub enum GlyphOp {
         /// Top.
         y: u32,
     },
-    /// Paints `rect` in one colour (BGR): a changed rectangle that holds nothing but cached
-    /// glyphs on a background costs this and its draws, and no pixel data at all.
+    /// Paints `rect` in one colour (BGR), before the part's pixels: a changed rectangle or a
+    /// region that holds nothing but cached glyphs on a background costs this and its draws.
     Fill {
         /// Where.
         rect: Rect,
@@ -70,7 +80,8 @@ pub enum GlyphOp {
     },
     /// Moves `src` of the framebuffer so that its top-left corner lands at (`x`, `y`): a
     /// scrolled region costs this and its newly exposed lines. Copies are applied before the
-    /// part's pixels, in their order, each as if its source were read whole first.
+    /// part's pixels, in their order with the fills, each as if its source were read whole
+    /// first.
     Copy {
         /// Where from.
         src: Rect,
@@ -278,6 +289,7 @@ struct Entry {
 #[derive(Debug)]
 pub(super) struct GlyphCache {
     index: HashMap<u64, u16>,
+    cell: Option<(u32, u32)>,
     slots: Vec<Option<Entry>>,
     hand: usize,
 }
@@ -286,6 +298,7 @@ impl Default for GlyphCache {
     fn default() -> Self {
         GlyphCache {
             index: HashMap::new(),
+            cell: None,
             slots: vec![None; GLYPH_SLOTS],
             hand: 0,
         }
@@ -298,6 +311,13 @@ impl Default for GlyphCache {
 pub(super) struct GlyphPass {
     pub(super) ops: Vec<GlyphOp>,
     pub(super) hits: Vec<(Rect, [u8; 3])>,
+    /// Fills of whole regions, which the viewer paints before the frame's pixels.
+    pub(super) fills: Vec<GlyphOp>,
+    /// Regions painted whole by `fills`, the draws and `pixels`: none of the changed pixels
+    /// there are sent otherwise.
+    pub(super) covered: Vec<Rect>,
+    /// Glyphs in `covered` regions the viewer does not hold, sent as pixels and stored.
+    pub(super) pixels: Vec<Rect>,
 }
 
 impl GlyphCache {
@@ -319,39 +339,80 @@ impl GlyphCache {
         let mut out = GlyphPass::default();
         for region in regions {
             let bg = background(frame, region);
-            for blob in blobs(frame, region, bg) {
+            let (blobs, complete) = blobs(frame, region, bg, &mut self.cell);
+            // A region that is nothing but glyphs the viewer holds on one background is a fill
+            // and the draws of all its glyphs, changed or not: its pixels cost nothing, and the
+            // glyphs read as the text they are.
+            if complete && exact(region) {
+                let slots: Vec<Option<u16>> = blobs.iter().map(|b| self.lookup(frame, b)).collect();
+                let misses = slots.iter().filter(|s| s.is_none()).count();
+                if misses * WHOLE_MISSES <= blobs.len() {
+                    out.fills.push(GlyphOp::Fill {
+                        rect: *region,
+                        colour: bg,
+                    });
+                    for (blob, slot) in blobs.iter().zip(slots) {
+                        match slot {
+                            Some(slot) => self.draw(slot, blob, &mut out.ops),
+                            None => {
+                                out.pixels.push(*blob);
+                                let slot = self.store(frame, blob);
+                                out.ops.push(GlyphOp::Store { slot, rect: *blob });
+                            }
+                        }
+                    }
+                    out.covered.push(*region);
+                    continue;
+                }
+            }
+            for blob in blobs {
                 if !changed.iter().any(|c| c.intersect(&blob).is_some()) {
                     continue;
                 }
-                let hash = hash_blob(frame, &blob);
-                if let Some(&slot) = self.index.get(&hash)
-                    && let Some(e) = self.slots[usize::from(slot)].as_mut()
-                    && e.w == blob.w
-                    && e.h == blob.h
-                    && same_pixels(frame, &blob, &e.bgr)
-                {
-                    e.used = true;
-                    out.ops.push(GlyphOp::Draw {
-                        slot,
-                        x: blob.x,
-                        y: blob.y,
-                    });
+                if let Some(slot) = self.lookup(frame, &blob) {
+                    self.draw(slot, &blob, &mut out.ops);
                     out.hits.push((blob, bg));
                 } else if exact(&blob) {
-                    let slot = self.evict();
-                    self.index.insert(hash, slot);
-                    self.slots[usize::from(slot)] = Some(Entry {
-                        hash,
-                        w: blob.w,
-                        h: blob.h,
-                        bgr: bgr_of(frame, &blob),
-                        used: false,
-                    });
+                    let slot = self.store(frame, &blob);
                     out.ops.push(GlyphOp::Store { slot, rect: blob });
                 }
             }
         }
         out
+    }
+
+    /// Takes a slot for `blob`'s pixels, which the viewer will hold once the frame is applied.
+    fn store(&mut self, frame: &FrameRef<'_>, blob: &Rect) -> u16 {
+        let hash = hash_blob(frame, blob);
+        let slot = self.evict();
+        self.index.insert(hash, slot);
+        self.slots[usize::from(slot)] = Some(Entry {
+            hash,
+            w: blob.w,
+            h: blob.h,
+            bgr: bgr_of(frame, blob),
+            used: false,
+        });
+        slot
+    }
+
+    /// The slot that holds exactly the pixels of `blob`, if any.
+    fn lookup(&self, frame: &FrameRef<'_>, blob: &Rect) -> Option<u16> {
+        let slot = *self.index.get(&hash_blob(frame, blob))?;
+        let e = self.slots[usize::from(slot)].as_ref()?;
+        (e.w == blob.w && e.h == blob.h && same_pixels(frame, blob, &e.bgr)).then_some(slot)
+    }
+
+    /// Draws `slot` at `blob`'s place, and marks it used.
+    fn draw(&mut self, slot: u16, blob: &Rect, ops: &mut Vec<GlyphOp>) {
+        if let Some(e) = self.slots[usize::from(slot)].as_mut() {
+            e.used = true;
+        }
+        ops.push(GlyphOp::Draw {
+            slot,
+            x: blob.x,
+            y: blob.y,
+        });
     }
 
     /// Frees a slot, giving recently drawn ones a second chance, and returns it.
@@ -409,16 +470,29 @@ fn is_bg(p: &[u8], bg: [u8; 3]) -> bool {
 
 /// The glyph-like blobs of region `r` against background `bg` (see the module's documentation),
 /// in reading order.
-fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
+fn blobs(
+    frame: &FrameRef<'_>,
+    r: &Rect,
+    bg: [u8; 3],
+    known: &mut Option<(u32, u32)>,
+) -> (Vec<Rect>, bool) {
+    let (w, h) = (r.w as usize, r.h as usize);
+    // Which pixels are not background, row by row: read once.
+    let mut ink = Vec::with_capacity(w * h);
+    for y in r.y..r.y + r.h {
+        ink.extend(
+            frame
+                .row(y, r.x, r.x + r.w)
+                .chunks_exact(4)
+                .map(|p| !is_bg(p, bg)),
+        );
+    }
     // Columns drawn from top to bottom of a tall region (a window's border, a scroll bar, a
     // split line) are rules, not text: they would join every row into one band.
-    let mut ink_rows = vec![0u32; r.w as usize];
-    for y in r.y..r.y + r.h {
-        for (n, p) in ink_rows
-            .iter_mut()
-            .zip(frame.row(y, r.x, r.x + r.w).chunks_exact(4))
-        {
-            *n += u32::from(!is_bg(p, bg));
+    let mut ink_rows = vec![0u32; w];
+    for row in ink.chunks_exact(w) {
+        for (n, i) in ink_rows.iter_mut().zip(row) {
+            *n += u32::from(*i);
         }
     }
     let tall = r.h >= 2 * MAX_GLYPH_H;
@@ -426,21 +500,21 @@ fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
         .iter()
         .map(|n| tall && *n * 10 >= r.h * 9)
         .collect();
-    let inked: Vec<bool> = (r.y..r.y + r.h)
-        .map(|y| {
-            frame
-                .row(y, r.x, r.x + r.w)
-                .chunks_exact(4)
-                .zip(&rule)
-                .any(|(p, rule)| !rule && !is_bg(p, bg))
-        })
-        .collect();
+    let mut complete = !rule.contains(&true);
+    if !complete {
+        for row in ink.chunks_exact_mut(w) {
+            for (i, rule) in row.iter_mut().zip(&rule) {
+                *i &= !rule;
+            }
+        }
+    }
+    let inked: Vec<bool> = ink.chunks_exact(w).map(|row| row.contains(&true)).collect();
     // Lines of text whose glyphs reach into each other's rows (descenders, brackets, bars)
     // make one band of many lines: the grid of text lines cuts them, as the character grid
     // cuts words.
-    let line = grid(&inked, MAX_GLYPH_H).map(|(pitch, phase)| (pitch, (r.y + phase) % pitch));
+    let line = grid(&[&inked], MAX_GLYPH_H).map(|(pitch, phase)| (pitch, (r.y + phase) % pitch));
     let boundary = |y: u32| line.is_some_and(|(pitch, phase)| (r.y + y) % pitch == phase);
-    let mut out = Vec::new();
+    let mut bands = Vec::new();
     let mut y = 0;
     while y < r.h {
         if !inked[y as usize] {
@@ -454,11 +528,34 @@ fn blobs(frame: &FrameRef<'_>, r: &Rect, bg: [u8; 3]) -> Vec<Rect> {
                 break;
             }
         }
+        complete &= y - top <= MAX_GLYPH_H;
         if y - top <= MAX_GLYPH_H {
-            band_blobs(frame, r, (r.y + top, r.y + y), bg, &rule, &mut out);
+            let mut cols = vec![false; w];
+            for row in ink[top as usize * w..y as usize * w].chunks_exact(w) {
+                for (c, i) in cols.iter_mut().zip(row) {
+                    *c |= *i;
+                }
+            }
+            bands.push((top, y, cols));
         }
     }
-    out
+    // The character grid of the region's text as a whole (a terminal's lines share one), or
+    // failing that of each line.
+    let lines: Vec<&[bool]> = bands.iter().map(|(_, _, c)| c.as_slice()).collect();
+    let region_cell = grid(&lines, MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch));
+    if region_cell.is_some() {
+        *known = region_cell;
+    }
+    let mut out = Vec::new();
+    for (y0, y1, cols) in &bands {
+        let cell = region_cell
+            .or_else(|| {
+                grid(&[cols], MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch))
+            })
+            .or(*known);
+        complete &= band_blobs(r, &ink, (*y0, *y1), cols, cell, &mut out);
+    }
+    (out, complete)
 }
 
 /// Character cells narrower or lower than this are not looked for.
@@ -471,31 +568,59 @@ const MAX_PITCH: u32 = 24;
 /// glyphs of neighbouring cells often touch, so runs of inked columns are whole words; the grid
 /// cuts them into characters, which repeat. Found as the smallest pitch whose boundary columns
 /// are blank nearly everywhere in the band's inked extent (proportional text has none).
-fn grid(inked: &[bool], max_pitch: u32) -> Option<(u32, u32)> {
-    let first = inked.iter().position(|i| *i)?;
-    let last = inked.iter().rposition(|i| *i)?;
-    let span = &inked[first..=last];
+fn grid(lines: &[&[bool]], max_pitch: u32) -> Option<(u32, u32)> {
+    // Each line's inked extent, as (offset, columns).
+    let spans: Vec<(usize, &[bool])> = lines
+        .iter()
+        .filter_map(|inked| {
+            let first = inked.iter().position(|i| *i)?;
+            let last = inked.iter().rposition(|i| *i)?;
+            Some((first, &inked[first..=last]))
+        })
+        .collect();
+    let len: usize = spans.iter().map(|(_, s)| s.len()).sum();
     // Too short a line says nothing about its pitch.
-    if span.len() < 6 * max_pitch as usize {
+    if len < 6 * max_pitch as usize {
         return None;
     }
     // Runs wider than a character are what the grid is for.
-    let inked_cols = span.iter().filter(|i| **i).count();
-    if inked_cols * 2 < span.len() {
+    let inked_cols: usize = spans
+        .iter()
+        .map(|(_, s)| s.iter().filter(|i| **i).count())
+        .sum();
+    if inked_cols * 2 < len {
         return None;
     }
+    // Per phase of a pitch: boundary columns, and how many of them are blank.
+    let mut counts = vec![(0usize, 0usize); max_pitch as usize];
     for pitch in MIN_PITCH..=max_pitch {
-        for phase in 0..pitch {
-            let (mut blank, mut total) = (0usize, 0usize);
-            for (i, ink) in span.iter().enumerate() {
-                if (first + i) as u32 % pitch == phase {
-                    total += 1;
-                    blank += usize::from(!*ink);
+        let counts = &mut counts[..pitch as usize];
+        counts.fill((0, 0));
+        for (first, span) in &spans {
+            let mut phase = (*first as u32 % pitch) as usize;
+            for ink in span.iter() {
+                let c = &mut counts[phase];
+                c.0 += 1;
+                c.1 += usize::from(!*ink);
+                phase += 1;
+                if phase == pitch as usize {
+                    phase = 0;
                 }
             }
-            if total >= 6 && blank * 10 >= total * 8 {
-                return Some((pitch, phase));
-            }
+        }
+        // The boundary columns are blank far more often than the others: most of the time,
+        // and at least 1.6 times as often as a column of the pitch on average.
+        let (total, blank) = counts
+            .iter()
+            .fold((0, 0), |(t, b), &(ct, cb)| (t + ct, b + cb));
+        if let Some((phase, _)) = counts.iter().enumerate().max_by_key(|(_, c)| {
+            // Compares blank / total across phases without dividing.
+            c.1 * 1_000_000 / c.0.max(1)
+        }) && counts[phase].0 >= 6
+            && counts[phase].1 * 10 >= counts[phase].0 * 6
+            && counts[phase].1 * total * 10 >= blank * counts[phase].0 * 16
+        {
+            return Some((pitch, phase as u32));
         }
     }
     None
@@ -505,21 +630,15 @@ fn grid(inked: &[bool], max_pitch: u32) -> Option<(u32, u32)> {
 /// [`MAX_GLYPH_W`] wide (and, in monospaced text, one character cell), trimmed to its own inked
 /// rows.
 fn band_blobs(
-    frame: &FrameRef<'_>,
     r: &Rect,
+    ink: &[bool],
     (y0, y1): (u32, u32),
-    bg: [u8; 3],
-    rule: &[bool],
+    inked: &[bool],
+    cell: Option<(u32, u32)>,
     out: &mut Vec<Rect>,
-) {
-    let mut inked = vec![false; r.w as usize];
-    for y in y0..y1 {
-        for (x, p) in frame.row(y, r.x, r.x + r.w).chunks_exact(4).enumerate() {
-            inked[x] |= !rule[x] && !is_bg(p, bg);
-        }
-    }
-    // Cell boundaries, in the frame's columns so that a glyph is cut the same wherever it is.
-    let cell = grid(&inked, MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch));
+) -> bool {
+    let w = r.w as usize;
+    let mut complete = true;
     let boundary = |x: u32| cell.is_some_and(|(pitch, phase)| (r.x + x) % pitch == phase);
     let mut x = 0u32;
     while x < r.w {
@@ -534,26 +653,38 @@ fn band_blobs(
                 break;
             }
         }
-        let (bx0, bx1) = (r.x + left, r.x + x);
-        let rows = (y0..y1).filter(|&y| {
-            frame
-                .row(y, bx0, bx1)
-                .chunks_exact(4)
-                .any(|p| !is_bg(p, bg))
+        let mut rows = (y0..y1).filter(|&y| {
+            let o = y as usize * w;
+            ink[o + left as usize..o + x as usize].contains(&true)
         });
-        let mut rows = rows.peekable();
-        let Some(&top) = rows.peek() else { continue };
-        let bottom = rows.last().unwrap_or(top);
+        let Some(top) = rows.next() else { continue };
+        let bottom = rows.next_back().unwrap_or(top);
         let blob = Rect {
-            x: bx0,
-            y: top,
-            w: bx1 - bx0,
+            x: r.x + left,
+            y: r.y + top,
+            w: x - left,
             h: bottom - top + 1,
         };
-        if blob.w * blob.h >= MIN_GLYPH_AREA {
+        // A speck of anti-aliasing that bleeds over a cell boundary belongs to the glyph it
+        // bleeds from, at most a column away.
+        let touching = out.last_mut().filter(|p| {
+            (blob.x.saturating_sub(1)..=blob.x).contains(&(p.x + p.w))
+                && blob.x + blob.w - p.x <= MAX_GLYPH_W
+                && p.y < blob.y + blob.h
+                && blob.y < p.y + p.h
+                && p.y >= r.y + y0
+        });
+        if blob.w * blob.h < MIN_GLYPH_AREA
+            && let Some(prev) = touching
+        {
+            *prev = prev.union(&blob);
+        } else if blob.w * blob.h >= MIN_GLYPH_AREA {
             out.push(blob);
+        } else {
+            complete = false;
         }
     }
+    complete
 }
 
 fn hash_blob(frame: &FrameRef<'_>, r: &Rect) -> u64 {
@@ -598,7 +729,8 @@ impl GlyphSlots {
 
     /// Checks `ops` against a `width` x `height` framebuffer and this cache, without changing
     /// anything: every rectangle inside, every store small enough, every draw of a slot stored
-    /// (before, or earlier in `ops`), and no more painting than twice the screen.
+    /// (before, or earlier in `ops`), and no more painting than three times the screen (a screen of
+    /// copies, a screen of fills, and the draws on them).
     pub(super) fn check(&self, ops: &[GlyphOp], width: u32, height: u32) -> Result<(), CodecError> {
         let mut sizes: Vec<Option<(u32, u32)>> = (0..GLYPH_SLOTS)
             .map(|i| {
@@ -648,31 +780,46 @@ impl GlyphSlots {
                 }
             }
         }
-        if area > u64::from(width) * u64::from(height) * 2 {
+        if area > u64::from(width) * u64::from(height) * 3 {
             return Err(corrupt(
-                "draws, fills and copies cover more than twice the screen",
+                "draws, fills and copies cover more than three times the screen",
             ));
         }
         Ok(())
     }
 
-    /// Applies the checked copies among `ops` to `pixels` (BGRX, `width` pixels a row), adding
-    /// their destinations to `painted`. The viewer does this before a part's pixels.
-    pub(super) fn apply_copies(
+    /// Applies the checked copies and fills among `ops`, in their order, to `pixels` (BGRX,
+    /// `width` pixels a row), adding what they paint to `painted`. The viewer does this before a
+    /// part's pixels.
+    pub(super) fn apply_before(
         ops: &[GlyphOp],
         pixels: &mut [u8],
         width: u32,
         painted: &mut Vec<Rect>,
     ) {
+        let pitch = width as usize * 4;
         for op in ops {
-            if let GlyphOp::Copy { src, x, y } = *op {
-                copy_rect(pixels, width, &src, x, y);
-                painted.push(Rect { x, y, ..src });
+            match *op {
+                GlyphOp::Copy { src, x, y } => {
+                    copy_rect(pixels, width, &src, x, y);
+                    painted.push(Rect { x, y, ..src });
+                }
+                GlyphOp::Fill { rect, colour } => {
+                    painted.push(rect);
+                    let c = [colour[0], colour[1], colour[2], 0];
+                    for y in rect.y..rect.y + rect.h {
+                        let o = y as usize * pitch + rect.x as usize * 4;
+                        for p in pixels[o..o + rect.w as usize * 4].chunks_exact_mut(4) {
+                            p.copy_from_slice(&c);
+                        }
+                    }
+                }
+                GlyphOp::Store { .. } | GlyphOp::Draw { .. } => {}
             }
         }
     }
 
-    /// Applies checked operations other than copies to `pixels` (BGRX, `width` pixels a row),
+    /// Applies the checked stores and draws among `ops` to `pixels` (BGRX, `width` pixels a row),
     /// adding what the fills and draws paint to `painted`.
     pub(super) fn apply(
         &mut self,
@@ -695,17 +842,7 @@ impl GlyphSlots {
                     }
                     self.slots[usize::from(slot)] = Some((rect.w, rect.h, px));
                 }
-                GlyphOp::Fill { rect, colour } => {
-                    painted.push(rect);
-                    let c = [colour[0], colour[1], colour[2], 0];
-                    for y in rect.y..rect.y + rect.h {
-                        let o = y as usize * pitch + rect.x as usize * 4;
-                        for p in pixels[o..o + rect.w as usize * 4].chunks_exact_mut(4) {
-                            p.copy_from_slice(&c);
-                        }
-                    }
-                }
-                GlyphOp::Copy { .. } => {}
+                GlyphOp::Fill { .. } | GlyphOp::Copy { .. } => {}
                 GlyphOp::Draw { slot, x, y } => {
                     if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
                         painted.push(Rect { x, y, w: *w, h: *h });

@@ -888,7 +888,7 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         Err(CodecError::OutOfBounds(_))
     ));
     assert!(fb.apply(&with(&[store, draw])).is_ok());
-    // Fills stay inside the screen and paint at most twice its area.
+    // Fills stay inside the screen and paint at most three times its area.
     let fill = |x, w| GlyphOp::Fill {
         rect: Rect { x, y: 0, w, h: 50 },
         colour: [1, 2, 3],
@@ -898,8 +898,13 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         Err(CodecError::OutOfBounds(_))
     ));
     assert!(
-        fb.apply(&with(&[fill(0, 100), fill(0, 100), fill(0, 1)]))
-            .is_err()
+        fb.apply(&with(&[
+            fill(0, 100),
+            fill(0, 100),
+            fill(0, 100),
+            fill(0, 1)
+        ]))
+        .is_err()
     );
     fb.apply(&with(&[fill(10, 5)])).expect("fill");
     assert_eq!(
@@ -951,8 +956,13 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         ));
     }
     assert!(
-        fb.apply(&with(&[copy(0, 0, 50), copy(0, 0, 50), copy(0, 0, 1)]))
-            .is_err()
+        fb.apply(&with(&[
+            copy(0, 0, 50),
+            copy(0, 0, 50),
+            copy(0, 0, 50),
+            copy(0, 0, 1)
+        ]))
+        .is_err()
     );
     let mut far_copy = vec![0];
     far_copy.extend_from_slice(&[3, 0, 0, 1, 1, 1, 0]);
@@ -1283,6 +1293,141 @@ fn a_glyph_beside_an_empty_cell_sends_only_its_own_box() {
         fb.apply(p).expect("apply");
     }
     assert_eq!(fb.pixels(), &px[..]);
+}
+
+/// A page of source code in a terminal: indented lines of varied length, some blank, in three
+/// colours over 20 glyphs, from line `first` of an endless file.
+fn code_page(w: u32, rows: u32, first: u32) -> Vec<u8> {
+    let bg = [250, 250, 250];
+    let fg = [[20, 20, 20], [160, 40, 160], [40, 140, 60]];
+    let mut buf = solid(w, rows * 16, bg);
+    for row in 0..rows {
+        let line = first + row;
+        if line % 7 == 3 {
+            continue;
+        }
+        let indent = line * 5 % 4 * 4;
+        for col in indent..(indent + line * 7 % 23 + 3).min(w / 9) {
+            let g = ((line * 13 + col * 7) % 20) as u8;
+            paint_glyph(&mut buf, w, col, row, g, fg[usize::from(g % 3)], bg);
+        }
+    }
+    buf
+}
+
+#[test]
+fn a_new_page_of_known_text_is_drawn_whole_from_the_cache() {
+    // Paging down in `less`: every line is replaced, and the changed pixels are sparse (short
+    // lines, indentation, blank lines), spread over many tiles whose edges cut glyphs.
+    let (w, rows) = (9 * 90, 40);
+    let h = rows * 16;
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let first = code_page(w, rows, 0);
+    encoded_bytes(&mut enc, &mut fb, &whole(&first, w, h), 0);
+    let mut bytes = 0;
+    for page in 1..4 {
+        let next = code_page(w, rows, page * 40);
+        let f = whole(&next, w, h);
+        let rects = enc.diff(&f, None, u64::from(page) * 1000).expect("diff");
+        for part in enc
+            .encode(&f, &rects, u64::from(page), Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            for op in decode_ops(&part.glyphs).expect("ops") {
+                if let GlyphOp::Store { rect, .. } = op {
+                    assert!(rect.w <= 9, "{rect:?} is more than a character");
+                    panic!("page {page} stores {rect:?}: its glyphs were known");
+                }
+            }
+            bytes += postcard::to_stdvec(&part).expect("ser").len();
+            fb.apply(&part).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &next[..], "page {page} is exact");
+    }
+    assert!(bytes < 3 * 4000, "three pages cost {bytes} B");
+}
+
+/// A page of monospaced text as anti-aliased fonts draw it, in 9x16 cells: a third of the
+/// glyphs ink their cell's first column too (so runs of them touch, and the boundaries between
+/// cells are inked a quarter of the time), and a glyph before a space bleeds a faint pixel into
+/// it. Words of 2 to 6 of 16 glyphs, in two colours, from line `first` of an endless text.
+fn touching_text(w: u32, rows: u32, first: u32) -> Vec<u8> {
+    let bg = [255, 255, 255];
+    let mut buf = solid(w, rows * 16, bg);
+    for row in 0..rows {
+        let line = first + row;
+        let (mut col, mut word) = (0, 0);
+        while col + 8 < w / 9 {
+            let len = (line * 3 + word * 5) % 5 + 2;
+            for k in 0..len {
+                let g = (line * 7 + word * 11 + k * 5) % 16;
+                let fg = if word % 3 == 0 {
+                    [150, 30, 150]
+                } else {
+                    [0, 0, 0]
+                };
+                for dy in 2..14u32 {
+                    for dx in if g.is_multiple_of(3) { 0 } else { 1 }..8u32 {
+                        let v = (g * 7 + dx * 13 + dy * 29) % 11;
+                        if v < 5 {
+                            let (x, y) = ((col + k) * 9 + dx, row * 16 + dy);
+                            let c = Colours::blend(bg, fg, (v as u8 + 1) * 40);
+                            let o = ((y * w + x) * 4) as usize;
+                            buf[o..o + 3].copy_from_slice(&c);
+                        }
+                    }
+                }
+                if k == len - 1 && g % 4 == 1 {
+                    let (x, y) = ((col + k + 1) * 9, row * 16 + 8);
+                    let o = ((y * w + x) * 4) as usize;
+                    buf[o..o + 3].copy_from_slice(&Colours::blend(bg, fg, 30));
+                }
+            }
+            col += len + 1;
+            word += 1;
+        }
+    }
+    buf
+}
+
+#[test]
+fn text_whose_glyphs_touch_is_cut_at_its_character_grid_and_drawn_whole() {
+    let (w, rows) = (9 * 100, 30);
+    let h = rows * 16;
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    // Two pages teach the viewer every glyph, with and without its bleed.
+    for page in 0..2 {
+        let px = touching_text(w, rows, page * 30);
+        encoded_bytes(&mut enc, &mut fb, &whole(&px, w, h), u64::from(page));
+    }
+    let next = touching_text(w, rows, 60);
+    let f = whole(&next, w, h);
+    let rects = enc.diff(&f, None, 5000).expect("diff");
+    let (mut fills, mut draws) = (0, 0);
+    for part in enc
+        .encode(&f, &rects, 5, Timing::default(), &InOrder)
+        .expect("encode")
+    {
+        assert!(
+            part.rects.is_empty(),
+            "{} rectangles of pixels",
+            part.rects.len()
+        );
+        for op in decode_ops(&part.glyphs).expect("ops") {
+            match op {
+                GlyphOp::Store { rect, .. } => panic!("{rect:?} stored: its glyph was known"),
+                GlyphOp::Fill { .. } => fills += 1,
+                GlyphOp::Draw { .. } => draws += 1,
+                GlyphOp::Copy { .. } => {}
+            }
+        }
+        fb.apply(&part).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &next[..], "the page is exact");
+    assert_eq!(fills, 1, "the page is one fill and its glyphs");
+    assert!(draws > 1000, "{draws} draws");
 }
 
 #[test]
