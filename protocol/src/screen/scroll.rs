@@ -1,13 +1,18 @@
-//! Finding regions that moved up or down (a scrolled terminal, document or page), so that they go
-//! as copies of what the viewer already has plus their newly exposed lines.
+//! Finding regions that moved (a scrolled terminal, document or page; a dragged window), so that
+//! they go as copies of what the viewer already has plus their newly exposed lines.
 //!
 //! Within the span of rows and columns that changed, the columns are cut into strips of
 //! [`STRIP`] pixels and every row of a strip is hashed, in the old frame and in the new. In a few
 //! strips spread across the span, a changed new row whose hash appears exactly once in the old
 //! strip, at another height, votes for that shift. The shift with the most votes wins; then every
 //! strip is hashed, the runs of rows the shift explains in each become copies, and copies side by
-//! side with the same rows are merged. A change that is no move costs only the voters' hashes. A scroll bar or a
-//! sidebar that does not move only loses its own strips.
+//! side with the same rows are merged. A change that is no move costs only the voters' hashes. A
+//! scroll bar or a sidebar that does not move only loses its own strips.
+//!
+//! Failing a vertical move, a move in x (or in x and y: a dragged window) is looked for: in a
+//! dozen rows spread over the span, a piece of what changed is searched for in the old frame
+//! nearby, and three pieces found at the same shift decide it. The rows that shift explains, in
+//! narrow strips, become copies, ordered so that none overwrites another's source.
 //!
 //! The hashes only find candidates. The encoder applies the copies to its mirror of the viewer's
 //! picture and then compares that with the new frame as usual, so a collision costs bytes, never
@@ -96,7 +101,7 @@ pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) 
     if span.h < MIN_ROWS || span.w < STRIP / 2 {
         return Vec::new();
     }
-    // Per strip: its left edge and width, and its rows' hashes in the old and the new frame.
+    // The strip at a left edge, hashed.
     let strip = |sx: u32| {
         let sw = STRIP.min(span.x + span.w - sx);
         let hashes = |f: &FrameRef<'_>| -> Vec<u64> {
@@ -111,9 +116,32 @@ pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) 
     // picture, a page of new text) costs only their hashes.
     let every = lefts.len().div_ceil(VOTING_STRIPS);
     let voters: Vec<_> = lefts.iter().step_by(every).map(|&sx| strip(sx)).collect();
-    let Some(dy) = vote(&voters) else {
-        return Vec::new();
-    };
+    if let Some(dy) = vote(&voters) {
+        let copies = vertical_copies(voters, &lefts, every, &strip, &span, dy);
+        if !copies.is_empty() {
+            return copies;
+        }
+    }
+    // No vertical move: perhaps a window dragged sideways or across.
+    match vote_shift(old, new, &span) {
+        Some((dx, dy)) => shifted_copies(old, new, &span, dx, dy),
+        None => Vec::new(),
+    }
+}
+
+/// A column strip: its left edge and width, and its rows' hashes in the old and the new frame.
+type Strip = (u32, u32, Vec<u64>, Vec<u64>);
+
+/// The copies that move rows of `span` by `dy` (old row minus new), from the hashed strips
+/// (`voters` are those of every `every`th left edge of `lefts`, hashed already).
+fn vertical_copies(
+    voters: Vec<Strip>,
+    lefts: &[u32],
+    every: usize,
+    strip: &dyn Fn(u32) -> Strip,
+    span: &Rect,
+    dy: i64,
+) -> Vec<GlyphOp> {
     let mut voters = voters.into_iter();
     let strips: Vec<_> = lefts
         .iter()
@@ -172,9 +200,199 @@ pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) 
         .collect()
 }
 
+/// Width of a probe: a piece of a changed row looked for in the old frame.
+const PROBE: u32 = 32;
+/// How far (in x and in y) a probe is looked for: a window dragged 60 times a second moves
+/// less than this between two frames.
+const REACH: u32 = 128;
+/// Rows probed, at most.
+const PROBES: u32 = 12;
+/// Fewest probes that must agree on a shift.
+const MIN_PROBES: u32 = 3;
+/// Width of the column strips a sideways move is checked in.
+const FINE_STRIP: u32 = 16;
+
+/// Most places one probe may be found at and still vote (text repeats, a picture rarely).
+const PROBE_PLACES: usize = 16;
+/// Shifts with the most votes that are then checked against whole rows.
+const CANDIDATES: usize = 4;
+
+/// The shift (old position minus new, in x and y, not both 0) of a region that moved sideways
+/// or diagonally, if there is one: in rows spread over `span`, the middle of what changed, if it
+/// is not one colour, is looked for in the old frame within [`REACH`], and each place it is
+/// found votes for a shift. Of the shifts at least [`MIN_PROBES`] probes voted for, the one
+/// that explains the most pixels of the probed rows wins (lines of text repeat, so a shift by a
+/// line also gets votes).
+fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i64, i64)> {
+    if span.w < PROBE || span.h < MIN_ROWS {
+        return None;
+    }
+    let (w, h) = (new.width, new.height);
+    let mut votes: HashMap<(i64, i64), u32> = HashMap::new();
+    let step = (span.h / PROBES).max(1) as usize;
+    let mut rows = Vec::new();
+    for y in (span.y..span.y + span.h).step_by(step) {
+        let (a, b) = (
+            old.row(y, span.x, span.x + span.w),
+            new.row(y, span.x, span.x + span.w),
+        );
+        if a == b {
+            continue;
+        }
+        let mid = (first_diff(a, b) + last_diff(a, b)) / 2;
+        let x = (span.x + mid)
+            .saturating_sub(PROBE / 2)
+            .clamp(span.x, span.x + span.w - PROBE);
+        let probe = new.row(y, x, x + PROBE);
+        if probe.chunks_exact(4).all(|p| p == &probe[..4]) {
+            continue;
+        }
+        rows.push(y);
+        let (x0, x1) = (x.saturating_sub(REACH), (x + REACH + PROBE).min(w));
+        let mut found = Vec::new();
+        'rows: for oy in y.saturating_sub(REACH)..(y + REACH + 1).min(h) {
+            let row = old.row(oy, x0, x1);
+            for (i, at) in row.chunks_exact(4).enumerate() {
+                if at != &probe[..4] || (i + PROBE as usize) * 4 > row.len() {
+                    continue;
+                }
+                if row[i * 4..(i + PROBE as usize) * 4] == *probe {
+                    found.push((
+                        i64::from(x0) + i as i64 - i64::from(x),
+                        i64::from(oy) - i64::from(y),
+                    ));
+                    if found.len() > PROBE_PLACES {
+                        break 'rows;
+                    }
+                }
+            }
+        }
+        if found.len() <= PROBE_PLACES {
+            for shift in found.into_iter().filter(|s| *s != (0, 0)) {
+                *votes.entry(shift).or_default() += 1;
+            }
+        }
+    }
+    let mut candidates: Vec<((i64, i64), u32)> = votes
+        .into_iter()
+        .filter(|(_, v)| *v >= MIN_PROBES)
+        .collect();
+    candidates.sort_by_key(|((dx, dy), v)| (std::cmp::Reverse(*v), dx.abs() + dy.abs()));
+    candidates.truncate(CANDIDATES);
+    // The pixels of the probed rows each shift explains.
+    let explained = |(dx, dy): (i64, i64)| -> usize {
+        let x0 = i64::from(span.x).max(-dx).max(0);
+        let x1 = i64::from(span.x + span.w).min(i64::from(w) - dx);
+        if x1 <= x0 {
+            return 0;
+        }
+        rows.iter()
+            .filter_map(|&y| {
+                let oy = i64::from(y) + dy;
+                (0..i64::from(h)).contains(&oy).then(|| {
+                    let a = old.row(oy as u32, (x0 + dx) as u32, (x1 + dx) as u32);
+                    let b = new.row(y, x0 as u32, x1 as u32);
+                    a.chunks_exact(4)
+                        .zip(b.chunks_exact(4))
+                        .filter(|(p, q)| p == q)
+                        .count()
+                })
+            })
+            .sum()
+    };
+    candidates
+        .into_iter()
+        .map(|(shift, _)| (explained(shift), shift))
+        .max_by_key(|(n, (dx, dy))| (*n, std::cmp::Reverse(dx.abs() + dy.abs())))
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, shift)| shift)
+}
+
+/// The copies that move content by (`dx`, `dy`) (old position minus new) into the rows of
+/// `span` that such a move explains, in column strips of [`FINE_STRIP`], ordered so that no copy
+/// overwrites the source of a later one (copies caught in a cycle are left out).
+fn shifted_copies(
+    old: &FrameRef<'_>,
+    new: &FrameRef<'_>,
+    span: &Rect,
+    dx: i64,
+    dy: i64,
+) -> Vec<GlyphOp> {
+    let mut dests = Vec::new();
+    for sx in (span.x..span.x + span.w).step_by(FINE_STRIP as usize) {
+        let sw = FINE_STRIP.min(span.x + span.w - sx);
+        let ox = i64::from(sx) + dx;
+        if ox < 0 || ox + i64::from(sw) > i64::from(old.width) {
+            continue;
+        }
+        let ox = ox as u32;
+        let mut run: Option<(u32, bool)> = None;
+        for y in span.y..=span.y + span.h {
+            let oy = i64::from(y) + dy;
+            let inside = y < span.y + span.h && (0..i64::from(old.height)).contains(&oy);
+            let explained = inside && old.row(oy as u32, ox, ox + sw) == new.row(y, sx, sx + sw);
+            let changed = inside && old.row(y, sx, sx + sw) != new.row(y, sx, sx + sw);
+            match (explained, run) {
+                (true, None) => run = Some((y, changed)),
+                (true, Some((start, any))) => run = Some((start, any || changed)),
+                (false, Some((start, any))) => {
+                    if any && y - start >= MIN_RUN {
+                        dests.push(Rect {
+                            x: sx,
+                            y: start,
+                            w: sw,
+                            h: y - start,
+                        });
+                    }
+                    run = None;
+                }
+                (false, None) => {}
+            }
+        }
+    }
+    dests.sort_by_key(|r| (r.y, r.h, r.x));
+    merge_row(&mut dests, 0);
+    dests.truncate(MAX_COPIES);
+    let src = |d: &Rect| Rect {
+        x: (i64::from(d.x) + dx) as u32,
+        y: (i64::from(d.y) + dy) as u32,
+        ..*d
+    };
+    // Copy `i` must come before any copy whose destination covers part of its source.
+    let n = dests.len();
+    let mut blocked_by = vec![0usize; n];
+    let mut before: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for i in 0..n {
+        let s = src(&dests[i]);
+        for (j, d) in dests.iter().enumerate() {
+            if i != j && d.intersect(&s).is_some() {
+                before[i].push(j);
+                blocked_by[j] += 1;
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| blocked_by[i] == 0).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(i) = ready.pop() {
+        let d = dests[i];
+        out.push(GlyphOp::Copy {
+            src: src(&d),
+            x: d.x,
+            y: d.y,
+        });
+        for &j in &before[i] {
+            blocked_by[j] -= 1;
+            if blocked_by[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    out
+}
+
 /// The shift (old row minus new row) that the most changed rows of `strips` vote for, if it has
 /// at least [`MIN_VOTES`]; ties go to the smaller shift.
-fn vote(strips: &[(u32, u32, Vec<u64>, Vec<u64>)]) -> Option<i64> {
+fn vote(strips: &[Strip]) -> Option<i64> {
     let mut votes: HashMap<i64, u32> = HashMap::new();
     let mut index: HashMap<u64, Option<usize>> = HashMap::new();
     for (_, _, old_h, new_h) in strips {
@@ -283,6 +501,54 @@ mod tests {
         for y in 20..h as usize {
             let text = y * pitch..y * pitch + 256 * 4;
             assert_eq!(mirror[text.clone()], new[text], "row {y}");
+        }
+    }
+
+    /// A desktop of one colour with a window of text-like rows at (`x`, `y`), which repeat
+    /// every `period` rows (lines of text that look alike).
+    fn desktop(w: u32, h: u32, (x, y): (u32, u32), period: u32) -> Vec<u8> {
+        let win = page(260, 150, |row| row % period * 3 + 11);
+        let mut px = vec![0u8; (w * h * 4) as usize];
+        for (i, p) in px.chunks_exact_mut(4).enumerate() {
+            let (px_x, px_y) = (i as u32 % w, i as u32 / w);
+            if (x..x + 260).contains(&px_x) && (y..y + 150).contains(&px_y) {
+                let o = (((px_y - y) * 260 + px_x - x) * 4) as usize;
+                p.copy_from_slice(&win[o..o + 4]);
+            } else {
+                p.copy_from_slice(&[90, 60, 30, 0]);
+            }
+        }
+        px
+    }
+
+    #[test]
+    fn a_window_dragged_sideways_or_across_is_copied() {
+        let (w, h) = (640, 400);
+        let all = Rect { x: 0, y: 0, w, h };
+        for (from, to, period) in [
+            ((100, 80), (137, 80), 1000),
+            ((200, 150), (171, 163), 1000),
+            ((60, 24), (70, 28), 13),
+        ] {
+            let old = desktop(w, h, from, period);
+            let new = desktop(w, h, to, period);
+            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all);
+            assert!(!ops.is_empty(), "{from:?} -> {to:?} was found");
+            let mut mirror = old.clone();
+            apply(&mut mirror, w, &ops);
+            // Every pixel of the window in its new place is right but a strip at each side.
+            let pitch = (w * 4) as usize;
+            let mut right = 0;
+            for y in to.1..to.1 + 150 {
+                for x in to.0..to.0 + 260 {
+                    let o = y as usize * pitch + x as usize * 4;
+                    right += usize::from(mirror[o..o + 4] == new[o..o + 4]);
+                }
+            }
+            assert!(
+                right >= 230 * 150,
+                "{from:?} -> {to:?}: {right} of the window's pixels copied right"
+            );
         }
     }
 
