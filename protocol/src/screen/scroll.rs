@@ -154,29 +154,20 @@ fn vertical_copies(
     let n = span.h as i64;
     let mut dests = Vec::new();
     for (sx, sw, old_h, new_h) in &strips {
-        let mut run: Option<(u32, bool)> = None;
-        for i in 0..=n {
-            let from = i + dy;
-            let explained =
-                i < n && (0..n).contains(&from) && old_h[from as usize] == new_h[i as usize];
-            let changed = i < n && old_h[i as usize] != new_h[i as usize];
-            match (explained, run) {
-                (true, None) => run = Some((i as u32, changed)),
-                (true, Some((start, any))) => run = Some((start, any || changed)),
-                (false, Some((start, any))) => {
-                    let len = i as u32 - start;
-                    if any && len >= MIN_RUN {
-                        dests.push(Rect {
-                            x: *sx,
-                            y: span.y + start,
-                            w: *sw,
-                            h: len,
-                        });
-                    }
-                    run = None;
-                }
-                (false, None) => {}
-            }
+        for (start, len) in moved_runs(
+            span.h,
+            |i| {
+                let from = i64::from(i) + dy;
+                (0..n).contains(&from) && old_h[from as usize] == new_h[i as usize]
+            },
+            |i| old_h[i as usize] != new_h[i as usize],
+        ) {
+            dests.push(Rect {
+                x: *sx,
+                y: span.y + start,
+                w: *sw,
+                h: len,
+            });
         }
     }
     dests.sort_by_key(|r| (r.y, r.h, r.x));
@@ -198,6 +189,32 @@ fn vertical_copies(
             y: d.y,
         })
         .collect()
+}
+
+/// The runs of rows `0..n` that a move explains (`explained`), at least [`MIN_RUN`] long and
+/// holding a row that changed (`changed`; copying rows onto themselves is no use), as (first
+/// row, length).
+fn moved_runs(
+    n: u32,
+    explained: impl Fn(u32) -> bool,
+    changed: impl Fn(u32) -> bool,
+) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut run: Option<(u32, bool)> = None;
+    for i in 0..=n {
+        match (i < n && explained(i), run) {
+            (true, None) => run = Some((i, changed(i))),
+            (true, Some((start, any))) => run = Some((start, any || changed(i))),
+            (false, Some((start, any))) => {
+                if any && i - start >= MIN_RUN {
+                    out.push((start, i - start));
+                }
+                run = None;
+            }
+            (false, None) => {}
+        }
+    }
+    out
 }
 
 /// Width of a probe: a piece of a changed row looked for in the old frame.
@@ -326,28 +343,22 @@ fn shifted_copies(
             continue;
         }
         let ox = ox as u32;
-        let mut run: Option<(u32, bool)> = None;
-        for y in span.y..=span.y + span.h {
-            let oy = i64::from(y) + dy;
-            let inside = y < span.y + span.h && (0..i64::from(old.height)).contains(&oy);
-            let explained = inside && old.row(oy as u32, ox, ox + sw) == new.row(y, sx, sx + sw);
-            let changed = inside && old.row(y, sx, sx + sw) != new.row(y, sx, sx + sw);
-            match (explained, run) {
-                (true, None) => run = Some((y, changed)),
-                (true, Some((start, any))) => run = Some((start, any || changed)),
-                (false, Some((start, any))) => {
-                    if any && y - start >= MIN_RUN {
-                        dests.push(Rect {
-                            x: sx,
-                            y: start,
-                            w: sw,
-                            h: y - start,
-                        });
-                    }
-                    run = None;
-                }
-                (false, None) => {}
-            }
+        let runs = moved_runs(
+            span.h,
+            |i| {
+                let (y, oy) = (span.y + i, i64::from(span.y + i) + dy);
+                (0..i64::from(old.height)).contains(&oy)
+                    && old.row(oy as u32, ox, ox + sw) == new.row(y, sx, sx + sw)
+            },
+            |i| old.row(span.y + i, sx, sx + sw) != new.row(span.y + i, sx, sx + sw),
+        );
+        for (start, len) in runs {
+            dests.push(Rect {
+                x: sx,
+                y: span.y + start,
+                w: sw,
+                h: len,
+            });
         }
     }
     dests.sort_by_key(|r| (r.y, r.h, r.x));
