@@ -70,6 +70,8 @@ struct Clip {
     gap_ms: u64,
     /// How many of its last pictures in a row the encoder coded whole as scene cuts.
     cuts: u8,
+    /// Pictures sent since its key picture.
+    pictures: u32,
 }
 
 /// In Auto, a video whose encoder saw a scene cut in this many pictures in a row shows content
@@ -85,12 +87,23 @@ const VIDEO_BACKOFF_MS: u64 = 3000;
 /// for a frame or two must not end it.
 const VIDEO_SETTLE_MS: u64 = 150;
 
+/// A video younger than this many pictures may end sooner than [`VIDEO_SETTLE_MS`]: it was a
+/// burst of changes (a page scrolled one step, a picture redrawn in two passes), and ending it
+/// costs little.
+const VIDEO_YOUNG_PICTURES: u32 = 3;
+
 impl Clip {
     /// Whether the region has stopped changing: for three of its gaps between pictures, between
-    /// [`VIDEO_SETTLE_MS`] and [`SETTLE_MS`]. The video then ends and the region is refined
+    /// [`VIDEO_SETTLE_MS`] and [`SETTLE_MS`], or, while the video is young, between
+    /// [`MIN_SETTLE_MS`] and [`VIDEO_SETTLE_MS`]. The video then ends and the region is refined
     /// exactly.
     fn settled(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_ms) >= (self.gap_ms * 3).clamp(VIDEO_SETTLE_MS, SETTLE_MS)
+        let wait = if self.pictures < VIDEO_YOUNG_PICTURES {
+            (self.gap_ms * 3).clamp(MIN_SETTLE_MS, VIDEO_SETTLE_MS)
+        } else {
+            (self.gap_ms * 3).clamp(VIDEO_SETTLE_MS, SETTLE_MS)
+        };
+        now_ms.saturating_sub(self.last_ms) >= wait
     }
 }
 
@@ -636,11 +649,20 @@ impl TileEncoder {
             if let Some(rect) = want.and_then(|r| video_rect(&r, self.width, self.height))
                 && running != Some(rect)
             {
+                // Until its pictures show a rhythm, the video changes at the rhythm its
+                // region's tiles changed at.
+                let gap_ms = self
+                    .tiles_of(&rect)
+                    .filter(|&t| self.heat[t] >= MOTION_CHANGES)
+                    .map(|t| self.gap[t])
+                    .max()
+                    .unwrap_or(MOTION_GAP_MS);
                 self.clip = Some(Clip {
                     rect,
                     last_ms: now,
-                    gap_ms: MOTION_GAP_MS,
+                    gap_ms,
                     cuts: 0,
+                    pictures: 0,
                 });
                 key = true;
             }
@@ -668,6 +690,7 @@ impl TileEncoder {
                 last_ms: now,
                 gap_ms: now - clip.last_ms,
                 cuts: if cut { clip.cuts.saturating_add(1) } else { 0 },
+                pictures: clip.pictures.saturating_add(1),
                 ..clip
             }
         };

@@ -1666,6 +1666,48 @@ fn a_picture_that_keeps_changing_goes_as_video_and_ends_exact() {
 }
 
 #[test]
+fn a_burst_of_changes_that_started_a_video_is_exact_soon_after_it_stops() {
+    // A picture redrawn three times in quick succession (a page of photographs scrolled one
+    // step, drawn in passes): Auto takes it for motion and starts a video, which then gets no
+    // second picture. It ends within three of the burst's gaps, not after a video's 150 ms.
+    let (w, h) = (640u32, 480u32);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+    let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+    let mut fb = Framebuffer::new();
+    let mut dec = FakeVideoDecoder::default();
+    let mut t = 1000;
+    let mut last = Vec::new();
+    for i in 0..3 {
+        last = text_with_picture(w, h, 96, 300, i);
+        let f = whole(&last, w, h);
+        let rects = enc.diff(&f, None, t).expect("diff");
+        for part in enc
+            .encode(&f, &rects, u64::from(i), Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            fb.apply_with(&part, &mut dec).expect("apply");
+        }
+        t += 10;
+    }
+    let pictures = log.lock().expect("lock").pictures.clone();
+    assert_eq!(pictures.len(), 1, "one key picture: {pictures:?}");
+    let end = t - 10;
+    assert!(
+        enc.refine(end + 20, 9, Timing::default(), &InOrder)
+            .expect("refine")
+            .is_none()
+    );
+    let parts = enc
+        .refine(end + 60, 10, Timing::default(), &InOrder)
+        .expect("refine")
+        .expect("the young video ended and its region is refined");
+    for p in &parts {
+        fb.apply_with(p, &mut dec).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &last[..], "exact 60 ms after the burst");
+}
+
+#[test]
 fn video_is_for_auto_and_smooth_not_sharp_nor_text() {
     let (w, h) = (640u32, 480u32);
     for (q, content, want) in [
