@@ -624,7 +624,16 @@ impl TileEncoder {
         soft: &mut Vec<Rect>,
     ) -> Result<Option<LossyRect>, CodecError> {
         let now = self.now_ms;
-        if self.quality == Quality::Sharp || self.clip.is_some_and(|c| c.settled(now)) {
+        // A region this frame changes has not settled, however late the frame comes (a host
+        // slower than the motion).
+        let settled = self.clip.is_some_and(|c| {
+            c.settled(now)
+                && !sharp
+                    .iter()
+                    .chain(soft.iter())
+                    .any(|r| r.intersect(&c.rect).is_some())
+        });
+        if self.quality == Quality::Sharp || settled {
             self.clip = None;
         }
         if self.video.is_none()
