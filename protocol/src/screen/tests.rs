@@ -1708,6 +1708,36 @@ fn a_burst_of_changes_that_started_a_video_is_exact_soon_after_it_stops() {
 }
 
 #[test]
+fn a_video_goes_on_when_the_host_is_slower_than_the_motion() {
+    // The picture changes every 33 ms, but the host's next frame comes 150 ms after the key
+    // picture (encoding it took that long): the motion has not stopped, so the same video goes
+    // on, with no second key picture.
+    let (w, h) = (640u32, 480u32);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+    let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+    let mut fb = Framebuffer::new();
+    let mut dec = FakeVideoDecoder::default();
+    for (i, t) in [1000, 1033, 1066, 1216, 1366].into_iter().enumerate() {
+        let px = text_with_picture(w, h, 96, 300, i as u32);
+        let f = whole(&px, w, h);
+        let rects = enc.diff(&f, None, t).expect("diff");
+        for part in enc
+            .encode(&f, &rects, i as u64, Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            fb.apply_with(&part, &mut dec).expect("apply");
+        }
+    }
+    let pictures = log.lock().expect("lock").pictures.clone();
+    assert!(pictures.len() >= 3, "{pictures:?}");
+    assert!(pictures[0].1, "a video starts with a key picture");
+    assert!(
+        pictures[1..].iter().all(|p| !p.1),
+        "and goes on without another: {pictures:?}"
+    );
+}
+
+#[test]
 fn video_is_for_auto_and_smooth_not_sharp_nor_text() {
     let (w, h) = (640u32, 480u32);
     for (q, content, want) in [
