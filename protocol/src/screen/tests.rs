@@ -1566,14 +1566,28 @@ fn play(
     h: u32,
     t0: u64,
 ) -> Vec<Vec<LossyRect>> {
+    let times: Vec<u64> = (0..frames.len() as u64).map(|i| t0 + i * 33).collect();
+    play_at(enc, fb, dec, frames, &times, w, h)
+}
+
+/// Encodes `frames[i]` at `times[i]` (ms) and applies each to `fb`; returns each frame's lossy
+/// rectangles.
+fn play_at(
+    enc: &mut TileEncoder,
+    fb: &mut Framebuffer,
+    dec: &mut FakeVideoDecoder,
+    frames: &[Vec<u8>],
+    times: &[u64],
+    w: u32,
+    h: u32,
+) -> Vec<Vec<LossyRect>> {
     let mut out = Vec::new();
-    for (i, px) in frames.iter().enumerate() {
+    for (i, (px, &t)) in frames.iter().zip(times).enumerate() {
         let f = whole(px, w, h);
-        let t = t0 + i as u64 * 33;
         let rects = enc.diff(&f, None, t).expect("diff");
         let mut lossy = Vec::new();
         for part in enc
-            .encode(&f, &rects, t, Timing::default(), &InOrder)
+            .encode(&f, &rects, i as u64, Timing::default(), &InOrder)
             .expect("encode")
         {
             let bytes = postcard::to_stdvec(&part).expect("ser");
@@ -1675,23 +1689,22 @@ fn a_burst_of_changes_that_started_a_video_is_exact_soon_after_it_stops() {
     let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
     let mut fb = Framebuffer::new();
     let mut dec = FakeVideoDecoder::default();
-    let mut t = 1000;
-    let mut last = Vec::new();
-    for i in 0..3 {
-        last = text_with_picture(w, h, 96, 300, i);
-        let f = whole(&last, w, h);
-        let rects = enc.diff(&f, None, t).expect("diff");
-        for part in enc
-            .encode(&f, &rects, u64::from(i), Timing::default(), &InOrder)
-            .expect("encode")
-        {
-            fb.apply_with(&part, &mut dec).expect("apply");
-        }
-        t += 10;
-    }
+    let frames: Vec<Vec<u8>> = (0..3)
+        .map(|i| text_with_picture(w, h, 96, 300, i))
+        .collect();
+    play_at(
+        &mut enc,
+        &mut fb,
+        &mut dec,
+        &frames,
+        &[1000, 1010, 1020],
+        w,
+        h,
+    );
+    let last = &frames[2];
     let pictures = log.lock().expect("lock").pictures.clone();
     assert_eq!(pictures.len(), 1, "one key picture: {pictures:?}");
-    let end = t - 10;
+    let end = 1020;
     assert!(
         enc.refine(end + 20, 9, Timing::default(), &InOrder)
             .expect("refine")
@@ -1717,17 +1730,11 @@ fn a_video_goes_on_when_the_host_is_slower_than_the_motion() {
     let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
     let mut fb = Framebuffer::new();
     let mut dec = FakeVideoDecoder::default();
-    for (i, t) in [1000, 1033, 1066, 1216, 1366].into_iter().enumerate() {
-        let px = text_with_picture(w, h, 96, 300, i as u32);
-        let f = whole(&px, w, h);
-        let rects = enc.diff(&f, None, t).expect("diff");
-        for part in enc
-            .encode(&f, &rects, i as u64, Timing::default(), &InOrder)
-            .expect("encode")
-        {
-            fb.apply_with(&part, &mut dec).expect("apply");
-        }
-    }
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|i| text_with_picture(w, h, 96, 300, i))
+        .collect();
+    let times = [1000, 1033, 1066, 1216, 1366];
+    play_at(&mut enc, &mut fb, &mut dec, &frames, &times, w, h);
     let pictures = log.lock().expect("lock").pictures.clone();
     assert!(pictures.len() >= 3, "{pictures:?}");
     assert!(pictures[0].1, "a video starts with a key picture");
