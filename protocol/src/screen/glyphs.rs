@@ -340,41 +340,46 @@ impl GlyphCache {
         for region in regions {
             let bg = background(frame, region);
             let (blobs, complete) = blobs(frame, region, bg, &mut self.cell);
-            // A region that is nothing but glyphs the viewer holds on one background is a fill
-            // and the draws of all its glyphs, changed or not: its pixels cost nothing, and the
-            // glyphs read as the text they are.
-            if complete && exact(region) {
-                let slots: Vec<Option<u16>> = blobs.iter().map(|b| self.lookup(frame, b)).collect();
-                let misses = slots.iter().filter(|s| s.is_none()).count();
-                if misses * WHOLE_MISSES <= blobs.len() {
-                    out.fills.push(GlyphOp::Fill {
-                        rect: *region,
-                        colour: bg,
-                    });
-                    for (blob, slot) in blobs.iter().zip(slots) {
-                        match slot {
-                            Some(slot) => self.draw(slot, blob, &mut out.ops),
-                            None => {
-                                out.pixels.push(*blob);
-                                let slot = self.store(frame, blob);
-                                out.ops.push(GlyphOp::Store { slot, rect: *blob });
-                            }
-                        }
+            // A region that is nothing but glyphs on one background, nearly all of them held by
+            // the viewer, is a fill and the draws of all its glyphs, changed or not: its pixels
+            // cost nothing, and the glyphs read as the text they are. Otherwise only the glyphs
+            // that touch a change are drawn or stored.
+            let whole_ok = complete && exact(region);
+            let wanted: Vec<bool> = blobs
+                .iter()
+                .map(|b| whole_ok || changed.iter().any(|c| c.intersect(b).is_some()))
+                .collect();
+            let slots: Vec<Option<u16>> = blobs
+                .iter()
+                .zip(&wanted)
+                .map(|(b, w)| if *w { self.lookup(frame, b) } else { None })
+                .collect();
+            let misses = slots.iter().filter(|s| s.is_none()).count();
+            let whole = whole_ok && misses * WHOLE_MISSES <= blobs.len();
+            if whole {
+                out.fills.push(GlyphOp::Fill {
+                    rect: *region,
+                    colour: bg,
+                });
+                out.covered.push(*region);
+            }
+            // Every draw goes before any store: a store may take the slot of a glyph drawn
+            // later in the region, and the viewer applies operations in order.
+            for ((blob, slot), w) in blobs.iter().zip(&slots).zip(&wanted) {
+                if let (Some(slot), true) = (slot, w) {
+                    self.draw(*slot, blob, &mut out.ops);
+                    if !whole {
+                        out.hits.push((*blob, bg));
                     }
-                    out.covered.push(*region);
-                    continue;
                 }
             }
-            for blob in blobs {
-                if !changed.iter().any(|c| c.intersect(&blob).is_some()) {
-                    continue;
-                }
-                if let Some(slot) = self.lookup(frame, &blob) {
-                    self.draw(slot, &blob, &mut out.ops);
-                    out.hits.push((blob, bg));
-                } else if exact(&blob) {
-                    let slot = self.store(frame, &blob);
-                    out.ops.push(GlyphOp::Store { slot, rect: blob });
+            for ((blob, slot), w) in blobs.iter().zip(&slots).zip(&wanted) {
+                if slot.is_none() && *w && exact(blob) {
+                    if whole {
+                        out.pixels.push(*blob);
+                    }
+                    let slot = self.store(frame, blob);
+                    out.ops.push(GlyphOp::Store { slot, rect: *blob });
                 }
             }
         }

@@ -1431,6 +1431,48 @@ fn text_whose_glyphs_touch_is_cut_at_its_character_grid_and_drawn_whole() {
 }
 
 #[test]
+fn a_glyph_stored_in_a_region_never_takes_the_slot_of_one_drawn_after_it() {
+    // The viewer's 4,096 slots are full, the oldest first in line to go. Then a line shows three
+    // new glyphs before three of those oldest ones: the new glyphs' stores must not take the
+    // slots the old ones are drawn from.
+    let (w, h) = (9 * 64, 16 * 64);
+    let bg = [240, 240, 240];
+    let glyph = |buf: &mut [u8], col: u32, row: u32, idx: u32| {
+        // A colour of its own for each glyph.
+        let fg = [
+            (idx % 64 * 3) as u8,
+            (idx / 64 % 64 * 3) as u8,
+            (idx / 4096 * 50) as u8,
+        ];
+        paint_glyph(buf, w, col, row, (idx % 11) as u8, fg, bg);
+    };
+    let mut px = solid(w, h, bg);
+    for idx in 0..64 * 64 {
+        glyph(&mut px, idx % 64, idx / 64, idx);
+    }
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    encoded_bytes(&mut enc, &mut fb, &whole(&px, w, h), 0);
+    assert_eq!(fb.pixels(), &px[..]);
+    // Row 0: three glyphs never seen, then a shuffle of the row's old glyphs, which puts the
+    // first three stored (slots 0, 1 and 2) at columns 31, 12 and 57.
+    for col in 0..64 {
+        let idx = if col < 3 {
+            5000 + col
+        } else {
+            (col * 37 + 5) % 64
+        };
+        glyph(&mut px, col, 0, idx);
+    }
+    encoded_bytes(&mut enc, &mut fb, &whole(&px, w, h), 1);
+    assert_eq!(
+        fb.pixels(),
+        &px[..],
+        "every glyph drawn from the slot it was in"
+    );
+}
+
+#[test]
 fn a_big_scroll_sends_its_copies_in_the_first_of_several_parts() {
     let (w, h) = (1920u32, 1080u32);
     let pic = photo(w, h + 700);
