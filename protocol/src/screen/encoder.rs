@@ -551,10 +551,16 @@ impl TileEncoder {
         }
         let (mut sharp, mut soft) = self.classify(frame, rects);
         let video = self.video_pass(frame, &mut sharp, &mut soft)?;
+        let screen = Rect {
+            x: 0,
+            y: 0,
+            w: frame.width,
+            h: frame.height,
+        };
         let regions = match &video {
             // Text is looked for around the video, not across it.
-            Some(v) => glyph_regions(&sharp, &[soft.as_slice(), &[v.rect]].concat()),
-            None => glyph_regions(&sharp, &soft),
+            Some(v) => glyph_regions(&sharp, &[soft.as_slice(), &[v.rect]].concat(), &screen),
+            None => glyph_regions(&sharp, &soft, &screen),
         };
         let (tw, lossy) = (self.tiles_w(), &self.lossy);
         // A blob may be stored only if the viewer holds it exactly once this frame is applied:
@@ -565,7 +571,12 @@ impl TileEncoder {
             (ty0..=ty1).all(|ty| (tx0..=tx1).all(|tx| !lossy[(ty * tw + tx) as usize]))
         };
         let pass = self.glyphs.pass(frame, &regions, &sharp, exact);
-        let covered = |r: &Rect| pass.covered.iter().any(|c| r.intersect(c) == Some(*r));
+        // What is left of a changed rectangle outside the regions painted whole.
+        let uncovered = |r: Rect| {
+            pass.covered.iter().fold(vec![r], |left, c| {
+                left.iter().flat_map(|l| l.minus(c)).collect()
+            })
+        };
         let src = if pass.hits.is_empty() && pass.pixels.is_empty() {
             *frame
         } else {
@@ -581,10 +592,7 @@ impl TileEncoder {
         // the viewer does not hold are.
         let mut fills = pass.fills;
         let mut rest = pass.pixels;
-        for r in sharp {
-            if covered(&r) {
-                continue;
-            }
+        for r in sharp.into_iter().flat_map(uncovered) {
             match one_colour(&src, &r) {
                 Some(colour) => fills.push(GlyphOp::Fill { rect: r, colour }),
                 None => rest.push(r),
@@ -925,11 +933,14 @@ pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
     }
 }
 
+/// Columns and rows around a cluster of changes that the glyph pass looks at too.
+const GLYPH_MARGIN: (u32, u32) = (16, 4);
+
 /// Where to look for glyphs: the lossless rectangles gathered into clusters (rectangles at most
-/// a tile apart), each looked at as its bounding box, so that text cut by the tile grid is found
-/// whole and a page's character grid is seen at once; a cluster that a lossy rectangle crosses
-/// is looked at rectangle by rectangle.
-fn glyph_regions(sharp: &[Rect], soft: &[Rect]) -> Vec<Rect> {
+/// a tile apart), each looked at as its bounding box and a margin, so that text cut by the tile
+/// grid or by the edge of what changed is found whole and a page's character grid is seen at
+/// once; a cluster that a lossy rectangle crosses is looked at rectangle by rectangle.
+fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<Rect> {
     let near = |a: &Rect, b: &Rect| {
         let grown = Rect {
             x: a.x.saturating_sub(TILE),
@@ -964,10 +975,20 @@ fn glyph_regions(sharp: &[Rect], soft: &[Rect]) -> Vec<Rect> {
     }
     let mut out = Vec::new();
     for (bbox, rects) in clusters {
-        if soft.iter().all(|s| s.intersect(&bbox).is_none()) {
-            out.push(bbox);
-        } else {
-            out.extend(rects);
+        let apart = |r: &Rect| soft.iter().all(|s| s.intersect(r).is_none());
+        // A glyph whose edge did not change reaches out of the changed pixels: the margin
+        // keeps it whole (its pixels are the viewer's already).
+        let grown = Rect::clipped(
+            i64::from(bbox.x) - i64::from(GLYPH_MARGIN.0),
+            i64::from(bbox.y) - i64::from(GLYPH_MARGIN.1),
+            u64::from(bbox.w + 2 * GLYPH_MARGIN.0),
+            u64::from(bbox.h + 2 * GLYPH_MARGIN.1),
+            screen,
+        );
+        match grown {
+            Some(g) if apart(&g) => out.push(g),
+            _ if apart(&bbox) => out.push(bbox),
+            _ => out.extend(rects),
         }
     }
     out

@@ -43,8 +43,12 @@ pub const MAX_GLYPH_W: u32 = 64;
 pub const MAX_GLYPH_H: u32 = 40;
 /// Most bytes of glyph operations in one frame, once decompressed.
 pub const MAX_GLYPH_OPS_BYTES: usize = 1 << 20;
-/// Smallest blob worth a slot (a draw costs a few bytes).
-const MIN_GLYPH_AREA: u32 = 6;
+/// Smallest blob worth a slot of its own (a draw costs a few bytes); smaller ones (a full stop,
+/// a speck of anti-aliasing) are cached only in regions painted whole, and only where they are
+/// few: a dithered picture is not text.
+const MIN_GLYPH_AREA: u64 = 6;
+/// A region is painted whole only if at most one in this many of its blobs are specks.
+const WHOLE_SPECKS: usize = 4;
 /// A region of glyphs is painted whole (a fill and draws) when at most one in this many of its
 /// glyphs is new to the viewer.
 const WHOLE_MISSES: usize = 4;
@@ -337,22 +341,29 @@ impl GlyphCache {
         exact: impl Fn(&Rect) -> bool,
     ) -> GlyphPass {
         let mut out = GlyphPass::default();
-        for region in regions {
-            let bg = background(frame, region);
+        let parts: Vec<(Rect, [u8; 3])> =
+            regions.iter().flat_map(|r| backgrounds(frame, r)).collect();
+        for &(ref region, bg) in &parts {
             let (blobs, complete) = blobs(frame, region, bg, &mut self.cell);
             // A region that is nothing but glyphs on one background, nearly all of them held by
             // the viewer, is a fill and the draws of all its glyphs, changed or not: its pixels
             // cost nothing, and the glyphs read as the text they are. Otherwise only the glyphs
-            // that touch a change are drawn or stored.
-            let whole_ok = complete && exact(region);
-            let wanted: Vec<bool> = blobs
-                .iter()
-                .map(|b| whole_ok || changed.iter().any(|c| c.intersect(b).is_some()))
-                .collect();
+            // that touch a change are drawn, and those not held are stored (unchanged ones too
+            // while the region could be whole: the viewer has their pixels already).
+            let specks = blobs.iter().filter(|b| b.area() < MIN_GLYPH_AREA).count();
+            let whole_ok = complete && specks * WHOLE_SPECKS <= blobs.len() && exact(region);
+            let touches = |b: &Rect| {
+                b.area() >= MIN_GLYPH_AREA && changed.iter().any(|c| c.intersect(b).is_some())
+            };
             let slots: Vec<Option<u16>> = blobs
                 .iter()
-                .zip(&wanted)
-                .map(|(b, w)| if *w { self.lookup(frame, b) } else { None })
+                .map(|b| {
+                    if whole_ok || touches(b) {
+                        self.lookup(frame, b)
+                    } else {
+                        None
+                    }
+                })
                 .collect();
             let misses = slots.iter().filter(|s| s.is_none()).count();
             let whole = whole_ok && misses * WHOLE_MISSES <= blobs.len();
@@ -365,18 +376,32 @@ impl GlyphCache {
             }
             // Every draw goes before any store: a store may take the slot of a glyph drawn
             // later in the region, and the viewer applies operations in order.
-            for ((blob, slot), w) in blobs.iter().zip(&slots).zip(&wanted) {
-                if let (Some(slot), true) = (slot, w) {
+            for (blob, slot) in blobs.iter().zip(&slots) {
+                if let Some(slot) = slot
+                    && (whole || touches(blob))
+                {
                     self.draw(*slot, blob, &mut out.ops);
                     if !whole {
                         out.hits.push((*blob, bg));
                     }
                 }
             }
-            for ((blob, slot), w) in blobs.iter().zip(&slots).zip(&wanted) {
-                if slot.is_none() && *w && exact(blob) {
+            for (blob, slot) in blobs.iter().zip(&slots) {
+                let stored = whole || touches(blob) || whole_ok && blob.area() >= MIN_GLYPH_AREA;
+                if slot.is_none() && stored && exact(blob) {
                     if whole {
-                        out.pixels.push(*blob);
+                        // New glyphs side by side (a new word) go as one rectangle of pixels.
+                        match out.pixels.last_mut() {
+                            Some(last)
+                                if last.x + last.w + NEAR_PIXELS >= blob.x
+                                    && last.x <= blob.x
+                                    && last.y < blob.y + blob.h
+                                    && blob.y < last.y + last.h =>
+                            {
+                                *last = last.union(blob);
+                            }
+                            _ => out.pixels.push(*blob),
+                        }
                     }
                     let slot = self.store(frame, blob);
                     out.ops.push(GlyphOp::Store { slot, rect: *blob });
@@ -440,33 +465,91 @@ impl GlyphCache {
     }
 }
 
-fn px(frame: &FrameRef<'_>, x: u32, y: u32) -> [u8; 3] {
-    let o = y as usize * frame.stride + x as usize * 4;
-    [frame.data[o], frame.data[o + 1], frame.data[o + 2]]
+/// Rows of region `r` sampled for their background.
+const ROW_SAMPLES: u32 = 128;
+/// Runs of rows shorter than this between two of one background are part of it (a row of bold
+/// text, a thin rule in text); others are not looked at for text.
+const MIN_RUN: u32 = 4;
+
+/// Region `r` cut into runs of rows that share a background: the most common colour of each of
+/// their rows, if it is at least a quarter of it. A page's code blocks, bars and table rows
+/// have their own background, against which their text is glyphs; rows with none (a picture)
+/// are left out.
+fn backgrounds(frame: &FrameRef<'_>, r: &Rect) -> Vec<(Rect, [u8; 3])> {
+    let step = (r.w / ROW_SAMPLES).max(1);
+    let samples = r.w.div_ceil(step);
+    let mut runs: Vec<(u32, u32, Option<[u8; 3]>)> = Vec::new();
+    let mut counts: Vec<([u8; 3], u32)> = Vec::with_capacity(16);
+    for y in r.y..r.y + r.h {
+        counts.clear();
+        let row = frame.row(y, r.x, r.x + r.w);
+        for p in row.chunks_exact(4 * step as usize) {
+            let c = [p[0], p[1], p[2]];
+            if let Some((_, n)) = counts.iter_mut().find(|(k, _)| *k == c) {
+                *n += 1;
+            } else if counts.len() < 16 {
+                counts.push((c, 1));
+            }
+        }
+        let bg = counts
+            .iter()
+            .max_by_key(|(_, n)| *n)
+            .filter(|(_, n)| *n * 4 >= samples)
+            .map(|(c, _)| *c);
+        match runs.last_mut() {
+            Some((_, h, last)) if *last == bg => *h += 1,
+            _ => runs.push((y, 1, bg)),
+        }
+    }
+    // A short run between two of one background joins them.
+    let mut merged: Vec<(u32, u32, Option<[u8; 3]>)> = Vec::with_capacity(runs.len());
+    let mut i = 0;
+    while i < runs.len() {
+        let (y, mut h, bg) = runs[i];
+        i += 1;
+        while i + 1 < runs.len() && runs[i].1 < MIN_RUN && runs[i + 1].2 == bg && bg.is_some() {
+            h += runs[i].1 + runs[i + 1].1;
+            i += 2;
+        }
+        merged.push((y, h, bg));
+    }
+    // Shorter runs are rules and gaps between lines (or the rows of a dither), not text.
+    merged
+        .into_iter()
+        .filter(|(_, h, _)| *h >= MIN_RUN)
+        .filter_map(|(y, h, bg)| {
+            let run = Rect {
+                x: r.x,
+                y,
+                w: r.w,
+                h,
+            };
+            let bg = bg?;
+            Some((trim_rules(frame, run, bg), bg))
+        })
+        .collect()
 }
 
-/// The region's most common colour, from a sample of about 256 of its pixels.
-fn background(frame: &FrameRef<'_>, r: &Rect) -> [u8; 3] {
-    let step = (r.area() / 256).max(1);
-    let mut counts: Vec<([u8; 3], u32)> = Vec::new();
-    let mut i = 0u64;
-    while i < r.area() {
-        let (x, y) = (
-            r.x + (i % u64::from(r.w)) as u32,
-            r.y + (i / u64::from(r.w)) as u32,
-        );
-        let c = px(frame, x, y);
-        if let Some((_, n)) = counts.iter_mut().find(|(k, _)| *k == c) {
-            *n += 1;
-        } else if counts.len() < 32 {
-            counts.push((c, 1));
-        }
-        i += step;
+/// `run` without the columns at its sides drawn in one colour other than `bg` from its top to
+/// its bottom (a border beside the text), which would make its glyphs incomplete.
+fn trim_rules(frame: &FrameRef<'_>, mut run: Rect, bg: [u8; 3]) -> Rect {
+    let rule = |x: u32| {
+        let o = run.y as usize * frame.stride + x as usize * 4;
+        let top = &frame.data[o..o + 3];
+        !is_bg(top, bg)
+            && (run.y..run.y + run.h).all(|y| {
+                let o = y as usize * frame.stride + x as usize * 4;
+                frame.data[o..o + 3] == *top
+            })
+    };
+    while run.w > 1 && rule(run.x) {
+        run.x += 1;
+        run.w -= 1;
     }
-    counts
-        .iter()
-        .max_by_key(|(_, n)| *n)
-        .map_or([0; 3], |(c, _)| *c)
+    while run.w > 1 && rule(run.x + run.w - 1) {
+        run.w -= 1;
+    }
+    run
 }
 
 fn is_bg(p: &[u8], bg: [u8; 3]) -> bool {
@@ -513,11 +596,14 @@ fn blobs(
             }
         }
     }
+    let rules_under = underlines(&mut ink, r);
     let inked: Vec<bool> = ink.chunks_exact(w).map(|row| row.contains(&true)).collect();
     // Lines of text whose glyphs reach into each other's rows (descenders, brackets, bars)
     // make one band of many lines: the grid of text lines cuts them, as the character grid
     // cuts words.
-    let line = grid(&[&inked], MAX_GLYPH_H).map(|(pitch, phase)| (pitch, (r.y + phase) % pitch));
+    let line = grid(&[&inked], MAX_GLYPH_H)
+        .cells()
+        .map(|(pitch, phase)| (pitch, (r.y + phase) % pitch));
     let boundary = |y: u32| line.is_some_and(|(pitch, phase)| (r.y + y) % pitch == phase);
     let mut bands = Vec::new();
     let mut y = 0;
@@ -545,22 +631,87 @@ fn blobs(
         }
     }
     // The character grid of the region's text as a whole (a terminal's lines share one), or
-    // failing that of each line.
+    // where there is too little text to tell, that of each line, or failing that the grid last
+    // found. Proportional text has none, and cells would cut its glyphs.
     let lines: Vec<&[bool]> = bands.iter().map(|(_, _, c)| c.as_slice()).collect();
-    let region_cell = grid(&lines, MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch));
-    if region_cell.is_some() {
-        *known = region_cell;
+    let at = |(pitch, phase): (u32, u32)| (pitch, (r.x + phase) % pitch);
+    let region_grid = grid(&lines, MAX_PITCH);
+    if let Grid::Cells(pitch, phase) = region_grid {
+        *known = Some(at((pitch, phase)));
     }
     let mut out = Vec::new();
     for (y0, y1, cols) in &bands {
-        let cell = region_cell
-            .or_else(|| {
-                grid(&[cols], MAX_PITCH).map(|(pitch, phase)| (pitch, (r.x + phase) % pitch))
-            })
-            .or(*known);
-        complete &= band_blobs(r, &ink, (*y0, *y1), cols, cell, &mut out);
+        let cell = match region_grid {
+            Grid::Cells(pitch, phase) => Some(at((pitch, phase))),
+            // A line of proportional text may look regular by chance.
+            Grid::Proportional => None,
+            Grid::Unknown => match grid(&[cols], MAX_PITCH) {
+                Grid::Cells(pitch, phase) => Some(at((pitch, phase))),
+                Grid::Proportional => None,
+                Grid::Unknown => *known,
+            },
+        };
+        band_blobs(r, &ink, (*y0, *y1), cols, cell, &mut out);
     }
+    out.extend(rules_under);
     (out, complete)
+}
+
+/// A run of proportional text is cut where a column with at most this many inked rows is
+/// followed by one with [`VALLEY_RISE`] more, at least [`MIN_CUT_W`] columns into the run.
+const VALLEY: u32 = 2;
+const VALLEY_RISE: u32 = 3;
+const MIN_CUT_W: u32 = 3;
+
+/// New glyphs at most this far apart in a region painted whole go as one rectangle of pixels.
+const NEAR_PIXELS: u32 = 8;
+
+/// Shortest underline looked for: longer than a glyph's stroke.
+const MIN_UNDERLINE: usize = 16;
+
+/// Takes the underlines out of `ink` (of region `r`) and returns them as blobs of one row, cut
+/// every [`MAX_GLYPH_W`]: runs of at least [`MIN_UNDERLINE`] inked pixels in a row, with at
+/// most a fifth of the pixels above and below them inked. An underline joins the letters of a
+/// link into one blob that never repeats; without it they are the glyphs they are everywhere.
+fn underlines(ink: &mut [bool], r: &Rect) -> Vec<Rect> {
+    let w = r.w as usize;
+    let mut out = Vec::new();
+    for y in 1..(r.h as usize).saturating_sub(1) {
+        let mut x = 0;
+        while x < w {
+            if !ink[y * w + x] {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < w && ink[y * w + x] {
+                x += 1;
+            }
+            let len = x - x0;
+            let inked = |row: usize| {
+                ink[row * w + x0..row * w + x]
+                    .iter()
+                    .filter(|i| **i)
+                    .count()
+            };
+            if len < MIN_UNDERLINE || inked(y - 1) * 5 > len || inked(y + 1) * 5 > len {
+                continue;
+            }
+            ink[y * w + x0..y * w + x].fill(false);
+            let mut left = x0 as u32;
+            while left < x as u32 {
+                let piece = MAX_GLYPH_W.min(x as u32 - left);
+                out.push(Rect {
+                    x: r.x + left,
+                    y: r.y + y as u32,
+                    w: piece,
+                    h: 1,
+                });
+                left += piece;
+            }
+        }
+    }
+    out
 }
 
 /// Character cells narrower or lower than this are not looked for.
@@ -568,12 +719,32 @@ const MIN_PITCH: u32 = 5;
 /// Character cells wider than this are not looked for.
 const MAX_PITCH: u32 = 24;
 
-/// The character grid of a band of monospaced text, as (pitch, phase): the columns at `x` with
-/// `x % pitch == phase` (in the band's coordinates) fall between characters. Anti-aliased
-/// glyphs of neighbouring cells often touch, so runs of inked columns are whole words; the grid
-/// cuts them into characters, which repeat. Found as the smallest pitch whose boundary columns
-/// are blank nearly everywhere in the band's inked extent (proportional text has none).
-fn grid(lines: &[&[bool]], max_pitch: u32) -> Option<(u32, u32)> {
+/// What the columns of some lines of text say of their character grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grid {
+    /// Monospaced: the columns at `x` with `x % pitch == phase` (in the lines' coordinates)
+    /// fall between characters.
+    Cells(u32, u32),
+    /// Enough text and no grid: proportional text, or no text.
+    Proportional,
+    /// Too little text, or too sparse, to tell.
+    Unknown,
+}
+
+impl Grid {
+    fn cells(self) -> Option<(u32, u32)> {
+        match self {
+            Grid::Cells(pitch, phase) => Some((pitch, phase)),
+            Grid::Proportional | Grid::Unknown => None,
+        }
+    }
+}
+
+/// The character grid of lines of monospaced text. Anti-aliased glyphs of neighbouring cells
+/// often touch, so runs of inked columns are whole words; the grid cuts them into characters,
+/// which repeat. Found as the smallest pitch whose boundary columns are blank far more often
+/// than the others in the lines' inked extents (proportional text has none).
+fn grid(lines: &[&[bool]], max_pitch: u32) -> Grid {
     // Each line's inked extent, as (offset, columns).
     let spans: Vec<(usize, &[bool])> = lines
         .iter()
@@ -586,7 +757,7 @@ fn grid(lines: &[&[bool]], max_pitch: u32) -> Option<(u32, u32)> {
     let len: usize = spans.iter().map(|(_, s)| s.len()).sum();
     // Too short a line says nothing about its pitch.
     if len < 6 * max_pitch as usize {
-        return None;
+        return Grid::Unknown;
     }
     // Runs wider than a character are what the grid is for.
     let inked_cols: usize = spans
@@ -594,7 +765,7 @@ fn grid(lines: &[&[bool]], max_pitch: u32) -> Option<(u32, u32)> {
         .map(|(_, s)| s.iter().filter(|i| **i).count())
         .sum();
     if inked_cols * 2 < len {
-        return None;
+        return Grid::Unknown;
     }
     // Per phase of a pitch: boundary columns, and how many of them are blank.
     let mut counts = vec![(0usize, 0usize); max_pitch as usize];
@@ -625,10 +796,10 @@ fn grid(lines: &[&[bool]], max_pitch: u32) -> Option<(u32, u32)> {
             && counts[phase].1 * 10 >= counts[phase].0 * 6
             && counts[phase].1 * total * 10 >= blank * counts[phase].0 * 16
         {
-            return Some((pitch, phase as u32));
+            return Grid::Cells(pitch, phase as u32);
         }
     }
-    None
+    Grid::Proportional
 }
 
 /// Cuts the band of rows `y0..y1` of region `r` into runs of inked columns, each at most
@@ -641,10 +812,26 @@ fn band_blobs(
     inked: &[bool],
     cell: Option<(u32, u32)>,
     out: &mut Vec<Rect>,
-) -> bool {
+) {
     let w = r.w as usize;
-    let mut complete = true;
-    let boundary = |x: u32| cell.is_some_and(|(pitch, phase)| (r.x + x) % pitch == phase);
+    // Inked rows per column, for proportional text: where a thin stroke (the arm of an `r`)
+    // runs into the stem of the next letter, the letters are cut apart, so that `rk` and `re`
+    // are the `r`, `k` and `e` found everywhere else.
+    let depth: Vec<u32> = match cell {
+        Some(_) => Vec::new(),
+        None => (0..w)
+            .map(|x| (y0..y1).filter(|&y| ink[y as usize * w + x]).count() as u32)
+            .collect(),
+    };
+    let boundary = |left: u32, x: u32| match cell {
+        Some((pitch, phase)) => (r.x + x) % pitch == phase,
+        None => {
+            x - left >= MIN_CUT_W
+                && (x as usize) < w
+                && depth[x as usize - 1] <= VALLEY
+                && depth[x as usize] >= depth[x as usize - 1] + VALLEY_RISE
+        }
+    };
     let mut x = 0u32;
     while x < r.w {
         if !inked[x as usize] {
@@ -654,7 +841,7 @@ fn band_blobs(
         let left = x;
         while x < r.w && inked[x as usize] && x - left < MAX_GLYPH_W {
             x += 1;
-            if boundary(x) {
+            if boundary(left, x) {
                 break;
             }
         }
@@ -679,17 +866,11 @@ fn band_blobs(
                 && blob.y < p.y + p.h
                 && p.y >= r.y + y0
         });
-        if blob.w * blob.h < MIN_GLYPH_AREA
-            && let Some(prev) = touching
-        {
-            *prev = prev.union(&blob);
-        } else if blob.w * blob.h >= MIN_GLYPH_AREA {
-            out.push(blob);
-        } else {
-            complete = false;
+        match touching {
+            Some(prev) if blob.area() < MIN_GLYPH_AREA => *prev = prev.union(&blob),
+            _ => out.push(blob),
         }
     }
-    complete
 }
 
 fn hash_blob(frame: &FrameRef<'_>, r: &Rect) -> u64 {

@@ -1987,3 +1987,139 @@ fn a_region_is_written_as_opaque_rgba_where_asked_and_never_out_of_bounds() {
     assert!(!fb.write_rgba(&r, &mut dst, pitch, (2, 8)));
     assert_eq!(dst, before);
 }
+
+proptest! {
+    #[test]
+    fn a_rectangle_minus_another_leaves_exactly_the_rest(
+        a in (0u32..40, 0u32..40, 1u32..40, 1u32..40),
+        b in (0u32..40, 0u32..40, 1u32..40, 1u32..40),
+    ) {
+        let a = Rect { x: a.0, y: a.1, w: a.2, h: a.3 };
+        let b = Rect { x: b.0, y: b.1, w: b.2, h: b.3 };
+        let pieces = a.minus(&b);
+        for x in 0..80 {
+            for y in 0..80 {
+                let p = Rect { x, y, w: 1, h: 1 };
+                let inside = |r: &Rect| r.intersect(&p).is_some();
+                let n = pieces.iter().filter(|r| inside(r)).count();
+                prop_assert_eq!(n, usize::from(inside(&a) && !inside(&b)), "({}, {})", x, y);
+            }
+        }
+    }
+}
+
+/// Paints proportional glyph `g` with its top-left corner at (`x`, `y`) and returns its width:
+/// 4 to 12 columns of anti-aliased shades of `fg` on `bg`, the first a stem of ten rows. Every
+/// fourth glyph ends in a thin arm, one pixel high, which the next glyph touches (as `r` does
+/// in `rk`).
+fn paint_prop(buf: &mut [u8], w: u32, (x, y): (u32, u32), g: u32, fg: [u8; 3], bg: [u8; 3]) -> u32 {
+    let gw = 4 + g * 5 % 9;
+    let arm = g.is_multiple_of(4);
+    for dx in 0..gw {
+        for dy in 2..12u32 {
+            let ink = if dx == 0 {
+                true
+            } else if arm && dx == gw - 1 {
+                dy == 4
+            } else {
+                dy % 4 == 2 || (g * 7 + dx * 13 + dy * 29) % 11 < 5
+            };
+            if ink {
+                let a = 60 + ((g * 5 + dx * 3 + dy) % 4) as u8 * 60;
+                let o = (((y + dy) * w + x + dx) * 4) as usize;
+                buf[o..o + 3].copy_from_slice(&Colours::blend(bg, fg, a));
+            }
+        }
+    }
+    gw
+}
+
+/// A web page of `rows` lines (16 rows each) from line `first` of an endless article: words of
+/// proportional glyphs in two colours, every fifth word a link (underlined), and lines 6 to 9
+/// a code block of its own grey background holding monospaced glyphs.
+fn web_page(w: u32, rows: u32, first: u32) -> Vec<u8> {
+    let (white, grey) = ([255, 255, 255], [238, 240, 244]);
+    let (ink, link) = ([30, 30, 30], [200, 90, 10]);
+    let mut buf = solid(w, rows * 16, white);
+    for row in 0..rows {
+        let line = first + row;
+        let top = row * 16;
+        if (6..10).contains(&row) {
+            for y in top..top + 16 {
+                for x in 0..w {
+                    let o = ((y * w + x) * 4) as usize;
+                    buf[o..o + 3].copy_from_slice(&grey);
+                }
+            }
+            for col in 2..(line * 7 % 30 + 10).min(w / 9) {
+                let g = ((line * 13 + col * 7) % 20) as u8;
+                paint_glyph(&mut buf, w, col, row, g, [40, 40, 120], grey);
+            }
+            continue;
+        }
+        let mut x = 4;
+        let mut word = 0;
+        while x + 60 < w {
+            let fg = if word % 5 == 4 { link } else { ink };
+            let start = x;
+            for k in 0..(line * 3 + word * 5) % 5 + 2 {
+                let g = (line * 7 + word * 11 + k * 5) % 16;
+                x += paint_prop(&mut buf, w, (x, top), g, fg, white);
+                // After an arm, the next glyph touches it.
+                x += u32::from(!g.is_multiple_of(4));
+            }
+            if fg == link && x - start >= 16 {
+                for lx in start..x {
+                    let o = (((top + 14) * w + lx) * 4) as usize;
+                    buf[o..o + 3].copy_from_slice(&link);
+                }
+            }
+            x += 6;
+            word += 1;
+        }
+    }
+    buf
+}
+
+#[test]
+fn a_web_page_with_links_and_a_code_block_is_drawn_whole_from_the_cache() {
+    // Proportional text has no character grid (and must not be cut at the one of the code
+    // block); touching glyphs are cut where a thin arm meets a stem; a link's underline is not
+    // part of its letters; the code block is text on a background of its own.
+    let (w, rows) = (9 * 60, 20);
+    let h = rows * 16;
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let first = web_page(w, rows, 0);
+    encoded_bytes(&mut enc, &mut fb, &whole(&first, w, h), 0);
+    for page in 1..4 {
+        let next = web_page(w, rows, page * 20);
+        let f = whole(&next, w, h);
+        let rects = enc.diff(&f, None, u64::from(page) * 1000).expect("diff");
+        let mut fills = Vec::new();
+        for part in enc
+            .encode(&f, &rects, u64::from(page), Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            for op in decode_ops(&part.glyphs).expect("ops") {
+                match op {
+                    // Underlines of new lengths are new; letters are not.
+                    GlyphOp::Store { rect, .. } => {
+                        assert_eq!(
+                            rect.h, 1,
+                            "page {page} stores {rect:?}: its glyphs were known"
+                        )
+                    }
+                    GlyphOp::Fill { colour, .. } => fills.push(colour),
+                    _ => {}
+                }
+            }
+            fb.apply(&part).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &next[..], "page {page} is exact");
+        assert!(
+            fills.contains(&[238, 240, 244]) && fills.contains(&[255, 255, 255]),
+            "page {page}: the code block and the text are painted whole: {fills:?}"
+        );
+    }
+}

@@ -68,6 +68,39 @@ impl Rect {
         )
     }
 
+    /// This rectangle without `o`: at most four pieces (above, below, left and right of it).
+    pub fn minus(&self, o: &Rect) -> Vec<Rect> {
+        let Some(i) = self.intersect(o) else {
+            return vec![*self];
+        };
+        let (x1, y1) = (self.x + self.w, self.y + self.h);
+        let (ix1, iy1) = (i.x + i.w, i.y + i.h);
+        [
+            Rect {
+                h: i.y - self.y,
+                ..*self
+            },
+            Rect {
+                y: iy1,
+                h: y1 - iy1,
+                ..*self
+            },
+            Rect {
+                x: self.x,
+                w: i.x - self.x,
+                ..i
+            },
+            Rect {
+                x: ix1,
+                w: x1 - ix1,
+                ..i
+            },
+        ]
+        .into_iter()
+        .filter(|r| r.w > 0 && r.h > 0)
+        .collect()
+    }
+
     /// Smallest rectangle covering both.
     pub fn union(&self, o: &Rect) -> Rect {
         let x0 = self.x.min(o.x);
