@@ -24,6 +24,7 @@ mod queue;
 mod report;
 mod scenarios;
 mod video;
+mod web;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ const ALL: &[&str] = &[
     "scroll-aa",
     "scroll-lines-aa",
     "scroll-photo",
+    "scroll-web",
+    "scroll-web-text",
     "drag",
     "photo",
     "photo-smooth",
@@ -72,8 +75,8 @@ const H: u16 = 1080;
 )]
 struct Cli {
     /// Comma-separated scenarios: typing, typing-aa, scroll, scroll-aa, scroll-lines-aa,
-    /// scroll-photo, drag, photo, photo-smooth, photo-auto, video, glass, idle, files, queue
-    /// (default: all).
+    /// scroll-photo, scroll-web, scroll-web-text, drag, photo, photo-smooth, photo-auto, video,
+    /// glass, idle, files, queue (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -266,6 +269,8 @@ async fn on_one_session(scenarios: &[String]) -> anyhow::Result<Vec<measure::Res
             "scroll-aa" => scroll(&bench, Text::AntiAliased).await?,
             "scroll-lines-aa" => scroll_lines(&bench).await?,
             "scroll-photo" => scroll_photo(&bench).await?,
+            "scroll-web" => web::scroll_web(&bench, true).await?,
+            "scroll-web-text" => web::scroll_web(&bench, false).await?,
             "drag" => drag(&bench).await?,
             "photo" => photos(&bench, Quality::Sharp, "photo", SETTLE).await?,
             "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth", SETTLE).await?,
