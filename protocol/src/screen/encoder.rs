@@ -347,6 +347,20 @@ impl TileEncoder {
             return Ok(self.start(frame, now_ms));
         }
         self.find_moves(frame, hints, now_ms);
+        // What a move exposes (the lines scrolled into view) is new content, not motion: it
+        // does not heat its tiles.
+        let moved = self
+            .moves
+            .iter()
+            .filter_map(|m| match m {
+                GlyphOp::Copy { src, x, y } => Some(src.union(&Rect {
+                    x: *x,
+                    y: *y,
+                    ..*src
+                })),
+                _ => None,
+            })
+            .reduce(|a, b| a.union(&b));
         let (tw, th) = (w.div_ceil(TILE), h.div_ceil(TILE));
         let mask = hints.map(|hints| hint_mask(hints, w, h));
         // Tiles wholly under a running video are only checked for a change: it sends them
@@ -379,7 +393,8 @@ impl TileEncoder {
                     out.push(r);
                     let since = now_ms.saturating_sub(self.changed_at[t]);
                     self.gap[t] = since;
-                    let quick = since <= MOTION_GAP_MS;
+                    let exposed = moved.is_some_and(|m| m.intersect(&r).is_some());
+                    let quick = since <= MOTION_GAP_MS && !exposed;
                     self.heat[t] = if quick {
                         self.heat[t].saturating_add(1)
                     } else {

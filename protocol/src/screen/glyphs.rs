@@ -660,7 +660,7 @@ fn blobs(
 /// A run of proportional text is cut where a column with at most this many inked rows is
 /// followed by one with [`VALLEY_RISE`] more, at least [`MIN_CUT_W`] columns into the run.
 const VALLEY: u32 = 2;
-const VALLEY_RISE: u32 = 3;
+const VALLEY_RISE: u32 = 2;
 const MIN_CUT_W: u32 = 3;
 
 /// New glyphs at most this far apart in a region painted whole go as one rectangle of pixels.

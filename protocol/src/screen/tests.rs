@@ -2123,3 +2123,27 @@ fn a_web_page_with_links_and_a_code_block_is_drawn_whole_from_the_cache() {
         );
     }
 }
+
+#[test]
+fn a_page_of_pictures_scrolled_step_by_step_stays_exact_in_auto() {
+    // Each step of a scroll exposes new rows of pictures at the bottom: new content, not motion,
+    // which on a fast link goes exact at once rather than as video refined later.
+    let (w, h, step) = (320u32, 240u32, 24u32);
+    let tall = photo(w, h * 2);
+    let rows = |top: u32| tall[(top * w * 4) as usize..((top + h) * w * 4) as usize].to_vec();
+    let frames: Vec<Vec<u8>> = (0..8).map(|k| rows(k * step)).collect();
+    let times: Vec<u64> = (0..8).map(|k| 1000 + k * 80).collect();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FakeVideo::default()));
+    let mut enc = TileEncoder::with_video(Box::new(FakeVideoEncoder(log.clone())));
+    enc.set_quality(Quality::Auto);
+    let mut fb = Framebuffer::new();
+    let mut dec = FakeVideoDecoder::default();
+    let sent = play_at(&mut enc, &mut fb, &mut dec, &frames, &times, w, h);
+    assert!(
+        sent.iter().all(Vec::is_empty),
+        "every step is exact: {:?}",
+        sent.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert!(log.lock().expect("lock").pictures.is_empty());
+    assert_eq!(fb.pixels(), &frames[7][..]);
+}
