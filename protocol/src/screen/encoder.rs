@@ -88,8 +88,8 @@ const VIDEO_BACKOFF_MS: u64 = 3000;
 const VIDEO_SETTLE_MS: u64 = 150;
 
 /// A video younger than this many pictures may end sooner than [`VIDEO_SETTLE_MS`]: it was a
-/// burst of changes (a page scrolled one step, a picture redrawn in two passes), and ending it
-/// costs little.
+/// burst of changes (a picture redrawn in two passes, a page of pictures scrolled on a slow
+/// link), and ending it costs little.
 const VIDEO_YOUNG_PICTURES: u32 = 3;
 
 impl Clip {

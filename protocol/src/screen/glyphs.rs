@@ -2,10 +2,13 @@
 //! reference to the viewer's copy instead of as pixels.
 //!
 //! Text is made of a few hundred distinct glyphs (a character in a colour on a background)
-//! repeated everywhere. Inside the lossless rectangles of a frame, gathered into clusters so that
-//! the tile grid does not cut text, the encoder finds glyph-like blobs: against the region's
-//! background colour, bands of rows with something drawn in them, cut into runs of columns with
-//! something drawn in them, each trimmed to its own rows. A blob the viewer holds already becomes
+//! repeated everywhere. Inside the lossless rectangles of a frame, gathered into clusters (and a
+//! margin) so that neither the tile grid nor the edge of a change cuts text, and cut into runs
+//! of rows that share a background (a web page's code block has its own), the encoder finds
+//! glyph-like blobs: against the run's background colour, bands of rows with something drawn in
+//! them, cut into runs of columns with something drawn in them, each trimmed to its own rows.
+//! Underlines are blobs of their own, and in proportional text, letters that touch are cut where
+//! a thin stroke meets a stem. A blob the viewer holds already becomes
 //! a [`GlyphOp::Draw`] of its slot (and is painted as background in the pixel data, where it
 //! then costs nothing); a new one is sent as pixels and followed by a [`GlyphOp::Store`] into a
 //! slot. A keystroke is then a draw of the typed glyph and of the cursor.
@@ -20,7 +23,8 @@
 //! and do not join every row into one band. In monospaced text, where anti-aliased glyphs of
 //! neighbouring cells touch, the grid of character cells and of text lines (found from the
 //! columns and rows that are blank far more often than the others at one pitch, over the whole
-//! region, and remembered for regions too small to show it) cuts runs and bands further, so that
+//! region, and assumed only for regions too small to show whether they have one) cuts runs and
+//! bands further, so that
 //! a blob is one character, which repeats, rather than a word, which rarely does. A speck of
 //! anti-aliasing that bleeds over a cell boundary stays with the glyph it bleeds from.
 //!
