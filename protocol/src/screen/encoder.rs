@@ -952,10 +952,11 @@ pub(super) fn merge_down(out: &mut Vec<Rect>, cur: usize) {
 const GLYPH_MARGIN: (u32, u32) = (16, 4);
 
 /// Where to look for glyphs: the lossless rectangles gathered into clusters (rectangles at most
-/// a tile apart), each looked at as its bounding box and a margin, so that text cut by the tile
-/// grid or by the edge of what changed is found whole and a page's character grid is seen at
-/// once; a cluster that a lossy rectangle crosses is looked at rectangle by rectangle.
-fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<Rect> {
+/// a tile apart), each looked at as its bounding box, in that box and a margin, so that text
+/// cut by the tile grid or by the edge of what changed is found whole and a page's character
+/// grid is seen at once; a cluster that a lossy rectangle crosses is looked at rectangle by
+/// rectangle. Pairs of the region and where it is looked at.
+fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<(Rect, Rect)> {
     let near = |a: &Rect, b: &Rect| {
         let grown = Rect {
             x: a.x.saturating_sub(TILE),
@@ -1001,9 +1002,9 @@ fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<Rect> {
             screen,
         );
         match grown {
-            Some(g) if apart(&g) => out.push(g),
-            _ if apart(&bbox) => out.push(bbox),
-            _ => out.extend(rects),
+            Some(g) if apart(&g) => out.push((bbox, g)),
+            _ if apart(&bbox) => out.push((bbox, bbox)),
+            _ => out.extend(rects.into_iter().map(|r| (r, r))),
         }
     }
     out

@@ -334,21 +334,31 @@ impl GlyphCache {
         *self = GlyphCache::default();
     }
 
-    /// Finds the blobs of `regions` (which must lie inside `frame`) that touch `changed`, and
-    /// decides for each whether it is drawn from the cache or stored. A blob is stored only if
-    /// `exact` says the viewer will hold it exactly once the frame is applied.
+    /// Finds the blobs of `regions` (pairs of a region and the larger one it is looked at in,
+    /// both inside `frame`) that touch `changed`, and decides for each whether it is drawn from
+    /// the cache or stored. A blob is stored only if `exact` says the viewer will hold it
+    /// exactly once the frame is applied. Blobs are looked for in the larger region, so that a
+    /// glyph the region's edge crosses is found whole, but only those that reach into the region
+    /// are drawn, and only the region is ever painted whole.
     pub(super) fn pass(
         &mut self,
         frame: &FrameRef<'_>,
-        regions: &[Rect],
+        regions: &[(Rect, Rect)],
         changed: &[Rect],
         exact: impl Fn(&Rect) -> bool,
     ) -> GlyphPass {
         let mut out = GlyphPass::default();
-        let parts: Vec<(Rect, [u8; 3])> =
-            regions.iter().flat_map(|r| backgrounds(frame, r)).collect();
-        for &(ref region, bg) in &parts {
-            let (blobs, complete) = blobs(frame, region, bg, &mut self.cell);
+        let parts: Vec<(Rect, Rect, [u8; 3])> = regions
+            .iter()
+            .flat_map(|(core, look)| {
+                backgrounds(frame, look)
+                    .into_iter()
+                    .filter_map(|(run, bg)| run.intersect(core).map(|region| (region, run, bg)))
+            })
+            .collect();
+        for &(ref region, ref run, bg) in &parts {
+            let (mut blobs, complete) = blobs(frame, run, bg, &mut self.cell);
+            blobs.retain(|b| b.intersect(region).is_some());
             // A region that is nothing but glyphs on one background, nearly all of them held by
             // the viewer, is a fill and the draws of all its glyphs, changed or not: its pixels
             // cost nothing, and the glyphs read as the text they are. Otherwise only the glyphs

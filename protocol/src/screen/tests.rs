@@ -2147,3 +2147,45 @@ fn a_page_of_pictures_scrolled_step_by_step_stays_exact_in_auto() {
     assert!(log.lock().expect("lock").pictures.is_empty());
     assert_eq!(fb.pixels(), &frames[7][..]);
 }
+
+#[test]
+fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
+    // The glyph pass looks around a change to find glyphs whole, but paints only what changed:
+    // the neighbours of a typed character are not drawn again.
+    let (w, h) = (9 * 40, 16 * 4);
+    let (bg, fg) = ([250, 250, 250], [20, 20, 20]);
+    let mut buf = solid(w, h, bg);
+    // Two words: the glyph before the space is whole within the margin.
+    for col in (0..20).filter(|c| *c != 18) {
+        paint_glyph(&mut buf, w, col, 1, (col % 7) as u8, fg, bg);
+    }
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    encoded_bytes(&mut enc, &mut fb, &packed(&buf, w, h), 1);
+    // The known glyph 3, typed at the end of the line.
+    paint_glyph(&mut buf, w, 20, 1, 3, fg, bg);
+    let f = packed(&buf, w, h);
+    let rects = enc.diff(&f, None, 2000).expect("diff");
+    let mut ops = Vec::new();
+    for part in enc
+        .encode(&f, &rects, 2, Timing::default(), &InOrder)
+        .expect("encode")
+    {
+        ops.extend(decode_ops(&part.glyphs).expect("ops"));
+        fb.apply(&part).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &buf[..]);
+    let draws: Vec<u32> = ops
+        .iter()
+        .filter_map(|op| match op {
+            GlyphOp::Draw { x, .. } => Some(*x),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(draws, [181], "only the typed glyph is drawn: {ops:?}");
+    assert!(
+        ops.iter()
+            .all(|op| !matches!(op, GlyphOp::Fill { rect, .. } if rect.x < 180)),
+        "nothing left of the typed glyph is painted again: {ops:?}"
+    );
+}
