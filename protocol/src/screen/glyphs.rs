@@ -649,21 +649,26 @@ fn blobs(
     // found. Proportional text has none, and cells would cut its glyphs.
     let lines: Vec<&[bool]> = bands.iter().map(|(_, _, c)| c.as_slice()).collect();
     let at = |(pitch, phase): (u32, u32)| (pitch, (r.x + phase) % pitch);
+    // A grid too faint to be found in a few short lines may still be the one found before; a
+    // line of proportional text may look regular by chance, but not like that grid.
+    let before = *known;
+    let known_fits =
+        |lines: &[&[bool]]| before.filter(|&(p, abs)| fits(lines, p, (abs + p - r.x % p) % p));
+    let found = |lines: &[&[bool]], grid: Grid| match grid {
+        Grid::Cells(pitch, phase) => Some(at((pitch, phase))),
+        Grid::Proportional => known_fits(lines),
+        Grid::Unknown => before,
+    };
     let region_grid = grid(&lines, MAX_PITCH);
-    if let Grid::Cells(pitch, phase) = region_grid {
-        *known = Some(at((pitch, phase)));
+    let region_cell = found(&lines, region_grid);
+    if matches!(region_grid, Grid::Cells(..)) {
+        *known = region_cell;
     }
     let mut out = Vec::new();
     for (y0, y1, cols) in &bands {
         let cell = match region_grid {
-            Grid::Cells(pitch, phase) => Some(at((pitch, phase))),
-            // A line of proportional text may look regular by chance.
-            Grid::Proportional => None,
-            Grid::Unknown => match grid(&[cols], MAX_PITCH) {
-                Grid::Cells(pitch, phase) => Some(at((pitch, phase))),
-                Grid::Proportional => None,
-                Grid::Unknown => *known,
-            },
+            Grid::Cells(..) | Grid::Proportional => region_cell,
+            Grid::Unknown => found(&[cols], grid(&[cols], MAX_PITCH)),
         };
         band_blobs(r, &ink, (*y0, *y1), cols, cell, &mut out);
     }
@@ -759,15 +764,7 @@ impl Grid {
 /// which repeat. Found as the smallest pitch whose boundary columns are blank far more often
 /// than the others in the lines' inked extents (proportional text has none).
 fn grid(lines: &[&[bool]], max_pitch: u32) -> Grid {
-    // Each line's inked extent, as (offset, columns).
-    let spans: Vec<(usize, &[bool])> = lines
-        .iter()
-        .filter_map(|inked| {
-            let first = inked.iter().position(|i| *i)?;
-            let last = inked.iter().rposition(|i| *i)?;
-            Some((first, &inked[first..=last]))
-        })
-        .collect();
+    let spans = spans(lines);
     let len: usize = spans.iter().map(|(_, s)| s.len()).sum();
     // Too short a line says nothing about its pitch.
     if len < 6 * max_pitch as usize {
@@ -785,35 +782,69 @@ fn grid(lines: &[&[bool]], max_pitch: u32) -> Grid {
     let mut counts = vec![(0usize, 0usize); max_pitch as usize];
     for pitch in MIN_PITCH..=max_pitch {
         let counts = &mut counts[..pitch as usize];
-        counts.fill((0, 0));
-        for (first, span) in &spans {
-            let mut phase = (*first as u32 % pitch) as usize;
-            for ink in span.iter() {
-                let c = &mut counts[phase];
-                c.0 += 1;
-                c.1 += usize::from(!*ink);
-                phase += 1;
-                if phase == pitch as usize {
-                    phase = 0;
-                }
-            }
-        }
+        phase_counts(&spans, counts);
         // The boundary columns are blank far more often than the others: most of the time,
         // and at least 1.6 times as often as a column of the pitch on average.
-        let (total, blank) = counts
-            .iter()
-            .fold((0, 0), |(t, b), &(ct, cb)| (t + ct, b + cb));
         if let Some((phase, _)) = counts.iter().enumerate().max_by_key(|(_, c)| {
             // Compares blank / total across phases without dividing.
             c.1 * 1_000_000 / c.0.max(1)
-        }) && counts[phase].0 >= 6
-            && counts[phase].1 * 10 >= counts[phase].0 * 6
-            && counts[phase].1 * total * 10 >= blank * counts[phase].0 * 16
+        }) && boundary_blank(counts, phase, 6, 16)
         {
             return Grid::Cells(pitch, phase as u32);
         }
     }
     Grid::Proportional
+}
+
+/// Whether a grid found elsewhere, (`pitch`, `phase`) in the lines' coordinates, is that of
+/// these lines too: its boundary columns are blank 40 % of the time and 1.5 times as often as
+/// a column on average (dense text touches more; a looser test than finding a grid, which tries
+/// every pitch and phase).
+fn fits(lines: &[&[bool]], pitch: u32, phase: u32) -> bool {
+    let mut counts = vec![(0usize, 0usize); pitch as usize];
+    phase_counts(&spans(lines), &mut counts);
+    boundary_blank(&counts, phase as usize, 4, 15)
+}
+
+/// Each line's inked extent, as (offset, columns).
+fn spans<'a>(lines: &[&'a [bool]]) -> Vec<(usize, &'a [bool])> {
+    lines
+        .iter()
+        .filter_map(|inked| {
+            let first = inked.iter().position(|i| *i)?;
+            let last = inked.iter().rposition(|i| *i)?;
+            Some((first, &inked[first..=last]))
+        })
+        .collect()
+}
+
+/// Per phase of the pitch `counts.len()`: the columns of `spans` at that phase, and how many
+/// of them are blank.
+fn phase_counts(spans: &[(usize, &[bool])], counts: &mut [(usize, usize)]) {
+    let pitch = counts.len();
+    counts.fill((0, 0));
+    for (first, span) in spans {
+        let mut phase = first % pitch;
+        for ink in span.iter() {
+            let c = &mut counts[phase];
+            c.0 += 1;
+            c.1 += usize::from(!*ink);
+            phase += 1;
+            if phase == pitch {
+                phase = 0;
+            }
+        }
+    }
+}
+
+/// Whether the columns at `phase` are blank at least `least` tenths of the time, and `times`
+/// tenths as often as all columns.
+fn boundary_blank(counts: &[(usize, usize)], phase: usize, least: usize, times: usize) -> bool {
+    let (total, blank) = counts
+        .iter()
+        .fold((0, 0), |(t, b), &(ct, cb)| (t + ct, b + cb));
+    let (n, b) = counts[phase];
+    n >= 6 && b * 10 >= n * least && b * total * 10 >= blank * n * times
 }
 
 /// Cuts the band of rows `y0..y1` of region `r` into runs of inked columns, each at most
