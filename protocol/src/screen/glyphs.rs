@@ -23,10 +23,10 @@
 //! and do not join every row into one band. In monospaced text, where anti-aliased glyphs of
 //! neighbouring cells touch, the grid of character cells and of text lines (found from the
 //! columns and rows that are blank far more often than the others at one pitch, over the whole
-//! region, and assumed only for regions too small to show whether they have one) cuts runs and
-//! bands further, so that
-//! a blob is one character, which repeats, rather than a word, which rarely does. A speck of
-//! anti-aliasing that bleeds over a cell boundary stays with the glyph it bleeds from.
+//! region, and assumed for regions too small to show whether they have one or whose lines fit
+//! it) cuts runs and bands further, so that a blob is one character, which repeats, rather than
+//! a word, which rarely does. A speck of anti-aliasing that bleeds over a cell boundary stays
+//! with the glyph it bleeds from.
 //!
 //! The viewer is a slave of the encoder: it does what it is told, in order, and checks every
 //! slot and rectangle first. Copies of regions that moved (see `scroll.rs`) and fills go in a
