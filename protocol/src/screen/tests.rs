@@ -2189,3 +2189,110 @@ fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
         "nothing left of the typed glyph is painted again: {ops:?}"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Pages of text-like content (bands of background, glyphs stamped from a small set in a
+    /// few colours, underlines, blocks of another background), changed a piece at a time or
+    /// scrolled: whatever the glyph pass finds, paints whole or leaves to the pixels, the viewer
+    /// ends up with the frame exactly.
+    #[test]
+    fn text_like_pages_converge(
+        seed in any::<u64>(),
+        steps in prop::collection::vec((0u32..4, 0u32..200, 0u32..120, any::<u64>()), 1..8),
+    ) {
+        let (w, h) = (200u32, 120u32);
+        let mut rng = seed | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let bgs = [[255, 255, 255], [238, 240, 244], [30, 30, 30]];
+        let inks = [[20, 20, 20], [200, 90, 10], [40, 140, 60]];
+        // Stamps: small glyph-like shapes, ink or not per pixel.
+        let stamps: Vec<(u32, u32, Vec<bool>)> = (0..12)
+            .map(|_| {
+                let (sw, sh) = (1 + next() as u32 % 9, 1 + next() as u32 % 14);
+                (sw, sh, (0..sw * sh).map(|_| next() % 3 != 0).collect())
+            })
+            .collect();
+        let page = |top: u32, rng: &mut dyn FnMut() -> u64| -> Vec<u8> {
+            let mut buf = solid(w, h, bgs[0]);
+            let mut y = 0;
+            while y < h {
+                let bh = (4 + rng() as u32 % 30).min(h - y);
+                let bg = bgs[((rng() as u32 + top) % 3) as usize];
+                for yy in y..y + bh {
+                    for x in 0..w {
+                        let o = ((yy * w + x) * 4) as usize;
+                        buf[o..o + 3].copy_from_slice(&bg);
+                    }
+                }
+                let mut x = rng() as u32 % 6;
+                while x + 10 < w && bh > 2 {
+                    let (sw, sh, ink) = &stamps[rng() as usize % stamps.len()];
+                    let fg = inks[rng() as usize % inks.len()];
+                    let dy = y + rng() as u32 % bh.saturating_sub(*sh).max(1);
+                    for (i, on) in ink.iter().enumerate() {
+                        let (px, py) = (x + i as u32 % sw, dy + i as u32 / sw);
+                        if *on && py < h {
+                            let o = ((py * w + px) * 4) as usize;
+                            buf[o..o + 3].copy_from_slice(&Colours::blend(bg, fg, 90 + (i as u8 % 3) * 60));
+                        }
+                    }
+                    if rng().is_multiple_of(5) && dy + sh + 1 < h {
+                        for px in x..(x + 20).min(w) {
+                            let o = (((dy + sh + 1) * w + px) * 4) as usize;
+                            buf[o..o + 3].copy_from_slice(&fg);
+                        }
+                    }
+                    x += sw + rng() as u32 % 3;
+                }
+                y += bh;
+            }
+            buf
+        };
+        let mut cur = page(0, &mut next);
+        let mut enc = TileEncoder::new();
+        let mut fb = Framebuffer::new();
+        roundtrip(&mut enc, &mut fb, &packed(&cur, w, h), 0);
+        for (i, (kind, x, y, s)) in steps.into_iter().enumerate() {
+            let mut local = s | 1;
+            let mut r = move || {
+                local ^= local << 13;
+                local ^= local >> 7;
+                local ^= local << 17;
+                local
+            };
+            match kind {
+                // A new page.
+                0 => cur = page(x, &mut r),
+                // The page scrolled up by some rows, new rows below.
+                1 => {
+                    let dy = (1 + y % 40) as usize;
+                    let fresh = page(x, &mut r);
+                    let row = w as usize * 4;
+                    cur.copy_within(dy * row.., 0);
+                    let n = cur.len();
+                    cur[n - dy * row..].copy_from_slice(&fresh[..dy * row]);
+                }
+                // A piece of another page pasted in.
+                _ => {
+                    let other = page(x + 1, &mut r);
+                    let (pw, ph) = (1 + (s % 60) as u32, 1 + (s >> 8) as u32 % 40);
+                    for yy in y..(y + ph).min(h) {
+                        for xx in x..(x + pw).min(w) {
+                            let o = ((yy * w + xx) * 4) as usize;
+                            let p = [other[o], other[o + 1], other[o + 2]];
+                            cur[o..o + 3].copy_from_slice(&p);
+                        }
+                    }
+                }
+            }
+            roundtrip(&mut enc, &mut fb, &packed(&cur, w, h), i as u64 + 1);
+            prop_assert_eq!(fb.pixels(), &cur[..], "step {}", i);
+        }
+    }
+}
