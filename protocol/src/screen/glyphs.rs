@@ -379,7 +379,19 @@ impl GlyphCache {
                     }
                 })
                 .collect();
-            let misses = slots.iter().filter(|s| s.is_none()).count();
+            // A blob at the edge of where it was looked for may be a glyph cut in two (by the
+            // screen's edge, or the margin's): it goes as pixels and takes no slot.
+            let cut = |b: &Rect| {
+                b.x == run.x
+                    || b.y == run.y
+                    || b.x + b.w == run.x + run.w
+                    || b.y + b.h == run.y + run.h
+            };
+            let misses = blobs
+                .iter()
+                .zip(&slots)
+                .filter(|(b, s)| s.is_none() && !cut(b))
+                .count();
             let whole = whole_ok && misses * WHOLE_MISSES <= blobs.len();
             if whole {
                 out.fills.push(GlyphOp::Fill {
@@ -401,22 +413,27 @@ impl GlyphCache {
                 }
             }
             for (blob, slot) in blobs.iter().zip(&slots) {
-                let stored = whole || touches(blob) || whole_ok && blob.area() >= MIN_GLYPH_AREA;
-                if slot.is_none() && stored && exact(blob) {
-                    if whole {
-                        // New glyphs side by side (a new word) go as one rectangle of pixels.
-                        match out.pixels.last_mut() {
-                            Some(last)
-                                if last.x + last.w + NEAR_PIXELS >= blob.x
-                                    && last.x <= blob.x
-                                    && last.y < blob.y + blob.h
-                                    && blob.y < last.y + last.h =>
-                            {
-                                *last = last.union(blob);
-                            }
-                            _ => out.pixels.push(*blob),
+                let wanted = whole || touches(blob) || whole_ok && blob.area() >= MIN_GLYPH_AREA;
+                if slot.is_some() || !wanted {
+                    continue;
+                }
+                // In a region painted whole, a glyph not drawn goes as pixels, whether or not
+                // it can be stored (it may be cut, or reach into a tile the viewer holds lossy).
+                if whole {
+                    // New glyphs side by side (a new word) go as one rectangle of pixels.
+                    match out.pixels.last_mut() {
+                        Some(last)
+                            if last.x + last.w + NEAR_PIXELS >= blob.x
+                                && last.x <= blob.x
+                                && last.y < blob.y + blob.h
+                                && blob.y < last.y + last.h =>
+                        {
+                            *last = last.union(blob);
                         }
+                        _ => out.pixels.push(*blob),
                     }
+                }
+                if !cut(blob) && exact(blob) {
                     let slot = self.store(frame, blob);
                     out.ops.push(GlyphOp::Store { slot, rect: *blob });
                 }

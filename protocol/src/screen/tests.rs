@@ -2296,3 +2296,69 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_glyph_reaching_into_a_lossy_tile_is_still_painted_in_a_region_painted_whole() {
+    // Glyphs are looked for in a margin around what changed. One that reaches from the change
+    // into a tile the viewer holds lossy cannot be stored, but the region it changed is painted
+    // whole, so it must go as pixels.
+    let (w, h) = (160u32, 96u32);
+    let white = [255, 255, 255];
+    let stamp = |buf: &mut [u8], x: u32, y: u32, k: u32| {
+        for dx in 0..8u32 {
+            for dy in 0..10u32 {
+                if dy == 5 || (k * 7 + dx * 13 + dy * 29) % 11 < 5 {
+                    let o = (((y + dy) * w + x + dx) * 4) as usize;
+                    buf[o..o + 3].copy_from_slice(&[20, 20, 20]);
+                }
+            }
+        }
+    };
+    let photo_at = |buf: &mut [u8], seed: u64| {
+        let mut r = seed | 1;
+        for y in 32..96u32 {
+            for x in 0..60u32 {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                let o = ((y * w + x) * 4) as usize;
+                buf[o..o + 3].copy_from_slice(&[r as u8, (r >> 8) as u8, (r >> 16) as u8]);
+            }
+        }
+    };
+    let mut buf = solid(w, h, white);
+    // The glyphs the viewer will know, and the glyph beside the photograph.
+    for (i, k) in [1, 2, 3].into_iter().enumerate() {
+        stamp(&mut buf, 100 + 10 * i as u32, 70, k);
+    }
+    stamp(&mut buf, 60, 26, 0);
+    photo_at(&mut buf, 1);
+    let mut enc = TileEncoder::new();
+    enc.set_quality(Quality::Auto);
+    let mut fb = Framebuffer::new();
+    let mut dec = FakeVideoDecoder::default();
+    let mut frames = vec![buf.clone()];
+    // The photograph moves: its tiles go lossy.
+    for seed in 2..5 {
+        photo_at(&mut buf, seed);
+        frames.push(buf.clone());
+    }
+    // Then the glyph beside it changes on the right, and known glyphs follow it.
+    stamp(&mut buf, 64, 26, 4);
+    for (i, k) in [1, 2, 3].into_iter().enumerate() {
+        stamp(&mut buf, 74 + 10 * i as u32, 26, k);
+    }
+    frames.push(buf.clone());
+    let times = [0, 30, 60, 90, 100];
+    let sent = play_at(&mut enc, &mut fb, &mut dec, &frames, &times, w, h);
+    assert!(!sent[3].is_empty(), "the photograph went lossy");
+    // Left of x = 60 the photograph is still lossy; the text is exact.
+    let row =
+        |px: &[u8], y: u32| px[((y * w + 60) * 4) as usize..((y + 1) * w * 4) as usize].to_vec();
+    for y in 20..40 {
+        assert!(
+            row(fb.pixels(), y) == row(&buf, y),
+            "row {y} of the changed text is exact"
+        );
+    }
+}
