@@ -387,12 +387,16 @@ impl GlyphCache {
                     || b.x + b.w == run.x + run.w
                     || b.y + b.h == run.y + run.h
             };
+            let cuts = blobs.iter().filter(|b| cut(b)).count();
             let misses = blobs
                 .iter()
                 .zip(&slots)
                 .filter(|(b, s)| s.is_none() && !cut(b))
                 .count();
-            let whole = whole_ok && misses * WHOLE_MISSES <= blobs.len();
+            // At most a quarter of the glyphs new, and a quarter cut.
+            let whole = whole_ok
+                && misses * WHOLE_MISSES <= blobs.len() - cuts
+                && cuts * WHOLE_MISSES <= blobs.len();
             if whole {
                 out.fills.push(GlyphOp::Fill {
                     rect: *region,
