@@ -569,13 +569,8 @@ fn backgrounds(frame: &FrameRef<'_>, r: &Rect) -> Vec<(Rect, [u8; 3])> {
 /// its bottom (a border beside the text), which would make its glyphs incomplete.
 fn trim_rules(frame: &FrameRef<'_>, mut run: Rect, bg: [u8; 3]) -> Rect {
     let rule = |x: u32| {
-        let o = run.y as usize * frame.stride + x as usize * 4;
-        let top = &frame.data[o..o + 3];
-        !is_bg(top, bg)
-            && (run.y..run.y + run.h).all(|y| {
-                let o = y as usize * frame.stride + x as usize * 4;
-                frame.data[o..o + 3] == *top
-            })
+        let top = &frame.row(run.y, x, x + 1)[..3];
+        !is_bg(top, bg) && (run.y..run.y + run.h).all(|y| frame.row(y, x, x + 1)[..3] == *top)
     };
     while run.w > 1 && rule(run.x) {
         run.x += 1;

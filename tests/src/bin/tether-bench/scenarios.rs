@@ -79,19 +79,40 @@ pub(crate) fn xterm(
 
 async fn wait_window(b: &Bench) -> anyhow::Result<()> {
     let blank = b.read_screen()?;
-    let end = Instant::now() + Duration::from_secs(15);
+    appeared(b, &blank, Duration::from_secs(15)).await
+}
+
+/// Waits until the screen differs from `before` (a window appeared), then until it holds still
+/// (see [`still`]), within `deadline`.
+pub(crate) async fn appeared(b: &Bench, before: &[u8], deadline: Duration) -> anyhow::Result<()> {
+    let end = Instant::now() + deadline;
+    while b.read_screen()? == before {
+        if Instant::now() > end {
+            bail!("the window did not appear within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    still(b, end.saturating_duration_since(Instant::now())).await
+}
+
+/// Waits until the screen has held still for 300 ms (an application finished painting), and
+/// the agent shows it.
+pub(crate) async fn still(b: &Bench, deadline: Duration) -> anyhow::Result<()> {
+    let end = Instant::now() + deadline;
+    let mut last = b.read_screen()?;
+    let mut since = Instant::now();
     loop {
-        if let Some(_after) = b.settled_change(&blank).await? {
-            // Give the terminal time to finish its first paint.
-            let cur = b.read_screen()?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if b.read_screen()? == cur {
-                b.synced(Duration::from_secs(10)).await?;
-                return Ok(());
-            }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let cur = b.read_screen()?;
+        if cur != last {
+            last = cur;
+            since = Instant::now();
+        } else if since.elapsed() >= Duration::from_millis(300) {
+            b.synced(Duration::from_secs(10)).await?;
+            return Ok(());
         }
         if Instant::now() > end {
-            bail!("the window did not appear");
+            bail!("the screen did not settle within {deadline:?}");
         }
     }
 }

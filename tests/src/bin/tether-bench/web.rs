@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use crate::measure::{Bench, Result_, summarize};
-use crate::scenarios::{photo, xdotool};
+use crate::scenarios::{appeared, photo, still, xdotool};
 use crate::{H, W};
 
 /// Sections of the page; every other one has a figure (a photograph) or a code block.
@@ -187,27 +187,6 @@ figcaption{{color:#666;font-size:14px}}
     Ok(path)
 }
 
-/// Waits until the screen has held still for 300 ms, and the agent shows it.
-async fn still(b: &Bench, deadline: Duration) -> anyhow::Result<()> {
-    let end = Instant::now() + deadline;
-    let mut last = b.read_screen()?;
-    let mut since = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let cur = b.read_screen()?;
-        if cur != last {
-            last = cur;
-            since = Instant::now();
-        } else if since.elapsed() >= Duration::from_millis(300) {
-            b.synced(Duration::from_secs(10)).await?;
-            return Ok(());
-        }
-        if Instant::now() > end {
-            bail!("the browser did not settle within {deadline:?}");
-        }
-    }
-}
-
 /// The page in Chromium, [`PAGES`] times Page Down; with photographs or not.
 pub(crate) async fn scroll_web(b: &Bench, photos: bool) -> anyhow::Result<Result_> {
     let dir = tempfile::tempdir()?;
@@ -216,14 +195,7 @@ pub(crate) async fn scroll_web(b: &Bench, photos: bool) -> anyhow::Result<Result
     let display = b.x.display();
     let blank = b.read_screen()?;
     let _browser = browser(&display, &page, profile.path())?;
-    let end = Instant::now() + Duration::from_secs(30);
-    while b.read_screen()? == blank {
-        if Instant::now() > end {
-            bail!("the browser did not appear");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    still(b, Duration::from_secs(30)).await?;
+    appeared(b, &blank, Duration::from_secs(30)).await?;
     // A click beside the article (on no link) gives the page the keyboard.
     xdotool(&display, &["mousemove", "150", "600", "click", "1"])?;
     still(b, Duration::from_secs(10)).await?;
