@@ -79,6 +79,9 @@ struct Worker {
     quality: Arc<AtomicU8>,
     /// Whether frames take long to be acknowledged (set by the stream loop from the round trip).
     congested: Arc<AtomicBool>,
+    /// What the viewer's stream already carried: parts are packed against it as they are made,
+    /// in the order they are sent.
+    stream: StreamWriter,
 }
 
 /// Round trip above which the link counts as slow, and below which it is fine again.
@@ -125,8 +128,21 @@ fn local_damage(rects: &[Rect], m: &MonitorInfo) -> Vec<Rect> {
 
 impl Worker {
     /// Waits for the monitor to change (or for the capturer's wake-up), then captures and
-    /// encodes the change.
+    /// encodes the change, packed for the stream (see [`StreamWriter`]): the parts must be sent,
+    /// all and in order.
     fn step(&mut self) -> Result<Option<Vec<ScreenMsg>>, ViewerError> {
+        let Some(mut parts) = self.encode_change()? else {
+            return Ok(None);
+        };
+        for p in &mut parts {
+            let ScreenMsg::Update(u) = p;
+            self.stream.compact(u)?;
+        }
+        Ok(Some(parts))
+    }
+
+    /// [`Self::step`] before packing.
+    fn encode_change(&mut self) -> Result<Option<Vec<ScreenMsg>>, ViewerError> {
         let now_ms = || self.epoch.elapsed().as_millis() as u64;
         // The link as the acknowledgements measure it, and the viewer's mode, apply to this very
         // frame.
@@ -236,6 +252,7 @@ impl Worker {
             epoch: Instant::now(),
             quality: Arc::new(AtomicU8::new(0)),
             congested: Arc::new(AtomicBool::new(false)),
+            stream: StreamWriter::new(),
         })
     }
 }
@@ -254,7 +271,6 @@ async fn pump(
     let congested = worker.congested.clone();
     let mut held: Vec<ViewerMsg> = Vec::new();
     let mut closed = false;
-    let mut stream = StreamWriter::new();
     loop {
         for m in held.drain(..) {
             handle(m, &mut window, &mut worker, start);
@@ -299,12 +315,11 @@ async fn pump(
         let Some(parts) = res? else {
             continue;
         };
+        // Packed already: the window counts what the link carries.
         let bytes: usize = parts.iter().map(ScreenMsg::picture_len).sum();
         let ask = window.wants_ack(bytes, start.elapsed());
         let n = parts.len();
         for (i, mut p) in parts.into_iter().enumerate() {
-            let ScreenMsg::Update(u) = &mut p;
-            stream.compact(u);
             if ask && i + 1 == n {
                 p.ask_ack();
             }

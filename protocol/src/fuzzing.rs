@@ -125,13 +125,19 @@ pub fn input_gate(data: &[u8]) {
     }
 }
 
-/// Decodes arbitrary bytes as screen updates and applies them to one framebuffer.
+/// Decodes arbitrary bytes as screen updates and passes them through one stream reader and one
+/// framebuffer, as the viewer does.
 pub fn screen_updates(data: &[u8]) {
     let mut fb = Framebuffer::new();
+    let mut stream = crate::screen::StreamReader::new();
     let mut rest = data;
     while !rest.is_empty() {
         match postcard::take_from_bytes::<ScreenMsg>(rest) {
-            Ok((ScreenMsg::Update(u), tail)) => {
+            Ok((ScreenMsg::Update(mut u), tail)) => {
+                // As the viewer does: a part the stream refuses ends it.
+                if stream.expand(&mut u).is_err() {
+                    break;
+                }
                 let _ = fb.apply(&u);
                 rest = tail;
             }

@@ -98,6 +98,10 @@ impl Framebuffer {
                 zstd::bulk::decompress(&upd.data, expected)
                     .map_err(|e| CodecError::Corrupt(e.to_string()))?,
             ),
+            // Unpacking needs the stream's context, which only its StreamReader has.
+            Encoding::Packed => {
+                return Err(CodecError::Corrupt("a packed part was not unpacked".into()));
+            }
         };
         if raw.len() != expected {
             return Err(CodecError::DataLength {

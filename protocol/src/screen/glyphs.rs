@@ -56,8 +56,6 @@ const WHOLE_SPECKS: usize = 4;
 /// A region of glyphs is painted whole (a fill and draws) when at most one in this many of its
 /// glyphs is new to the viewer.
 const WHOLE_MISSES: usize = 4;
-/// Operations lists at least this long are zstd-compressed.
-const COMPRESS_FROM: usize = 96;
 
 /// What a viewer does with its glyph cache after a frame's pixels are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +155,8 @@ const STORE: u64 = 1;
 const FILL: u64 = 2;
 const COPY: u64 = 3;
 
-/// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd), then per
+/// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd; the stream's
+/// context compresses them, see [`super::StreamWriter`], so this writes 0), then per
 /// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill, 3 copy),
 /// the position (a copy's destination) as signed differences from the previous operation's, a
 /// store's, a fill's or a copy's width and height, a fill's colour, and a copy's source as
@@ -166,7 +165,8 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     if ops.is_empty() {
         return Vec::new();
     }
-    let mut raw = Vec::with_capacity(ops.len() * 5);
+    let mut raw = Vec::with_capacity(ops.len() * 5 + 1);
+    raw.push(0);
     let (mut lx, mut ly) = (0i64, 0i64);
     for op in ops {
         let (tag, x, y) = match *op {
@@ -198,17 +198,7 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
             GlyphOp::Draw { .. } => {}
         }
     }
-    if raw.len() >= COMPRESS_FROM
-        && let Ok(z) = zstd::bulk::compress(&raw, 3)
-        && z.len() < raw.len()
-    {
-        let mut out = vec![1];
-        out.extend_from_slice(&z);
-        return out;
-    }
-    let mut out = vec![0];
-    out.extend_from_slice(&raw);
-    out
+    raw
 }
 
 /// Decodes [`encode_ops`]' output; refuses more than [`MAX_GLYPH_OPS_BYTES`] once

@@ -3,10 +3,11 @@
 //! The host keeps, per viewer, a copy of the last frame that viewer was sent. Each new capture is
 //! compared with it tile by tile; inside a changed tile only the bounding box of the changed pixels
 //! is kept, and adjacent boxes are merged sideways and downwards. The changed rectangles, as
-//! palette indices when they have few colours and as BGR (3 bytes a pixel) otherwise, are
-//! compressed with zstd in parts of at most [`PART_RAW_BYTES`], so that no frame on the wire
-//! approaches the media frame limit and a viewer can start applying a big update before all of it
-//! has arrived. Photo-like rectangles in motion (or any sizeable one in Smooth, or on a slow link
+//! palette indices when they have few colours and as BGR (3 bytes a pixel) otherwise, go in parts
+//! of at most [`PART_RAW_BYTES`], so that no frame on the wire approaches the media frame limit
+//! and a viewer can start applying a big update before all of it has arrived. Parts of photos are
+//! compressed with zstd on every core; the others (text, UI, glyph operations) go through the
+//! stream's long-lived zstd context, which refers back to what the stream carried before. Photo-like rectangles in motion (or any sizeable one in Smooth, or on a slow link
 //! in Auto) go as JPEG instead, and are sent again losslessly once they settle.
 //!
 //! Pixels are 32-bit BGRX, as X11 and the other capture APIs deliver them.
@@ -25,7 +26,8 @@
 //!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
 //! - [`stream`]: what a stream leaves out because the viewer knows it (the size while it holds,
-//!   capture times as gaps).
+//!   capture times as gaps, and what earlier parts carried: parts are packed by one zstd context
+//!   per stream).
 //!
 //! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
 
@@ -45,7 +47,7 @@ pub use glyphs::{
     GLYPH_SLOTS, GlyphOp, MAX_GLYPH_H, MAX_GLYPH_OPS_BYTES, MAX_GLYPH_W, decode_ops, encode_ops,
 };
 pub use pack::{Executor, InOrder, Job};
-pub use stream::{StreamReader, StreamWriter};
+pub use stream::{MAX_PACKED, PACK_WINDOW, StreamReader, StreamWriter};
 pub use video::{NoVideo, VideoDecoder, VideoEncoder, video_rect};
 pub use wire::*;
 

@@ -7,8 +7,11 @@ use super::wire::*;
 
 /// zstd level for screen data.
 const ZSTD_LEVEL: i32 = 1;
-/// Data up to this long goes uncompressed: zstd's frame costs more than it could save.
-const MIN_COMPRESS: usize = 16;
+/// Parts with more raw bytes than this are compressed here, on every core, and so are parts with
+/// photo-like (predicted) rectangles, which gain little from what came before. The others (text
+/// and UI) are left raw for the stream's long-lived zstd context ([`super::StreamWriter`]), which
+/// compresses them better with what earlier parts carried.
+const COMPRESS_FROM: usize = PART_RAW_BYTES;
 /// JPEG quality of lossy rectangles.
 const JPEG_QUALITY: u8 = 70;
 
@@ -380,6 +383,11 @@ struct Chunk {
     raw: Vec<u8>,
 }
 
+/// Whether `c`'s pixels are compressed here (see [`COMPRESS_FROM`]) rather than by the stream.
+fn compress_here(c: &Chunk) -> bool {
+    c.raw.len() > COMPRESS_FROM || (c.predicted.contains(&true) && !c.raw.is_empty())
+}
+
 /// Encodes rectangles of `frame`: `sharp` losslessly, `soft` as JPEG. Big rectangles are cut
 /// into bands so that no part exceeds [`PART_RAW_BYTES`] by more than a band; parts and bands are
 /// compressed as independent jobs on `exec`.
@@ -406,13 +414,7 @@ pub(super) fn encode_parts(
         .collect();
     let jobs: Vec<Job<'_>> = chunks
         .iter()
-        .map(|c| {
-            Job::Compress(if c.raw.len() > MIN_COMPRESS {
-                &c.raw
-            } else {
-                &[]
-            })
-        })
+        .map(|c| Job::Compress(if compress_here(c) { &c.raw } else { &[] }))
         .chain(jpeg_bands.iter().map(|r| Job::Jpeg(*r)))
         .collect();
     let mut results = exec.run(frame, &jobs);
@@ -447,9 +449,10 @@ pub(super) fn encode_parts(
             p.predicted = chunk.predicted;
         }
         let data = data?;
-        // Rectangles of one colour need no data at all; data zstd cannot shrink goes as it is.
+        // Rectangles of one colour need no data at all; data zstd cannot shrink goes as it is,
+        // and so does data left for the stream.
         if chunk.raw.is_empty() {
-        } else if chunk.raw.len() > MIN_COMPRESS && data.len() < chunk.raw.len() {
+        } else if !data.is_empty() && data.len() < chunk.raw.len() {
             p.data = data;
         } else {
             p.encoding = Encoding::Bgr24;

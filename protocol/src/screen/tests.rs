@@ -493,15 +493,20 @@ fn photos_travel_predicted_exactly_and_smaller_than_unpredicted() {
     let parts = encode_parts(&f, &[all], &[], 1, Timing::default(), &InOrder).expect("encode");
     assert!(parts.iter().all(|p| p.predicted.iter().all(|x| *x)));
     assert!(parts.iter().any(|p| !p.predicted.is_empty()));
+    // As on a stream: a picture this small is compressed by the stream's context.
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
     let mut fb = Framebuffer::new();
-    for p in &parts {
-        fb.apply(p).expect("apply");
+    let mut sent = 0;
+    for mut p in parts {
+        tx.compact(&mut p).expect("compact");
+        sent += p.data.len();
+        rx.expand(&mut p).expect("expand");
+        fb.apply(&p).expect("apply");
     }
     assert_eq!(fb.pixels(), &pixels[..]);
-    let sent: usize = parts.iter().map(|p| p.data.len()).sum();
     let mut raw = Vec::new();
     pack::pack_bgr(&f, &all, &mut raw);
-    let unpredicted = zstd::bulk::compress(&raw, 1).expect("zstd").len();
+    let unpredicted = zstd::bulk::compress(&raw, 3).expect("zstd").len();
     assert!(
         sent * 10 < unpredicted * 7,
         "predicted {sent} B, unpredicted {unpredicted} B"
@@ -1032,7 +1037,7 @@ fn any_update() -> impl Strategy<Value = FrameUpdate> {
             any::<u64>(),
             any::<bool>(),
             any::<bool>(),
-            any::<bool>(),
+            0u8..3,
             any::<u64>(),
         ),
         prop::option::of((0u32..9000, 0u32..9000)),
@@ -1061,18 +1066,23 @@ fn any_update() -> impl Strategy<Value = FrameUpdate> {
                 lossy,
                 glyphs,
             )| {
+                // A packed part's rectangles and palettes travel inside its data; the zstd flag
+                // means something only for a part with pixels.
+                let pixels = !(rects.is_empty() && palettes.is_empty() && data.is_empty());
+                let encoding = match zstd {
+                    0 => Encoding::Packed,
+                    1 if pixels => Encoding::Bgr24Zstd,
+                    _ => Encoding::Bgr24,
+                };
+                let packed = encoding == Encoding::Packed;
                 FrameUpdate {
                     seq,
                     last,
                     ack,
                     size: size.map(|(width, height)| ScreenSize { width, height }),
-                    encoding: if zstd {
-                        Encoding::Bgr24Zstd
-                    } else {
-                        Encoding::Bgr24
-                    },
-                    rects,
-                    palettes,
+                    encoding,
+                    rects: if packed { Vec::new() } else { rects },
+                    palettes: if packed { Vec::new() } else { palettes },
                     predicted,
                     data,
                     lossy: lossy
@@ -1128,10 +1138,10 @@ fn an_update_of_glyph_draws_alone_is_a_few_bytes() {
     let mut first = upd.clone();
     first.seq = 500;
     first.timing = Timing::captured(1_700_000_000_000_000);
-    tx.compact(&mut first);
+    tx.compact(&mut first).expect("compact");
     upd.seq = 501;
     upd.timing = Timing::captured(1_700_000_000_100_000);
-    tx.compact(&mut upd);
+    tx.compact(&mut upd).expect("compact");
     let bytes = postcard::to_stdvec(&ScreenMsg::Update(upd)).expect("ser");
     // Variant, flags, sequence difference, a 100 ms gap (3 bytes), the operations' length and
     // the operations: no size, no pixels, no empty lists.
@@ -1162,7 +1172,7 @@ fn a_stream_sends_the_size_once_and_capture_times_as_gaps() {
             .expect("encode")
         {
             let seq = part.seq;
-            tx.compact(&mut part);
+            tx.compact(&mut part).expect("compact");
             // The first number in full, then differences.
             assert_eq!(part.seq, if i == 0 { seq } else { 1 });
             sizes.push(part.size);
@@ -2383,4 +2393,188 @@ fn a_glyph_reaching_into_a_lossy_tile_is_still_painted_in_a_region_painted_whole
             "row {y} of the changed text is exact"
         );
     }
+}
+
+/// Writes `upd` through `tx` onto the wire and reads it back through `rx`: the packed bytes on
+/// the wire, and the part as the viewer gets it.
+fn over_stream(
+    tx: &mut StreamWriter,
+    rx: &mut StreamReader,
+    mut upd: FrameUpdate,
+) -> (usize, Result<FrameUpdate, CodecError>) {
+    tx.compact(&mut upd).expect("compact");
+    let bytes = postcard::to_stdvec(&upd).expect("ser");
+    let mut back: FrameUpdate = postcard::from_bytes(&bytes).expect("de");
+    let r = rx.expand(&mut back).map(|()| back);
+    (bytes.len(), r)
+}
+
+/// A text part: `n` rectangles of glyph-like palette pixels.
+fn text_part(n: u32, seed: u32) -> FrameUpdate {
+    let mut upd = empty_update(1920, 1080);
+    upd.encoding = Encoding::Bgr24;
+    for i in 0..n {
+        let r = Rect {
+            x: i * 9,
+            y: seed % 1000,
+            w: 9,
+            h: 16,
+        };
+        upd.rects.push(r);
+        upd.palettes.push(Colours {
+            full: vec![[30, 30, 30], [200, 200, 200], [90, 90, 90], [150, 150, 150]],
+            blends: Vec::new(),
+        });
+        // 2 bits a pixel, rows padded: 3 bytes a row.
+        for row in 0..16u32 {
+            let v = (i * 7 + row * 13 + seed) % 251;
+            upd.data
+                .extend_from_slice(&[v as u8, (v * 3) as u8, (v * 5) as u8]);
+        }
+    }
+    upd.glyphs = encode_ops(&[GlyphOp::Draw {
+        slot: 7,
+        x: 100,
+        y: seed % 1000,
+    }]);
+    upd
+}
+
+#[test]
+fn what_a_stream_carried_before_costs_a_few_bytes_the_second_time() {
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
+    let first = text_part(60, 1);
+    let (cold, back) = over_stream(&mut tx, &mut rx, first.clone());
+    let back = back.expect("expand");
+    // The viewer gets the very part the encoder made.
+    assert_eq!(
+        (back.rects, back.palettes, back.data, back.glyphs),
+        (first.rects, first.palettes, first.data, first.glyphs)
+    );
+    // The same glyphs again on another line: zstd refers back to them.
+    let mut again = text_part(60, 1);
+    again.rects.iter_mut().for_each(|r| r.y += 16);
+    let (warm, back) = over_stream(&mut tx, &mut rx, again.clone());
+    assert_eq!(back.expect("expand").data, again.data);
+    assert!(
+        warm * 4 < cold,
+        "{warm} B the second time, {cold} B the first"
+    );
+    // The window of a stream bounds what the viewer keeps.
+    assert_eq!(PACK_WINDOW, 1 << 20);
+}
+
+#[test]
+fn a_keystroke_part_goes_as_it_is() {
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
+    let mut upd = empty_update(1920, 1080);
+    upd.glyphs = encode_ops(&[GlyphOp::Draw {
+        slot: 3,
+        x: 48,
+        y: 782,
+    }]);
+    let mut sent = upd.clone();
+    StreamWriter::new().compact(&mut sent).expect("compact");
+    assert_ne!(sent.encoding, Encoding::Packed);
+    let (_, back) = over_stream(&mut tx, &mut rx, upd.clone());
+    assert_eq!(back.expect("expand").glyphs, upd.glyphs);
+}
+
+/// A packed part whose data is `data`, as a hostile host would send it.
+fn packed_part(data: Vec<u8>) -> FrameUpdate {
+    let mut upd = empty_update(64, 64);
+    upd.encoding = Encoding::Packed;
+    upd.data = data;
+    let bytes = postcard::to_stdvec(&upd).expect("ser");
+    postcard::from_bytes(&bytes).expect("de")
+}
+
+/// zstd of `raw` as one flushed block of a stream, with a window of `2^window_log` bytes.
+fn flushed(raw: &[u8], window_log: u32) -> Vec<u8> {
+    use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer, zstd_sys::ZSTD_EndDirective};
+    let mut cx = CCtx::create();
+    cx.set_parameter(CParameter::WindowLog(window_log))
+        .expect("window");
+    let mut out = Vec::with_capacity(raw.len() + 1024);
+    let mut input = InBuffer::around(raw);
+    loop {
+        let mut o = OutBuffer::around_pos(&mut out, 0);
+        let left = cx
+            .compress_stream2(&mut o, &mut input, ZSTD_EndDirective::ZSTD_e_flush)
+            .expect("compress");
+        if left == 0 {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_packed_parts_are_refused() {
+    let expand = |upd: FrameUpdate| StreamReader::new().expand(&mut upd.clone());
+    // Not zstd.
+    assert!(matches!(
+        expand(packed_part(vec![1, 2, 3, 4, 5, 6, 7, 8])),
+        Err(CodecError::Corrupt(_))
+    ));
+    // A window larger than the stream's: refused before anything is kept.
+    let far = flushed(&postcard::to_stdvec(&text_part(2, 1)).expect("ser"), 27);
+    assert!(matches!(
+        expand(packed_part(far)),
+        Err(CodecError::Corrupt(_))
+    ));
+    // 64 MiB of zeros from 2 kB: refused once past MAX_PACKED.
+    let bomb = {
+        let mut cx = zstd::zstd_safe::CCtx::create();
+        cx.set_parameter(zstd::zstd_safe::CParameter::WindowLog(20))
+            .expect("window");
+        let zeros = vec![0u8; 64 << 20];
+        let mut out = Vec::with_capacity(1 << 20);
+        let mut input = zstd::zstd_safe::InBuffer::around(&zeros);
+        loop {
+            let pos = out.len();
+            let mut o = zstd::zstd_safe::OutBuffer::around_pos(&mut out, pos);
+            let left = cx
+                .compress_stream2(
+                    &mut o,
+                    &mut input,
+                    zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
+                )
+                .expect("compress");
+            if left == 0 && input.pos() == zeros.len() {
+                break;
+            }
+            out.reserve(1 << 16);
+        }
+        out
+    };
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    assert!(matches!(
+        expand(packed_part(bomb)),
+        Err(CodecError::Corrupt(_))
+    ));
+    // Valid zstd of something that is not a part's contents, or with bytes after them.
+    assert!(matches!(
+        expand(packed_part(flushed(&[0xff; 40], 20))),
+        Err(CodecError::Corrupt(_))
+    ));
+    let mut raw = postcard::to_stdvec(&(
+        Vec::<Rect>::new(),
+        Vec::<Colours>::new(),
+        Vec::<bool>::new(),
+        serde_bytes::ByteBuf::new(),
+        serde_bytes::ByteBuf::new(),
+    ))
+    .expect("ser");
+    raw.push(9);
+    assert!(matches!(
+        expand(packed_part(flushed(&raw, 20))),
+        Err(CodecError::Corrupt(_))
+    ));
+    // A packed part that skipped the stream is refused by the framebuffer.
+    let mut fb = Framebuffer::new();
+    assert!(matches!(
+        fb.apply(&packed_part(flushed(&raw, 20))),
+        Err(CodecError::Corrupt(_))
+    ));
 }

@@ -125,6 +125,11 @@ pub enum Encoding {
     /// The rectangles' pixels as BGR rows (or palette indices, or predicted BGR residuals, as
     /// the part says per rectangle), concatenated, compressed with zstd.
     Bgr24Zstd,
+    /// The part's rectangles, palettes, prediction flags, pixels (as [`Encoding::Bgr24`]) and
+    /// glyph operations, packed into `data` by the stream's long-lived zstd context, which refers
+    /// back to what earlier parts on the same stream carried (see [`super::StreamWriter`]). Only a
+    /// [`super::StreamReader`] unpacks it; nothing else accepts it.
+    Packed,
 }
 
 /// How a viewer wants its screen encoded.
@@ -350,8 +355,15 @@ impl FrameUpdate {
         bit(self.last, flag::LAST)
             | bit(self.ack, flag::ACK)
             | bit(self.size.is_some(), flag::SIZE)
-            | bit(self.encoding == Encoding::Bgr24Zstd, flag::ZSTD)
-            | bit(self.has_pixels(), flag::PIXELS)
+            | bit(
+                self.encoding == Encoding::Packed
+                    || (self.encoding == Encoding::Bgr24Zstd && self.has_pixels()),
+                flag::ZSTD,
+            )
+            | bit(
+                self.encoding != Encoding::Packed && self.has_pixels(),
+                flag::PIXELS,
+            )
             | bit(!self.predicted.is_empty(), flag::PREDICTED)
             | bit(!self.lossy.is_empty(), flag::LOSSY)
             | bit(!self.glyphs.is_empty(), flag::GLYPHS)
@@ -359,7 +371,8 @@ impl FrameUpdate {
 }
 
 /// The flag byte, the sequence number and the capture time, then only the fields the flags name,
-/// in declaration order.
+/// in declaration order. A packed part ([`Encoding::Packed`]) has the zstd flag without the
+/// pixels flag, and one field of packed bytes where the rectangles, palettes and pixels would be.
 impl Serialize for FrameUpdate {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
@@ -368,6 +381,7 @@ impl Serialize for FrameUpdate {
         let fields = 3
             + usize::from(has(flag::SIZE))
             + 3 * usize::from(has(flag::PIXELS))
+            + usize::from(self.encoding == Encoding::Packed)
             + usize::from(has(flag::PREDICTED))
             + usize::from(has(flag::LOSSY))
             + usize::from(has(flag::GLYPHS));
@@ -381,6 +395,8 @@ impl Serialize for FrameUpdate {
         if has(flag::PIXELS) {
             t.serialize_element(&self.rects)?;
             t.serialize_element(&self.palettes)?;
+            t.serialize_element(serde_bytes::Bytes::new(&self.data))?;
+        } else if self.encoding == Encoding::Packed {
             t.serialize_element(serde_bytes::Bytes::new(&self.data))?;
         }
         if has(flag::PREDICTED) {
@@ -427,10 +443,14 @@ impl<'de> Deserialize<'de> for FrameUpdate {
                 } else {
                     None
                 };
+                let packed = has(flag::ZSTD) && !has(flag::PIXELS);
                 let (rects, palettes, data) = if has(flag::PIXELS) {
                     let (rects, palettes) = (field!(), field!());
                     let data: serde_bytes::ByteBuf = field!();
                     (rects, palettes, data.into_vec())
+                } else if packed {
+                    let data: serde_bytes::ByteBuf = field!();
+                    (Vec::new(), Vec::new(), data.into_vec())
                 } else {
                     Default::default()
                 };
@@ -455,10 +475,10 @@ impl<'de> Deserialize<'de> for FrameUpdate {
                     last: has(flag::LAST),
                     ack: has(flag::ACK),
                     size,
-                    encoding: if has(flag::ZSTD) {
-                        Encoding::Bgr24Zstd
-                    } else {
-                        Encoding::Bgr24
+                    encoding: match (has(flag::ZSTD), packed) {
+                        (_, true) => Encoding::Packed,
+                        (true, false) => Encoding::Bgr24Zstd,
+                        (false, false) => Encoding::Bgr24,
                     },
                     rects,
                     palettes,
