@@ -209,14 +209,17 @@ impl Unpacker {
                 }
                 out.reserve_exact(out.len().min(MAX_PACKED - out.len()));
             }
-            let pos = out.len();
+            let (pos, read) = (out.len(), input.pos());
             let mut o = OutBuffer::around_pos(&mut out, pos);
             cx.decompress_stream(&mut o, &mut input)
                 .map_err(zstd_error)?;
-            let room = o.pos() < o.capacity();
+            let (room, wrote) = (o.pos() < o.capacity(), o.pos() > pos);
             // All input read and room left over: the part's flush has been fully unpacked.
             if input.pos() == upd.data.len() && room {
                 break;
+            }
+            if room && !wrote && input.pos() == read {
+                return Err(corrupt("zstd makes no progress"));
             }
         }
         let ((rects, palettes, predicted, data, glyphs), rest): (Packed, _) =

@@ -2495,16 +2495,18 @@ fn flushed(raw: &[u8], window_log: u32) -> Vec<u8> {
     let mut cx = CCtx::create();
     cx.set_parameter(CParameter::WindowLog(window_log))
         .expect("window");
-    let mut out = Vec::with_capacity(raw.len() + 1024);
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
     let mut input = InBuffer::around(raw);
     loop {
-        let mut o = OutBuffer::around_pos(&mut out, 0);
+        let pos = out.len();
+        let mut o = OutBuffer::around_pos(&mut out, pos);
         let left = cx
             .compress_stream2(&mut o, &mut input, ZSTD_EndDirective::ZSTD_e_flush)
             .expect("compress");
-        if left == 0 {
+        if left == 0 && input.pos() == raw.len() {
             break;
         }
+        out.reserve(1 << 16);
     }
     out
 }
