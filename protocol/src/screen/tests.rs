@@ -2580,3 +2580,45 @@ fn hostile_packed_parts_are_refused() {
         Err(CodecError::Corrupt(_))
     ));
 }
+
+#[test]
+fn the_same_colours_make_the_same_palette_in_any_order() {
+    // Two 8x1 rectangles with the same colours met in opposite orders: full colours, and text
+    // shades (blends of black on white) with a few full colours.
+    let wire = |colours: &[[u8; 3]]| {
+        let px: Vec<u8> = colours.iter().flat_map(|c| [c[0], c[1], c[2], 0]).collect();
+        let w = colours.len() as u32;
+        let f = packed(&px, w, 1);
+        let mut pal = pack::palette_of(
+            &f,
+            &Rect {
+                x: 0,
+                y: 0,
+                w,
+                h: 1,
+            },
+        )
+        .expect("palette");
+        pal.order_for_wire()
+    };
+    let few = [[10, 20, 30], [200, 100, 0], [0, 0, 255]];
+    let mut rev = few;
+    rev.reverse();
+    assert_eq!(wire(&few), wire(&rev));
+    let shade = |a: u8| Colours::blend([255, 255, 255], [0, 0, 0], a);
+    let mut text = vec![[255, 255, 255]; 4];
+    text.extend([
+        [0, 0, 0],
+        shade(40),
+        shade(90),
+        shade(160),
+        shade(220),
+        [0, 90, 200],
+        [200, 0, 9],
+    ]);
+    let mut other = text.clone();
+    other[4..].reverse();
+    let (a, b) = (wire(&text), wire(&other));
+    assert_eq!(a, b);
+    assert!(a.blends.windows(2).all(|w| w[0] <= w[1]), "{a:?}");
+}
