@@ -96,8 +96,7 @@ pub(super) fn encoded_len(r: &Rect, colours: usize) -> usize {
 /// Slots of a [`Palette`]'s colour table: four times [`MAX_PALETTE`], so probes stay short.
 const SLOTS: usize = 1024;
 
-/// A rectangle's colours (in order of first appearance until [`Palette::order_for_wire`] puts
-/// them in the order they travel in), with a hash table from colour to index.
+/// A rectangle's colours, in order of first appearance, with a hash table from colour to index.
 pub(super) struct Palette {
     pub(super) colours: Vec<[u8; 3]>,
     /// Per colour: how many pixels have it.
@@ -155,7 +154,7 @@ impl Palette {
     pub(super) fn order_for_wire(&mut self) -> Colours {
         let n = self.colours.len();
         if n < MIN_BLENDED {
-            return self.full_in_order();
+            return Colours::full(self.colours.clone());
         }
         // The background is the most used colour; the text colour is among the next most used
         // or, where strokes are thin, among the farthest from the background.
@@ -192,7 +191,7 @@ impl Palette {
         }
         let Some((i, j, weights)) = best.filter(|b| b.2.iter().flatten().count() >= MIN_BLENDS)
         else {
-            return self.full_in_order();
+            return Colours::full(self.colours.clone());
         };
         let alpha = n > 16 && weights.iter().filter(|w| w.is_none()).count() == 2;
         if alpha {
@@ -209,19 +208,11 @@ impl Palette {
             }
             return Colours::alpha(self.colours[i], self.colours[j]);
         }
-        // New order: the two ends, the other full colours by value, then the blends by weight.
-        // The same colours then make the same palette wherever they are, which the stream's
-        // zstd context finds again.
+        // New order: the two ends, the other full colours, then the blends.
         let mut order = vec![i, j];
-        let mut others: Vec<usize> = (0..n)
-            .filter(|&x| x != i && x != j && weights[x].is_none())
-            .collect();
-        others.sort_by_key(|&x| Self::key(self.colours[x]));
-        order.extend(others);
+        order.extend((0..n).filter(|&x| x != i && x != j && weights[x].is_none()));
         let full_len = order.len();
-        let mut blended: Vec<usize> = (0..n).filter(|&x| weights[x].is_some()).collect();
-        blended.sort_by_key(|&x| weights[x]);
-        order.extend(blended);
+        order.extend((0..n).filter(|&x| weights[x].is_some()));
         let wire = Colours {
             full: order[..full_len].iter().map(|&x| self.colours[x]).collect(),
             blends: order[full_len..]
@@ -229,12 +220,6 @@ impl Palette {
                 .filter_map(|&x| weights[x])
                 .collect(),
         };
-        self.reorder(&order);
-        wire
-    }
-
-    /// Puts the colours in `order` (old indices, each once) and renumbers the indices to match.
-    fn reorder(&mut self, order: &[usize]) {
         let colours: Vec<[u8; 3]> = order.iter().map(|&x| self.colours[x]).collect();
         let counts: Vec<u32> = order.iter().map(|&x| self.counts[x]).collect();
         for (new, c) in colours.iter().enumerate() {
@@ -243,15 +228,7 @@ impl Palette {
         }
         self.colours = colours;
         self.counts = counts;
-    }
-
-    /// The palette as it travels when it has no blends: its colours by value, so that the same
-    /// colours make the same palette wherever they are; the indices are renumbered to match.
-    fn full_in_order(&mut self) -> Colours {
-        let mut order: Vec<usize> = (0..self.colours.len()).collect();
-        order.sort_by_key(|&x| Self::key(self.colours[x]));
-        self.reorder(&order);
-        Colours::full(self.colours.clone())
+        wire
     }
 
     /// If the most used colour covers most of `r` and everything else lies in a box at most half
