@@ -2222,6 +2222,17 @@ fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
     );
 }
 
+/// A xorshift generator seeded with `seed`: cheap, reproducible numbers for test content.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// Pages of text-like content (bands of background, glyphs stamped from a small set in a
@@ -2234,20 +2245,14 @@ proptest! {
         steps in prop::collection::vec((0u32..4, 0u32..200, 0u32..120, any::<u64>()), 1..8),
     ) {
         let (w, h) = (200u32, 120u32);
-        let mut rng = seed | 1;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(seed);
         let bgs = [[255, 255, 255], [238, 240, 244], [30, 30, 30]];
         let inks = [[20, 20, 20], [200, 90, 10], [40, 140, 60]];
         // Stamps: small glyph-like shapes, ink or not per pixel.
         let stamps: Vec<(u32, u32, Vec<bool>)> = (0..12)
             .map(|_| {
                 let (sw, sh) = (1 + next() as u32 % 9, 1 + next() as u32 % 14);
-                (sw, sh, (0..sw * sh).map(|_| next() % 3 != 0).collect())
+                (sw, sh, (0..sw * sh).map(|_| !next().is_multiple_of(3)).collect())
             })
             .collect();
         let page = |top: u32, rng: &mut dyn FnMut() -> u64| -> Vec<u8> {
@@ -2291,13 +2296,7 @@ proptest! {
         let mut fb = Framebuffer::new();
         roundtrip(&mut enc, &mut fb, &packed(&cur, w, h), 0);
         for (i, (kind, x, y, s)) in steps.into_iter().enumerate() {
-            let mut local = s | 1;
-            let mut r = move || {
-                local ^= local << 13;
-                local ^= local >> 7;
-                local ^= local << 17;
-                local
-            };
+            let mut r = xorshift(s);
             match kind {
                 // A new page.
                 0 => cur = page(x, &mut r),
@@ -2525,31 +2524,8 @@ fn hostile_packed_parts_are_refused() {
         expand(packed_part(far)),
         Err(CodecError::Corrupt(_))
     ));
-    // 64 MiB of zeros from 2 kB: refused once past MAX_PACKED.
-    let bomb = {
-        let mut cx = zstd::zstd_safe::CCtx::create();
-        cx.set_parameter(zstd::zstd_safe::CParameter::WindowLog(20))
-            .expect("window");
-        let zeros = vec![0u8; 64 << 20];
-        let mut out = Vec::with_capacity(1 << 20);
-        let mut input = zstd::zstd_safe::InBuffer::around(&zeros);
-        loop {
-            let pos = out.len();
-            let mut o = zstd::zstd_safe::OutBuffer::around_pos(&mut out, pos);
-            let left = cx
-                .compress_stream2(
-                    &mut o,
-                    &mut input,
-                    zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
-                )
-                .expect("compress");
-            if left == 0 && input.pos() == zeros.len() {
-                break;
-            }
-            out.reserve(1 << 16);
-        }
-        out
-    };
+    // 64 MiB of zeros from a few kB: refused once past MAX_PACKED.
+    let bomb = flushed(&vec![0u8; 64 << 20], 20);
     assert!(bomb.len() < 64 << 10, "{}", bomb.len());
     assert!(matches!(
         expand(packed_part(bomb)),
