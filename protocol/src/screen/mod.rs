@@ -47,7 +47,7 @@ pub use glyphs::{
     GLYPH_SLOTS, GlyphOp, MAX_GLYPH_H, MAX_GLYPH_OPS_BYTES, MAX_GLYPH_W, decode_ops, encode_ops,
 };
 pub use pack::{Executor, InOrder, Job};
-pub use stream::{MAX_PACKED, PACK_WINDOW, StreamReader, StreamWriter};
+pub use stream::{MAX_PACKED, PACK_WINDOW, StreamReader, StreamWriter, TABLES};
 pub use video::{NoVideo, VideoDecoder, VideoEncoder, video_rect};
 pub use wire::*;
 

@@ -14,7 +14,20 @@
 //! runs of glyph operations that repeat cost a few bytes each, as in VNC's long-lived zlib
 //! streams. A QUIC stream is reliable and ordered, so both sides feed their contexts the same
 //! bytes in the same order.
+//!
+//! Packing also gives the palettes of coloured anti-aliased text a memory. A browser draws a
+//! link or a code span in dozens of shades of its colour that are not exact blends of it and its
+//! background (see [`Colours::blend`]), so each glyph's rectangle would carry its own list of
+//! them, in its own order, and the same shape in two rectangles would be different index bytes.
+//! Instead, a rectangle of more than 16 colours (a byte an index) that are not all blends
+//! indexes one of the stream's [`TABLES`] colour tables of up to 256 colours each: the one that
+//! already holds most of its colours. The part carries only the colours the table lacks and the
+//! slots they take (the least recently used, once it is full), and the same shade is the same
+//! byte in every rectangle that uses the table, which is what zstd's window can then match.
 
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuffer};
 
@@ -32,8 +45,33 @@ const MIN_PACK: usize = 32;
 /// Most bytes a packed part unpacks to: as much as a part's pixels may decode to.
 pub const MAX_PACKED: usize = MAX_PART_DECODED;
 
+/// Colour tables a stream keeps.
+pub const TABLES: usize = 16;
+/// Colours a table holds: as many as a byte indexes.
+const TABLE_LEN: usize = 256;
+/// Palettes of more colours than this take a byte an index, and may use a table.
+const SHARED_MIN: usize = 16;
+/// Most bytes a shared palette takes packed: its table, whether fresh, the lengths of its two
+/// lists and every colour with its slot.
+const SHARED_MAX_BYTES: usize = 8 + TABLE_LEN * 5;
+
 /// What a packed part carries, in order.
-type Packed = (Vec<Rect>, Vec<Colours>, Vec<bool>, ByteBuf, ByteBuf);
+type Packed = (Vec<Rect>, Vec<Palette>, Vec<bool>, ByteBuf, ByteBuf);
+
+/// A rectangle's palette in a packed part.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(super) enum Palette {
+    /// Its own, as in an unpacked part.
+    Own(Colours),
+    /// A colour table of the stream, whose slots the rectangle's indices are: emptied first if
+    /// `fresh`, then given the colours of `add` at its end and those of `set` at their slots.
+    Shared {
+        table: u8,
+        fresh: bool,
+        add: Vec<[u8; 3]>,
+        set: Vec<(u8, [u8; 3])>,
+    },
+}
 
 /// The host's side of one screen stream.
 #[derive(Debug, Default)]
@@ -42,6 +80,7 @@ pub struct StreamWriter {
     seq: u64,
     captured_us: u64,
     packer: Packer,
+    tables: WriterTables,
 }
 
 impl StreamWriter {
@@ -53,7 +92,7 @@ impl StreamWriter {
     /// Leaves out of `upd` what the viewer knows from the parts before it, and packs it (see the
     /// module's documentation). Fails only if zstd does, after which the stream is unusable.
     pub fn compact(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
-        self.packer.pack(upd)?;
+        self.packer.pack(upd, &mut self.tables)?;
         if upd.size.is_some() && upd.size == self.size {
             upd.size = None;
         } else if upd.size.is_some() {
@@ -79,6 +118,7 @@ pub struct StreamReader {
     seq: u64,
     captured_us: u64,
     unpacker: Unpacker,
+    tables: ReaderTables,
 }
 
 impl StreamReader {
@@ -89,10 +129,10 @@ impl StreamReader {
 
     /// Restores what the host left out of `upd`, and unpacks it. A first part without a screen
     /// size is refused, and so is a packed part that is not valid zstd of the stream, unpacks to
-    /// more than [`MAX_PACKED`] bytes or does not hold exactly a part's contents. After an error
-    /// the stream is unusable.
+    /// more than [`MAX_PACKED`] bytes, does not hold exactly a part's contents or sets a colour
+    /// table out of its bounds. After an error the stream is unusable.
     pub fn expand(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
-        self.unpacker.unpack(upd)?;
+        self.unpacker.unpack(upd, &mut self.tables)?;
         match upd.size {
             Some(s) => self.size = Some(s),
             None => upd.size = Some(self.size.ok_or(CodecError::NoSize)?),
@@ -116,21 +156,37 @@ impl std::fmt::Debug for Packer {
 }
 
 impl Packer {
-    /// Packs `upd` if its pixels are not compressed yet and it carries enough to gain from it.
-    fn pack(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
+    /// Packs `upd` if its pixels are not compressed yet and it carries enough to gain from it,
+    /// its palettes of many colours as `tables`' (see the module's documentation).
+    fn pack(&mut self, upd: &mut FrameUpdate, tables: &mut WriterTables) -> Result<(), CodecError> {
         if upd.encoding == Encoding::Bgr24Zstd && !upd.data.is_empty() {
             return Ok(());
         }
+        let own = |p: &Colours| Palette::Own(p.clone());
+        let mut palettes: Vec<Palette> = upd.palettes.iter().map(own).collect();
         let contents = (
             &upd.rects,
-            &upd.palettes,
+            &palettes,
             &upd.predicted,
             Bytes::new(&upd.data),
             Bytes::new(&upd.glyphs),
         );
-        let raw = postcard::to_stdvec(&contents).map_err(|e| corrupt(&e.to_string()))?;
+        let mut raw = postcard::to_stdvec(&contents).map_err(|e| corrupt(&e.to_string()))?;
         if raw.len() < MIN_PACK || raw.len() > MAX_PACKED {
             return Ok(());
+        }
+        let shared = upd.palettes.iter().filter(|p| shares(p)).count();
+        if shared > 0 && raw.len() + shared * SHARED_MAX_BYTES <= MAX_PACKED {
+            let mut data = upd.data.clone();
+            tables.share(&upd.rects, &upd.palettes, &mut palettes, &mut data);
+            let contents = (
+                &upd.rects,
+                &palettes,
+                &upd.predicted,
+                Bytes::new(&data),
+                Bytes::new(&upd.glyphs),
+            );
+            raw = postcard::to_stdvec(&contents).map_err(|e| corrupt(&e.to_string()))?;
         }
         let cx = match &mut self.0 {
             Some(cx) => cx,
@@ -185,8 +241,12 @@ impl std::fmt::Debug for Unpacker {
 }
 
 impl Unpacker {
-    /// Unpacks `upd` if it is packed.
-    fn unpack(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
+    /// Unpacks `upd` if it is packed, its shared palettes from `tables`.
+    fn unpack(
+        &mut self,
+        upd: &mut FrameUpdate,
+        tables: &mut ReaderTables,
+    ) -> Result<(), CodecError> {
         if upd.encoding != Encoding::Packed {
             return Ok(());
         }
@@ -227,6 +287,10 @@ impl Unpacker {
         if !rest.is_empty() {
             return Err(corrupt("a packed part has bytes left over"));
         }
+        let palettes = palettes
+            .into_iter()
+            .map(|p| tables.restore(p))
+            .collect::<Result<_, _>>()?;
         upd.encoding = Encoding::Bgr24;
         upd.rects = rects;
         upd.palettes = palettes;
@@ -234,6 +298,173 @@ impl Unpacker {
         upd.data = data.into_vec();
         upd.glyphs = glyphs.into_vec();
         Ok(())
+    }
+}
+
+/// Whether a palette goes as a table's: more colours than a nibble indexes, not all blends.
+fn shares(p: &Colours) -> bool {
+    p.len() > SHARED_MIN && !p.is_alpha()
+}
+
+/// One colour table on the writer's side.
+#[derive(Debug, Default)]
+struct WriterTable {
+    colours: Vec<[u8; 3]>,
+    /// Per slot: when a rectangle last used it.
+    used: Vec<u64>,
+    slots: HashMap<[u8; 3], u8>,
+    /// When a rectangle last used the table.
+    last: u64,
+}
+
+/// The writer's colour tables: what the reader's hold, and how recently each slot was used.
+#[derive(Debug, Default)]
+struct WriterTables {
+    tables: Vec<WriterTable>,
+    clock: u64,
+}
+
+impl WriterTables {
+    /// Turns every palette of more than [`SHARED_MIN`] colours that are not all blends into a
+    /// table's, and renumbers its rectangle's indices in `data` (a byte each) to the table's
+    /// slots. `palettes` and `data` are the packed part's, which start as the part's own.
+    fn share(
+        &mut self,
+        rects: &[Rect],
+        own: &[Colours],
+        palettes: &mut [Palette],
+        data: &mut [u8],
+    ) {
+        let mut at = 0usize;
+        for ((r, colours), packed) in rects.iter().zip(own).zip(palettes.iter_mut()) {
+            let len = super::pack::encoded_len(r, colours.len());
+            let Some(indices) = data.get_mut(at..at + len) else {
+                return;
+            };
+            at += len;
+            if !shares(colours) {
+                continue;
+            }
+            // A palette of more colours than a byte indexes is left to the decoder to refuse.
+            let Some(table) = colours.table().filter(|t| t.len() <= TABLE_LEN) else {
+                continue;
+            };
+            let (id, fresh) = self.pick(&table);
+            self.clock += 1;
+            let clock = self.clock;
+            let t = &mut self.tables[id];
+            if fresh {
+                *t = WriterTable::default();
+            }
+            t.last = clock;
+            let mut slot_of = [0u8; TABLE_LEN];
+            let mut missing = Vec::new();
+            for (i, c) in table.iter().enumerate() {
+                match t.slots.get(c) {
+                    Some(&s) => {
+                        t.used[usize::from(s)] = clock;
+                        slot_of[i] = s;
+                    }
+                    None => missing.push(i),
+                }
+            }
+            let (mut add, mut set) = (Vec::new(), Vec::new());
+            for i in missing {
+                let c = table[i];
+                let s = if t.colours.len() < TABLE_LEN {
+                    t.colours.push(c);
+                    t.used.push(clock);
+                    add.push(c);
+                    t.colours.len() - 1
+                } else {
+                    // The rectangle has at most as many colours as the table has slots, and those
+                    // it uses were marked: the least recently used slot is not one of them.
+                    let s = (0..TABLE_LEN)
+                        .min_by_key(|&s| t.used[s])
+                        .unwrap_or_default();
+                    t.slots.remove(&t.colours[s]);
+                    t.colours[s] = c;
+                    t.used[s] = clock;
+                    set.push((s as u8, c));
+                    s
+                };
+                t.slots.insert(c, s as u8);
+                slot_of[i] = s as u8;
+            }
+            for b in indices.iter_mut() {
+                *b = slot_of[usize::from(*b)];
+            }
+            *packed = Palette::Shared {
+                table: id as u8,
+                fresh,
+                add,
+                set,
+            };
+        }
+    }
+
+    /// The table that holds at least half of `colours`, most of them; else a new one, or the
+    /// least recently used one emptied (then `true`).
+    fn pick(&mut self, colours: &[[u8; 3]]) -> (usize, bool) {
+        let held = |t: &WriterTable| colours.iter().filter(|c| t.slots.contains_key(*c)).count();
+        let best = (self.tables.iter().enumerate())
+            .map(|(i, t)| (held(t), i))
+            .max();
+        match best {
+            Some((n, i)) if n * 2 >= colours.len() => (i, false),
+            _ if self.tables.len() < TABLES => {
+                self.tables.push(WriterTable::default());
+                (self.tables.len() - 1, true)
+            }
+            _ => {
+                let lru = (self.tables.iter().enumerate())
+                    .min_by_key(|(_, t)| t.last)
+                    .map_or(0, |(i, _)| i);
+                (lru, true)
+            }
+        }
+    }
+}
+
+/// The reader's colour tables.
+#[derive(Debug, Default)]
+struct ReaderTables(Vec<Vec<[u8; 3]>>);
+
+impl ReaderTables {
+    /// The palette a packed palette stands for; a shared one sets its table first, and must
+    /// leave it with more than [`SHARED_MIN`] colours (a byte an index).
+    fn restore(&mut self, p: Palette) -> Result<Colours, CodecError> {
+        let (table, fresh, add, set) = match p {
+            Palette::Own(c) => return Ok(c),
+            Palette::Shared {
+                table,
+                fresh,
+                add,
+                set,
+            } => (usize::from(table), fresh, add, set),
+        };
+        if table >= TABLES {
+            return Err(corrupt("no such colour table"));
+        }
+        if self.0.len() <= table {
+            self.0.resize_with(table + 1, Vec::new);
+        }
+        let t = &mut self.0[table];
+        if fresh {
+            t.clear();
+        }
+        if t.len() + add.len() > TABLE_LEN {
+            return Err(corrupt("a colour table of too many colours"));
+        }
+        t.extend_from_slice(&add);
+        for (slot, c) in set {
+            *t.get_mut(usize::from(slot))
+                .ok_or_else(|| corrupt("a colour table's slot out of range"))? = c;
+        }
+        if t.len() <= SHARED_MIN {
+            return Err(corrupt("a shared palette of too few colours"));
+        }
+        Ok(Colours::full(t.clone()))
     }
 }
 

@@ -2556,3 +2556,181 @@ fn hostile_packed_parts_are_refused() {
         Err(CodecError::Corrupt(_))
     ));
 }
+
+/// A part of glyph rectangles of coloured text on line `y`: rectangle `i` has the colours
+/// `colours[i]` in that order, and `shapes[i]` indexes them.
+fn coloured_part(shapes: &[Vec<u8>], colours: &[Vec<[u8; 3]>], y: u32) -> FrameUpdate {
+    let mut upd = empty_update(1920, 1080);
+    upd.encoding = Encoding::Bgr24;
+    for (i, (shape, pal)) in shapes.iter().zip(colours).enumerate() {
+        upd.rects.push(Rect {
+            x: i as u32 * 10,
+            y,
+            w: 10,
+            h: 16,
+        });
+        upd.palettes.push(Colours::full(pal.clone()));
+        upd.data.extend(shape.iter().map(|&w| w % pal.len() as u8));
+    }
+    upd
+}
+
+/// What a viewer paints from `upd` unpacked, and from `upd` through the stream.
+fn painted_both_ways(
+    tx: &mut StreamWriter,
+    rx: &mut StreamReader,
+    direct: &mut Framebuffer,
+    viewer: &mut Framebuffer,
+    upd: FrameUpdate,
+) -> usize {
+    direct.apply(&upd).expect("direct");
+    let (bytes, back) = over_stream(tx, rx, upd);
+    viewer.apply(&back.expect("expand")).expect("apply");
+    assert!(
+        direct.pixels() == viewer.pixels(),
+        "the stream changed pixels"
+    );
+    bytes
+}
+
+#[test]
+fn coloured_text_in_many_shades_costs_its_shades_once() {
+    let mut next = xorshift(7);
+    let shades: Vec<[u8; 3]> = (0..40u8)
+        .map(|k| [11 + k * 6, 99 + k * 3, 197 + k])
+        .collect();
+    let shapes: Vec<Vec<u8>> = (0..40)
+        .map(|_| (0..160).map(|_| next() as u8).collect())
+        .collect();
+    // The same glyphs (shades by weight), each rectangle listing the 40 shades in its own
+    // order, as an encoder does (by first appearance), and indexing them so.
+    let mut shuffled = || {
+        let mut order: Vec<usize> = (0..shades.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, next() as usize % (i + 1));
+        }
+        let mut index = vec![0u8; order.len()];
+        for (at, &k) in order.iter().enumerate() {
+            index[k] = at as u8;
+        }
+        let pal: Vec<[u8; 3]> = order.iter().map(|&k| shades[k]).collect();
+        (pal, index)
+    };
+    let mut line = |y: u32| {
+        let (colours, shaped): (Vec<_>, Vec<_>) = shapes
+            .iter()
+            .map(|shape| {
+                let (pal, index) = shuffled();
+                let shape: Vec<u8> = shape.iter().map(|&w| index[usize::from(w % 40)]).collect();
+                (pal, shape)
+            })
+            .unzip();
+        coloured_part(&shaped, &colours, y)
+    };
+    let (first, again) = (line(0), line(16));
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
+    let (mut direct, mut viewer) = (Framebuffer::new(), Framebuffer::new());
+    let cold = painted_both_ways(&mut tx, &mut rx, &mut direct, &mut viewer, first);
+    // The same glyphs on the next line, each rectangle's shades in yet another order: in the
+    // stream's table the shades, and so the glyphs, are the same bytes as before.
+    let warm = painted_both_ways(&mut tx, &mut rx, &mut direct, &mut viewer, again);
+    assert!(
+        warm * 8 < cold,
+        "{warm} B the second time, {cold} B the first"
+    );
+}
+
+#[test]
+fn colour_tables_stay_exact_when_they_fill_and_are_replaced() {
+    // Palettes of 17 to 40 or 120 colours drawn from 40, 300 or 900: tables fill, slots are replaced, all 16
+    // tables are used and the least recently used ones are emptied for new colours.
+    let mut next = xorshift(11);
+    let pool: Vec<[u8; 3]> = (0..900u32)
+        .map(|k| [k as u8, (k >> 8) as u8 * 60, 255 - k as u8])
+        .collect();
+    let (mut tx, mut rx) = (StreamWriter::new(), StreamReader::new());
+    let (mut direct, mut viewer) = (Framebuffer::new(), Framebuffer::new());
+    for part in 0..120u32 {
+        let base = next() as usize % pool.len();
+        let spread = [40, 300, 900][part as usize % 3];
+        let (shapes, colours): (Vec<Vec<u8>>, Vec<Vec<[u8; 3]>>) = (0..12)
+            .map(|_| {
+                let n = 17 + next() as usize % (spread.min(120) - 16);
+                let mut pal: Vec<[u8; 3]> = Vec::new();
+                while pal.len() < n {
+                    let c = pool[(base + next() as usize % spread) % pool.len()];
+                    if !pal.contains(&c) {
+                        pal.push(c);
+                    }
+                }
+                ((0..160).map(|_| next() as u8).collect(), pal)
+            })
+            .unzip();
+        painted_both_ways(
+            &mut tx,
+            &mut rx,
+            &mut direct,
+            &mut viewer,
+            coloured_part(&shapes, &colours, part * 8 % 1000),
+        );
+    }
+}
+
+#[test]
+fn hostile_colour_tables_are_refused() {
+    use super::stream::Palette;
+    let shared = |table: u8, add: usize, set: Vec<(u8, [u8; 3])>| {
+        let mut pal = vec![Palette::Shared {
+            table,
+            fresh: false,
+            add: (0..add).map(|k| [k as u8, 0, 0]).collect(),
+            set,
+        }];
+        if add > 300 {
+            // Two palettes on one table: the second overfills it.
+            pal = vec![
+                Palette::Shared {
+                    table,
+                    fresh: false,
+                    add: (0..200).map(|k| [k as u8, 0, 0]).collect(),
+                    set: Vec::new(),
+                },
+                Palette::Shared {
+                    table,
+                    fresh: false,
+                    add: (0..100).map(|k| [k as u8, 1, 0]).collect(),
+                    set: Vec::new(),
+                },
+            ];
+        }
+        let rects = vec![
+            Rect {
+                x: 0,
+                y: 0,
+                w: 4,
+                h: 4
+            };
+            pal.len()
+        ];
+        let raw = postcard::to_stdvec(&(
+            rects,
+            pal,
+            Vec::<bool>::new(),
+            serde_bytes::ByteBuf::from(vec![0u8; 32]),
+            serde_bytes::ByteBuf::new(),
+        ))
+        .expect("ser");
+        StreamReader::new().expand(&mut packed_part(flushed(&raw, 20)))
+    };
+    // A well-formed one is accepted, so that what follows fails for its own reason.
+    assert!(shared(0, 20, vec![(3, [9, 9, 9])]).is_ok());
+    let refused = |r: Result<(), CodecError>| matches!(r, Err(CodecError::Corrupt(_)));
+    // A table the stream does not have.
+    assert!(refused(shared(TABLES as u8, 20, Vec::new())));
+    // A slot past the table's end.
+    assert!(refused(shared(0, 20, vec![(20, [9, 9, 9])])));
+    // Too few colours for a byte an index, and more than a table holds.
+    assert!(refused(shared(0, 16, Vec::new())));
+    assert!(refused(shared(0, 257, Vec::new())));
+    assert!(refused(shared(0, 301, Vec::new())));
+}
