@@ -7,8 +7,10 @@
 //! of at most [`PART_RAW_BYTES`], so that no frame on the wire approaches the media frame limit
 //! and a viewer can start applying a big update before all of it has arrived. Parts of photos are
 //! compressed with zstd on every core; the others (text, UI, glyph operations) go through the
-//! stream's long-lived zstd context, which refers back to what the stream carried before. Photo-like rectangles in motion (or any sizeable one in Smooth, or on a slow link
-//! in Auto) go as JPEG instead, and are sent again losslessly once they settle.
+//! stream's long-lived zstd context, which refers back to what the stream carried before, with
+//! palettes of many shades indexing the stream's colour tables. Photo-like rectangles in motion
+//! (or any sizeable one in Smooth, or on a slow link in Auto) go as JPEG instead, and are sent
+//! again losslessly once they settle.
 //!
 //! Pixels are 32-bit BGRX, as X11 and the other capture APIs deliver them.
 //!
