@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuffer};
 
-use super::wire::{CodecError, Colours, Encoding, FrameUpdate, MAX_PART_DECODED, Rect, ScreenSize};
+use super::wire::{
+    CodecError, Colours, Encoding, FrameUpdate, MAX_PART_DECODED, MAX_PART_RECTS, Rect, ScreenSize,
+};
 
 /// zstd's window of a stream, as a power of two: how far back a part may refer (1 MiB).
 const WINDOW_LOG: u32 = 20;
@@ -286,6 +288,11 @@ impl Unpacker {
             postcard::take_from_bytes(&out).map_err(|e| corrupt(&e.to_string()))?;
         if !rest.is_empty() {
             return Err(corrupt("a packed part has bytes left over"));
+        }
+        // Each shared palette becomes a copy of its table: no more of them than a part may have
+        // rectangles, one for each.
+        if rects.len() > MAX_PART_RECTS || !(palettes.is_empty() || palettes.len() == rects.len()) {
+            return Err(corrupt("palettes that do not match the rectangles"));
         }
         let palettes = palettes
             .into_iter()

@@ -2679,58 +2679,45 @@ fn colour_tables_stay_exact_when_they_fill_and_are_replaced() {
 #[test]
 fn hostile_colour_tables_are_refused() {
     use super::stream::Palette;
-    let shared = |table: u8, add: usize, set: Vec<(u8, [u8; 3])>| {
-        let mut pal = vec![Palette::Shared {
-            table,
-            fresh: false,
-            add: (0..add).map(|k| [k as u8, 0, 0]).collect(),
-            set,
-        }];
-        if add > 300 {
-            // Two palettes on one table: the second overfills it.
-            pal = vec![
-                Palette::Shared {
-                    table,
-                    fresh: false,
-                    add: (0..200).map(|k| [k as u8, 0, 0]).collect(),
-                    set: Vec::new(),
-                },
-                Palette::Shared {
-                    table,
-                    fresh: false,
-                    add: (0..100).map(|k| [k as u8, 1, 0]).collect(),
-                    set: Vec::new(),
-                },
-            ];
-        }
-        let rects = vec![
-            Rect {
-                x: 0,
-                y: 0,
-                w: 4,
-                h: 4
-            };
-            pal.len()
-        ];
+    let shared = |table: u8, add: usize, shade: u8, set: Vec<(u8, [u8; 3])>| Palette::Shared {
+        table,
+        fresh: false,
+        add: (0..add).map(|k| [k as u8, shade, 0]).collect(),
+        set,
+    };
+    // A packed part of `rects` 4x4 rectangles and these palettes.
+    let expand = |rects: usize, pal: Vec<Palette>| {
+        let rect = Rect {
+            x: 0,
+            y: 0,
+            w: 4,
+            h: 4,
+        };
         let raw = postcard::to_stdvec(&(
-            rects,
+            vec![rect; rects],
             pal,
             Vec::<bool>::new(),
-            serde_bytes::ByteBuf::from(vec![0u8; 32]),
+            serde_bytes::ByteBuf::from(vec![0u8; 16 * rects]),
             serde_bytes::ByteBuf::new(),
         ))
         .expect("ser");
-        StreamReader::new().expand(&mut packed_part(flushed(&raw, 20)))
+        matches!(
+            StreamReader::new().expand(&mut packed_part(flushed(&raw, 20))),
+            Err(CodecError::Corrupt(_))
+        )
     };
     // A well-formed one is accepted, so that what follows fails for its own reason.
-    assert!(shared(0, 20, vec![(3, [9, 9, 9])]).is_ok());
-    let refused = |r: Result<(), CodecError>| matches!(r, Err(CodecError::Corrupt(_)));
+    assert!(!expand(1, vec![shared(0, 20, 0, vec![(3, [9, 9, 9])])]));
     // A table the stream does not have.
-    assert!(refused(shared(TABLES as u8, 20, Vec::new())));
+    assert!(expand(1, vec![shared(TABLES as u8, 20, 0, Vec::new())]));
     // A slot past the table's end.
-    assert!(refused(shared(0, 20, vec![(20, [9, 9, 9])])));
-    // Too few colours for a byte an index, and more than a table holds.
-    assert!(refused(shared(0, 16, Vec::new())));
-    assert!(refused(shared(0, 257, Vec::new())));
-    assert!(refused(shared(0, 301, Vec::new())));
+    assert!(expand(1, vec![shared(0, 20, 0, vec![(20, [9, 9, 9])])]));
+    // Too few colours for a byte an index, and more than a table holds, at once or in two.
+    assert!(expand(1, vec![shared(0, 16, 0, Vec::new())]));
+    assert!(expand(1, vec![shared(0, 257, 0, Vec::new())]));
+    let two = vec![shared(0, 200, 0, Vec::new()), shared(0, 100, 1, Vec::new())];
+    assert!(expand(2, two));
+    // More palettes than rectangles: each would become a copy of its table.
+    let many = (0..40).map(|_| shared(0, 20, 0, Vec::new())).collect();
+    assert!(expand(1, many));
 }
