@@ -6,9 +6,10 @@
 //! palette indices when they have few colours and as BGR (3 bytes a pixel) otherwise, go in parts
 //! of at most [`PART_RAW_BYTES`], so that no frame on the wire approaches the media frame limit
 //! and a viewer can start applying a big update before all of it has arrived. Parts of photos are
-//! compressed with zstd on every core; the others (text, UI, glyph operations) go through the
-//! stream's long-lived zstd context, which refers back to what the stream carried before, with
-//! palettes of many shades indexing the stream's colour tables. Photo-like rectangles in motion
+//! compressed with zstd on every core; the others (text, UI) go through the stream's
+//! long-lived zstd context, which refers back to what the stream carried before, with palettes
+//! of many shades indexing the stream's colour tables, and glyph operations through the
+//! stream's model of them. Photo-like rectangles in motion
 //! (or any sizeable one in Smooth, or on a slow link in Auto) go as JPEG instead, and are sent
 //! again losslessly once they settle.
 //!
@@ -30,12 +31,15 @@
 //! - [`stream`]: what a stream leaves out because the viewer knows it (the size while it holds,
 //!   capture times as gaps, and what earlier parts carried: parts are packed by one zstd context
 //!   per stream).
+//! - [`model`]: the stream's model of glyph operations, an arithmetic coder with probabilities
+//!   learned from the operations before.
 //!
 //! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
 
 mod decoder;
 mod encoder;
 mod glyphs;
+mod model;
 mod pack;
 mod predict;
 mod scroll;

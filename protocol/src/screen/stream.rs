@@ -7,11 +7,11 @@
 //! stream, which is as long as the viewer's framebuffer.
 //!
 //! Parts whose pixels are not compressed yet (all but big pictures, which [`super::pack`]
-//! compresses on every core) are packed ([`Encoding::Packed`]): their rectangles, palettes,
-//! pixels and glyph operations go through one zstd context that lives as long as the stream,
+//! compresses on every core) are packed ([`Encoding::Packed`]): their rectangles, palettes
+//! and pixels go through one zstd context that lives as long as the stream,
 //! flushed at the end of each part. Its window holds the last [`PACK_WINDOW`] bytes of what earlier
-//! parts carried, so the palettes of text, the pixels of glyphs that resemble earlier ones and
-//! runs of glyph operations that repeat cost a few bytes each, as in VNC's long-lived zlib
+//! parts carried, so the palettes of text and the pixels of glyphs that resemble earlier ones
+//! cost a few bytes each, as in VNC's long-lived zlib
 //! streams. A QUIC stream is reliable and ordered, so both sides feed their contexts the same
 //! bytes in the same order.
 //!
@@ -24,6 +24,10 @@
 //! already holds most of its colours. The part carries only the colours the table lacks and the
 //! slots they take (the least recently used, once it is full), and the same shade is the same
 //! byte in every rectangle that uses the table, which is what zstd's window can then match.
+//!
+//! A part's glyph operations go beside the packed contents, coded by the stream's
+//! [`OpsModel`] (see `model.rs`), whose arithmetic coding zstd could not shrink further; a
+//! list too long for the viewer's bounds on it goes as [`super::encode_ops`] wrote it.
 
 use std::collections::HashMap;
 
@@ -31,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuffer};
 
+use super::glyphs::{decode_ops, encode_ops};
+use super::model::{MODELLED, OpsModel};
 use super::wire::{
     CodecError, Colours, Encoding, FrameUpdate, MAX_PART_DECODED, MAX_PART_RECTS, Rect, ScreenSize,
 };
@@ -41,8 +47,8 @@ const WINDOW_LOG: u32 = 20;
 pub const PACK_WINDOW: usize = 1 << WINDOW_LOG;
 /// zstd level of packed parts: the stream's own history is what they gain most from.
 const PACK_LEVEL: i32 = 6;
-/// Parts whose packed contents are shorter than this go as they are: a keystroke's few bytes of
-/// glyph operations gain nothing from zstd's block header.
+/// Parts whose packed contents are shorter than this go as they are: a few bytes gain nothing
+/// from zstd's block header.
 const MIN_PACK: usize = 32;
 /// Most bytes a packed part unpacks to: as much as a part's pixels may decode to.
 pub const MAX_PACKED: usize = MAX_PART_DECODED;
@@ -57,8 +63,9 @@ const SHARED_MIN: usize = 16;
 /// lists and every colour with its slot.
 const SHARED_MAX_BYTES: usize = 8 + TABLE_LEN * 5;
 
-/// What a packed part carries, in order.
-type Packed = (Vec<Rect>, Vec<Palette>, Vec<bool>, ByteBuf, ByteBuf);
+/// What a packed part carries, in order (its glyph operations go beside, as the stream's
+/// [`OpsModel`] coded them).
+type Packed = (Vec<Rect>, Vec<Palette>, Vec<bool>, ByteBuf);
 
 /// A rectangle's palette in a packed part.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -83,6 +90,7 @@ pub struct StreamWriter {
     captured_us: u64,
     packer: Packer,
     tables: WriterTables,
+    ops: OpsModel,
 }
 
 impl StreamWriter {
@@ -94,6 +102,14 @@ impl StreamWriter {
     /// Leaves out of `upd` what the viewer knows from the parts before it, and packs it (see the
     /// module's documentation). Fails only if zstd does, after which the stream is unusable.
     pub fn compact(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
+        // A list too long for the viewer's bounds goes as it is, and neither model learns it.
+        if !upd.glyphs.is_empty()
+            && let Some(coded) = decode_ops(&upd.glyphs)
+                .ok()
+                .and_then(|ops| self.ops.encode(&ops))
+        {
+            upd.glyphs = coded;
+        }
         self.packer.pack(upd, &mut self.tables)?;
         if upd.size.is_some() && upd.size == self.size {
             upd.size = None;
@@ -121,6 +137,7 @@ pub struct StreamReader {
     captured_us: u64,
     unpacker: Unpacker,
     tables: ReaderTables,
+    ops: OpsModel,
 }
 
 impl StreamReader {
@@ -135,6 +152,9 @@ impl StreamReader {
     /// table out of its bounds. After an error the stream is unusable.
     pub fn expand(&mut self, upd: &mut FrameUpdate) -> Result<(), CodecError> {
         self.unpacker.unpack(upd, &mut self.tables)?;
+        if let Some((&MODELLED, coded)) = upd.glyphs.split_first() {
+            upd.glyphs = encode_ops(&self.ops.decode(coded)?);
+        }
         match upd.size {
             Some(s) => self.size = Some(s),
             None => upd.size = Some(self.size.ok_or(CodecError::NoSize)?),
@@ -166,13 +186,7 @@ impl Packer {
         }
         let own = |p: &Colours| Palette::Own(p.clone());
         let mut palettes: Vec<Palette> = upd.palettes.iter().map(own).collect();
-        let contents = (
-            &upd.rects,
-            &palettes,
-            &upd.predicted,
-            Bytes::new(&upd.data),
-            Bytes::new(&upd.glyphs),
-        );
+        let contents = (&upd.rects, &palettes, &upd.predicted, Bytes::new(&upd.data));
         let mut raw = postcard::to_stdvec(&contents).map_err(|e| corrupt(&e.to_string()))?;
         if raw.len() < MIN_PACK || raw.len() > MAX_PACKED {
             return Ok(());
@@ -181,13 +195,7 @@ impl Packer {
         if shared > 0 && raw.len() + shared * SHARED_MAX_BYTES <= MAX_PACKED {
             let mut data = upd.data.clone();
             tables.share(&upd.rects, &upd.palettes, &mut palettes, &mut data);
-            let contents = (
-                &upd.rects,
-                &palettes,
-                &upd.predicted,
-                Bytes::new(&data),
-                Bytes::new(&upd.glyphs),
-            );
+            let contents = (&upd.rects, &palettes, &upd.predicted, Bytes::new(&data));
             raw = postcard::to_stdvec(&contents).map_err(|e| corrupt(&e.to_string()))?;
         }
         let cx = match &mut self.0 {
@@ -218,7 +226,6 @@ impl Packer {
         upd.rects.clear();
         upd.palettes.clear();
         upd.predicted.clear();
-        upd.glyphs.clear();
         Ok(())
     }
 }
@@ -284,7 +291,7 @@ impl Unpacker {
                 return Err(corrupt("zstd makes no progress"));
             }
         }
-        let ((rects, palettes, predicted, data, glyphs), rest): (Packed, _) =
+        let ((rects, palettes, predicted, data), rest): (Packed, _) =
             postcard::take_from_bytes(&out).map_err(|e| corrupt(&e.to_string()))?;
         if !rest.is_empty() {
             return Err(corrupt("a packed part has bytes left over"));
@@ -303,7 +310,6 @@ impl Unpacker {
         upd.palettes = palettes;
         upd.predicted = predicted;
         upd.data = data.into_vec();
-        upd.glyphs = glyphs.into_vec();
         Ok(())
     }
 }
