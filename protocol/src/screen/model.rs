@@ -6,15 +6,17 @@
 //! stream codes every operation bit by bit with a binary arithmetic coder, each bit with the
 //! probability that the operations before it give it, as the PAQ family of compressors does:
 //!
-//! - a slot from the slot or two drawn before it: text is words, and words repeat;
-//! - a position as its distance from where the glyph before it ended (the width of every slot is
-//!   known from its store), from the pair of glyphs: the same two letters are the same distance
-//!   apart wherever they are, so a line of text costs little more than its letters;
+//! - a slot from the one, two and three glyphs drawn before it: text is words, and words repeat;
+//! - a position's left as its distance from where the glyph before it ended (the width of every
+//!   slot is known from its store), from the pair of glyphs: the same two letters are the same
+//!   distance apart wherever they are, so a line of text costs little more than its letters;
+//! - its top from the top of the line and where the glyph last sat in its line;
 //! - a store's slot from the one stored before it (the encoder's clock hand moves one slot on);
 //! - fills, copies and a store's size from their own earlier values.
 //!
-//! Each bit's probability mixes the predictions of three contexts (for a slot: none, the slot
-//! before, the two before) with weights learned as the stream goes (logistic mixing). A context
+//! Each bit's probability mixes the predictions of four contexts (for a slot: none, and the
+//! one, two and three glyphs before) with weights learned as the stream goes (logistic mixing).
+//! The counters of up to 16 decisions that follow one another share a cache line. A context
 //! seen for the first time predicts nothing and leaves the others to decide. Both sides see the
 //! same operations in the same order (a QUIC stream is reliable and ordered) and update the same
 //! integer-only model, so they stay in step without the model ever being sent.
