@@ -16,10 +16,14 @@
 //!
 //! Each bit's probability mixes the predictions of four contexts (for a slot: none, and the
 //! one, two and three glyphs before) with weights learned as the stream goes (logistic mixing).
-//! The counters of up to 16 decisions that follow one another share a cache line. A context
-//! seen for the first time predicts nothing and leaves the others to decide. Both sides see the
-//! same operations in the same order (a QUIC stream is reliable and ordered) and update the same
-//! integer-only model, so they stay in step without the model ever being sent.
+//! The counters of up to 16 decisions that follow one another share a cache line, and the
+//! coders ask for the lines of decisions to come before they need them (the host for the whole
+//! way down a slot's tree, the viewer for the four groups its next two decisions choose from;
+//! both, once a slot is known, for its position and the next glyph's), so that the tables'
+//! misses overlap instead of following one another. A context seen for the first time
+//! predicts nothing and leaves the others to decide. Both sides see the same operations in the
+//! same order (a QUIC stream is reliable and ordered) and update the same integer-only model, so
+//! they stay in step without the model ever being sent.
 //!
 //! The viewer treats a modelled list as hostile: it reads at most [`DECISIONS`] binary decisions
 //! and [`MAX_MODELLED_OPS`] operations, numbers no longer than positions can be, and refuses
@@ -62,7 +66,7 @@ const RATE: [i32; 16] = {
 const SLOT_BITS: u32 = GLYPH_SLOTS.trailing_zeros();
 
 /// What a decision codes; each has its own mixing weights.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Kind,
     Slot,
@@ -146,6 +150,9 @@ struct Probs {
     /// decisions it has seen, up to [`LIMIT`].
     counters: Vec<u16>,
     weights: Vec<i32>,
+    /// The group of counters in each table of the last decision's field, contexts and group
+    /// (a decision in the same ones, as most are, finds its counters without hashing).
+    group: (Field, Contexts, u32, [usize; INPUTS]),
     /// The decision being coded: its counters, their logits and its weights.
     at: [usize; INPUTS],
     logits: [i32; INPUTS + 1],
@@ -166,6 +173,7 @@ impl Probs {
                     }
                 })
                 .collect(),
+            group: (Field::Kind, [u32::MAX; INPUTS], u32::MAX, [0; INPUTS]),
             at: [0; INPUTS],
             logits: [0; INPUTS + 1],
             mixer: 0,
@@ -173,12 +181,42 @@ impl Probs {
         }
     }
 
+    /// Where the counters of `group` of `field` in context `c` start in table `i`.
+    fn group_at(i: usize, field: Field, c: u32, group: u32) -> usize {
+        let mask = (1usize << (TABLE_BITS - 4)) - 1;
+        let h = hash(hash(c, field as u32), group) as usize & mask;
+        (i << (TABLE_BITS - 4) | h) << 4
+    }
+
+    /// Asks the memory for the counters of `group` of `field` in `cx`, which decisions to come
+    /// will need: a table's counters are in the last level cache at best, and a decision can
+    /// only ask for its own once the one before has been taken.
+    fn prefetch(&self, field: Field, cx: &Contexts, group: u32) {
+        for (i, c) in cx.iter().enumerate() {
+            let at = Self::group_at(i, field, *c, group);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE is part of the x86_64 baseline, and a prefetch reads nothing (the
+            // address is inside the table all the same).
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(self.counters[at..].as_ptr().cast());
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = at;
+        }
+    }
+
     /// The probability (12 bits, 1 to 4095) that the decision of `field` in `cx` at `step` is 1.
     fn predict(&mut self, field: Field, cx: &Contexts, step: Step) -> u32 {
-        let groups = (1usize << (TABLE_BITS - 4)) - 1;
-        for (i, c) in cx.iter().enumerate() {
-            let group = hash(hash(*c, field as u32), step.group) as usize & groups;
-            self.at[i] = (i << (TABLE_BITS - 4) | group) << 4 | step.at as usize;
+        let (f, c, g, groups) = &mut self.group;
+        if *f != field || c != cx || *g != step.group {
+            for (i, (group, c)) in groups.iter_mut().zip(cx).enumerate() {
+                *group = Self::group_at(i, field, *c, step.group);
+            }
+            (*f, *c, *g) = (field, *cx, step.group);
+        }
+        for (i, group) in groups.iter().enumerate() {
+            self.at[i] = group | step.at as usize;
             self.logits[i] =
                 i32::from(STRETCH[usize::from(self.counters[self.at[i]] >> 4 ^ 0x800)]);
         }
@@ -230,6 +268,14 @@ trait Coder {
         step: Step,
         bit: bool,
     ) -> Result<bool, CodecError>;
+
+    /// Asks for the counters of `group` of `field` in `cx`, which decisions to come will need.
+    fn prefetch(&self, _field: Field, _cx: &Contexts, _group: u32) {}
+
+    /// Whether the decisions are known before they are coded (the host's are).
+    fn writes(&self) -> bool {
+        false
+    }
 }
 
 /// The interval of an arithmetic coder, the same on both sides: a 1 takes the lower part of it,
@@ -274,6 +320,14 @@ struct Encoder<'a> {
 }
 
 impl Coder for Encoder<'_> {
+    fn prefetch(&self, f: Field, cx: &Contexts, group: u32) {
+        self.probs.prefetch(f, cx, group);
+    }
+
+    fn writes(&self) -> bool {
+        true
+    }
+
     fn bit(&mut self, f: Field, cx: &Contexts, step: Step, bit: bool) -> Result<bool, CodecError> {
         let mid = self.at.split(self.probs.predict(f, cx, step));
         self.at.narrow(bit, mid, |b| self.out.push(b));
@@ -294,6 +348,10 @@ struct Decoder<'a> {
 }
 
 impl Coder for Decoder<'_> {
+    fn prefetch(&self, f: Field, cx: &Contexts, group: u32) {
+        self.probs.prefetch(f, cx, group);
+    }
+
     fn bit(&mut self, f: Field, cx: &Contexts, step: Step, _: bool) -> Result<bool, CodecError> {
         self.left = (self.left.checked_sub(1)).ok_or_else(|| corrupt("too many decisions"))?;
         let mid = self.at.split(self.probs.predict(f, cx, step));
@@ -317,6 +375,12 @@ impl Coder for Counter {
     }
 }
 
+/// The group of the bits of a number of `n` bits below its top one: a short number's (up to 5
+/// bits) in the context of those before them, a longer one's by their place.
+const fn number_bits(n: u32) -> u32 {
+    if n <= 5 { 64 | n } else { 128 | n }
+}
+
 /// Codes a signed number: whether it is 0, its sign, its length in bits (in unary) and its bits
 /// below the top one, those of a short number in the context of the ones before them.
 fn number(c: &mut impl Coder, f: Field, cx: &Contexts, v: i64) -> Result<i64, CodecError> {
@@ -337,9 +401,9 @@ fn number(c: &mut impl Coder, f: Field, cx: &Contexts, v: i64) -> Result<i64, Co
     for i in (0..n - 1).rev() {
         // Below 2^5, r (the bits so far) is under 16.
         let s = if n <= 5 {
-            step(64 | n, r as u32)
+            step(number_bits(n), r as u32)
         } else {
-            step(128 | n, i & 15)
+            step(number_bits(n), i & 15)
         };
         r = r << 1 | u64::from(c.bit(f, cx, s, m >> i & 1 == 1)?);
     }
@@ -355,10 +419,23 @@ fn symbol(
     bits: u32,
     v: u32,
 ) -> Result<u32, CodecError> {
+    if c.writes() {
+        // The host knows the way down: it asks for every group on it at once.
+        for depth in (4..bits).step_by(4) {
+            c.prefetch(f, cx, 1 << depth | v >> (bits - depth));
+        }
+    }
     let mut node = 1u32;
     for i in (0..bits).rev() {
         let depth = bits - 1 - i;
         let below = depth % 4;
+        if below == 2 && depth + 2 < bits && !c.writes() {
+            // The viewer's next group is one of four: it asks for them all while it reads the
+            // two decisions that choose.
+            for k in 0..4 {
+                c.prefetch(f, cx, node << 2 | k);
+            }
+        }
         let s = step(node >> below, node & ((1 << below) - 1) | 1 << below);
         node = node << 1 | u32::from(c.bit(f, cx, s, v >> i & 1 == 1)?);
     }
@@ -451,8 +528,7 @@ impl History {
             Some(GlyphOp::Copy { .. }) => COPY,
             None => END,
         };
-        let [_, _, g] = self.glyphs;
-        let cx = [self.kind, self.kind << 13 | g, 0, 1];
+        let cx = kind_contexts(self.kind, self.glyphs[2]);
         let mut k = 0;
         while k < END && c.bit(Field::Kind, &cx, step(0, k), kind > k)? {
             k += 1;
@@ -468,10 +544,10 @@ impl History {
                     Some(GlyphOp::Draw { slot, .. }) => u32::from(*slot),
                     _ => 0,
                 };
-                let [g0, g1, g2] = self.glyphs;
-                let cx = [0, g2, hash(g1, g2), hash(hash(g0, g1), g2)];
-                let slot = symbol(c, Field::Slot, &cx, SLOT_BITS, slot)?;
+                let slot = symbol(c, Field::Slot, &slot_contexts(self.glyphs), SLOT_BITS, slot)?;
+                self.ask_ahead(c, slot);
                 let (x, y) = self.place(c, Piece::Drawn(slot), x, y)?;
+                let [_, g1, g2] = self.glyphs;
                 self.glyphs = [g1, g2, slot + 1];
                 let w = self.widths[slot as usize];
                 self.end = (i64::from(x) + i64::from(w), i64::from(y));
@@ -568,8 +644,7 @@ impl History {
     ) -> Result<(u32, u32), CodecError> {
         let (glyph, g1) = (piece.context(), self.glyphs[2]);
         let (ex, ey) = self.end;
-        let cx = [hash(g1, glyph), glyph, 0, g1 | 1 << 20];
-        let dx = number(c, Field::Dx, &cx, i64::from(x) - ex)?;
+        let dx = number(c, Field::Dx, &dx_contexts(g1, glyph), i64::from(x) - ex)?;
         // Back to the left is a new line.
         let line = dx.clamp(-3, 3) as u32;
         let rel = match piece {
@@ -580,13 +655,7 @@ impl History {
             Some(r) if dx >= -2 => self.line + r,
             _ => ey,
         };
-        let known = u32::from(rel.is_some()) << 8;
-        let cx = [
-            hash(hash(g1, glyph), line) ^ known,
-            hash(glyph, line),
-            line | known,
-            hash(g1, line),
-        ];
+        let cx = dy_contexts(g1, glyph, line, rel.is_some());
         let dy = number(c, Field::Dy, &cx, i64::from(y) - py)?;
         let (x, y) = (coordinate(ex + dx)?, coordinate(py + dy)?);
         if let Piece::Drawn(s) | Piece::Stored(s) = piece {
@@ -604,6 +673,22 @@ impl History {
         Ok((x, y))
     }
 
+    /// After the slot of a glyph drawn, asks for the counters that its position will need
+    /// (its left and, on the lines it most likely sits, its top) and those of the next glyph's
+    /// kind and slot, if it follows.
+    fn ask_ahead(&self, c: &impl Coder, slot: u32) {
+        let ([_, g1, g2], glyph) = (self.glyphs, slot + 1);
+        let dx = dx_contexts(g2, glyph);
+        c.prefetch(Field::Dx, &dx, 0);
+        c.prefetch(Field::Dx, &dx, number_bits(2));
+        let known = self.rel[slot as usize].is_some();
+        for line in [1, 2] {
+            c.prefetch(Field::Dy, &dy_contexts(g2, glyph, line, known), 0);
+        }
+        c.prefetch(Field::Kind, &kind_contexts(DRAW, glyph), 0);
+        c.prefetch(Field::Slot, &slot_contexts([g1, g2, glyph]), 1);
+    }
+
     /// Codes a rectangle's size.
     fn size(&self, c: &mut impl Coder, w: u32, h: u32) -> Result<(u32, u32), CodecError> {
         let w = number(c, Field::W, &[self.kind, 0, 0, 1], i64::from(w))?;
@@ -611,6 +696,33 @@ impl History {
         let h = number(c, Field::H, &[cw, self.kind, 0, 1], i64::from(h))?;
         Ok((size(w)?, size(h)?))
     }
+}
+
+/// The contexts of an operation's kind: the kind before, and with the glyph before.
+fn kind_contexts(kind: u32, g: u32) -> Contexts {
+    [kind, kind << 13 | g, 0, 1]
+}
+
+/// The contexts of a glyph's slot: none, and the one, two and three glyphs before.
+fn slot_contexts([g0, g1, g2]: [u32; 3]) -> Contexts {
+    [0, g2, hash(g1, g2), hash(hash(g0, g1), g2)]
+}
+
+/// The contexts of a left: the glyph before and this one.
+fn dx_contexts(g1: u32, glyph: u32) -> Contexts {
+    [hash(g1, glyph), glyph, 0, g1 | 1 << 20]
+}
+
+/// The contexts of a top: the line (the left clamped) with the two glyphs, and whether the
+/// glyph's place in its line is known.
+fn dy_contexts(g1: u32, glyph: u32, line: u32, known: bool) -> Contexts {
+    let known = u32::from(known) << 8;
+    [
+        hash(hash(g1, glyph), line) ^ known,
+        hash(glyph, line),
+        line | known,
+        hash(g1, line),
+    ]
 }
 
 /// One side's model of a stream's glyph operations.
