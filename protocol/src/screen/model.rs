@@ -29,7 +29,9 @@
 //! and [`MAX_MODELLED_OPS`] operations, numbers no longer than positions can be, and refuses
 //! positions that do not fit; the operations then go through [`super::decode_ops`]' checks as
 //! any others do. The host codes a list only if it fits those bounds, and sends it as it is
-//! otherwise.
+//! otherwise. Its time is paid for by bytes: no decision is coded surer than [`SUREST`] allows,
+//! and the viewer refuses a list that reads more than [`PAST_END`] bytes past its end, so a
+//! few bytes cannot make it take millions of decisions.
 
 use super::glyphs::{GLYPH_SLOTS, GlyphOp, MAX_GLYPH_OPS_BYTES};
 use super::wire::{CodecError, Rect};
@@ -41,6 +43,13 @@ pub(super) const MODELLED: u8 = 2;
 pub(super) const DECISIONS: u64 = 1 << 22;
 /// Most operations in one modelled part: as many as fit in [`MAX_GLYPH_OPS_BYTES`].
 pub(super) const MAX_MODELLED_OPS: usize = MAX_GLYPH_OPS_BYTES / 3;
+
+/// No decision is coded surer than 1 - SUREST/4096, so that each costs at least 1/180 of a bit
+/// and a byte of input can hold at most about 1,400 decisions (a page's take 15 a byte).
+const SUREST: i32 = 16;
+/// Bytes the viewer may read past the end of a list: the host's last byte and the coder's
+/// first four bytes of lookahead. Reading more means the input ran out early.
+const PAST_END: u32 = 3;
 
 /// Contexts whose predictions each decision mixes.
 const INPUTS: usize = 4;
@@ -206,7 +215,7 @@ impl Probs {
         }
     }
 
-    /// The probability (12 bits, 1 to 4095) that the decision of `field` in `cx` at `step` is 1.
+    /// The probability (12 bits, [`SUREST`] to 4096 - [`SUREST`]) that the decision of `field` in `cx` at `step` is 1.
     fn predict(&mut self, field: Field, cx: &Contexts, step: Step) -> u32 {
         let (f, c, g, groups) = &mut self.group;
         if *f != field || c != cx || *g != step.group {
@@ -236,7 +245,7 @@ impl Probs {
         let dot: i64 = (w.iter().zip(&self.logits))
             .map(|(w, l)| i64::from(*w) * i64::from(*l))
             .sum();
-        self.p = squash((dot >> 16).clamp(-2047, 2047) as i32).clamp(1, 4095);
+        self.p = squash((dot >> 16).clamp(-2047, 2047) as i32).clamp(SUREST, 4096 - SUREST);
         self.p as u32
     }
 
@@ -337,14 +346,27 @@ impl Coder for Encoder<'_> {
 }
 
 /// The viewer's arithmetic decoder, which reads at most [`DECISIONS`] decisions. Past its input
-/// it reads 0xff, which ends the host's last interval (see [`OpsModel::encode`]).
+/// it reads 0xff, which ends the host's last interval (see [`OpsModel::encode`]), and at most
+/// [`PAST_END`] bytes of it.
 struct Decoder<'a> {
     probs: &'a mut Probs,
     at: Interval,
     /// The 32 bits of input under the interval.
     x: u32,
     input: std::slice::Iter<'a, u8>,
+    /// Bytes read past the end of the input, as 0xff.
+    past: u32,
     left: u64,
+}
+
+impl Decoder<'_> {
+    /// The next byte of input: 0xff past its end, up to [`PAST_END`] of them.
+    fn next_byte(input: &mut std::slice::Iter<'_, u8>, past: &mut u32) -> u8 {
+        input.next().copied().unwrap_or_else(|| {
+            *past += 1;
+            0xff
+        })
+    }
 }
 
 impl Coder for Decoder<'_> {
@@ -356,10 +378,13 @@ impl Coder for Decoder<'_> {
         self.left = (self.left.checked_sub(1)).ok_or_else(|| corrupt("too many decisions"))?;
         let mid = self.at.split(self.probs.predict(f, cx, step));
         let bit = self.x <= mid;
-        let (x, input) = (&mut self.x, &mut self.input);
+        let (x, input, past) = (&mut self.x, &mut self.input, &mut self.past);
         self.at.narrow(bit, mid, |_| {
-            *x = *x << 8 | u32::from(*input.next().unwrap_or(&0xff));
+            *x = *x << 8 | u32::from(Self::next_byte(input, past));
         });
+        if self.past > PAST_END {
+            return Err(corrupt("decisions past the end of the input"));
+        }
         self.probs.update(bit);
         Ok(bit)
     }
@@ -674,8 +699,8 @@ impl History {
     }
 
     /// After the slot of a glyph drawn, asks for the counters that its position will need
-    /// (its left and, on the lines it most likely sits, its top) and those of the next glyph's
-    /// kind and slot, if it follows.
+    /// (its left, and its top for the two likeliest gaps after the glyph before, 1 and 2
+    /// pixels) and those of the next glyph's kind and slot, if one follows.
     fn ask_ahead(&self, c: &impl Coder, slot: u32) {
         let ([_, g1, g2], glyph) = (self.glyphs, slot + 1);
         let dx = dx_contexts(g2, glyph);
@@ -788,16 +813,20 @@ impl OpsModel {
 
     /// The operations coded by [`OpsModel::encode`] in `data` (after its first byte).
     pub(super) fn decode(&mut self, data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
-        let mut input = data.iter();
+        let (mut input, mut past) = (data.iter(), 0);
         let mut x = 0;
         for _ in 0..4 {
-            x = x << 8 | u32::from(*input.next().unwrap_or(&0xff));
+            x = x << 8 | u32::from(Decoder::next_byte(&mut input, &mut past));
+        }
+        if past > PAST_END {
+            return Err(corrupt("no input"));
         }
         let mut d = Decoder {
             probs: &mut self.probs,
             at: Interval::WHOLE,
             x,
             input,
+            past,
             left: DECISIONS,
         };
         let mut ops = Vec::new();
