@@ -425,11 +425,7 @@ fn number(c: &mut impl Coder, f: Field, cx: &Contexts, v: i64) -> Result<i64, Co
     let mut r = 1u64;
     for i in (0..n - 1).rev() {
         // Below 2^5, r (the bits so far) is under 16.
-        let s = if n <= 5 {
-            step(number_bits(n), r as u32)
-        } else {
-            step(number_bits(n), i & 15)
-        };
+        let s = step(number_bits(n), if n <= 5 { r as u32 } else { i & 15 });
         r = r << 1 | u64::from(c.bit(f, cx, s, m >> i & 1 == 1)?);
     }
     // At most 2^34: it fits.
@@ -817,9 +813,6 @@ impl OpsModel {
         let mut x = 0;
         for _ in 0..4 {
             x = x << 8 | u32::from(Decoder::next_byte(&mut input, &mut past));
-        }
-        if past > PAST_END {
-            return Err(corrupt("no input"));
         }
         let mut d = Decoder {
             probs: &mut self.probs,
