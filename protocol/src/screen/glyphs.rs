@@ -667,8 +667,13 @@ fn blobs(
     };
     let region_grid = grid(&lines, MAX_PITCH);
     let region_cell = found(&lines, region_grid);
-    if matches!(region_grid, Grid::Cells(..)) {
-        *known = region_cell;
+    match region_grid {
+        Grid::Cells(..) => *known = region_cell,
+        // Enough text that the grid found before does not fit is other text (another window,
+        // or a grid found by chance in proportional text): the grid is forgotten, so that the
+        // few glyphs of a keystroke here are not cut at it.
+        Grid::Proportional if region_cell.is_none() => *known = None,
+        Grid::Proportional | Grid::Unknown => {}
     }
     let mut out = Vec::new();
     for (y0, y1, cols) in &bands {

@@ -2225,6 +2225,78 @@ fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
     );
 }
 
+/// Paints glyph-like ink in the box `gw` x `gh` at (`x`, `y`): two pixels in five, in four
+/// shades, every column inked.
+fn paint_ink(buf: &mut [u8], w: u32, (x, y, gw, gh): (u32, u32, u32, u32), fg: [u8; 3]) {
+    for dy in 0..gh {
+        for dx in (0..gw).filter(|dx| (dx * 7 + dy * 3) % 5 < 2) {
+            let o = (((y + dy) * w + x + dx) * 4) as usize;
+            let k = 1 + (dx * 5 + dy * 3) % 4;
+            let c = [0, 1, 2].map(|i| ((u32::from(fg[i]) * k + 250 * (4 - k)) / 4) as u8);
+            buf[o..o + 3].copy_from_slice(&c);
+        }
+    }
+}
+
+#[test]
+fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
+    // A grid of 13 px found in one window's text, then a page of proportional text over it:
+    // a glyph typed there must not be cut at the first window's grid.
+    let (w, h) = (13 * 60, 16 * 24);
+    let (bg, fg) = ([250, 250, 250], [20, 20, 20]);
+    let mut buf = solid(w, h, bg);
+    for row in 0..6 {
+        for col in 0..55 {
+            paint_ink(&mut buf, w, (col * 13 + 1, row * 16 + 3, 7, 10), fg);
+        }
+    }
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    encoded_bytes(&mut enc, &mut fb, &whole(&buf, w, h), 1);
+    // Proportional text: glyphs 3 to 10 px wide, 1 or 2 px apart, lines 16 px apart.
+    let mut buf = solid(w, h, bg);
+    let mut next = xorshift(11);
+    for row in 0..20 {
+        let mut x = 2;
+        while x < w - 24 {
+            let gw = 3 + (next() % 8) as u32;
+            paint_ink(&mut buf, w, (x, row * 16 + 3, gw, 10), fg);
+            x += gw + 1 + (next() % 2) as u32;
+            if next() % 6 == 0 {
+                x += 5;
+            }
+        }
+    }
+    encoded_bytes(&mut enc, &mut fb, &whole(&buf, w, h), 2);
+    // A new glyph typed on the empty line below, across two of the old grid's cell boundaries.
+    paint_ink(&mut buf, w, (20, 21 * 16 + 3, 9, 10), [150, 30, 150]);
+    let f = whole(&buf, w, h);
+    let rects = enc.diff(&f, None, 3000).expect("diff");
+    let mut stores = Vec::new();
+    for part in enc
+        .encode(&f, &rects, 3, Timing::default(), &InOrder)
+        .expect("encode")
+    {
+        for op in decode_ops(&part.glyphs).expect("ops") {
+            if let GlyphOp::Store { rect, .. } = op {
+                stores.push(rect);
+            }
+        }
+        fb.apply(&part).expect("apply");
+    }
+    assert_eq!(fb.pixels(), &buf[..]);
+    assert_eq!(
+        stores,
+        [Rect {
+            x: 20,
+            y: 21 * 16 + 3,
+            w: 9,
+            h: 10
+        }],
+        "the typed glyph is stored whole"
+    );
+}
+
 /// A xorshift generator seeded with `seed`: cheap, reproducible numbers for test content.
 fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed | 1;
