@@ -744,6 +744,9 @@ fn underlines(ink: &mut [bool], r: &Rect) -> Vec<Rect> {
     out
 }
 
+/// Boundary columns of a grid over which a looser test finds it (see [`grid`]): a few lines of
+/// proportional text may look regular by chance, many may not.
+const MANY_BOUNDARIES: usize = 24;
 /// Character cells narrower or lower than this are not looked for.
 const MIN_PITCH: u32 = 5;
 /// Character cells wider than this are not looked for.
@@ -795,11 +798,13 @@ fn grid(lines: &[&[bool]], max_pitch: u32) -> Grid {
         let counts = &mut counts[..pitch as usize];
         phase_counts(&spans, counts);
         // The boundary columns are blank far more often than the others: most of the time,
-        // and at least 1.6 times as often as a column of the pitch on average.
+        // and at least 1.6 times as often as a column of the pitch on average. Bold text
+        // touches across half its boundaries, but over many of them they stand out more.
         if let Some((phase, _)) = counts.iter().enumerate().max_by_key(|(_, c)| {
             // Compares blank / total across phases without dividing.
             c.1 * 1_000_000 / c.0.max(1)
-        }) && boundary_blank(counts, phase, 6, 16)
+        }) && (boundary_blank(counts, phase, 6, 16)
+            || counts[phase].0 >= MANY_BOUNDARIES && boundary_blank(counts, phase, 4, 30))
         {
             return Grid::Cells(pitch, phase as u32);
         }
@@ -1121,5 +1126,73 @@ pub(super) fn copy_rect(pixels: &mut [u8], width: u32, src: &Rect, x: u32, y: u3
             let (from, to) = row(k);
             pixels.copy_within(from..from + line, to);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Grid, MAX_PITCH, grid};
+
+    /// Lines of `cells` characters on a grid of `pitch`: each inked in all its columns but the
+    /// last, and in that one too (touching the next) when `touch` says so.
+    fn monospaced(
+        lines: usize,
+        cells: usize,
+        pitch: usize,
+        touch: impl Fn(usize) -> bool,
+    ) -> Vec<Vec<bool>> {
+        (0..lines)
+            .map(|l| {
+                let mut cols = vec![false; cells * pitch];
+                for c in 0..cells {
+                    let k = l * cells + c;
+                    // A space now and then, as between words of a dozen letters.
+                    if k % 13 == 12 {
+                        continue;
+                    }
+                    let end = (c + 1) * pitch - usize::from(!touch(k));
+                    cols[c * pitch..end].fill(true);
+                }
+                cols
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bold_text_that_touches_across_half_its_boundaries_shows_its_grid() {
+        // Bold glyphs reach their neighbours across half the boundaries: a terminal's bold
+        // listing (`ls --color`), whose grid the keystrokes after it need.
+        let touch = |k: usize| k % 2 == 0;
+        let lines = monospaced(20, 30, 9, touch);
+        let refs: Vec<&[bool]> = lines.iter().map(Vec::as_slice).collect();
+        assert_eq!(grid(&refs, MAX_PITCH), Grid::Cells(9, 8));
+        // Twenty characters of it are too few to tell.
+        let few = monospaced(2, 10, 9, touch);
+        let refs: Vec<&[bool]> = few.iter().map(Vec::as_slice).collect();
+        assert_ne!(grid(&refs, MAX_PITCH), Grid::Cells(9, 8));
+    }
+
+    #[test]
+    fn proportional_text_shows_no_grid() {
+        let mut x = 7u64;
+        let lines: Vec<Vec<bool>> = (0..20)
+            .map(|_| {
+                let mut cols = Vec::new();
+                while cols.len() < 300 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (w, gap) = (3 + (x % 8) as usize, 1 + (x >> 8) as usize % 2);
+                    cols.extend(std::iter::repeat_n(true, w));
+                    cols.extend(std::iter::repeat_n(
+                        false,
+                        gap + 5 * usize::from(x >> 12 & 7 == 0),
+                    ));
+                }
+                cols
+            })
+            .collect();
+        let refs: Vec<&[bool]> = lines.iter().map(Vec::as_slice).collect();
+        assert_eq!(grid(&refs, MAX_PITCH), Grid::Proportional);
     }
 }
