@@ -1162,7 +1162,7 @@ mod tests {
     fn bold_text_that_touches_across_half_its_boundaries_shows_its_grid() {
         // Bold glyphs reach their neighbours across half the boundaries: a terminal's bold
         // listing (`ls --color`), whose grid the keystrokes after it need.
-        let touch = |k: usize| k % 2 == 0;
+        let touch = |k: usize| k.is_multiple_of(2);
         let lines = monospaced(20, 30, 9, touch);
         let refs: Vec<&[bool]> = lines.iter().map(Vec::as_slice).collect();
         assert_eq!(grid(&refs, MAX_PITCH), Grid::Cells(9, 8));

@@ -2262,7 +2262,7 @@ fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
             let gw = 3 + (next() % 8) as u32;
             paint_ink(&mut buf, w, (x, row * 16 + 3, gw, 10), fg);
             x += gw + 1 + (next() % 2) as u32;
-            if next() % 6 == 0 {
+            if next().is_multiple_of(6) {
                 x += 5;
             }
         }
