@@ -215,7 +215,8 @@ impl Probs {
         }
     }
 
-    /// The probability (12 bits, [`SUREST`] to 4096 - [`SUREST`]) that the decision of `field` in `cx` at `step` is 1.
+    /// The probability (12 bits, [`SUREST`] to 4096 - [`SUREST`]) that the decision of `field`
+    /// in `cx` at `step` is 1.
     fn predict(&mut self, field: Field, cx: &Contexts, step: Step) -> u32 {
         let (f, c, g, groups) = &mut self.group;
         if *f != field || c != cx || *g != step.group {

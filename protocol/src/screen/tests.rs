@@ -2225,14 +2225,14 @@ fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
     );
 }
 
-/// Paints glyph-like ink in the box `gw` x `gh` at (`x`, `y`): two pixels in five, in four
-/// shades, every column inked.
-fn paint_ink(buf: &mut [u8], w: u32, (x, y, gw, gh): (u32, u32, u32, u32), fg: [u8; 3]) {
+/// Paints glyph-like ink of `fg` on `bg` in the box `gw` x `gh` at (`x`, `y`): two pixels in
+/// five, in four shades, every column inked.
+fn paint_ink(buf: &mut [u8], w: u32, (x, y, gw, gh): (u32, u32, u32, u32), [fg, bg]: [[u8; 3]; 2]) {
     for dy in 0..gh {
         for dx in (0..gw).filter(|dx| (dx * 7 + dy * 3) % 5 < 2) {
             let o = (((y + dy) * w + x + dx) * 4) as usize;
-            let k = 1 + (dx * 5 + dy * 3) % 4;
-            let c = [0, 1, 2].map(|i| ((u32::from(fg[i]) * k + 250 * (4 - k)) / 4) as u8);
+            let shade = 1 + (dx * 5 + dy * 3) % 4;
+            let c = Colours::blend(bg, fg, (shade * 255 / 4) as u8);
             buf[o..o + 3].copy_from_slice(&c);
         }
     }
@@ -2247,7 +2247,7 @@ fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
     let mut buf = solid(w, h, bg);
     for row in 0..6 {
         for col in 0..55 {
-            paint_ink(&mut buf, w, (col * 13 + 1, row * 16 + 3, 7, 10), fg);
+            paint_ink(&mut buf, w, (col * 13 + 1, row * 16 + 3, 7, 10), [fg, bg]);
         }
     }
     let mut enc = TileEncoder::new();
@@ -2260,7 +2260,7 @@ fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
         let mut x = 2;
         while x < w - 24 {
             let gw = 3 + (next() % 8) as u32;
-            paint_ink(&mut buf, w, (x, row * 16 + 3, gw, 10), fg);
+            paint_ink(&mut buf, w, (x, row * 16 + 3, gw, 10), [fg, bg]);
             x += gw + 1 + (next() % 2) as u32;
             if next().is_multiple_of(6) {
                 x += 5;
@@ -2269,7 +2269,7 @@ fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
     }
     encoded_bytes(&mut enc, &mut fb, &whole(&buf, w, h), 2);
     // A new glyph typed on the empty line below, across two of the old grid's cell boundaries.
-    paint_ink(&mut buf, w, (20, 21 * 16 + 3, 9, 10), [150, 30, 150]);
+    paint_ink(&mut buf, w, (20, 21 * 16 + 3, 9, 10), [[150, 30, 150], bg]);
     let f = whole(&buf, w, h);
     let rects = enc.diff(&f, None, 3000).expect("diff");
     let mut stores = Vec::new();
