@@ -51,6 +51,9 @@ const MOTION_GAP_MS: u64 = 150;
 pub const MIN_SETTLE_MS: u64 = 20;
 /// …and at most this long.
 pub const SETTLE_MS: u64 = 250;
+/// How long the shift of a vertical move is tried again on frames whose own rows do not vote for
+/// one (see [`find_moves`]): a reader paging through a document.
+const SHIFT_MEMORY_MS: u64 = 5000;
 /// Smallest change sent lossy in [`Quality::Smooth`] (a keystroke stays lossless).
 const SMOOTH_MIN_AREA: u64 = 64 * 64;
 /// Smallest change sent lossy in [`Quality::Auto`].
@@ -133,6 +136,9 @@ pub struct TileEncoder {
     /// Copies found by the last [`Self::diff`] (regions that moved), already applied to `prev`;
     /// the next [`Self::encode`] sends them first.
     moves: Vec<GlyphOp>,
+    /// The shift of the last vertical move and when it was found (ms), tried again while the
+    /// screen keeps scrolling (see [`SHIFT_MEMORY_MS`]).
+    shift: Option<(i64, u64)>,
     /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
     now_ms: u64,
     /// The host's video codec, for regions that keep changing (none: they go as JPEG).
@@ -437,7 +443,15 @@ impl TileEncoder {
         {
             return;
         }
-        let moves = find_moves(&self.mirror(), frame, &within);
+        let last_dy = self
+            .shift
+            .filter(|(_, at)| now_ms.saturating_sub(*at) <= SHIFT_MEMORY_MS)
+            .map(|(dy, _)| dy);
+        let found = find_moves(&self.mirror(), frame, &within, last_dy);
+        if let Some(dy) = found.dy {
+            self.shift = Some((dy, now_ms));
+        }
+        let moves = found.copies;
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
                 continue;
@@ -477,6 +491,7 @@ impl TileEncoder {
         }
         self.has_prev = true;
         self.clip = None;
+        self.shift = None;
         let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
         self.heat = vec![0; tiles];
         self.changed_at = vec![now_ms; tiles];

@@ -7,7 +7,9 @@
 //! strip, at another height, votes for that shift. The shift with the most votes wins; then every
 //! strip is hashed, the runs of rows the shift explains in each become copies, and copies side by
 //! side with the same rows are merged. A change that is no move costs only the voters' hashes. A
-//! scroll bar or a sidebar that does not move only loses its own strips.
+//! scroll bar or a sidebar that does not move only loses its own strips. When no shift wins the
+//! vote, the encoder's last vertical shift is tried: a page scrolled by the same step again may
+//! keep too few lines in view, or only lines that look like others, to win it.
 //!
 //! Failing a vertical move, a move in x (or in x and y: a dragged window) is looked for: in a
 //! dozen rows spread over the span, a piece of what changed is searched for in the old frame
@@ -77,9 +79,28 @@ fn changed_box(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) -> Option<
     })
 }
 
-/// Copies that turn `old` into much of `new` inside `within` by moving rows up or down, in the
-/// order they must be applied (see [`GlyphOp::Copy`]). Empty if nothing there moved.
-pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) -> Vec<GlyphOp> {
+/// What [`find_moves`] found.
+#[derive(Debug, Default)]
+pub(super) struct Moves {
+    /// Copies in the order they must be applied (see [`GlyphOp::Copy`]).
+    pub(super) copies: Vec<GlyphOp>,
+    /// The shift (old row minus new) of a vertical move, to try again on the next frame.
+    pub(super) dy: Option<i64>,
+}
+
+/// Copies that turn `old` into much of `new` inside `within` by moving rows up or down, or
+/// failing that sideways or across. Nothing if nothing there moved.
+///
+/// `last_dy` is the shift of the last vertical move: a page scrolled by the same step again
+/// (Page Down, a wheel's notch) may keep too few lines in view, or only lines that look like
+/// others (a code block's closing braces), to win the vote. That shift is then tried, and taken
+/// if it explains at least [`MIN_VOTES`] changed rows of its strips that are not of one colour.
+pub(super) fn find_moves(
+    old: &FrameRef<'_>,
+    new: &FrameRef<'_>,
+    within: &Rect,
+    last_dy: Option<i64>,
+) -> Moves {
     let screen = Rect {
         x: 0,
         y: 0,
@@ -87,19 +108,19 @@ pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) 
         h: new.height,
     };
     if (old.width, old.height) != (new.width, new.height) {
-        return Vec::new();
+        return Moves::default();
     }
     let Some(within) = within.intersect(&screen) else {
-        return Vec::new();
+        return Moves::default();
     };
     if within.h < MIN_ROWS {
-        return Vec::new();
+        return Moves::default();
     }
     let Some(span) = changed_box(old, new, &within) else {
-        return Vec::new();
+        return Moves::default();
     };
     if span.h < MIN_ROWS || span.w < STRIP / 2 {
-        return Vec::new();
+        return Moves::default();
     }
     // The strip at a left edge, hashed.
     let strip = |sx: u32| {
@@ -116,17 +137,56 @@ pub(super) fn find_moves(old: &FrameRef<'_>, new: &FrameRef<'_>, within: &Rect) 
     // picture, a page of new text) costs only their hashes.
     let every = lefts.len().div_ceil(VOTING_STRIPS);
     let voters: Vec<_> = lefts.iter().step_by(every).map(|&sx| strip(sx)).collect();
-    if let Some(dy) = vote(&voters) {
-        let copies = vertical_copies(voters, &lefts, every, &strip, &span, dy);
+    let voted = vote(&voters);
+    if let Some(dy) = voted {
+        let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
         if !copies.is_empty() {
-            return copies;
+            return Moves {
+                copies,
+                dy: Some(dy),
+            };
+        }
+    }
+    if let Some(dy) =
+        last_dy.filter(|&dy| voted != Some(dy) && dy != 0 && dy.unsigned_abs() < u64::from(span.h))
+    {
+        let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
+        if inked_rows(new, &copies, MIN_VOTES) >= MIN_VOTES {
+            return Moves {
+                copies,
+                dy: Some(dy),
+            };
         }
     }
     // No vertical move: perhaps a window dragged sideways or across.
-    match vote_shift(old, new, &span) {
-        Some((dx, dy)) => shifted_copies(old, new, &span, dx, dy),
-        None => Vec::new(),
+    Moves {
+        copies: match vote_shift(old, new, &span) {
+            Some((dx, dy)) => shifted_copies(old, new, &span, dx, dy),
+            None => Vec::new(),
+        },
+        dy: None,
     }
+}
+
+/// How many rows of the destinations of `copies` in `frame` are not of one colour, counted up
+/// to `enough`.
+fn inked_rows(frame: &FrameRef<'_>, copies: &[GlyphOp], enough: u32) -> u32 {
+    let mut n = 0;
+    for op in copies {
+        let GlyphOp::Copy { src, x, y } = op else {
+            continue;
+        };
+        for row in *y..*y + src.h {
+            let px = frame.row(row, *x, *x + src.w);
+            if px.chunks_exact(4).any(|p| p[..3] != px[..3]) {
+                n += 1;
+                if n >= enough {
+                    return n;
+                }
+            }
+        }
+    }
+    n
 }
 
 /// A column strip: its left edge and width, and its rows' hashes in the old and the new frame.
@@ -135,19 +195,19 @@ type Strip = (u32, u32, Vec<u64>, Vec<u64>);
 /// The copies that move rows of `span` by `dy` (old row minus new), from the hashed strips
 /// (`voters` are those of every `every`th left edge of `lefts`, hashed already).
 fn vertical_copies(
-    voters: Vec<Strip>,
+    voters: &[Strip],
     lefts: &[u32],
     every: usize,
     strip: &dyn Fn(u32) -> Strip,
     span: &Rect,
     dy: i64,
 ) -> Vec<GlyphOp> {
-    let mut voters = voters.into_iter();
+    let mut voters = voters.iter();
     let strips: Vec<_> = lefts
         .iter()
         .enumerate()
         .map(|(i, &sx)| match i % every {
-            0 => voters.next().unwrap_or_else(|| strip(sx)),
+            0 => voters.next().cloned().unwrap_or_else(|| strip(sx)),
             _ => strip(sx),
         })
         .collect();
@@ -473,7 +533,7 @@ mod tests {
         let old = page(w, h, |y| y);
         let new = page(w, h, |y| y + 37);
         let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all);
+        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
         assert!(!ops.is_empty());
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
@@ -505,7 +565,7 @@ mod tests {
         let mut new = page(w, h, |y| y + 80);
         bar(&mut new, 90);
         let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all);
+        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
         let pitch = (w * 4) as usize;
@@ -543,7 +603,7 @@ mod tests {
         ] {
             let old = desktop(w, h, from, period);
             let new = desktop(w, h, to, period);
-            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all);
+            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
             assert!(!ops.is_empty(), "{from:?} -> {to:?} was found");
             let mut mirror = old.clone();
             apply(&mut mirror, w, &ops);
@@ -564,14 +624,73 @@ mod tests {
     }
 
     #[test]
+    fn the_last_shift_finds_a_page_whose_kept_lines_look_like_others() {
+        let (w, h) = (300, 200);
+        let all = Rect { x: 0, y: 0, w, h };
+        // The last 80 rows of the old page are one line of 10 rows, eight times; the new page
+        // keeps the last 40 in view at its top: no row of theirs is unique, so none votes.
+        let line = |y: u32| {
+            if (120..200).contains(&y) {
+                5000 + y % 10
+            } else {
+                y
+            }
+        };
+        let old = page(w, h, line);
+        let new = page(w, h, |y| line(y + 160));
+        let alone = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None);
+        assert_eq!(alone.dy, None, "{alone:?}");
+        let found = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, Some(160));
+        assert_eq!(found.dy, Some(160));
+        let mut mirror = old.clone();
+        apply(&mut mirror, w, &found.copies);
+        let pitch = (w * 4) as usize;
+        assert_eq!(
+            mirror[..40 * pitch],
+            new[..40 * pitch],
+            "the kept lines are copied"
+        );
+    }
+
+    #[test]
+    fn rows_of_one_colour_do_not_confirm_the_last_shift() {
+        let (w, h) = (300, 200);
+        let all = Rect { x: 0, y: 0, w, h };
+        let blank = |px: &mut Vec<u8>, rows: std::ops::Range<u32>| {
+            for y in rows {
+                let o = (y * w * 4) as usize;
+                px[o..o + (w * 4) as usize].fill(200);
+            }
+        };
+        // Blank rows at the old page's foot and the new page's head, and nothing else in common
+        // (a video's letterbox bars, or a new page).
+        let mut old = page(w, h, |y| y);
+        blank(&mut old, 160..200);
+        let mut new = page(w, h, |y| y + 1000);
+        blank(&mut new, 0..40);
+        let found = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, Some(160));
+        assert!(found.copies.is_empty() && found.dy.is_none(), "{found:?}");
+    }
+
+    #[test]
     fn unrelated_pictures_and_small_changes_are_not_moves() {
         let (w, h) = (200, 120);
         let all = Rect { x: 0, y: 0, w, h };
         let a = page(w, h, |y| y);
         let b = page(w, h, |y| y * 7 + 1000);
-        assert!(find_moves(&frame(w, h, &a), &frame(w, h, &b), &all).is_empty());
+        for last_dy in [None, Some(37)] {
+            assert!(
+                find_moves(&frame(w, h, &a), &frame(w, h, &b), &all, last_dy)
+                    .copies
+                    .is_empty()
+            );
+        }
         let mut c = a.clone();
         c[4 * (50 * w as usize + 10)] ^= 0xff;
-        assert!(find_moves(&frame(w, h, &a), &frame(w, h, &c), &all).is_empty());
+        assert!(
+            find_moves(&frame(w, h, &a), &frame(w, h, &c), &all, None)
+                .copies
+                .is_empty()
+        );
     }
 }

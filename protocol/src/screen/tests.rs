@@ -2977,3 +2977,49 @@ fn modelled_operations_are_read_within_their_bounds() {
         after
     );
 }
+
+#[test]
+fn a_page_down_that_keeps_only_lines_like_others_in_view_is_still_a_scroll() {
+    // Page Down keeps a few lines of the last page in view. Here they are the same line over and
+    // over (a code block's closing braces), so no row of theirs is unique enough to vote for the
+    // shift; the shift of the page before is tried again. Found, the move marks the picture it
+    // brings into view as new content, not motion: it stays exact in Auto.
+    let (w, h, step) = (320u32, 240u32, 216u32);
+    let pitch = (w * 4) as usize;
+    // A picture, five lines of braces, and more of the picture.
+    let picture = photo(w, 592);
+    let mut tall = picture[..376 * pitch].to_vec();
+    for _ in 0..5 {
+        tall.extend_from_slice(&text_page(w, 1, 77));
+    }
+    tall.extend_from_slice(&picture[376 * pitch..]);
+    let view = |top: u32| tall[top as usize * pitch..(top + h) as usize * pitch].to_vec();
+    let frames: Vec<Vec<u8>> = (0..3).map(|k| view(k * step)).collect();
+    let mut enc = TileEncoder::new();
+    enc.set_quality(Quality::Auto);
+    let mut fb = Framebuffer::new();
+    let mut copies = Vec::new();
+    for (k, px) in frames.iter().enumerate() {
+        let f = whole(px, w, h);
+        let rects = enc.diff(&f, None, 1000 + k as u64 * 80).expect("diff");
+        let mut n = 0;
+        for part in enc
+            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            assert!(part.lossy.is_empty(), "page {k} is exact at once");
+            n += decode_ops(&part.glyphs)
+                .expect("ops")
+                .iter()
+                .filter(|op| matches!(op, GlyphOp::Copy { .. }))
+                .count();
+            fb.apply(&part).expect("apply");
+        }
+        copies.push(n);
+        assert_eq!(fb.pixels(), &px[..], "page {k}");
+    }
+    assert!(
+        copies[1] > 0 && copies[2] > 0,
+        "both pages are copies: {copies:?}"
+    );
+}
