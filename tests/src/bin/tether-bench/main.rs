@@ -16,6 +16,7 @@
 //! default run) puts many sessions and idle hosts on one
 //! relay for `--load-minutes` and measures the relay and one real session's typing meanwhile.
 
+mod corpus;
 mod glass;
 mod impaired;
 mod load;

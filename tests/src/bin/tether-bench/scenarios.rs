@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use tether_protocol::screen::Quality;
 use tether_tests::ChildGuard;
 
+use crate::corpus;
 use crate::measure::{Bench, Record, Result_, summarize};
 use crate::{FILE_BYTES, H, W};
 use x11rb::protocol::xproto::ConnectionExt as _;
@@ -148,9 +149,9 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// A long source file with syntax colours, as `bat` or `highlight` would print it: comments
-/// grey, strings green, keywords magenta, numbers cyan (the workspace's own Rust sources).
+/// grey, strings green, keywords magenta, numbers cyan (the workspace's own Rust sources, as of
+/// [`corpus::PIN`]).
 fn coloured_source() -> anyhow::Result<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut out = String::new();
     for dir in [
         "protocol/src",
@@ -158,13 +159,8 @@ fn coloured_source() -> anyhow::Result<String> {
         "agent-console/src",
         "customer-host/src",
     ] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-            .collect();
-        files.sort();
-        for f in files {
-            for line in std::fs::read_to_string(&f)?.lines() {
+        for f in corpus::list(dir, ".rs")? {
+            for line in corpus::read(&f)?.lines() {
                 out.push_str(&colour_line(line));
                 out.push('\n');
             }

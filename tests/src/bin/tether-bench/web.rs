@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::corpus;
 use crate::measure::{Bench, Result_, summarize};
 use crate::scenarios::{appeared, photo, still, xdotool};
 use crate::{H, W};
@@ -93,17 +94,16 @@ fn escape(s: &str) -> String {
 
 /// Writes the page and its figures into `dir`; returns the page's path.
 fn write_page(dir: &Path, photos: bool) -> anyhow::Result<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let prose = ["ARCHITECTURE.md", "README.md", "BENCHMARKS.md"]
         .iter()
-        .map(|f| std::fs::read_to_string(root.join(f)))
+        .map(|f| corpus::read(f))
         .collect::<Result<Vec<_>, _>>()?
         .join(" ");
     let words: Vec<&str> = prose
         .split_whitespace()
         .filter(|w| !w.starts_with('|') && !w.starts_with('#'))
         .collect();
-    let code = std::fs::read_to_string(root.join("protocol/src/screen/scroll.rs"))?;
+    let code = corpus::read("protocol/src/screen/scroll.rs")?;
     let code: Vec<&str> = code.lines().collect();
     let mut at = 0usize;
     let mut take = |n: usize| {
