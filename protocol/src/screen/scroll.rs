@@ -94,7 +94,8 @@ pub(super) struct Moves {
 /// `last_dy` is the shift of the last vertical move: a page scrolled by the same step again
 /// (Page Down, a wheel's notch) may keep too few lines in view, or only lines that look like
 /// others (a code block's closing braces), to win the vote. That shift is then tried, and taken
-/// if it explains at least [`MIN_VOTES`] changed rows of its strips that are not of one colour.
+/// if the copies it makes (runs of rows it explains, each holding a changed row) hold at least
+/// [`MIN_VOTES`] rows that are not of one colour.
 pub(super) fn find_moves(
     old: &FrameRef<'_>,
     new: &FrameRef<'_>,
