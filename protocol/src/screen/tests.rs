@@ -761,6 +761,33 @@ fn encoded_bytes(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, 
     total
 }
 
+/// Diffs and encodes `f` at `now_ms` as frame `seq`, applies every part to `fb`, and returns the
+/// parts.
+fn sent(
+    enc: &mut TileEncoder,
+    fb: &mut Framebuffer,
+    f: &FrameRef<'_>,
+    now_ms: u64,
+    seq: u64,
+) -> Vec<FrameUpdate> {
+    let rects = enc.diff(f, None, now_ms).expect("diff");
+    let parts = enc
+        .encode(f, &rects, seq, Timing::default(), &InOrder)
+        .expect("encode");
+    for part in &parts {
+        fb.apply(part).expect("apply");
+    }
+    parts
+}
+
+/// The glyph operations of `parts`, in order.
+fn ops_of(parts: &[FrameUpdate]) -> Vec<GlyphOp> {
+    parts
+        .iter()
+        .flat_map(|p| decode_ops(&p.glyphs).expect("ops"))
+        .collect()
+}
+
 /// A `w` x `h` BGRX frame of one colour.
 fn solid(w: u32, h: u32, bg: [u8; 3]) -> Vec<u8> {
     let mut buf = vec![0u8; (w * h * 4) as usize];
@@ -2199,16 +2226,7 @@ fn a_keystroke_beside_known_text_draws_only_the_typed_glyph() {
     encoded_bytes(&mut enc, &mut fb, &packed(&buf, w, h), 1);
     // The known glyph 3, typed at the end of the line.
     paint_glyph(&mut buf, w, 20, 1, 3, fg, bg);
-    let f = packed(&buf, w, h);
-    let rects = enc.diff(&f, None, 2000).expect("diff");
-    let mut ops = Vec::new();
-    for part in enc
-        .encode(&f, &rects, 2, Timing::default(), &InOrder)
-        .expect("encode")
-    {
-        ops.extend(decode_ops(&part.glyphs).expect("ops"));
-        fb.apply(&part).expect("apply");
-    }
+    let ops = ops_of(&sent(&mut enc, &mut fb, &packed(&buf, w, h), 2000, 2));
     assert_eq!(fb.pixels(), &buf[..]);
     let draws: Vec<u32> = ops
         .iter()
@@ -2270,20 +2288,13 @@ fn a_grid_that_other_text_does_not_fit_is_forgotten_before_a_keystroke() {
     encoded_bytes(&mut enc, &mut fb, &whole(&buf, w, h), 2);
     // A new glyph typed on the empty line below, across two of the old grid's cell boundaries.
     paint_ink(&mut buf, w, (20, 21 * 16 + 3, 9, 10), [[150, 30, 150], bg]);
-    let f = whole(&buf, w, h);
-    let rects = enc.diff(&f, None, 3000).expect("diff");
-    let mut stores = Vec::new();
-    for part in enc
-        .encode(&f, &rects, 3, Timing::default(), &InOrder)
-        .expect("encode")
-    {
-        for op in decode_ops(&part.glyphs).expect("ops") {
-            if let GlyphOp::Store { rect, .. } = op {
-                stores.push(rect);
-            }
-        }
-        fb.apply(&part).expect("apply");
-    }
+    let stores: Vec<Rect> = ops_of(&sent(&mut enc, &mut fb, &whole(&buf, w, h), 3000, 3))
+        .into_iter()
+        .filter_map(|op| match op {
+            GlyphOp::Store { rect, .. } => Some(rect),
+            _ => None,
+        })
+        .collect();
     assert_eq!(fb.pixels(), &buf[..]);
     assert_eq!(
         stores,
@@ -3000,21 +3011,16 @@ fn a_page_down_that_keeps_only_lines_like_others_in_view_is_still_a_scroll() {
     let mut fb = Framebuffer::new();
     let mut copies = Vec::new();
     for (k, px) in frames.iter().enumerate() {
-        let f = whole(px, w, h);
-        let rects = enc.diff(&f, None, 1000 + k as u64 * 80).expect("diff");
-        let mut n = 0;
-        for part in enc
-            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
-            .expect("encode")
-        {
-            assert!(part.lossy.is_empty(), "page {k} is exact at once");
-            n += decode_ops(&part.glyphs)
-                .expect("ops")
-                .iter()
-                .filter(|op| matches!(op, GlyphOp::Copy { .. }))
-                .count();
-            fb.apply(&part).expect("apply");
-        }
+        let k = k as u64;
+        let parts = sent(&mut enc, &mut fb, &whole(px, w, h), 1000 + k * 80, k);
+        assert!(
+            parts.iter().all(|p| p.lossy.is_empty()),
+            "page {k} is exact at once"
+        );
+        let n = ops_of(&parts)
+            .iter()
+            .filter(|op| matches!(op, GlyphOp::Copy { .. }))
+            .count();
         copies.push(n);
         assert_eq!(fb.pixels(), &px[..], "page {k}");
     }
