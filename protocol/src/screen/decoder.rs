@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use super::attic::Attic;
 use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::predict;
@@ -40,6 +41,8 @@ pub struct Framebuffer {
     height: u32,
     pixels: Vec<u8>,
     glyphs: GlyphSlots,
+    /// Rows scrolled out of view that the host told it to keep.
+    attic: Attic,
     /// What the last applied part painted.
     painted: Vec<Rect>,
 }
@@ -112,18 +115,29 @@ impl Framebuffer {
         let resized = w != self.width || h != self.height;
         let ops = decode_ops(&upd.glyphs)?;
         if !ops.is_empty() {
-            let empty = GlyphSlots::default();
-            let slots = if resized { &empty } else { &self.glyphs };
-            slots.check(&ops, w, h)?;
+            let (empty, no_rows) = (GlyphSlots::default(), Attic::default());
+            let (slots, attic) = if resized {
+                (&empty, &no_rows)
+            } else {
+                (&self.glyphs, &self.attic)
+            };
+            slots.check(&ops, w, h, attic)?;
         }
         if resized {
             self.width = w;
             self.height = h;
             self.pixels = vec![0; w as usize * h as usize * 4];
             self.glyphs.clear();
+            self.attic.clear();
         }
         self.painted.clear();
-        GlyphSlots::apply_before(&ops, &mut self.pixels, w, &mut self.painted);
+        GlyphSlots::apply_before(
+            &ops,
+            &mut self.pixels,
+            w,
+            &mut self.attic,
+            &mut self.painted,
+        );
         let mut at = 0usize;
         for (i, r) in upd.rects.iter().enumerate() {
             let palette = upd.palettes.get(i).filter(|p| !p.is_empty());

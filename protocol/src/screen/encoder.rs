@@ -1,5 +1,6 @@
 //! Finding what changed for one viewer, and deciding what goes lossy.
 
+use super::attic::Shelf;
 use super::glyphs::{GlyphCache, GlyphOp, copy_rect, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
@@ -139,6 +140,8 @@ pub struct TileEncoder {
     /// The shift of the last vertical move and when it was found (ms), tried again while the
     /// screen keeps scrolling (see [`SHIFT_MEMORY_MS`]).
     shift: Option<(i64, u64)>,
+    /// Rows scrolled out of view that the viewer keeps too, found again when they come back.
+    shelf: Shelf,
     /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
     now_ms: u64,
     /// The host's video codec, for regions that keep changing (none: they go as JPEG).
@@ -352,7 +355,11 @@ impl TileEncoder {
         if !self.has_prev || w != self.width || h != self.height {
             return Ok(self.start(frame, now_ms));
         }
-        self.find_moves(frame, hints, now_ms);
+        let within = changed_within(hints, w, h);
+        if let Some(within) = within {
+            self.find_moves(frame, &within, now_ms);
+            self.recall(frame, &within);
+        }
         // What a move exposes (the lines scrolled into view) is new content, not motion: it
         // does not heat its tiles.
         let moved = self
@@ -415,31 +422,15 @@ impl TileEncoder {
         Ok(out)
     }
 
-    /// Finds the regions of `frame` that moved (inside the bounding box of `hints`, if any),
-    /// applies their copies to `prev` as the viewer will, and keeps them for the next encode. A
-    /// copy out of a tile the viewer holds lossy makes its destination's tiles lossy too.
-    fn find_moves(&mut self, frame: &FrameRef<'_>, hints: Option<&[Rect]>, now_ms: u64) {
-        let screen = Rect {
-            x: 0,
-            y: 0,
-            w: frame.width,
-            h: frame.height,
-        };
-        let within = match hints {
-            Some(hints) => match hints
-                .iter()
-                .filter_map(|r| r.intersect(&screen))
-                .reduce(|a, b| a.union(&b))
-            {
-                Some(r) => r,
-                None => return,
-            },
-            None => screen,
-        };
+    /// Finds the regions of `frame` that moved inside `within`, keeps the rows they push out
+    /// of view (see [`Self::keeps`]), applies their copies to `prev` as the viewer will, and
+    /// keeps them for the next encode. A copy out of a tile the viewer holds lossy makes its
+    /// destination's tiles lossy too.
+    fn find_moves(&mut self, frame: &FrameRef<'_>, within: &Rect, now_ms: u64) {
         // Under a running video, nothing is worth a copy.
         if self
             .running_clip()
-            .is_some_and(|c| c.intersect(&within) == Some(within))
+            .is_some_and(|c| c.intersect(within) == Some(*within))
         {
             return;
         }
@@ -447,11 +438,12 @@ impl TileEncoder {
             .shift
             .filter(|(_, at)| now_ms.saturating_sub(*at) <= SHIFT_MEMORY_MS)
             .map(|(dy, _)| dy);
-        let found = find_moves(&self.mirror(), frame, &within, last_dy);
+        let found = find_moves(&self.mirror(), frame, within, last_dy);
         if let Some(dy) = found.dy {
             self.shift = Some((dy, now_ms));
         }
         let moves = found.copies;
+        let mut ops = self.keeps(&moves);
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
                 continue;
@@ -465,7 +457,99 @@ impl TileEncoder {
                 }
             }
         }
-        self.moves = moves;
+        ops.extend(moves);
+        self.moves = ops;
+    }
+
+    /// Keeps the rows that `copies` push out of view in the attic, as the viewer will: for each
+    /// shift up or down, the rows at the end of the region the copies span that the shift takes
+    /// out of it, where the viewer holds them exactly. Returns the keeps, to be sent before the
+    /// copies.
+    fn keeps(&mut self, copies: &[GlyphOp]) -> Vec<GlyphOp> {
+        let mut regions: Vec<(i64, Rect)> = Vec::new();
+        for op in copies {
+            let GlyphOp::Copy { src, x, y } = *op else {
+                continue;
+            };
+            if x != src.x || y == src.y {
+                continue;
+            }
+            let dy = i64::from(y) - i64::from(src.y);
+            let spans = src.union(&Rect { x, y, ..src });
+            match regions.iter_mut().find(|(d, _)| *d == dy) {
+                Some((_, r)) => *r = r.union(&spans),
+                None => regions.push((dy, spans)),
+            }
+        }
+        let tw = self.tiles_w();
+        let mut out = Vec::new();
+        for (dy, r) in regions {
+            let n = (dy.unsigned_abs() as u32).min(r.h);
+            let band = if dy < 0 {
+                r.y..r.y + n
+            } else {
+                r.y + r.h - n..r.y + r.h
+            };
+            let (tx0, tx1) = (r.x / TILE, (r.x + r.w - 1) / TILE);
+            let exact = |y: u32| (tx0..=tx1).all(|tx| !self.lossy[((y / TILE) * tw + tx) as usize]);
+            let mut y = band.start;
+            while y < band.end {
+                if !exact(y) {
+                    y += 1;
+                    continue;
+                }
+                let start = y;
+                while y < band.end && exact(y) {
+                    y += 1;
+                }
+                let rect = Rect {
+                    y: start,
+                    h: y - start,
+                    ..r
+                };
+                let mirror = FrameRef {
+                    width: self.width,
+                    height: self.height,
+                    stride: self.width as usize * 4,
+                    data: &self.prev,
+                };
+                out.push(self.shelf.keep(&mirror, &rect));
+            }
+        }
+        out
+    }
+
+    /// Finds rows of `frame` inside `within` that the attic holds (rows scrolled back into
+    /// view), paints them into `prev` as the viewer will, and adds their recalls to the moves.
+    fn recall(&mut self, frame: &FrameRef<'_>, within: &Rect) {
+        if self
+            .running_clip()
+            .is_some_and(|c| c.intersect(within) == Some(*within))
+        {
+            return;
+        }
+        let mirror = FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 4,
+            data: &self.prev,
+        };
+        let recalls = self.shelf.recall(&mirror, frame, within);
+        let pitch = self.width as usize * 4;
+        for op in &recalls {
+            let GlyphOp::Recall { rect, .. } = op else {
+                continue;
+            };
+            for y in rect.y..rect.y + rect.h {
+                let o = y as usize * pitch + rect.x as usize * 4;
+                self.prev[o..o + rect.w as usize * 4].copy_from_slice(frame.row(
+                    y,
+                    rect.x,
+                    rect.x + rect.w,
+                ));
+            }
+        }
+        self.moves.extend(recalls);
     }
 
     /// What the viewer holds, as far as this encoder knows (exact but for lossy tiles).
@@ -498,6 +582,7 @@ impl TileEncoder {
         self.gap = vec![SETTLE_MS; tiles];
         self.lossy = vec![false; tiles];
         self.glyphs.clear();
+        self.shelf.clear();
         (0..h.div_ceil(TILE))
             .map(|ty| {
                 let y = ty * TILE;
@@ -1026,6 +1111,19 @@ fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<(Rect, Rec
 }
 
 /// Which tiles of a `w` x `h` screen the `hints` touch.
+/// The bounding box of `hints` on a `w` x `h` screen (the whole screen without hints); `None`
+/// if they hold nothing.
+fn changed_within(hints: Option<&[Rect]>, w: u32, h: u32) -> Option<Rect> {
+    let screen = Rect { x: 0, y: 0, w, h };
+    match hints {
+        Some(hints) => hints
+            .iter()
+            .filter_map(|r| r.intersect(&screen))
+            .reduce(|a, b| a.union(&b)),
+        None => Some(screen),
+    }
+}
+
 fn hint_mask(hints: &[Rect], w: u32, h: u32) -> Vec<bool> {
     let tw = w.div_ceil(TILE);
     let mut m = vec![false; (tw * h.div_ceil(TILE)) as usize];

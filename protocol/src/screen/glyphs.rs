@@ -36,6 +36,7 @@
 
 use std::collections::HashMap;
 
+use super::attic::{Attic, Pending};
 use super::pack::pack_bgr;
 use super::wire::*;
 
@@ -96,6 +97,23 @@ pub enum GlyphOp {
         /// Top of the destination.
         y: u32,
     },
+    /// Keeps the rows of `rect` in the viewer's attic (see `attic.rs`), top first, before the
+    /// copies that push them out of view: the rows scrolled away. Keeps come before every
+    /// recall of a list.
+    Keep {
+        /// Which rows and columns.
+        rect: Rect,
+    },
+    /// Paints `rect` from the attic, before the part's pixels: its top row from the row kept
+    /// `back` rows before the newest (0: the newest), the next from `back - 1`, and so on; each
+    /// holds `rect`'s columns. Rows scrolled back into view cost this. The rows a list's recalls
+    /// read leave the attic once the list is applied.
+    Recall {
+        /// How far back from the newest kept row the top row is.
+        back: u32,
+        /// Where.
+        rect: Rect,
+    },
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -149,18 +167,22 @@ impl Reader<'_> {
     }
 }
 
-/// Operation kinds, in the low two bits of an operation's tag.
+/// Operation kinds, in the low two bits of an operation's tag (a keep is a fill's kind with 1
+/// above it, a recall a copy's).
 const DRAW: u64 = 0;
 const STORE: u64 = 1;
 const FILL: u64 = 2;
 const COPY: u64 = 3;
+const KEEP: u64 = 1 << 2 | FILL;
+const RECALL: u64 = 1 << 2 | COPY;
 
 /// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd; the stream's
 /// context compresses them, see [`super::StreamWriter`], so this writes 0), then per
 /// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill, 3 copy),
 /// the position (a copy's destination) as signed differences from the previous operation's, a
-/// store's, a fill's or a copy's width and height, a fill's colour, and a copy's source as
-/// signed offsets from its destination.
+/// store's, a fill's, a copy's, a keep's or a recall's width and height, a fill's colour, a
+/// copy's source as signed offsets from its destination, and how far back a recall reaches. A
+/// keep is tagged 6 and a recall 7.
 pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     if ops.is_empty() {
         return Vec::new();
@@ -174,15 +196,22 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
             GlyphOp::Draw { slot, x, y } => (u64::from(slot) << 2 | DRAW, x, y),
             GlyphOp::Fill { rect, .. } => (FILL, rect.x, rect.y),
             GlyphOp::Copy { x, y, .. } => (COPY, x, y),
+            GlyphOp::Keep { rect } => (KEEP, rect.x, rect.y),
+            GlyphOp::Recall { rect, .. } => (RECALL, rect.x, rect.y),
         };
         put_varint(&mut raw, tag);
         put_signed(&mut raw, i64::from(x) - lx);
         put_signed(&mut raw, i64::from(y) - ly);
         (lx, ly) = (i64::from(x), i64::from(y));
         match op {
-            GlyphOp::Store { rect, .. } => {
+            GlyphOp::Store { rect, .. } | GlyphOp::Keep { rect } => {
                 put_varint(&mut raw, u64::from(rect.w));
                 put_varint(&mut raw, u64::from(rect.h));
+            }
+            GlyphOp::Recall { back, rect } => {
+                put_varint(&mut raw, u64::from(rect.w));
+                put_varint(&mut raw, u64::from(rect.h));
+                put_varint(&mut raw, u64::from(*back));
             }
             GlyphOp::Fill { rect, colour } => {
                 put_varint(&mut raw, u64::from(rect.w));
@@ -235,6 +264,19 @@ pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
         );
         (lx, ly) = (x, y);
         ops.push(match tag & 3 {
+            _ if tag == KEEP => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                GlyphOp::Keep {
+                    rect: Rect { x: xu, y: yu, w, h },
+                }
+            }
+            _ if tag == RECALL => {
+                let (w, h, back) = (r.u32()?, r.u32()?, r.u32()?);
+                GlyphOp::Recall {
+                    back,
+                    rect: Rect { x: xu, y: yu, w, h },
+                }
+            }
             DRAW => GlyphOp::Draw { slot, x: xu, y: yu },
             STORE => {
                 let (w, h) = (r.u32()?, r.u32()?);
@@ -974,11 +1016,19 @@ impl GlyphSlots {
         self.slots.clear();
     }
 
-    /// Checks `ops` against a `width` x `height` framebuffer and this cache, without changing
-    /// anything: every rectangle inside, every store small enough, every draw of a slot stored
-    /// (before, or earlier in `ops`), and no more painting than three times the screen (a screen of
-    /// copies, a screen of fills, and the draws on them).
-    pub(super) fn check(&self, ops: &[GlyphOp], width: u32, height: u32) -> Result<(), CodecError> {
+    /// Checks `ops` against a `width` x `height` framebuffer, this cache and `attic`, without
+    /// changing anything: every rectangle inside, every store small enough, every draw of a slot
+    /// stored (before, or earlier in `ops`), every recall of rows the attic will hold, and no more
+    /// painting than four times the screen (a screen of copies, one kept and one recalled, one
+    /// of fills, and the draws on them).
+    pub(super) fn check(
+        &self,
+        ops: &[GlyphOp],
+        width: u32,
+        height: u32,
+        attic: &Attic,
+    ) -> Result<(), CodecError> {
+        let pending = Pending::new(attic, ops)?;
         let mut sizes: Vec<Option<(u32, u32)>> = (0..GLYPH_SLOTS)
             .map(|i| {
                 self.slots
@@ -1025,28 +1075,49 @@ impl GlyphSlots {
                     }
                     area += src.area();
                 }
+                GlyphOp::Keep { rect } => {
+                    if !inside(&rect) {
+                        return Err(CodecError::OutOfBounds(rect));
+                    }
+                    area += rect.area();
+                }
+                GlyphOp::Recall { back, rect } => {
+                    if !inside(&rect) {
+                        return Err(CodecError::OutOfBounds(rect));
+                    }
+                    pending.recall(back, &rect)?;
+                    area += rect.area();
+                }
             }
         }
-        if area > u64::from(width) * u64::from(height) * 3 {
+        if area > u64::from(width) * u64::from(height) * 4 {
             return Err(corrupt(
-                "draws, fills and copies cover more than three times the screen",
+                "draws, fills, copies, keeps and recalls cover more than four times the screen",
             ));
         }
         Ok(())
     }
 
-    /// Applies the checked copies and fills among `ops`, in their order, to `pixels` (BGRX,
-    /// `width` pixels a row), adding what they paint to `painted`. The viewer does this before a
-    /// part's pixels.
+    /// Applies the checked keeps, copies, recalls and fills among `ops`, in their order, to
+    /// `pixels` (BGRX, `width` pixels a row) and `attic`, adding what they paint to `painted`.
+    /// The viewer does this before a part's pixels.
     pub(super) fn apply_before(
         ops: &[GlyphOp],
         pixels: &mut [u8],
         width: u32,
+        attic: &mut Attic,
         painted: &mut Vec<Rect>,
     ) {
         let pitch = width as usize * 4;
         for op in ops {
             match *op {
+                GlyphOp::Keep { rect } => {
+                    attic.keep(pixels, width, &rect);
+                }
+                GlyphOp::Recall { back, rect } => {
+                    attic.recall(back, &rect, pixels, width);
+                    painted.push(rect);
+                }
                 GlyphOp::Copy { src, x, y } => {
                     copy_rect(pixels, width, &src, x, y);
                     painted.push(Rect { x, y, ..src });
@@ -1064,6 +1135,8 @@ impl GlyphSlots {
                 GlyphOp::Store { .. } | GlyphOp::Draw { .. } => {}
             }
         }
+        // Rows recalled are in view again: kept again if they leave it.
+        attic.forget(ops);
     }
 
     /// Applies the checked stores and draws among `ops` to `pixels` (BGRX, `width` pixels a row),
@@ -1089,7 +1162,10 @@ impl GlyphSlots {
                     }
                     self.slots[usize::from(slot)] = Some((rect.w, rect.h, px));
                 }
-                GlyphOp::Fill { .. } | GlyphOp::Copy { .. } => {}
+                GlyphOp::Fill { .. }
+                | GlyphOp::Copy { .. }
+                | GlyphOp::Keep { .. }
+                | GlyphOp::Recall { .. } => {}
                 GlyphOp::Draw { slot, x, y } => {
                     if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
                         painted.push(Rect { x, y, w: *w, h: *h });

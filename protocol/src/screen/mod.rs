@@ -25,6 +25,8 @@
 //!   subtracted), which zstd compresses to well under their raw size.
 //! - [`scroll`]: finding regions that moved up or down, which go as copies of what the viewer
 //!   has plus their newly exposed lines.
+//! - [`attic`]: the rows scrolled out of view, kept on both sides, so that rows scrolled back
+//!   into view go as a recall of them.
 //! - [`glyphs`]: the glyph cache, which sends a piece of text the viewer holds already as a
 //!   reference to its copy.
 //! - [`decoder`]: [`Framebuffer`], the viewer's copy, which validates every update before writing.
@@ -36,6 +38,7 @@
 //!
 //! Nothing here starts a thread or reads a clock: time and parallelism come from the caller.
 
+mod attic;
 mod decoder;
 mod encoder;
 mod glyphs;
@@ -47,6 +50,7 @@ mod stream;
 mod video;
 mod wire;
 
+pub use attic::ATTIC_BYTES;
 pub use decoder::Framebuffer;
 pub use encoder::{MIN_SETTLE_MS, SETTLE_MS, ScreenEncoder, TileEncoder, VIDEO_MIN_AREA};
 pub use glyphs::{

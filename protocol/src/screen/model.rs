@@ -12,7 +12,7 @@
 //!   distance apart wherever they are, so a line of text costs little more than its letters;
 //! - its top from the top of the line and where the glyph last sat in its line;
 //! - a store's slot from the one stored before it (the encoder's clock hand moves one slot on);
-//! - fills, copies and a store's size from their own earlier values.
+//! - fills, copies, keeps, recalls and a store's size from their own earlier values.
 //!
 //! Each bit's probability mixes the predictions of four contexts (for a slot: none, and the
 //! one, two and three glyphs before) with weights learned as the stream goes (logistic mixing).
@@ -58,7 +58,7 @@ const TABLE_BITS: u32 = 19;
 /// Longest number in bits: a position's distance from another, at most 2^33.
 const MAX_BITS: u32 = 34;
 /// Most decisions an operation takes: its kind, then at most six numbers (a copy's).
-const MAX_OP_DECISIONS: u64 = 4 + 6 * (1 + 2 * MAX_BITS as u64);
+const MAX_OP_DECISIONS: u64 = END as u64 + 6 * (1 + 2 * MAX_BITS as u64);
 /// A counter adapts as an average of its first this many decisions, then as a moving one.
 const LIMIT: u16 = 15;
 /// How far a counter moves towards a decision (16 bits): by 1 / (n + 1.5) after n decisions.
@@ -504,7 +504,9 @@ const DRAW: u32 = 0;
 const STORE: u32 = 1;
 const FILL: u32 = 2;
 const COPY: u32 = 3;
-const END: u32 = 4;
+const KEEP: u32 = 4;
+const RECALL: u32 = 5;
+const END: u32 = 6;
 
 /// What a position is the top-left corner of.
 #[derive(Clone, Copy)]
@@ -548,6 +550,8 @@ impl History {
             Some(GlyphOp::Store { .. }) => STORE,
             Some(GlyphOp::Fill { .. }) => FILL,
             Some(GlyphOp::Copy { .. }) => COPY,
+            Some(GlyphOp::Keep { .. }) => KEEP,
+            Some(GlyphOp::Recall { .. }) => RECALL,
             None => END,
         };
         let cx = kind_contexts(self.kind, self.glyphs[2]);
@@ -557,7 +561,12 @@ impl History {
         }
         let (x, y) = match op {
             Some(GlyphOp::Draw { x, y, .. } | GlyphOp::Copy { x, y, .. }) => (*x, *y),
-            Some(GlyphOp::Store { rect, .. } | GlyphOp::Fill { rect, .. }) => (rect.x, rect.y),
+            Some(
+                GlyphOp::Store { rect, .. }
+                | GlyphOp::Fill { rect, .. }
+                | GlyphOp::Keep { rect }
+                | GlyphOp::Recall { rect, .. },
+            ) => (rect.x, rect.y),
             None => (0, 0),
         };
         let out = match k {
@@ -646,6 +655,25 @@ impl History {
                 self.glyphs = [0; 3];
                 self.end = (i64::from(x) + i64::from(w), i64::from(y));
                 Some(GlyphOp::Copy { src, x, y })
+            }
+            KEEP | RECALL => {
+                let (w, h, back) = match op {
+                    Some(GlyphOp::Keep { rect }) => (rect.w, rect.h, 0),
+                    Some(GlyphOp::Recall { back, rect }) => (rect.w, rect.h, *back),
+                    _ => (0, 0, 0),
+                };
+                let (x, y) = self.place(c, Piece::Other, x, y)?;
+                let (w, h) = self.size(c, w, h)?;
+                let rect = Rect { x, y, w, h };
+                self.glyphs = [0; 3];
+                self.end = (i64::from(x) + i64::from(w), i64::from(y));
+                if k == KEEP {
+                    Some(GlyphOp::Keep { rect })
+                } else {
+                    let back = number(c, Field::Source, &[7, 8, 9, 10], i64::from(back))?;
+                    let back = u32::try_from(back).map_err(|_| corrupt("a recall out of range"))?;
+                    Some(GlyphOp::Recall { back, rect })
+                }
             }
             _ => None,
         };

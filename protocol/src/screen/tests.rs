@@ -942,7 +942,7 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
         Err(CodecError::OutOfBounds(_))
     ));
     assert!(fb.apply(&with(&[store, draw])).is_ok());
-    // Fills stay inside the screen and paint at most three times its area.
+    // Fills stay inside the screen and paint at most four times its area.
     let fill = |x, w| GlyphOp::Fill {
         rect: Rect { x, y: 0, w, h: 50 },
         colour: [1, 2, 3],
@@ -953,6 +953,7 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
     ));
     assert!(
         fb.apply(&with(&[
+            fill(0, 100),
             fill(0, 100),
             fill(0, 100),
             fill(0, 100),
@@ -1014,6 +1015,7 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
             copy(0, 0, 50),
             copy(0, 0, 50),
             copy(0, 0, 50),
+            copy(0, 0, 50),
             copy(0, 0, 1)
         ]))
         .is_err()
@@ -1032,13 +1034,15 @@ fn hostile_glyph_operations_are_refused_before_anything_is_painted() {
 
 proptest! {
     #[test]
-    fn glyph_operations_roundtrip(ops in prop::collection::vec((0u8..4, 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40, any::<[u8; 3]>()), 0..300)) {
+    fn glyph_operations_roundtrip(ops in prop::collection::vec((0u8..6, 0u16..4096, 0u32..20_000, 0u32..20_000, 1u32..64, 1u32..40, any::<[u8; 3]>()), 0..300)) {
         let ops: Vec<GlyphOp> = ops
             .into_iter()
             .map(|(kind, slot, x, y, w, h, colour)| match kind {
                 0 => GlyphOp::Store { slot, rect: Rect { x, y, w, h } },
                 1 => GlyphOp::Draw { slot, x, y },
                 2 => GlyphOp::Fill { rect: Rect { x, y, w: w * 50, h: h * 30 }, colour },
+                3 => GlyphOp::Keep { rect: Rect { x, y, w: w * 30, h: h * 20 } },
+                4 => GlyphOp::Recall { back: u32::from(slot) * 7, rect: Rect { x, y, w: w * 30, h } },
                 _ => GlyphOp::Copy { src: Rect { x: y, y: x, w: w * 30, h: h * 50 }, x, y },
             })
             .collect();
@@ -1482,7 +1486,7 @@ fn text_whose_glyphs_touch_is_cut_at_its_character_grid_and_drawn_whole() {
                 GlyphOp::Store { rect, .. } => panic!("{rect:?} stored: its glyph was known"),
                 GlyphOp::Fill { .. } => fills += 1,
                 GlyphOp::Draw { .. } => draws += 1,
-                GlyphOp::Copy { .. } => {}
+                GlyphOp::Copy { .. } | GlyphOp::Keep { .. } | GlyphOp::Recall { .. } => {}
             }
         }
         fb.apply(&part).expect("apply");
@@ -2905,7 +2909,7 @@ proptest! {
     /// Lists of any operations, with positions anywhere in 32 bits, through one stream: the
     /// viewer's model reads every list exactly as the host's wrote it, and stays in step.
     #[test]
-    fn modelled_operations_roundtrip(parts in prop::collection::vec(prop::collection::vec((0u8..4, 0u16..4096, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<[u8; 3]>()), 0..60), 1..5)) {
+    fn modelled_operations_roundtrip(parts in prop::collection::vec(prop::collection::vec((0u8..6, 0u16..4096, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<[u8; 3]>()), 0..60), 1..5)) {
         let parts: Vec<Vec<GlyphOp>> = parts
             .into_iter()
             .map(|ops| {
@@ -2914,6 +2918,8 @@ proptest! {
                         0 => GlyphOp::Store { slot, rect: Rect { x, y, w: w % 65, h: h % 41 } },
                         1 => GlyphOp::Draw { slot, x: x % 5000, y: y % 3000 },
                         2 => GlyphOp::Fill { rect: Rect { x, y, w, h }, colour },
+                        3 => GlyphOp::Keep { rect: Rect { x, y, w, h } },
+                        4 => GlyphOp::Recall { back: w ^ h, rect: Rect { x, y, w, h } },
                         _ => GlyphOp::Copy { src: Rect { x: y, y: x, w, h }, x: w, y: h },
                     })
                     .collect()
@@ -3028,4 +3034,303 @@ fn a_page_down_that_keeps_only_lines_like_others_in_view_is_still_a_scroll() {
         copies[1] > 0 && copies[2] > 0,
         "both pages are copies: {copies:?}"
     );
+}
+
+/// Three pages down a tall picture under a header, then three back up: the rows scrolled back
+/// into view are recalled from the attic, exactly, for a few bytes each.
+#[test]
+fn pages_scrolled_back_into_view_are_recalled_not_sent_again() {
+    let (w, h, header, step) = (512u32, 320u32, 32u32, 256u32);
+    let pitch = (w * 4) as usize;
+    let tall = photo(w, 4 * h);
+    let bar = solid(w, header, [40, 60, 90]);
+    let view = |top: u32| {
+        let mut px = bar.clone();
+        px.extend_from_slice(&tall[top as usize * pitch..(top + h - header) as usize * pitch]);
+        px
+    };
+    let tops = [0, step, 2 * step, 3 * step, 2 * step, step, 0];
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let mut bytes = Vec::new();
+    for (k, top) in tops.iter().enumerate() {
+        let px = view(*top);
+        let f = whole(&px, w, h);
+        let rects = enc.diff(&f, None, 1000 + k as u64 * 300).expect("diff");
+        let parts = enc
+            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
+            .expect("encode");
+        let mut n = 0;
+        for part in &parts {
+            n += postcard::to_stdvec(part).expect("ser").len();
+            fb.apply(part).expect("apply");
+        }
+        assert_eq!(fb.pixels(), &px[..], "page {k} is exact");
+        let ops = ops_of(&parts);
+        let kept = ops.iter().any(|op| matches!(op, GlyphOp::Keep { .. }));
+        let recalled = ops.iter().any(|op| matches!(op, GlyphOp::Recall { .. }));
+        if (1..4).contains(&k) {
+            assert!(
+                kept && !recalled,
+                "page down {k} keeps what it scrolls away"
+            );
+        }
+        if k >= 4 {
+            assert!(recalled, "page up {k} recalls what comes back");
+        }
+        bytes.push(n);
+    }
+    eprintln!("bytes a page: {bytes:?}");
+    for k in 4..7 {
+        assert!(
+            bytes[k] * 50 < bytes[k - 3],
+            "a page back up costs {} B, down {} B",
+            bytes[k],
+            bytes[k - 3]
+        );
+    }
+}
+
+/// Rows the viewer holds lossy are not kept: a recall of them would paint what the viewer
+/// approximated as if it were exact.
+#[test]
+fn rows_the_viewer_holds_lossy_are_not_kept() {
+    let (w, h, step) = (512u32, 320u32, 256u32);
+    let pitch = (w * 4) as usize;
+    let tall = photo(w, 3 * h);
+    let view = |top: u32| tall[top as usize * pitch..(top + h) as usize * pitch].to_vec();
+    let mut enc = TileEncoder::new();
+    enc.set_quality(Quality::Smooth);
+    let mut fb = Framebuffer::new();
+    for (k, top) in [0, step, 0].into_iter().enumerate() {
+        let px = view(top);
+        let k = k as u64;
+        let parts = sent(&mut enc, &mut fb, &whole(&px, w, h), 1000 + k * 40, k);
+        let ops = ops_of(&parts);
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, GlyphOp::Keep { .. } | GlyphOp::Recall { .. })),
+            "frame {k}: {ops:?}"
+        );
+    }
+    // Refined once it settles, and exact.
+    let last = view(0);
+    while let Some(parts) = enc
+        .refine(10_000, 9, Timing::default(), &InOrder)
+        .expect("refine")
+    {
+        for part in &parts {
+            fb.apply(part).expect("apply");
+        }
+    }
+    assert_eq!(fb.pixels(), &last[..]);
+}
+
+#[test]
+fn hostile_keeps_and_recalls_are_refused_before_anything_is_painted() {
+    let (w, h) = (100u32, 50u32);
+    let mut fb = Framebuffer::new();
+    fb.apply(&empty_update(w, h)).expect("empty frame");
+    let with = |ops: &[GlyphOp]| FrameUpdate {
+        glyphs: encode_ops(ops),
+        ..empty_update(w, h)
+    };
+    let rect = |x, y, w, h| Rect { x, y, w, h };
+    let keep = GlyphOp::Keep {
+        rect: rect(10, 0, 50, 20),
+    };
+    let recall = |back, r: Rect| GlyphOp::Recall { back, rect: r };
+    let refused = |fb: &mut Framebuffer, ops: &[GlyphOp]| {
+        let before = fb.pixels().to_vec();
+        let r = fb.apply(&with(ops));
+        assert!(
+            matches!(r, Err(CodecError::Corrupt(_) | CodecError::OutOfBounds(_))),
+            "{ops:?}: {r:?}"
+        );
+        assert_eq!(fb.pixels(), &before[..], "{ops:?} painted");
+    };
+    // Nothing kept yet.
+    refused(&mut fb, &[recall(0, rect(10, 0, 50, 1))]);
+    // A keep outside the screen.
+    refused(
+        &mut fb,
+        &[GlyphOp::Keep {
+            rect: rect(60, 0, 50, 1),
+        }],
+    );
+    // More rows than were kept, and columns the rows do not hold.
+    refused(&mut fb, &[keep, recall(20, rect(10, 0, 50, 21))]);
+    refused(&mut fb, &[keep, recall(19, rect(0, 0, 50, 20))]);
+    // A recall reaching below the newest row.
+    refused(&mut fb, &[keep, recall(3, rect(10, 0, 50, 5))]);
+    // A keep after a recall.
+    refused(&mut fb, &[keep, recall(19, rect(10, 30, 50, 20)), keep]);
+    // Kept and recalled in one list, and by the next: both fine. Rows recalled leave the attic.
+    fb.apply(&with(&[keep, recall(9, rect(10, 30, 50, 10))]))
+        .expect("a recall of rows kept before it");
+    fb.apply(&with(&[recall(9, rect(20, 10, 40, 10))]))
+        .expect("a recall of rows kept in an earlier part, fewer columns");
+    refused(&mut fb, &[recall(0, rect(10, 0, 50, 1))]);
+    // A new size empties the attic.
+    let mut bigger = with(&[recall(0, rect(10, 0, 50, 1))]);
+    bigger.size = Some(ScreenSize {
+        width: 120,
+        height: 50,
+    });
+    assert!(
+        fb.apply(&bigger).is_err(),
+        "the attic is emptied by a resize"
+    );
+}
+
+#[test]
+fn the_viewer_drops_the_oldest_rows_as_the_host_does() {
+    // Rows of a screen 2048 pixels wide are 8 KiB: the attic holds 4,096 of them.
+    let (w, h) = (2048u32, 64u32);
+    let mut fb = Framebuffer::new();
+    fb.apply(&empty_update(w, h)).expect("empty frame");
+    let per_row = w as usize * 4;
+    let rows = ATTIC_BYTES / per_row;
+    let keep = GlyphOp::Keep {
+        rect: Rect { x: 0, y: 0, w, h },
+    };
+    let with = |ops: &[GlyphOp]| FrameUpdate {
+        glyphs: encode_ops(ops),
+        ..empty_update(w, h)
+    };
+    let recall = |back| GlyphOp::Recall {
+        back,
+        rect: Rect {
+            x: 0,
+            y: 0,
+            w,
+            h: 1,
+        },
+    };
+    for _ in 0..rows / h as usize {
+        fb.apply(&with(&[keep])).expect("keep");
+    }
+    // One keep more in the same list drops the oldest 64 rows before the recall reads: refused,
+    // and nothing of the list is applied.
+    // (After the keep, the oldest row is 64 rows further back from the newest.)
+    let oldest = rows as u32 - 1;
+    assert!(fb.apply(&with(&[keep, recall(oldest + h)])).is_err());
+    fb.apply(&with(&[recall(oldest)]))
+        .expect("the oldest row is still held");
+    // Recalled, it left; the next keep drops the 63 oldest rows left.
+    assert!(fb.apply(&with(&[recall(oldest)])).is_err());
+    fb.apply(&with(&[keep])).expect("keep");
+    assert!(fb.apply(&with(&[recall(oldest + 1)])).is_err());
+    fb.apply(&with(&[recall(oldest)]))
+        .expect("the oldest row left");
+}
+
+/// Scrolls up and down a document taller than the attic holds, by steps and jumps: every frame
+/// is exact, so the viewer's attic (kept, recalled, dropped, full) stays the encoder's.
+#[test]
+fn the_attic_stays_in_step_through_scrolls_both_ways_and_a_full_attic() {
+    // Rows 4,096 pixels wide are 16 KiB: the attic holds 2,048 of them, under the document.
+    let (w, h) = (4096u32, 200u32);
+    let doc_h = 3600u32;
+    let pitch = (w * 4) as usize;
+    let tall = photo(w, doc_h);
+    let view = |top: u32| tall[top as usize * pitch..(top + h) as usize * pitch].to_vec();
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut top = 0i64;
+    let (mut keeps, mut recalls, mut kept_rows, mut recalled_rows) = (0, 0, 0, 0);
+    for k in 0..80u64 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let step = match rng % 10 {
+            // Down the document first, further than the attic holds.
+            _ if k < 20 => 160,
+            0 => -top,
+            1 => i64::from(doc_h - h) - top,
+            _ => (rng % 361) as i64 - 170,
+        };
+        top = (top + step).clamp(0, i64::from(doc_h - h));
+        let px = view(top as u32);
+        let parts = sent(&mut enc, &mut fb, &whole(&px, w, h), 1000 + k * 300, k);
+        assert_eq!(fb.pixels(), &px[..], "frame {k} at row {top}");
+        for op in ops_of(&parts) {
+            match op {
+                GlyphOp::Keep { rect } => {
+                    keeps += 1;
+                    kept_rows += rect.h;
+                }
+                GlyphOp::Recall { rect, .. } => {
+                    recalls += 1;
+                    recalled_rows += rect.h;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        keeps > 20 && recalls > 20,
+        "{keeps} keeps, {recalls} recalls"
+    );
+    // More rows kept on the way down than the attic holds: it was full.
+    let held = (ATTIC_BYTES / pitch) as u32;
+    assert!(20 * 160 > held + h, "{held} rows held");
+    assert!(
+        kept_rows > held,
+        "{kept_rows} rows kept, {recalled_rows} recalled"
+    );
+}
+
+#[test]
+fn a_strip_recalled_alone_leaves_its_row_in_the_attic() {
+    let (w, h) = (100u32, 50u32);
+    let mut fb = Framebuffer::new();
+    fb.apply(&empty_update(w, h)).expect("empty frame");
+    let with = |ops: &[GlyphOp]| FrameUpdate {
+        glyphs: encode_ops(ops),
+        ..empty_update(w, h)
+    };
+    let rect = |x, y, w, h| Rect { x, y, w, h };
+    let keep = GlyphOp::Keep {
+        rect: rect(0, 0, 100, 20),
+    };
+    let recall = |back, r: Rect| GlyphOp::Recall { back, rect: r };
+    fb.apply(&with(&[keep])).expect("keep");
+    // Under half the rows' width: they stay, and are recalled whole next.
+    fb.apply(&with(&[recall(19, rect(0, 0, 49, 20))]))
+        .expect("a narrow recall");
+    fb.apply(&with(&[recall(19, rect(0, 30, 100, 20))]))
+        .expect("the rows stayed");
+    assert!(fb.apply(&with(&[recall(0, rect(0, 0, 100, 1))])).is_err());
+}
+
+/// Writes `fuzz/regressions/screen_update/attic-stream`: a stream of pages scrolled down and back
+/// up, packed and modelled as on the wire, whose keeps and recalls seed the fuzzer
+/// (`cargo test -p tether-protocol -- --ignored write_the_attic_seed`).
+#[test]
+#[ignore]
+fn write_the_attic_seed() {
+    let (w, h, step) = (256u32, 96u32, 64u32);
+    let pitch = (w * 4) as usize;
+    let tall = photo(w, 400);
+    let view = |top: u32| tall[top as usize * pitch..(top + h) as usize * pitch].to_vec();
+    let mut enc = TileEncoder::new();
+    let mut tx = StreamWriter::new();
+    let mut out = Vec::new();
+    for (k, top) in [0, step, 2 * step, step, 0].into_iter().enumerate() {
+        let px = view(top);
+        let f = whole(&px, w, h);
+        let rects = enc.diff(&f, None, k as u64 * 300).expect("diff");
+        for mut part in enc
+            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            tx.compact(&mut part).expect("compact");
+            out.extend(postcard::to_stdvec(&ScreenMsg::Update(part)).expect("ser"));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/screen_update/attic-stream");
+    std::fs::write(path, out).expect("write");
 }
