@@ -52,6 +52,7 @@ const ALL: &[&str] = &[
     "scroll-photo",
     "scroll-web",
     "scroll-web-text",
+    "scroll-web-back",
     "drag",
     "photo",
     "photo-smooth",
@@ -76,8 +77,8 @@ const H: u16 = 1080;
 )]
 struct Cli {
     /// Comma-separated scenarios: typing, typing-aa, scroll, scroll-aa, scroll-lines-aa,
-    /// scroll-photo, scroll-web, scroll-web-text, drag, photo, photo-smooth, photo-auto, video,
-    /// glass, idle, files, queue (default: all).
+    /// scroll-photo, scroll-web, scroll-web-text, scroll-web-back, drag, photo, photo-smooth,
+    /// photo-auto, video, glass, idle, files, queue (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also write the results as JSON to this file.
@@ -272,6 +273,7 @@ async fn on_one_session(scenarios: &[String]) -> anyhow::Result<Vec<measure::Res
             "scroll-photo" => scroll_photo(&bench).await?,
             "scroll-web" => web::scroll_web(&bench, true).await?,
             "scroll-web-text" => web::scroll_web(&bench, false).await?,
+            "scroll-web-back" => web::scroll_web_back(&bench).await?,
             "drag" => drag(&bench).await?,
             "photo" => photos(&bench, Quality::Sharp, "photo", SETTLE).await?,
             "photo-smooth" => photos(&bench, Quality::Smooth, "photo-smooth", SETTLE).await?,

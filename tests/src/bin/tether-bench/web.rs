@@ -1,7 +1,8 @@
 //! The `scroll-web` scenarios: a documentation page in a real browser (Chromium), with a sticky
 //! header, a sidebar, proportional anti-aliased text, links, inline code and code blocks, paged
 //! down with the Page Down key as a reader does; `scroll-web` has a photograph in every other
-//! section, `scroll-web-text` none.
+//! section, `scroll-web-text` none. `scroll-web-back` pages down the page with photographs and
+//! back up to reread it, and measures the pages up.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -187,18 +188,35 @@ figcaption{{color:#666;font-size:14px}}
     Ok(path)
 }
 
-/// The page in Chromium, [`PAGES`] times Page Down; with photographs or not.
-pub(crate) async fn scroll_web(b: &Bench, photos: bool) -> anyhow::Result<Result_> {
+/// The page open in Chromium, with the keyboard, and the screen still: with photographs or not.
+struct Open {
+    _browser: Browser,
+    _page: tempfile::TempDir,
+    _profile: tempfile::TempDir,
+}
+
+async fn open_page(b: &Bench, photos: bool) -> anyhow::Result<Open> {
     let dir = tempfile::tempdir()?;
     let page = write_page(dir.path(), photos)?;
     let profile = tempfile::tempdir()?;
     let display = b.x.display();
     let blank = b.read_screen()?;
-    let _browser = browser(&display, &page, profile.path())?;
+    let browser = browser(&display, &page, profile.path())?;
     appeared(b, &blank, Duration::from_secs(30)).await?;
     // A click beside the article (on no link) gives the page the keyboard.
     xdotool(&display, &["mousemove", "150", "600", "click", "1"])?;
     still(b, Duration::from_secs(10)).await?;
+    Ok(Open {
+        _browser: browser,
+        _page: dir,
+        _profile: profile,
+    })
+}
+
+/// The page in Chromium, [`PAGES`] times Page Down; with photographs or not.
+pub(crate) async fn scroll_web(b: &Bench, photos: bool) -> anyhow::Result<Result_> {
+    let _open = open_page(b, photos).await?;
+    let display = b.x.display();
     let mut samples = Vec::new();
     for _ in 0..PAGES {
         if let Some(s) = b.event(|| xdotool(&display, &["key", "Next"])).await? {
@@ -211,4 +229,29 @@ pub(crate) async fn scroll_web(b: &Bench, photos: bool) -> anyhow::Result<Result
         "scroll-web-text"
     };
     Ok(summarize(name, &samples))
+}
+
+/// Pages a reader goes down before going back up, in `scroll-web-back`.
+const BACK_PAGES: usize = 4;
+/// Times `scroll-web-back` goes down and back up.
+const BACK_ROUNDS: usize = 4;
+
+/// The page with photographs in Chromium, [`BACK_PAGES`] times Page Down, then as many times
+/// Page Up to reread them, [`BACK_ROUNDS`] times, a little further down each time; only the
+/// pages up are measured.
+pub(crate) async fn scroll_web_back(b: &Bench) -> anyhow::Result<Result_> {
+    let _open = open_page(b, true).await?;
+    let display = b.x.display();
+    let mut samples = Vec::new();
+    for _ in 0..BACK_ROUNDS {
+        for _ in 0..BACK_PAGES + 1 {
+            b.event(|| xdotool(&display, &["key", "Next"])).await?;
+        }
+        for _ in 0..BACK_PAGES {
+            if let Some(s) = b.event(|| xdotool(&display, &["key", "Prior"])).await? {
+                samples.push(s);
+            }
+        }
+    }
+    Ok(summarize("scroll-web-back", &samples))
 }
