@@ -3126,15 +3126,26 @@ fn rows_the_viewer_holds_lossy_are_not_kept() {
     assert_eq!(fb.pixels(), &last[..]);
 }
 
+/// A `w` x `h` framebuffer after its first frame (empty).
+fn blank(w: u32, h: u32) -> Framebuffer {
+    let mut fb = Framebuffer::new();
+    fb.apply(&empty_update(w, h)).expect("empty frame");
+    fb
+}
+
+/// An update of a `w` x `h` screen that carries `ops` alone.
+fn ops_alone(w: u32, h: u32, ops: &[GlyphOp]) -> FrameUpdate {
+    FrameUpdate {
+        glyphs: encode_ops(ops),
+        ..empty_update(w, h)
+    }
+}
+
 #[test]
 fn hostile_keeps_and_recalls_are_refused_before_anything_is_painted() {
     let (w, h) = (100u32, 50u32);
-    let mut fb = Framebuffer::new();
-    fb.apply(&empty_update(w, h)).expect("empty frame");
-    let with = |ops: &[GlyphOp]| FrameUpdate {
-        glyphs: encode_ops(ops),
-        ..empty_update(w, h)
-    };
+    let mut fb = blank(w, h);
+    let with = |ops: &[GlyphOp]| ops_alone(w, h, ops);
     let rect = |x, y, w, h| Rect { x, y, w, h };
     let keep = GlyphOp::Keep {
         rect: rect(10, 0, 50, 20),
@@ -3187,17 +3198,12 @@ fn hostile_keeps_and_recalls_are_refused_before_anything_is_painted() {
 fn the_viewer_drops_the_oldest_rows_as_the_host_does() {
     // Rows of a screen 2048 pixels wide are 8 KiB: the attic holds 4,096 of them.
     let (w, h) = (2048u32, 64u32);
-    let mut fb = Framebuffer::new();
-    fb.apply(&empty_update(w, h)).expect("empty frame");
-    let per_row = w as usize * 4;
-    let rows = ATTIC_BYTES / per_row;
+    let mut fb = blank(w, h);
+    let rows = ATTIC_BYTES / (w as usize * 4);
     let keep = GlyphOp::Keep {
         rect: Rect { x: 0, y: 0, w, h },
     };
-    let with = |ops: &[GlyphOp]| FrameUpdate {
-        glyphs: encode_ops(ops),
-        ..empty_update(w, h)
-    };
+    let with = |ops: &[GlyphOp]| ops_alone(w, h, ops);
     let recall = |back| GlyphOp::Recall {
         back,
         rect: Rect {
@@ -3285,12 +3291,8 @@ fn the_attic_stays_in_step_through_scrolls_both_ways_and_a_full_attic() {
 #[test]
 fn a_strip_recalled_alone_leaves_its_row_in_the_attic() {
     let (w, h) = (100u32, 50u32);
-    let mut fb = Framebuffer::new();
-    fb.apply(&empty_update(w, h)).expect("empty frame");
-    let with = |ops: &[GlyphOp]| FrameUpdate {
-        glyphs: encode_ops(ops),
-        ..empty_update(w, h)
-    };
+    let mut fb = blank(w, h);
+    let with = |ops: &[GlyphOp]| ops_alone(w, h, ops);
     let rect = |x, y, w, h| Rect { x, y, w, h };
     let keep = GlyphOp::Keep {
         rect: rect(0, 0, 100, 20),
