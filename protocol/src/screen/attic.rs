@@ -14,8 +14,8 @@
 //! leave, so that the attic holds what lies above and below the view rather than copies of the
 //! same page taken each time it went by.
 //!
-//! Keeping costs the host a copy of the rows and a hash of a quarter of their strips, about
-//! 3 ms a 1080p page on the project's machine, and the viewer the copy.
+//! Keeping costs the host a copy of the rows and a hash of a quarter of their strips, and the
+//! viewer the copy: together about 4 ms a 1080p page on the project's machine.
 //!
 //! The viewer keeps what it is told to and checks every recall against what it holds before
 //! any pixel is written; it clears its attic when the screen changes size, as the encoder
