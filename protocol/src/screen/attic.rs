@@ -25,6 +25,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::glyphs::GlyphOp;
+use super::scroll::hash_row;
 use super::wire::{CodecError, FrameRef, Rect};
 
 /// Most bytes of rows an attic holds (both sides; BGRX, 4 bytes a pixel): about four and a
@@ -339,22 +340,6 @@ fn strips(x: u32, w: u32) -> impl Iterator<Item = u32> {
     (x.div_ceil(STRIP)..(x + w) / STRIP).map(|s| s * STRIP)
 }
 
-/// A hash of a strip of a row ([`STRIP`] pixels, 256 bytes) in four lanes, which the CPU runs
-/// side by side.
-fn hash_strip(px: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut lanes = [1u64, 2, 3, 4];
-    for chunk in px.chunks_exact(32) {
-        for (lane, w) in lanes.iter_mut().zip(chunk.chunks_exact(8)) {
-            let v = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            *lane = (lane.rotate_left(5) ^ v).wrapping_mul(K);
-        }
-    }
-    lanes.iter().fold(px.len() as u64, |h, l| {
-        (h.rotate_left(5) ^ l).wrapping_mul(K)
-    })
-}
-
 /// Whether the strip at `sx` is indexed: every other one. A run found in one is tried in the
 /// strips beside it.
 fn indexed(sx: u32) -> bool {
@@ -406,7 +391,7 @@ impl Shelf {
                 let px = row.span(sx, STRIP);
                 let above = y > rect.y && px == mirror.row(y - 1, sx, sx + STRIP);
                 if !above && !one_colour(px) {
-                    self.index.insert((sx, hash_strip(px)), *id);
+                    self.index.insert((sx, hash_row(px)), *id);
                 }
             }
         }
@@ -461,7 +446,7 @@ impl Shelf {
                         None
                     } else {
                         self.index
-                            .get(&(sx, hash_strip(cur)))
+                            .get(&(sx, hash_row(cur)))
                             .and_then(|id| self.ids.binary_search(id).ok())
                     };
                 let Some(i) = found else {

@@ -507,12 +507,7 @@ impl TileEncoder {
                     h: y - start,
                     ..r
                 };
-                let mirror = FrameRef {
-                    width: self.width,
-                    height: self.height,
-                    stride: self.width as usize * 4,
-                    data: &self.prev,
-                };
+                let mirror = packed_frame(&self.prev, self.width, self.height);
                 out.push(self.shelf.keep(&mirror, &rect));
             }
         }
@@ -528,12 +523,7 @@ impl TileEncoder {
         {
             return;
         }
-        let mirror = FrameRef {
-            width: self.width,
-            height: self.height,
-            stride: self.width as usize * 4,
-            data: &self.prev,
-        };
+        let mirror = packed_frame(&self.prev, self.width, self.height);
         let recalls = self.shelf.recall(&mirror, frame, within);
         let pitch = self.width as usize * 4;
         for op in &recalls {
@@ -554,12 +544,7 @@ impl TileEncoder {
 
     /// What the viewer holds, as far as this encoder knows (exact but for lossy tiles).
     fn mirror(&self) -> FrameRef<'_> {
-        FrameRef {
-            width: self.width,
-            height: self.height,
-            stride: self.width as usize * 4,
-            data: &self.prev,
-        }
+        packed_frame(&self.prev, self.width, self.height)
     }
 
     /// Takes `frame` as the first picture (or one of a new size): remembers it whole, resets
@@ -1110,7 +1095,18 @@ fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<(Rect, Rec
     out
 }
 
-/// Which tiles of a `w` x `h` screen the `hints` touch.
+/// `data` as a frame of `w` x `h` pixels with no padding between rows (the mirror of what a
+/// viewer holds). A free function, so that the mirror can be read while another field of the
+/// encoder changes.
+fn packed_frame(data: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+    FrameRef {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+        data,
+    }
+}
+
 /// The bounding box of `hints` on a `w` x `h` screen (the whole screen without hints); `None`
 /// if they hold nothing.
 fn changed_within(hints: Option<&[Rect]>, w: u32, h: u32) -> Option<Rect> {
@@ -1124,6 +1120,7 @@ fn changed_within(hints: Option<&[Rect]>, w: u32, h: u32) -> Option<Rect> {
     }
 }
 
+/// Which tiles of a `w` x `h` screen the `hints` touch.
 fn hint_mask(hints: &[Rect], w: u32, h: u32) -> Vec<bool> {
     let tw = w.div_ceil(TILE);
     let mut m = vec![false; (tw * h.div_ceil(TILE)) as usize];

@@ -40,7 +40,7 @@ const MIN_VOTES: u32 = 4;
 pub(super) const MAX_COPIES: usize = 256;
 
 /// A hash of a row of pixels (FxHash over 8-byte words).
-fn hash_row(px: &[u8]) -> u64 {
+pub(super) fn hash_row(px: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = px.len() as u64;
     let mut words = px.chunks_exact(8);
