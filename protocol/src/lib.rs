@@ -33,7 +33,7 @@ pub mod screen;
 
 /// The ALPN protocol name. It carries the protocol version, so a peer of another version fails
 /// the TLS handshake with "no application protocol" instead of misreading our frames.
-pub const ALPN: &[u8] = b"tether/17";
+pub const ALPN: &[u8] = b"tether/18";
 
 /// The protocol version carried in [`msg::Hello`].
-pub const PROTOCOL_VERSION: u16 = 17;
+pub const PROTOCOL_VERSION: u16 = 18;

@@ -7,6 +7,7 @@ use super::attic::Attic;
 use super::glyphs::{GlyphSlots, decode_ops};
 use super::pack::{MAX_PALETTE, encoded_len, index_bits};
 use super::predict;
+use super::under::Under;
 use super::video::{NoVideo, VideoDecoder};
 use super::wire::*;
 
@@ -43,6 +44,8 @@ pub struct Framebuffer {
     glyphs: GlyphSlots,
     /// Rows scrolled out of view that the host told it to keep.
     attic: Attic,
+    /// What windows covered, saved where the host told it to.
+    under: Under,
     /// What the last applied part painted.
     painted: Vec<Rect>,
 }
@@ -129,6 +132,7 @@ impl Framebuffer {
             self.pixels = vec![0; w as usize * h as usize * 4];
             self.glyphs.clear();
             self.attic.clear();
+            self.under.clear();
         }
         self.painted.clear();
         GlyphSlots::apply_before(
@@ -136,6 +140,7 @@ impl Framebuffer {
             &mut self.pixels,
             w,
             &mut self.attic,
+            &mut self.under,
             &mut self.painted,
         );
         let mut at = 0usize;

@@ -5,6 +5,7 @@ use super::glyphs::{GlyphCache, GlyphOp, copy_rect, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
 use super::scroll::find_moves;
+use super::under::{Beneath, SAVE_AGE_MS, SAVE_MIN_AREA};
 use super::video::{VideoEncoder, video_rect};
 use super::wire::*;
 use crate::msg::ScreenMsg;
@@ -55,6 +56,12 @@ pub const SETTLE_MS: u64 = 250;
 /// How long the shift of a vertical move is tried again on frames whose own rows do not vote for
 /// one (see [`find_moves`]): a reader paging through a document.
 const SHIFT_MEMORY_MS: u64 = 5000;
+/// Fewest pixels across and down of what a move across must span for what it covers to be
+/// saved (see [`TileEncoder::saves_under`]).
+const MIN_WINDOW: u32 = 64;
+/// How long the shift of a move across is tried again on frames whose probes find none (see
+/// [`find_moves`]): a window dragged on at the same pace.
+const ACROSS_MEMORY_MS: u64 = 500;
 /// Smallest change sent lossy in [`Quality::Smooth`] (a keystroke stays lossless).
 const SMOOTH_MIN_AREA: u64 = 64 * 64;
 /// Smallest change sent lossy in [`Quality::Auto`].
@@ -140,8 +147,13 @@ pub struct TileEncoder {
     /// The shift of the last vertical move and when it was found (ms), tried again while the
     /// screen keeps scrolling (see [`SHIFT_MEMORY_MS`]).
     shift: Option<(i64, u64)>,
+    /// The shift of the last move across (a dragged window) and when it was found (ms), tried
+    /// again while the drag goes on (see [`ACROSS_MEMORY_MS`]).
+    across: Option<((i64, i64), u64)>,
     /// Rows scrolled out of view that the viewer keeps too, found again when they come back.
     shelf: Shelf,
+    /// What windows covered, saved on both sides, found again when they uncover it.
+    beneath: Beneath,
     /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
     now_ms: u64,
     /// The host's video codec, for regions that keep changing (none: they go as JPEG).
@@ -386,9 +398,24 @@ impl TileEncoder {
                 (c.y + c.h) / TILE,
             )
         });
+        // Where this frame's copies and recalls paint: the viewer's pixels there are not yet
+        // what `prev` holds when its saves are applied, so nothing there is saved.
+        let painted: Vec<Rect> = self
+            .moves
+            .iter()
+            .filter_map(|m| match *m {
+                GlyphOp::Copy { src, x, y } => Some(Rect { x, y, ..src }),
+                GlyphOp::Recall { rect, .. } | GlyphOp::Save { rect } => Some(rect),
+                _ => None,
+            })
+            .collect();
         let mut out = Vec::new();
+        let mut restores: Vec<Rect> = Vec::new();
+        let mut saves: Vec<Rect> = Vec::new();
+        // Changed boxes whose new rows are still to be taken into `prev`.
+        let mut taken: Vec<Rect> = Vec::new();
         for ty in 0..th {
-            let row_start = out.len();
+            let (row_start, restore_start, save_start) = (out.len(), restores.len(), saves.len());
             for tx in 0..tw {
                 let t = (ty * tw + tx) as usize;
                 if mask.as_ref().is_some_and(|m| !m[t]) {
@@ -403,8 +430,27 @@ impl TileEncoder {
                     self.diff_tile(frame, tx, ty)
                 };
                 if let Some(r) = changed {
-                    out.push(r);
                     let since = now_ms.saturating_sub(self.changed_at[t]);
+                    if whole {
+                        out.push(r);
+                    } else {
+                        taken.push(r);
+                        let (restored, rest) = self.beneath.split(frame, &r);
+                        restores.extend(restored);
+                        let still = since >= SAVE_AGE_MS && !self.lossy[t];
+                        for r in rest.iter().filter_map(|r| self.changed_in(frame, r)) {
+                            out.push(r);
+                            // Nor where a region scrolled: what a scroll exposes is new
+                            // content, not something covering the old.
+                            let near_moves = moved.is_some_and(|m| m.intersect(&r).is_some());
+                            if still
+                                && !near_moves
+                                && !painted.iter().any(|p| p.intersect(&r).is_some())
+                            {
+                                saves.push(r);
+                            }
+                        }
+                    }
                     self.gap[t] = since;
                     let exposed = moved.is_some_and(|m| m.intersect(&r).is_some());
                     let quick = since <= MOTION_GAP_MS && !exposed;
@@ -416,9 +462,36 @@ impl TileEncoder {
                     self.changed_at[t] = now_ms;
                 }
             }
-            merge_row(&mut out, row_start);
-            merge_down(&mut out, row_start);
+            for (list, start) in [
+                (&mut out, row_start),
+                (&mut restores, restore_start),
+                (&mut saves, save_start),
+            ] {
+                merge_row(list, start);
+                merge_down(list, start);
+            }
         }
+        // A large change over still content (a window, a menu, a dialog) saves what it covers,
+        // first (before the copies, as the viewer applies them); what matched what was saved
+        // is restored, last.
+        let mut ops = Vec::new();
+        if saves.iter().map(Rect::area).sum::<u64>() >= SAVE_MIN_AREA {
+            let mirror = packed_frame(&self.prev, self.width, self.height);
+            for rect in saves {
+                self.beneath.save(&mirror, &rect);
+                ops.push(GlyphOp::Save { rect });
+            }
+        }
+        let pitch = w as usize * 4;
+        for r in taken {
+            for y in r.y..r.y + r.h {
+                let o = y as usize * pitch + r.x as usize * 4;
+                self.prev[o..o + r.w as usize * 4].copy_from_slice(frame.row(y, r.x, r.x + r.w));
+            }
+        }
+        ops.append(&mut self.moves);
+        ops.extend(restores.into_iter().map(|rect| GlyphOp::Restore { rect }));
+        self.moves = ops;
         Ok(out)
     }
 
@@ -438,12 +511,20 @@ impl TileEncoder {
             .shift
             .filter(|(_, at)| now_ms.saturating_sub(*at) <= SHIFT_MEMORY_MS)
             .map(|(dy, _)| dy);
-        let found = find_moves(&self.mirror(), frame, within, last_dy);
+        let last_across = self
+            .across
+            .filter(|(_, at)| now_ms.saturating_sub(*at) <= ACROSS_MEMORY_MS)
+            .map(|(d, _)| d);
+        let found = find_moves(&self.mirror(), frame, within, last_dy, last_across);
         if let Some(dy) = found.dy {
             self.shift = Some((dy, now_ms));
         }
+        if let Some(d) = found.across.filter(|_| !found.copies.is_empty()) {
+            self.across = Some((d, now_ms));
+        }
         let moves = found.copies;
-        let mut ops = self.keeps(&moves);
+        let mut ops = self.saves_under(&moves);
+        ops.extend(self.keeps(&moves));
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
                 continue;
@@ -459,6 +540,94 @@ impl TileEncoder {
         }
         ops.extend(moves);
         self.moves = ops;
+    }
+
+    /// Saves what `copies` that move sideways (a dragged window) cover, as the viewer will: for
+    /// each shift whose copies span [`MIN_WINDOW`] pixels each way, the part of their destination
+    /// outside their source, in bands of a tile's height where the viewer holds it exactly.
+    /// Returns the saves, to be sent before the copies.
+    fn saves_under(&mut self, copies: &[GlyphOp]) -> Vec<GlyphOp> {
+        let mut shifts: Vec<((i64, i64), Rect, Rect)> = Vec::new();
+        for op in copies {
+            let GlyphOp::Copy { src, x, y } = *op else {
+                continue;
+            };
+            if x == src.x {
+                continue;
+            }
+            let d = (
+                i64::from(x) - i64::from(src.x),
+                i64::from(y) - i64::from(src.y),
+            );
+            let dst = Rect { x, y, ..src };
+            match shifts.iter_mut().find(|(s, _, _)| *s == d) {
+                Some((_, a, b)) => (*a, *b) = (a.union(&src), b.union(&dst)),
+                None => shifts.push((d, src, dst)),
+            }
+        }
+        let mut out = Vec::new();
+        let (w, h) = (self.width, self.height);
+        // A window's worth: glyphs copied from elsewhere on a line are no window.
+        shifts.retain(|(_, _, dst)| dst.w >= MIN_WINDOW && dst.h >= MIN_WINDOW);
+        for (_, src, dst) in shifts {
+            // A window that hangs off an edge of the screen brings its hidden part in along that
+            // edge: what appears there is its own, not something it covers. (Where its edge
+            // reaches the screen's in this very move, the strip it covers is not saved either:
+            // the copies cannot tell the two apart.)
+            let (mut x0, mut y0) = (src.x, src.y);
+            let (mut x1, mut y1) = (src.x + src.w, src.y + src.h);
+            if dst.x == 0 {
+                x0 = 0;
+            }
+            if dst.y == 0 {
+                y0 = 0;
+            }
+            if dst.x + dst.w == w {
+                x1 = w;
+            }
+            if dst.y + dst.h == h {
+                y1 = h;
+            }
+            let own = Rect {
+                x: x0,
+                y: y0,
+                w: x1 - x0,
+                h: y1 - y0,
+            };
+            for part in dst.minus(&own) {
+                for rect in self.exact_bands(&part) {
+                    let mirror = packed_frame(&self.prev, self.width, self.height);
+                    self.beneath.save(&mirror, &rect);
+                    out.push(GlyphOp::Save { rect });
+                }
+            }
+        }
+        out
+    }
+
+    /// `r` cut into bands of a tile's height, those whose tiles the viewer holds exactly, bands
+    /// that touch merged.
+    fn exact_bands(&self, r: &Rect) -> Vec<Rect> {
+        let tw = self.tiles_w();
+        let (tx0, tx1) = (r.x / TILE, (r.x + r.w - 1) / TILE);
+        let mut out: Vec<Rect> = Vec::new();
+        let mut y = r.y;
+        while y < r.y + r.h {
+            let ty = y / TILE;
+            let end = ((ty + 1) * TILE).min(r.y + r.h);
+            if (tx0..=tx1).all(|tx| !self.lossy[(ty * tw + tx) as usize]) {
+                match out.last_mut() {
+                    Some(b) if b.y + b.h == y => b.h = end - b.y,
+                    _ => out.push(Rect {
+                        y,
+                        h: end - y,
+                        ..*r
+                    }),
+                }
+            }
+            y = end;
+        }
+        out
     }
 
     /// Keeps the rows that `copies` push out of view in the attic, as the viewer will: for each
@@ -561,6 +730,7 @@ impl TileEncoder {
         self.has_prev = true;
         self.clip = None;
         self.shift = None;
+        self.across = None;
         let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
         self.heat = vec![0; tiles];
         self.changed_at = vec![now_ms; tiles];
@@ -568,6 +738,7 @@ impl TileEncoder {
         self.lossy = vec![false; tiles];
         self.glyphs.clear();
         self.shelf.clear();
+        self.beneath.clear();
         (0..h.div_ceil(TILE))
             .map(|ty| {
                 let y = ty * TILE;
@@ -606,23 +777,33 @@ impl TileEncoder {
         })
     }
 
-    /// Compares tile (`tx`, `ty`) with the last frame, takes its new rows as sent, and returns
-    /// the bounding box of what changed in it.
-    fn diff_tile(&mut self, frame: &FrameRef<'_>, tx: u32, ty: u32) -> Option<Rect> {
-        let (w, h) = (frame.width, frame.height);
-        let pitch = w as usize * 4;
-        let (x0, y0) = (tx * TILE, ty * TILE);
-        let (x1, y1) = ((x0 + TILE).min(w), (y0 + TILE).min(h));
+    /// Compares tile (`tx`, `ty`) with the last frame and returns the bounding box of what
+    /// changed in it (which [`Self::diff`] then takes into `prev`).
+    fn diff_tile(&self, frame: &FrameRef<'_>, tx: u32, ty: u32) -> Option<Rect> {
+        let (x, y) = (tx * TILE, ty * TILE);
+        let tile = Rect {
+            x,
+            y,
+            w: TILE.min(frame.width - x),
+            h: TILE.min(frame.height - y),
+        };
+        self.changed_in(frame, &tile)
+    }
+
+    /// The bounding box of what differs between `frame` and the last frame inside `r`.
+    fn changed_in(&self, frame: &FrameRef<'_>, r: &Rect) -> Option<Rect> {
+        let pitch = frame.width as usize * 4;
+        let (x0, y0) = (r.x, r.y);
+        let (x1, y1) = (r.x + r.w, r.y + r.h);
         let mut bbox: Option<(u32, u32, u32, u32)> = None;
         for y in y0..y1 {
             let cur = frame.row(y, x0, x1);
             let off = y as usize * pitch + x0 as usize * 4;
-            let prev = &mut self.prev[off..off + cur.len()];
+            let prev = &self.prev[off..off + cur.len()];
             if cur == prev {
                 continue;
             }
             let (fx, lx) = (x0 + first_diff(cur, prev), x0 + last_diff(cur, prev));
-            prev.copy_from_slice(cur);
             bbox = Some(match bbox {
                 None => (fx, y, lx, y),
                 Some((a, b, c, _)) => (a.min(fx), b, c.max(lx), y),

@@ -38,6 +38,7 @@ use std::collections::HashMap;
 
 use super::attic::{Attic, Pending};
 use super::pack::pack_bgr;
+use super::under::Under;
 use super::wire::*;
 
 /// Slots in a viewer's glyph cache.
@@ -46,6 +47,9 @@ pub const GLYPH_SLOTS: usize = 4096;
 pub const MAX_GLYPH_W: u32 = 64;
 /// Tallest cached blob; taller bands (pictures, not text) are not cached.
 pub const MAX_GLYPH_H: u32 = 40;
+/// Most a list of operations may paint, in screens: a screen each of copies, keeps and saves,
+/// of recalls and restores, of fills and of the draws on them, with room to spare.
+pub(super) const MAX_PAINTED_SCREENS: u64 = 8;
 /// Most bytes of glyph operations in one frame, once decompressed.
 pub const MAX_GLYPH_OPS_BYTES: usize = 1 << 20;
 /// Smallest blob worth a slot of its own (a draw costs a few bytes); smaller ones (a full stop,
@@ -114,6 +118,19 @@ pub enum GlyphOp {
         /// Where.
         rect: Rect,
     },
+    /// Saves `rect` of the framebuffer at its place in the viewer's picture of what lies under
+    /// windows (see `under.rs`), before the copies and pixels that cover it: a window dragged
+    /// or opened over still content.
+    Save {
+        /// Where.
+        rect: Rect,
+    },
+    /// Paints `rect` from what was saved at the same place, before the part's pixels: a window
+    /// moved or closed uncovers what it hid.
+    Restore {
+        /// Where.
+        rect: Rect,
+    },
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -168,21 +185,23 @@ impl Reader<'_> {
 }
 
 /// Operation kinds, in the low two bits of an operation's tag (a keep is a fill's kind with 1
-/// above it, a recall a copy's).
+/// above it, a recall a copy's; a save a fill's with 2, a restore a copy's).
 const DRAW: u64 = 0;
 const STORE: u64 = 1;
 const FILL: u64 = 2;
 const COPY: u64 = 3;
 const KEEP: u64 = 1 << 2 | FILL;
 const RECALL: u64 = 1 << 2 | COPY;
+const SAVE: u64 = 2 << 2 | FILL;
+const RESTORE: u64 = 2 << 2 | COPY;
 
 /// Encodes operations for [`FrameUpdate::glyphs`]: a flag byte (0 plain, 1 zstd; the stream's
 /// context compresses them, see [`super::StreamWriter`], so this writes 0), then per
 /// operation a tag (the slot shifted left twice, plus the kind: 0 draw, 1 store, 2 fill, 3 copy),
 /// the position (a copy's destination) as signed differences from the previous operation's, a
-/// store's, a fill's, a copy's, a keep's or a recall's width and height, a fill's colour, a
-/// copy's source as signed offsets from its destination, and how far back a recall reaches. A
-/// keep is tagged 6 and a recall 7.
+/// store's, a fill's, a copy's, a keep's, a recall's, a save's or a restore's width and height,
+/// a fill's colour, a copy's source as signed offsets from its destination, and how far back a
+/// recall reaches. A keep is tagged 6, a recall 7, a save 10 and a restore 11.
 pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
     if ops.is_empty() {
         return Vec::new();
@@ -198,13 +217,18 @@ pub fn encode_ops(ops: &[GlyphOp]) -> Vec<u8> {
             GlyphOp::Copy { x, y, .. } => (COPY, x, y),
             GlyphOp::Keep { rect } => (KEEP, rect.x, rect.y),
             GlyphOp::Recall { rect, .. } => (RECALL, rect.x, rect.y),
+            GlyphOp::Save { rect } => (SAVE, rect.x, rect.y),
+            GlyphOp::Restore { rect } => (RESTORE, rect.x, rect.y),
         };
         put_varint(&mut raw, tag);
         put_signed(&mut raw, i64::from(x) - lx);
         put_signed(&mut raw, i64::from(y) - ly);
         (lx, ly) = (i64::from(x), i64::from(y));
         match op {
-            GlyphOp::Store { rect, .. } | GlyphOp::Keep { rect } => {
+            GlyphOp::Store { rect, .. }
+            | GlyphOp::Keep { rect }
+            | GlyphOp::Save { rect }
+            | GlyphOp::Restore { rect } => {
                 put_varint(&mut raw, u64::from(rect.w));
                 put_varint(&mut raw, u64::from(rect.h));
             }
@@ -267,6 +291,18 @@ pub fn decode_ops(data: &[u8]) -> Result<Vec<GlyphOp>, CodecError> {
             _ if tag == KEEP => {
                 let (w, h) = (r.u32()?, r.u32()?);
                 GlyphOp::Keep {
+                    rect: Rect { x: xu, y: yu, w, h },
+                }
+            }
+            _ if tag == SAVE => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                GlyphOp::Save {
+                    rect: Rect { x: xu, y: yu, w, h },
+                }
+            }
+            _ if tag == RESTORE => {
+                let (w, h) = (r.u32()?, r.u32()?);
+                GlyphOp::Restore {
                     rect: Rect { x: xu, y: yu, w, h },
                 }
             }
@@ -1019,8 +1055,7 @@ impl GlyphSlots {
     /// Checks `ops` against a `width` x `height` framebuffer, this cache and `attic`, without
     /// changing anything: every rectangle inside, every store small enough, every draw of a slot
     /// stored (before, or earlier in `ops`), every recall of rows the attic will hold, and no more
-    /// painting than four times the screen (a screen of copies, one kept and one recalled, one
-    /// of fills, and the draws on them).
+    /// painting than [`MAX_PAINTED_SCREENS`] times the screen.
     pub(super) fn check(
         &self,
         ops: &[GlyphOp],
@@ -1075,7 +1110,7 @@ impl GlyphSlots {
                     }
                     area += src.area();
                 }
-                GlyphOp::Keep { rect } => {
+                GlyphOp::Keep { rect } | GlyphOp::Save { rect } | GlyphOp::Restore { rect } => {
                     if !inside(&rect) {
                         return Err(CodecError::OutOfBounds(rect));
                     }
@@ -1090,27 +1125,34 @@ impl GlyphSlots {
                 }
             }
         }
-        if area > u64::from(width) * u64::from(height) * 4 {
+        if area > u64::from(width) * u64::from(height) * MAX_PAINTED_SCREENS {
             return Err(corrupt(
-                "draws, fills, copies, keeps and recalls cover more than four times the screen",
+                "draws, fills, copies, keeps, recalls, saves and restores cover more than eight \
+                 times the screen",
             ));
         }
         Ok(())
     }
 
-    /// Applies the checked keeps, copies, recalls and fills among `ops`, in their order, to
-    /// `pixels` (BGRX, `width` pixels a row) and `attic`, adding what they paint to `painted`.
-    /// The viewer does this before a part's pixels.
+    /// Applies the checked keeps, copies, recalls, saves, restores and fills among `ops`, in
+    /// their order, to `pixels` (BGRX, `width` pixels a row), `attic` and `under`, adding what
+    /// they paint to `painted`. The viewer does this before a part's pixels.
     pub(super) fn apply_before(
         ops: &[GlyphOp],
         pixels: &mut [u8],
         width: u32,
         attic: &mut Attic,
+        under: &mut Under,
         painted: &mut Vec<Rect>,
     ) {
         let pitch = width as usize * 4;
         for op in ops {
             match *op {
+                GlyphOp::Save { rect } => under.save(pixels, width, &rect),
+                GlyphOp::Restore { rect } => {
+                    under.restore(pixels, width, &rect);
+                    painted.push(rect);
+                }
                 GlyphOp::Keep { rect } => {
                     attic.keep(pixels, width, &rect);
                 }
@@ -1165,7 +1207,9 @@ impl GlyphSlots {
                 GlyphOp::Fill { .. }
                 | GlyphOp::Copy { .. }
                 | GlyphOp::Keep { .. }
-                | GlyphOp::Recall { .. } => {}
+                | GlyphOp::Recall { .. }
+                | GlyphOp::Save { .. }
+                | GlyphOp::Restore { .. } => {}
                 GlyphOp::Draw { slot, x, y } => {
                     if let Some((w, h, px)) = &self.slots[usize::from(slot)] {
                         painted.push(Rect { x, y, w: *w, h: *h });

@@ -47,6 +47,7 @@ mod pack;
 mod predict;
 mod scroll;
 mod stream;
+mod under;
 mod video;
 mod wire;
 

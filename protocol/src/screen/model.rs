@@ -506,7 +506,9 @@ const FILL: u32 = 2;
 const COPY: u32 = 3;
 const KEEP: u32 = 4;
 const RECALL: u32 = 5;
-const END: u32 = 6;
+const SAVE: u32 = 6;
+const RESTORE: u32 = 7;
+const END: u32 = 8;
 
 /// What a position is the top-left corner of.
 #[derive(Clone, Copy)]
@@ -552,6 +554,8 @@ impl History {
             Some(GlyphOp::Copy { .. }) => COPY,
             Some(GlyphOp::Keep { .. }) => KEEP,
             Some(GlyphOp::Recall { .. }) => RECALL,
+            Some(GlyphOp::Save { .. }) => SAVE,
+            Some(GlyphOp::Restore { .. }) => RESTORE,
             None => END,
         };
         let cx = kind_contexts(self.kind, self.glyphs[2]);
@@ -565,7 +569,9 @@ impl History {
                 GlyphOp::Store { rect, .. }
                 | GlyphOp::Fill { rect, .. }
                 | GlyphOp::Keep { rect }
-                | GlyphOp::Recall { rect, .. },
+                | GlyphOp::Recall { rect, .. }
+                | GlyphOp::Save { rect }
+                | GlyphOp::Restore { rect },
             ) => (rect.x, rect.y),
             None => (0, 0),
         };
@@ -656,9 +662,11 @@ impl History {
                 self.end = (i64::from(x) + i64::from(w), i64::from(y));
                 Some(GlyphOp::Copy { src, x, y })
             }
-            KEEP | RECALL => {
+            KEEP | RECALL | SAVE | RESTORE => {
                 let (w, h, back) = match op {
-                    Some(GlyphOp::Keep { rect }) => (rect.w, rect.h, 0),
+                    Some(
+                        GlyphOp::Keep { rect } | GlyphOp::Save { rect } | GlyphOp::Restore { rect },
+                    ) => (rect.w, rect.h, 0),
                     Some(GlyphOp::Recall { back, rect }) => (rect.w, rect.h, *back),
                     _ => (0, 0, 0),
                 };
@@ -667,12 +675,16 @@ impl History {
                 let rect = Rect { x, y, w, h };
                 self.glyphs = [0; 3];
                 self.end = (i64::from(x) + i64::from(w), i64::from(y));
-                if k == KEEP {
-                    Some(GlyphOp::Keep { rect })
-                } else {
-                    let back = number(c, Field::Source, &[7, 8, 9, 10], i64::from(back))?;
-                    let back = u32::try_from(back).map_err(|_| corrupt("a recall out of range"))?;
-                    Some(GlyphOp::Recall { back, rect })
+                match k {
+                    KEEP => Some(GlyphOp::Keep { rect }),
+                    SAVE => Some(GlyphOp::Save { rect }),
+                    RESTORE => Some(GlyphOp::Restore { rect }),
+                    _ => {
+                        let back = number(c, Field::Source, &[7, 8, 9, 10], i64::from(back))?;
+                        let back =
+                            u32::try_from(back).map_err(|_| corrupt("a recall out of range"))?;
+                        Some(GlyphOp::Recall { back, rect })
+                    }
                 }
             }
             _ => None,

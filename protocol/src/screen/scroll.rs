@@ -86,6 +86,8 @@ pub(super) struct Moves {
     pub(super) copies: Vec<GlyphOp>,
     /// The shift (old row minus new) of a vertical move, to try again on the next frame.
     pub(super) dy: Option<i64>,
+    /// The shift (old minus new, in x and y) of a move across, to try again on the next frame.
+    pub(super) across: Option<(i64, i64)>,
 }
 
 /// Copies that turn `old` into much of `new` inside `within` by moving rows up or down, or
@@ -95,12 +97,14 @@ pub(super) struct Moves {
 /// (Page Down, a wheel's notch) may keep too few lines in view, or only lines that look like
 /// others (a code block's closing braces), to win the vote. That shift is then tried, and taken
 /// if the copies it makes (runs of rows it explains, each holding a changed row) hold at least
-/// [`MIN_VOTES`] rows that are not of one colour.
+/// [`MIN_VOTES`] rows that are not of one colour. `last_across` is likewise the shift of the last
+/// move across (a window dragged on), tried when the probes of a move across find no shift.
 pub(super) fn find_moves(
     old: &FrameRef<'_>,
     new: &FrameRef<'_>,
     within: &Rect,
     last_dy: Option<i64>,
+    last_across: Option<(i64, i64)>,
 ) -> Moves {
     let screen = Rect {
         x: 0,
@@ -139,12 +143,49 @@ pub(super) fn find_moves(
     let every = lefts.len().div_ceil(VOTING_STRIPS);
     let voters: Vec<_> = lefts.iter().step_by(every).map(|&sx| strip(sx)).collect();
     let voted = vote(&voters);
+    // The area of the destinations of `copies`.
+    let area = |copies: &[GlyphOp]| -> u64 {
+        copies
+            .iter()
+            .map(|c| match c {
+                GlyphOp::Copy { src, .. } => src.area(),
+                _ => 0,
+            })
+            .sum()
+    };
+    // The copies of a move across: by the shift voted for, else by that of the last move across
+    // if they explain half the span (a drag goes on at the same pace, and its probes may all
+    // land on text that repeats or on one colour; text that repeats here and there is no drag).
+    let across_shift = || {
+        if let Some(d) = vote_shift(old, new, &span) {
+            return Some((d, shifted_copies(old, new, &span, d.0, d.1)));
+        }
+        let d = last_across.filter(|&(dx, dy)| {
+            dx.unsigned_abs() < u64::from(span.w) && dy.unsigned_abs() < u64::from(span.h)
+        })?;
+        let copies = shifted_copies(old, new, &span, d.0, d.1);
+        (2 * area(&copies) >= span.area()).then_some((d, copies))
+    };
     if let Some(dy) = voted {
         let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
+        // A window dragged down and across can win the vote in a few strips (rows of a rule
+        // or a bar, alike along the drag): unless the vertical move explains half the span,
+        // a move across that explains more wins.
+        if !copies.is_empty() && 2 * area(&copies) < span.area() {
+            let across = across_shift().filter(|((dx, _), c)| *dx != 0 && area(c) > area(&copies));
+            if let Some((d, copies)) = across {
+                return Moves {
+                    copies,
+                    dy: None,
+                    across: Some(d),
+                };
+            }
+        }
         if !copies.is_empty() {
             return Moves {
                 copies,
                 dy: Some(dy),
+                across: None,
             };
         }
     }
@@ -156,16 +197,18 @@ pub(super) fn find_moves(
             return Moves {
                 copies,
                 dy: Some(dy),
+                across: None,
             };
         }
     }
     // No vertical move: perhaps a window dragged sideways or across.
-    Moves {
-        copies: match vote_shift(old, new, &span) {
-            Some((dx, dy)) => shifted_copies(old, new, &span, dx, dy),
-            None => Vec::new(),
+    match across_shift() {
+        Some((d, copies)) => Moves {
+            copies,
+            dy: None,
+            across: Some(d),
         },
-        dy: None,
+        None => Moves::default(),
     }
 }
 
@@ -396,9 +439,13 @@ fn shifted_copies(
     dx: i64,
     dy: i64,
 ) -> Vec<GlyphOp> {
+    // What the move uncovers (left of a window moved right, right of one moved left) is no
+    // copy: the strips start and end at the moved content's edges, so that none straddles one.
+    let x0 = span.x + (-dx).clamp(0, i64::from(span.w)) as u32;
+    let x1 = span.x + span.w - dx.clamp(0, i64::from(span.x + span.w - x0)) as u32;
     let mut dests = Vec::new();
-    for sx in (span.x..span.x + span.w).step_by(FINE_STRIP as usize) {
-        let sw = FINE_STRIP.min(span.x + span.w - sx);
+    for sx in (x0..x1).step_by(FINE_STRIP as usize) {
+        let sw = FINE_STRIP.min(x1 - sx);
         let ox = i64::from(sx) + dx;
         if ox < 0 || ox + i64::from(sw) > i64::from(old.width) {
             continue;
@@ -534,7 +581,7 @@ mod tests {
         let old = page(w, h, |y| y);
         let new = page(w, h, |y| y + 37);
         let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
+        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
         assert!(!ops.is_empty());
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
@@ -566,7 +613,7 @@ mod tests {
         let mut new = page(w, h, |y| y + 80);
         bar(&mut new, 90);
         let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
+        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
         let pitch = (w * 4) as usize;
@@ -604,7 +651,7 @@ mod tests {
         ] {
             let old = desktop(w, h, from, period);
             let new = desktop(w, h, to, period);
-            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None).copies;
+            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
             assert!(!ops.is_empty(), "{from:?} -> {to:?} was found");
             let mut mirror = old.clone();
             apply(&mut mirror, w, &ops);
@@ -639,9 +686,15 @@ mod tests {
         };
         let old = page(w, h, line);
         let new = page(w, h, |y| line(y + 160));
-        let alone = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None);
+        let alone = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None);
         assert_eq!(alone.dy, None, "{alone:?}");
-        let found = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, Some(160));
+        let found = find_moves(
+            &frame(w, h, &old),
+            &frame(w, h, &new),
+            &all,
+            Some(160),
+            None,
+        );
         assert_eq!(found.dy, Some(160));
         let mut mirror = old.clone();
         apply(&mut mirror, w, &found.copies);
@@ -669,7 +722,13 @@ mod tests {
         blank(&mut old, 160..200);
         let mut new = page(w, h, |y| y + 1000);
         blank(&mut new, 0..40);
-        let found = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, Some(160));
+        let found = find_moves(
+            &frame(w, h, &old),
+            &frame(w, h, &new),
+            &all,
+            Some(160),
+            None,
+        );
         assert!(found.copies.is_empty() && found.dy.is_none(), "{found:?}");
     }
 
@@ -681,7 +740,7 @@ mod tests {
         let b = page(w, h, |y| y * 7 + 1000);
         for last_dy in [None, Some(37)] {
             assert!(
-                find_moves(&frame(w, h, &a), &frame(w, h, &b), &all, last_dy)
+                find_moves(&frame(w, h, &a), &frame(w, h, &b), &all, last_dy, None)
                     .copies
                     .is_empty()
             );
@@ -689,7 +748,7 @@ mod tests {
         let mut c = a.clone();
         c[4 * (50 * w as usize + 10)] ^= 0xff;
         assert!(
-            find_moves(&frame(w, h, &a), &frame(w, h, &c), &all, None)
+            find_moves(&frame(w, h, &a), &frame(w, h, &c), &all, None, None)
                 .copies
                 .is_empty()
         );
