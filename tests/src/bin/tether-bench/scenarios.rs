@@ -317,18 +317,53 @@ async fn page_down(b: &Bench, name: &str) -> anyhow::Result<Result_> {
 /// Steps of the drag, at 60 a second.
 const DRAG_STEPS: u32 = 120;
 
-pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
+/// What a dragged window is dragged over, and what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Desktop {
+    /// A two-colour `less` window over the plain background (the old scenario, `drag`).
+    Plain,
+    /// The anti-aliased, coloured `less` of `scroll-aa` over a photograph as wallpaper, which
+    /// the X server paints wherever the window uncovers it (`drag-desktop`).
+    Wallpaper,
+}
+
+/// Drags a terminal diagonally across the screen at 60 steps a second, in Auto: the frames
+/// delivered while it moves, bytes a step, and how long after the last step the agent's picture
+/// is exact.
+pub(crate) async fn drag(b: &Bench, desktop: Desktop) -> anyhow::Result<Result_> {
     let display = b.x.display();
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(
-        file.path(),
-        (0..200)
-            .map(|i| format!("line {i} of a window being dragged across the screen\n"))
-            .collect::<String>(),
-    )?;
-    let path = file.path().to_string_lossy().into_owned();
-    let _term = xterm(&display, Text::Bitmap, "80x30+0+0", &["less", &path])?;
+    let (name, _file, _term, _wallpaper) = match desktop {
+        Desktop::Plain => {
+            let file = tempfile::NamedTempFile::new()?;
+            std::fs::write(
+                file.path(),
+                (0..200)
+                    .map(|i| format!("line {i} of a window being dragged across the screen\n"))
+                    .collect::<String>(),
+            )?;
+            let path = file.path().to_string_lossy().into_owned();
+            let term = xterm(&display, Text::Bitmap, "80x30+0+0", &["less", &path])?;
+            ("drag", file, term, None)
+        }
+        Desktop::Wallpaper => {
+            let wallpaper = Wallpaper::set(b, &photo(3))?;
+            b.synced(Duration::from_secs(20)).await?;
+            // A desktop has been still for a while when a window opens on it.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let file = tempfile::NamedTempFile::new()?;
+            std::fs::write(file.path(), coloured_source()?)?;
+            let path = file.path().to_string_lossy().into_owned();
+            let term = xterm(
+                &display,
+                Text::AntiAliased,
+                "100x40+0+0",
+                &["less", "-R", &path],
+            )?;
+            ("drag-desktop", file, term, Some(wallpaper))
+        }
+    };
     wait_window(b).await?;
+    b.synced(Duration::from_secs(20)).await?;
     let out = Command::new("xdotool")
         .args(["search", "--sync", "--class", "xterm"])
         .env("DISPLAY", &display)
@@ -359,12 +394,49 @@ pub(crate) async fn drag(b: &Bench) -> anyhow::Result<Result_> {
     let frames = r.records[mark..].iter().filter(|f| f.at <= end).count();
     let bytes: usize = r.records[mark..].iter().map(|f| f.bytes).sum();
     Ok(Result_ {
-        scenario: "drag".into(),
+        scenario: name.into(),
         fps: Some(frames as f64 / end.duration_since(start).as_secs_f64()),
         bytes_per_event: Some(bytes as f64 / f64::from(DRAG_STEPS)),
         exact_ms: Some(exact_ms),
         ..Default::default()
     })
+}
+
+/// A picture as the root window's background, so the X server paints it wherever a window
+/// uncovers the desktop; the plain background again on drop.
+struct Wallpaper<'a> {
+    b: &'a Bench,
+    pixmap: u32,
+}
+
+impl<'a> Wallpaper<'a> {
+    fn set(b: &'a Bench, pixels: &[u8]) -> anyhow::Result<Self> {
+        let pixmap = b.pixmap(pixels)?;
+        Self::background(
+            b,
+            x11rb::protocol::xproto::ChangeWindowAttributesAux::new().background_pixmap(pixmap),
+        )?;
+        Ok(Self { b, pixmap })
+    }
+
+    fn background(
+        b: &Bench,
+        aux: x11rb::protocol::xproto::ChangeWindowAttributesAux,
+    ) -> anyhow::Result<()> {
+        b.conn.change_window_attributes(b.root, &aux)?;
+        b.conn.clear_area(false, b.root, 0, 0, 0, 0)?;
+        x11rb::wrapper::ConnectionExt::sync(&b.conn)?;
+        Ok(())
+    }
+}
+
+impl Drop for Wallpaper<'_> {
+    fn drop(&mut self) {
+        let plain =
+            x11rb::protocol::xproto::ChangeWindowAttributesAux::new().background_pixel(0x30_3030);
+        let _ = Self::background(self.b, plain);
+        let _ = self.b.conn.free_pixmap(self.pixmap);
+    }
 }
 
 /// Flips two photos: one at a time in Sharp (latency to exact pixels each), continuously at
