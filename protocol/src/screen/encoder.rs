@@ -478,8 +478,10 @@ impl TileEncoder {
         if saves.iter().map(Rect::area).sum::<u64>() >= SAVE_MIN_AREA {
             let mirror = packed_frame(&self.prev, self.width, self.height);
             for rect in saves {
-                self.beneath.save(&mirror, &rect);
-                ops.push(GlyphOp::Save { rect });
+                if one_colour(&mirror, &rect).is_none() {
+                    self.beneath.save(&mirror, &rect);
+                    ops.push(GlyphOp::Save { rect });
+                }
             }
         }
         let pitch = w as usize * 4;
@@ -596,9 +598,12 @@ impl TileEncoder {
             };
             for part in dst.minus(&own) {
                 for rect in self.exact_bands(&part) {
+                    // One colour is never restored (see `under.rs`): not worth a save.
                     let mirror = packed_frame(&self.prev, self.width, self.height);
-                    self.beneath.save(&mirror, &rect);
-                    out.push(GlyphOp::Save { rect });
+                    if one_colour(&mirror, &rect).is_none() {
+                        self.beneath.save(&mirror, &rect);
+                        out.push(GlyphOp::Save { rect });
+                    }
                 }
             }
         }

@@ -169,9 +169,9 @@ pub(super) fn find_moves(
     if let Some(dy) = voted {
         let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
         // A window dragged down and across can win the vote in a few strips (rows of a rule
-        // or a bar, alike along the drag): unless the vertical move explains half the span,
-        // a move across that explains more wins.
-        if !copies.is_empty() && 2 * area(&copies) < span.area() {
+        // or a bar, alike along the drag): while a drag goes on, unless the vertical move
+        // explains half the span, a move across that explains more wins.
+        if !copies.is_empty() && last_across.is_some() && 2 * area(&copies) < span.area() {
             let across = across_shift().filter(|((dx, _), c)| *dx != 0 && area(c) > area(&copies));
             if let Some((d, copies)) = across {
                 return Moves {

@@ -3585,3 +3585,40 @@ fn what_lies_under_windows_stays_in_step_through_random_drags_and_closes() {
         }
     }
 }
+
+/// Writes `fuzz/regressions/screen_update/under-stream`: a window opened over a photograph,
+/// dragged, and closed, packed and modelled as on the wire, whose saves and restores seed the
+/// fuzzer (`cargo test -p tether-protocol -- --ignored write_the_under_seed`).
+#[test]
+#[ignore]
+fn write_the_under_seed() {
+    let (w, h, ww, wh) = (256u32, 160u32, 96u32, 72u32);
+    let desk = photo(w, h);
+    let win = window_px(ww, wh, 9);
+    let mut enc = TileEncoder::new();
+    let mut tx = StreamWriter::new();
+    let mut out = Vec::new();
+    let mut frames = vec![(desk.clone(), 0u64)];
+    for k in 0..6u32 {
+        let at = (10 + 12 * k, 10 + 5 * k);
+        frames.push((
+            with_window(&desk, w, &win, ww, at),
+            1000 + 16 * u64::from(k),
+        ));
+    }
+    frames.push((desk.clone(), 1200));
+    for (k, (px, now)) in frames.iter().enumerate() {
+        let f = whole(px, w, h);
+        let rects = enc.diff(&f, None, *now).expect("diff");
+        for mut part in enc
+            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
+            .expect("encode")
+        {
+            tx.compact(&mut part).expect("compact");
+            out.extend(postcard::to_stdvec(&ScreenMsg::Update(part)).expect("ser"));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/screen_update/under-stream");
+    std::fs::write(path, out).expect("write");
+}
