@@ -440,8 +440,9 @@ impl TileEncoder {
                         let still = since >= SAVE_AGE_MS && !self.lossy[t];
                         for r in rest.iter().filter_map(|r| self.changed_in(frame, r)) {
                             out.push(r);
-                            // Nor where a region scrolled: what a scroll exposes is new
-                            // content, not something covering the old.
+                            // Saved if it covers still content, but not where a region
+                            // moved in this frame (what a scroll exposes is new content, not
+                            // something covering the old) nor where its operations paint.
                             let near_moves = moved.is_some_and(|m| m.intersect(&r).is_some());
                             if still
                                 && !near_moves

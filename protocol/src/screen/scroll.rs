@@ -567,6 +567,13 @@ mod tests {
         }
     }
 
+    /// The moves from `old` to `new` (`w` x `h`) anywhere on the screen, with the last vertical
+    /// shift `last_dy` and no move across before.
+    fn moves(w: u32, h: u32, old: &[u8], new: &[u8], last_dy: Option<i64>) -> Moves {
+        let all = Rect { x: 0, y: 0, w, h };
+        find_moves(&frame(w, h, old), &frame(w, h, new), &all, last_dy, None)
+    }
+
     fn apply(px: &mut [u8], w: u32, ops: &[GlyphOp]) {
         for op in ops {
             if let GlyphOp::Copy { src, x, y } = op {
@@ -580,8 +587,7 @@ mod tests {
         let (w, h) = (300, 200);
         let old = page(w, h, |y| y);
         let new = page(w, h, |y| y + 37);
-        let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
+        let ops = moves(w, h, &old, &new, None).copies;
         assert!(!ops.is_empty());
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
@@ -612,8 +618,7 @@ mod tests {
         bar(&mut old, 100);
         let mut new = page(w, h, |y| y + 80);
         bar(&mut new, 90);
-        let all = Rect { x: 0, y: 0, w, h };
-        let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
+        let ops = moves(w, h, &old, &new, None).copies;
         let mut mirror = old.clone();
         apply(&mut mirror, w, &ops);
         let pitch = (w * 4) as usize;
@@ -643,7 +648,6 @@ mod tests {
     #[test]
     fn a_window_dragged_sideways_or_across_is_copied() {
         let (w, h) = (640, 400);
-        let all = Rect { x: 0, y: 0, w, h };
         for (from, to, period) in [
             ((100, 80), (137, 80), 1000),
             ((200, 150), (171, 163), 1000),
@@ -651,7 +655,7 @@ mod tests {
         ] {
             let old = desktop(w, h, from, period);
             let new = desktop(w, h, to, period);
-            let ops = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None).copies;
+            let ops = moves(w, h, &old, &new, None).copies;
             assert!(!ops.is_empty(), "{from:?} -> {to:?} was found");
             let mut mirror = old.clone();
             apply(&mut mirror, w, &ops);
@@ -674,7 +678,6 @@ mod tests {
     #[test]
     fn the_last_shift_finds_a_page_whose_kept_lines_look_like_others() {
         let (w, h) = (300, 200);
-        let all = Rect { x: 0, y: 0, w, h };
         // The last 80 rows of the old page are one line of 10 rows, eight times; the new page
         // keeps the last 40 in view at its top: no row of theirs is unique, so none votes.
         let line = |y: u32| {
@@ -686,15 +689,9 @@ mod tests {
         };
         let old = page(w, h, line);
         let new = page(w, h, |y| line(y + 160));
-        let alone = find_moves(&frame(w, h, &old), &frame(w, h, &new), &all, None, None);
+        let alone = moves(w, h, &old, &new, None);
         assert_eq!(alone.dy, None, "{alone:?}");
-        let found = find_moves(
-            &frame(w, h, &old),
-            &frame(w, h, &new),
-            &all,
-            Some(160),
-            None,
-        );
+        let found = moves(w, h, &old, &new, Some(160));
         assert_eq!(found.dy, Some(160));
         let mut mirror = old.clone();
         apply(&mut mirror, w, &found.copies);
@@ -709,7 +706,6 @@ mod tests {
     #[test]
     fn rows_of_one_colour_do_not_confirm_the_last_shift() {
         let (w, h) = (300, 200);
-        let all = Rect { x: 0, y: 0, w, h };
         let blank = |px: &mut Vec<u8>, rows: std::ops::Range<u32>| {
             for y in rows {
                 let o = (y * w * 4) as usize;
@@ -722,35 +718,20 @@ mod tests {
         blank(&mut old, 160..200);
         let mut new = page(w, h, |y| y + 1000);
         blank(&mut new, 0..40);
-        let found = find_moves(
-            &frame(w, h, &old),
-            &frame(w, h, &new),
-            &all,
-            Some(160),
-            None,
-        );
+        let found = moves(w, h, &old, &new, Some(160));
         assert!(found.copies.is_empty() && found.dy.is_none(), "{found:?}");
     }
 
     #[test]
     fn unrelated_pictures_and_small_changes_are_not_moves() {
         let (w, h) = (200, 120);
-        let all = Rect { x: 0, y: 0, w, h };
         let a = page(w, h, |y| y);
         let b = page(w, h, |y| y * 7 + 1000);
         for last_dy in [None, Some(37)] {
-            assert!(
-                find_moves(&frame(w, h, &a), &frame(w, h, &b), &all, last_dy, None)
-                    .copies
-                    .is_empty()
-            );
+            assert!(moves(w, h, &a, &b, last_dy).copies.is_empty());
         }
         let mut c = a.clone();
         c[4 * (50 * w as usize + 10)] ^= 0xff;
-        assert!(
-            find_moves(&frame(w, h, &a), &frame(w, h, &c), &all, None, None)
-                .copies
-                .is_empty()
-        );
+        assert!(moves(w, h, &a, &c, None).copies.is_empty());
     }
 }
