@@ -233,24 +233,22 @@ pub(crate) async fn scroll(b: &Bench, text: Text) -> anyhow::Result<Result_> {
     page_down(b, "scroll").await
 }
 
-/// Starts `less -R` over [`coloured_source`] in the anti-aliased terminal; both live as long as
-/// what it returns.
-fn coloured_less(display: &str) -> anyhow::Result<(tempfile::NamedTempFile, ChildGuard)> {
+/// Starts `less -R` over [`coloured_source`] in the anti-aliased terminal of `geometry`; both
+/// live as long as what it returns.
+fn coloured_less(
+    display: &str,
+    geometry: &str,
+) -> anyhow::Result<(tempfile::NamedTempFile, ChildGuard)> {
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), coloured_source()?)?;
     let path = file.path().to_string_lossy().into_owned();
-    let term = xterm(
-        display,
-        Text::AntiAliased,
-        "160x50+0+0",
-        &["less", "-R", &path],
-    )?;
+    let term = xterm(display, Text::AntiAliased, geometry, &["less", "-R", &path])?;
     Ok((file, term))
 }
 
 /// `less -R` over [`coloured_source`] in the anti-aliased terminal, a page at a time.
 async fn scroll_source(b: &Bench) -> anyhow::Result<Result_> {
-    let _less = coloured_less(&b.x.display())?;
+    let _less = coloured_less(&b.x.display(), "160x50+0+0")?;
     page_down(b, "scroll-aa").await
 }
 
@@ -261,7 +259,7 @@ pub(crate) const NOTCH_LINES: usize = 5;
 /// mouse wheel or a held arrow key does: each event is [`NOTCH_LINES`] lines, 30 ms apart.
 pub(crate) async fn scroll_lines(b: &Bench) -> anyhow::Result<Result_> {
     let display = b.x.display();
-    let _less = coloured_less(&display)?;
+    let _less = coloured_less(&display, "160x50+0+0")?;
     wait_window(b).await?;
     xdotool(&display, &["mousemove", "400", "300"])?;
     let mut keys = vec!["key", "--delay", "30"];
@@ -350,15 +348,7 @@ pub(crate) async fn drag(b: &Bench, desktop: Desktop) -> anyhow::Result<Result_>
             b.synced(Duration::from_secs(20)).await?;
             // A desktop has been still for a while when a window opens on it.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let file = tempfile::NamedTempFile::new()?;
-            std::fs::write(file.path(), coloured_source()?)?;
-            let path = file.path().to_string_lossy().into_owned();
-            let term = xterm(
-                &display,
-                Text::AntiAliased,
-                "100x40+0+0",
-                &["less", "-R", &path],
-            )?;
+            let (file, term) = coloured_less(&display, DESKTOP_WINDOW)?;
             ("drag-desktop", file, term, Some(wallpaper))
         }
     };
@@ -400,6 +390,36 @@ pub(crate) async fn drag(b: &Bench, desktop: Desktop) -> anyhow::Result<Result_>
         exact_ms: Some(exact_ms),
         ..Default::default()
     })
+}
+
+/// The coloured `less` window over the wallpaper (906x766 pixels).
+const DESKTOP_WINDOW: &str = "100x40+0+0";
+
+/// Opens xterm's menu (Ctrl and the left button) over the coloured `less` window and the
+/// photographic wallpaper beside it, and closes it, ten times a second or more apart (as a
+/// person does): the latency and bytes of each close, which uncovers what the menu hid.
+pub(crate) async fn menu(b: &Bench) -> anyhow::Result<Result_> {
+    let display = b.x.display();
+    let _wallpaper = Wallpaper::set(b, &photo(3))?;
+    b.synced(Duration::from_secs(20)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _less = coloured_less(&display, DESKTOP_WINDOW)?;
+    wait_window(b).await?;
+    // The menu opens down and right of the pointer: over the window and the wallpaper.
+    xdotool(&display, &["mousemove", "700", "300"])?;
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        // What the menu covers has been still for a while when it opens.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        b.event(|| xdotool(&display, &["keydown", "ctrl", "mousedown", "1"]))
+            .await?
+            .context("the menu did not open")?;
+        let close = || xdotool(&display, &["mouseup", "1", "keyup", "ctrl"]);
+        if let Some(s) = b.event(close).await? {
+            samples.push(s);
+        }
+    }
+    Ok(summarize("menu-desktop", &samples))
 }
 
 /// A picture as the root window's background, so the X server paints it wherever a window
