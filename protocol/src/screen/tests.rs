@@ -3453,6 +3453,28 @@ fn a_menu_that_closes_is_restored_from_what_it_covered() {
     );
 }
 
+/// A menu over text is drawn in two frames, its background first (alike to the text's where
+/// the text is blank) and its items next: closing it still restores all of what it hid.
+#[test]
+fn a_menu_drawn_in_two_frames_over_text_is_restored_whole() {
+    let (w, h, mw, mh) = (512u32, 320u32, 150u32, 180u32);
+    let desk = window_px(w, h, 4);
+    let blank = solid(mw, mh, [240, 240, 235]);
+    let items = window_px(mw, mh, 8);
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    sent(&mut enc, &mut fb, &whole(&desk, w, h), 0, 0);
+    let background = with_window(&desk, w, &blank, mw, (100, 50));
+    sent(&mut enc, &mut fb, &whole(&background, w, h), 1000, 1);
+    let open = with_window(&desk, w, &items, mw, (100, 50));
+    sent(&mut enc, &mut fb, &whole(&open, w, h), 1016, 2);
+    assert_eq!(fb.pixels(), &open[..]);
+    let parts = sent(&mut enc, &mut fb, &whole(&desk, w, h), 1300, 3);
+    assert!(fb.pixels() == &desk[..], "the text is back, exactly");
+    let pixels: Vec<&Rect> = parts.iter().flat_map(|p| &p.rects).collect();
+    assert!(pixels.is_empty(), "sent as pixels: {pixels:?}");
+}
+
 #[test]
 fn hostile_saves_and_restores_are_refused_before_anything_is_painted() {
     let (w, h) = (100u32, 50u32);
