@@ -1285,7 +1285,7 @@ fn glyph_regions(sharp: &[Rect], soft: &[Rect], screen: &Rect) -> Vec<(Rect, Rec
 /// `data` as a frame of `w` x `h` pixels with no padding between rows (the mirror of what a
 /// viewer holds). A free function, so that the mirror can be read while another field of the
 /// encoder changes.
-fn packed_frame(data: &[u8], w: u32, h: u32) -> FrameRef<'_> {
+pub(super) fn packed_frame(data: &[u8], w: u32, h: u32) -> FrameRef<'_> {
     FrameRef {
         width: w,
         height: h,

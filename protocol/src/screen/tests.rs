@@ -1,5 +1,7 @@
 //! The screen codec's tests: exactness, bounds, hostile updates.
 
+// Frames of `w` x `h` pixels with no padding between rows, under the names the tests use.
+use super::encoder::{packed_frame as packed, packed_frame as whole};
 use super::pack::encode_parts;
 use super::*;
 use crate::msg::ScreenMsg;
@@ -15,16 +17,6 @@ fn frame(w: u32, h: u32, seed: u32) -> Vec<u8> {
         px[3] = 0;
     }
     v
-}
-
-/// A `w` x `h` frame over `px`, rows packed.
-fn whole(px: &[u8], w: u32, h: u32) -> FrameRef<'_> {
-    FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data: px,
-    }
 }
 
 fn roundtrip(enc: &mut TileEncoder, fb: &mut Framebuffer, f: &FrameRef<'_>, seq: u64) -> Vec<Rect> {
@@ -472,16 +464,6 @@ fn photo(w: u32, h: u32) -> Vec<u8> {
         }
     }
     v
-}
-
-/// A frame of `w` x `h` pixels with no padding between rows.
-fn packed(data: &[u8], w: u32, h: u32) -> FrameRef<'_> {
-    FrameRef {
-        width: w,
-        height: h,
-        stride: w as usize * 4,
-        data,
-    }
 }
 
 #[test]
@@ -3312,13 +3294,23 @@ fn write_the_attic_seed() {
     let pitch = (w * 4) as usize;
     let tall = photo(w, 400);
     let view = |top: u32| tall[top as usize * pitch..(top + h) as usize * pitch].to_vec();
+    let frames: Vec<(Vec<u8>, u64)> = [0, step, 2 * step, step, 0]
+        .into_iter()
+        .enumerate()
+        .map(|(k, top)| (view(top), k as u64 * 300))
+        .collect();
+    write_seed("attic-stream", &frames, w, h);
+}
+
+/// Writes `fuzz/regressions/screen_update/<name>`: `frames` (pictures and their times)
+/// through one encoder and one stream, packed and modelled as on the wire.
+fn write_seed(name: &str, frames: &[(Vec<u8>, u64)], w: u32, h: u32) {
     let mut enc = TileEncoder::new();
     let mut tx = StreamWriter::new();
     let mut out = Vec::new();
-    for (k, top) in [0, step, 2 * step, step, 0].into_iter().enumerate() {
-        let px = view(top);
-        let f = whole(&px, w, h);
-        let rects = enc.diff(&f, None, k as u64 * 300).expect("diff");
+    for (k, (px, now)) in frames.iter().enumerate() {
+        let f = whole(px, w, h);
+        let rects = enc.diff(&f, None, *now).expect("diff");
         for mut part in enc
             .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
             .expect("encode")
@@ -3328,7 +3320,8 @@ fn write_the_attic_seed() {
         }
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions/screen_update/attic-stream");
+        .join("../fuzz/regressions/screen_update")
+        .join(name);
     std::fs::write(path, out).expect("write");
 }
 
@@ -3617,9 +3610,6 @@ fn write_the_under_seed() {
     let (w, h, ww, wh) = (256u32, 160u32, 96u32, 72u32);
     let desk = photo(w, h);
     let win = window_px(ww, wh, 9);
-    let mut enc = TileEncoder::new();
-    let mut tx = StreamWriter::new();
-    let mut out = Vec::new();
     let mut frames = vec![(desk.clone(), 0u64)];
     for k in 0..6u32 {
         let at = (10 + 12 * k, 10 + 5 * k);
@@ -3629,18 +3619,5 @@ fn write_the_under_seed() {
         ));
     }
     frames.push((desk.clone(), 1200));
-    for (k, (px, now)) in frames.iter().enumerate() {
-        let f = whole(px, w, h);
-        let rects = enc.diff(&f, None, *now).expect("diff");
-        for mut part in enc
-            .encode(&f, &rects, k as u64, Timing::default(), &InOrder)
-            .expect("encode")
-        {
-            tx.compact(&mut part).expect("compact");
-            out.extend(postcard::to_stdvec(&ScreenMsg::Update(part)).expect("ser"));
-        }
-    }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions/screen_update/under-stream");
-    std::fs::write(path, out).expect("write");
+    write_seed("under-stream", &frames, w, h);
 }
