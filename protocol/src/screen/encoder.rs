@@ -130,6 +130,9 @@ pub struct TileEncoder {
     /// holds a lossy version of it.
     heat: Vec<u8>,
     changed_at: Vec<u64>,
+    /// Per tile: the time a copy or a recall last painted into it (ms). What they brought is
+    /// no still content, though the diff did not see it change.
+    painted_at: Vec<u64>,
     /// Per tile: milliseconds between its last two changes.
     gap: Vec<u64>,
     lossy: Vec<bool>,
@@ -154,6 +157,10 @@ pub struct TileEncoder {
     shelf: Shelf,
     /// What windows covered, saved on both sides, found again when they uncover it.
     beneath: Beneath,
+    /// The last [`Self::diff`]'s moves were sudden: a few copies in a large change over content
+    /// that had been still (a menu whose window the X server moved into place with what it
+    /// held), no scroll. What they covered was saved, and what lies beside them may be too.
+    sudden: bool,
     /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
     now_ms: u64,
     /// The host's video codec, for regions that keep changing (none: they go as JPEG).
@@ -363,6 +370,7 @@ impl TileEncoder {
         }
         let (w, h) = (frame.width, frame.height);
         self.moves.clear();
+        self.sudden = false;
         self.now_ms = now_ms;
         if !self.has_prev || w != self.width || h != self.height {
             return Ok(self.start(frame, now_ms));
@@ -437,18 +445,23 @@ impl TileEncoder {
                         taken.push(r);
                         let (restored, rest) = self.beneath.split(frame, &r);
                         restores.extend(restored);
-                        let still = since >= SAVE_AGE_MS && !self.lossy[t];
+                        let still = since >= SAVE_AGE_MS
+                            && now_ms.saturating_sub(self.painted_at[t]) >= SAVE_AGE_MS
+                            && !self.lossy[t];
                         for r in rest.iter().filter_map(|r| self.changed_in(frame, r)) {
                             out.push(r);
                             // Saved if it covers still content, but not where a region
                             // moved in this frame (what a scroll exposes is new content, not
-                            // something covering the old) nor where its operations paint.
-                            let near_moves = moved.is_some_and(|m| m.intersect(&r).is_some());
-                            if still
-                                && !near_moves
-                                && !painted.iter().any(|p| p.intersect(&r).is_some())
-                            {
-                                saves.push(r);
+                            // something covering the old; sudden moves are no scroll) nor where
+                            // its operations paint.
+                            let near_moves =
+                                !self.sudden && moved.is_some_and(|m| m.intersect(&r).is_some());
+                            if still && !near_moves {
+                                let mut pieces = vec![r];
+                                for p in &painted {
+                                    cut_out(&mut pieces, p);
+                                }
+                                saves.extend(pieces);
                             }
                         }
                     }
@@ -483,6 +496,18 @@ impl TileEncoder {
                     self.beneath.save(&mirror, &rect);
                     ops.push(GlyphOp::Save { rect });
                 }
+            }
+        }
+        // What this frame's copies and recalls brought is not yet still content.
+        for op in &self.moves {
+            let p = match *op {
+                GlyphOp::Copy { src, x, y } => Rect { x, y, ..src },
+                GlyphOp::Recall { rect, .. } => rect,
+                _ => continue,
+            };
+            let tiles: Vec<usize> = self.tiles_of(&p).collect();
+            for t in tiles {
+                self.painted_at[t] = now_ms;
             }
         }
         let pitch = w as usize * 4;
@@ -526,7 +551,14 @@ impl TileEncoder {
             self.across = Some((d, now_ms));
         }
         let moves = found.copies;
-        let mut ops = self.saves_under(&moves);
+        self.sudden = found
+            .span
+            .is_some_and(|span| self.is_sudden(&moves, &span, now_ms));
+        let mut ops = if self.sudden {
+            self.saves_over(&moves)
+        } else {
+            self.saves_under(&moves)
+        };
         ops.extend(self.keeps(&moves));
         for op in &moves {
             let GlyphOp::Copy { src, x, y } = *op else {
@@ -605,6 +637,45 @@ impl TileEncoder {
                         self.beneath.save(&mirror, &rect);
                         out.push(GlyphOp::Save { rect });
                     }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `copies` found in a change spanning `span` are sudden: the change is large
+    /// ([`SAVE_MIN_AREA`]), they explain less than half of it, and all of it had been still for
+    /// [`SAVE_AGE_MS`]. A scroll or a drag explains most of what changes, or goes on.
+    fn is_sudden(&self, copies: &[GlyphOp], span: &Rect, now_ms: u64) -> bool {
+        let moved: u64 = copies
+            .iter()
+            .map(|c| match c {
+                GlyphOp::Copy { src, .. } => src.area(),
+                _ => 0,
+            })
+            .sum();
+        moved > 0
+            && span.area() >= SAVE_MIN_AREA
+            && 2 * moved < span.area()
+            && self.tiles_of(span).all(|t| {
+                let at = self.changed_at[t].max(self.painted_at[t]);
+                now_ms.saturating_sub(at) >= SAVE_AGE_MS
+            })
+    }
+
+    /// Saves all that sudden `copies` (see [`Self::is_sudden`]) paint over, as the viewer will,
+    /// where it holds it exactly. Returns the saves, to be sent before the copies.
+    fn saves_over(&mut self, copies: &[GlyphOp]) -> Vec<GlyphOp> {
+        let mut out = Vec::new();
+        for op in copies {
+            let GlyphOp::Copy { src, x, y } = *op else {
+                continue;
+            };
+            for rect in self.exact_bands(&Rect { x, y, ..src }) {
+                let mirror = packed_frame(&self.prev, self.width, self.height);
+                if one_colour(&mirror, &rect).is_none() {
+                    self.beneath.save(&mirror, &rect);
+                    out.push(GlyphOp::Save { rect });
                 }
             }
         }
@@ -740,6 +811,7 @@ impl TileEncoder {
         let tiles = (w.div_ceil(TILE) * h.div_ceil(TILE)) as usize;
         self.heat = vec![0; tiles];
         self.changed_at = vec![now_ms; tiles];
+        self.painted_at = vec![now_ms; tiles];
         self.gap = vec![SETTLE_MS; tiles];
         self.lossy = vec![false; tiles];
         self.glyphs.clear();

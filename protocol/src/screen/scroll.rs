@@ -88,6 +88,8 @@ pub(super) struct Moves {
     pub(super) dy: Option<i64>,
     /// The shift (old minus new, in x and y) of a move across, to try again on the next frame.
     pub(super) across: Option<(i64, i64)>,
+    /// The bounding box of what changed, when it was large enough to search.
+    pub(super) span: Option<Rect>,
 }
 
 /// Copies that turn `old` into much of `new` inside `within` by moving rows up or down, or
@@ -127,6 +129,21 @@ pub(super) fn find_moves(
     if span.h < MIN_ROWS || span.w < STRIP / 2 {
         return Moves::default();
     }
+    Moves {
+        span: Some(span),
+        ..moves_in(old, new, &span, last_dy, last_across)
+    }
+}
+
+/// The moves of [`find_moves`] inside `span`, the bounding box of what changed.
+fn moves_in(
+    old: &FrameRef<'_>,
+    new: &FrameRef<'_>,
+    span: &Rect,
+    last_dy: Option<i64>,
+    last_across: Option<(i64, i64)>,
+) -> Moves {
+    let span = *span;
     // The strip at a left edge, hashed.
     let strip = |sx: u32| {
         let sw = STRIP.min(span.x + span.w - sx);
@@ -176,8 +193,8 @@ pub(super) fn find_moves(
             if let Some((d, copies)) = across {
                 return Moves {
                     copies,
-                    dy: None,
                     across: Some(d),
+                    ..Moves::default()
                 };
             }
         }
@@ -185,7 +202,7 @@ pub(super) fn find_moves(
             return Moves {
                 copies,
                 dy: Some(dy),
-                across: None,
+                ..Moves::default()
             };
         }
     }
@@ -197,7 +214,7 @@ pub(super) fn find_moves(
             return Moves {
                 copies,
                 dy: Some(dy),
-                across: None,
+                ..Moves::default()
             };
         }
     }
@@ -205,8 +222,8 @@ pub(super) fn find_moves(
     match across_shift() {
         Some((d, copies)) => Moves {
             copies,
-            dy: None,
             across: Some(d),
+            ..Moves::default()
         },
         None => Moves::default(),
     }

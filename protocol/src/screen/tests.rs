@@ -3468,6 +3468,47 @@ fn a_menu_drawn_in_two_frames_over_text_is_restored_whole() {
     assert!(pixels.is_empty(), "sent as pixels: {pixels:?}");
 }
 
+/// A menu whose first frame shows, in its lower part, what lay above it (the X server moves the
+/// menu's window into place with what it held): that part passes for a move down. What the move
+/// covered, photograph and text, is still saved, and closing the menu restores all it hid.
+#[test]
+fn a_menu_that_opens_with_a_copy_of_the_desktop_in_it_is_restored_whole() {
+    let (w, h, wy) = (512u32, 320u32, 200u32);
+    let (mx, my, mw, mh, dy) = (160u32, 40u32, 192u32, 260u32, 150u32);
+    let desk = with_window(&photo(w, h), w, &window_px(w, h - wy, 4), w, (0, wy));
+    // The menu's first frame: its top blank, its lower part the desktop from `dy` rows above.
+    let mut first = desk.clone();
+    let pitch = (w * 4) as usize;
+    for y in my..my + mh {
+        let (o, n) = ((y * w + mx) as usize * 4, mw as usize * 4);
+        if y >= my + dy {
+            let from = o - dy as usize * pitch;
+            first[o..o + n].copy_from_slice(&desk[from..from + n]);
+        } else {
+            for px in first[o..o + n].chunks_exact_mut(4) {
+                px[..3].copy_from_slice(&[200, 200, 200]);
+            }
+        }
+    }
+    let menu = with_window(&desk, w, &window_px(mw, mh, 8), mw, (mx, my));
+    let mut enc = TileEncoder::new();
+    let mut fb = Framebuffer::new();
+    sent(&mut enc, &mut fb, &whole(&desk, w, h), 0, 0);
+    let parts = sent(&mut enc, &mut fb, &whole(&first, w, h), 1000, 1);
+    assert!(
+        ops_of(&parts)
+            .iter()
+            .any(|op| matches!(op, GlyphOp::Copy { .. })),
+        "the menu's first frame passes for a move"
+    );
+    sent(&mut enc, &mut fb, &whole(&menu, w, h), 1010, 2);
+    assert_eq!(fb.pixels(), &menu[..]);
+    let parts = sent(&mut enc, &mut fb, &whole(&desk, w, h), 1200, 3);
+    assert!(fb.pixels() == &desk[..], "the desktop is back, exactly");
+    let pixels: Vec<&Rect> = parts.iter().flat_map(|p| &p.rects).collect();
+    assert!(pixels.is_empty(), "sent as pixels: {pixels:?}");
+}
+
 #[test]
 fn hostile_saves_and_restores_are_refused_before_anything_is_painted() {
     let (w, h) = (100u32, 50u32);
