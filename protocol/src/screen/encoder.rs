@@ -157,10 +157,6 @@ pub struct TileEncoder {
     shelf: Shelf,
     /// What windows covered, saved on both sides, found again when they uncover it.
     beneath: Beneath,
-    /// The last [`Self::diff`]'s moves were sudden: a few copies in a large change over content
-    /// that had been still (a menu whose window the X server moved into place with what it
-    /// held), no scroll. What they covered was saved, and what lies beside them may be too.
-    sudden: bool,
     /// The time the last [`Self::diff`] was given (ms), which the next [`Self::encode`] uses.
     now_ms: u64,
     /// The host's video codec, for regions that keep changing (none: they go as JPEG).
@@ -370,7 +366,6 @@ impl TileEncoder {
         }
         let (w, h) = (frame.width, frame.height);
         self.moves.clear();
-        self.sudden = false;
         self.now_ms = now_ms;
         if !self.has_prev || w != self.width || h != self.height {
             return Ok(self.start(frame, now_ms));
@@ -452,10 +447,9 @@ impl TileEncoder {
                             out.push(r);
                             // Saved if it covers still content, but not where a region
                             // moved in this frame (what a scroll exposes is new content, not
-                            // something covering the old; sudden moves are no scroll) nor where
-                            // its operations paint.
-                            let near_moves =
-                                !self.sudden && moved.is_some_and(|m| m.intersect(&r).is_some());
+                            // something covering the old) nor where its operations paint or
+                            // save.
+                            let near_moves = moved.is_some_and(|m| m.intersect(&r).is_some());
                             if still && !near_moves {
                                 let mut pieces = vec![r];
                                 for p in &painted {
@@ -551,13 +545,12 @@ impl TileEncoder {
             self.across = Some((d, now_ms));
         }
         let moves = found.copies;
-        self.sudden = found
+        let sudden = found
             .span
-            .is_some_and(|span| self.is_sudden(&moves, &span, now_ms));
-        let mut ops = if self.sudden {
-            self.saves_over(&moves)
-        } else {
-            self.saves_under(&moves)
+            .filter(|span| self.is_sudden(&moves, span, now_ms));
+        let mut ops = match sudden {
+            Some(span) => self.saves_over(&span),
+            None => self.saves_under(&moves),
         };
         ops.extend(self.keeps(&moves));
         for op in &moves {
@@ -663,20 +656,17 @@ impl TileEncoder {
             })
     }
 
-    /// Saves all that sudden `copies` (see [`Self::is_sudden`]) paint over, as the viewer will,
-    /// where it holds it exactly. Returns the saves, to be sent before the copies.
-    fn saves_over(&mut self, copies: &[GlyphOp]) -> Vec<GlyphOp> {
+    /// Saves all of `span`, the change in which sudden copies were found (see
+    /// [`Self::is_sudden`]), as the viewer will, where it holds it exactly: what the copies paint
+    /// over and what the rest of the change covers, in a save or two rather than one a copy.
+    /// Returns the saves, to be sent before the copies.
+    fn saves_over(&mut self, span: &Rect) -> Vec<GlyphOp> {
         let mut out = Vec::new();
-        for op in copies {
-            let GlyphOp::Copy { src, x, y } = *op else {
-                continue;
-            };
-            for rect in self.exact_bands(&Rect { x, y, ..src }) {
-                let mirror = packed_frame(&self.prev, self.width, self.height);
-                if one_colour(&mirror, &rect).is_none() {
-                    self.beneath.save(&mirror, &rect);
-                    out.push(GlyphOp::Save { rect });
-                }
+        for rect in self.exact_bands(span) {
+            let mirror = packed_frame(&self.prev, self.width, self.height);
+            if one_colour(&mirror, &rect).is_none() {
+                self.beneath.save(&mirror, &rect);
+                out.push(GlyphOp::Save { rect });
             }
         }
         out

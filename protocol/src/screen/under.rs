@@ -11,8 +11,8 @@
 //!   source), at every step of the drag;
 //! - what a large change covers (a window, a menu or a dialog that appears, at least
 //!   [`SAVE_MIN_AREA`] pixels of a frame) where it had not changed for [`SAVE_AGE_MS`],
-//!   including what copies of that frame paint over when they explain less than half of it (a
-//!   menu whose window first shows what it held before the X server moved it into place).
+//!   all of it at once, copies and all, when its copies explain less than half of it (a menu
+//!   whose window first shows what it held before the X server moved it into place).
 //!
 //! Only what the viewer holds exactly is saved. When a changed part of a later frame equals,
 //! byte for byte, what the encoder saved at the same place, the encoder sends a
