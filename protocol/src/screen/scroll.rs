@@ -350,14 +350,17 @@ const MIN_PROBES: u32 = 3;
 /// Width of the column strips a sideways move is checked in.
 const FINE_STRIP: u32 = 16;
 
+/// Fewest changes of colour along a probe: fewer show too little to be found in few places.
+const PROBE_EDGES: usize = 3;
 /// Most places one probe may be found at and still vote (text repeats, a picture rarely).
 const PROBE_PLACES: usize = 16;
 /// Shifts with the most votes that are then checked against whole rows.
 const CANDIDATES: usize = 4;
 
 /// The shift (old position minus new, in x and y, not both 0) of a region that moved sideways
-/// or diagonally, if there is one: in rows spread over `span`, the middle of what changed, if it
-/// is not one colour, is looked for in the old frame within [`REACH`], and each place it is
+/// or diagonally, if there is one: in rows spread over `span`, the piece of what changed nearest
+/// its middle that is not one colour is looked for in the old frame within [`REACH`], and each
+/// place it is
 /// found votes for a shift. Of the shifts at least [`MIN_PROBES`] probes voted for, the one
 /// that explains the most pixels of the probed rows wins (lines of text repeat, so a shift by a
 /// line also gets votes).
@@ -377,14 +380,29 @@ fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i6
         if a == b {
             continue;
         }
-        let mid = (first_diff(a, b) + last_diff(a, b)) / 2;
-        let x = (span.x + mid)
-            .saturating_sub(PROBE / 2)
-            .clamp(span.x, span.x + span.w - PROBE);
-        let probe = new.row(y, x, x + PROBE);
-        if probe.chunks_exact(4).all(|p| p == &probe[..4]) {
+        // The piece nearest the middle of what changed that shows something: a few changes of
+        // colour along it (a terminal's short lines leave the middle of its window blank, and
+        // the end of a line alone is found in too many places).
+        let (lo, hi) = (first_diff(a, b), last_diff(a, b));
+        let mid = (lo + hi) / 2;
+        let Some(probe_x) = (0..=(hi - lo) / (PROBE / 2) + 1)
+            .flat_map(|k| [mid.checked_sub(k * PROBE / 2), Some(mid + k * PROBE / 2)])
+            .flatten()
+            .filter(|c| (lo..=hi).contains(c))
+            .map(|c| {
+                (span.x + c)
+                    .saturating_sub(PROBE / 2)
+                    .clamp(span.x, span.x + span.w - PROBE)
+            })
+            .find(|&x| {
+                let piece = new.row(y, x, x + PROBE);
+                let px: Vec<&[u8]> = piece.chunks_exact(4).collect();
+                px.windows(2).filter(|p| p[0] != p[1]).count() >= PROBE_EDGES
+            })
+        else {
             continue;
-        }
+        };
+        let (x, probe) = (probe_x, new.row(y, probe_x, probe_x + PROBE));
         rows.push(y);
         let (x0, x1) = (x.saturating_sub(REACH), (x + REACH + PROBE).min(w));
         let mut found = Vec::new();
