@@ -350,6 +350,8 @@ const MIN_PROBES: u32 = 3;
 /// Width of the column strips a sideways move is checked in.
 const FINE_STRIP: u32 = 16;
 
+/// Rows tried for each probe: the probes are spread over those that can be probed.
+const PROBE_TRIES: u32 = 8;
 /// Fewest changes of colour along a probe: fewer show too little to be found in few places.
 const PROBE_EDGES: usize = 3;
 /// Most places one probe may be found at and still vote (text repeats, a picture rarely).
@@ -358,10 +360,9 @@ const PROBE_PLACES: usize = 16;
 const CANDIDATES: usize = 4;
 
 /// The shift (old position minus new, in x and y, not both 0) of a region that moved sideways
-/// or diagonally, if there is one: in rows spread over `span`, the piece of what changed nearest
-/// its middle that is not one colour is looked for in the old frame within [`REACH`], and each
-/// place it is
-/// found votes for a shift. Of the shifts at least [`MIN_PROBES`] probes voted for, the one
+/// or diagonally, if there is one: in [`PROBES`] rows spread over those of `span` that show
+/// something where they changed, a piece of what changed is looked for in the old frame within
+/// [`REACH`], and each place it is found votes for a shift. Of the shifts at least [`MIN_PROBES`] probes voted for, the one
 /// that explains the most pixels of the probed rows wins (lines of text repeat, so a shift by a
 /// line also gets votes).
 fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i64, i64)> {
@@ -370,22 +371,26 @@ fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i6
     }
     let (w, h) = (new.width, new.height);
     let mut votes: HashMap<(i64, i64), u32> = HashMap::new();
-    let step = (span.h / PROBES).max(1) as usize;
-    let mut rows = Vec::new();
-    for y in (span.y..span.y + span.h).step_by(step) {
+    // Where row `y` is probed, if it changed: the piece nearest the middle of what changed there
+    // that shows something, a few changes of colour along it (a terminal's short lines leave the
+    // middle of its window blank, and the end of a line alone is found in too many places), away
+    // from the ends of what changed (where a dragged window uncovers what it hid, found nowhere).
+    let probe_at = |y: u32| -> Option<u32> {
         let (a, b) = (
             old.row(y, span.x, span.x + span.w),
             new.row(y, span.x, span.x + span.w),
         );
         if a == b {
-            continue;
+            return None;
         }
-        // The piece nearest the middle of what changed that shows something: a few changes of
-        // colour along it (a terminal's short lines leave the middle of its window blank, and
-        // the end of a line alone is found in too many places).
         let (lo, hi) = (first_diff(a, b), last_diff(a, b));
+        let (lo, hi) = if hi >= lo + 3 * PROBE {
+            (lo + PROBE, hi - PROBE)
+        } else {
+            (lo, hi)
+        };
         let mid = (lo + hi) / 2;
-        let Some(probe_x) = (0..=(hi - lo) / (PROBE / 2) + 1)
+        (0..=(hi - lo) / (PROBE / 2) + 1)
             .flat_map(|k| [mid.checked_sub(k * PROBE / 2), Some(mid + k * PROBE / 2)])
             .flatten()
             .filter(|c| (lo..=hi).contains(c))
@@ -395,14 +400,21 @@ fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i6
                     .clamp(span.x, span.x + span.w - PROBE)
             })
             .find(|&x| {
-                let piece = new.row(y, x, x + PROBE);
-                let px: Vec<&[u8]> = piece.chunks_exact(4).collect();
+                let px: Vec<&[u8]> = new.row(y, x, x + PROBE).chunks_exact(4).collect();
                 px.windows(2).filter(|p| p[0] != p[1]).count() >= PROBE_EDGES
             })
-        else {
-            continue;
-        };
-        let (x, probe) = (probe_x, new.row(y, probe_x, probe_x + PROBE));
+    };
+    // Of the rows that can be probed, among a few per probe spread over the span, [`PROBES`]
+    // spread over them: a window's text may fill only a few lines at its top.
+    let fine = (span.h / PROBES / PROBE_TRIES).max(1) as usize;
+    let probed: Vec<(u32, u32)> = (span.y..span.y + span.h)
+        .step_by(fine)
+        .filter_map(|y| probe_at(y).map(|x| (y, x)))
+        .collect();
+    let every = probed.len().div_ceil(PROBES as usize).max(1);
+    let mut rows = Vec::new();
+    for &(y, x) in probed.iter().step_by(every) {
+        let probe = new.row(y, x, x + PROBE);
         rows.push(y);
         let (x0, x1) = (x.saturating_sub(REACH), (x + REACH + PROBE).min(w));
         let mut found = Vec::new();

@@ -3371,7 +3371,13 @@ fn a_window_dragged_over_a_photograph_uncovers_it_by_restores() {
             px[..3].copy_from_slice(if bar { &[40, 30, 20] } else { &[240, 240, 235] });
         }
     }
-    for win in [window_px(ww, wh, 7), terminal] {
+    // And a terminal just opened: a few short lines at its top, the rest blank, so that most
+    // rows changed only where the window uncovers the photograph and covers it anew.
+    let mut opened = terminal.clone();
+    for px in opened[40 * pitch..].chunks_exact_mut(4) {
+        px[..3].copy_from_slice(&[240, 240, 235]);
+    }
+    for win in [window_px(ww, wh, 7), terminal, opened] {
         drag_over_a_photograph(&win, ww);
     }
 }
