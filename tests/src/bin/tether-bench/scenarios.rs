@@ -123,6 +123,10 @@ pub(crate) async fn still(b: &Bench, deadline: Duration) -> anyhow::Result<()> {
 const COLOUR_PROMPT: &str = "ls --color=always /usr/bin | head -n 40; \
      printf '\\033[1;32mcustomer@desk\\033[0m:\\033[1;34m~/project\\033[0m$ '; exec cat";
 
+/// A few short lines and the coloured prompt, as a terminal just opened shows.
+const SHORT_PROMPT: &str = "ls --color=always /usr/bin | head -n 8; \
+     printf '\\033[1;32mcustomer@desk\\033[0m:\\033[1;34m~/project\\033[0m$ '; exec cat";
+
 pub(crate) async fn typing(b: &Bench, text: Text) -> anyhow::Result<Result_> {
     let display = b.x.display();
     let _term = match text {
@@ -323,6 +327,9 @@ pub(crate) enum Desktop {
     /// The anti-aliased, coloured `less` of `scroll-aa` over a photograph as wallpaper, which
     /// the X server paints wherever the window uncovers it (`drag-desktop`).
     Wallpaper,
+    /// The anti-aliased terminal of `typing-aa`, its lines short (most of it blank), over that
+    /// wallpaper (`drag-shell`).
+    Shell,
 }
 
 /// Drags a terminal diagonally across the screen at 60 steps a second, in Auto: the frames
@@ -341,15 +348,25 @@ pub(crate) async fn drag(b: &Bench, desktop: Desktop) -> anyhow::Result<Result_>
             )?;
             let path = file.path().to_string_lossy().into_owned();
             let term = xterm(&display, Text::Bitmap, "80x30+0+0", &["less", &path])?;
-            ("drag", file, term, None)
+            ("drag", Some(file), term, None)
         }
-        Desktop::Wallpaper => {
+        Desktop::Wallpaper | Desktop::Shell => {
             let wallpaper = Wallpaper::set(b, &photo(3))?;
             b.synced(Duration::from_secs(20)).await?;
             // A desktop has been still for a while when a window opens on it.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let (file, term) = coloured_less(&display, DESKTOP_WINDOW)?;
-            ("drag-desktop", file, term, Some(wallpaper))
+            if desktop == Desktop::Shell {
+                let term = xterm(
+                    &display,
+                    Text::AntiAliased,
+                    DESKTOP_WINDOW,
+                    &["sh", "-c", SHORT_PROMPT],
+                )?;
+                ("drag-shell", None, term, Some(wallpaper))
+            } else {
+                let (file, term) = coloured_less(&display, DESKTOP_WINDOW)?;
+                ("drag-desktop", Some(file), term, Some(wallpaper))
+            }
         }
     };
     wait_window(b).await?;
