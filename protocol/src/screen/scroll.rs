@@ -12,8 +12,9 @@
 //! keep too few lines in view, or only lines that look like others, to win it.
 //!
 //! Failing a vertical move, a move in x (or in x and y: a dragged window) is looked for: in a
-//! dozen rows spread over the span, a piece of what changed is searched for in the old frame
-//! nearby, and three pieces found at the same shift decide it. The rows that shift explains, in
+//! dozen rows spread over those of the span that show something where they changed, a piece of
+//! what changed is searched for in the old frame nearby, and three pieces found at the same
+//! shift decide it. The rows that shift explains, in
 //! narrow strips, become copies, ordered so that none overwrites another's source.
 //!
 //! The hashes only find candidates. The encoder applies the copies to its mirror of the viewer's
