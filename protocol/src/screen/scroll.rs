@@ -186,10 +186,10 @@ fn moves_in(
     };
     if let Some(dy) = voted {
         let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
-        // A window dragged down and across can win the vote in a few strips (rows of a rule
-        // or a bar, alike along the drag): while a drag goes on, unless the vertical move
-        // explains half the span, a move across that explains more wins.
-        if !copies.is_empty() && last_across.is_some() && 2 * area(&copies) < span.area() {
+        // A window dragged down and across can win the vote in many strips (rows of a rule or
+        // a bar, and the blank rows of short lines, alike along the drag): while a drag goes
+        // on, a move across that explains more wins.
+        if !copies.is_empty() && last_across.is_some() {
             let across = across_shift().filter(|((dx, _), c)| *dx != 0 && area(c) > area(&copies));
             if let Some((d, copies)) = across {
                 return Moves {
@@ -721,6 +721,54 @@ mod tests {
                 "{from:?} -> {to:?}: {right} of the window's pixels copied right"
             );
         }
+    }
+
+    /// While a window is dragged, a vertical move that its shaded rows (each one colour across
+    /// and unlike the others) explain, most of the change as it is, gives way to the move
+    /// across that explains more.
+    #[test]
+    fn during_a_drag_a_move_across_that_explains_more_beats_a_vertical_one() {
+        let (w, h, ww, wh) = (640u32, 400u32, 260u32, 150u32);
+        let screen = |(wx, wy): (u32, u32)| {
+            let mut px = page(w, h, |y| y * 7 + 3);
+            for y in 0..wh {
+                for x in 0..ww {
+                    let o = (((wy + y) * w + wx + x) * 4) as usize;
+                    let c = if x < 40 {
+                        let v = (x * 31 + y * 17).wrapping_mul(2_654_435_761) >> 24;
+                        [v as u8, (v >> 3) as u8, 90]
+                    } else {
+                        [200, y as u8, 60]
+                    };
+                    px[o..o + 3].copy_from_slice(&c);
+                }
+            }
+            px
+        };
+        let (old, new) = (screen((200, 100)), screen((210, 104)));
+        let all = Rect { x: 0, y: 0, w, h };
+        let (old_f, new_f) = (frame(w, h, &old), frame(w, h, &new));
+        let alone = find_moves(&old_f, &new_f, &all, None, None);
+        assert!(alone.dy.is_some(), "the shaded rows vote for a move down");
+        let dragged = find_moves(&old_f, &new_f, &all, None, Some((-10, -4)));
+        assert_eq!(dragged.across, Some((-10, -4)), "{:?}", dragged.copies);
+        let mut mirror = old.clone();
+        apply(&mut mirror, w, &dragged.copies);
+        let pitch = (w * 4) as usize;
+        let right: usize = (104..104 + wh)
+            .map(|y| {
+                (210..210 + ww)
+                    .filter(|&x| {
+                        let o = y as usize * pitch + x as usize * 4;
+                        mirror[o..o + 4] == new[o..o + 4]
+                    })
+                    .count()
+            })
+            .sum();
+        assert!(
+            right >= 240 * 150,
+            "{right} of the window's pixels copied right"
+        );
     }
 
     #[test]
