@@ -4,7 +4,7 @@ use super::attic::Shelf;
 use super::glyphs::{GlyphCache, GlyphOp, copy_rect, encode_ops};
 use super::pack::{Executor, encode_parts, palette_of};
 use super::predict;
-use super::scroll::find_moves;
+use super::scroll::{copied_area, find_moves};
 use super::under::{Beneath, SAVE_AGE_MS, SAVE_MIN_AREA};
 use super::video::{VideoEncoder, video_rect};
 use super::wire::*;
@@ -401,17 +401,20 @@ impl TileEncoder {
                 (c.y + c.h) / TILE,
             )
         });
-        // Where this frame's copies and recalls paint: the viewer's pixels there are not yet
-        // what `prev` holds when its saves are applied, so nothing there is saved.
-        let painted: Vec<Rect> = self
-            .moves
-            .iter()
-            .filter_map(|m| match *m {
-                GlyphOp::Copy { src, x, y } => Some(Rect { x, y, ..src }),
-                GlyphOp::Recall { rect, .. } | GlyphOp::Save { rect } => Some(rect),
-                _ => None,
-            })
-            .collect();
+        // Where this frame's copies and recalls paint (`brought`): the viewer's pixels there
+        // are not yet what `prev` holds when its saves are applied, so nothing there is saved,
+        // nor where the frame saves already.
+        let mut brought = Vec::new();
+        let mut painted = Vec::new();
+        for m in &self.moves {
+            match *m {
+                GlyphOp::Copy { src, x, y } => brought.push(Rect { x, y, ..src }),
+                GlyphOp::Recall { rect, .. } => brought.push(rect),
+                GlyphOp::Save { rect } => painted.push(rect),
+                _ => {}
+            }
+        }
+        painted.extend_from_slice(&brought);
         let mut out = Vec::new();
         let mut restores: Vec<Rect> = Vec::new();
         let mut saves: Vec<Rect> = Vec::new();
@@ -493,13 +496,8 @@ impl TileEncoder {
             }
         }
         // What this frame's copies and recalls brought is not yet still content.
-        for op in &self.moves {
-            let p = match *op {
-                GlyphOp::Copy { src, x, y } => Rect { x, y, ..src },
-                GlyphOp::Recall { rect, .. } => rect,
-                _ => continue,
-            };
-            let tiles: Vec<usize> = self.tiles_of(&p).collect();
+        for p in &brought {
+            let tiles: Vec<usize> = self.tiles_of(p).collect();
             for t in tiles {
                 self.painted_at[t] = now_ms;
             }
@@ -640,13 +638,7 @@ impl TileEncoder {
     /// ([`SAVE_MIN_AREA`]), they explain less than half of it, and all of it had been still for
     /// [`SAVE_AGE_MS`]. A scroll or a drag explains most of what changes, or goes on.
     fn is_sudden(&self, copies: &[GlyphOp], span: &Rect, now_ms: u64) -> bool {
-        let moved: u64 = copies
-            .iter()
-            .map(|c| match c {
-                GlyphOp::Copy { src, .. } => src.area(),
-                _ => 0,
-            })
-            .sum();
+        let moved = copied_area(copies);
         moved > 0
             && span.area() >= SAVE_MIN_AREA
             && 2 * moved < span.area()

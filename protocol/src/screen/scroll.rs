@@ -162,15 +162,6 @@ fn moves_in(
     let voters: Vec<_> = lefts.iter().step_by(every).map(|&sx| strip(sx)).collect();
     let voted = vote(&voters);
     // The area of the destinations of `copies`.
-    let area = |copies: &[GlyphOp]| -> u64 {
-        copies
-            .iter()
-            .map(|c| match c {
-                GlyphOp::Copy { src, .. } => src.area(),
-                _ => 0,
-            })
-            .sum()
-    };
     // The copies of a move across: by the shift voted for, else by that of the last move across
     // if they explain half the span (a drag goes on at the same pace, and its probes may all
     // land on text that repeats or on one colour; text that repeats here and there is no drag).
@@ -182,7 +173,7 @@ fn moves_in(
             dx.unsigned_abs() < u64::from(span.w) && dy.unsigned_abs() < u64::from(span.h)
         })?;
         let copies = shifted_copies(old, new, &span, d.0, d.1);
-        (2 * area(&copies) >= span.area()).then_some((d, copies))
+        (2 * copied_area(&copies) >= span.area()).then_some((d, copies))
     };
     if let Some(dy) = voted {
         let copies = vertical_copies(&voters, &lefts, every, &strip, &span, dy);
@@ -190,7 +181,8 @@ fn moves_in(
         // a bar, and the blank rows of short lines, alike along the drag): while a drag goes
         // on, a move across that explains more wins.
         if !copies.is_empty() && last_across.is_some() {
-            let across = across_shift().filter(|((dx, _), c)| *dx != 0 && area(c) > area(&copies));
+            let across = across_shift()
+                .filter(|((dx, _), c)| *dx != 0 && copied_area(c) > copied_area(&copies));
             if let Some((d, copies)) = across {
                 return Moves {
                     copies,
@@ -228,6 +220,17 @@ fn moves_in(
         },
         None => Moves::default(),
     }
+}
+
+/// The area the copies among `copies` paint.
+pub(super) fn copied_area(copies: &[GlyphOp]) -> u64 {
+    copies
+        .iter()
+        .map(|c| match c {
+            GlyphOp::Copy { src, .. } => src.area(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// How many rows of the destinations of `copies` in `frame` are not of one colour, counted up
@@ -401,8 +404,8 @@ fn vote_shift(old: &FrameRef<'_>, new: &FrameRef<'_>, span: &Rect) -> Option<(i6
                     .clamp(span.x, span.x + span.w - PROBE)
             })
             .find(|&x| {
-                let px: Vec<&[u8]> = new.row(y, x, x + PROBE).chunks_exact(4).collect();
-                px.windows(2).filter(|p| p[0] != p[1]).count() >= PROBE_EDGES
+                let px = new.row(y, x, x + PROBE).chunks_exact(4);
+                px.clone().zip(px.skip(1)).filter(|(a, b)| a != b).count() >= PROBE_EDGES
             })
     };
     // Of the rows that can be probed, among a few per probe spread over the span, [`PROBES`]
