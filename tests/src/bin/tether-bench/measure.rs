@@ -26,6 +26,9 @@ pub(crate) struct Result_ {
     pub(crate) wire_bytes_per_event: Option<f64>,
     /// Of those, what the agent received: the mirror of what the host sends.
     pub(crate) wire_in_per_event: Option<f64>,
+    /// The same both ways with each datagram's IPv4 and UDP headers (28 B), to set beside a TCP
+    /// peer's payload plus its segments' headers.
+    pub(crate) wire_ip_bytes_per_event: Option<f64>,
     pub(crate) fps: Option<f64>,
     pub(crate) host_cpu_s: f64,
     pub(crate) relay_cpu_s: f64,
@@ -49,6 +52,7 @@ impl Result_ {
             "bytes_per_event": self.bytes_per_event,
             "wire_bytes_per_event": self.wire_bytes_per_event,
             "wire_in_per_event": self.wire_in_per_event,
+            "wire_ip_bytes_per_event": self.wire_ip_bytes_per_event,
             "fps": self.fps,
             "host_cpu_s": self.host_cpu_s,
             "relay_cpu_s": self.relay_cpu_s,
@@ -219,6 +223,7 @@ impl Bench {
         Wire {
             both: s.udp_rx.bytes + s.udp_tx.bytes,
             received: s.udp_rx.bytes,
+            datagrams: s.udp_rx.datagrams + s.udp_tx.datagrams,
         }
     }
 
@@ -329,6 +334,8 @@ pub(crate) struct Wire {
     pub(crate) both: u64,
     /// Received by the agent.
     pub(crate) received: u64,
+    /// Datagrams, both ways.
+    pub(crate) datagrams: u64,
 }
 
 impl Wire {
@@ -337,7 +344,13 @@ impl Wire {
         Wire {
             both: self.both - start.both,
             received: self.received - start.received,
+            datagrams: self.datagrams - start.datagrams,
         }
+    }
+
+    /// Both ways with each datagram's IPv4 and UDP headers (28 B).
+    pub(crate) fn ip_bytes(self) -> u64 {
+        self.both + 28 * self.datagrams
     }
 }
 
@@ -349,6 +362,11 @@ pub(crate) fn summarize(name: &str, samples: &[Sample]) -> Result_ {
     let bytes = samples.iter().map(|s| s.bytes as f64).sum::<f64>() / n;
     let wire = samples.iter().map(|s| s.wire.both as f64).sum::<f64>() / n;
     let wire_in = samples.iter().map(|s| s.wire.received as f64).sum::<f64>() / n;
+    let wire_ip = samples
+        .iter()
+        .map(|s| s.wire.ip_bytes() as f64)
+        .sum::<f64>()
+        / n;
     Result_ {
         scenario: name.into(),
         latency_p50_ms: percentile(&lat, 0.5),
@@ -356,6 +374,7 @@ pub(crate) fn summarize(name: &str, samples: &[Sample]) -> Result_ {
         bytes_per_event: Some(bytes),
         wire_bytes_per_event: Some(wire),
         wire_in_per_event: Some(wire_in),
+        wire_ip_bytes_per_event: Some(wire_ip),
         ..Default::default()
     }
 }

@@ -6,13 +6,14 @@ use crate::measure::Result_;
 pub(crate) fn table(results: &[Result_]) {
     let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
     println!(
-        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9} {:>7} {:>7}",
+        "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>8} {:>7} {:>10} {:>11} {:>8} {:>10} {:>9} {:>7} {:>7}",
         "scenario",
         "p50 ms",
         "p95 ms",
         "bytes/event",
         "wire/event",
         "wire in",
+        "wire IP",
         "fps",
         "host CPU s",
         "relay CPU s",
@@ -24,13 +25,14 @@ pub(crate) fn table(results: &[Result_]) {
     );
     for r in results {
         println!(
-            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9} {:>7} {:>7}",
+            "{:<13} {:>9} {:>9} {:>12} {:>11} {:>8} {:>8} {:>7} {:>10.2} {:>11.2} {:>8} {:>10} {:>9} {:>7} {:>7}",
             r.scenario,
             f(r.latency_p50_ms, 1),
             f(r.latency_p95_ms, 1),
             f(r.bytes_per_event, 0),
             f(r.wire_bytes_per_event, 0),
             f(r.wire_in_per_event, 0),
+            f(r.wire_ip_bytes_per_event, 0),
             f(r.fps, 1),
             r.host_cpu_s,
             r.relay_cpu_s,

@@ -541,6 +541,7 @@ pub(crate) async fn idle(b: &Bench) -> anyhow::Result<Result_> {
         bytes_per_event: Some(bytes as f64),
         wire_bytes_per_event: Some(wire.both as f64),
         wire_in_per_event: Some(wire.received as f64),
+        wire_ip_bytes_per_event: Some(wire.ip_bytes() as f64),
         fps: None,
         latency_p50_ms: None,
         latency_p95_ms: None,
