@@ -329,13 +329,12 @@ def scenario(kind, name, display_no, pictures):
         elif name != 'photo':
             raise SystemExit(f'unknown scenario {name}')
         viewer.quiet(1.5, 20)
+        xdotool(display, 'mousemove', '400', '300')
+        viewer.quiet(0.5, 5)
         segments = viewer.segments()
         if name == 'photo':
             per = photos(viewer, display, pictures)
         else:
-            xdotool(display, 'mousemove', '400', '300')
-            viewer.quiet(0.5, 5)
-            segments = viewer.segments()
             keys = 'abcdefghijklmnopqrstuvwxyz0123456789'
             per = []
             for i in range(200 if name.startswith('typing') else 50):
